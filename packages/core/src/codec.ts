@@ -1,0 +1,148 @@
+import { Decoder, Encoder, ExtensionCodec } from "@msgpack/msgpack";
+import { AssuredError } from "./errors.js";
+
+/**
+ * The payload codec: any value Socket.IO can carry — JSON values plus binary (`Buffer`,
+ * `Uint8Array` and every other typed array, `DataView`, `ArrayBuffer`), nested anywhere — to
+ * bytes and back, exactly. Built on MessagePack (`@msgpack/msgpack`) with extension types so
+ * each binary kind comes back as the same kind. `Date` round-trips as a `Date`. As with
+ * Socket.IO's JSON, object properties whose value is `undefined` are omitted and `undefined`
+ * inside arrays becomes `null`. `bigint`, functions and symbols cannot be encoded.
+ */
+
+const EXT_ARRAY_BUFFER = 0x10;
+const EXT_NODE_BUFFER = 0x11;
+const EXT_TYPED_ARRAY = 0x12;
+
+type ViewConstructor = {
+  new (buffer: ArrayBuffer, byteOffset?: number, length?: number): ArrayBufferView;
+  readonly BYTES_PER_ELEMENT?: number;
+};
+
+// Index in this list is the kind byte on the wire: append only, never reorder.
+const VIEW_KINDS: readonly (ViewConstructor | undefined)[] = [
+  Int8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  typeof BigInt64Array === "undefined" ? undefined : BigInt64Array,
+  typeof BigUint64Array === "undefined" ? undefined : BigUint64Array,
+  DataView as unknown as ViewConstructor,
+];
+
+type NodeBufferLike = { isBuffer(v: unknown): boolean; from(v: Uint8Array): Uint8Array };
+const NodeBuffer = (globalThis as { Buffer?: NodeBufferLike }).Buffer;
+
+function bytesOf(view: ArrayBufferView): Uint8Array {
+  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+}
+
+function copyToArrayBuffer(bytes: Uint8Array): ArrayBuffer {
+  const out = new ArrayBuffer(bytes.byteLength);
+  new Uint8Array(out).set(bytes);
+  return out;
+}
+
+const extensions = new ExtensionCodec();
+
+extensions.register({
+  type: EXT_ARRAY_BUFFER,
+  encode: (value) => (value instanceof ArrayBuffer ? new Uint8Array(value) : null),
+  decode: (data) => copyToArrayBuffer(data),
+});
+
+extensions.register({
+  type: EXT_NODE_BUFFER,
+  encode: (value) => (NodeBuffer?.isBuffer(value) ? bytesOf(value as Uint8Array) : null),
+  // Without Node's Buffer (in a browser) a Buffer comes back as a plain Uint8Array.
+  decode: (data) => (NodeBuffer ? NodeBuffer.from(data.slice()) : data.slice()),
+});
+
+extensions.register({
+  type: EXT_TYPED_ARRAY,
+  encode: (value) => {
+    if (
+      !ArrayBuffer.isView(value) ||
+      (value instanceof Uint8Array && value.constructor === Uint8Array)
+    ) {
+      return null;
+    }
+    const kind = VIEW_KINDS.findIndex((ctor) => ctor !== undefined && value.constructor === ctor);
+    if (kind < 0) return null;
+    const out = new Uint8Array(value.byteLength + 1);
+    out[0] = kind;
+    out.set(bytesOf(value), 1);
+    return out;
+  },
+  decode: (data) => {
+    const ctor = VIEW_KINDS[data[0] ?? -1];
+    if (!ctor)
+      throw new AssuredError("CODEC_ERROR", `unknown typed array kind ${data[0]} in payload`);
+    const buffer = copyToArrayBuffer(data.subarray(1));
+    const size = ctor.BYTES_PER_ELEMENT ?? 1;
+    return ctor === (DataView as unknown)
+      ? new DataView(buffer)
+      : new ctor(buffer, 0, buffer.byteLength / size);
+  },
+});
+
+const encoder = new Encoder({ extensionCodec: extensions, ignoreUndefined: true });
+const decoder = new Decoder({ extensionCodec: extensions });
+
+/**
+ * Encodes a value to payload bytes.
+ * @throws AssuredError `CODEC_ERROR` for values that cannot be carried (bigint, function, symbol, cycles).
+ * @example const payload = encode({ text: "hi", image: buffer });
+ */
+export function encode(value: unknown): Uint8Array {
+  try {
+    // Copy: the encoder reuses its internal buffer between calls.
+    return encoder.encode(value).slice();
+  } catch (error) {
+    throw new AssuredError(
+      "CODEC_ERROR",
+      `cannot encode value: ${error instanceof Error ? error.message : String(error)}. ` +
+        "Send JSON values and binary (Buffer, typed arrays, ArrayBuffer) only.",
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Decodes payload bytes produced by `encode`.
+ * @throws AssuredError `CODEC_ERROR` when the bytes are not a valid payload.
+ */
+export function decode(payload: Uint8Array): unknown {
+  if (!(payload instanceof Uint8Array)) {
+    throw new AssuredError("CODEC_ERROR", "payload to decode must be a Uint8Array");
+  }
+  try {
+    return copyBinaries(decoder.decode(payload));
+  } catch (error) {
+    if (error instanceof AssuredError) throw error;
+    throw new AssuredError(
+      "CODEC_ERROR",
+      `cannot decode payload: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+// The decoder returns `bin` values as views into the input; copy so results own their bytes.
+function copyBinaries(value: unknown): unknown {
+  if (value === null || typeof value !== "object") return value;
+  if (value instanceof Uint8Array && value.constructor === Uint8Array) return value.slice();
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = copyBinaries(value[i]);
+    return value;
+  }
+  if (Object.getPrototypeOf(value) === Object.prototype) {
+    const record = value as Record<string, unknown>;
+    for (const key of Object.keys(record)) record[key] = copyBinaries(record[key]);
+  }
+  return value;
+}

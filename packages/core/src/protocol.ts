@@ -1,0 +1,124 @@
+import type { AssuredErrorData } from "./errors.js";
+import type { Epoch, Offset, Position, RecoveryReason, StreamName } from "./types.js";
+
+/**
+ * The wire protocol between `@assured/server` and `@assured/client`, carried as Socket.IO
+ * events on the application's namespace. `docs/protocol.md` describes every frame; bump
+ * `PROTOCOL_VERSION` on any incompatible change.
+ */
+export const PROTOCOL_VERSION = 1;
+
+/** Socket.IO event names used by Assured. Applications must not use the `assured:` prefix. */
+export const FRAMES = {
+  /** server → client: a batch of events of one stream (live or replay). */
+  batch: "assured:batch",
+  /** server → client: the outcome of a (re)subscription (G6). */
+  subscribed: "assured:subscribed",
+  /** server → client: a subscription was refused or failed. */
+  subscribeError: "assured:sub-error",
+  /** server → client: an error not tied to an ack (garbage frame, rate limit). */
+  error: "assured:error",
+  /** client → server: subscribe to a stream. */
+  subscribe: "assured:sub",
+  /** client → server: unsubscribe. */
+  unsubscribe: "assured:unsub",
+  /** client → server, with ack: fetch a range of a stream (gap repair, G7). */
+  fetch: "assured:fetch",
+  /** client → server, with ack: heads of streams (periodic position check, G7). */
+  heads: "assured:heads",
+  /** client → server, with ack: a message for a server handler (G8–G10). */
+  message: "assured:msg",
+} as const;
+
+/** Prefix of the Socket.IO room that carries a stream's live events. */
+export const ROOM_PREFIX = "assured:";
+
+/** Where a subscription without a stored position starts. */
+export type StartFrom = "earliest" | "head";
+
+/** A subscription request, in the handshake or in a `subscribe` frame. */
+export interface SubscribeRequest {
+  stream: StreamName;
+  /** The consumer's stored position, or null for a fresh subscription. */
+  position: Position | null;
+  /** For a fresh subscription: replay the retained log, or start live at the head. */
+  from: StartFrom;
+}
+
+/** The `auth.assured` field of the Socket.IO handshake, evaluated at every (re)connect. */
+export interface HandshakeAuth {
+  v: number;
+  /** Stable per client (persisted with the outbox); the default dedup principal. */
+  clientId: string;
+  subscriptions: SubscribeRequest[];
+}
+
+/** One record on the wire: [offset, id, name, payload, time]. */
+export type WireRecord = [Offset, string, string, Uint8Array, number];
+
+/** server → client `assured:batch`. Records are consecutive and in offset order. */
+export interface BatchFrame {
+  stream: StreamName;
+  epoch: Epoch;
+  records: WireRecord[];
+}
+
+/** server → client `assured:subscribed`. */
+export interface SubscribedFrame {
+  stream: StreamName;
+  epoch: Epoch;
+  recovered: boolean;
+  reason?: RecoveryReason;
+  /** Events after this offset follow (replay, then live). */
+  start: Offset;
+  /** The stream's head when the subscription was evaluated. */
+  head: Offset;
+}
+
+/** server → client `assured:sub-error`. */
+export interface SubscribeErrorFrame {
+  stream: StreamName;
+  error: AssuredErrorData;
+}
+
+/** client → server `assured:fetch` (with ack). */
+export interface FetchRequest {
+  stream: StreamName;
+  epoch: Epoch;
+  after: Offset;
+  limit: number;
+}
+
+/** Ack of `assured:fetch`. */
+export type FetchReply =
+  | { ok: true; epoch: Epoch; head: Offset; earliest: Offset; records: WireRecord[] }
+  | { ok: false; error: AssuredErrorData };
+
+/** client → server `assured:heads` (with ack): streams to check. */
+export interface HeadsRequest {
+  streams: StreamName[];
+}
+
+/** Ack of `assured:heads`: per stream, its epoch and head (streams the socket may not read are left out). */
+export type HeadsReply =
+  | { ok: true; heads: Record<StreamName, { epoch: Epoch; head: Offset }> }
+  | { ok: false; error: AssuredErrorData };
+
+/** client → server `assured:msg` (with ack). */
+export interface MessageFrame {
+  id: string;
+  seq: number;
+  name: string;
+  payload: Uint8Array;
+}
+
+/**
+ * Ack of `assured:msg`. `ok: true` carries the handler's encoded result; `ok: false` with
+ * `stored: true` is the application error the handler threw (stored, final); without `stored`
+ * it is a protocol-level failure (`IDEMPOTENCY_CONFLICT`, `RATE_LIMITED`, `STORE_UNAVAILABLE`…),
+ * and only retryable codes are retried by the client.
+ */
+export type MessageReply =
+  | { id: string; ok: true; payload: Uint8Array }
+  | { id: string; ok: false; stored: true; payload: Uint8Array }
+  | { id: string; ok: false; stored?: false; error: AssuredErrorData };

@@ -1,0 +1,5 @@
+export * from "./chromium.js";
+export * from "./ferretdb.js";
+export * from "./free-port.js";
+export * from "./process.js";
+export * from "./redis.js";
