@@ -1,0 +1,205 @@
+import { mkdir } from "node:fs/promises";
+import {
+  type AppendEntry,
+  type AppendResult,
+  AssuredError,
+  assertAppendEntries,
+  assertPositiveInteger,
+  assertReadOptions,
+  assertStreamName,
+  type Clock,
+  type EventStore,
+  type EventStoreCapabilities,
+  newId,
+  type ReadOptions,
+  type ReadResult,
+  type Retention,
+  type StreamHead,
+  systemClock,
+  toStoreError,
+} from "@assured/core";
+import { appendDurably, fileFor, replaceDurably } from "./durable-file.js";
+import { SerialQueue } from "./serial-queue.js";
+import { eventLine, headerLine, loadStreamLog, type StreamLog } from "./stream-file.js";
+
+/** Options of `FileEventStore`. */
+export interface FileEventStoreOptions {
+  /** The directory holding one JSON-lines file per stream (created if missing). */
+  directory: string;
+  /** Append times and age retention use this clock. Default: the wall clock. */
+  clock?: Clock;
+  /** Retention per stream; `maxLength` defaults to 10,000. */
+  retention?: Retention;
+}
+
+/**
+ * An `EventStore` on plain files: one append-only JSON-lines file per stream in a directory,
+ * each append fsynced before it resolves. Persistent (a new instance on the directory sees
+ * everything), but single-instance: one process may open a directory at a time, because the
+ * read-modify-write of a file is serialized only within the process.
+ */
+export class FileEventStore implements EventStore {
+  readonly capabilities: EventStoreCapabilities = {
+    sharedAcrossInstances: false,
+    persistent: true,
+    retentionByAge: true,
+    retentionByLength: true,
+  };
+  private readonly queue = new SerialQueue();
+  private readonly clock: Clock;
+  private readonly maxLength: number;
+  private readonly maxAgeMs: number | undefined;
+  private ready: Promise<unknown> | undefined;
+  private closed = false;
+
+  constructor(private readonly options: FileEventStoreOptions) {
+    if (typeof options?.directory !== "string" || options.directory === "") {
+      throw new AssuredError("INVALID_ARGUMENT", "FileEventStore needs { directory }.");
+    }
+    const { maxLength, maxAgeMs } = options.retention ?? {};
+    if (maxLength !== undefined) assertPositiveInteger(maxLength, "retention.maxLength");
+    if (maxAgeMs !== undefined) assertPositiveInteger(maxAgeMs, "retention.maxAgeMs");
+    this.clock = options.clock ?? systemClock;
+    this.maxLength = options.retention?.maxLength ?? 10_000;
+    this.maxAgeMs = options.retention?.maxAgeMs;
+  }
+
+  append(stream: string, entries: readonly AppendEntry[]): Promise<AppendResult[]> {
+    return this.operate(
+      "append",
+      stream,
+      () => assertAppendEntries(entries),
+      async (path) => {
+        const now = this.clock();
+        const log = (await loadStreamLog(path, stream)) ?? {
+          stream,
+          epoch: "",
+          base: 0,
+          records: [],
+          torn: false,
+        };
+        let rewrite = log.epoch === "" || log.torn || this.retain(log, now) > 0;
+        if (log.epoch === "") log.epoch = newId();
+        const ids = new Map(log.records.map((r) => [r.id, r.offset]));
+        const results: AppendResult[] = [];
+        let lines = "";
+        for (const entry of entries) {
+          const id = entry.id ?? newId();
+          const original = ids.get(id);
+          if (original !== undefined) {
+            results.push({ offset: original, id, duplicate: true, epoch: log.epoch });
+            continue;
+          }
+          const offset = log.base + log.records.length + 1;
+          const record = {
+            stream,
+            offset,
+            id,
+            name: entry.name,
+            payload: entry.payload,
+            time: now,
+          };
+          log.records.push(record);
+          ids.set(id, offset);
+          lines += eventLine(record);
+          results.push({ offset, id, duplicate: false, epoch: log.epoch });
+        }
+        // Rewriting whenever retention dropped something keeps each file bounded.
+        rewrite = this.retain(log, now) > 0 || rewrite;
+        if (rewrite) {
+          await replaceDurably(path, headerLine(log) + log.records.map(eventLine).join(""));
+        } else if (lines !== "") {
+          await appendDurably(path, lines);
+        }
+        return results;
+      },
+    );
+  }
+
+  read(stream: string, options: ReadOptions): Promise<ReadResult> {
+    return this.operate(
+      "read",
+      stream,
+      () => assertReadOptions(options),
+      async (path) => {
+        const log = await loadStreamLog(path, stream);
+        if (log === undefined) return { epoch: "", head: 0, earliest: 1, records: [] };
+        this.retain(log, this.clock());
+        const skip = Math.max(0, options.after - log.base);
+        return { ...stateOf(log), records: log.records.slice(skip, skip + options.limit) };
+      },
+    );
+  }
+
+  head(stream: string): Promise<StreamHead> {
+    return this.operate(
+      "head",
+      stream,
+      () => undefined,
+      async (path) => {
+        const log = await loadStreamLog(path, stream);
+        if (log === undefined) return { epoch: "", head: 0, earliest: 1 };
+        this.retain(log, this.clock());
+        return stateOf(log);
+      },
+    );
+  }
+
+  reset(stream: string): Promise<StreamHead> {
+    return this.operate(
+      "reset",
+      stream,
+      () => undefined,
+      async (path) => {
+        const epoch = newId();
+        await replaceDurably(path, headerLine({ stream, epoch, base: 0 }));
+        return { epoch, head: 0, earliest: 1 };
+      },
+    );
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.queue.run(async () => undefined);
+  }
+
+  /**
+   * Checks that the store is open and the arguments are valid, then runs the operation on the
+   * stream's file, one operation at a time. File system errors become `STORE_UNAVAILABLE`.
+   */
+  private operate<T>(
+    operation: string,
+    stream: string,
+    validate: () => void,
+    run: (path: string) => Promise<T>,
+  ): Promise<T> {
+    return this.queue.run(async () => {
+      if (this.closed) throw new AssuredError("STORE_CLOSED", "This FileEventStore was closed.");
+      assertStreamName(stream);
+      validate();
+      try {
+        this.ready ??= mkdir(this.options.directory, { recursive: true });
+        await this.ready;
+        return await run(fileFor(this.options.directory, stream, ".jsonl"));
+      } catch (error) {
+        throw toStoreError(error, `FileEventStore.${operation}`);
+      }
+    });
+  }
+
+  /** Drops records beyond `maxLength` or older than `maxAgeMs` from the front; returns how many. */
+  private retain(log: StreamLog, now: number): number {
+    let drop = Math.max(0, log.records.length - this.maxLength);
+    const maxAgeMs = this.maxAgeMs;
+    if (maxAgeMs !== undefined) {
+      while (drop < log.records.length && now - log.records[drop]!.time > maxAgeMs) drop++;
+    }
+    log.records.splice(0, drop);
+    log.base += drop;
+    return drop;
+  }
+}
+
+function stateOf(log: StreamLog): StreamHead {
+  return { epoch: log.epoch, head: log.base + log.records.length, earliest: log.base + 1 };
+}

@@ -1,0 +1,28 @@
+import { describe } from "vitest";
+import { describeDedupBasics } from "./cases/dedup-basics.js";
+import { describeDedupConcurrency } from "./cases/dedup-concurrency.js";
+import { describeDedupExpiry } from "./cases/dedup-expiry.js";
+import { describeDedupInvalidArguments } from "./cases/dedup-invalid-arguments.js";
+import { describeDedupRestart } from "./cases/dedup-restart.js";
+import type { DedupStoreHarness, SuiteOptions } from "./harness.js";
+
+/**
+ * The whole `DedupStore` conformance suite, as vitest `describe` blocks.
+ *
+ * @example
+ * import { describeDedupStore } from "@assured/conformance";
+ * describeDedupStore("MyDedup", { create: async ({ clock }) => new MyDedupStore({ clock }) });
+ */
+export function describeDedupStore(
+  name: string,
+  harness: DedupStoreHarness,
+  options: SuiteOptions = {},
+): void {
+  describe(`DedupStore conformance: ${name}`, () => {
+    describeDedupBasics(harness, options);
+    describeDedupExpiry(harness, options);
+    describeDedupConcurrency(harness, options);
+    describeDedupRestart(harness, options);
+    describeDedupInvalidArguments(harness, options);
+  });
+}

@@ -1,0 +1,42 @@
+import { describe } from "vitest";
+import { describeClose } from "./cases/close.js";
+import { describeConcurrency } from "./cases/concurrency.js";
+import { describeHostileNames } from "./cases/hostile-names.js";
+import { describeIdempotency } from "./cases/idempotency.js";
+import { describeInvalidArguments } from "./cases/invalid-arguments.js";
+import { describeOffsets } from "./cases/offsets.js";
+import { describePayloads } from "./cases/payloads.js";
+import { describeReads } from "./cases/reads.js";
+import { describeReset } from "./cases/reset.js";
+import { describeRestart } from "./cases/restart.js";
+import { describeRetention } from "./cases/retention.js";
+import type { EventStoreHarness, SuiteOptions } from "./harness.js";
+
+/**
+ * The whole `EventStore` conformance suite, as vitest `describe` blocks. Call it at the top of
+ * a test file. Cases the store cannot run (by its declared capabilities, or a harness without
+ * `reopen`) are skipped with the reason.
+ *
+ * @example
+ * import { describeEventStore } from "@assured/conformance";
+ * describeEventStore("MyStore", { create: async ({ clock, retention }) => new MyStore({ clock, retention }) });
+ */
+export function describeEventStore(
+  name: string,
+  harness: EventStoreHarness,
+  options: SuiteOptions = {},
+): void {
+  describe(`EventStore conformance: ${name}`, () => {
+    describeOffsets(harness, options);
+    describeReads(harness, options);
+    describeIdempotency(harness, options);
+    describeConcurrency(harness, options);
+    describeRestart(harness, options);
+    describeReset(harness, options);
+    describeRetention(harness, options);
+    describePayloads(harness, options);
+    describeHostileNames(harness, options);
+    describeInvalidArguments(harness, options);
+    describeClose(harness, options);
+  });
+}

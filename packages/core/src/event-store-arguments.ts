@@ -1,0 +1,51 @@
+import { AssuredError } from "./errors.js";
+import type { AppendEntry, ReadOptions } from "./event-store.js";
+import {
+  assertEventName,
+  assertId,
+  assertLimit,
+  assertOffset,
+  assertPayload,
+  describe,
+  MAX_APPEND_BATCH,
+} from "./validate.js";
+
+/**
+ * Throws `INVALID_ARGUMENT` unless `entries` is an array of 1–`MAX_APPEND_BATCH` valid append
+ * entries (`{ id?, name, payload }`). Stores call it before touching state, so one bad entry
+ * rejects the whole batch.
+ */
+export function assertAppendEntries(entries: unknown): asserts entries is readonly AppendEntry[] {
+  if (!Array.isArray(entries)) {
+    throw new AssuredError(
+      "INVALID_ARGUMENT",
+      `entries must be an array of { id?, name, payload }, got ${describe(entries)}.`,
+    );
+  }
+  assertLimit(entries.length, MAX_APPEND_BATCH);
+  for (const entry of entries as unknown[]) {
+    if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
+      throw new AssuredError(
+        "INVALID_ARGUMENT",
+        `each entry must be { id?, name, payload }, got ${describe(entry)}.`,
+      );
+    }
+    const e = entry as Record<string, unknown>;
+    if (e.id !== undefined) assertId(e.id, "entry id");
+    assertEventName(e.name);
+    assertPayload(e.payload, "entry payload");
+  }
+}
+
+/** Throws unless `options` is `{ after, limit }` with a valid offset and a limit of 1–10,000. */
+export function assertReadOptions(options: unknown): asserts options is ReadOptions {
+  if (typeof options !== "object" || options === null) {
+    throw new AssuredError(
+      "INVALID_ARGUMENT",
+      `read options must be { after, limit }, got ${describe(options)}.`,
+    );
+  }
+  const o = options as Record<string, unknown>;
+  assertOffset(o.after, "after");
+  assertLimit(o.limit);
+}

@@ -1,0 +1,176 @@
+import type {
+  ClaimOptions,
+  ClaimResult,
+  DedupStore,
+  DedupStoreCapabilities,
+  StoredResponse,
+} from "./dedup-store.js";
+import {
+  assertClaimOptions,
+  assertClaimToken,
+  assertCompleteOptions,
+  assertDedupKey,
+  assertStoredResponse,
+} from "./dedup-store-arguments.js";
+import { AssuredError } from "./errors.js";
+import { newId } from "./ids.js";
+import { createMemoryBackend, type MemoryBackend, type MemoryClaim } from "./memory-backend.js";
+import { type Clock, systemClock } from "./types.js";
+import { assertPositiveInteger } from "./validate.js";
+
+/** Options of `MemoryDedupStore`. */
+export interface MemoryDedupStoreOptions {
+  /** Leases and TTLs are measured with this clock. Default: `systemClock`. */
+  clock?: Clock;
+  /**
+   * Most keys held at once (leased or done). When full, expired keys are swept; if none expired,
+   * a claim of a new key is `LIMIT_EXCEEDED`. Default 100,000.
+   */
+  maxEntries?: number;
+  /** Data shared with other stores on the same backend. Default: a private backend. */
+  backend?: MemoryBackend;
+}
+
+/** Default `maxEntries` of `MemoryDedupStore`. */
+export const DEFAULT_MEMORY_MAX_DEDUP_ENTRIES = 100_000;
+
+/** How many of the oldest keys each claim checks for expiry (keeps the map small without scans). */
+const SWEEP_STEP = 4;
+
+/**
+ * The reference `DedupStore`: claims and responses in memory, no I/O, safe in browsers. Each
+ * operation is atomic, so exactly one of many concurrent claims wins. The number of keys is
+ * bounded; expired leases and responses are swept a few at a time on every claim, and all at
+ * once when the store is full.
+ *
+ * @example
+ * const dedup = new MemoryDedupStore();
+ * const claim = await dedup.claim("user-1:msg-9", { leaseMs: 30_000, fingerprint: "abc" });
+ * if (claim.status === "claimed") await dedup.complete("user-1:msg-9", claim.token, response, { ttlMs: 86_400_000 });
+ */
+export class MemoryDedupStore implements DedupStore {
+  readonly capabilities: DedupStoreCapabilities;
+  private readonly clock: Clock;
+  private readonly maxEntries: number;
+  private readonly claims: Map<string, MemoryClaim>;
+  private lastFullSweepAt = Number.NEGATIVE_INFINITY;
+  private closed = false;
+
+  constructor(options: MemoryDedupStoreOptions = {}) {
+    if (options.maxEntries !== undefined) assertPositiveInteger(options.maxEntries, "maxEntries");
+    if (options.clock !== undefined && typeof options.clock !== "function") {
+      throw new AssuredError(
+        "INVALID_ARGUMENT",
+        "clock must be a function returning milliseconds.",
+      );
+    }
+    this.clock = options.clock ?? systemClock;
+    this.maxEntries = options.maxEntries ?? DEFAULT_MEMORY_MAX_DEDUP_ENTRIES;
+    this.claims = (options.backend ?? createMemoryBackend()).claims;
+    const shared = options.backend !== undefined;
+    this.capabilities = { sharedAcrossInstances: shared, persistent: shared };
+  }
+
+  async claim(key: string, options: ClaimOptions): Promise<ClaimResult> {
+    this.assertOpen();
+    assertDedupKey(key);
+    assertClaimOptions(options);
+    const now = this.clock();
+    this.sweepOldest(now);
+    const current = this.claims.get(key);
+    if (current !== undefined && !isExpired(current, now)) {
+      if (current.fingerprint !== options.fingerprint) return { status: "conflict" };
+      return current.state === "leased"
+        ? { status: "pending", leaseExpiresAt: current.leaseExpiresAt }
+        : { status: "done", response: copyResponse(current.response) };
+    }
+    if (current === undefined) this.makeRoom(now);
+    const token = newId();
+    // Delete first so the map's order follows the last write (oldest first for the sweep).
+    this.claims.delete(key);
+    this.claims.set(key, {
+      state: "leased",
+      fingerprint: options.fingerprint,
+      token,
+      leaseExpiresAt: now + options.leaseMs,
+    });
+    return { status: "claimed", token };
+  }
+
+  async complete(
+    key: string,
+    token: string,
+    response: StoredResponse,
+    options: { ttlMs: number },
+  ): Promise<boolean> {
+    this.assertOpen();
+    assertDedupKey(key);
+    assertClaimToken(token);
+    assertStoredResponse(response);
+    assertCompleteOptions(options);
+    const current = this.claims.get(key);
+    if (current?.state !== "leased" || current.token !== token) return false;
+    this.claims.delete(key);
+    this.claims.set(key, {
+      state: "done",
+      fingerprint: current.fingerprint,
+      response: copyResponse(response),
+      expiresAt: this.clock() + options.ttlMs,
+    });
+    return true;
+  }
+
+  async release(key: string, token: string): Promise<boolean> {
+    this.assertOpen();
+    assertDedupKey(key);
+    assertClaimToken(token);
+    const current = this.claims.get(key);
+    if (current?.state !== "leased" || current.token !== token) return false;
+    this.claims.delete(key);
+    return true;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) {
+      throw new AssuredError("STORE_CLOSED", "This MemoryDedupStore was closed; create a new one.");
+    }
+  }
+
+  /** Drops expired keys among the few least recently written ones. */
+  private sweepOldest(now: number): void {
+    let checked = 0;
+    for (const [key, claim] of this.claims) {
+      if (checked++ >= SWEEP_STEP) break;
+      if (isExpired(claim, now)) this.claims.delete(key);
+    }
+  }
+
+  /** Ensures a new key fits: sweeps every expired key (at most once per clock tick) when full. */
+  private makeRoom(now: number): void {
+    if (this.claims.size < this.maxEntries) return;
+    if (now !== this.lastFullSweepAt) {
+      this.lastFullSweepAt = now;
+      for (const [key, claim] of this.claims) {
+        if (isExpired(claim, now)) this.claims.delete(key);
+      }
+    }
+    if (this.claims.size >= this.maxEntries) {
+      throw new AssuredError(
+        "LIMIT_EXCEEDED",
+        `MemoryDedupStore holds ${this.maxEntries} unexpired keys (maxEntries); raise it or shorten TTLs.`,
+      );
+    }
+  }
+}
+
+function isExpired(claim: MemoryClaim, now: number): boolean {
+  return claim.state === "leased" ? claim.leaseExpiresAt <= now : claim.expiresAt <= now;
+}
+
+function copyResponse(response: StoredResponse): StoredResponse {
+  return { ok: response.ok, payload: response.payload.slice() };
+}

@@ -1,0 +1,149 @@
+import {
+  AssuredError,
+  type ClaimOptions,
+  type ClaimResult,
+  type DedupStore,
+  type DedupStoreCapabilities,
+  type StoredResponse,
+  toStoreError,
+} from "@assured/core";
+import { SqliteConnection } from "./connection.js";
+import {
+  assertClaimOptions,
+  assertCompleteOptions,
+  assertDedupText,
+  assertStoredResponse,
+} from "./dedup-arguments.js";
+import { DedupTable, SWEEP_BATCH } from "./dedup-table.js";
+import {
+  assertOptionsObject,
+  resolveClock,
+  resolveConnectionOptions,
+  resolveSweepInterval,
+  type SqliteDedupStoreOptions,
+} from "./options.js";
+import { SweepTimer } from "./sweep-timer.js";
+
+/**
+ * A `DedupStore` on a SQLite file (better-sqlite3, WAL mode): claims with leases and tokens,
+ * stored responses with a TTL, and a periodic sweep that deletes expired rows. Claims race
+ * safely across connections and processes sharing the file.
+ *
+ * @example
+ * const dedup = new SqliteDedupStore({ path: "assured.sqlite" });
+ * const claim = await dedup.claim("user:42/msg:abc", { leaseMs: 30_000, fingerprint: digest });
+ * if (claim.status === "claimed") {
+ *   await dedup.complete("user:42/msg:abc", claim.token, { ok: true, payload }, { ttlMs: 86_400_000 });
+ * }
+ */
+export class SqliteDedupStore implements DedupStore {
+  /** Shared and persistent (unless `:memory:`). */
+  readonly capabilities: DedupStoreCapabilities;
+  private readonly connection: SqliteConnection;
+  private readonly table: DedupTable;
+  private readonly sweepTimer: SweepTimer;
+  private closed = false;
+
+  /**
+   * Opens (creating if needed) the database. Throws `INVALID_ARGUMENT` for bad options,
+   * `STORE_UNAVAILABLE` if the file cannot be opened, `STORE_CORRUPT` for a newer schema.
+   *
+   * @param connection internal: a connection shared with other stores (`createSqliteStores`).
+   */
+  constructor(options: SqliteDedupStoreOptions, connection?: SqliteConnection) {
+    assertOptionsObject(options, "SqliteDedupStore");
+    const clock = resolveClock(options.clock);
+    const sweepIntervalMs = resolveSweepInterval(options.sweepIntervalMs);
+    this.connection = connection ?? SqliteConnection.open(resolveConnectionOptions(options));
+    try {
+      this.table = new DedupTable(this.connection.db, clock);
+    } catch (error) {
+      if (connection === undefined) this.connection.closeIfUnused();
+      throw toStoreError(error, "preparing the dedup store");
+    }
+    this.connection.acquire();
+    this.capabilities = {
+      sharedAcrossInstances: this.connection.persistent,
+      persistent: this.connection.persistent,
+    };
+    this.sweepTimer = new SweepTimer(sweepIntervalMs, () => this.sweepExpired());
+  }
+
+  /** Takes the key, or reports who holds it or what it answered; see `ClaimResult`. */
+  async claim(key: string, options: ClaimOptions): Promise<ClaimResult> {
+    this.assertOpen();
+    assertDedupText(key, "dedup key");
+    assertClaimOptions(options);
+    try {
+      return this.table.claim(key, options.leaseMs, options.fingerprint);
+    } catch (error) {
+      throw toStoreError(error, "claim");
+    }
+  }
+
+  /** Stores the response for `key`, kept `ttlMs`; false if `token` no longer holds the key. */
+  async complete(
+    key: string,
+    token: string,
+    response: StoredResponse,
+    options: { ttlMs: number },
+  ): Promise<boolean> {
+    this.assertOpen();
+    assertDedupText(key, "dedup key");
+    assertDedupText(token, "token");
+    assertStoredResponse(response);
+    assertCompleteOptions(options);
+    try {
+      return this.table.complete(key, token, response, options.ttlMs);
+    } catch (error) {
+      throw toStoreError(error, "complete");
+    }
+  }
+
+  /** Frees `key` at once without a response; false if `token` no longer holds it. */
+  async release(key: string, token: string): Promise<boolean> {
+    this.assertOpen();
+    assertDedupText(key, "dedup key");
+    assertDedupText(token, "token");
+    try {
+      return this.table.release(key, token);
+    } catch (error) {
+      throw toStoreError(error, "release");
+    }
+  }
+
+  /**
+   * Deletes expired leases and responses now (the timer does it every `sweepIntervalMs`), in
+   * transactions of at most 1,000 rows with a yield between them. Returns how many it deleted.
+   */
+  async sweepExpired(): Promise<number> {
+    this.assertOpen();
+    let total = 0;
+    for (;;) {
+      if (this.closed) return total;
+      let deleted: number;
+      try {
+        deleted = this.table.sweepBatch();
+      } catch (error) {
+        throw toStoreError(error, "sweep");
+      }
+      total += deleted;
+      if (deleted < SWEEP_BATCH) return total;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** Stops the sweep timer and releases the connection. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.sweepTimer.stop();
+    this.connection.release();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) {
+      throw new AssuredError("STORE_CLOSED", "this SqliteDedupStore was closed; create a new one.");
+    }
+  }
+}

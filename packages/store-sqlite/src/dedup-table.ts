@@ -1,0 +1,100 @@
+import { type ClaimResult, type Clock, newId, type StoredResponse } from "@assured/core";
+import type Database from "better-sqlite3";
+
+interface DedupRow {
+  fingerprint: string;
+  state: "claimed" | "done";
+  expiresAt: number;
+  ok: number | null;
+  payload: Buffer | null;
+}
+
+/** Rows deleted per sweep transaction, so a sweep never holds the write lock for long. */
+export const SWEEP_BATCH = 1_000;
+
+/**
+ * The dedup table's SQL, synchronous, on prepared statements. A claim reads and writes its key
+ * in one `BEGIN IMMEDIATE` transaction, so of many concurrent claimers (on any connection or
+ * process) exactly one wins. A row is live while `expires_at` is in the future: the lease of a
+ * claim, the TTL of a stored response.
+ */
+export class DedupTable {
+  private readonly statements;
+  /** Claims `key`: `claimed`, `pending`, `done` or `conflict` (see `ClaimResult`). */
+  readonly claim: (key: string, leaseMs: number, fingerprint: string) => ClaimResult;
+  /** Deletes at most `SWEEP_BATCH` expired rows; returns how many. */
+  readonly sweepBatch: () => number;
+
+  constructor(
+    db: Database.Database,
+    private readonly clock: Clock,
+  ) {
+    this.statements = {
+      row: db.prepare<[string], DedupRow>(
+        "SELECT fingerprint, state, expires_at AS expiresAt, response_ok AS ok, " +
+          "response_payload AS payload FROM assured_dedup WHERE dedup_key = ?",
+      ),
+      take: db.prepare<[string, string, string, number]>(
+        "INSERT INTO assured_dedup (dedup_key, fingerprint, state, token, expires_at) " +
+          "VALUES (?, ?, 'claimed', ?, ?) ON CONFLICT (dedup_key) DO UPDATE SET " +
+          "fingerprint = excluded.fingerprint, state = 'claimed', token = excluded.token, " +
+          "expires_at = excluded.expires_at, response_ok = NULL, response_payload = NULL",
+      ),
+      complete: db.prepare<[number, number, Buffer, string, string]>(
+        "UPDATE assured_dedup SET state = 'done', token = NULL, expires_at = ?, " +
+          "response_ok = ?, response_payload = ? " +
+          "WHERE dedup_key = ? AND state = 'claimed' AND token = ?",
+      ),
+      release: db.prepare<[string, string]>(
+        "DELETE FROM assured_dedup WHERE dedup_key = ? AND state = 'claimed' AND token = ?",
+      ),
+      sweep: db.prepare<[number, number]>(
+        "DELETE FROM assured_dedup WHERE dedup_key IN " +
+          "(SELECT dedup_key FROM assured_dedup WHERE expires_at <= ? LIMIT ?)",
+      ),
+    };
+    this.claim = db.transaction((key: string, leaseMs: number, fingerprint: string) =>
+      this.claimKey(key, leaseMs, fingerprint),
+    ).immediate;
+    this.sweepBatch = () => this.statements.sweep.run(this.clock(), SWEEP_BATCH).changes;
+  }
+
+  private claimKey(key: string, leaseMs: number, fingerprint: string): ClaimResult {
+    const now = this.clock();
+    const row = this.statements.row.get(key);
+    if (row !== undefined && row.expiresAt > now) {
+      if (row.fingerprint !== fingerprint) return { status: "conflict" };
+      if (row.state === "claimed") return { status: "pending", leaseExpiresAt: row.expiresAt };
+      const payload = row.payload ?? Buffer.alloc(0);
+      return {
+        status: "done",
+        response: {
+          ok: row.ok === 1,
+          payload: new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength),
+        },
+      };
+    }
+    const token = newId();
+    this.statements.take.run(key, fingerprint, token, now + leaseMs);
+    return { status: "claimed", token };
+  }
+
+  /** Stores the response if `token` still holds the key; true if it did. */
+  complete(key: string, token: string, response: StoredResponse, ttlMs: number): boolean {
+    const payload = Buffer.from(
+      response.payload.buffer,
+      response.payload.byteOffset,
+      response.payload.byteLength,
+    );
+    const expiresAt = this.clock() + ttlMs;
+    return (
+      this.statements.complete.run(expiresAt, response.ok ? 1 : 0, payload, key, token).changes ===
+      1
+    );
+  }
+
+  /** Gives the key up if `token` still holds it; true if it did. */
+  release(key: string, token: string): boolean {
+    return this.statements.release.run(key, token).changes === 1;
+  }
+}

@@ -1,0 +1,158 @@
+import { AssuredError, type Clock, describe, type Retention, systemClock } from "@assured/core";
+import Database from "better-sqlite3";
+import { DEFAULT_SYNCHRONOUS, SYNCHRONOUS_LEVELS, type SynchronousLevel } from "./durability.js";
+
+/** Options shared by every SQLite store: where the data lives and how it is written. */
+export interface SqliteConnectionOptions {
+  /**
+   * Path of the database file, created if missing. `":memory:"` gives a private database that
+   * lives as long as the store (not persistent, not shared). Give `path` or `database`.
+   */
+  path?: string;
+  /**
+   * An open better-sqlite3 database to use instead of `path`. The store switches it to WAL mode
+   * and creates its tables in it; the database stays open after the store's `close()`.
+   */
+  database?: Database.Database;
+  /** Durability of a commit; see `SynchronousLevel`. Default `"normal"`. */
+  synchronous?: SynchronousLevel;
+  /** How long a write waits for another connection's lock before failing. Default 5,000 ms. */
+  busyTimeoutMs?: number;
+  /** The clock for append times, retention and leases, in ms. Default `Date.now`. */
+  clock?: Clock;
+}
+
+/** Options of `SqliteEventStore`. */
+export interface SqliteEventStoreOptions extends SqliteConnectionOptions {
+  /** Trim each stream's log by length and/or age. Default: keep everything. */
+  retention?: Retention;
+  /**
+   * With `retention`, how often every stream is trimmed, so that streams without appends shed
+   * expired events too; 0 turns the timer off. Default 60,000.
+   */
+  sweepIntervalMs?: number;
+}
+
+/** Options of `SqliteDedupStore`. */
+export interface SqliteDedupStoreOptions extends SqliteConnectionOptions {
+  /** How often expired claims and responses are deleted; 0 turns the timer off. Default 60,000. */
+  sweepIntervalMs?: number;
+}
+
+/** Options of `createSqliteStores`: the union of both stores' options. */
+export interface SqliteStoresOptions extends SqliteEventStoreOptions, SqliteDedupStoreOptions {}
+
+/** Connection options after validation, with defaults applied. */
+export interface ResolvedConnectionOptions {
+  path: string | undefined;
+  database: Database.Database | undefined;
+  synchronous: SynchronousLevel;
+  busyTimeoutMs: number;
+}
+
+const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+/** Longest accepted busy timeout: a blocked write stalls the event loop this long at most. */
+const MAX_BUSY_TIMEOUT_MS = 60_000;
+const DEFAULT_SWEEP_INTERVAL_MS = 60_000;
+
+function invalid(message: string): AssuredError {
+  return new AssuredError("INVALID_ARGUMENT", message);
+}
+
+/** Throws `INVALID_ARGUMENT` unless `options` is a plain options object. */
+export function assertOptionsObject(options: unknown, what: string): asserts options is object {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw invalid(`${what} options must be an object, got ${describe(options)}.`);
+  }
+}
+
+/** Validates where and how to connect; throws `INVALID_ARGUMENT` naming the bad option. */
+export function resolveConnectionOptions(
+  options: SqliteConnectionOptions,
+): ResolvedConnectionOptions {
+  const { path, database } = options;
+  if ((path === undefined) === (database === undefined)) {
+    throw invalid(
+      "give exactly one of `path` (a file path) or `database` (a better-sqlite3 Database).",
+    );
+  }
+  if (
+    path !== undefined &&
+    (typeof path !== "string" || path.length === 0 || path.includes("\0"))
+  ) {
+    throw invalid(`path must be a non-empty file path, got ${describe(path)}.`);
+  }
+  if (database !== undefined && !(database instanceof Database)) {
+    throw invalid(`database must be a better-sqlite3 Database, got ${describe(database)}.`);
+  }
+  if (database !== undefined && (!database.open || database.readonly)) {
+    throw invalid("database must be open and writable.");
+  }
+  const synchronous = options.synchronous ?? DEFAULT_SYNCHRONOUS;
+  if (!SYNCHRONOUS_LEVELS.includes(synchronous)) {
+    throw invalid(
+      `synchronous must be one of ${SYNCHRONOUS_LEVELS.join(", ")}, got ${describe(synchronous)}.`,
+    );
+  }
+  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+  if (
+    typeof busyTimeoutMs !== "number" ||
+    !Number.isSafeInteger(busyTimeoutMs) ||
+    busyTimeoutMs < 0 ||
+    busyTimeoutMs > MAX_BUSY_TIMEOUT_MS
+  ) {
+    throw invalid(
+      `busyTimeoutMs must be an integer from 0 to ${MAX_BUSY_TIMEOUT_MS}, got ${describe(busyTimeoutMs)}.`,
+    );
+  }
+  return { path, database, synchronous, busyTimeoutMs };
+}
+
+/**
+ * Validates the injected clock (default: the wall clock) and wraps it so that a reading that is
+ * not a finite number throws `INVALID_ARGUMENT` instead of reaching the database.
+ */
+export function resolveClock(clock: unknown): Clock {
+  if (clock === undefined) return systemClock;
+  if (typeof clock !== "function") {
+    throw invalid(`clock must be a function returning milliseconds, got ${describe(clock)}.`);
+  }
+  const read = clock as () => unknown;
+  return () => {
+    const now = read();
+    if (typeof now !== "number" || !Number.isFinite(now)) {
+      throw invalid(`clock must return a finite number of milliseconds, got ${describe(now)}.`);
+    }
+    return now;
+  };
+}
+
+function optionalPositiveInteger(value: unknown, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+    throw invalid(`${what} must be a positive integer, got ${describe(value)}.`);
+  }
+  return value;
+}
+
+/** Validates retention bounds (each optional, each a positive integer). */
+export function resolveRetention(retention: unknown): Retention {
+  if (retention === undefined) return {};
+  assertOptionsObject(retention, "retention");
+  const r = retention as Retention;
+  const maxLength = optionalPositiveInteger(r.maxLength, "retention.maxLength");
+  const maxAgeMs = optionalPositiveInteger(r.maxAgeMs, "retention.maxAgeMs");
+  return {
+    ...(maxLength === undefined ? {} : { maxLength }),
+    ...(maxAgeMs === undefined ? {} : { maxAgeMs }),
+  };
+}
+
+/** Validates the sweep interval: 0 (off) or a positive integer of milliseconds. */
+export function resolveSweepInterval(value: unknown): number {
+  if (value === undefined) return DEFAULT_SWEEP_INTERVAL_MS;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+    throw invalid(`sweepIntervalMs must be 0 or a positive integer, got ${describe(value)}.`);
+  }
+  return value;
+}

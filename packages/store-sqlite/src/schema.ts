@@ -1,0 +1,96 @@
+import { AssuredError } from "@assured/core";
+import type Database from "better-sqlite3";
+
+/**
+ * The schema, as a list of migrations: `MIGRATIONS[v]` brings a file from version `v` to
+ * `v + 1`. A release that changes the schema appends one; files written by an older release are
+ * migrated when opened. The version lives in the `assured_meta` table (not `PRAGMA user_version`,
+ * which an application sharing the file may use for its own schema).
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE assured_meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+  ) WITHOUT ROWID;
+
+  -- One row per stream that has a log: its epoch and the last offset it assigned.
+  CREATE TABLE assured_streams (
+    stream_id INTEGER PRIMARY KEY,
+    stream_name TEXT NOT NULL UNIQUE,
+    epoch TEXT NOT NULL,
+    head INTEGER NOT NULL
+  );
+
+  -- The retained events of every stream, keyed by offset; ids are unique per stream.
+  CREATE TABLE assured_events (
+    stream_id INTEGER NOT NULL,
+    event_offset INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    event_name TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    appended_at INTEGER NOT NULL,
+    PRIMARY KEY (stream_id, event_offset)
+  ) WITHOUT ROWID;
+  CREATE UNIQUE INDEX assured_events_by_id ON assured_events (stream_id, event_id);
+
+  -- Dedup keys: a lease while claimed, the stored response once done.
+  CREATE TABLE assured_dedup (
+    dedup_key TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('claimed', 'done')),
+    token TEXT,
+    expires_at INTEGER NOT NULL,
+    response_ok INTEGER,
+    response_payload BLOB
+  );
+  CREATE INDEX assured_dedup_by_expiry ON assured_dedup (expires_at);
+  `,
+];
+
+/** The schema version this release writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** The schema version stored in the file; 0 for a file without the Assured tables. */
+export function readSchemaVersion(db: Database.Database): number {
+  const hasMeta = db
+    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'assured_meta'")
+    .pluck()
+    .get();
+  if (hasMeta === undefined) return 0;
+  const version = db
+    .prepare("SELECT value FROM assured_meta WHERE key = 'schema_version'")
+    .pluck()
+    .get();
+  return typeof version === "number" ? version : 0;
+}
+
+function refuseNewer(found: number): AssuredError {
+  return new AssuredError(
+    "STORE_CORRUPT",
+    `the database has Assured schema version ${found}, newer than version ${SCHEMA_VERSION} ` +
+      "that this release of @assured/store-sqlite understands; upgrade the package to open it.",
+    { details: { schemaVersion: found, supportedVersion: SCHEMA_VERSION } },
+  );
+}
+
+/**
+ * Brings the file's schema to `SCHEMA_VERSION`, inside one write transaction so concurrent
+ * openers migrate once. Throws `STORE_CORRUPT` for a file written by a newer release.
+ */
+export function ensureSchema(db: Database.Database): void {
+  const current = readSchemaVersion(db);
+  if (current === SCHEMA_VERSION) return;
+  if (current > SCHEMA_VERSION) throw refuseNewer(current);
+  db.transaction(() => {
+    const found = readSchemaVersion(db);
+    if (found > SCHEMA_VERSION) throw refuseNewer(found);
+    for (let version = found; version < SCHEMA_VERSION; version++) {
+      db.exec(MIGRATIONS[version]!);
+    }
+    db.prepare(
+      "INSERT INTO assured_meta (key, value) VALUES ('schema_version', ?) " +
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    ).run(SCHEMA_VERSION);
+  }).immediate();
+}
