@@ -1,0 +1,257 @@
+import {
+  type AppendEntry,
+  type AppendResult,
+  AssuredError,
+  assertAppendEntries,
+  assertReadOptions,
+  assertStreamName,
+  type Clock,
+  describe,
+  type EventStore,
+  type EventStoreCapabilities,
+  MAX_APPEND_BATCH,
+  newId,
+  type ReadOptions,
+  type ReadResult,
+  type Retention,
+  type StreamHead,
+} from "@assured/core";
+import { RedisHandle, type ScriptCall, toRedisStoreError } from "./connection.js";
+import { GroupCommit, type QueuedAppend } from "./group-commit.js";
+import { streamLogKey } from "./keys.js";
+import {
+  assertRetention,
+  type RedisStoreOptions,
+  readClock,
+  resolveStoreOptions,
+} from "./options.js";
+import { decodeRecords, encodeRecord } from "./record-blob.js";
+import {
+  APPEND_SCRIPT,
+  MAX_TRIM_PER_CALL,
+  READ_SCRIPT,
+  RESET_SCRIPT,
+} from "./scripts/event-log.js";
+
+/** Options of `RedisEventStore`. */
+export interface RedisEventStoreOptions extends RedisStoreOptions {
+  /** Retention applied to every stream (default: keep everything). */
+  retention?: Retention;
+  /** Most entries merged into one server-side append (group commit); default 1,000. */
+  maxGroupEntries?: number;
+  /**
+   * Most entries waiting for Redis at once, queued or in flight (default 100,000); an append
+   * beyond it rejects with `LIMIT_EXCEEDED` (backpressure).
+   */
+  maxPendingEntries?: number;
+}
+
+/**
+ * The `EventStore` on Redis (ioredis), Redis Cluster ready. Each stream's log is one hash at
+ * `<keyPrefix>log:{<base64url(stream)>}`; every append is one Lua script (id dedup, offsets,
+ * write and retention in one atomic step), so any number of processes may append to a stream.
+ *
+ * @example
+ * const store = new RedisEventStore({ redis: "redis://127.0.0.1:6379", retention: { maxLength: 10_000 } });
+ * const [result] = await store.append("room:1", [{ name: "message", payload: encode("hi") }]);
+ * const page = await store.read("room:1", { after: 0, limit: 100 });
+ */
+export class RedisEventStore implements EventStore {
+  /** Shared by every process on the same Redis; as persistent as the server's own settings. */
+  readonly capabilities: EventStoreCapabilities = {
+    sharedAcrossInstances: true,
+    persistent: true,
+    retentionByAge: true,
+    retentionByLength: true,
+  };
+  /** The prefix of every key this store writes. */
+  readonly keyPrefix: string;
+
+  private readonly handle: RedisHandle;
+  private readonly clock: Clock;
+  private readonly retention: Retention;
+  private readonly groups: GroupCommit;
+  private readonly appendScript: ScriptCall;
+  private readonly readScript: ScriptCall;
+  private readonly resetScript: ScriptCall;
+  private closed = false;
+
+  constructor(options: RedisEventStoreOptions) {
+    const common = resolveStoreOptions(options, "RedisEventStore");
+    const retention = options.retention ?? {};
+    assertRetention(retention);
+    const maxGroupEntries = options.maxGroupEntries ?? 1_000;
+    assertIntegerIn(maxGroupEntries, "maxGroupEntries", 1, MAX_APPEND_BATCH);
+    const maxPendingEntries = options.maxPendingEntries ?? 100_000;
+    assertIntegerIn(maxPendingEntries, "maxPendingEntries", MAX_APPEND_BATCH, 10_000_000);
+    this.keyPrefix = common.keyPrefix;
+    this.clock = common.clock;
+    this.retention = { ...retention };
+    this.handle = new RedisHandle(common.redis);
+    this.appendScript = this.handle.defineScript("log_append_v1", APPEND_SCRIPT);
+    this.readScript = this.handle.defineScript("log_read_v1", READ_SCRIPT);
+    this.resetScript = this.handle.defineScript("log_reset_v1", RESET_SCRIPT);
+    this.groups = new GroupCommit(
+      (stream, group) => this.writeGroup(stream, group),
+      maxGroupEntries,
+      maxPendingEntries,
+    );
+  }
+
+  /** Appends entries (1–10,000) in one atomic step; resolves once Redis has applied them. */
+  async append(stream: string, entries: readonly AppendEntry[]): Promise<AppendResult[]> {
+    this.assertOpen();
+    assertStreamName(stream);
+    assertAppendEntries(entries);
+    return this.groups.add(stream, entries.map(withId));
+  }
+
+  /** Reads up to `limit` events after `after`, with the log's state, in one atomic step. */
+  async read(stream: string, options: ReadOptions): Promise<ReadResult> {
+    this.assertOpen();
+    assertStreamName(stream);
+    assertReadOptions(options);
+    return this.readLog(stream, options.after, options.limit);
+  }
+
+  /** The stream's epoch, head and earliest offset; `{ epoch: "", head: 0, earliest: 1 }` if it has no log. */
+  async head(stream: string): Promise<StreamHead> {
+    this.assertOpen();
+    assertStreamName(stream);
+    const { epoch, head, earliest } = await this.readLog(stream, 0, 0);
+    return { epoch, head, earliest };
+  }
+
+  /** Drops the stream's log and starts a new epoch at head 0. */
+  async reset(stream: string): Promise<StreamHead> {
+    this.assertOpen();
+    assertStreamName(stream);
+    await this.groups.drain();
+    try {
+      const epoch = newId();
+      await this.resetScript(streamLogKey(this.keyPrefix, stream), epoch);
+      return { epoch, head: 0, earliest: 1 };
+    } catch (error) {
+      throw toRedisStoreError(error, "redis reset");
+    }
+  }
+
+  /** Writes pending appends, then quits the client if the store created it. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.groups.drain();
+    await this.handle.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) {
+      throw new AssuredError("STORE_CLOSED", "the Redis event store is closed; create a new one.");
+    }
+  }
+
+  private async writeGroup(stream: string, group: readonly QueuedAppend[]): Promise<void> {
+    const now = readClock(this.clock);
+    const args: (string | Buffer | number)[] = [
+      now,
+      newId(),
+      this.retention.maxLength ?? 0,
+      this.retention.maxAgeMs ?? 0,
+      MAX_TRIM_PER_CALL,
+    ];
+    for (const call of group) {
+      for (const entry of call.entries) {
+        args.push(entry.id, encodeRecord({ ...entry, time: now }));
+      }
+    }
+    let reply: unknown;
+    try {
+      reply = await this.appendScript(streamLogKey(this.keyPrefix, stream), ...args);
+    } catch (error) {
+      throw toRedisStoreError(error, "redis append");
+    }
+    const values = reply as [Buffer, ...number[]];
+    const epoch = values[0].toString();
+    let at = 1;
+    for (const call of group) {
+      call.resolve(
+        call.entries.map((entry) => {
+          const offset = values[at++] as number;
+          return { offset: Math.abs(offset), id: entry.id, duplicate: offset < 0, epoch };
+        }),
+      );
+    }
+  }
+
+  private async readLog(stream: string, after: number, limit: number): Promise<ReadResult> {
+    const key = streamLogKey(this.keyPrefix, stream);
+    try {
+      if (this.retention.maxAgeMs === undefined) {
+        // One HMGET is atomic too: the state and the page come from the same moment.
+        const page = await this.readPage(key, stream, after, limit);
+        if (page) return page;
+      }
+      // Age retention trims on read, and a reader behind `earliest` needs the page to start
+      // there: both take the read script.
+      const reply = (await this.readScript(
+        key,
+        after,
+        limit,
+        readClock(this.clock),
+        this.retention.maxAgeMs ?? 0,
+        MAX_TRIM_PER_CALL,
+      )) as Buffer[];
+      if (reply.length === 0) return { epoch: "", head: 0, earliest: 1, records: [] };
+      const earliest = Number(reply[2]);
+      return {
+        epoch: String(reply[0]),
+        head: Number(reply[1]),
+        earliest,
+        records: decodeRecords(reply, 3, stream, Math.max(after + 1, earliest)),
+      };
+    } catch (error) {
+      throw toRedisStoreError(error, "redis read");
+    }
+  }
+
+  /** Reads state and page with one HMGET; undefined when a page must start at `earliest`. */
+  private async readPage(
+    key: string,
+    stream: string,
+    after: number,
+    limit: number,
+  ): Promise<ReadResult | undefined> {
+    const fields = ["epoch", "head", "earliest"];
+    for (let offset = after + 1; offset <= after + limit; offset++) fields.push(String(offset));
+    const reply = (await this.handle.client.hmgetBuffer(key, ...fields)) as (Buffer | null)[];
+    if (reply[0] === null) return { epoch: "", head: 0, earliest: 1, records: [] };
+    const head = Number(String(reply[1]));
+    const earliest = Number(String(reply[2]));
+    const from = Math.max(after + 1, earliest);
+    // Behind `earliest` with events retained: the page must start at earliest, which this
+    // HMGET did not fetch in full.
+    if (limit > 0 && from > after + 1 && from <= head) return undefined;
+    const last = Math.min(head, after + limit);
+    const records = from <= last ? reply.slice(3 + from - after - 1, 3 + last - after) : [];
+    return {
+      epoch: String(reply[0]),
+      head,
+      earliest,
+      records: decodeRecords(records, 0, stream, from),
+    };
+  }
+}
+
+function assertIntegerIn(value: unknown, what: string, min: number, max: number): void {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new AssuredError(
+      "INVALID_ARGUMENT",
+      `${what} must be an integer from ${min} to ${max}, got ${describe(value)}.`,
+    );
+  }
+}
+
+/** The entry with its id: the publisher's, or a new one. */
+function withId(entry: AppendEntry): QueuedAppend["entries"][number] {
+  return { id: entry.id ?? newId(), name: entry.name, payload: entry.payload };
+}

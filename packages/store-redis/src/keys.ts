@@ -1,0 +1,49 @@
+import { AssuredError, describe } from "@assured/core";
+
+/** The key prefix used when none is configured. */
+export const DEFAULT_KEY_PREFIX = "assured:";
+
+/** Longest accepted key prefix, in characters. */
+export const MAX_KEY_PREFIX_LENGTH = 128;
+
+/**
+ * Throws `INVALID_ARGUMENT` unless `prefix` is a usable key prefix: a string of at most 128
+ * characters without `{` or `}` (a brace would move the Redis Cluster hash tag).
+ */
+export function assertKeyPrefix(prefix: unknown): asserts prefix is string {
+  if (typeof prefix !== "string" || prefix.length > MAX_KEY_PREFIX_LENGTH) {
+    throw new AssuredError(
+      "INVALID_ARGUMENT",
+      `keyPrefix must be a string of at most ${MAX_KEY_PREFIX_LENGTH} characters, got ${describe(prefix)}.`,
+    );
+  }
+  if (/[{}]/.test(prefix)) {
+    throw new AssuredError(
+      "INVALID_ARGUMENT",
+      "keyPrefix must not contain '{' or '}': they would change the Redis Cluster hash slot.",
+    );
+  }
+}
+
+/**
+ * Encodes arbitrary text as base64url (RFC 4648 §5, no padding) of its UTF-8 bytes. The result
+ * only holds `A–Z a–z 0–9 - _`, so it can sit inside a hash tag: distinct names give distinct
+ * tags, and nothing in a name can end the tag early or add a key separator.
+ */
+export function encodeKeyPart(value: string): string {
+  return Buffer.from(value, "utf8").toString("base64url");
+}
+
+/**
+ * The Redis key of a stream's log: `<prefix>log:{<base64url(name)>}`. The whole log (records,
+ * id index and metadata) lives in this one hash, so it sits in one Cluster slot and vanishes
+ * as a whole.
+ */
+export function streamLogKey(prefix: string, stream: string): string {
+  return `${prefix}log:{${encodeKeyPart(stream)}}`;
+}
+
+/** The Redis key of one deduplication entry: `<prefix>dedup:{<base64url(key)>}`. */
+export function dedupEntryKey(prefix: string, key: string): string {
+  return `${prefix}dedup:{${encodeKeyPart(key)}}`;
+}

@@ -1,0 +1,82 @@
+import {
+  AssuredError,
+  assertPositiveInteger,
+  type Clock,
+  describe,
+  type Retention,
+  systemClock,
+} from "@assured/core";
+import type { RedisConnection } from "./connection.js";
+import { assertKeyPrefix, DEFAULT_KEY_PREFIX } from "./keys.js";
+
+/** Options shared by `RedisEventStore` and `RedisDedupStore`. */
+export interface RedisStoreOptions {
+  /**
+   * An ioredis `Redis` or `Cluster` client (the store never quits it), or a `redis://` URL or
+   * `RedisOptions` for a client the store creates and quits on `close()`.
+   */
+  redis: RedisConnection;
+  /** Prepended to every key (default `"assured:"`); no `{` or `}`. */
+  keyPrefix?: string;
+  /** Time source in milliseconds (default `Date.now`); passed to the server with each call. */
+  clock?: Clock;
+}
+
+/** The validated common options. */
+export interface ResolvedStoreOptions {
+  redis: unknown;
+  keyPrefix: string;
+  clock: Clock;
+}
+
+/** Throws `INVALID_ARGUMENT` unless `options` is an object; returns the common options resolved. */
+export function resolveStoreOptions(options: unknown, what: string): ResolvedStoreOptions {
+  if (typeof options !== "object" || options === null) {
+    throw new AssuredError(
+      "INVALID_ARGUMENT",
+      `${what} options must be an object such as { redis: "redis://127.0.0.1:6379" }, got ${describe(options)}.`,
+    );
+  }
+  const o = options as Record<string, unknown>;
+  const keyPrefix = o.keyPrefix ?? DEFAULT_KEY_PREFIX;
+  assertKeyPrefix(keyPrefix);
+  const clock = o.clock ?? systemClock;
+  if (typeof clock !== "function") {
+    throw new AssuredError(
+      "INVALID_ARGUMENT",
+      `clock must be a function returning milliseconds, got ${describe(clock)}.`,
+    );
+  }
+  if (o.redis === undefined || o.redis === null) {
+    throw new AssuredError(
+      "INVALID_ARGUMENT",
+      "redis is required: pass an ioredis client, a redis:// URL or ioredis options.",
+    );
+  }
+  return { redis: o.redis, keyPrefix, clock: clock as Clock };
+}
+
+/** Throws `INVALID_ARGUMENT` unless `retention` is `{ maxLength?, maxAgeMs? }` of positive integers. */
+export function assertRetention(retention: unknown): asserts retention is Retention {
+  if (typeof retention !== "object" || retention === null) {
+    throw new AssuredError(
+      "INVALID_ARGUMENT",
+      `retention must be { maxLength?, maxAgeMs? }, got ${describe(retention)}.`,
+    );
+  }
+  const r = retention as Record<string, unknown>;
+  if (r.maxLength !== undefined) assertPositiveInteger(r.maxLength, "retention.maxLength");
+  if (r.maxAgeMs !== undefined) assertPositiveInteger(r.maxAgeMs, "retention.maxAgeMs");
+}
+
+/** Reads the clock; `INVALID_ARGUMENT` if it does not return a finite number. */
+export function readClock(clock: Clock): number {
+  const now = clock();
+  if (typeof now !== "number" || !Number.isFinite(now)) {
+    throw new AssuredError(
+      "INVALID_ARGUMENT",
+      `clock() must return milliseconds as a finite number, got ${describe(now)}.`,
+    );
+  }
+  return Math.floor(now);
+}

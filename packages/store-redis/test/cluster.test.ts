@@ -1,0 +1,116 @@
+import { describeDedupStore, describeEventStore } from "@assured/conformance";
+import { type DedupStore, type EventStore, encode, newId } from "@assured/core";
+import { type RunningRedisCluster, startRedisCluster } from "@assured/test-services";
+import { Cluster, Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RedisDedupStore, RedisEventStore, streamLogKey } from "../src/index.js";
+
+let cluster: RunningRedisCluster;
+let client: Cluster;
+
+beforeAll(async () => {
+  cluster = await startRedisCluster({ masters: 3 });
+  client = new Cluster(cluster.nodes, { redisOptions: { maxRetriesPerRequest: 1 } });
+}, 60_000);
+
+afterAll(async () => {
+  await client?.quit();
+  await cluster?.stop();
+});
+
+/** Cluster clients by key prefix: stores never quit a client passed in, the kit's destroy does. */
+const kitClients = new Map<string, Cluster[]>();
+
+/** A Cluster client of its own for each store the kit opens on `prefix`. */
+function kitClient(prefix: string): Cluster {
+  const c = new Cluster(cluster.nodes, { redisOptions: { maxRetriesPerRequest: 1 } });
+  kitClients.set(prefix, [...(kitClients.get(prefix) ?? []), c]);
+  return c;
+}
+
+async function quitKitClients(prefix: string): Promise<void> {
+  await Promise.all((kitClients.get(prefix) ?? []).map((c) => c.quit()));
+  kitClients.delete(prefix);
+}
+
+/** Which master holds a key, asked of the cluster itself. */
+async function ownerPort(key: string): Promise<number> {
+  const slot = (await client.cluster("KEYSLOT", key)) as number;
+  const slots = (await client.cluster("SLOTS")) as unknown as [number, number, [string, number]][];
+  const range = slots.find(([from, to]) => slot >= from && slot <= to);
+  return range![2][1];
+}
+
+describe("Redis Cluster", () => {
+  it("every stream's log is one hash-tagged key; streams spread over the masters", async () => {
+    const store = new RedisEventStore({ redis: client, keyPrefix: "c:" });
+    const names = Array.from({ length: 24 }, (_, i) => `room:{${i}}\n`);
+    await Promise.all(
+      names.map((name) =>
+        store.append(name, [
+          { id: "a", name: "m", payload: encode(`${name}1`) },
+          { name: "m", payload: encode(`${name}2`) },
+        ]),
+      ),
+    );
+    for (const name of names) {
+      const page = await store.read(name, { after: 0, limit: 10 });
+      expect(page.records.map((r) => r.offset)).toEqual([1, 2]);
+      const [dup] = await store.append(name, [{ id: "a", name: "m", payload: encode("again") }]);
+      expect(dup).toMatchObject({ offset: 1, duplicate: true });
+    }
+    const owners = new Set(await Promise.all(names.map((n) => ownerPort(streamLogKey("c:", n)))));
+    expect(owners.size).toBe(3);
+    // Read each log straight from the master that owns it.
+    const key = streamLogKey("c:", names[0]!);
+    const node = new Redis({ host: "127.0.0.1", port: await ownerPort(key) });
+    expect(await node.hget(key, "head")).toBe("2");
+    await node.quit();
+    await store.close();
+  });
+
+  it("dedup claims work across the cluster", async () => {
+    const dedup = new RedisDedupStore({ redis: client, keyPrefix: "c:" });
+    const keys = Array.from({ length: 12 }, (_, i) => `user/${i}`);
+    const claims = await Promise.all(
+      keys.flatMap((key) =>
+        [1, 2].map(() => dedup.claim(key, { leaseMs: 60_000, fingerprint: "f" })),
+      ),
+    );
+    expect(claims.filter((c) => c.status === "claimed")).toHaveLength(keys.length);
+    await dedup.close();
+  });
+});
+
+// The whole conformance kit again, on the cluster (fewer instances: each one is a Cluster client).
+describeEventStore(
+  "RedisEventStore on Redis Cluster",
+  {
+    create: async ({ clock, retention }) => {
+      const keyPrefix = `kit:${newId()}:`;
+      return new RedisEventStore({ redis: kitClient(keyPrefix), keyPrefix, clock, retention });
+    },
+    reopen: async (store: EventStore, { clock, retention }) => {
+      const { keyPrefix } = store as RedisEventStore;
+      return new RedisEventStore({ redis: kitClient(keyPrefix), keyPrefix, clock, retention });
+    },
+    destroy: (store: EventStore) => quitKitClients((store as RedisEventStore).keyPrefix),
+  },
+  { instances: 4 },
+);
+
+describeDedupStore(
+  "RedisDedupStore on Redis Cluster",
+  {
+    create: async ({ clock }) => {
+      const keyPrefix = `kit:${newId()}:`;
+      return new RedisDedupStore({ redis: kitClient(keyPrefix), keyPrefix, clock });
+    },
+    reopen: async (store: DedupStore, { clock }) => {
+      const { keyPrefix } = store as RedisDedupStore;
+      return new RedisDedupStore({ redis: kitClient(keyPrefix), keyPrefix, clock });
+    },
+    destroy: (store: DedupStore) => quitKitClients((store as RedisDedupStore).keyPrefix),
+  },
+  { instances: 4 },
+);
