@@ -53,14 +53,20 @@ export interface HandshakeAuth {
   subscriptions: SubscribeRequest[];
 }
 
-/** One record on the wire: [offset, id, name, payload, time]. */
-export type WireRecord = [Offset, string, string, Uint8Array, number];
+/**
+ * One record on the wire: [offset, id, name, payloadByteLength, time]. The payload bytes of all
+ * records of a frame travel together in its `payloads` attachment (see `packRecords`), because
+ * Socket.IO's parser refuses packets with more than 10 binary attachments.
+ */
+export type WireRecord = [Offset, string, string, number, number];
 
 /** server → client `assured:batch`. Records are consecutive and in offset order. */
 export interface BatchFrame {
   stream: StreamName;
   epoch: Epoch;
   records: WireRecord[];
+  /** The records' payloads, concatenated in record order (one binary attachment). */
+  payloads: Uint8Array;
 }
 
 /** server → client `assured:subscribed`. */
@@ -91,7 +97,15 @@ export interface FetchRequest {
 
 /** Ack of `assured:fetch`. */
 export type FetchReply =
-  | { ok: true; epoch: Epoch; head: Offset; earliest: Offset; records: WireRecord[] }
+  | {
+      ok: true;
+      epoch: Epoch;
+      head: Offset;
+      earliest: Offset;
+      records: WireRecord[];
+      /** The records' payloads, concatenated in record order. */
+      payloads: Uint8Array;
+    }
   | { ok: false; error: AssuredErrorData };
 
 /** client → server `assured:heads` (with ack): streams to check. */

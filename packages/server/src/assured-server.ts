@@ -1,0 +1,218 @@
+import {
+  AssuredError,
+  assertEventName,
+  assertId,
+  assertStreamName,
+  encode,
+  type StartFrom,
+  type SubscribedFrame,
+} from "@assured/core";
+import createDebug from "debug";
+import type { Namespace, Server, Socket } from "socket.io";
+import { createContext, type ServerContext } from "./context.js";
+import { type AssuredLimits, resolveLimits } from "./limits.js";
+import { type AnyMessageHandler, MessageDispatcher } from "./messages.js";
+import type {
+  AssuredServerOptions,
+  FirstParameter,
+  MessageHandler,
+  MessagesMap,
+  PublishMap,
+} from "./options.js";
+import { Publisher, type PublishResult } from "./publisher.js";
+import { attachSocket, detachSocket } from "./socket-binding.js";
+import { stateOf } from "./socket-state.js";
+import { subscribeSocket, unsubscribeSocket } from "./subscriptions.js";
+import type { AnySocket } from "./wire.js";
+
+const log = createDebug("assured:server");
+
+/** Options of `publish`. */
+export interface PublishOptions {
+  /** Idempotency id: publishing an id the stream already holds appends and emits nothing. */
+  id?: string;
+}
+
+/** Options of a server-initiated `subscribe`. */
+export interface ServerSubscribeOptions {
+  /** Where to start when the client's handshake carries no position for the stream (default "head"). */
+  from?: StartFrom;
+}
+
+/**
+ * Assured bound to a Socket.IO `Server` or `Namespace`. Create it with `createAssuredServer`.
+ * `M` types client messages (`on`), `E` types published events (`publish`), `S` the socket.
+ */
+export class AssuredServer<
+  M extends MessagesMap = MessagesMap,
+  E extends PublishMap = PublishMap,
+  S extends Socket = Socket,
+> {
+  /** The limits in force (defaults merged with the options). */
+  readonly limits: Readonly<AssuredLimits>;
+  readonly #ctx: ServerContext;
+  readonly #publisher: Publisher;
+  readonly #dispatcher: MessageDispatcher;
+  readonly #onConnection: (socket: AnySocket) => void;
+  #closed = false;
+
+  constructor(io: Server | Namespace, options: AssuredServerOptions<S>) {
+    if (typeof options !== "object" || options === null) {
+      throw new AssuredError("INVALID_ARGUMENT", "options { store, dedupStore } are required.");
+    }
+    if (typeof options.store?.append !== "function") {
+      throw new AssuredError("INVALID_ARGUMENT", "options.store must be an EventStore.");
+    }
+    if (typeof options.dedupStore?.claim !== "function") {
+      throw new AssuredError("INVALID_ARGUMENT", "options.dedupStore must be a DedupStore.");
+    }
+    const nsp = namespaceOf(io);
+    this.limits = resolveLimits(options.limits);
+    this.#ctx = createContext(nsp, options as AssuredServerOptions<AnySocket>, this.limits);
+    this.#publisher = new Publisher(options.store, nsp, {
+      maxPending: this.limits.maxPendingPublishes,
+      maxBatch: this.limits.maxAppendBatch,
+      maxBatchBytes: this.limits.maxBatchBytes,
+    });
+    this.#dispatcher = new MessageDispatcher(this.#ctx);
+    this.#onConnection = (socket) => attachSocket(this.#ctx, this.#dispatcher, socket);
+    nsp.on("connection", this.#onConnection);
+    for (const socket of nsp.sockets.values()) this.#onConnection(socket);
+    log("attached to namespace %s", nsp.name);
+  }
+
+  /**
+   * Persists an event, then emits it to the stream's subscribers (G4). Resolves with its offset
+   * once stored; the same `id` twice publishes once (`duplicate: true`, no second emit).
+   *
+   * @throws AssuredError `INVALID_STREAM`, `INVALID_ARGUMENT`, `CODEC_ERROR`, `PAYLOAD_TOO_LARGE`,
+   * `LIMIT_EXCEEDED` (too many pending publishes), `STORE_UNAVAILABLE`, `CLOSED`.
+   * @example const { offset } = await assured.publish("room:1", "chat:message", { text: "hi" });
+   */
+  async publish<K extends keyof E & string>(
+    stream: string,
+    name: K,
+    data: FirstParameter<E[K]>,
+    options: PublishOptions = {},
+  ): Promise<PublishResult> {
+    this.#assertOpen();
+    assertStreamName(stream);
+    assertEventName(name);
+    if (options.id !== undefined) assertId(options.id, "event id");
+    const payload = encode(data);
+    if (payload.byteLength > this.limits.maxPayloadBytes) {
+      throw new AssuredError(
+        "PAYLOAD_TOO_LARGE",
+        `event payload is ${payload.byteLength} bytes; the limit is ${this.limits.maxPayloadBytes}.`,
+      );
+    }
+    const entry = options.id === undefined ? { name, payload } : { id: options.id, name, payload };
+    return this.#publisher.publish(stream, entry);
+  }
+
+  /**
+   * Subscribes a socket to a stream from the server (for example in `io.on("connection")`),
+   * through `authorize` like a client subscription. If the client's handshake carries a
+   * position for the stream it is used (recovery, G5); if the socket is already subscribed the
+   * current outcome is returned.
+   *
+   * @example io.on("connection", (socket) => assured.subscribe(socket, `user:${socket.data.userId}`));
+   */
+  subscribe(
+    socket: S,
+    stream: string,
+    options: ServerSubscribeOptions = {},
+  ): Promise<SubscribedFrame> {
+    this.#assertOpen();
+    assertStreamName(stream);
+    const from = options.from ?? "head";
+    if (from !== "head" && from !== "earliest") {
+      throw new AssuredError("INVALID_ARGUMENT", 'from must be "earliest" or "head".');
+    }
+    const anySocket = socket as AnySocket;
+    attachSocket(this.#ctx, this.#dispatcher, anySocket);
+    const state = stateOf(anySocket, this.limits.burst);
+    const current = state.subscriptions.get(stream);
+    if (current !== undefined) return current.outcome;
+    const request = state.handshake.get(stream) ?? { stream, position: null, from };
+    return subscribeSocket(this.#ctx, anySocket, request);
+  }
+
+  /** Ends a socket's subscription to a stream. */
+  unsubscribe(socket: S, stream: string): void {
+    assertStreamName(stream);
+    unsubscribeSocket(this.#ctx, socket as AnySocket, stream);
+  }
+
+  /**
+   * Registers the handler of a client message. It runs once per (principal, message id) (G9);
+   * what it returns is stored and sent as the result, what it throws is stored and sent as the
+   * application error — except an `AssuredError` with a retryable code (`STORE_UNAVAILABLE`,
+   * `TIMEOUT`, `RATE_LIMITED`, `LIMIT_EXCEEDED`), which is not stored, so the client retries.
+   *
+   * @example assured.on("chat:send", async ({ text }, { principal }) => assured.publish("room:1", "chat:message", { text, from: principal }));
+   */
+  on<K extends keyof M & string>(name: K, handler: MessageHandler<M, K, S>): this {
+    assertEventName(name);
+    if (typeof handler !== "function") {
+      throw new AssuredError("INVALID_ARGUMENT", "handler must be a function.");
+    }
+    this.#dispatcher.register(name, handler as unknown as AnyMessageHandler);
+    return this;
+  }
+
+  /**
+   * Detaches from the namespace: stops listening to sockets, stops replays, and waits for
+   * pending publishes and running handlers. The stores and Socket.IO server stay open (they
+   * are the application's).
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const { nsp } = this.#ctx;
+    nsp.off("connection", this.#onConnection);
+    for (const socket of nsp.sockets.values()) detachSocket(this.#ctx, socket);
+    await Promise.all([this.#publisher.drained(), this.#dispatcher.idle()]);
+    log("closed on namespace %s", nsp.name);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new AssuredError("CLOSED", "this Assured server was closed.");
+  }
+}
+
+function namespaceOf(io: Server | Namespace): Namespace {
+  const candidate = io as unknown as { sockets?: unknown; to?: unknown; of?: unknown };
+  if (candidate.sockets instanceof Map && typeof candidate.to === "function") {
+    return io as Namespace;
+  }
+  if (typeof candidate.of === "function" && typeof candidate.sockets === "object") {
+    return (io as Server).sockets;
+  }
+  throw new AssuredError("INVALID_ARGUMENT", "expected a socket.io Server or Namespace.");
+}
+
+/**
+ * Binds Assured to a Socket.IO `Server` or `Namespace`.
+ *
+ * @example
+ * const assured = createAssuredServer(io, { store: new MemoryEventStore(), dedupStore: new MemoryDedupStore() });
+ * assured.on("chat:send", async (msg, { principal }) => {
+ *   const { offset } = await assured.publish("room:1", "chat:message", { ...msg, from: principal });
+ *   return { offset };
+ * });
+ */
+export function createAssuredServer<
+  M extends MessagesMap = MessagesMap,
+  E extends PublishMap = PublishMap,
+  // biome-ignore lint/suspicious/noExplicitAny: matches Socket.IO's own SocketData default.
+  SocketData = any,
+>(
+  // biome-ignore lint/suspicious/noExplicitAny: accepts any typed-events Server or Namespace.
+  io: Server<any, any, any, SocketData> | Namespace<any, any, any, SocketData>,
+  // biome-ignore lint/suspicious/noExplicitAny: the socket type of the given Server.
+  options: AssuredServerOptions<Socket<any, any, any, SocketData>>,
+  // biome-ignore lint/suspicious/noExplicitAny: the socket type of the given Server.
+): AssuredServer<M, E, Socket<any, any, any, SocketData>> {
+  return new AssuredServer(io as Server | Namespace, options);
+}

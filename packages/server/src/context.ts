@@ -1,0 +1,45 @@
+import type { DedupStore, EventStore } from "@assured/core";
+import createDebug from "debug";
+import type { Namespace } from "socket.io";
+import type { AssuredLimits } from "./limits.js";
+import type { AssuredServerOptions, StreamAction } from "./options.js";
+import type { AnySocket } from "./wire.js";
+
+const log = createDebug("assured:server");
+
+/** What every part of the server shares: the namespace, the stores, the limits and the hooks. */
+export interface ServerContext {
+  nsp: Namespace;
+  store: EventStore;
+  dedupStore: DedupStore;
+  limits: AssuredLimits;
+  /** The `authorize` hook; a throwing hook counts as a refusal. */
+  allowed(socket: AnySocket, stream: string, action: StreamAction): Promise<boolean>;
+  /** The `identify` hook, if any (may throw; the caller reports it). */
+  identify: ((socket: AnySocket) => string | Promise<string>) | undefined;
+}
+
+/** Builds the shared context from validated options. */
+export function createContext(
+  nsp: Namespace,
+  options: AssuredServerOptions<AnySocket>,
+  limits: AssuredLimits,
+): ServerContext {
+  const { authorize } = options;
+  return {
+    nsp,
+    store: options.store,
+    dedupStore: options.dedupStore,
+    limits,
+    identify: options.identify,
+    async allowed(socket, stream, action) {
+      if (authorize === undefined) return true;
+      try {
+        return (await authorize(socket, stream, action)) === true;
+      } catch (error) {
+        log("authorize threw for %s %o on socket %s: %o", action, stream, socket.id, error);
+        return false;
+      }
+    },
+  };
+}

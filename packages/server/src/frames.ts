@@ -1,0 +1,154 @@
+import {
+  AssuredError,
+  assertEpoch,
+  assertEventName,
+  assertId,
+  assertOffset,
+  assertStreamName,
+  type FetchRequest,
+  MAX_PRINCIPAL_LENGTH,
+  type MessageFrame,
+  PROTOCOL_VERSION,
+  type StartFrom,
+  type SubscribeRequest,
+} from "@assured/core";
+import { badFrame } from "./wire.js";
+
+/**
+ * Parsers of the frames a client sends. Each returns a clean, fully validated copy or throws an
+ * `AssuredError` with the code the protocol names (`BAD_FRAME`, `INVALID_STREAM`,
+ * `INVALID_OFFSET`, `INVALID_EPOCH`, `INVALID_ARGUMENT`, `PAYLOAD_TOO_LARGE`).
+ */
+
+function asRecord(value: unknown, frame: string): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw badFrame(`${frame} must be an object.`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** The stream field of a frame, if it is a string (to name it in an error reply). */
+export function streamOf(value: unknown): string | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const stream = (value as Record<string, unknown>).stream;
+  return typeof stream === "string" && stream.length <= 1024 ? stream : undefined;
+}
+
+/** Parses `{ stream, position, from }` (an `assured:sub` frame or a handshake subscription). */
+export function parseSubscribeRequest(value: unknown): SubscribeRequest {
+  const frame = asRecord(value, "assured:sub");
+  assertStreamName(frame.stream);
+  const from: StartFrom = frame.from === undefined ? "head" : (frame.from as StartFrom);
+  if (from !== "head" && from !== "earliest") {
+    throw badFrame('from must be "earliest" or "head".');
+  }
+  if (frame.position === null || frame.position === undefined) {
+    return { stream: frame.stream, position: null, from };
+  }
+  const position = asRecord(frame.position, "position");
+  assertEpoch(position.epoch);
+  assertOffset(position.offset, "position offset");
+  return {
+    stream: frame.stream,
+    position: { epoch: position.epoch, offset: position.offset },
+    from,
+  };
+}
+
+/** The handshake's `auth.assured`, with subscriptions left unparsed (each is reported on its own). */
+export interface HandshakeFields {
+  clientId: string | undefined;
+  subscriptions: unknown[];
+}
+
+/** Parses `auth.assured`; undefined when the handshake carries none. */
+export function parseHandshake(
+  value: unknown,
+  maxSubscriptions: number,
+): HandshakeFields | undefined {
+  if (value === undefined) return undefined;
+  const auth = asRecord(value, "auth.assured");
+  if (auth.v !== PROTOCOL_VERSION) {
+    throw badFrame(`auth.assured.v must be ${PROTOCOL_VERSION}; upgrade the client or server.`);
+  }
+  let clientId: string | undefined;
+  if (auth.clientId !== undefined) {
+    assertId(auth.clientId, "auth.assured.clientId");
+    if (auth.clientId.length > MAX_PRINCIPAL_LENGTH) {
+      throw new AssuredError(
+        "INVALID_ARGUMENT",
+        `auth.assured.clientId must be at most ${MAX_PRINCIPAL_LENGTH} characters.`,
+      );
+    }
+    clientId = auth.clientId;
+  }
+  const subscriptions = auth.subscriptions ?? [];
+  if (!Array.isArray(subscriptions)) throw badFrame("auth.assured.subscriptions must be an array.");
+  if (subscriptions.length > maxSubscriptions) {
+    throw new AssuredError(
+      "LIMIT_EXCEEDED",
+      `the handshake asks for ${subscriptions.length} subscriptions; the limit is ${maxSubscriptions}.`,
+    );
+  }
+  return { clientId, subscriptions };
+}
+
+/** Parses an `assured:unsub` frame. */
+export function parseUnsubscribe(value: unknown): string {
+  const frame = asRecord(value, "assured:unsub");
+  assertStreamName(frame.stream);
+  return frame.stream;
+}
+
+/** Parses an `assured:fetch` frame; a `limit` above `fetchLimit` is lowered to it. */
+export function parseFetch(value: unknown, fetchLimit: number): FetchRequest {
+  const frame = asRecord(value, "assured:fetch");
+  assertStreamName(frame.stream);
+  assertEpoch(frame.epoch);
+  assertOffset(frame.after, "after");
+  const limit = frame.limit;
+  if (typeof limit !== "number" || !Number.isSafeInteger(limit) || limit < 1) {
+    throw new AssuredError("INVALID_ARGUMENT", "limit must be a positive integer.");
+  }
+  return {
+    stream: frame.stream,
+    epoch: frame.epoch,
+    after: frame.after,
+    limit: Math.min(limit, fetchLimit),
+  };
+}
+
+/** Parses an `assured:heads` frame into distinct stream names. */
+export function parseHeads(value: unknown, maxStreams: number): string[] {
+  const frame = asRecord(value, "assured:heads");
+  if (!Array.isArray(frame.streams)) throw badFrame("streams must be an array of stream names.");
+  if (frame.streams.length > maxStreams) {
+    throw new AssuredError(
+      "LIMIT_EXCEEDED",
+      `assured:heads asks for ${frame.streams.length} streams; the limit is ${maxStreams}.`,
+    );
+  }
+  for (const stream of frame.streams) assertStreamName(stream);
+  return [...new Set(frame.streams as string[])];
+}
+
+/** Parses an `assured:msg` frame. */
+export function parseMessage(value: unknown, maxPayloadBytes: number): MessageFrame {
+  const frame = asRecord(value, "assured:msg");
+  assertId(frame.id, "message id");
+  const seq = frame.seq;
+  if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0) {
+    throw badFrame("seq must be a non-negative integer.");
+  }
+  assertEventName(frame.name);
+  if (!(frame.payload instanceof Uint8Array)) {
+    throw badFrame("payload must be binary (the encoded message data).");
+  }
+  if (frame.payload.byteLength > maxPayloadBytes) {
+    throw new AssuredError(
+      "PAYLOAD_TOO_LARGE",
+      `message payload is ${frame.payload.byteLength} bytes; the limit is ${maxPayloadBytes}.`,
+    );
+  }
+  return { id: frame.id, seq, name: frame.name, payload: frame.payload };
+}

@@ -1,0 +1,20 @@
+export { encodeApplicationError } from "./application-error.js";
+export {
+  AssuredServer,
+  createAssuredServer,
+  type PublishOptions,
+  type ServerSubscribeOptions,
+} from "./assured-server.js";
+export { type AssuredLimits, DEFAULT_LIMITS } from "./limits.js";
+export type {
+  AssuredServerOptions,
+  FirstParameter,
+  MessageContext,
+  MessageHandler,
+  MessagesMap,
+  PublishMap,
+  ResultOf,
+  StreamAction,
+} from "./options.js";
+export { decideOutcome, type SubscribeOutcome } from "./outcome.js";
+export type { PublishResult } from "./publisher.js";

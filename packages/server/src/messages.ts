@@ -1,0 +1,182 @@
+import {
+  AssuredError,
+  Deduplicator,
+  decode,
+  dedupKey,
+  encode,
+  type MessageFrame,
+  type MessageReply,
+  messageFingerprint,
+  type StoredResponse,
+} from "@assured/core";
+import createDebug from "debug";
+import { encodeApplicationError, isRetryableFailure } from "./application-error.js";
+import type { ServerContext } from "./context.js";
+import type { MessageContext } from "./options.js";
+import { stateOf } from "./socket-state.js";
+import { type AnySocket, toErrorData } from "./wire.js";
+
+const log = createDebug("assured:server:messages");
+
+/** A registered handler, untyped. */
+export type AnyMessageHandler = (data: unknown, context: MessageContext<AnySocket>) => unknown;
+
+type Ack = (reply: MessageReply) => void;
+
+/**
+ * Client messages (G8–G10): a bounded serial queue per socket, in arrival order; each message
+ * runs once per (principal, id) through core's `Deduplicator` (G9).
+ */
+export class MessageDispatcher {
+  readonly #ctx: ServerContext;
+  readonly #handlers = new Map<string, AnyMessageHandler>();
+  readonly #dedup: Deduplicator;
+  #running = 0;
+  #idle: (() => void)[] = [];
+
+  constructor(ctx: ServerContext) {
+    this.#ctx = ctx;
+    this.#dedup = new Deduplicator(ctx.dedupStore, {
+      leaseMs: ctx.limits.leaseMs,
+      ttlMs: ctx.limits.dedupTtlMs,
+    });
+  }
+
+  /** Registers the handler of a message name. */
+  register(name: string, handler: AnyMessageHandler): void {
+    if (this.#handlers.has(name)) {
+      throw new AssuredError("INVALID_ARGUMENT", `a handler for "${name}" is already registered.`);
+    }
+    this.#handlers.set(name, handler);
+  }
+
+  /** Checks a parsed message that needs no store: a name without a handler is `UNKNOWN_EVENT`. */
+  decodeData(message: MessageFrame): unknown {
+    if (!this.#handlers.has(message.name)) {
+      throw new AssuredError(
+        "UNKNOWN_EVENT",
+        `no handler is registered for "${message.name}"; register it with assured.on().`,
+      );
+    }
+    return decode(message.payload);
+  }
+
+  /** Queues a validated message behind the socket's earlier ones; replies through `ack`. */
+  enqueue(socket: AnySocket, message: MessageFrame, data: unknown, ack: Ack): void {
+    const state = stateOf(socket, this.#ctx.limits.burst);
+    const { maxQueuedMessages } = this.#ctx.limits;
+    if (state.queue.length >= maxQueuedMessages) {
+      const error = new AssuredError(
+        "LIMIT_EXCEEDED",
+        `more than ${maxQueuedMessages} messages are queued on this socket; retry later.`,
+      );
+      ack({ id: message.id, ok: false, error: error.toJSON() });
+      return;
+    }
+    state.queue.push(() => this.#handle(socket, message, data).then(ack));
+    if (!state.busy) void this.#drain(socket);
+  }
+
+  /** Drops the messages a disconnected socket had queued (the client resends them). */
+  dropQueued(socket: AnySocket): void {
+    const state = stateOf(socket, this.#ctx.limits.burst);
+    state.queue.length = 0;
+  }
+
+  /** Resolves once no message is being handled. */
+  idle(): Promise<void> {
+    if (this.#running === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  async #drain(socket: AnySocket): Promise<void> {
+    const state = stateOf(socket, this.#ctx.limits.burst);
+    state.busy = true;
+    this.#running++;
+    try {
+      for (let next = state.queue.shift(); next !== undefined; next = state.queue.shift()) {
+        await next().catch((error) => log("reply failed on socket %s: %o", socket.id, error));
+      }
+    } finally {
+      state.busy = false;
+      this.#running--;
+      if (this.#running === 0) for (const resolve of this.#idle.splice(0)) resolve();
+    }
+  }
+
+  async #handle(socket: AnySocket, message: MessageFrame, data: unknown): Promise<MessageReply> {
+    const { id, seq, name } = message;
+    try {
+      const principal = await this.#principal(socket);
+      const key = dedupKey(principal, id);
+      const fingerprint = await messageFingerprint(name, message.payload);
+      const handler = this.#handlers.get(name)!;
+      const context: MessageContext<AnySocket> = { socket, principal, id, seq };
+      const outcome = await this.#dedup.run(key, fingerprint, () =>
+        runHandler(handler, data, context),
+      );
+      if (outcome.duplicate) log("message %s of %o answered from the dedup store", id, principal);
+      else if (!outcome.stored) log("response of message %s could not be stored", id);
+      return toReply(id, outcome.response);
+    } catch (error) {
+      if (!(error instanceof AssuredError)) log("message %s failed: %o", id, error);
+      return { id, ok: false, error: toErrorData(error) };
+    }
+  }
+
+  #principal(socket: AnySocket): Promise<string> {
+    const state = stateOf(socket, this.#ctx.limits.burst);
+    state.principal ??= this.#identify(socket).catch((error: unknown) => {
+      state.principal = undefined;
+      throw error;
+    });
+    return state.principal;
+  }
+
+  async #identify(socket: AnySocket): Promise<string> {
+    const { identify } = this.#ctx;
+    if (identify === undefined) {
+      const { clientId } = stateOf(socket, this.#ctx.limits.burst);
+      if (clientId === undefined) {
+        throw new AssuredError(
+          "BAD_FRAME",
+          "the handshake carries no auth.assured.clientId and the server has no identify hook.",
+        );
+      }
+      return clientId;
+    }
+    try {
+      const principal = await identify(socket);
+      dedupKey(principal, "x");
+      return principal;
+    } catch (error) {
+      log("identify failed for socket %s: %o", socket.id, error);
+      throw new AssuredError("UNAUTHORIZED", "the server could not identify this client.");
+    }
+  }
+}
+
+async function runHandler(
+  handler: AnyMessageHandler,
+  data: unknown,
+  context: MessageContext<AnySocket>,
+): Promise<StoredResponse> {
+  let result: unknown;
+  try {
+    result = await handler(data, context);
+  } catch (error) {
+    if (isRetryableFailure(error)) throw error;
+    return { ok: false, payload: encodeApplicationError(error) };
+  }
+  try {
+    return { ok: true, payload: encode(result) };
+  } catch (error) {
+    return { ok: false, payload: encodeApplicationError(error) };
+  }
+}
+
+function toReply(id: string, response: StoredResponse): MessageReply {
+  return response.ok
+    ? { id, ok: true, payload: response.payload }
+    : { id, ok: false, stored: true, payload: response.payload };
+}

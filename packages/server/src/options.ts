@@ -1,0 +1,64 @@
+import type { DedupStore, EventStore } from "@assured/core";
+import type { Socket } from "socket.io";
+import type { AssuredLimits } from "./limits.js";
+
+/** What a socket asks to do with a stream; `fetch` covers `assured:fetch` and `assured:heads`. */
+export type StreamAction = "subscribe" | "fetch";
+
+/** Options of `createAssuredServer`. */
+export interface AssuredServerOptions<S extends Socket = Socket> {
+  /** Where events are persisted and replayed from. */
+  store: EventStore;
+  /** Where client messages are deduplicated. */
+  dedupStore: DedupStore;
+  /**
+   * Decides whether a socket may read a stream. Called for every subscription (handshake,
+   * `assured:sub`, server `subscribe`), every fetch and every stream of a heads request — at
+   * every (re)connect. Default: allow. A throwing hook counts as a refusal.
+   */
+  authorize?: (socket: S, stream: string, action: StreamAction) => boolean | Promise<boolean>;
+  /**
+   * The dedup principal of a socket (for example the authenticated user id), 1–248 characters.
+   * Default: the handshake's `auth.assured.clientId`, which the client chooses: it is not
+   * authenticated, so set `identify` when clients are not trusted.
+   */
+  identify?: (socket: S) => string | Promise<string>;
+  /** Bounds; see `DEFAULT_LIMITS` for every default. */
+  limits?: Partial<AssuredLimits>;
+}
+
+/** What a message handler learns about the message besides its data. */
+export interface MessageContext<S extends Socket = Socket> {
+  /** The socket the message arrived on. */
+  socket: S;
+  /** The dedup principal (see `identify`). */
+  principal: string;
+  /** The message's idempotency id. */
+  id: string;
+  /** The client's send order. */
+  seq: number;
+}
+
+/**
+ * Client message signatures, Socket.IO style: `{ "chat:send": (data: { text: string }) => { ok: boolean } }`.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: like Socket.IO's EventsMap, so interfaces satisfy it.
+export type MessagesMap = { [name: string]: any };
+
+/** Server event signatures for `publish`: `{ "chat:message": (data: { text: string }) => void }`. */
+// biome-ignore lint/suspicious/noExplicitAny: like Socket.IO's EventsMap, so interfaces satisfy it.
+export type PublishMap = { [name: string]: any };
+
+/** A handler for client message `M[K]`. */
+export type MessageHandler<M extends MessagesMap, K extends keyof M, S extends Socket = Socket> = (
+  data: FirstParameter<M[K]>,
+  context: MessageContext<S>,
+) => ResultOf<M[K]> | Promise<ResultOf<M[K]>>;
+
+/** The data type of a signature `(data) => …` (anything else: `any`). */
+// biome-ignore lint/suspicious/noExplicitAny: an untyped signature accepts any data.
+export type FirstParameter<F> = F extends (data: infer D, ...rest: any[]) => any ? D : any;
+
+/** The result type of a signature `(…) => R` (anything else: `any`). */
+// biome-ignore lint/suspicious/noExplicitAny: an untyped signature returns any result.
+export type ResultOf<F> = F extends (...args: any[]) => infer R ? Awaited<R> : any;

@@ -1,0 +1,163 @@
+import {
+  type AppendEntry,
+  AssuredError,
+  type Epoch,
+  type EventRecord,
+  type EventStore,
+  FRAMES,
+  packRecords,
+  toStoreError,
+} from "@assured/core";
+import createDebug from "debug";
+import type { Namespace } from "socket.io";
+import { chunkByBytes } from "./batch-chunks.js";
+import { roomOf } from "./wire.js";
+
+const log = createDebug("assured:server:publish");
+
+/** The result of publishing one event. */
+export interface PublishResult {
+  /** The event's offset (the original one for a duplicate). */
+  offset: number;
+  /** The epoch of the log the offset belongs to. */
+  epoch: Epoch;
+  /** The event id (the generated one if none was given). */
+  id: string;
+  /** True when the stream already held this id: nothing was appended or emitted. */
+  duplicate: boolean;
+}
+
+interface PendingPublish {
+  entry: AppendEntry;
+  time: number;
+  resolve(result: PublishResult): void;
+  reject(error: unknown): void;
+}
+
+interface StreamQueue {
+  waiting: PendingPublish[];
+  /** True while an append of this stream is in flight or scheduled. */
+  active: boolean;
+}
+
+/**
+ * Group commit for the live path (G4): events published in the same turn of the event loop are
+ * appended to their stream with one `store.append` call; the next group of a stream waits for
+ * the previous append, so each node appends and emits a stream's events in offset order. After
+ * an append resolves, the new events are emitted to the stream's room as one `assured:batch`
+ * per consecutive run (split at `maxBatchBytes`) — never before they are stored, and never for a duplicate.
+ */
+export class Publisher {
+  readonly #store: EventStore;
+  readonly #nsp: Namespace;
+  readonly #maxPending: number;
+  readonly #maxBatch: number;
+  readonly #maxBatchBytes: number;
+  readonly #streams = new Map<string, StreamQueue>();
+  #pending = 0;
+  #idle: (() => void)[] = [];
+
+  constructor(
+    store: EventStore,
+    nsp: Namespace,
+    limits: { maxPending: number; maxBatch: number; maxBatchBytes: number },
+  ) {
+    this.#store = store;
+    this.#nsp = nsp;
+    this.#maxPending = limits.maxPending;
+    this.#maxBatch = limits.maxBatch;
+    this.#maxBatchBytes = limits.maxBatchBytes;
+  }
+
+  /** Queues one validated, encoded entry and resolves once it is stored and emitted. */
+  publish(stream: string, entry: AppendEntry): Promise<PublishResult> {
+    if (this.#pending >= this.#maxPending) {
+      return Promise.reject(
+        new AssuredError(
+          "LIMIT_EXCEEDED",
+          `${this.#pending} published events are waiting for the store (maxPendingPublishes); slow down or raise the limit.`,
+        ),
+      );
+    }
+    return new Promise<PublishResult>((resolve, reject) => {
+      let queue = this.#streams.get(stream);
+      if (queue === undefined) {
+        queue = { waiting: [], active: false };
+        this.#streams.set(stream, queue);
+      }
+      queue.waiting.push({ entry, time: Date.now(), resolve, reject });
+      this.#pending++;
+      if (!queue.active) {
+        queue.active = true;
+        setImmediate(() => void this.#flush(stream, queue));
+      }
+    });
+  }
+
+  /** Resolves once every queued event has been appended (or has failed). */
+  drained(): Promise<void> {
+    if (this.#pending === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  async #flush(stream: string, queue: StreamQueue): Promise<void> {
+    while (queue.waiting.length > 0) {
+      const group = queue.waiting.splice(0, this.#maxBatch);
+      try {
+        const results = await this.#store.append(
+          stream,
+          group.map((p) => p.entry),
+        );
+        try {
+          this.#emit(stream, group, results);
+        } catch (error) {
+          // Stored but not emitted: subscribers repair the gap by fetching (G7).
+          log("emit to %o failed: %o", stream, error);
+        }
+        group.forEach((p, i) => {
+          const r = results[i]!;
+          p.resolve({ offset: r.offset, epoch: r.epoch, id: r.id, duplicate: r.duplicate });
+        });
+      } catch (error) {
+        const failure = toStoreError(error, "append");
+        log("append of %d events to %o failed: %s", group.length, stream, failure.message);
+        for (const p of group) p.reject(failure);
+      }
+      this.#pending -= group.length;
+    }
+    queue.active = false;
+    this.#streams.delete(stream);
+    if (this.#pending === 0) for (const resolve of this.#idle.splice(0)) resolve();
+  }
+
+  #emit(
+    stream: string,
+    group: PendingPublish[],
+    results: { offset: number; id: string; duplicate: boolean; epoch: Epoch }[],
+  ): void {
+    let run: Omit<EventRecord, "stream">[] = [];
+    let epoch = "";
+    const send = () => {
+      for (const chunk of chunkByBytes(run, this.#maxBatchBytes)) {
+        this.#nsp.to(roomOf(stream)).emit(FRAMES.batch, { stream, epoch, ...packRecords(chunk) });
+        log("emitted %d events of %o", chunk.length, stream);
+      }
+      run = [];
+    };
+    group.forEach((p, i) => {
+      const r = results[i]!;
+      if (r.duplicate) return;
+      // One batch per consecutive run of one epoch.
+      if (r.epoch !== epoch || run[run.length - 1]?.offset !== r.offset - 1) send();
+      epoch = r.epoch;
+      run.push({
+        offset: r.offset,
+        id: r.id,
+        name: p.entry.name,
+        payload: p.entry.payload,
+        time: p.time,
+      });
+    });
+    send();
+  }
+}

@@ -1,0 +1,60 @@
+import type { SubscribedFrame, SubscribeRequest } from "@assured/core";
+import { fullBucket, type TokenBucket } from "./token-bucket.js";
+import type { AnySocket } from "./wire.js";
+
+/** A queued client message waiting for its turn: handles it and sends the reply. */
+export type QueuedMessage = () => Promise<void>;
+
+/** One stream subscription of a socket; replaced on resubscribe, removed on unsubscribe. */
+export interface SubscriptionState {
+  outcome: Promise<SubscribedFrame>;
+}
+
+/**
+ * What Assured keeps per socket. It lives on the socket object itself (a non-enumerable symbol
+ * property, gone with the socket) rather than in a map keyed by socket, and not in
+ * `socket.data`, which cluster adapters serialize.
+ */
+export interface SocketState {
+  /** The handshake's `auth.assured.clientId`, the default dedup principal. */
+  clientId: string | undefined;
+  /** Positions the handshake carried, used by server-initiated `subscribe`. */
+  handshake: Map<string, SubscribeRequest>;
+  /** Current subscriptions, at most `maxSubscriptionsPerSocket`. */
+  subscriptions: Map<string, SubscriptionState>;
+  /** Rate limit of incoming frames. */
+  bucket: TokenBucket;
+  /** Client messages behind the running one, at most `maxQueuedMessages`. */
+  queue: QueuedMessage[];
+  /** True while a message of this socket is being handled. */
+  busy: boolean;
+  /** The dedup principal, resolved once per socket. */
+  principal: Promise<string> | undefined;
+  /** True once the handshake was evaluated and Assured's listeners were added. */
+  attached: boolean;
+  /** Listeners Assured added to the socket, removed on close. */
+  listeners: [event: string, listener: (...args: unknown[]) => void][];
+}
+
+const STATE = Symbol("assured.state");
+
+/** The socket's Assured state, created on first use. */
+export function stateOf(socket: AnySocket, burst: number): SocketState {
+  const holder = socket as unknown as { [STATE]?: SocketState };
+  let state = holder[STATE];
+  if (state === undefined) {
+    state = {
+      clientId: undefined,
+      handshake: new Map(),
+      subscriptions: new Map(),
+      bucket: fullBucket(burst, Date.now()),
+      queue: [],
+      busy: false,
+      principal: undefined,
+      attached: false,
+      listeners: [],
+    };
+    Object.defineProperty(holder, STATE, { value: state, enumerable: false, configurable: true });
+  }
+  return state;
+}

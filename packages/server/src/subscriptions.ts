@@ -1,0 +1,137 @@
+import {
+  AssuredError,
+  FRAMES,
+  ROOM_PREFIX,
+  type SubscribedFrame,
+  type SubscribeRequest,
+  toStoreError,
+} from "@assured/core";
+import createDebug from "debug";
+import type { ServerContext } from "./context.js";
+import { decideOutcome } from "./outcome.js";
+import { replay } from "./replay.js";
+import { type SocketState, type SubscriptionState, stateOf } from "./socket-state.js";
+import { type AnySocket, roomOf, toErrorData } from "./wire.js";
+
+const log = createDebug("assured:server:subscribe");
+
+/**
+ * Subscribes a socket to a stream (G5, G6): authorize → join the stream's room → read the head
+ * → decide the outcome → send `assured:subscribed` → replay in the background. A new request
+ * for the same stream supersedes a running one. Failures are sent as `assured:sub-error` and
+ * reject the returned promise; the socket is then not in the room.
+ */
+export function subscribeSocket(
+  ctx: ServerContext,
+  socket: AnySocket,
+  request: SubscribeRequest,
+): Promise<SubscribedFrame> {
+  const state = stateOf(socket, ctx.limits.burst);
+  const { stream } = request;
+  const previous = state.subscriptions.get(stream);
+  if (previous === undefined && state.subscriptions.size >= ctx.limits.maxSubscriptionsPerSocket) {
+    const error = new AssuredError(
+      "LIMIT_EXCEEDED",
+      `this socket already has ${state.subscriptions.size} subscriptions (maxSubscriptionsPerSocket); unsubscribe first.`,
+    );
+    socket.emit(FRAMES.subscribeError, { stream, error: error.toJSON() });
+    return Promise.reject(error);
+  }
+  // The subscription is current while the map holds this very object: a resubscribe or an
+  // unsubscribe replaces or removes it, which stops its evaluation and replay.
+  let subscription: SubscriptionState | undefined;
+  const isCurrent = () => socket.connected && state.subscriptions.get(stream) === subscription;
+  subscription = { outcome: evaluate(ctx, socket, state, request, isCurrent) };
+  state.subscriptions.set(stream, subscription);
+  subscription.outcome.catch(() => undefined);
+  return subscription.outcome;
+}
+
+async function evaluate(
+  ctx: ServerContext,
+  socket: AnySocket,
+  state: SocketState,
+  request: SubscribeRequest,
+  isCurrent: () => boolean,
+): Promise<SubscribedFrame> {
+  const { stream } = request;
+  try {
+    if (!(await ctx.allowed(socket, stream, "subscribe"))) {
+      throw new AssuredError("UNAUTHORIZED", "not allowed to subscribe to this stream.");
+    }
+    if (!isCurrent()) throw superseded();
+    await socket.join(roomOf(stream));
+    let streamLog: Awaited<ReturnType<typeof ctx.store.head>>;
+    try {
+      streamLog = await ctx.store.head(stream);
+    } catch (error) {
+      throw toStoreError(error, "head");
+    }
+    if (!isCurrent()) throw superseded();
+    const outcome = decideOutcome(
+      request.position,
+      request.from,
+      streamLog,
+      ctx.limits.replayLimit,
+    );
+    const frame: SubscribedFrame = {
+      stream,
+      epoch: streamLog.epoch,
+      recovered: outcome.recovered,
+      ...(outcome.reason === undefined ? {} : { reason: outcome.reason }),
+      start: outcome.start,
+      head: streamLog.head,
+    };
+    socket.emit(FRAMES.subscribed, frame);
+    log("socket %s subscribed to %o: %o", socket.id, stream, frame);
+    const range = { stream, epoch: streamLog.epoch, start: outcome.start, head: streamLog.head };
+    replay(ctx, socket, range, isCurrent).then(
+      (stop) => log("replay of %o to socket %s: %s", stream, socket.id, stop),
+      (error) => fail(socket, state, stream, isCurrent, error),
+    );
+    return frame;
+  } catch (error) {
+    fail(socket, state, stream, isCurrent, error);
+    throw error;
+  }
+}
+
+function superseded(): AssuredError {
+  return new AssuredError("CLOSED", "the subscription was superseded or the socket disconnected.");
+}
+
+function fail(
+  socket: AnySocket,
+  state: SocketState,
+  stream: string,
+  isCurrent: () => boolean,
+  error: unknown,
+): void {
+  if (!isCurrent()) {
+    // Unsubscribed while joining (with an async adapter the join may land after the leave).
+    if (!state.subscriptions.has(stream) && socket.connected) void socket.leave(roomOf(stream));
+    return;
+  }
+  state.subscriptions.delete(stream);
+  void socket.leave(roomOf(stream));
+  log("subscription of socket %s to %o failed: %o", socket.id, stream, error);
+  socket.emit(FRAMES.subscribeError, { stream, error: toErrorData(error) });
+}
+
+/** Ends a socket's subscription to a stream (stops its replay and leaves the room). */
+export function unsubscribeSocket(ctx: ServerContext, socket: AnySocket, stream: string): void {
+  const state = stateOf(socket, ctx.limits.burst);
+  state.subscriptions.delete(stream);
+  void socket.leave(roomOf(stream));
+}
+
+/**
+ * Leaves every Assured room a socket is in. A socket restored by Socket.IO's connection state
+ * recovery gets its old rooms back; Assured drops them and re-evaluates the handshake, so
+ * recovery never skips `authorize`.
+ */
+export function leaveAssuredRooms(socket: AnySocket): void {
+  for (const room of socket.rooms) {
+    if (room.startsWith(ROOM_PREFIX)) void socket.leave(room);
+  }
+}

@@ -1,0 +1,345 @@
+import {
+  AssuredError,
+  createMemoryBackend,
+  type DedupStore,
+  decode,
+  dedupKey,
+  encode,
+  FRAMES,
+  MemoryDedupStore,
+  type MessageReply,
+  newId,
+} from "@assured/core";
+import { afterEach, describe, expect, it } from "vitest";
+import { assuredAuth, startAssured } from "./harness.js";
+
+type Started = Awaited<ReturnType<typeof startAssured>>;
+const servers: Started[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.close();
+});
+async function start(options: Parameters<typeof startAssured>[0] = {}) {
+  const started = await startAssured(options);
+  servers.push(started);
+  return started;
+}
+
+function deferred<T = void>() {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+const payloadOf = (reply: MessageReply) => decode((reply as { payload: Uint8Array }).payload);
+
+describe("G9: once per (principal, message id)", () => {
+  it("G9: a duplicate gets the stored result without rerunning the handler", async () => {
+    const server = await start();
+    let runs = 0;
+    server.assured.on("add", async (data: { a: number; b: number }) => {
+      runs++;
+      return { sum: data.a + data.b, run: runs };
+    });
+    const peer = await server.connect(assuredAuth());
+    const first = await peer.send("add", { a: 1, b: 2 }, "msg-1");
+    const again = await peer.send("add", { a: 1, b: 2 }, "msg-1");
+    expect(first).toMatchObject({ id: "msg-1", ok: true });
+    expect(payloadOf(first)).toEqual({ sum: 3, run: 1 });
+    expect(payloadOf(again)).toEqual({ sum: 3, run: 1 });
+    expect(runs).toBe(1);
+  });
+
+  it("G9: a duplicate arriving while the first still runs waits for it (other socket, same client)", async () => {
+    const server = await start();
+    const started = deferred();
+    const gate = deferred();
+    let runs = 0;
+    server.assured.on("slow", async () => {
+      runs++;
+      started.resolve();
+      await gate.promise;
+      return "done";
+    });
+    const auth = assuredAuth([], "client-1");
+    const first = await server.connect(auth);
+    const reconnected = await server.connect(auth);
+    const firstReply = first.send("slow", null, "msg-1");
+    await started.promise;
+    const secondReply = reconnected.send("slow", null, "msg-1");
+    await reconnected.roundTrip();
+    gate.resolve();
+    const replies = await Promise.all([firstReply, secondReply]);
+    expect(replies.map(payloadOf)).toEqual(["done", "done"]);
+    expect(runs).toBe(1);
+  });
+
+  it("G9: the same id with another payload is IDEMPOTENCY_CONFLICT", async () => {
+    const server = await start();
+    server.assured.on("echo", async (data) => data);
+    const peer = await server.connect(assuredAuth());
+    await peer.send("echo", "first", "msg-1");
+    const conflict = await peer.send("echo", "second", "msg-1");
+    expect(conflict).toEqual({
+      id: "msg-1",
+      ok: false,
+      error: expect.objectContaining({ code: "IDEMPOTENCY_CONFLICT" }),
+    });
+  });
+
+  it("G9: an application error is stored and returned to duplicates", async () => {
+    const server = await start();
+    let runs = 0;
+    server.assured.on("join", async () => {
+      runs++;
+      throw Object.assign(new Error("room is full"), { code: "ROOM_FULL" });
+    });
+    const peer = await server.connect(assuredAuth());
+    const first = await peer.send("join", { room: 1 }, "msg-1");
+    const again = await peer.send("join", { room: 1 }, "msg-1");
+    for (const reply of [first, again]) {
+      expect(reply).toMatchObject({ id: "msg-1", ok: false, stored: true });
+      expect(payloadOf(reply)).toEqual({
+        name: "Error",
+        message: "room is full",
+        code: "ROOM_FULL",
+      });
+    }
+    expect(runs).toBe(1);
+  });
+
+  it("G9: a retryable AssuredError from the handler is not stored; the retry runs again", async () => {
+    const server = await start();
+    let runs = 0;
+    server.assured.on("save", async () => {
+      runs++;
+      if (runs === 1) throw new AssuredError("STORE_UNAVAILABLE", "database restarting");
+      return "saved";
+    });
+    const peer = await server.connect(assuredAuth());
+    expect(await peer.send("save", 1, "msg-1")).toEqual({
+      id: "msg-1",
+      ok: false,
+      error: expect.objectContaining({ code: "STORE_UNAVAILABLE" }),
+    });
+    expect(payloadOf(await peer.send("save", 1, "msg-1"))).toBe("saved");
+    expect(runs).toBe(2);
+  });
+
+  it("G9: a handler whose node died leaves its claim to expire; the message then runs once", async () => {
+    let now = 1_000_000;
+    const clock = () => now;
+    const backend = createMemoryBackend();
+    const sawPending = deferred();
+    const shared = new MemoryDedupStore({ clock, backend });
+    const observed: DedupStore = {
+      capabilities: shared.capabilities,
+      claim: async (key, options) => {
+        const claim = await shared.claim(key, options);
+        if (claim.status === "pending") sawPending.resolve();
+        return claim;
+      },
+      complete: (...args) => shared.complete(...args),
+      release: (...args) => shared.release(...args),
+      close: () => shared.close(),
+    };
+    const limits = { leaseMs: 5_000 };
+    const nodeA = await start({ dedupStore: new MemoryDedupStore({ clock, backend }), limits });
+    const nodeB = await start({ dedupStore: observed, limits });
+    const hung = deferred();
+    const startedOnA = deferred();
+    const runs: string[] = [];
+    nodeA.assured.on("pay", async () => {
+      runs.push("A");
+      startedOnA.resolve();
+      await hung.promise;
+      return "A";
+    });
+    nodeB.assured.on("pay", async () => {
+      runs.push("B");
+      return "B";
+    });
+    const auth = assuredAuth([], "client-1");
+    const onA = await nodeA.connect(auth);
+    void onA.send("pay", { amount: 5 }, "msg-1").catch(() => undefined);
+    await startedOnA.promise;
+    onA.socket.disconnect();
+    const onB = await nodeB.connect(auth);
+    const reply = onB.send("pay", { amount: 5 }, "msg-1");
+    await sawPending.promise;
+    now += 5_000;
+    expect(payloadOf(await reply)).toBe("B");
+    expect(payloadOf(await onB.send("pay", { amount: 5 }, "msg-1"))).toBe("B");
+    expect(runs).toEqual(["A", "B"]);
+    hung.resolve();
+  });
+
+  it("a dedup store that is down answers STORE_UNAVAILABLE (retryable) and runs nothing", async () => {
+    const inner = new MemoryDedupStore();
+    let down = true;
+    const check = () => {
+      if (down) throw new Error("connect ECONNREFUSED");
+    };
+    const flaky: DedupStore = {
+      capabilities: inner.capabilities,
+      claim: async (...args) => {
+        check();
+        return inner.claim(...args);
+      },
+      complete: async (...args) => {
+        check();
+        return inner.complete(...args);
+      },
+      release: async (...args) => {
+        check();
+        return inner.release(...args);
+      },
+      close: () => inner.close(),
+    };
+    const server = await start({ dedupStore: flaky });
+    let runs = 0;
+    server.assured.on("do", async () => ++runs);
+    const peer = await server.connect(assuredAuth());
+    expect(await peer.send("do", 1, "msg-1")).toMatchObject({
+      ok: false,
+      error: { code: "STORE_UNAVAILABLE" },
+    });
+    expect(runs).toBe(0);
+    down = false;
+    expect(payloadOf(await peer.send("do", 1, "msg-1"))).toBe(1);
+    expect(payloadOf(await peer.send("do", 1, "msg-1"))).toBe(1);
+    expect(runs).toBe(1);
+  });
+
+  it("UNKNOWN_EVENT for an unregistered name, and nothing is stored", async () => {
+    const server = await start();
+    const peer = await server.connect(assuredAuth([], "client-1"));
+    expect(await peer.send("nope", 1, "msg-1")).toEqual({
+      id: "msg-1",
+      ok: false,
+      error: expect.objectContaining({ code: "UNKNOWN_EVENT" }),
+    });
+    const claim = await server.dedupStore.claim(dedupKey("client-1", "msg-1"), {
+      leaseMs: 1000,
+      fingerprint: "x",
+    });
+    expect(claim.status).toBe("claimed");
+  });
+
+  it("uses identify() as the principal: dedup follows the user, not the connection", async () => {
+    let runs = 0;
+    const server = await start({
+      identify: (socket) => {
+        const user = (socket.handshake.auth as { user?: string }).user;
+        if (user === undefined) throw new Error("no session");
+        return user;
+      },
+    });
+    const contexts: unknown[] = [];
+    server.assured.on("do", async (_data, ctx) => {
+      runs++;
+      contexts.push({ principal: ctx.principal, id: ctx.id, seq: ctx.seq, socket: ctx.socket.id });
+      return runs;
+    });
+    const tab1 = await server.connect({ ...assuredAuth(), user: "alice" });
+    const tab2 = await server.connect({ ...assuredAuth(), user: "alice" });
+    const anonymous = await server.connect(assuredAuth());
+    expect(payloadOf(await tab1.send("do", 1, "msg-1", 7))).toBe(1);
+    expect(payloadOf(await tab2.send("do", 1, "msg-1", 7))).toBe(1);
+    expect(contexts).toEqual([{ principal: "alice", id: "msg-1", seq: 7, socket: tab1.socket.id }]);
+    expect(await anonymous.send("do", 1, "msg-1")).toMatchObject({
+      ok: false,
+      error: { code: "UNAUTHORIZED" },
+    });
+  });
+
+  it("without identify and without a handshake clientId a message is BAD_FRAME", async () => {
+    const server = await start();
+    server.assured.on("do", async () => 1);
+    const peer = await server.connect();
+    expect(await peer.send("do", 1)).toMatchObject({ ok: false, error: { code: "BAD_FRAME" } });
+  });
+});
+
+describe("G10: order and window", () => {
+  it("G10: one socket's messages run one at a time in send order while several are in flight", async () => {
+    const server = await start();
+    const log: string[] = [];
+    server.assured.on("step", async (n: number) => {
+      log.push(`start ${n}`);
+      // Yield to the event loop so a concurrent handler could interleave if the queue let it.
+      await new Promise((resolve) => setImmediate(resolve));
+      log.push(`end ${n}`);
+      return n * 10;
+    });
+    const peer = await server.connect(assuredAuth());
+    const replies = await Promise.all([1, 2, 3, 4, 5].map((n) => peer.send("step", n, newId(), n)));
+    expect(replies.map(payloadOf)).toEqual([10, 20, 30, 40, 50]);
+    expect(log).toEqual([1, 2, 3, 4, 5].flatMap((n) => [`start ${n}`, `end ${n}`]));
+  });
+
+  it("G10: different sockets are not serialized behind each other", async () => {
+    const server = await start();
+    const gate = deferred();
+    server.assured.on("wait", async () => {
+      await gate.promise;
+      return "released";
+    });
+    server.assured.on("ping", async () => "pong");
+    const slow = await server.connect(assuredAuth());
+    const fast = await server.connect(assuredAuth());
+    const waiting = slow.send("wait", null);
+    expect(payloadOf(await fast.send("ping", null))).toBe("pong");
+    gate.resolve();
+    expect(payloadOf(await waiting)).toBe("released");
+  });
+
+  it("G11: beyond maxQueuedMessages a message is LIMIT_EXCEEDED (retryable)", async () => {
+    const server = await start({ limits: { maxQueuedMessages: 2 } });
+    const gate = deferred();
+    server.assured.on("wait", async () => {
+      await gate.promise;
+      return "ok";
+    });
+    const peer = await server.connect(assuredAuth());
+    const replies = [1, 2, 3, 4].map((n) => peer.send("wait", n, `m${n}`, n));
+    const rejected = await replies[3]!;
+    expect(rejected).toMatchObject({ id: "m4", ok: false, error: { code: "LIMIT_EXCEEDED" } });
+    gate.resolve();
+    expect((await Promise.all(replies.slice(0, 3))).map((r) => r.ok)).toEqual([true, true, true]);
+  });
+});
+
+describe("G12: bad messages", () => {
+  it("G12: oversized, undecodable and malformed messages get typed replies and store nothing", async () => {
+    const server = await start({ limits: { maxPayloadBytes: 64 } });
+    let runs = 0;
+    server.assured.on("do", async () => ++runs);
+    const peer = await server.connect(assuredAuth([], "client-1"));
+    const send = (frame: unknown) => peer.request<MessageReply>(FRAMES.message, frame);
+    const ok = { id: "m", seq: 1, name: "do", payload: encode(1) };
+    const cases: [unknown, string][] = [
+      [{ ...ok, payload: encode("x".repeat(100)) }, "PAYLOAD_TOO_LARGE"],
+      [{ ...ok, payload: new Uint8Array([0xc1]) }, "CODEC_ERROR"],
+      [{ ...ok, payload: "not binary" }, "BAD_FRAME"],
+      [{ ...ok, id: "" }, "INVALID_ARGUMENT"],
+      [{ ...ok, id: 5 }, "INVALID_ARGUMENT"],
+      [{ ...ok, seq: -1 }, "BAD_FRAME"],
+      [{ ...ok, seq: "1" }, "BAD_FRAME"],
+      [{ ...ok, name: "" }, "INVALID_ARGUMENT"],
+      [[1, 2, 3], "BAD_FRAME"],
+      ["garbage", "BAD_FRAME"],
+      [null, "BAD_FRAME"],
+    ];
+    for (const [frame, code] of cases) {
+      expect(await send(frame), JSON.stringify(frame)).toMatchObject({
+        ok: false,
+        error: { code },
+      });
+    }
+    expect(runs).toBe(0);
+    expect(
+      (await server.dedupStore.claim(dedupKey("client-1", "m"), { leaseMs: 10, fingerprint: "x" }))
+        .status,
+    ).toBe("claimed");
+  });
+});
