@@ -120,8 +120,14 @@ export function decode(payload: Uint8Array): unknown {
   if (!(payload instanceof Uint8Array)) {
     throw new AssuredError("CODEC_ERROR", "payload to decode must be a Uint8Array");
   }
+  // Decode from a plain Uint8Array view: from a Node Buffer the decoder would return Buffer
+  // views, and plain Uint8Array values would come back as Buffers.
+  const bytes =
+    payload.constructor === Uint8Array
+      ? payload
+      : new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
   try {
-    return copyBinaries(decoder.decode(payload));
+    return copyBinaries(decoder.decode(bytes));
   } catch (error) {
     if (error instanceof AssuredError) throw error;
     throw new AssuredError(

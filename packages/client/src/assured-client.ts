@@ -1,0 +1,471 @@
+import {
+  AssuredError,
+  assertEventName,
+  assertStreamName,
+  encode,
+  FRAMES,
+  type HandshakeAuth,
+  Outbox,
+  type Position,
+  PROTOCOL_VERSION,
+  parseBatchFrame,
+  parseSubscribedFrame,
+  type RecoveryOutcome,
+  Sequencer,
+  type SequencerStep,
+  type StartFrom,
+  type StreamName,
+  type SubscribeRequest,
+} from "@assured/core";
+import type { Socket } from "socket.io-client";
+import { ErrorReporter } from "./error-reporter.js";
+import { type EventHandler, EventHandlers } from "./event-handlers.js";
+import { GapRepair } from "./gap-repair.js";
+import { installHandshakeAuth } from "./handshake-auth.js";
+import { type AssuredClientOptions, type ResolvedOptions, resolveOptions } from "./options.js";
+import { OutboxSender } from "./outbox-sender.js";
+import { PositionStore } from "./position-store.js";
+import { type SettledResult, toSettled } from "./settled-result.js";
+import { StreamDelivery } from "./stream-delivery.js";
+
+/** Options of `subscribe` and `resubscribe`. */
+export interface SubscribeOptions {
+  /** Without a stored position: replay the retained log (`"earliest"`) or start live (`"head"`, default). */
+  from?: StartFrom;
+}
+
+/** Options of `emit`. */
+export interface EmitOptions {
+  /** Your own idempotency key (default: a new random id). */
+  id?: string;
+}
+
+/** A message waiting for its answer (also one sent before a reload). */
+export interface PendingMessage {
+  id: string;
+  seq: number;
+  name: string;
+  createdAt: number;
+}
+
+type Listener<T> = (value: T) => void;
+
+/**
+ * Assured on a socket.io-client `Socket`: ordered, deduplicated, recoverable delivery of
+ * subscribed streams to handlers (G1–G7), and a persistent outbox whose messages the server
+ * handles once, in order (G8–G10). Create it with `createAssuredClient`.
+ */
+export class AssuredClient {
+  readonly #socket: Socket;
+  readonly #options: ResolvedOptions;
+  readonly #sequencer: Sequencer;
+  readonly #positions: PositionStore;
+  readonly #handlers = new EventHandlers();
+  readonly #errors = new ErrorReporter();
+  readonly #delivery: StreamDelivery;
+  readonly #gaps: GapRepair;
+  /** Wanted subscriptions; `fresh` ones ignore a stored position. */
+  readonly #subscriptions = new Map<StreamName, { from: StartFrom; fresh?: boolean }>();
+  readonly #recoveryListeners = new Set<Listener<RecoveryOutcome>>();
+  readonly #resultListeners = new Set<(id: string, result: SettledResult) => void>();
+  readonly #detach: Array<() => void> = [];
+  #outbox: Outbox | undefined;
+  #sender: OutboxSender | undefined;
+  #ready: Promise<void> | undefined;
+  #closed = false;
+  /** Streams carried by the last handshake. */
+  #announced = new Set<StreamName>();
+
+  constructor(socket: Socket, options: AssuredClientOptions = {}) {
+    if (typeof socket !== "object" || socket === null || typeof socket.emit !== "function") {
+      throw new AssuredError(
+        "INVALID_ARGUMENT",
+        "createAssuredClient needs a socket.io-client Socket.",
+      );
+    }
+    if (socket.active) {
+      throw new AssuredError(
+        "INVALID_ARGUMENT",
+        "the socket is already connecting: create it with { autoConnect: false } and call client.connect().",
+      );
+    }
+    this.#socket = socket;
+    this.#options = resolveOptions(options);
+    this.#sequencer = new Sequencer({
+      maxBuffered: this.#options.maxBufferedEvents,
+      fetchLimit: this.#options.fetchLimit,
+      maxStreams: this.#options.maxStreams,
+    });
+    this.#positions = new PositionStore(this.#options.storage, this.#options.storagePrefix);
+    this.#delivery = new StreamDelivery(this.#sequencer, this.#handlers, this.#errors, (s, p) =>
+      this.#savePosition(s, p),
+    );
+    this.#gaps = new GapRepair(
+      socket,
+      this.#sequencer,
+      this.#errors,
+      {
+        timeoutMs: this.#options.ackTimeoutMs,
+        intervalMs: this.#options.positionCheckIntervalMs,
+      },
+      (stream, step) => this.#apply(stream, step),
+    );
+  }
+
+  /** The client id (the default dedup principal); available once `connect()` resolved. */
+  get clientId(): string | undefined {
+    return this.#outbox?.clientId;
+  }
+
+  /**
+   * Loads the stored client id, outbox and positions, then connects the socket. Resolves once
+   * the socket is connecting (messages can be emitted offline; they are sent when it connects).
+   * @throws AssuredError `STORE_UNAVAILABLE` when the storage cannot be read.
+   */
+  connect(): Promise<void> {
+    if (this.#closed) return Promise.reject(closedError());
+    this.#ready ??= this.#start();
+    return this.#ready;
+  }
+
+  async #start(): Promise<void> {
+    const o = this.#options;
+    this.#outbox = await Outbox.open({
+      storage: o.storage,
+      prefix: o.storagePrefix,
+      ...(o.clientId === undefined ? {} : { clientId: o.clientId }),
+      window: o.window,
+      maxPending: o.maxPending,
+      ackTimeoutMs: o.ackTimeoutMs,
+      retry: o.retry,
+      random: o.random,
+      maxResults: o.maxResults,
+      resultTtlMs: o.resultTtlMs,
+      onStorageError: (error) => this.#errors.report(error),
+    });
+    this.#sender = new OutboxSender(this.#socket, this.#outbox, this.#errors, (id, result) => {
+      for (const listener of this.#resultListeners) this.#errors.guard(() => listener(id, result));
+    });
+    await Promise.all([...this.#subscriptions.keys()].map((stream) => this.#activate(stream)));
+    if (this.#closed) return;
+    this.#attach();
+    this.#socket.connect();
+  }
+
+  /**
+   * Adds a handler for a published event name. Handlers run one at a time per stream, in
+   * offset order; the stream's position advances (and is saved) after they resolve. Returns a
+   * function that removes the handler.
+   * @example client.on("chat:message", async (data, meta) => render(data, meta.offset));
+   */
+  on<T = unknown>(name: string, handler: EventHandler<T>): () => void {
+    assertEventName(name);
+    if (typeof handler !== "function") {
+      throw new AssuredError("INVALID_ARGUMENT", "handler must be a function.");
+    }
+    return this.#handlers.add(name, handler as EventHandler);
+  }
+
+  /** Removes a handler added with `on`. */
+  off(name: string, handler: EventHandler): void {
+    this.#handlers.remove(name, handler as EventHandler);
+  }
+
+  /**
+   * Subscribes to a stream. With a stored position it recovers from there (G5); without one it
+   * starts at `from`. The outcome is reported to `onRecovery` listeners (G6). Subscribing to a
+   * stream already subscribed does nothing.
+   * @throws AssuredError `INVALID_STREAM`, `LIMIT_EXCEEDED` beyond `maxStreams`.
+   */
+  subscribe(stream: StreamName, options: SubscribeOptions = {}): void {
+    assertStreamName(stream);
+    const from = checkFrom(options.from);
+    if (this.#closed) throw closedError();
+    if (this.#subscriptions.has(stream)) return;
+    if (this.#subscriptions.size >= this.#options.maxStreams) {
+      throw new AssuredError(
+        "LIMIT_EXCEEDED",
+        `cannot subscribe to more than ${this.#options.maxStreams} streams; unsubscribe some first.`,
+      );
+    }
+    this.#subscriptions.set(stream, { from });
+    if (this.#outbox) void this.#activate(stream);
+  }
+
+  /** Unsubscribes and forgets the stream's stored position. */
+  unsubscribe(stream: StreamName): void {
+    assertStreamName(stream);
+    if (!this.#subscriptions.delete(stream)) return;
+    this.#sequencer.untrack(stream);
+    this.#positions.remove(stream, (e) => this.#errors.report(e));
+    if (this.#socket.connected) this.#socket.emit(FRAMES.unsubscribe, { stream });
+  }
+
+  /**
+   * Subscribes again from scratch (the stored position is dropped): the way to resync after an
+   * outcome that did not recover (G6), e.g. `resubscribe(stream, { from: "earliest" })`.
+   */
+  resubscribe(stream: StreamName, options: SubscribeOptions = {}): void {
+    assertStreamName(stream);
+    const from = checkFrom(options.from);
+    if (!this.#subscriptions.has(stream) || !this.#sequencer.has(stream)) {
+      // Not tracked yet (its position may still be loading): start over without a position.
+      this.#subscriptions.delete(stream);
+      this.subscribe(stream, { from });
+      const sub = this.#subscriptions.get(stream);
+      if (sub) sub.fresh = true;
+      this.#positions.remove(stream, (e) => this.#errors.report(e));
+      return;
+    }
+    this.#subscriptions.set(stream, { from });
+    this.#restart(stream, null, from);
+  }
+
+  /**
+   * Delivers again, from the stored position, a stream paused because a handler threw. (A
+   * reconnect does the same for every paused stream.)
+   */
+  resume(stream: StreamName): void {
+    assertStreamName(stream);
+    const sub = this.#subscriptions.get(stream);
+    if (!sub || !this.#sequencer.isPaused(stream)) return;
+    this.#restart(stream, this.#sequencer.position(stream), sub.from);
+  }
+
+  /** The position of a subscribed stream: the last offset whose handlers resolved. */
+  position(stream: StreamName): Position | null {
+    return this.#sequencer.position(stream);
+  }
+
+  /** Listens to subscription outcomes (G6). Returns a function that removes the listener. */
+  onRecovery(listener: (outcome: RecoveryOutcome) => void): () => void {
+    this.#recoveryListeners.add(listener);
+    return () => this.#recoveryListeners.delete(listener);
+  }
+
+  /**
+   * Listens to every finished message, also those sent before a reload (which no `emit` call
+   * waits for). Returns a function that removes the listener.
+   */
+  onResult(listener: (id: string, result: SettledResult) => void): () => void {
+    this.#resultListeners.add(listener);
+    return () => this.#resultListeners.delete(listener);
+  }
+
+  /**
+   * Listens to errors that have no caller to reject: a handler that threw (`HANDLER_ERROR`,
+   * details `{ stream, offset, id, name, error }`), refused subscriptions, storage failures,
+   * malformed frames. Without a listener they are printed with `console.error`.
+   */
+  onError(listener: (error: AssuredError) => void): () => void {
+    return this.#errors.add(listener);
+  }
+
+  /**
+   * Sends a message to the server handler `name` through the outbox (G8): it is stored before
+   * it is sent, resent until answered, and handled once (G9) and in order (G10). Resolves with
+   * the handler's result; rejects with `AssuredError` — `HANDLER_ERROR` (what the handler threw
+   * is in `details.error`) or the final protocol code (`UNKNOWN_EVENT`, `IDEMPOTENCY_CONFLICT`,
+   * `PAYLOAD_TOO_LARGE`…), `LIMIT_EXCEEDED` when the outbox is full, `CLOSED` after `close()`.
+   * @example const saved = await client.emit("chat:send", { room: "1", text: "hi" });
+   */
+  async emit<R = unknown>(name: string, data: unknown, options: EmitOptions = {}): Promise<R> {
+    if (this.#closed) throw closedError();
+    assertEventName(name);
+    if (name.startsWith("assured:")) {
+      throw new AssuredError("INVALID_ARGUMENT", 'message names must not start with "assured:".');
+    }
+    if (!this.#ready) {
+      throw new AssuredError("INVALID_ARGUMENT", "call client.connect() before client.emit().");
+    }
+    const payload = encode(data);
+    await this.#ready;
+    const outbox = this.#outbox as Outbox;
+    const message = await outbox.add(name, payload, Date.now(), options.id);
+    if (this.#closed) throw closedError();
+    const sender = this.#sender as OutboxSender;
+    const done = sender.wait<R>(message.id);
+    sender.pump();
+    return done;
+  }
+
+  /** Messages still waiting for an answer, in send order (also those from before a reload). */
+  pending(): PendingMessage[] {
+    return (this.#outbox?.pending() ?? []).map(({ id, seq, name, createdAt }) => ({
+      id,
+      seq,
+      name,
+      createdAt,
+    }));
+  }
+
+  /**
+   * The answer to a finished message, kept for `resultTtlMs` also across reloads:
+   * `{ ok: true, value }` or `{ ok: false, error }` (an `AssuredError` as `emit` would reject).
+   */
+  result(id: string): SettledResult | undefined {
+    const result = this.#outbox?.result(id);
+    return result ? toSettled(result) : undefined;
+  }
+
+  /**
+   * Stops timers, disconnects the socket, rejects pending `emit` calls with `CLOSED` (their
+   * messages stay in the outbox for the next page life) and waits for storage writes.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#gaps.stop();
+    this.#delivery.stop();
+    this.#sender?.stop(closedError());
+    for (const detach of this.#detach.splice(0)) detach();
+    this.#socket.disconnect();
+    await Promise.all([this.#outbox?.flush(), this.#positions.flush()]);
+  }
+
+  // ——— subscriptions ———
+
+  async #activate(stream: StreamName): Promise<void> {
+    const sub = this.#subscriptions.get(stream);
+    if (!sub) return;
+    let position: Position | null = null;
+    try {
+      if (!sub.fresh) position = await this.#positions.load(stream);
+    } catch (error) {
+      this.#errors.report(error);
+    }
+    if (this.#subscriptions.get(stream) !== sub || this.#sequencer.has(stream)) return;
+    this.#sequencer.track(stream, position, sub.from);
+    if (this.#socket.connected) this.#sendSubscribe({ stream, position, from: sub.from });
+  }
+
+  #restart(stream: StreamName, position: Position | null, from: StartFrom): void {
+    for (const ack of this.#sequencer.restart(stream, position, from)) ack();
+    if (position === null) this.#positions.remove(stream, (e) => this.#errors.report(e));
+    if (this.#socket.connected) this.#sendSubscribe({ stream, position, from });
+  }
+
+  #sendSubscribe(request: SubscribeRequest): void {
+    this.#socket.emit(FRAMES.subscribe, request);
+  }
+
+  #handshake(): HandshakeAuth {
+    const subscriptions = this.#sequencer.subscriptions();
+    this.#announced = new Set(subscriptions.map((s) => s.stream));
+    return { v: PROTOCOL_VERSION, clientId: this.#outbox?.clientId ?? "", subscriptions };
+  }
+
+  // ——— socket wiring ———
+
+  #attach(): void {
+    const socket = this.#socket;
+    this.#detach.push(installHandshakeAuth(socket, () => this.#handshake()));
+    const listen = (event: string, listener: (...args: unknown[]) => void) => {
+      socket.on(event, listener);
+      this.#detach.push(() => socket.off(event, listener));
+    };
+    listen("connect", () => this.#onConnect());
+    listen("disconnect", () => this.#onDisconnect());
+    listen(FRAMES.subscribed, (raw: unknown) => this.#errors.guard(() => this.#onSubscribed(raw)));
+    listen(FRAMES.batch, (raw: unknown, ack?: unknown) =>
+      this.#errors.guard(() =>
+        this.#onBatch(raw, typeof ack === "function" ? () => ack() : undefined),
+      ),
+    );
+    listen(FRAMES.subscribeError, (raw: unknown) => this.#onSubscribeError(raw));
+    listen(FRAMES.error, (raw: unknown) => this.#errors.report(AssuredError.fromJSON(raw)));
+  }
+
+  #onConnect(): void {
+    // Streams tracked after the handshake was built are subscribed with frames.
+    for (const request of this.#sequencer.subscriptions()) {
+      if (!this.#announced.has(request.stream)) this.#sendSubscribe(request);
+    }
+    this.#sender?.connected();
+    this.#gaps.start();
+  }
+
+  #onDisconnect(): void {
+    this.#sequencer.disconnected();
+    this.#sender?.disconnected();
+    this.#gaps.stop();
+  }
+
+  #onSubscribed(raw: unknown): void {
+    const frame = parseSubscribedFrame(raw);
+    if (!this.#subscriptions.has(frame.stream)) {
+      // A server-initiated subscription: track it, and carry its position in later handshakes.
+      if (this.#subscriptions.size >= this.#options.maxStreams) return;
+      this.#subscriptions.set(frame.stream, { from: "head" });
+      this.#sequencer.track(frame.stream, null, "head");
+    }
+    this.#apply(frame.stream, this.#sequencer.subscribed(frame));
+  }
+
+  #onBatch(raw: unknown, ack: (() => void) | undefined): void {
+    let batch: ReturnType<typeof parseBatchFrame>;
+    try {
+      batch = parseBatchFrame(raw);
+    } catch (error) {
+      ack?.();
+      throw error;
+    }
+    this.#apply(batch.stream, this.#sequencer.receive(batch, ack));
+  }
+
+  #onSubscribeError(raw: unknown): void {
+    const frame = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
+    const error = AssuredError.fromJSON(frame.error);
+    const stream = typeof frame.stream === "string" ? frame.stream : undefined;
+    this.#errors.report(
+      new AssuredError(error.code, error.message, { details: { ...error.details, stream } }),
+    );
+  }
+
+  #apply(stream: StreamName, step: SequencerStep): void {
+    const outcome = step.outcome;
+    if (outcome) {
+      this.#savePosition(stream, outcome.position);
+      for (const listener of this.#recoveryListeners) {
+        this.#errors.guard(() => listener({ ...outcome, position: { ...outcome.position } }));
+      }
+    }
+    for (const ack of step.acks) ack();
+    if (step.fetch) this.#gaps.fetch(step.fetch);
+    void this.#delivery.drain(stream);
+  }
+
+  #savePosition(stream: StreamName, position: Position): void {
+    this.#positions.save(stream, position, (e) => this.#errors.report(e));
+  }
+}
+
+/**
+ * Binds Assured to a socket.io-client `Socket` created with `{ autoConnect: false }`.
+ *
+ * @example
+ * const socket = io("https://example.com", { autoConnect: false });
+ * const client = createAssuredClient(socket, { storage: webStorage(localStorage) });
+ * client.on("chat:message", (msg, meta) => show(msg));
+ * client.subscribe("room:1", { from: "earliest" });
+ * await client.connect();
+ * await client.emit("chat:send", { room: "1", text: "hi" });
+ */
+export function createAssuredClient(
+  socket: Socket,
+  options: AssuredClientOptions = {},
+): AssuredClient {
+  return new AssuredClient(socket, options);
+}
+
+function checkFrom(from: unknown): StartFrom {
+  if (from === undefined) return "head";
+  if (from !== "earliest" && from !== "head") {
+    throw new AssuredError("INVALID_ARGUMENT", 'from must be "earliest" or "head".');
+  }
+  return from;
+}
+
+function closedError(): AssuredError {
+  return new AssuredError("CLOSED", "the Assured client was closed; create a new one.");
+}

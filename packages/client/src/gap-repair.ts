@@ -1,0 +1,117 @@
+import {
+  AssuredError,
+  type FetchRequest,
+  FRAMES,
+  type HeadsRequest,
+  parseFetchReply,
+  parseHeadsReply,
+  type Sequencer,
+  type SequencerStep,
+  type StreamName,
+} from "@assured/core";
+import type { Socket } from "socket.io-client";
+import type { ErrorReporter } from "./error-reporter.js";
+
+/** Streams per `assured:heads` request (the server's default `maxHeadsStreams`). */
+const HEADS_CHUNK = 256;
+
+/**
+ * Sends the sequencer's gap fetches (`assured:fetch`) and runs the periodic position check
+ * (`assured:heads`, one interval timer while connected) that finds trailing gaps (G7).
+ */
+export class GapRepair {
+  readonly #socket: Socket;
+  readonly #sequencer: Sequencer;
+  readonly #errors: ErrorReporter;
+  readonly #timeoutMs: number;
+  readonly #intervalMs: number;
+  readonly #apply: (stream: StreamName, step: SequencerStep) => void;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(
+    socket: Socket,
+    sequencer: Sequencer,
+    errors: ErrorReporter,
+    options: { timeoutMs: number; intervalMs: number },
+    apply: (stream: StreamName, step: SequencerStep) => void,
+  ) {
+    this.#socket = socket;
+    this.#sequencer = sequencer;
+    this.#errors = errors;
+    this.#timeoutMs = options.timeoutMs;
+    this.#intervalMs = options.intervalMs;
+    this.#apply = apply;
+  }
+
+  /** Starts the position check timer (on connect). */
+  start(): void {
+    this.stop();
+    this.#timer = setInterval(() => this.check(), this.#intervalMs);
+    (this.#timer as { unref?: () => void }).unref?.();
+  }
+
+  /** Stops the timer (on disconnect and close). */
+  stop(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Sends a gap fetch; its reply goes back to the sequencer. */
+  fetch(request: FetchRequest): void {
+    if (!this.#socket.connected) {
+      this.#sequencer.fetchFailed(request);
+      return;
+    }
+    this.#socket
+      .timeout(this.#timeoutMs)
+      .emit(FRAMES.fetch, request, (err: unknown, raw: unknown) => {
+        if (err) {
+          this.#sequencer.fetchFailed(request);
+          return;
+        }
+        this.#errors.guard(() => {
+          let reply: ReturnType<typeof parseFetchReply>;
+          try {
+            reply = parseFetchReply(request.stream, raw);
+          } catch (error) {
+            this.#sequencer.fetchFailed(request);
+            throw error;
+          }
+          if (!reply.ok) {
+            const e = AssuredError.fromJSON(reply.error);
+            const details = { ...e.details, stream: request.stream };
+            this.#errors.report(new AssuredError(e.code, e.message, { details }));
+          }
+          this.#apply(request.stream, this.#sequencer.fetched(request, reply));
+        });
+      });
+  }
+
+  /** One position check: the heads of every active stream, in chunks. */
+  check(): void {
+    const request = this.#sequencer.checkRequest();
+    if (!request || !this.#socket.connected) return;
+    for (let i = 0; i < request.streams.length; i += HEADS_CHUNK) {
+      this.#requestHeads({ streams: request.streams.slice(i, i + HEADS_CHUNK) });
+    }
+  }
+
+  #requestHeads(request: HeadsRequest): void {
+    this.#socket
+      .timeout(this.#timeoutMs)
+      .emit(FRAMES.heads, request, (err: unknown, raw: unknown) => {
+        if (err) return;
+        this.#errors.guard(() => {
+          const reply = parseHeadsReply(raw);
+          if (!reply.ok) {
+            this.#errors.report(AssuredError.fromJSON(reply.error));
+            return;
+          }
+          for (const step of this.#sequencer.heads(reply.heads)) {
+            const stream = step.outcome?.stream ?? step.fetch?.stream;
+            if (stream !== undefined) this.#apply(stream, step);
+          }
+        });
+      });
+  }
+}

@@ -1,0 +1,22 @@
+export {
+  AssuredError,
+  type AssuredErrorCode,
+  type ClientStorage,
+  isAssuredError,
+  type MessageResult,
+  memoryStorage,
+  type Position,
+  type RecoveryOutcome,
+  type RetryPolicy,
+} from "@assured/core";
+export {
+  AssuredClient,
+  createAssuredClient,
+  type EmitOptions,
+  type PendingMessage,
+  type SubscribeOptions,
+} from "./assured-client.js";
+export type { EventHandler, EventMeta } from "./event-handlers.js";
+export type { AssuredClientOptions } from "./options.js";
+export type { SettledResult } from "./settled-result.js";
+export { type WebStorageLike, type WebStorageOptions, webStorage } from "./web-storage.js";

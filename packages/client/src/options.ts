@@ -1,0 +1,114 @@
+import {
+  AssuredError,
+  assertId,
+  assertPositiveInteger,
+  assertRetryPolicy,
+  type ClientStorage,
+  DEFAULT_RETRY_POLICY,
+  MAX_READ_LIMIT,
+  memoryStorage,
+  type RandomSource,
+  type RetryPolicy,
+} from "@assured/core";
+
+/** Options of `createAssuredClient`. Every field is optional. */
+export interface AssuredClientOptions {
+  /** Where the outbox, client id and positions persist (default: memory; use `webStorage(localStorage)` in browsers). */
+  storage?: ClientStorage;
+  /** Prefix of the keys Assured writes into `storage` (default `"assured:"`). */
+  storagePrefix?: string;
+  /** The client id (default: the stored one, else a new random one). */
+  clientId?: string;
+  /** Messages in flight at once (default 32). */
+  window?: number;
+  /** Unanswered messages kept; `emit` beyond rejects with `LIMIT_EXCEEDED` (default 1000). */
+  maxPending?: number;
+  /** How long to wait for an answer before sending again, and for fetch and heads replies (default 10,000 ms). */
+  ackTimeoutMs?: number;
+  /** Backoff before retries (default `{ initialMs: 500, maxMs: 30000, factor: 2 }`, full jitter). */
+  retry?: RetryPolicy;
+  /**
+   * Events buffered per stream ahead of the handlers (default 2500). Keep it at least the
+   * server's `replayWindow × replayBatchSize` (2000 by default); events beyond it are dropped
+   * and fetched again, which is correct but slower.
+   */
+  maxBufferedEvents?: number;
+  /** Most streams subscribed at once (default 256, the server's default per socket). */
+  maxStreams?: number;
+  /** Interval of the position check that finds trailing gaps (default 15,000 ms). */
+  positionCheckIntervalMs?: number;
+  /** Largest gap fetch in events (default 500). */
+  fetchLimit?: number;
+  /** Results of finished messages kept for `result(id)` (default 100). */
+  maxResults?: number;
+  /** How long those results are kept (default 24 h). */
+  resultTtlMs?: number;
+  /** Random source for retry jitter (default `Math.random`). */
+  random?: RandomSource;
+}
+
+/** The options with their defaults filled in. */
+export type ResolvedOptions = Required<Omit<AssuredClientOptions, "clientId">> & {
+  clientId?: string;
+};
+
+/** Validates options and fills in defaults; throws `INVALID_ARGUMENT` on a bad value. */
+export function resolveOptions(options: AssuredClientOptions = {}): ResolvedOptions {
+  if (typeof options !== "object" || options === null) {
+    throw new AssuredError("INVALID_ARGUMENT", "options must be an object.");
+  }
+  const resolved: ResolvedOptions = {
+    storage: options.storage ?? memoryStorage(),
+    storagePrefix: options.storagePrefix ?? "assured:",
+    window: options.window ?? 32,
+    maxPending: options.maxPending ?? 1000,
+    ackTimeoutMs: options.ackTimeoutMs ?? 10_000,
+    retry: options.retry ?? { ...DEFAULT_RETRY_POLICY },
+    maxBufferedEvents: options.maxBufferedEvents ?? 2500,
+    maxStreams: options.maxStreams ?? 256,
+    positionCheckIntervalMs: options.positionCheckIntervalMs ?? 15_000,
+    fetchLimit: options.fetchLimit ?? 500,
+    maxResults: options.maxResults ?? 100,
+    resultTtlMs: options.resultTtlMs ?? 24 * 60 * 60 * 1000,
+    random: options.random ?? Math.random,
+  };
+  if (options.clientId !== undefined) {
+    assertId(options.clientId, "clientId");
+    resolved.clientId = options.clientId;
+  }
+  const s = resolved.storage as Partial<ClientStorage>;
+  if (
+    typeof s.get !== "function" ||
+    typeof s.set !== "function" ||
+    typeof s.remove !== "function"
+  ) {
+    throw new AssuredError(
+      "INVALID_ARGUMENT",
+      "storage must implement get, set and remove (see ClientStorage).",
+    );
+  }
+  if (typeof resolved.storagePrefix !== "string") {
+    throw new AssuredError("INVALID_ARGUMENT", "storagePrefix must be a string.");
+  }
+  for (const key of [
+    "window",
+    "maxPending",
+    "ackTimeoutMs",
+    "maxBufferedEvents",
+    "maxStreams",
+    "positionCheckIntervalMs",
+    "fetchLimit",
+    "maxResults",
+    "resultTtlMs",
+  ] as const) {
+    assertPositiveInteger(resolved[key], key);
+  }
+  if (resolved.fetchLimit > MAX_READ_LIMIT) {
+    throw new AssuredError("INVALID_ARGUMENT", `fetchLimit must be at most ${MAX_READ_LIMIT}.`);
+  }
+  assertRetryPolicy(resolved.retry);
+  if (typeof resolved.random !== "function") {
+    throw new AssuredError("INVALID_ARGUMENT", "random must be a function returning [0, 1).");
+  }
+  return resolved;
+}

@@ -1,0 +1,101 @@
+import { type AssuredError, FRAMES, type MessageResult, type Outbox } from "@assured/core";
+import type { Socket } from "socket.io-client";
+import type { ErrorReporter } from "./error-reporter.js";
+import { type SettledResult, toSettled } from "./settled-result.js";
+
+type Waiter = { resolve: (value: unknown) => void; reject: (error: unknown) => void };
+
+/**
+ * Sends the outbox over the socket: `assured:msg` with an ack, a window of messages in flight,
+ * one timer for ack timeouts and retries (`nextWakeAt`), and the promises of `emit`.
+ */
+export class OutboxSender {
+  readonly #socket: Socket;
+  readonly #outbox: Outbox;
+  readonly #errors: ErrorReporter;
+  readonly #waiters = new Map<string, Waiter[]>();
+  readonly #onResult: (id: string, result: SettledResult) => void;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #stopped = false;
+
+  constructor(
+    socket: Socket,
+    outbox: Outbox,
+    errors: ErrorReporter,
+    onResult: (id: string, result: SettledResult) => void,
+  ) {
+    this.#socket = socket;
+    this.#outbox = outbox;
+    this.#errors = errors;
+    this.#onResult = onResult;
+  }
+
+  /** A promise for the answer to message `id` (several callers may wait for one id). */
+  wait<R>(id: string): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      const list = this.#waiters.get(id) ?? [];
+      list.push({ resolve: resolve as (value: unknown) => void, reject });
+      this.#waiters.set(id, list);
+    });
+  }
+
+  /** Sends what is due and re-arms the one timer. Call after any change. */
+  pump(): void {
+    if (this.#stopped || !this.#socket.connected) return;
+    for (const frame of this.#outbox.due(Date.now())) {
+      this.#socket.emit(FRAMES.message, frame, (reply: unknown) => this.#onReply(reply));
+    }
+    this.#arm();
+  }
+
+  /** The connection is up: resend everything unanswered, in seq order. */
+  connected(): void {
+    this.#outbox.connected();
+    this.pump();
+  }
+
+  /** The connection dropped: nothing is in flight any more. */
+  disconnected(): void {
+    this.#outbox.disconnected();
+    this.#disarm();
+  }
+
+  /** Stops sending and rejects every waiting `emit` with `CLOSED` (messages stay stored). */
+  stop(error: AssuredError): void {
+    this.#stopped = true;
+    this.#disarm();
+    for (const list of this.#waiters.values()) for (const w of list) w.reject(error);
+    this.#waiters.clear();
+  }
+
+  #arm(): void {
+    this.#disarm();
+    const at = this.#outbox.nextWakeAt();
+    if (at === null) return;
+    this.#timer = setTimeout(() => this.pump(), Math.max(0, at - Date.now()));
+    (this.#timer as { unref?: () => void }).unref?.();
+  }
+
+  #disarm(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #onReply(reply: unknown): void {
+    const outcome = this.#outbox.acked(reply, Date.now());
+    if (outcome.kind === "settled") this.#settle(outcome.result);
+    this.pump();
+  }
+
+  #settle(result: MessageResult): void {
+    const settled = toSettled(result);
+    this.#errors.guard(() => this.#onResult(result.id, settled));
+    const waiters = this.#waiters.get(result.id);
+    if (!waiters) return;
+    this.#waiters.delete(result.id);
+    for (const w of waiters) {
+      if (settled.ok) w.resolve(settled.value);
+      else w.reject(settled.error);
+    }
+  }
+}

@@ -1,0 +1,98 @@
+import {
+  AssuredError,
+  decode,
+  type EventRecord,
+  type Position,
+  type Sequencer,
+  type StreamName,
+} from "@assured/core";
+import { type ErrorReporter, toAssuredError, withDetails } from "./error-reporter.js";
+import type { EventHandlers, EventMeta } from "./event-handlers.js";
+
+/**
+ * Hands a stream's records to the application's handlers one at a time, in offset order (G1),
+ * and advances the position only when they resolved (G3). One drain loop per stream.
+ */
+export class StreamDelivery {
+  readonly #sequencer: Sequencer;
+  readonly #handlers: EventHandlers;
+  readonly #errors: ErrorReporter;
+  readonly #savePosition: (stream: StreamName, position: Position) => void;
+  readonly #draining = new Set<StreamName>();
+  #stopped = false;
+
+  constructor(
+    sequencer: Sequencer,
+    handlers: EventHandlers,
+    errors: ErrorReporter,
+    savePosition: (stream: StreamName, position: Position) => void,
+  ) {
+    this.#sequencer = sequencer;
+    this.#handlers = handlers;
+    this.#errors = errors;
+    this.#savePosition = savePosition;
+  }
+
+  /** Delivers what is ready on `stream`, unless a loop for it is already running. */
+  async drain(stream: StreamName): Promise<void> {
+    if (this.#draining.has(stream)) return;
+    this.#draining.add(stream);
+    try {
+      const seq = this.#sequencer;
+      for (let record = seq.next(stream); record && !this.#stopped; record = seq.next(stream)) {
+        const epoch = seq.position(stream)?.epoch ?? "";
+        const failure = await this.#handle(record, epoch);
+        if (failure) {
+          // Pause first, then report: a listener may call resume() right away.
+          for (const ack of seq.failed(stream, record.offset)) ack();
+          this.#errors.report(failure);
+          return;
+        }
+        const step = seq.delivered(stream, record.offset);
+        if (!step) continue;
+        for (const ack of step.acks) ack();
+        this.#savePosition(stream, step.position);
+      }
+    } finally {
+      this.#draining.delete(stream);
+    }
+  }
+
+  /** Stops every loop before its next record. */
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  /** Runs the handlers of one record; returns the error when one threw (the stream pauses). */
+  async #handle(record: EventRecord, epoch: string): Promise<AssuredError | undefined> {
+    const meta: EventMeta = {
+      stream: record.stream,
+      offset: record.offset,
+      epoch,
+      id: record.id,
+      name: record.name,
+      time: record.time,
+    };
+    let data: unknown;
+    try {
+      data = decode(record.payload);
+    } catch (error) {
+      // Bytes that cannot be decoded never will be: report and move on rather than stall.
+      this.#errors.report(withDetails(toAssuredError(error), { ...meta }));
+      return undefined;
+    }
+    for (const handler of this.#handlers.for(record.name)) {
+      try {
+        await handler(data, meta);
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        return new AssuredError(
+          "HANDLER_ERROR",
+          `handler for ${JSON.stringify(record.name)} threw: ${message}`,
+          { details: { ...meta, error }, cause: error },
+        );
+      }
+    }
+    return undefined;
+  }
+}

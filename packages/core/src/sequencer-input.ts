@@ -1,0 +1,158 @@
+import { AssuredError, type AssuredErrorData } from "./errors.js";
+import type { SubscribedFrame } from "./protocol.js";
+import type { Epoch, EventRecord, Offset, RecoveryReason, StreamName } from "./types.js";
+import {
+  MAX_EPOCH_LENGTH,
+  MAX_ID_LENGTH,
+  MAX_READ_LIMIT,
+  MAX_STREAM_NAME_LENGTH,
+} from "./validate.js";
+import { unpackRecords } from "./wire-records.js";
+
+/**
+ * Checks of server → client frames as they arrive on the client, turning wire records into
+ * `EventRecord`s. Every parser throws `AssuredError` `BAD_FRAME` on a malformed frame, so a
+ * misbehaving peer is reported and never corrupts the sequencer.
+ */
+
+/** Records of one stream and epoch, from a batch frame or a fetch reply. */
+export interface ParsedBatch {
+  stream: StreamName;
+  epoch: Epoch;
+  records: EventRecord[];
+}
+
+/** A parsed `assured:fetch` reply. */
+export type FetchResult =
+  | { ok: true; epoch: Epoch; head: Offset; earliest: Offset; records: EventRecord[] }
+  | { ok: false; error: AssuredErrorData };
+
+/** A parsed `assured:heads` reply. */
+export type HeadsResult =
+  | { ok: true; heads: Record<StreamName, { epoch: Epoch; head: Offset }> }
+  | { ok: false; error: AssuredErrorData };
+
+const RECOVERY_REASONS: readonly RecoveryReason[] = ["epoch", "trimmed", "limit"];
+
+function bad(what: string): never {
+  throw new AssuredError("BAD_FRAME", `malformed ${what} from the server`);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isText(value: unknown, max: number): value is string {
+  return typeof value === "string" && value.length > 0 && value.length <= max * 2;
+}
+
+function isEpoch(value: unknown): value is string {
+  return typeof value === "string" && value.length <= MAX_EPOCH_LENGTH;
+}
+
+function isOffset(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+
+/**
+ * Unpacks `records` + `payloads` (see `unpackRecords`) and checks them as consecutive records of
+ * `stream`: offsets above 0 increasing by one, non-empty ids and names within limits.
+ */
+export function parseWireRecords(
+  stream: StreamName,
+  records: unknown,
+  payloads: unknown,
+  what: string,
+): EventRecord[] {
+  if (!Array.isArray(records) || records.length > MAX_READ_LIMIT) bad(what);
+  let parsed: EventRecord[];
+  try {
+    parsed = unpackRecords(stream, records, payloads);
+  } catch {
+    bad(what);
+  }
+  let previous = -1;
+  for (const r of parsed) {
+    if (
+      !isOffset(r.offset) ||
+      r.offset === 0 ||
+      (previous >= 0 && r.offset !== previous + 1) ||
+      !isText(r.id, MAX_ID_LENGTH) ||
+      !isText(r.name, MAX_ID_LENGTH)
+    ) {
+      bad(what);
+    }
+    previous = r.offset;
+    // Node delivers attachments as Buffer: hand records plain Uint8Array views.
+    if (r.payload.constructor !== Uint8Array) {
+      r.payload = new Uint8Array(r.payload.buffer, r.payload.byteOffset, r.payload.byteLength);
+    }
+  }
+  return parsed;
+}
+
+/** Parses an `assured:batch` frame. */
+export function parseBatchFrame(raw: unknown): ParsedBatch {
+  if (!isObject(raw) || !isText(raw.stream, MAX_STREAM_NAME_LENGTH) || !isEpoch(raw.epoch)) {
+    bad("batch frame");
+  }
+  return {
+    stream: raw.stream,
+    epoch: raw.epoch,
+    records: parseWireRecords(raw.stream, raw.records, raw.payloads, "batch frame"),
+  };
+}
+
+/** Parses an `assured:subscribed` frame. */
+export function parseSubscribedFrame(raw: unknown): SubscribedFrame {
+  if (
+    !isObject(raw) ||
+    !isText(raw.stream, MAX_STREAM_NAME_LENGTH) ||
+    !isEpoch(raw.epoch) ||
+    typeof raw.recovered !== "boolean" ||
+    !isOffset(raw.start) ||
+    !isOffset(raw.head) ||
+    (raw.reason !== undefined && !RECOVERY_REASONS.includes(raw.reason as RecoveryReason))
+  ) {
+    bad("subscribed frame");
+  }
+  const frame: SubscribedFrame = {
+    stream: raw.stream,
+    epoch: raw.epoch,
+    recovered: raw.recovered,
+    start: raw.start,
+    head: raw.head,
+  };
+  if (raw.reason !== undefined) frame.reason = raw.reason as RecoveryReason;
+  return frame;
+}
+
+/** Parses the ack of `assured:fetch` for `stream`. */
+export function parseFetchReply(stream: StreamName, raw: unknown): FetchResult {
+  if (!isObject(raw)) bad("fetch reply");
+  if (raw.ok === false) return { ok: false, error: AssuredError.fromJSON(raw.error).toJSON() };
+  if (raw.ok !== true || !isEpoch(raw.epoch) || !isOffset(raw.head) || !isOffset(raw.earliest)) {
+    bad("fetch reply");
+  }
+  return {
+    ok: true,
+    epoch: raw.epoch,
+    head: raw.head,
+    earliest: raw.earliest,
+    records: parseWireRecords(stream, raw.records, raw.payloads, "fetch reply"),
+  };
+}
+
+/** Parses the ack of `assured:heads`; entries of the wrong shape are left out. */
+export function parseHeadsReply(raw: unknown): HeadsResult {
+  if (!isObject(raw)) bad("heads reply");
+  if (raw.ok === false) return { ok: false, error: AssuredError.fromJSON(raw.error).toJSON() };
+  if (raw.ok !== true || !isObject(raw.heads)) bad("heads reply");
+  const heads: Record<StreamName, { epoch: Epoch; head: Offset }> = Object.create(null);
+  for (const [stream, value] of Object.entries(raw.heads)) {
+    if (isObject(value) && isEpoch(value.epoch) && isOffset(value.head)) {
+      heads[stream] = { epoch: value.epoch, head: value.head };
+    }
+  }
+  return { ok: true, heads };
+}

@@ -1,0 +1,392 @@
+import { AssuredError } from "./errors.js";
+import type {
+  FetchRequest,
+  HeadsRequest,
+  StartFrom,
+  SubscribedFrame,
+  SubscribeRequest,
+} from "./protocol.js";
+import type { FetchResult, ParsedBatch } from "./sequencer-input.js";
+import {
+  bufferRecord,
+  clearBuffer,
+  handedOffset,
+  newStreamState,
+  rebuildIndexes,
+  type StreamState,
+} from "./sequencer-stream.js";
+import type { Epoch, EventRecord, Offset, Position, RecoveryOutcome, StreamName } from "./types.js";
+import {
+  assertPosition,
+  assertPositiveInteger,
+  assertStreamName,
+  MAX_READ_LIMIT,
+} from "./validate.js";
+
+/** Bounds of a `Sequencer`. */
+export interface SequencerOptions {
+  /** Records buffered per stream ahead of the application (default 1000). */
+  maxBuffered?: number;
+  /** Largest gap fetch, in records (default 500, at most 10,000). */
+  fetchLimit?: number;
+  /** Most streams subscribed at once (default 1000). */
+  maxStreams?: number;
+}
+
+/** What the binding has to do after an input: report an outcome, send a fetch, call acks. */
+export interface SequencerStep {
+  /** A subscription outcome to report (G6), also for an epoch change seen mid-stream. */
+  outcome?: RecoveryOutcome;
+  /** A gap fetch to send (G7); pass the same object back to `fetched`. */
+  fetch?: FetchRequest;
+  /** Replay acknowledgements that may now be sent (flow control). */
+  acks: Array<() => void>;
+}
+
+/** The result of `delivered`: the position to persist and acks that may now be sent. */
+export interface DeliveredStep {
+  position: Position;
+  acks: Array<() => void>;
+}
+
+const DEFAULTS = { maxBuffered: 1000, fetchLimit: 500, maxStreams: 1000 };
+/** Held replay acks per stream beyond which the oldest is released anyway. */
+const MAX_HELD_ACKS = 64;
+
+/**
+ * The client's ordering state machine for server → client events (G1, G3, G6, G7). Pure: no
+ * I/O, no timers; the binding feeds it frames and reports when handlers resolved.
+ *
+ * Per stream it keeps the position (the last offset whose handlers resolved), hands out
+ * `last + 1` one record at a time (`next` / `delivered`, so delivery is serial per stream),
+ * drops duplicates, buffers records that arrive ahead (bounded), and asks for missing ranges.
+ *
+ * @example
+ * const seq = new Sequencer();
+ * seq.track("room:1", null, "earliest");
+ * seq.subscribed(frame);             // → { outcome }
+ * seq.receive(batch);                // → { fetch? } when the batch skips ahead
+ * for (let r; (r = seq.next("room:1")); ) { await handle(r); seq.delivered("room:1", r.offset); }
+ */
+export class Sequencer {
+  readonly #streams = new Map<StreamName, StreamState>();
+  readonly #maxBuffered: number;
+  readonly #fetchLimit: number;
+  readonly #maxStreams: number;
+
+  constructor(options: SequencerOptions = {}) {
+    this.#maxBuffered = options.maxBuffered ?? DEFAULTS.maxBuffered;
+    this.#fetchLimit = options.fetchLimit ?? DEFAULTS.fetchLimit;
+    this.#maxStreams = options.maxStreams ?? DEFAULTS.maxStreams;
+    assertPositiveInteger(this.#maxBuffered, "maxBuffered");
+    assertPositiveInteger(this.#fetchLimit, "fetchLimit");
+    if (this.#fetchLimit > MAX_READ_LIMIT) {
+      throw new AssuredError("INVALID_ARGUMENT", `fetchLimit must be at most ${MAX_READ_LIMIT}.`);
+    }
+    assertPositiveInteger(this.#maxStreams, "maxStreams");
+  }
+
+  /**
+   * Starts tracking a stream from a stored position (or none). Returns false if it was already
+   * tracked. Throws `LIMIT_EXCEEDED` beyond `maxStreams`.
+   */
+  track(stream: StreamName, position: Position | null, from: StartFrom): boolean {
+    assertStreamName(stream);
+    if (position !== null) assertPosition(position);
+    if (this.#streams.has(stream)) return false;
+    if (this.#streams.size >= this.#maxStreams) {
+      throw new AssuredError(
+        "LIMIT_EXCEEDED",
+        `cannot subscribe to more than ${this.#maxStreams} streams; unsubscribe some first.`,
+      );
+    }
+    this.#streams.set(stream, newStreamState(stream, position, from));
+    return true;
+  }
+
+  /** Stops tracking a stream. Returns false if it was not tracked. */
+  untrack(stream: StreamName): boolean {
+    return this.#streams.delete(stream);
+  }
+
+  /**
+   * Puts a tracked stream back to waiting for a `subscribed` frame, from `position` (a retry
+   * after a handler failure) or afresh (`null`, a resync after an outcome that did not recover).
+   * Returns held replay acks to send (the old replay is abandoned, not stalled).
+   */
+  restart(stream: StreamName, position: Position | null, from: StartFrom): Array<() => void> {
+    const s = this.#streams.get(stream);
+    if (!s) return [];
+    if (position !== null) assertPosition(position);
+    s.phase = "pending";
+    s.from = from;
+    s.position = position;
+    s.inFlight = null;
+    s.epoch = null;
+    const acks = s.heldAcks;
+    s.heldAcks = [];
+    clearBuffer(s);
+    return acks;
+  }
+
+  /** True when the stream is tracked. */
+  has(stream: StreamName): boolean {
+    return this.#streams.has(stream);
+  }
+
+  /** The tracked streams. */
+  streams(): StreamName[] {
+    return [...this.#streams.keys()];
+  }
+
+  /** The position of a tracked stream (last offset whose handlers resolved), or null. */
+  position(stream: StreamName): Position | null {
+    const p = this.#streams.get(stream)?.position;
+    return p ? { ...p } : null;
+  }
+
+  /** True when a handler failed on the stream and delivery waits for a new subscription. */
+  isPaused(stream: StreamName): boolean {
+    return this.#streams.get(stream)?.phase === "paused";
+  }
+
+  /** The subscriptions to carry in the handshake (or to send as `assured:sub` frames). */
+  subscriptions(): SubscribeRequest[] {
+    const out: SubscribeRequest[] = [];
+    for (const s of this.#streams.values()) {
+      out.push({ stream: s.stream, position: s.position ? { ...s.position } : null, from: s.from });
+    }
+    return out;
+  }
+
+  /** The connection dropped: every stream waits for a new `subscribed`; buffers are cleared. */
+  disconnected(): void {
+    for (const s of this.#streams.values()) {
+      s.phase = "pending";
+      s.epoch = null;
+      s.heldAcks = [];
+      clearBuffer(s);
+    }
+  }
+
+  /** Applies an `assured:subscribed` frame: sets (epoch, start) and reports the outcome (G6). */
+  subscribed(frame: SubscribedFrame): SequencerStep {
+    const s = this.#streams.get(frame.stream);
+    if (!s) return { acks: [] };
+    const old = s.position;
+    const sameEpoch = old !== null && old.epoch === frame.epoch;
+    const offset = sameEpoch ? Math.max(frame.start, old.offset) : frame.start;
+    if (s.inFlight && !(sameEpoch && s.inFlight.offset === offset + 1)) s.inFlight = null;
+    s.position = { epoch: frame.epoch, offset };
+    if (s.epoch !== frame.epoch) s.buffer.clear();
+    s.epoch = frame.epoch;
+    s.phase = "active";
+    s.fetch = null;
+    s.lastCheckedKnown = null;
+    s.replayUntil = Math.max(frame.head, offset);
+    rebuildIndexes(s);
+    const outcome: RecoveryOutcome = {
+      stream: s.stream,
+      recovered: frame.recovered,
+      position: { ...s.position },
+    };
+    if (frame.reason !== undefined) outcome.reason = frame.reason;
+    return this.#finish(s, { outcome, acks: [] });
+  }
+
+  /**
+   * Accepts a batch of records (live or replay). `ack` is the replay flow-control callback; it
+   * comes back in a step's `acks` once the buffer has room (at most half full).
+   */
+  receive(batch: ParsedBatch, ack?: () => void): SequencerStep {
+    const s = this.#streams.get(batch.stream);
+    const step: SequencerStep = { acks: [] };
+    if (!s || s.phase === "paused") {
+      if (ack) step.acks.push(ack);
+      return step;
+    }
+    if (ack) this.#hold(s, ack, step);
+    if (s.phase === "pending") {
+      if (s.epoch !== batch.epoch) {
+        s.buffer.clear();
+        s.epoch = batch.epoch;
+      }
+      for (const record of batch.records) bufferRecord(s, record, this.#maxBuffered);
+      return this.#release(s, step);
+    }
+    const first = batch.records[0];
+    // A batch in another epoch means the log was reset: continue from just before it.
+    if (first) this.#sameEpoch(s, batch.epoch, step, first.offset - 1);
+    for (const record of batch.records) bufferRecord(s, record, this.#maxBuffered);
+    return this.#finish(s, step);
+  }
+
+  /**
+   * The next record to hand to the application, or undefined if none is ready or one is still
+   * being handled. Call `delivered` (or `failed`) with its offset when its handlers settle.
+   */
+  next(stream: StreamName): EventRecord | undefined {
+    const s = this.#streams.get(stream);
+    if (s?.phase !== "active" || s.inFlight) return undefined;
+    const offset = handedOffset(s) + 1;
+    const record = s.buffer.get(offset);
+    if (!record) return undefined;
+    s.buffer.delete(offset);
+    s.inFlight = record;
+    return record;
+  }
+
+  /**
+   * The application's handlers resolved for `offset`: the position advances. Returns the new
+   * position to persist, or undefined when the record is stale (the stream was reset meanwhile).
+   */
+  delivered(stream: StreamName, offset: Offset): DeliveredStep | undefined {
+    const s = this.#streams.get(stream);
+    if (!s?.inFlight || s.inFlight.offset !== offset || !s.position) return undefined;
+    s.inFlight = null;
+    s.position = { epoch: s.position.epoch, offset };
+    return { position: { ...s.position }, acks: this.#release(s, { acks: [] }).acks };
+  }
+
+  /**
+   * A handler failed for `offset`: the position does not advance and the stream pauses (G1: no
+   * later record may be delivered before it). It is delivered again after the stream is
+   * subscribed again (`restart`, or the next reconnect). Returns acks to release.
+   */
+  failed(stream: StreamName, offset: Offset): Array<() => void> {
+    const s = this.#streams.get(stream);
+    if (!s?.inFlight || s.inFlight.offset !== offset) return [];
+    s.inFlight = null;
+    s.phase = "paused";
+    clearBuffer(s);
+    const acks = s.heldAcks;
+    s.heldAcks = [];
+    return acks;
+  }
+
+  /**
+   * Applies the reply to a gap fetch made by this sequencer (`request` is the object it
+   * returned). A reply in another epoch is an `epoch` outcome; a range that was trimmed away
+   * meanwhile is a `trimmed` outcome (the position moves to the head).
+   */
+  fetched(request: FetchRequest, reply: FetchResult): SequencerStep {
+    const s = this.#streams.get(request.stream);
+    const step: SequencerStep = { acks: [] };
+    if (!s || s.fetch !== request) return step;
+    s.fetch = null;
+    if (!reply.ok || s.phase !== "active") return step;
+    if (!this.#sameEpoch(s, reply.epoch, step, reply.head)) return this.#finish(s, step);
+    const before = s.contiguous;
+    for (const record of reply.records) bufferRecord(s, record, this.#maxBuffered);
+    if (s.contiguous === handedOffset(s) && reply.earliest > s.contiguous + 1) {
+      this.#jump(s, reply.epoch, reply.head, "trimmed", step);
+      return this.#finish(s, step);
+    }
+    // No progress: leave the rest to the next position check rather than loop.
+    return s.contiguous > before ? this.#finish(s, step) : this.#release(s, step);
+  }
+
+  /** A gap fetch failed or timed out: forget it so a later input can ask again. */
+  fetchFailed(request: FetchRequest): void {
+    const s = this.#streams.get(request.stream);
+    if (s && s.fetch === request) s.fetch = null;
+  }
+
+  /** The streams to check with `assured:heads`, or null when none is active. */
+  checkRequest(): HeadsRequest | null {
+    const streams: StreamName[] = [];
+    for (const s of this.#streams.values()) if (s.phase === "active") streams.push(s.stream);
+    return streams.length === 0 ? null : { streams };
+  }
+
+  /**
+   * Applies a heads reply (the periodic position check, G7). A stream whose head is beyond
+   * everything received, and that received nothing since the previous check, gets a fetch for
+   * the trailing gap; a stream in another epoch gets an `epoch` outcome.
+   */
+  heads(heads: Record<StreamName, { epoch: Epoch; head: Offset }>): SequencerStep[] {
+    const steps: SequencerStep[] = [];
+    for (const s of this.#streams.values()) {
+      if (s.phase !== "active" || !Object.hasOwn(heads, s.stream)) continue;
+      const h = heads[s.stream];
+      if (!h || typeof h.epoch !== "string" || !Number.isSafeInteger(h.head)) continue;
+      const step: SequencerStep = { acks: [] };
+      if (!this.#sameEpoch(s, h.epoch, step, h.head)) {
+        steps.push(this.#finish(s, step));
+        continue;
+      }
+      const known = Math.max(s.highest, s.contiguous);
+      if (h.head > known && s.fetch === null && s.lastCheckedKnown === known) {
+        step.fetch = this.#request(s, s.contiguous, h.head);
+      }
+      s.lastCheckedKnown = known;
+      if (step.fetch) steps.push(step);
+    }
+    return steps;
+  }
+
+  // Returns true when `epoch` is the stream's epoch (or was adopted at offset 0); otherwise
+  // jumps to (epoch, start) with an `epoch` outcome and returns false.
+  #sameEpoch(s: StreamState, epoch: Epoch, step: SequencerStep, start: Offset): boolean {
+    if (!s.position || s.position.epoch === epoch) return true;
+    if (handedOffset(s) === 0 && s.buffer.size === 0) {
+      // Offset 0 is valid in every epoch: a stream's first log gets its epoch here.
+      s.position = { epoch, offset: 0 };
+      s.epoch = epoch;
+      return true;
+    }
+    this.#jump(s, epoch, Math.max(0, start), "epoch", step);
+    return false;
+  }
+
+  #jump(
+    s: StreamState,
+    epoch: Epoch,
+    start: Offset,
+    reason: "epoch" | "trimmed",
+    step: SequencerStep,
+  ): void {
+    if (s.epoch !== epoch) s.buffer.clear();
+    s.inFlight = null;
+    s.position = { epoch, offset: start };
+    s.epoch = epoch;
+    s.fetch = null;
+    s.lastCheckedKnown = null;
+    s.replayUntil = start;
+    rebuildIndexes(s);
+    step.outcome = { stream: s.stream, recovered: false, reason, position: { ...s.position } };
+  }
+
+  // Adds a gap fetch when records wait beyond a hole the replay will not fill, then releases acks.
+  #finish(s: StreamState, step: SequencerStep): SequencerStep {
+    if (s.phase === "active" && s.fetch === null && s.highest > s.contiguous) {
+      const after = Math.max(s.contiguous, s.replayUntil);
+      if (s.highest > after + 1) step.fetch = this.#request(s, after, s.highest - 1);
+    }
+    return this.#release(s, step);
+  }
+
+  #request(s: StreamState, after: Offset, until: Offset): FetchRequest {
+    const request: FetchRequest = {
+      stream: s.stream,
+      epoch: s.position?.epoch ?? "",
+      after,
+      limit: Math.max(1, Math.min(this.#fetchLimit, until - after)),
+    };
+    s.fetch = request;
+    return request;
+  }
+
+  #hold(s: StreamState, ack: () => void, step: SequencerStep): void {
+    s.heldAcks.push(ack);
+    if (s.heldAcks.length > MAX_HELD_ACKS) step.acks.push(s.heldAcks.shift() as () => void);
+  }
+
+  #release(s: StreamState, step: SequencerStep): SequencerStep {
+    if (s.heldAcks.length > 0 && s.buffer.size <= this.#maxBuffered / 2) {
+      step.acks.push(...s.heldAcks);
+      s.heldAcks = [];
+    }
+    return step;
+  }
+}

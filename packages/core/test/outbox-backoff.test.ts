@@ -1,0 +1,49 @@
+import { describe, expect, it } from "vitest";
+import { assertRetryPolicy, backoffDelay, DEFAULT_RETRY_POLICY } from "../src/index.js";
+
+/** A small seeded generator (mulberry32) so jitter is reproducible. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe("backoffDelay", () => {
+  const policy = { initialMs: 100, maxMs: 1000, factor: 2 };
+
+  it("grows the bound exponentially and caps it at maxMs", () => {
+    const top = () => 1;
+    expect([1, 2, 3, 4, 5, 6].map((n) => backoffDelay(n, policy, top))).toEqual([
+      100, 200, 400, 800, 1000, 1000,
+    ]);
+  });
+
+  it("uses full jitter: every delay lies in [0, bound] and the same seed gives the same schedule", () => {
+    const a = [1, 2, 3, 4, 5].map((n) => backoffDelay(n, policy, seeded(7)));
+    const b = [1, 2, 3, 4, 5].map((n) => backoffDelay(n, policy, seeded(7)));
+    expect(a).toEqual(b);
+    const random = seeded(42);
+    for (let n = 1; n <= 50; n++) {
+      const d = backoffDelay(n, policy, random);
+      expect(d).toBeGreaterThanOrEqual(0);
+      expect(d).toBeLessThanOrEqual(Math.min(1000, 100 * 2 ** (n - 1)));
+    }
+  });
+
+  it("clamps a misbehaving random source", () => {
+    expect(backoffDelay(1, policy, () => 5)).toBe(100);
+    expect(backoffDelay(1, policy, () => Number.NaN)).toBe(0);
+  });
+
+  it("validates policies", () => {
+    expect(() => assertRetryPolicy(DEFAULT_RETRY_POLICY)).not.toThrow();
+    expect(() => assertRetryPolicy({ initialMs: 0, maxMs: 1, factor: 2 })).toThrow(/initialMs/);
+    expect(() => assertRetryPolicy({ initialMs: 10, maxMs: 5, factor: 2 })).toThrow(/maxMs/);
+    expect(() => assertRetryPolicy(null)).toThrow(/retry/);
+  });
+});

@@ -1,0 +1,286 @@
+import { describe, expect, it } from "vitest";
+import {
+  type ClientStorage,
+  DEFAULT_RETRY_POLICY,
+  decode,
+  encode,
+  isAssuredError,
+  memoryStorage,
+  Outbox,
+  type OutboxOptions,
+} from "../src/index.js";
+
+const T0 = 1_000_000;
+const half = () => 0.5;
+
+function ok(id: string, value: unknown = "done") {
+  return { id, ok: true, payload: encode(value) };
+}
+
+function failure(id: string, code: string) {
+  return { id, ok: false, error: { code, message: code } };
+}
+
+async function openOnline(options: OutboxOptions = {}): Promise<Outbox> {
+  const outbox = await Outbox.open({ random: half, ...options }, T0);
+  outbox.connected();
+  return outbox;
+}
+
+/** A storage that records every write, to check what was persisted when. */
+function recordingStorage(): ClientStorage & { log: string[] } {
+  const inner = memoryStorage();
+  const log: string[] = [];
+  return {
+    log,
+    get: (key) => inner.get(key),
+    set: async (key, value) => {
+      log.push(`set ${key}`);
+      await inner.set(key, value);
+    },
+    remove: async (key) => {
+      log.push(`remove ${key}`);
+      await inner.remove(key);
+    },
+  };
+}
+
+describe("Outbox", () => {
+  it("G8: add writes the message to storage before it can be sent", async () => {
+    const storage = recordingStorage();
+    const outbox = await openOnline({ storage });
+    const adding = outbox.add("chat:send", encode({ text: "hi" }), T0);
+    expect(outbox.due(T0)).toEqual([]);
+    const message = await adding;
+    expect(storage.log).toContain(`set assured:msg:${message.id}`);
+    expect(await storage.get(`assured:msg:${message.id}`)).not.toBeNull();
+    expect(outbox.due(T0).map((m) => m.id)).toEqual([message.id]);
+  });
+
+  it("G10: seq is monotonic per client and persists across a reload", async () => {
+    const storage = memoryStorage();
+    const first = await openOnline({ storage });
+    const a = await first.add("x", encode(1), T0);
+    const b = await first.add("x", encode(2), T0);
+    expect([a.seq, b.seq]).toEqual([1, 2]);
+    first.acked(ok(a.id), T0);
+    first.acked(ok(b.id), T0);
+    await first.flush();
+    const second = await openOnline({ storage });
+    expect(second.clientId).toBe(first.clientId);
+    expect((await second.add("x", encode(3), T0)).seq).toBe(3);
+  });
+
+  it("G10: sends at most `window` messages at once, in seq order; acks free the window", async () => {
+    const outbox = await openOnline({ window: 2 });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await outbox.add("x", encode(i), T0)).id);
+    expect(outbox.due(T0).map((m) => m.seq)).toEqual([1, 2]);
+    expect(outbox.due(T0)).toEqual([]);
+    outbox.acked(ok(ids[1]!), T0);
+    expect(outbox.due(T0).map((m) => m.seq)).toEqual([3]);
+    outbox.acked(ok(ids[0]!), T0);
+    outbox.acked(ok(ids[2]!), T0);
+    expect(outbox.due(T0).map((m) => m.seq)).toEqual([4, 5]);
+  });
+
+  it("G8: an unanswered message is sent again after the ack timeout, with backoff", async () => {
+    const outbox = await openOnline({
+      ackTimeoutMs: 1000,
+      retry: { initialMs: 400, maxMs: 10_000, factor: 2 },
+    });
+    const m = await outbox.add("x", encode(1), T0);
+    expect(outbox.due(T0)).toHaveLength(1);
+    expect(outbox.nextWakeAt()).toBe(T0 + 1000);
+    expect(outbox.due(T0 + 999)).toEqual([]);
+    // Overdue at T0 + 1000: first retry waits 0.5 * 400 = 200 ms.
+    expect(outbox.due(T0 + 1000)).toEqual([]);
+    expect(outbox.nextWakeAt()).toBe(T0 + 1200);
+    expect(outbox.due(T0 + 1200).map((x) => x.id)).toEqual([m.id]);
+    expect(outbox.nextWakeAt()).toBe(T0 + 2200);
+  });
+
+  it("G8: retryable errors are retried with exponential backoff and full jitter", async () => {
+    const rolls = [0.25, 1, 0.5];
+    const outbox = await openOnline({
+      random: () => rolls.shift() ?? 0,
+      retry: { initialMs: 100, maxMs: 250, factor: 2 },
+    });
+    const m = await outbox.add("x", encode(1), T0);
+    const times: number[] = [];
+    let now = T0;
+    for (const code of ["RATE_LIMITED", "STORE_UNAVAILABLE", "TIMEOUT"]) {
+      expect(outbox.due(now)).toHaveLength(1);
+      const outcome = outbox.acked(failure(m.id, code), now);
+      expect(outcome.kind).toBe("retry");
+      now = outbox.nextWakeAt()!;
+      times.push(now);
+    }
+    // Bounds 100, 200, 250 (capped) times 0.25, 1, 0.5.
+    expect(times.map((t, i) => t - (i === 0 ? T0 : times[i - 1]!))).toEqual([25, 200, 125]);
+  });
+
+  it("G9: results, stored application errors and final protocol errors finish a message", async () => {
+    const outbox = await openOnline();
+    const a = await outbox.add("x", encode(1), T0);
+    const b = await outbox.add("x", encode(2), T0);
+    const c = await outbox.add("x", encode(3), T0);
+    outbox.due(T0);
+    const ra = outbox.acked(ok(a.id, { n: 1 }), T0);
+    const rb = outbox.acked(
+      { id: b.id, ok: false, stored: true, payload: encode({ message: "no" }) },
+      T0,
+    );
+    const rc = outbox.acked(failure(c.id, "IDEMPOTENCY_CONFLICT"), T0);
+    expect(ra.kind === "settled" && ra.result.ok && decode(ra.result.payload)).toEqual({ n: 1 });
+    expect(rb).toMatchObject({ kind: "settled", result: { ok: false, stored: true } });
+    expect(rc).toMatchObject({
+      kind: "settled",
+      result: { ok: false, error: { code: "IDEMPOTENCY_CONFLICT" } },
+    });
+    expect(outbox.size).toBe(0);
+    expect(outbox.acked(ok(a.id), T0)).toEqual({ kind: "ignored" });
+  });
+
+  it("G10: a message waiting for a retry holds back later messages not yet sent", async () => {
+    const outbox = await openOnline({ window: 2 });
+    const a = await outbox.add("x", encode(1), T0);
+    await outbox.add("x", encode(2), T0);
+    await outbox.add("x", encode(3), T0);
+    expect(outbox.due(T0).map((m) => m.seq)).toEqual([1, 2]);
+    outbox.acked(failure(a.id, "RATE_LIMITED"), T0);
+    expect(outbox.due(T0)).toEqual([]);
+    const wake = outbox.nextWakeAt()!;
+    expect(outbox.due(wake).map((m) => m.seq)).toEqual([1]);
+  });
+
+  it("G8: everything unanswered is sent again on reconnect, in seq order", async () => {
+    const outbox = await openOnline({ window: 2 });
+    for (let i = 0; i < 3; i++) await outbox.add("x", encode(i), T0);
+    expect(outbox.due(T0).map((m) => m.seq)).toEqual([1, 2]);
+    outbox.disconnected();
+    expect(outbox.due(T0)).toEqual([]);
+    expect(outbox.nextWakeAt()).toBeNull();
+    outbox.connected();
+    expect(outbox.due(T0 + 1).map((m) => m.seq)).toEqual([1, 2]);
+  });
+
+  it("G8: a reload restores unanswered messages and results from storage", async () => {
+    const storage = memoryStorage();
+    const first = await openOnline({ storage });
+    const done = await first.add("x", encode("a"), T0);
+    const open1 = await first.add("y", encode(new Uint8Array([1, 2, 255])), T0);
+    const open2 = await first.add("z", encode("c"), T0);
+    first.due(T0);
+    first.acked(ok(done.id, "result-a"), T0 + 5);
+    await first.flush();
+
+    const second = await openOnline({ storage });
+    expect(second.pending().map((m) => [m.id, m.seq, m.name])).toEqual([
+      [open1.id, 2, "y"],
+      [open2.id, 3, "z"],
+    ]);
+    expect(decode(second.pending()[0]!.payload)).toEqual(new Uint8Array([1, 2, 255]));
+    const result = second.result(done.id, T0 + 10);
+    expect(result?.ok && decode(result.payload)).toBe("result-a");
+    expect(second.due(T0).map((m) => m.seq)).toEqual([2, 3]);
+    second.acked(ok(open1.id), T0);
+    second.acked(ok(open2.id), T0);
+    await second.flush();
+    expect(await storage.get(`assured:msg:${open1.id}`)).toBeNull();
+    const third = await openOnline({ storage });
+    expect(third.pending()).toEqual([]);
+  });
+
+  it("G11: maxPending bounds the outbox: add beyond it rejects with LIMIT_EXCEEDED", async () => {
+    const outbox = await openOnline({ maxPending: 2 });
+    const a = await outbox.add("x", encode(1), T0);
+    await outbox.add("x", encode(2), T0);
+    await expect(outbox.add("x", encode(3), T0)).rejects.toMatchObject({ code: "LIMIT_EXCEEDED" });
+    outbox.due(T0);
+    outbox.acked(ok(a.id), T0);
+    await expect(outbox.add("x", encode(3), T0)).resolves.toMatchObject({ seq: 3 });
+  });
+
+  it("G11: results are bounded by count and expire after their TTL", async () => {
+    const outbox = await openOnline({ maxResults: 2, resultTtlMs: 1000 });
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await outbox.add("x", encode(i), T0)).id);
+    outbox.due(T0);
+    for (const id of ids) outbox.acked(ok(id), T0);
+    expect(outbox.result(ids[0]!, T0)).toBeUndefined();
+    expect(outbox.result(ids[2]!, T0)).toBeDefined();
+    expect(outbox.result(ids[2]!, T0 + 1001)).toBeUndefined();
+  });
+
+  it("a storage write failure rejects add and the message is never sent", async () => {
+    const failing: ClientStorage = {
+      get: async () => null,
+      set: async (key) => {
+        if (key.includes(":msg:")) throw new Error("quota exceeded");
+      },
+      remove: async () => {},
+    };
+    const outbox = await openOnline({ storage: failing });
+    const error = await outbox.add("x", encode(1), T0).catch((e) => e);
+    expect(isAssuredError(error, "STORE_UNAVAILABLE")).toBe(true);
+    expect(outbox.due(T0)).toEqual([]);
+    expect(outbox.size).toBe(0);
+  });
+
+  it("unreadable stored data is reported and skipped, not fatal", async () => {
+    const storage = memoryStorage();
+    await storage.set("assured:outbox", "{not json");
+    const reported: string[] = [];
+    const outbox = await Outbox.open({ storage, onStorageError: (e) => reported.push(e.code) }, T0);
+    expect(reported).toEqual(["CODEC_ERROR"]);
+    expect(outbox.clientId).toMatch(/^[\w-]{21}$/);
+  });
+
+  it("an unanswered id added again returns the same message", async () => {
+    const outbox = await openOnline();
+    const a = await outbox.add("x", encode(1), T0, "my-key");
+    const b = await outbox.add("x", encode(1), T0, "my-key");
+    expect(b).toBe(a);
+    expect(outbox.size).toBe(1);
+  });
+
+  it("G12: validates arguments and options", async () => {
+    await expect(Outbox.open({ window: 0 })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    await expect(
+      Outbox.open({ retry: { ...DEFAULT_RETRY_POLICY, factor: 0.5 } }),
+    ).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+    });
+    const outbox = await openOnline();
+    await expect(outbox.add("", encode(1), T0)).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    await expect(outbox.add("x", "bytes" as never, T0)).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+    });
+    expect(outbox.acked("garbage", T0)).toEqual({ kind: "ignored" });
+  });
+
+  it("accepts a reply payload that arrives as an ArrayBuffer (browsers)", async () => {
+    const outbox = await openOnline();
+    const m = await outbox.add("x", encode(1), T0);
+    outbox.due(T0);
+    const bytes = encode({ fine: true });
+    const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+    const outcome = outbox.acked({ id: m.id, ok: true, payload: buffer }, T0);
+    expect(
+      outcome.kind === "settled" && outcome.result.ok && decode(outcome.result.payload),
+    ).toEqual({
+      fine: true,
+    });
+  });
+
+  it("a malformed reply to a known id is a final BAD_FRAME", async () => {
+    const outbox = await openOnline();
+    const m = await outbox.add("x", encode(1), T0);
+    outbox.due(T0);
+    expect(outbox.acked({ id: m.id, ok: "yes" }, T0)).toMatchObject({
+      kind: "settled",
+      result: { ok: false, error: { code: "BAD_FRAME" } },
+    });
+  });
+});

@@ -1,0 +1,97 @@
+import { describe, expect, it } from "vitest";
+import {
+  encode,
+  packRecords,
+  parseBatchFrame,
+  parseFetchReply,
+  parseHeadsReply,
+  parseSubscribedFrame,
+} from "../src/index.js";
+
+const records = [1, 2, 3].map((offset) => ({
+  offset,
+  id: `e${offset}`,
+  name: "tick",
+  payload: encode({ offset }),
+  time: 5,
+}));
+
+describe("frame parsers (client side, G12)", () => {
+  it("unpacks a batch frame into records, with payloads as plain Uint8Array", () => {
+    const packed = packRecords(records);
+    const batch = parseBatchFrame({
+      stream: "s",
+      epoch: "e",
+      records: packed.records,
+      payloads: Buffer.from(packed.payloads),
+    });
+    expect(batch.records.map((r) => r.offset)).toEqual([1, 2, 3]);
+    expect(batch.records[1]?.payload).toEqual(records[1]?.payload);
+    expect(batch.records[0]?.stream).toBe("s");
+  });
+
+  it("accepts payloads that arrive as an ArrayBuffer (browsers)", () => {
+    const packed = packRecords(records);
+    const buffer = packed.payloads.buffer.slice(0) as ArrayBuffer;
+    const batch = parseBatchFrame({
+      stream: "s",
+      epoch: "e",
+      records: packed.records,
+      payloads: buffer,
+    });
+    expect(batch.records).toHaveLength(3);
+  });
+
+  it("rejects non-consecutive offsets, offset 0, bad names and mismatched payloads as BAD_FRAME", () => {
+    const packed = packRecords(records);
+    const bad = [
+      {
+        stream: "s",
+        epoch: "e",
+        records: [packed.records[0], packed.records[2]],
+        payloads: packed.payloads,
+      },
+      { stream: "s", epoch: "e", records: packed.records, payloads: packed.payloads.subarray(1) },
+      { stream: "", epoch: "e", records: [], payloads: new Uint8Array() },
+      { stream: "s", epoch: 7, records: [], payloads: new Uint8Array() },
+      "garbage",
+      null,
+    ];
+    for (const frame of bad)
+      expect(() => parseBatchFrame(frame)).toThrow(expect.objectContaining({ code: "BAD_FRAME" }));
+    const zero = packRecords([{ ...records[0]!, offset: 0 }]);
+    expect(() => parseBatchFrame({ stream: "s", epoch: "e", ...zero })).toThrow(/malformed/);
+  });
+
+  it("parses subscribed frames and rejects unknown reasons", () => {
+    const frame = {
+      stream: "s",
+      epoch: "e",
+      recovered: false,
+      reason: "trimmed",
+      start: 4,
+      head: 4,
+    };
+    expect(parseSubscribedFrame(frame)).toEqual(frame);
+    expect(() => parseSubscribedFrame({ ...frame, reason: "because" })).toThrow(/malformed/);
+    expect(() => parseSubscribedFrame({ ...frame, start: -1 })).toThrow(/malformed/);
+  });
+
+  it("parses fetch and heads replies, including errors", () => {
+    const packed = packRecords(records);
+    const ok = parseFetchReply("s", { ok: true, epoch: "e", head: 3, earliest: 1, ...packed });
+    expect(ok.ok && ok.records.map((r) => r.offset)).toEqual([1, 2, 3]);
+    expect(
+      parseFetchReply("s", { ok: false, error: { code: "UNAUTHORIZED", message: "no" } }),
+    ).toEqual({
+      ok: false,
+      error: { code: "UNAUTHORIZED", message: "no" },
+    });
+    const heads = parseHeadsReply({
+      ok: true,
+      heads: { a: { epoch: "e", head: 2 }, b: { epoch: 1 } },
+    });
+    expect(heads.ok && { ...heads.heads }).toEqual({ a: { epoch: "e", head: 2 } });
+    expect(() => parseHeadsReply(42)).toThrow(/malformed/);
+  });
+});

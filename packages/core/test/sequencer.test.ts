@@ -1,0 +1,368 @@
+import { describe, expect, it } from "vitest";
+import type { EventRecord, FetchResult, ParsedBatch, SubscribedFrame } from "../src/index.js";
+import { isAssuredError, Sequencer } from "../src/index.js";
+
+const S = "room:1";
+const E = "epoch-a";
+
+function rec(offset: number, stream = S): EventRecord {
+  return {
+    stream,
+    offset,
+    id: `id-${offset}`,
+    name: "msg",
+    payload: new Uint8Array([offset]),
+    time: 1,
+  };
+}
+
+function batch(offsets: number[], epoch = E, stream = S): ParsedBatch {
+  return { stream, epoch, records: offsets.map((o) => rec(o, stream)) };
+}
+
+function subscribed(start: number, head: number, extra: Partial<SubscribedFrame> = {}) {
+  return { stream: S, epoch: E, recovered: true, start, head, ...extra };
+}
+
+/** Hands out and confirms every ready record, returning their offsets. */
+function drain(seq: Sequencer, stream = S): number[] {
+  const out: number[] = [];
+  for (let r = seq.next(stream); r; r = seq.next(stream)) {
+    out.push(r.offset);
+    seq.delivered(stream, r.offset);
+  }
+  return out;
+}
+
+function active(options = {}, start = 0, head = 0): Sequencer {
+  const seq = new Sequencer(options);
+  seq.track(S, null, "earliest");
+  seq.subscribed(subscribed(start, head));
+  return seq;
+}
+
+function page(_after: number, records: number[], head: number, earliest = 1): FetchResult {
+  return { ok: true, epoch: E, head, earliest, records: records.map((o) => rec(o)) };
+}
+
+describe("Sequencer", () => {
+  it("G1: delivers last + 1 in offset order, reordering records that arrive out of order", () => {
+    const seq = active();
+    seq.receive(batch([2]));
+    expect(drain(seq)).toEqual([]);
+    seq.receive(batch([3]));
+    seq.receive(batch([1]));
+    expect(drain(seq)).toEqual([1, 2, 3]);
+    expect(seq.position(S)).toEqual({ epoch: E, offset: 3 });
+  });
+
+  it("G1: hands out one record at a time; the next waits until the handler resolved", () => {
+    const seq = active();
+    seq.receive(batch([1, 2]));
+    const first = seq.next(S);
+    expect(first?.offset).toBe(1);
+    expect(seq.next(S)).toBeUndefined();
+    expect(seq.position(S)).toEqual({ epoch: E, offset: 0 });
+    expect(seq.delivered(S, 1)?.position).toEqual({ epoch: E, offset: 1 });
+    expect(seq.next(S)?.offset).toBe(2);
+  });
+
+  it("G3: drops records at or below the position and repeated records", () => {
+    const seq = active({}, 5, 5);
+    seq.receive(batch([4, 5]));
+    seq.receive(batch([6, 7]));
+    seq.receive(batch([6, 7]));
+    expect(drain(seq)).toEqual([6, 7]);
+    seq.receive(batch([7]));
+    expect(drain(seq)).toEqual([]);
+  });
+
+  it("G3: a record being handled is not handed out again when it arrives twice", () => {
+    const seq = active();
+    seq.receive(batch([1]));
+    expect(seq.next(S)?.offset).toBe(1);
+    seq.receive(batch([1, 2]));
+    expect(seq.next(S)).toBeUndefined();
+    seq.delivered(S, 1);
+    expect(drain(seq)).toEqual([2]);
+  });
+
+  it("G7: a record that skips ahead asks for the missing range once", () => {
+    const seq = active({}, 3, 3);
+    const step = seq.receive(batch([7]));
+    expect(step.fetch).toEqual({ stream: S, epoch: E, after: 3, limit: 3 });
+    expect(seq.receive(batch([8])).fetch).toBeUndefined();
+    const repaired = seq.fetched(step.fetch!, page(3, [4, 5, 6], 8));
+    expect(repaired.fetch).toBeUndefined();
+    expect(drain(seq)).toEqual([4, 5, 6, 7, 8]);
+  });
+
+  it("G7: the gap fetch is capped by fetchLimit and continues after a partial page", () => {
+    const seq = active({ fetchLimit: 2 }, 0, 0);
+    const step = seq.receive(batch([6]));
+    expect(step.fetch).toMatchObject({ after: 0, limit: 2 });
+    const next = seq.fetched(step.fetch!, page(0, [1, 2], 6));
+    expect(next.fetch).toMatchObject({ after: 2, limit: 2 });
+    expect(drain(seq)).toEqual([1, 2]);
+    seq.fetched(next.fetch!, page(2, [3, 4], 6));
+    expect(drain(seq)).toEqual([3, 4]);
+  });
+
+  it("G7: a stale or failed fetch reply is ignored and the gap can be asked again", () => {
+    const seq = active();
+    const step = seq.receive(batch([3]));
+    seq.fetchFailed(step.fetch!);
+    expect(seq.fetched(step.fetch!, page(0, [1, 2], 3)).fetch).toBeUndefined();
+    expect(drain(seq)).toEqual([]);
+    const again = seq.receive(batch([4]));
+    expect(again.fetch).toMatchObject({ after: 0, limit: 3 });
+  });
+
+  it("G7: no fetch for the range the announced replay will bring", () => {
+    const seq = new Sequencer();
+    seq.track(S, { epoch: E, offset: 2 }, "earliest");
+    seq.subscribed(subscribed(2, 10));
+    // A live record beyond the replay range arrives before the replay.
+    expect(seq.receive(batch([11])).fetch).toBeUndefined();
+    expect(seq.receive(batch([3, 4, 5])).fetch).toBeUndefined();
+    expect(drain(seq)).toEqual([3, 4, 5]);
+    // A live record that skips beyond the replay range is a gap above the replay only.
+    expect(seq.receive(batch([14])).fetch).toMatchObject({ after: 10, limit: 3 });
+  });
+
+  it("G7: the periodic check fetches a trailing gap once nothing arrived since the last check", () => {
+    const seq = active({}, 4, 4);
+    expect(seq.checkRequest()).toEqual({ streams: [S] });
+    expect(seq.heads({ [S]: { epoch: E, head: 6 } })).toEqual([]);
+    const steps = seq.heads({ [S]: { epoch: E, head: 6 } });
+    expect(steps).toHaveLength(1);
+    expect(steps[0]?.fetch).toEqual({ stream: S, epoch: E, after: 4, limit: 2 });
+    seq.fetched(steps[0]!.fetch!, page(4, [5, 6], 6));
+    expect(drain(seq)).toEqual([5, 6]);
+    expect(seq.heads({ [S]: { epoch: E, head: 6 } })).toEqual([]);
+  });
+
+  it("G7: the periodic check does not fetch while records keep arriving", () => {
+    const seq = active({}, 0, 0);
+    seq.heads({ [S]: { epoch: E, head: 3 } });
+    seq.receive(batch([1]));
+    expect(seq.heads({ [S]: { epoch: E, head: 3 } })).toEqual([]);
+  });
+
+  it("G11: the buffer is bounded; overflow drops the furthest records and fetches them later", () => {
+    const seq = active({ maxBuffered: 3 }, 0, 0);
+    const first = seq.receive(batch([2, 3, 4]));
+    expect(first.fetch).toMatchObject({ after: 0 });
+    seq.receive(batch([5, 6])); // dropped: beyond the furthest of a full buffer
+    const filled = seq.fetched(first.fetch!, page(0, [1], 6));
+    // 1 fills the hole; 4 (the furthest) made room for it.
+    expect(drain(seq)).toEqual([1, 2, 3]);
+    expect(filled.fetch).toBeUndefined();
+    const again = seq.receive(batch([7]));
+    expect(again.fetch).toMatchObject({ after: 3, limit: 3 });
+    // The page fills the buffer: 7, now the furthest, is dropped and found by the next checks.
+    seq.fetched(again.fetch!, page(3, [4, 5, 6], 7));
+    expect(drain(seq)).toEqual([4, 5, 6]);
+    seq.heads({ [S]: { epoch: E, head: 7 } });
+    const trailing = seq.heads({ [S]: { epoch: E, head: 7 } })[0]?.fetch;
+    expect(trailing).toMatchObject({ after: 6, limit: 1 });
+    seq.fetched(trailing!, page(6, [7], 7));
+    expect(drain(seq)).toEqual([7]);
+  });
+
+  it("G7: replay records dropped by a full buffer are fetched, not awaited from the replay", () => {
+    const seq = new Sequencer({ maxBuffered: 4 });
+    seq.track(S, null, "earliest");
+    seq.subscribed(subscribed(0, 10));
+    seq.receive(batch([1, 2, 3, 4, 5])); // 5 does not fit
+    expect(drain(seq)).toEqual([1, 2, 3, 4]);
+    const step = seq.receive(batch([6, 7]));
+    // Up to just below the highest buffered record (no scan for the first one above the hole).
+    expect(step.fetch).toMatchObject({ after: 4, limit: 2 });
+    seq.fetched(step.fetch!, page(4, [5, 6], 10));
+    expect(drain(seq)).toEqual([5, 6, 7]);
+  });
+
+  it("G11: replay acks are held while the buffer is more than half full", () => {
+    const seq = active({ maxBuffered: 4 }, 0, 6);
+    let acked = 0;
+    const ack = () => {
+      acked++;
+    };
+    const step = seq.receive(batch([1, 2, 3]), ack);
+    expect(step.acks).toHaveLength(0);
+    const r1 = seq.next(S)!;
+    const released = seq.delivered(S, r1.offset);
+    expect(released?.acks).toEqual([ack]);
+    for (const a of released?.acks ?? []) a();
+    expect(acked).toBe(1);
+    expect(seq.receive(batch([4]), ack).acks).toEqual([]);
+    const r2 = seq.next(S)!;
+    expect(seq.delivered(S, r2.offset)?.acks).toEqual([ack]);
+  });
+
+  it("G5: records that arrive before `subscribed` are kept and delivered after it", () => {
+    const seq = new Sequencer();
+    seq.track(S, { epoch: E, offset: 3 }, "earliest");
+    seq.receive(batch([6]));
+    seq.receive(batch([2, 3, 4, 5]));
+    expect(seq.next(S)).toBeUndefined();
+    const step = seq.subscribed(subscribed(3, 5));
+    expect(step.outcome).toEqual({ stream: S, recovered: true, position: { epoch: E, offset: 3 } });
+    expect(drain(seq)).toEqual([4, 5, 6]);
+  });
+
+  it("G5: early records of another epoch are dropped at `subscribed`", () => {
+    const seq = new Sequencer();
+    seq.track(S, null, "head");
+    seq.receive(batch([1, 2], "old"));
+    seq.subscribed(subscribed(0, 0));
+    expect(drain(seq)).toEqual([]);
+  });
+
+  it("G6: a `subscribed` that did not recover moves the position to (epoch, start)", () => {
+    const seq = new Sequencer();
+    seq.track(S, { epoch: "old", offset: 40 }, "earliest");
+    const step = seq.subscribed(subscribed(12, 12, { recovered: false, reason: "epoch" }));
+    expect(step.outcome).toEqual({
+      stream: S,
+      recovered: false,
+      reason: "epoch",
+      position: { epoch: E, offset: 12 },
+    });
+    seq.receive(batch([12, 13]));
+    expect(drain(seq)).toEqual([13]);
+  });
+
+  it("G6: an epoch change seen in a live batch is an `epoch` outcome", () => {
+    const seq = active({}, 5, 5);
+    seq.receive(batch([6]));
+    expect(drain(seq)).toEqual([6]);
+    const step = seq.receive(batch([3, 4], "new"));
+    expect(step.outcome).toEqual({
+      stream: S,
+      recovered: false,
+      reason: "epoch",
+      position: { epoch: "new", offset: 2 },
+    });
+    expect(drain(seq)).toEqual([3, 4]);
+    expect(seq.position(S)).toEqual({ epoch: "new", offset: 4 });
+  });
+
+  it("G6: an epoch change in a fetch reply is an `epoch` outcome at the new head", () => {
+    const seq = active({}, 5, 5);
+    const step = seq.receive(batch([8]));
+    const reply: FetchResult = {
+      ok: true,
+      epoch: "new",
+      head: 2,
+      earliest: 1,
+      records: [rec(1), rec(2)],
+    };
+    const after = seq.fetched(step.fetch!, reply);
+    expect(after.outcome).toMatchObject({ reason: "epoch", position: { epoch: "new", offset: 2 } });
+    expect(drain(seq)).toEqual([]);
+  });
+
+  it("G6: a gap that was trimmed away is a `trimmed` outcome at the head", () => {
+    const seq = active({}, 5, 5);
+    const step = seq.receive(batch([9]));
+    const after = seq.fetched(step.fetch!, page(5, [8, 9], 9, 8));
+    expect(after.outcome).toEqual({
+      stream: S,
+      recovered: false,
+      reason: "trimmed",
+      position: { epoch: E, offset: 9 },
+    });
+    seq.receive(batch([10]));
+    expect(drain(seq)).toEqual([10]);
+  });
+
+  it("G6: the periodic check reports an epoch change", () => {
+    const seq = active({}, 5, 5);
+    const steps = seq.heads({ [S]: { epoch: "new", head: 1 } });
+    expect(steps[0]?.outcome).toMatchObject({
+      reason: "epoch",
+      position: { epoch: "new", offset: 1 },
+    });
+  });
+
+  it("a position at offset 0 adopts the stream's first epoch without an outcome", () => {
+    const seq = new Sequencer();
+    seq.track(S, null, "head");
+    seq.subscribed({ stream: S, epoch: "", recovered: true, start: 0, head: 0 });
+    const step = seq.receive(batch([1], E));
+    expect(step.outcome).toBeUndefined();
+    expect(drain(seq)).toEqual([1]);
+    expect(seq.position(S)).toEqual({ epoch: E, offset: 1 });
+  });
+
+  it("G3: a handler failure pauses the stream; the record comes again after a new subscription", () => {
+    const seq = active();
+    seq.receive(batch([1, 2]));
+    const r = seq.next(S)!;
+    seq.failed(S, r.offset);
+    expect(seq.isPaused(S)).toBe(true);
+    expect(seq.next(S)).toBeUndefined();
+    seq.receive(batch([3]));
+    expect(seq.subscriptions()).toEqual([
+      { stream: S, position: { epoch: E, offset: 0 }, from: "earliest" },
+    ]);
+    seq.restart(S, seq.position(S), "earliest");
+    seq.subscribed(subscribed(0, 3));
+    seq.receive(batch([1, 2, 3]));
+    expect(drain(seq)).toEqual([1, 2, 3]);
+  });
+
+  it("G5: a handler that finishes across a reconnect advances the position; the replay of it is dropped", () => {
+    const seq = active();
+    seq.receive(batch([1, 2]));
+    const r = seq.next(S)!;
+    seq.disconnected();
+    expect(seq.subscriptions()[0]?.position).toEqual({ epoch: E, offset: 0 });
+    seq.subscribed(subscribed(0, 2));
+    seq.receive(batch([1, 2]));
+    expect(seq.delivered(S, r.offset)?.position).toEqual({ epoch: E, offset: 1 });
+    expect(drain(seq)).toEqual([2]);
+  });
+
+  it("a record handed out before a reset is stale: its delivery does not move the position", () => {
+    const seq = active({}, 5, 5);
+    seq.receive(batch([6]));
+    const r = seq.next(S)!;
+    seq.receive(batch([1], "new"));
+    expect(seq.delivered(S, r.offset)).toBeUndefined();
+    expect(drain(seq)).toEqual([1]);
+    expect(seq.position(S)).toEqual({ epoch: "new", offset: 1 });
+  });
+
+  it("a recovered `subscribed` never moves the position backwards", () => {
+    const seq = active({}, 5, 5);
+    seq.disconnected();
+    seq.subscribed(subscribed(3, 5));
+    expect(seq.position(S)).toEqual({ epoch: E, offset: 5 });
+  });
+
+  it("ignores input for streams it does not track, and releases their acks", () => {
+    const seq = new Sequencer();
+    const ack = () => {};
+    expect(seq.receive(batch([1]), ack).acks).toEqual([ack]);
+    expect(seq.subscribed(subscribed(0, 0)).outcome).toBeUndefined();
+    expect(seq.next(S)).toBeUndefined();
+  });
+
+  it("G11: validates options and bounds the number of streams", () => {
+    expect(() => new Sequencer({ maxBuffered: 0 })).toThrow(/maxBuffered/);
+    expect(() => new Sequencer({ fetchLimit: 20_000 })).toThrow(/fetchLimit/);
+    const seq = new Sequencer({ maxStreams: 1 });
+    expect(seq.track("a", null, "head")).toBe(true);
+    expect(seq.track("a", null, "head")).toBe(false);
+    try {
+      seq.track("b", null, "head");
+      expect.unreachable();
+    } catch (error) {
+      expect(isAssuredError(error, "LIMIT_EXCEEDED")).toBe(true);
+    }
+    expect(() => seq.track("", null, "head")).toThrow(/stream name/);
+  });
+});
