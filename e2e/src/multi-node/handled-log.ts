@@ -1,0 +1,73 @@
+import type { Redis } from "ioredis";
+import type { Db } from "mongodb";
+
+/** One run of the message handler, as the handler itself recorded it. */
+export interface HandledEntry {
+  /** The message id. */
+  id: string;
+  /** The node that ran the handler. */
+  node: string;
+  /** The sending client's name and the message's number, from the message data. */
+  client: string;
+  n: number;
+  /** When the run started, by the node's clock (ms). */
+  at: number;
+}
+
+/**
+ * The application's side effect, shared by every node: each handler run appends an entry, so
+ * counting a message id's entries counts how often the handler really ran (G9).
+ */
+export interface HandledLog {
+  /** Appends one run (called by the handler, before it answers). */
+  record(entry: HandledEntry): Promise<void>;
+  /** Every run recorded so far. */
+  entries(): Promise<HandledEntry[]>;
+}
+
+/** The handled log as the Redis list `<keyPrefix>handled`. */
+export class RedisHandledLog implements HandledLog {
+  readonly #redis: Redis;
+  readonly #key: string;
+
+  constructor(redis: Redis, keyPrefix: string) {
+    this.#redis = redis;
+    this.#key = `${keyPrefix}handled`;
+  }
+
+  async record(entry: HandledEntry): Promise<void> {
+    await this.#redis.rpush(this.#key, JSON.stringify(entry));
+  }
+
+  async entries(): Promise<HandledEntry[]> {
+    const raw = await this.#redis.lrange(this.#key, 0, -1);
+    return raw.map((text) => JSON.parse(text) as HandledEntry);
+  }
+}
+
+/** The handled log as the MongoDB collection `handled`. */
+export class MongoHandledLog implements HandledLog {
+  readonly #db: Db;
+
+  constructor(db: Db) {
+    this.#db = db;
+  }
+
+  async record(entry: HandledEntry): Promise<void> {
+    await this.#db
+      .collection("handled")
+      .insertOne({ ...entry }, { writeConcern: { w: "majority" } });
+  }
+
+  async entries(): Promise<HandledEntry[]> {
+    const docs = await this.#db.collection("handled").find({}).sort({ _id: 1 }).toArray();
+    return docs.map(({ id, node, client, n, at }) => ({ id, node, client, n, at }) as HandledEntry);
+  }
+}
+
+/** How many times the handler ran for each message id. */
+export function runsPerMessage(entries: readonly HandledEntry[]): Map<string, number> {
+  const runs = new Map<string, number>();
+  for (const entry of entries) runs.set(entry.id, (runs.get(entry.id) ?? 0) + 1);
+  return runs;
+}
