@@ -8,10 +8,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
@@ -48,9 +50,44 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Println("ready", *listen)
-	if err := db.Run(ctx); err != nil && ctx.Err() == nil {
+
+	done := make(chan error, 1)
+	go func() { done <- db.Run(ctx) }()
+
+	// Say "ready" only once the listener accepts connections: Run starts it asynchronously.
+	if err := waitForListener(ctx, *listen, done); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
+	}
+	fmt.Println("ready", *listen)
+
+	if err := <-done; err != nil && ctx.Err() == nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// waitForListener dials addr until it accepts a TCP connection, Run fails, or 30 s pass.
+func waitForListener(ctx context.Context, addr string, done <-chan error) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		select {
+		case runErr := <-done:
+			if runErr == nil {
+				runErr = fmt.Errorf("FerretDB stopped before listening on %s", addr)
+			}
+			return runErr
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("FerretDB did not listen on %s within 30 s: %w", addr, err)
+		}
 	}
 }

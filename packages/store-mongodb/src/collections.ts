@@ -1,0 +1,111 @@
+import type { Binary, Collection, Db, MongoServerError } from "mongodb";
+import type { EventDocument, StreamDocument } from "./documents.js";
+import type { ResolvedStoreOptions } from "./options.js";
+import type { LockDocument } from "./retention-sweep.js";
+
+/** A stored dedup claim or response. */
+export interface DedupDocument {
+  /** The dedup key. */
+  _id: string;
+  /** Fingerprint of the message. */
+  f: string;
+  /** "lease" while a handler runs, "done" once the response is stored. */
+  st: "lease" | "done";
+  /** The current holder's token. */
+  tok: string;
+  /** Lease end (store clock, ms). */
+  le: number;
+  /** The response: ok flag and payload bytes, when done. */
+  ok?: boolean;
+  r?: Binary;
+  /** Response expiry (store clock, ms), when done. */
+  ex?: number;
+  /** When the server may delete the document (TTL index). */
+  x: Date;
+}
+
+const NOT_IMPLEMENTED = 238;
+
+function collectionOptions(options: ResolvedStoreOptions) {
+  return {
+    writeConcern: options.writeConcern,
+    readConcern: { level: options.readConcern },
+    readPreference: "primary" as const,
+  };
+}
+
+/**
+ * Creates a TTL index on `x` unless the server lacks TTL indexes (FerretDB answers
+ * NotImplemented); returns whether it exists.
+ */
+async function ensureTtlIndex(collection: Collection<never>): Promise<boolean> {
+  try {
+    await collection.createIndex({ x: 1 }, { name: "expire_at", expireAfterSeconds: 0 });
+    return true;
+  } catch (error) {
+    if ((error as MongoServerError).code === NOT_IMPLEMENTED) return false;
+    throw error;
+  }
+}
+
+/** The event store's collections, as seen by readers and by appenders. */
+export interface EventCollections {
+  /** With the configured read concern: what `read` and `head` use. */
+  read: { events: Collection<EventDocument>; streams: Collection<StreamDocument> };
+  /** With read concern "local": appenders must see the newest head, committed or not. */
+  write: { events: Collection<EventDocument>; streams: Collection<StreamDocument> };
+  /** Sweep election and transition locks. */
+  locks: Collection<LockDocument>;
+  /** The server deletes expired events itself (TTL index). */
+  ttl: boolean;
+}
+
+/** Opens `<prefix>events` and `<prefix>streams` and creates their indexes if missing. */
+export async function prepareEventCollections(
+  db: Db,
+  options: ResolvedStoreOptions,
+): Promise<EventCollections> {
+  const eventsName = `${options.collectionPrefix}events`;
+  const streamsName = `${options.collectionPrefix}streams`;
+  const reading = collectionOptions(options);
+  const writing = { ...reading, readConcern: { level: "local" as const } };
+  const events = db.collection<EventDocument>(eventsName, reading);
+  await events.createIndex({ s: 1, e: 1, o: 1 }, { name: "stream_epoch_offset", unique: true });
+  await events.createIndex({ s: 1, e: 1, i: 1 }, { name: "stream_epoch_id", unique: true });
+  const ttl = await ensureTtlIndex(events as unknown as Collection<never>);
+  const locks = db.collection<LockDocument>(`${options.collectionPrefix}locks`, writing);
+  return {
+    read: { events, streams: db.collection<StreamDocument>(streamsName, reading) },
+    write: {
+      events: db.collection<EventDocument>(eventsName, writing),
+      streams: db.collection<StreamDocument>(streamsName, writing),
+    },
+    locks,
+    ttl,
+  };
+}
+
+/** The dedup store's collection, with its TTL index where the server has them. */
+export interface DedupCollections {
+  dedup: Collection<DedupDocument>;
+  /** Sweep election and transition locks (`<prefix>locks`). */
+  locks: Collection<LockDocument>;
+  ttl: boolean;
+}
+
+/** Opens `<prefix>dedup` and creates its TTL index if the server supports it. */
+export async function prepareDedupCollections(
+  db: Db,
+  options: ResolvedStoreOptions,
+): Promise<DedupCollections> {
+  const dedup = db.collection<DedupDocument>(
+    `${options.collectionPrefix}dedup`,
+    collectionOptions(options),
+  );
+  const ttl = await ensureTtlIndex(dedup as unknown as Collection<never>);
+  const locks = db.collection<LockDocument>(`${options.collectionPrefix}locks`, {
+    ...collectionOptions(options),
+    readConcern: { level: "local" as const },
+  });
+  return { dedup, locks, ttl };
+}

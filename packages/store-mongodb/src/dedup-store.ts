@@ -1,0 +1,194 @@
+import {
+  AssuredError,
+  assertClaimOptions,
+  assertClaimToken,
+  assertCompleteOptions,
+  assertDedupKey,
+  assertStoredResponse,
+  type ClaimOptions,
+  type ClaimResult,
+  type DedupStore,
+  type DedupStoreCapabilities,
+  newId,
+  type StoredResponse,
+} from "@assured/core";
+import { Binary, type Db } from "mongodb";
+import {
+  type DedupCollections,
+  type DedupDocument,
+  prepareDedupCollections,
+} from "./collections.js";
+import { ensureConnected, openConnection } from "./connection.js";
+import {
+  atomicTransitions,
+  type DedupTransitions,
+  lockedTransitions,
+} from "./dedup-transitions.js";
+import { bytesOf } from "./documents.js";
+import { isDuplicateKeyError } from "./duplicate-key.js";
+import {
+  type MongoDedupStoreOptions,
+  type ResolvedStoreOptions,
+  resolveStoreOptions,
+} from "./options.js";
+import { scheduleSweep } from "./retention-sweep.js";
+import { detectServerProfile } from "./server-profile.js";
+import { StoreLifecycle } from "./store-lifecycle.js";
+
+/** Rounds of "insert, else read and take over" before a claim gives up under contention. */
+const CLAIM_ROUNDS = 20;
+
+interface Ready extends DedupCollections {
+  transitions: DedupTransitions;
+  /** Deletes expired documents (the periodic sweep's work). */
+  sweep: () => Promise<number>;
+  stopSweep: () => void;
+}
+
+/**
+ * A `DedupStore` on MongoDB (driver 6) or FerretDB: one document per key (`_id` = key) holding
+ * the fingerprint, the holder's token and lease end, then the stored response and its expiry.
+ * A claim inserts the document (the unique `_id` lets exactly one of many claimers win) or takes
+ * over an expired one with a compare-and-set on the previous token. Leases and TTLs follow the
+ * store's clock; a TTL index (or a sweep) deletes expired documents.
+ *
+ * @example
+ * const dedup = new MongoDedupStore({ connection: client, database: "chat" });
+ * const claim = await dedup.claim(key, { leaseMs: 30_000, fingerprint });
+ */
+export class MongoDedupStore implements DedupStore {
+  /** Shared across instances and persistent. */
+  readonly capabilities: DedupStoreCapabilities = { sharedAcrossInstances: true, persistent: true };
+
+  private readonly options: ResolvedStoreOptions;
+  private readonly lifecycle: StoreLifecycle<Ready>;
+
+  /** Validates the options (INVALID_ARGUMENT); connects and creates indexes on first use. */
+  constructor(options: MongoDedupStoreOptions) {
+    this.options = resolveStoreOptions(options);
+    const connection = openConnection(this.options);
+    this.lifecycle = new StoreLifecycle(async () => {
+      await ensureConnected(connection);
+      return this.prepare(connection.db);
+    }, connection.ownedClient);
+  }
+
+  private async prepare(db: Db): Promise<Ready> {
+    const profile = await detectServerProfile(db, this.options.server);
+    const collections = await prepareDedupCollections(db, this.options);
+    const { dedup, locks } = collections;
+    const transitions = profile.atomicUpdates
+      ? atomicTransitions(dedup)
+      : lockedTransitions(dedup, locks);
+    const sweep = async () => {
+      const now = new Date();
+      const expired = await dedup
+        .find({ x: { $lt: now } }, { projection: { tok: 1, st: 1 } })
+        .toArray();
+      let deleted = 0;
+      // Each deletion is a transition out of the document's token, so it cannot hit a newer state.
+      for (const doc of expired) {
+        if (await transitions.replace(doc._id, doc.tok, doc.st, null)) deleted++;
+      }
+      if (!profile.atomicUpdates) await locks.deleteMany({ x: { $lt: now } });
+      return deleted;
+    };
+    const interval = this.options.sweepIntervalMs;
+    return {
+      ...collections,
+      transitions,
+      sweep,
+      stopSweep: !collections.ttl && interval > 0 ? scheduleSweep(interval, sweep) : () => {},
+    };
+  }
+
+  /** Tries to take the key: claimed, pending, done or conflict (see `ClaimResult`). */
+  async claim(key: string, options: ClaimOptions): Promise<ClaimResult> {
+    this.lifecycle.assertOpen();
+    assertDedupKey(key);
+    assertClaimOptions(options);
+    const { leaseMs, fingerprint } = options;
+    return this.lifecycle.run("claim", async ({ dedup, transitions }) => {
+      for (let round = 0; round < CLAIM_ROUNDS; round++) {
+        const now = this.options.clock();
+        const token = newId();
+        const lease = { f: fingerprint, st: "lease" as const, tok: token, le: now + leaseMs };
+        const expires = new Date(Date.now() + leaseMs);
+        try {
+          await dedup.insertOne({ _id: key, ...lease, x: expires });
+          return { status: "claimed", token };
+        } catch (error) {
+          if (!isDuplicateKeyError(error)) throw error;
+        }
+        const doc = await dedup.findOne({ _id: key });
+        if (doc === null) continue;
+        const live = doc.st === "lease" ? doc.le > now : (doc.ex ?? 0) > now;
+        if (live) return this.answer(doc, fingerprint);
+        // The lease ran out (holder presumed dead) or the response expired: take it over.
+        if (await transitions.replace(key, doc.tok, doc.st, { ...lease, x: expires })) {
+          return { status: "claimed", token };
+        }
+      }
+      throw new AssuredError(
+        "STORE_UNAVAILABLE",
+        `claim lost ${CLAIM_ROUNDS} races for the same key; retry later.`,
+      );
+    });
+  }
+
+  private answer(doc: DedupDocument, fingerprint: string): ClaimResult {
+    if (doc.f !== fingerprint) return { status: "conflict" };
+    if (doc.st === "lease") return { status: "pending", leaseExpiresAt: doc.le };
+    const payload = doc.r === undefined ? new Uint8Array() : bytesOf(doc.r);
+    return { status: "done", response: { ok: doc.ok === true, payload } };
+  }
+
+  /** Stores the response for the holder of `token`; false if it no longer holds the key. */
+  async complete(
+    key: string,
+    token: string,
+    response: StoredResponse,
+    options: { ttlMs: number },
+  ): Promise<boolean> {
+    this.lifecycle.assertOpen();
+    assertDedupKey(key);
+    assertClaimToken(token);
+    assertStoredResponse(response);
+    assertCompleteOptions(options);
+    return this.lifecycle.run("complete", ({ transitions }) =>
+      transitions.complete(key, token, {
+        ok: response.ok,
+        r: new Binary(response.payload),
+        ex: this.options.clock() + options.ttlMs,
+        x: new Date(Date.now() + options.ttlMs),
+      }),
+    );
+  }
+
+  /** Gives the key up without a response; false if `token` no longer holds it. */
+  async release(key: string, token: string): Promise<boolean> {
+    this.lifecycle.assertOpen();
+    assertDedupKey(key);
+    assertClaimToken(token);
+    return this.lifecycle.run("release", ({ transitions }) => transitions.release(key, token));
+  }
+
+  /**
+   * Deletes documents whose lease or response expired (by the wall clock, with the same
+   * durations), as the periodic sweep does on servers without TTL indexes. Returns how many.
+   */
+  async sweepExpired(): Promise<number> {
+    return this.lifecycle.run("sweepExpired", ({ sweep }) => sweep());
+  }
+
+  /**
+   * Stops the sweep, waits for running operations, and closes the client only if the store
+   * created it from a connection string. Idempotent.
+   */
+  async close(): Promise<void> {
+    await this.lifecycle.close(async () => {
+      const ready = await this.lifecycle.started()?.catch(() => undefined);
+      ready?.stopSweep();
+    });
+  }
+}

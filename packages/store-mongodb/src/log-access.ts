@@ -1,0 +1,166 @@
+import type { Collection } from "mongodb";
+import { type EventDocument, eventKey } from "./documents.js";
+
+/** How many point lookups run at once when reading a page without range queries. */
+const LOOKUP_CONCURRENCY = 8;
+/**
+ * Longest range read by point lookups. Each FerretDB query costs a pass over the collection
+ * (SQLite scans even for `_id`), a lookup a fast one, a range query a slower one: beyond this
+ * many events one range query is cheaper.
+ */
+const MAX_POINT_RANGE = 16;
+/** How many deletes go in one bulk write. */
+const DELETE_BATCH = 1_000;
+
+/**
+ * Reads and deletes the events of one epoch. Two implementations: range queries on `_id`
+ * (MongoDB, where they use the index) and point lookups on `_id` (FerretDB, where any other
+ * filter scans the collection). Both return only a consecutive run of offsets.
+ */
+export interface LogAccess {
+  /** The newest offset present in `epoch`, given every offset in `(floor, head]` is present. */
+  findHead(epoch: string, floor: number): Promise<number>;
+  /** The events `from..to` that are present, stopping before the first missing one. */
+  readRange(epoch: string, from: number, to: number): Promise<EventDocument[]>;
+  /** The first offset in `from..to` whose time is at or after `cutoff`, if any. */
+  firstYoungerThan(
+    epoch: string,
+    from: number,
+    to: number,
+    cutoff: number,
+  ): Promise<number | undefined>;
+  /** The event at `offset`, if present. */
+  lookup(epoch: string, offset: number): Promise<EventDocument | null>;
+  /** Deletes the events `from..to` of `epoch`. */
+  deleteRange(epoch: string, from: number, to: number): Promise<void>;
+}
+
+function consecutive(docs: EventDocument[], from: number): EventDocument[] {
+  let n = 0;
+  while (n < docs.length && docs[n]!.o === from + n) n++;
+  return n === docs.length ? docs : docs.slice(0, n);
+}
+
+function epochRange(epoch: string) {
+  return { $gte: eventKey(epoch, 0), $lt: `${epoch};` };
+}
+
+async function readByRange(
+  events: Collection<EventDocument>,
+  epoch: string,
+  from: number,
+  to: number,
+): Promise<EventDocument[]> {
+  if (to < from) return [];
+  const docs = await events
+    .find({ _id: { $gte: eventKey(epoch, from), $lte: eventKey(epoch, to) } })
+    .sort({ _id: 1 })
+    .limit(to - from + 1)
+    .toArray();
+  return consecutive(docs, from);
+}
+
+/** Range queries on `_id` (MongoDB). Tolerates holes that a TTL index leaves. */
+export function rangeLogAccess(events: Collection<EventDocument>): LogAccess {
+  return {
+    async findHead(epoch, floor) {
+      const newest = await events
+        .find({ _id: epochRange(epoch) }, { projection: { o: 1 } })
+        .sort({ _id: -1 })
+        .limit(1)
+        .next();
+      return Math.max(floor, newest?.o ?? 0);
+    },
+    readRange(epoch, from, to) {
+      return readByRange(events, epoch, from, to);
+    },
+    async firstYoungerThan(epoch, from, to, cutoff) {
+      if (to < from) return undefined;
+      const first = await events
+        .find(
+          { _id: { $gte: eventKey(epoch, from), $lte: eventKey(epoch, to) }, t: { $gte: cutoff } },
+          { projection: { o: 1 } },
+        )
+        .sort({ _id: 1 })
+        .limit(1)
+        .next();
+      return first?.o;
+    },
+    lookup(epoch, offset) {
+      return events.findOne({ _id: eventKey(epoch, offset) });
+    },
+    async deleteRange(epoch, from, to) {
+      if (to < from) return;
+      await events.deleteMany({ _id: { $gte: eventKey(epoch, from), $lte: eventKey(epoch, to) } });
+    },
+  };
+}
+
+/**
+ * Point lookups on `_id` (FerretDB on SQLite: `{ _id }` is the one filter it hands to SQLite,
+ * every other one it evaluates document by document) for heads and short ranges.
+ */
+export function pointLogAccess(events: Collection<EventDocument>): LogAccess {
+  const exists = async (epoch: string, offset: number) =>
+    (await events.findOne({ _id: eventKey(epoch, offset) }, { projection: { _id: 1 } })) !== null;
+  const timeOf = async (epoch: string, offset: number) =>
+    (await events.findOne({ _id: eventKey(epoch, offset) }, { projection: { t: 1 } }))?.t;
+  return {
+    async findHead(epoch, floor) {
+      // Gallop up from the floor, then bisect: offsets above the floor are present up to the head.
+      let present = floor;
+      let step = 1;
+      while (await exists(epoch, present + step)) {
+        present += step;
+        step *= 2;
+      }
+      let absent = present + step;
+      while (absent - present > 1) {
+        const middle = present + Math.floor((absent - present) / 2);
+        if (await exists(epoch, middle)) present = middle;
+        else absent = middle;
+      }
+      return present;
+    },
+    async readRange(epoch, from, to) {
+      if (to - from + 1 > MAX_POINT_RANGE) return readByRange(events, epoch, from, to);
+      const out: EventDocument[] = [];
+      for (let start = from; start <= to; start += LOOKUP_CONCURRENCY) {
+        const end = Math.min(to, start + LOOKUP_CONCURRENCY - 1);
+        const lookups = [];
+        for (let o = start; o <= end; o++)
+          lookups.push(events.findOne({ _id: eventKey(epoch, o) }));
+        for (const doc of await Promise.all(lookups)) {
+          if (doc === null) return out;
+          out.push(doc);
+        }
+      }
+      return out;
+    },
+    async firstYoungerThan(epoch, from, to, cutoff) {
+      // Append times grow with offsets: bisect for the first young event.
+      let low = from;
+      let high = to + 1;
+      while (low < high) {
+        const middle = low + Math.floor((high - low) / 2);
+        const time = await timeOf(epoch, middle);
+        if (time !== undefined && time >= cutoff) high = middle;
+        else low = middle + 1;
+      }
+      return low <= to ? low : undefined;
+    },
+    lookup(epoch, offset) {
+      return events.findOne({ _id: eventKey(epoch, offset) });
+    },
+    async deleteRange(epoch, from, to) {
+      for (let start = from; start <= to; start += DELETE_BATCH) {
+        const end = Math.min(to, start + DELETE_BATCH - 1);
+        const operations = [];
+        for (let o = start; o <= end; o++) {
+          operations.push({ deleteOne: { filter: { _id: eventKey(epoch, o) } } });
+        }
+        await events.bulkWrite(operations, { ordered: false });
+      }
+    },
+  };
+}

@@ -1,0 +1,134 @@
+import { createTestClock } from "@assured/conformance";
+import { Binary } from "mongodb";
+import { afterEach, describe, expect, it } from "vitest";
+import { MongoDedupStore } from "../src/index.js";
+import { isolatedDatabase, newClient, useClient } from "./mongo-fixture.js";
+
+const client = useClient();
+const cleanups: (() => Promise<void>)[] = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function isolated(): string {
+  const database = isolatedDatabase("dedup");
+  cleanups.push(async () => {
+    await client().db(database).dropDatabase();
+  });
+  return database;
+}
+
+describe("MongoDedupStore documents", () => {
+  it("stores a claim as one document keyed by the key, then the response as BSON Binary", async () => {
+    const clock = createTestClock();
+    const database = isolated();
+    const store = new MongoDedupStore({ connection: client(), database, clock });
+    cleanups.push(() => store.close());
+    const key = "7:user:42$where";
+    const claim = await store.claim(key, { leaseMs: 5_000, fingerprint: "fp" });
+    expect(claim.status).toBe("claimed");
+    const token = claim.status === "claimed" ? claim.token : "";
+    const dedup = client().db(database).collection("assured_dedup");
+    expect(await dedup.findOne({ _id: key as never })).toMatchObject({
+      f: "fp",
+      st: "lease",
+      tok: token,
+      le: clock() + 5_000,
+    });
+    const before = Date.now();
+    expect(
+      await store.complete(
+        key,
+        token,
+        { ok: false, payload: new Uint8Array([9, 0, 9]) },
+        { ttlMs: 60_000 },
+      ),
+    ).toBe(true);
+    const after = Date.now();
+    const done = await dedup.findOne({ _id: key as never });
+    expect(done).toMatchObject({ st: "done", ok: false, ex: clock() + 60_000 });
+    // The stored response has a token of its own: the holder's token cannot move the key again.
+    expect(done!.tok).not.toBe(token);
+    expect(done!.r).toBeInstanceOf(Binary);
+    expect([...(done!.r as Binary).buffer]).toEqual([9, 0, 9]);
+    // Physical expiry (TTL index or sweep) uses the wall clock with the same duration.
+    const expiresAt = (done!.x as Date).getTime();
+    expect(expiresAt >= before + 60_000 && expiresAt <= after + 60_000).toBe(true);
+  });
+
+  it("G9: exactly one of many concurrent claims on several MongoClients wins", async () => {
+    const database = isolated();
+    const stores = Array.from({ length: 4 }, () => {
+      const own = newClient();
+      const store = new MongoDedupStore({ connection: own, database });
+      cleanups.push(async () => {
+        await store.close();
+        await own.close();
+      });
+      return store;
+    });
+    const results = await Promise.all(
+      Array.from({ length: 24 }, (_, n) =>
+        stores[n % 4]!.claim("key", { leaseMs: 30_000, fingerprint: "fp" }),
+      ),
+    );
+    expect(results.filter((r) => r.status === "claimed")).toHaveLength(1);
+    expect(results.filter((r) => r.status === "pending")).toHaveLength(23);
+    expect(await client().db(database).collection("assured_dedup").countDocuments()).toBe(1);
+  });
+
+  it("takes over an expired lease with a compare-and-set: one of the concurrent claimers wins", async () => {
+    const clock = createTestClock();
+    const database = isolated();
+    const stores = Array.from({ length: 3 }, () => {
+      const store = new MongoDedupStore({ connection: client(), database, clock });
+      cleanups.push(() => store.close());
+      return store;
+    });
+    await stores[0]!.claim("key", { leaseMs: 1_000, fingerprint: "fp" });
+    clock.advance(1_001);
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, n) =>
+        stores[n % 3]!.claim("key", { leaseMs: 1_000, fingerprint: "fp" }),
+      ),
+    );
+    expect(results.filter((r) => r.status === "claimed")).toHaveLength(1);
+  });
+
+  it("G9: a late complete racing takeovers of its expired lease: exactly one of them wins", async () => {
+    const clock = createTestClock();
+    const database = isolated();
+    const stores = Array.from({ length: 3 }, () => {
+      const store = new MongoDedupStore({ connection: client(), database, clock });
+      cleanups.push(() => store.close());
+      return store;
+    });
+    const first = await stores[0]!.claim("key", { leaseMs: 1_000, fingerprint: "fp" });
+    const token = first.status === "claimed" ? first.token : "";
+    clock.advance(1_001);
+    const response = { ok: true, payload: new Uint8Array([1]) };
+    const [completed, ...claims] = await Promise.all([
+      stores[0]!.complete("key", token, response, { ttlMs: 60_000 }),
+      ...Array.from({ length: 6 }, (_, n) =>
+        stores[n % 3]!.claim("key", { leaseMs: 1_000, fingerprint: "fp" }),
+      ),
+    ]);
+    const claimed = claims.filter((c) => c.status === "claimed").length;
+    expect(claimed + (completed ? 1 : 0)).toBe(1);
+    const after = await stores[1]!.claim("key", { leaseMs: 1_000, fingerprint: "fp" });
+    expect(after.status).toBe(completed ? "done" : "pending");
+  });
+
+  it("has a TTL index exactly where the server supports it", async () => {
+    const database = isolated();
+    const store = new MongoDedupStore({ connection: client(), database });
+    cleanups.push(() => store.close());
+    await store.claim("k", { leaseMs: 1_000, fingerprint: "fp" });
+    const info = await client().db("admin").command({ buildInfo: 1 });
+    const indexes = await client().db(database).collection("assured_dedup").indexes();
+    const ttl = indexes.find((index) => index.name === "expire_at");
+    if ("ferretdbVersion" in info) expect(ttl).toBeUndefined();
+    else expect(ttl).toMatchObject({ key: { x: 1 }, expireAfterSeconds: 0 });
+  });
+});
