@@ -3,13 +3,15 @@
 // time (the end-to-end suites are timing-sensitive on a 2-core machine), and prints one summary
 // line: "Tests: N passed, N failed, N skipped". Exits non-zero if any suite failed or no test ran.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, existsSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
 const folders = ["packages", "examples", "tools"].flatMap((group) =>
-  existsSync(join(root, group)) ? readdirSync(join(root, group)).map((name) => join(group, name)) : [],
+  existsSync(join(root, group))
+    ? readdirSync(join(root, group)).map((name) => join(group, name))
+    : [],
 );
 folders.push("e2e");
 const only = process.argv.slice(2);
@@ -29,7 +31,14 @@ for (const folder of folders) {
   const started = Date.now();
   const run = spawnSync(
     "pnpm",
-    ["exec", "vitest", "run", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`],
+    [
+      "exec",
+      "vitest",
+      "run",
+      "--reporter=default",
+      "--reporter=json",
+      `--outputFile.json=${report}`,
+    ],
     { cwd: join(root, folder), stdio: "inherit" },
   );
   let counts = { passed: 0, failed: 0, skipped: 0 };
@@ -46,7 +55,9 @@ for (const folder of folders) {
   totals.failed += counts.failed;
   totals.skipped += counts.skipped;
   if (counts.failed > 0) failedSuites.push(manifest.name);
-  console.log(`--- ${manifest.name}: ${counts.passed} passed, ${counts.failed} failed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(
+    `--- ${manifest.name}: ${counts.passed} passed, ${counts.failed} failed in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
 }
 
 if (failedSuites.length > 0) console.log(`\nFailed: ${failedSuites.join(", ")}`);

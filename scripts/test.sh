@@ -4,6 +4,7 @@
 # FerretDB) are started by the suites themselves on free loopback ports and stopped after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 
 bash scripts/ensure-tools.sh
 pnpm lint

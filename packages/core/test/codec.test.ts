@@ -105,7 +105,11 @@ describe("codec: bad input (G12)", () => {
   });
 
   it("rejects garbage bytes with CODEC_ERROR", () => {
-    for (const garbage of [new Uint8Array([0xc1]), new Uint8Array([0xd9, 0xff]), new Uint8Array()]) {
+    for (const garbage of [
+      new Uint8Array([0xc1]),
+      new Uint8Array([0xd9, 0xff]),
+      new Uint8Array(),
+    ]) {
       expect(() => decode(garbage)).toThrowError(expect.objectContaining({ code: "CODEC_ERROR" }));
     }
     expect(() => decode("text" as unknown as Uint8Array)).toThrowError(

@@ -10,7 +10,11 @@ describe("AssuredError", () => {
     });
     expect(error.cause).toBe(cause);
     const json = JSON.parse(JSON.stringify(error));
-    expect(json).toEqual({ code: "STORE_UNAVAILABLE", message: "append failed", details: { stream: "s" } });
+    expect(json).toEqual({
+      code: "STORE_UNAVAILABLE",
+      message: "append failed",
+      details: { stream: "s" },
+    });
     const back = AssuredError.fromJSON(json);
     expect(isAssuredError(back, "STORE_UNAVAILABLE")).toBe(true);
     expect(back.details).toEqual({ stream: "s" });

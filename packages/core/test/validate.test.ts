@@ -12,13 +12,29 @@ const code = (c: string) => expect.objectContaining({ code: c });
 
 describe("validation (G12)", () => {
   it("accepts hostile but valid stream names", () => {
-    for (const name of ["*", "{x}", "a\nb", `"'`, "$where", "../", "😀".repeat(MAX_STREAM_NAME_LENGTH)]) {
+    for (const name of [
+      "*",
+      "{x}",
+      "a\nb",
+      `"'`,
+      "$where",
+      "../",
+      "😀".repeat(MAX_STREAM_NAME_LENGTH),
+    ]) {
       expect(() => assertStreamName(name)).not.toThrow();
     }
   });
 
   it("rejects empty, non-string, too long and malformed stream names", () => {
-    for (const bad of ["", 1, null, undefined, {}, "x".repeat(MAX_STREAM_NAME_LENGTH + 1), "\uD800"]) {
+    for (const bad of [
+      "",
+      1,
+      null,
+      undefined,
+      {},
+      "x".repeat(MAX_STREAM_NAME_LENGTH + 1),
+      "\uD800",
+    ]) {
       expect(() => assertStreamName(bad)).toThrowError(code("INVALID_STREAM"));
     }
   });
