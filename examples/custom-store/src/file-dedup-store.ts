@@ -1,4 +1,4 @@
-import { mkdir, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import {
   AssuredError,
   assertClaimOptions,
@@ -14,10 +14,9 @@ import {
   newId,
   type StoredResponse,
   systemClock,
-  toStoreError,
 } from "@assured/core";
-import { fileFor, readIfExists, replaceDurably } from "./durable-file.js";
-import { SerialQueue } from "./serial-queue.js";
+import { DirectoryOperations } from "./directory-operations.js";
+import { readIfExists, replaceDurably } from "./durable-file.js";
 
 /** Options of `FileDedupStore`. */
 export interface FileDedupStoreOptions {
@@ -49,20 +48,21 @@ export class FileDedupStore implements DedupStore {
     sharedAcrossInstances: false,
     persistent: true,
   };
-  private readonly queue = new SerialQueue();
+  private readonly files: DirectoryOperations;
   private readonly clock: Clock;
-  private ready: Promise<unknown> | undefined;
-  private closed = false;
 
-  constructor(private readonly options: FileDedupStoreOptions) {
-    if (typeof options?.directory !== "string" || options.directory === "") {
-      throw new AssuredError("INVALID_ARGUMENT", "FileDedupStore needs { directory }.");
-    }
+  constructor(options: FileDedupStoreOptions) {
+    this.files = new DirectoryOperations({
+      directory: options?.directory,
+      store: "FileDedupStore",
+      extension: ".json",
+      assertName: assertDedupKey,
+    });
     this.clock = options.clock ?? systemClock;
   }
 
   claim(key: string, options: ClaimOptions): Promise<ClaimResult> {
-    return this.operate(
+    return this.files.run(
       "claim",
       key,
       () => assertClaimOptions(options),
@@ -100,7 +100,7 @@ export class FileDedupStore implements DedupStore {
       assertStoredResponse(response);
       assertCompleteOptions(options);
     };
-    return this.operate("complete", key, validate, async (path) => {
+    return this.files.run("complete", key, validate, async (path) => {
       const current = await this.load(path, key);
       if (current?.state !== "leased" || current.token !== token) return false;
       const bytes = response.payload;
@@ -121,7 +121,7 @@ export class FileDedupStore implements DedupStore {
   }
 
   release(key: string, token: string): Promise<boolean> {
-    return this.operate(
+    return this.files.run(
       "release",
       key,
       () => assertClaimToken(token),
@@ -134,9 +134,8 @@ export class FileDedupStore implements DedupStore {
     );
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    await this.queue.run(async () => undefined);
+  close(): Promise<void> {
+    return this.files.close();
   }
 
   private async load(path: string, key: string): Promise<KeyFile | undefined> {
@@ -156,27 +155,6 @@ export class FileDedupStore implements DedupStore {
 
   private save(path: string, file: KeyFile): Promise<void> {
     return replaceDurably(path, JSON.stringify(file));
-  }
-
-  /** Checks state and arguments, then runs the operation on the key's file, one at a time. */
-  private operate<T>(
-    operation: string,
-    key: string,
-    validate: () => void,
-    run: (path: string) => Promise<T>,
-  ): Promise<T> {
-    return this.queue.run(async () => {
-      if (this.closed) throw new AssuredError("STORE_CLOSED", "This FileDedupStore was closed.");
-      assertDedupKey(key);
-      validate();
-      try {
-        this.ready ??= mkdir(this.options.directory, { recursive: true });
-        await this.ready;
-        return await run(fileFor(this.options.directory, key, ".json"));
-      } catch (error) {
-        throw toStoreError(error, `FileDedupStore.${operation}`);
-      }
-    });
   }
 }
 

@@ -1,11 +1,9 @@
-import { mkdir } from "node:fs/promises";
 import {
   type AppendEntry,
   type AppendResult,
-  AssuredError,
   assertAppendEntries,
-  assertPositiveInteger,
   assertReadOptions,
+  assertRetention,
   assertStreamName,
   type Clock,
   type EventStore,
@@ -16,10 +14,9 @@ import {
   type Retention,
   type StreamHead,
   systemClock,
-  toStoreError,
 } from "@assured/core";
-import { appendDurably, fileFor, replaceDurably } from "./durable-file.js";
-import { SerialQueue } from "./serial-queue.js";
+import { DirectoryOperations } from "./directory-operations.js";
+import { appendDurably, replaceDurably } from "./durable-file.js";
 import { eventLine, headerLine, loadStreamLog, type StreamLog } from "./stream-file.js";
 
 /** Options of `FileEventStore`. */
@@ -45,27 +42,27 @@ export class FileEventStore implements EventStore {
     retentionByAge: true,
     retentionByLength: true,
   };
-  private readonly queue = new SerialQueue();
+  private readonly files: DirectoryOperations;
   private readonly clock: Clock;
   private readonly maxLength: number;
   private readonly maxAgeMs: number | undefined;
-  private ready: Promise<unknown> | undefined;
-  private closed = false;
 
-  constructor(private readonly options: FileEventStoreOptions) {
-    if (typeof options?.directory !== "string" || options.directory === "") {
-      throw new AssuredError("INVALID_ARGUMENT", "FileEventStore needs { directory }.");
-    }
-    const { maxLength, maxAgeMs } = options.retention ?? {};
-    if (maxLength !== undefined) assertPositiveInteger(maxLength, "retention.maxLength");
-    if (maxAgeMs !== undefined) assertPositiveInteger(maxAgeMs, "retention.maxAgeMs");
+  constructor(options: FileEventStoreOptions) {
+    this.files = new DirectoryOperations({
+      directory: options?.directory,
+      store: "FileEventStore",
+      extension: ".jsonl",
+      assertName: assertStreamName,
+    });
+    const retention = options.retention ?? {};
+    assertRetention(retention);
     this.clock = options.clock ?? systemClock;
-    this.maxLength = options.retention?.maxLength ?? 10_000;
-    this.maxAgeMs = options.retention?.maxAgeMs;
+    this.maxLength = retention.maxLength ?? 10_000;
+    this.maxAgeMs = retention.maxAgeMs;
   }
 
   append(stream: string, entries: readonly AppendEntry[]): Promise<AppendResult[]> {
-    return this.operate(
+    return this.files.run(
       "append",
       stream,
       () => assertAppendEntries(entries),
@@ -117,7 +114,7 @@ export class FileEventStore implements EventStore {
   }
 
   read(stream: string, options: ReadOptions): Promise<ReadResult> {
-    return this.operate(
+    return this.files.run(
       "read",
       stream,
       () => assertReadOptions(options),
@@ -132,7 +129,7 @@ export class FileEventStore implements EventStore {
   }
 
   head(stream: string): Promise<StreamHead> {
-    return this.operate(
+    return this.files.run(
       "head",
       stream,
       () => undefined,
@@ -146,7 +143,7 @@ export class FileEventStore implements EventStore {
   }
 
   reset(stream: string): Promise<StreamHead> {
-    return this.operate(
+    return this.files.run(
       "reset",
       stream,
       () => undefined,
@@ -158,33 +155,8 @@ export class FileEventStore implements EventStore {
     );
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    await this.queue.run(async () => undefined);
-  }
-
-  /**
-   * Checks that the store is open and the arguments are valid, then runs the operation on the
-   * stream's file, one operation at a time. File system errors become `STORE_UNAVAILABLE`.
-   */
-  private operate<T>(
-    operation: string,
-    stream: string,
-    validate: () => void,
-    run: (path: string) => Promise<T>,
-  ): Promise<T> {
-    return this.queue.run(async () => {
-      if (this.closed) throw new AssuredError("STORE_CLOSED", "This FileEventStore was closed.");
-      assertStreamName(stream);
-      validate();
-      try {
-        this.ready ??= mkdir(this.options.directory, { recursive: true });
-        await this.ready;
-        return await run(fileFor(this.options.directory, stream, ".jsonl"));
-      } catch (error) {
-        throw toStoreError(error, `FileEventStore.${operation}`);
-      }
-    });
+  close(): Promise<void> {
+    return this.files.close();
   }
 
   /** Drops records beyond `maxLength` or older than `maxAgeMs` from the front; returns how many. */

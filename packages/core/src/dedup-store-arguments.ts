@@ -1,30 +1,19 @@
 import type { ClaimOptions, StoredResponse } from "./dedup-store.js";
 import { AssuredError } from "./errors.js";
-import { assertId, assertPositiveInteger, describe } from "./validate.js";
+import {
+  assertId,
+  assertPayload,
+  assertPositiveInteger,
+  assertText,
+  describe,
+} from "./validate.js";
 
 /** Longest dedup key, in Unicode code points (the server joins principal and message id). */
 export const MAX_DEDUP_KEY_LENGTH = 512;
 
 /** Throws `INVALID_ARGUMENT` unless `key` is a well-formed string of 1–512 code points. */
 export function assertDedupKey(key: unknown): asserts key is string {
-  if (typeof key !== "string" || key.length === 0) {
-    throw new AssuredError(
-      "INVALID_ARGUMENT",
-      `dedup key must be a non-empty string, got ${describe(key)}.`,
-    );
-  }
-  if (key.length > MAX_DEDUP_KEY_LENGTH * 2 || [...key].length > MAX_DEDUP_KEY_LENGTH) {
-    throw new AssuredError(
-      "INVALID_ARGUMENT",
-      `dedup key is longer than ${MAX_DEDUP_KEY_LENGTH} characters; shorten it.`,
-    );
-  }
-  if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(key)) {
-    throw new AssuredError(
-      "INVALID_ARGUMENT",
-      "dedup key contains a lone UTF-16 surrogate; use valid Unicode.",
-    );
-  }
+  assertText(key, "dedup key", MAX_DEDUP_KEY_LENGTH);
 }
 
 /** Throws `INVALID_ARGUMENT` unless `options` is `{ leaseMs, fingerprint }` with valid values. */
@@ -60,12 +49,7 @@ export function assertStoredResponse(response: unknown): asserts response is Sto
       `response.ok must be a boolean, got ${describe(r.ok)}.`,
     );
   }
-  if (!(r.payload instanceof Uint8Array)) {
-    throw new AssuredError(
-      "INVALID_ARGUMENT",
-      `response.payload must be a Uint8Array (use encode()), got ${describe(r.payload)}.`,
-    );
-  }
+  assertPayload(r.payload, "response.payload");
 }
 
 /** Throws `INVALID_ARGUMENT` unless `options` is `{ ttlMs }` with a positive integer. */
@@ -77,4 +61,35 @@ export function assertCompleteOptions(options: unknown): asserts options is { tt
     );
   }
   assertPositiveInteger((options as Record<string, unknown>).ttlMs, "ttlMs");
+}
+
+/**
+ * Validates the arguments of `DedupStore.claim`: the key, then the options. Stores call it
+ * before touching state.
+ */
+export function assertClaimArguments(key: unknown, options: unknown): void {
+  assertDedupKey(key);
+  assertClaimOptions(options);
+}
+
+/**
+ * Validates the arguments of `DedupStore.complete`: key, token, response, then `{ ttlMs }`.
+ * Stores call it before touching state.
+ */
+export function assertCompleteArguments(
+  key: unknown,
+  token: unknown,
+  response: unknown,
+  options: unknown,
+): void {
+  assertDedupKey(key);
+  assertClaimToken(token);
+  assertStoredResponse(response);
+  assertCompleteOptions(options);
+}
+
+/** Validates the arguments of `DedupStore.release`: the key, then the token. */
+export function assertReleaseArguments(key: unknown, token: unknown): void {
+  assertDedupKey(key);
+  assertClaimToken(token);
 }

@@ -1,11 +1,12 @@
 import { AssuredError } from "./errors.js";
-import type { AppendEntry, ReadOptions } from "./event-store.js";
+import type { AppendEntry, ReadOptions, Retention } from "./event-store.js";
 import {
   assertEventName,
   assertId,
   assertLimit,
   assertOffset,
   assertPayload,
+  assertPositiveInteger,
   describe,
   MAX_APPEND_BATCH,
 } from "./validate.js";
@@ -39,7 +40,7 @@ export function assertAppendEntries(entries: unknown): asserts entries is readon
 
 /** Throws unless `options` is `{ after, limit }` with a valid offset and a limit of 1–10,000. */
 export function assertReadOptions(options: unknown): asserts options is ReadOptions {
-  if (typeof options !== "object" || options === null) {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
     throw new AssuredError(
       "INVALID_ARGUMENT",
       `read options must be { after, limit }, got ${describe(options)}.`,
@@ -48,4 +49,17 @@ export function assertReadOptions(options: unknown): asserts options is ReadOpti
   const o = options as Record<string, unknown>;
   assertOffset(o.after, "after");
   assertLimit(o.limit);
+}
+
+/** Throws `INVALID_ARGUMENT` unless `retention` is `{ maxLength?, maxAgeMs? }` of positive integers. */
+export function assertRetention(retention: unknown): asserts retention is Retention {
+  if (typeof retention !== "object" || retention === null || Array.isArray(retention)) {
+    throw new AssuredError(
+      "INVALID_ARGUMENT",
+      `retention must be { maxLength?, maxAgeMs? }, got ${describe(retention)}.`,
+    );
+  }
+  const r = retention as Record<string, unknown>;
+  if (r.maxLength !== undefined) assertPositiveInteger(r.maxLength, "retention.maxLength");
+  if (r.maxAgeMs !== undefined) assertPositiveInteger(r.maxAgeMs, "retention.maxAgeMs");
 }

@@ -6,11 +6,9 @@ import type {
   StoredResponse,
 } from "./dedup-store.js";
 import {
-  assertClaimOptions,
-  assertClaimToken,
-  assertCompleteOptions,
-  assertDedupKey,
-  assertStoredResponse,
+  assertClaimArguments,
+  assertCompleteArguments,
+  assertReleaseArguments,
 } from "./dedup-store-arguments.js";
 import { AssuredError } from "./errors.js";
 import { newId } from "./ids.js";
@@ -73,8 +71,7 @@ export class MemoryDedupStore implements DedupStore {
 
   async claim(key: string, options: ClaimOptions): Promise<ClaimResult> {
     this.assertOpen();
-    assertDedupKey(key);
-    assertClaimOptions(options);
+    assertClaimArguments(key, options);
     const now = this.clock();
     this.sweepOldest(now);
     const current = this.claims.get(key);
@@ -104,10 +101,7 @@ export class MemoryDedupStore implements DedupStore {
     options: { ttlMs: number },
   ): Promise<boolean> {
     this.assertOpen();
-    assertDedupKey(key);
-    assertClaimToken(token);
-    assertStoredResponse(response);
-    assertCompleteOptions(options);
+    assertCompleteArguments(key, token, response, options);
     const current = this.claims.get(key);
     if (current?.state !== "leased" || current.token !== token) return false;
     this.claims.delete(key);
@@ -122,8 +116,7 @@ export class MemoryDedupStore implements DedupStore {
 
   async release(key: string, token: string): Promise<boolean> {
     this.assertOpen();
-    assertDedupKey(key);
-    assertClaimToken(token);
+    assertReleaseArguments(key, token);
     const current = this.claims.get(key);
     if (current?.state !== "leased" || current.token !== token) return false;
     this.claims.delete(key);

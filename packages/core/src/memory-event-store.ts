@@ -9,7 +9,11 @@ import type {
   Retention,
   StreamHead,
 } from "./event-store.js";
-import { assertAppendEntries, assertReadOptions } from "./event-store-arguments.js";
+import {
+  assertAppendEntries,
+  assertReadOptions,
+  assertRetention,
+} from "./event-store-arguments.js";
 import { newId } from "./ids.js";
 import { createMemoryBackend, type MemoryBackend } from "./memory-backend.js";
 import { MemoryStreamLog } from "./memory-stream-log.js";
@@ -62,15 +66,7 @@ export class MemoryEventStore implements EventStore {
 
   constructor(options: MemoryEventStoreOptions = {}) {
     const retention = options.retention ?? {};
-    if (typeof retention !== "object" || retention === null) {
-      throw new AssuredError("INVALID_ARGUMENT", "retention must be { maxLength?, maxAgeMs? }.");
-    }
-    if (retention.maxLength !== undefined) {
-      assertPositiveInteger(retention.maxLength, "retention.maxLength");
-    }
-    if (retention.maxAgeMs !== undefined) {
-      assertPositiveInteger(retention.maxAgeMs, "retention.maxAgeMs");
-    }
+    assertRetention(retention);
     if (options.maxStreams !== undefined) assertPositiveInteger(options.maxStreams, "maxStreams");
     if (options.clock !== undefined && typeof options.clock !== "function") {
       throw new AssuredError(

@@ -23,11 +23,17 @@ function isWellFormed(value: string): boolean {
   return !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(value);
 }
 
-function checkText(
+/**
+ * Throws `code` unless `value` is a non-empty string of at most `max` Unicode code points
+ * with no lone UTF-16 surrogate. The shared check behind every name, id and key.
+ *
+ * @example assertText(key, "dedup key", 512);
+ */
+export function assertText(
   value: unknown,
   what: string,
   max: number,
-  code: "INVALID_STREAM" | "INVALID_ARGUMENT",
+  code: "INVALID_STREAM" | "INVALID_ARGUMENT" = "INVALID_ARGUMENT",
 ): asserts value is string {
   if (typeof value !== "string" || value.length === 0) {
     throw new AssuredError(code, `${what} must be a non-empty string, got ${describe(value)}.`);
@@ -42,17 +48,17 @@ function checkText(
 
 /** Throws `INVALID_STREAM` unless `stream` is a valid stream name (1–256 code points). */
 export function assertStreamName(stream: unknown): asserts stream is string {
-  checkText(stream, "stream name", MAX_STREAM_NAME_LENGTH, "INVALID_STREAM");
+  assertText(stream, "stream name", MAX_STREAM_NAME_LENGTH, "INVALID_STREAM");
 }
 
 /** Throws `INVALID_ARGUMENT` unless `id` is a valid event or message id. */
 export function assertId(id: unknown, what = "id"): asserts id is string {
-  checkText(id, what, MAX_ID_LENGTH, "INVALID_ARGUMENT");
+  assertText(id, what, MAX_ID_LENGTH);
 }
 
 /** Throws `INVALID_ARGUMENT` unless `name` is a valid event name. */
 export function assertEventName(name: unknown): asserts name is string {
-  checkText(name, "event name", MAX_ID_LENGTH, "INVALID_ARGUMENT");
+  assertText(name, "event name", MAX_ID_LENGTH);
 }
 
 /** Throws `INVALID_OFFSET` unless `offset` is an integer in [0, MAX_SAFE_INTEGER]. */

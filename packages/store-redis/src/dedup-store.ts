@@ -1,11 +1,9 @@
 import {
   AssuredError,
-  assertClaimOptions,
-  assertClaimToken,
-  assertCompleteOptions,
-  assertDedupKey,
+  assertClaimArguments,
+  assertCompleteArguments,
   assertPositiveInteger,
-  assertStoredResponse,
+  assertReleaseArguments,
   type ClaimOptions,
   type ClaimResult,
   type Clock,
@@ -68,8 +66,7 @@ export class RedisDedupStore implements DedupStore {
   /** Takes the key for `leaseMs`, or reports who has it (see `ClaimResult`). */
   async claim(key: string, options: ClaimOptions): Promise<ClaimResult> {
     this.assertOpen();
-    assertDedupKey(key);
-    assertClaimOptions(options);
+    assertClaimArguments(key, options);
     const now = readClock(this.clock);
     const token = newId();
     let reply: unknown;
@@ -111,10 +108,7 @@ export class RedisDedupStore implements DedupStore {
     options: { ttlMs: number },
   ): Promise<boolean> {
     this.assertOpen();
-    assertDedupKey(key);
-    assertClaimToken(token);
-    assertStoredResponse(response);
-    assertCompleteOptions(options);
+    assertCompleteArguments(key, token, response, options);
     const now = readClock(this.clock);
     try {
       const done = await this.completeScript(
@@ -138,8 +132,7 @@ export class RedisDedupStore implements DedupStore {
   /** Gives the key up without a response; false if `token` no longer holds it. */
   async release(key: string, token: string): Promise<boolean> {
     this.assertOpen();
-    assertDedupKey(key);
-    assertClaimToken(token);
+    assertReleaseArguments(key, token);
     try {
       return (await this.releaseScript(dedupEntryKey(this.keyPrefix, key), token)) === 1;
     } catch (error) {

@@ -4,6 +4,7 @@ import {
   AssuredError,
   assertAppendEntries,
   assertReadOptions,
+  assertRetention,
   assertStreamName,
   type Clock,
   describe,
@@ -19,12 +20,7 @@ import {
 import { RedisHandle, type ScriptCall, toRedisStoreError } from "./connection.js";
 import { GroupCommit, type QueuedAppend } from "./group-commit.js";
 import { streamLogKey } from "./keys.js";
-import {
-  assertRetention,
-  type RedisStoreOptions,
-  readClock,
-  resolveStoreOptions,
-} from "./options.js";
+import { type RedisStoreOptions, readClock, resolveStoreOptions } from "./options.js";
 import { decodeRecords, encodeRecord } from "./record-blob.js";
 import {
   APPEND_SCRIPT,

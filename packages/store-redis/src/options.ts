@@ -1,11 +1,4 @@
-import {
-  AssuredError,
-  assertPositiveInteger,
-  type Clock,
-  describe,
-  type Retention,
-  systemClock,
-} from "@assured/core";
+import { AssuredError, type Clock, describe, systemClock } from "@assured/core";
 import type { RedisConnection } from "./connection.js";
 import { assertKeyPrefix, DEFAULT_KEY_PREFIX } from "./keys.js";
 
@@ -54,19 +47,6 @@ export function resolveStoreOptions(options: unknown, what: string): ResolvedSto
     );
   }
   return { redis: o.redis, keyPrefix, clock: clock as Clock };
-}
-
-/** Throws `INVALID_ARGUMENT` unless `retention` is `{ maxLength?, maxAgeMs? }` of positive integers. */
-export function assertRetention(retention: unknown): asserts retention is Retention {
-  if (typeof retention !== "object" || retention === null) {
-    throw new AssuredError(
-      "INVALID_ARGUMENT",
-      `retention must be { maxLength?, maxAgeMs? }, got ${describe(retention)}.`,
-    );
-  }
-  const r = retention as Record<string, unknown>;
-  if (r.maxLength !== undefined) assertPositiveInteger(r.maxLength, "retention.maxLength");
-  if (r.maxAgeMs !== undefined) assertPositiveInteger(r.maxAgeMs, "retention.maxAgeMs");
 }
 
 /** Reads the clock; `INVALID_ARGUMENT` if it does not return a finite number. */

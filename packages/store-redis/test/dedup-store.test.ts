@@ -1,43 +1,15 @@
 import { encode, isAssuredError } from "@assured/core";
-import type { Redis } from "ioredis";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { dedupEntryKey, RedisDedupStore, type RedisDedupStoreOptions } from "../src/index.js";
-import { connect, deleteKeys, isolatedPrefix, redisUrl } from "./redis-fixture.js";
+import { redisUrl, rejection, useIsolatedStores } from "./redis-fixture.js";
 
-let redis: Redis;
-let prefix: string | undefined;
-const opened: RedisDedupStore[] = [];
-
-beforeAll(() => {
-  redis = connect();
-});
-afterAll(async () => {
-  await redis.quit();
-});
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((store) => store.close()));
-  if (prefix !== undefined) await deleteKeys(redis, prefix);
-  prefix = undefined;
-});
-
-/** Opens a dedup store on this test's own key prefix. */
-function open(options: Partial<RedisDedupStoreOptions> = {}): RedisDedupStore {
-  prefix ??= isolatedPrefix();
-  const store = new RedisDedupStore({ redis: redisUrl(), keyPrefix: prefix, ...options });
-  opened.push(store);
-  return store;
-}
+const stores = useIsolatedStores(
+  (keyPrefix, options: Partial<RedisDedupStoreOptions> = {}) =>
+    new RedisDedupStore({ redis: redisUrl(), keyPrefix, ...options }),
+);
+const open = stores.open;
 
 const response = { ok: true, payload: encode({ result: 42 }) };
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected a rejection");
-}
 
 describe("RedisDedupStore on a real redis-server", () => {
   it("G9: exactly one of many concurrent claims on several connections wins", async () => {
@@ -129,17 +101,17 @@ describe("RedisDedupStore on a real redis-server", () => {
     const store = open({ expiryGraceMs: 30_000 });
     const key = "user:1/{msg}\n9";
     const claim = await store.claim(key, { leaseMs: 2_000, fingerprint: "f" });
-    const redisKey = dedupEntryKey(prefix!, key);
-    expect(redisKey).toBe(`${prefix}dedup:{${Buffer.from(key).toString("base64url")}}`);
-    expect(await redis.hget(redisKey, "s")).toBe("p");
-    const pttl = await redis.pttl(redisKey);
+    const redisKey = dedupEntryKey(stores.prefix, key);
+    expect(redisKey).toBe(`${stores.prefix}dedup:{${Buffer.from(key).toString("base64url")}}`);
+    expect(await stores.redis.hget(redisKey, "s")).toBe("p");
+    const pttl = await stores.redis.pttl(redisKey);
     // leaseMs + expiryGraceMs, minus however long this machine took since the claim.
     expect(pttl).toBeGreaterThan(27_000);
     expect(pttl).toBeLessThanOrEqual(32_000);
     if (claim.status === "claimed")
       await store.complete(key, claim.token, response, { ttlMs: 50_000 });
-    expect(await redis.hget(redisKey, "s")).toBe("d");
-    expect(await redis.pttl(redisKey)).toBeGreaterThan(75_000);
+    expect(await stores.redis.hget(redisKey, "s")).toBe("d");
+    expect(await stores.redis.pttl(redisKey)).toBeGreaterThan(75_000);
   });
 
   it("G12: invalid arguments are typed errors; STORE_CLOSED after close", async () => {

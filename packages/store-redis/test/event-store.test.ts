@@ -1,46 +1,24 @@
 import { decode, encode, isAssuredError } from "@assured/core";
-import type { Redis } from "ioredis";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { RedisEventStore, type RedisEventStoreOptions, streamLogKey } from "../src/index.js";
-import { connect, deleteKeys, isolatedPrefix, redisUrl } from "./redis-fixture.js";
+import {
+  connect,
+  isolatedPrefix,
+  redisUrl,
+  rejection,
+  useIsolatedStores,
+} from "./redis-fixture.js";
 
-let redis: Redis;
-const opened: RedisEventStore[] = [];
-let prefix: string | undefined;
-
-beforeAll(() => {
-  redis = connect();
-});
-afterAll(async () => {
-  await redis.quit();
-});
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((store) => store.close()));
-  if (prefix !== undefined) await deleteKeys(redis, prefix);
-  prefix = undefined;
-});
-
-/** Opens a store on this test's own key prefix (the same prefix for every store of one test). */
-function open(options: Partial<RedisEventStoreOptions> = {}): RedisEventStore {
-  prefix ??= isolatedPrefix();
-  const store = new RedisEventStore({ redis: redisUrl(), keyPrefix: prefix, ...options });
-  opened.push(store);
-  return store;
-}
+const stores = useIsolatedStores(
+  (keyPrefix, options: Partial<RedisEventStoreOptions> = {}) =>
+    new RedisEventStore({ redis: redisUrl(), keyPrefix, ...options }),
+);
+const open = stores.open;
 
 function event(text: string, id?: string) {
   return id === undefined
     ? { name: "message", payload: encode({ text }) }
     : { id, name: "message", payload: encode({ text }) };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected a rejection");
 }
 
 describe("RedisEventStore on a real redis-server", () => {
@@ -53,20 +31,20 @@ describe("RedisEventStore on a real redis-server", () => {
       earliest: 1,
       records: [],
     });
-    expect(await redis.exists(streamLogKey(prefix!, "never"))).toBe(0);
+    expect(await stores.redis.exists(streamLogKey(stores.prefix, "never"))).toBe(0);
   });
 
   it("writes one hash per stream: meta, offset → record, id → offset", async () => {
     const store = open({ clock: () => 1_000 });
     const [first] = await store.append("room", [event("hi", "id-1")]);
-    const key = streamLogKey(prefix!, "room");
-    expect(key).toBe(`${prefix}log:{${Buffer.from("room").toString("base64url")}}`);
-    const stored = await redis.hgetall(key);
+    const key = streamLogKey(stores.prefix, "room");
+    expect(key).toBe(`${stores.prefix}log:{${Buffer.from("room").toString("base64url")}}`);
+    const stored = await stores.redis.hgetall(key);
     expect(stored.epoch).toBe(first?.epoch);
     expect(stored.head).toBe("1");
     expect(stored.earliest).toBe("1");
     expect(stored["i:id-1"]).toBe("1");
-    const blob = await redis.hgetBuffer(key, "1");
+    const blob = await stores.redis.hgetBuffer(key, "1");
     expect(blob?.readDoubleBE(0)).toBe(1_000);
     expect(Object.keys(stored).sort()).toEqual(["1", "earliest", "epoch", "head", "i:id-1"]);
   });
@@ -180,10 +158,10 @@ describe("RedisEventStore on a real redis-server", () => {
     // A reader behind the retained log gets a page that starts at earliest.
     const behind = await store.read("r", { after: 1, limit: 2 });
     expect(behind.records.map((r) => r.offset)).toEqual([3, 4]);
-    const key = streamLogKey(prefix!, "r");
-    expect(await redis.hexists(key, "i:id-1")).toBe(0);
-    expect(await redis.hexists(key, "1")).toBe(0);
-    expect(await redis.hlen(key)).toBe(3 + 3 * 2);
+    const key = streamLogKey(stores.prefix, "r");
+    expect(await stores.redis.hexists(key, "i:id-1")).toBe(0);
+    expect(await stores.redis.hexists(key, "1")).toBe(0);
+    expect(await stores.redis.hlen(key)).toBe(3 + 3 * 2);
     // The idempotency window is the retained log: a trimmed id appends again.
     const [again] = await store.append("r", [event("1 again", "id-1")]);
     expect(again).toMatchObject({ offset: 6, duplicate: false });
@@ -200,7 +178,7 @@ describe("RedisEventStore on a real redis-server", () => {
     expect((await store.read("t", { after: 0, limit: 10 })).records.map((r) => r.id)).toEqual([
       "mid",
     ]);
-    expect(await redis.hexists(streamLogKey(prefix!, "t"), "i:old")).toBe(0);
+    expect(await stores.redis.hexists(streamLogKey(stores.prefix, "t"), "i:old")).toBe(0);
     now += 10_000;
     const [fresh] = await store.append("t", [event("new", "new")]);
     expect(fresh?.offset).toBe(3);
@@ -246,11 +224,11 @@ describe("RedisEventStore on a real redis-server", () => {
     const store = open();
     const names = ["a:b", "a}b", "{a}", "}{", "a\nb", "a\r\nb", "*", "..", "$x", "😀", "a b", "a:"];
     for (const [i, name] of names.entries()) await store.append(name, [event(String(i))]);
-    const keys = names.map((name) => streamLogKey(prefix!, name));
+    const keys = names.map((name) => streamLogKey(stores.prefix, name));
     expect(new Set(keys).size).toBe(names.length);
     for (const key of keys) {
       expect(key.match(/[{}]/g)).toEqual(["{", "}"]);
-      expect(key.slice(prefix!.length)).toMatch(/^log:\{[\w-]+\}$/);
+      expect(key.slice(stores.prefix.length)).toMatch(/^log:\{[\w-]+\}$/);
     }
     for (const [i, name] of names.entries()) {
       const page = await store.read(name, { after: 0, limit: 10 });
@@ -273,7 +251,7 @@ describe("RedisEventStore on a real redis-server", () => {
     ];
     for (const [promise, code] of bad)
       expect(isAssuredError(await rejection(promise), code as never)).toBe(true);
-    expect(await redis.keys(`${prefix}*`)).toEqual([]);
+    expect(await stores.redis.keys(`${stores.prefix}*`)).toEqual([]);
   });
 
   it("validates options with INVALID_ARGUMENT", () => {
@@ -329,7 +307,7 @@ describe("RedisEventStore on a real redis-server", () => {
   it("a damaged log is reported as STORE_CORRUPT", async () => {
     const store = open();
     await store.append("d", [event("1"), event("2")]);
-    await redis.hdel(streamLogKey(prefix!, "d"), "1");
+    await stores.redis.hdel(streamLogKey(stores.prefix, "d"), "1");
     expect(
       isAssuredError(await rejection(store.read("d", { after: 0, limit: 5 })), "STORE_CORRUPT"),
     ).toBe(true);

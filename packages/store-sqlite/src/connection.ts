@@ -45,9 +45,20 @@ export class SqliteConnection {
     }
   }
 
-  /** Registers one more store using this connection. */
-  acquire(): void {
-    this.users++;
+  /**
+   * Prepares one more store on this connection: `prepare` builds its statements, then the store
+   * counts as a user until it calls `release`. If `prepare` throws, a connection no store uses
+   * is closed again and the error becomes an `AssuredError` about `what`.
+   */
+  attach<T>(prepare: (db: Database.Database) => T, what: string): T {
+    try {
+      const prepared = prepare(this.db);
+      this.users++;
+      return prepared;
+    } catch (error) {
+      this.closeIfUnused();
+      throw toStoreError(error, what);
+    }
   }
 
   /** A store stops using the connection; the last one closes it (if the store opened it). */

@@ -1,5 +1,8 @@
 import {
   AssuredError,
+  assertClaimArguments,
+  assertCompleteArguments,
+  assertReleaseArguments,
   type ClaimOptions,
   type ClaimResult,
   type DedupStore,
@@ -8,12 +11,6 @@ import {
   toStoreError,
 } from "@assured/core";
 import { SqliteConnection } from "./connection.js";
-import {
-  assertClaimOptions,
-  assertCompleteOptions,
-  assertDedupText,
-  assertStoredResponse,
-} from "./dedup-arguments.js";
 import { DedupTable, SWEEP_BATCH } from "./dedup-table.js";
 import {
   assertOptionsObject,
@@ -55,13 +52,10 @@ export class SqliteDedupStore implements DedupStore {
     const clock = resolveClock(options.clock);
     const sweepIntervalMs = resolveSweepInterval(options.sweepIntervalMs);
     this.connection = connection ?? SqliteConnection.open(resolveConnectionOptions(options));
-    try {
-      this.table = new DedupTable(this.connection.db, clock);
-    } catch (error) {
-      if (connection === undefined) this.connection.closeIfUnused();
-      throw toStoreError(error, "preparing the dedup store");
-    }
-    this.connection.acquire();
+    this.table = this.connection.attach(
+      (db) => new DedupTable(db, clock),
+      "preparing the dedup store",
+    );
     this.capabilities = {
       sharedAcrossInstances: this.connection.persistent,
       persistent: this.connection.persistent,
@@ -72,8 +66,7 @@ export class SqliteDedupStore implements DedupStore {
   /** Takes the key, or reports who holds it or what it answered; see `ClaimResult`. */
   async claim(key: string, options: ClaimOptions): Promise<ClaimResult> {
     this.assertOpen();
-    assertDedupText(key, "dedup key");
-    assertClaimOptions(options);
+    assertClaimArguments(key, options);
     try {
       return this.table.claim(key, options.leaseMs, options.fingerprint);
     } catch (error) {
@@ -89,10 +82,7 @@ export class SqliteDedupStore implements DedupStore {
     options: { ttlMs: number },
   ): Promise<boolean> {
     this.assertOpen();
-    assertDedupText(key, "dedup key");
-    assertDedupText(token, "token");
-    assertStoredResponse(response);
-    assertCompleteOptions(options);
+    assertCompleteArguments(key, token, response, options);
     try {
       return this.table.complete(key, token, response, options.ttlMs);
     } catch (error) {
@@ -103,8 +93,7 @@ export class SqliteDedupStore implements DedupStore {
   /** Frees `key` at once without a response; false if `token` no longer holds it. */
   async release(key: string, token: string): Promise<boolean> {
     this.assertOpen();
-    assertDedupText(key, "dedup key");
-    assertDedupText(token, "token");
+    assertReleaseArguments(key, token);
     try {
       return this.table.release(key, token);
     } catch (error) {

@@ -2,13 +2,9 @@ import {
   type AppendEntry,
   type AppendResult,
   AssuredError,
-  assertEventName,
-  assertId,
-  assertLimit,
-  assertOffset,
-  assertPayload,
+  assertAppendEntries,
+  assertReadOptions,
   assertStreamName,
-  describe,
   type EventStore,
   type EventStoreCapabilities,
   MAX_APPEND_BATCH,
@@ -34,35 +30,6 @@ import { SweepTimer } from "./sweep-timer.js";
 const MAX_GROUP_ENTRIES = MAX_APPEND_BATCH;
 /** Streams trimmed per transaction by `trimExpired`. */
 const TRIM_BATCH_STREAMS = 500;
-
-function assertEntries(entries: unknown): asserts entries is readonly AppendEntry[] {
-  if (!Array.isArray(entries) || entries.length === 0 || entries.length > MAX_APPEND_BATCH) {
-    throw new AssuredError(
-      "INVALID_ARGUMENT",
-      `entries must be an array of 1 to ${MAX_APPEND_BATCH} entries, got ${describe(entries)}` +
-        (Array.isArray(entries) ? ` of length ${entries.length}.` : "."),
-    );
-  }
-  for (const entry of entries) {
-    if (typeof entry !== "object" || entry === null) {
-      throw new AssuredError(
-        "INVALID_ARGUMENT",
-        `each entry must be { id?, name, payload }, got ${describe(entry)}.`,
-      );
-    }
-    const e = entry as Record<string, unknown>;
-    if (e.id !== undefined) assertId(e.id, "entry id");
-    assertEventName(e.name);
-    assertPayload(e.payload, "entry payload");
-  }
-}
-
-function assertReadOptions(options: unknown): asserts options is ReadOptions {
-  assertOptionsObject(options, "read");
-  const o = options as Record<string, unknown>;
-  assertOffset(o.after, "after");
-  assertLimit(o.limit);
-}
 
 /**
  * An `EventStore` on a SQLite file (better-sqlite3, WAL mode). Appends issued in the same turn
@@ -98,13 +65,10 @@ export class SqliteEventStore implements EventStore {
     const retention = resolveRetention(options.retention);
     const sweepIntervalMs = resolveSweepInterval(options.sweepIntervalMs);
     this.connection = connection ?? SqliteConnection.open(resolveConnectionOptions(options));
-    try {
-      this.log = new EventLog(this.connection.db, clock, retention);
-    } catch (error) {
-      if (connection === undefined) this.connection.closeIfUnused();
-      throw toStoreError(error, "preparing the event store");
-    }
-    this.connection.acquire();
+    this.log = this.connection.attach(
+      (db) => new EventLog(db, clock, retention),
+      "preparing the event store",
+    );
     this.capabilities = {
       sharedAcrossInstances: this.connection.persistent,
       persistent: this.connection.persistent,
@@ -120,7 +84,7 @@ export class SqliteEventStore implements EventStore {
   async append(stream: string, entries: readonly AppendEntry[]): Promise<AppendResult[]> {
     this.assertOpen();
     assertStreamName(stream);
-    assertEntries(entries);
+    assertAppendEntries(entries);
     // Copy now: the group is written on a later turn, and the caller may reuse its arrays.
     const copy = entries.map(({ id, name, payload }) => {
       const bytes = Buffer.from(payload);

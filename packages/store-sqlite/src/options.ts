@@ -1,4 +1,11 @@
-import { AssuredError, type Clock, describe, type Retention, systemClock } from "@assured/core";
+import {
+  AssuredError,
+  assertRetention,
+  type Clock,
+  describe,
+  type Retention,
+  systemClock,
+} from "@assured/core";
 import Database from "better-sqlite3";
 import { DEFAULT_SYNCHRONOUS, SYNCHRONOUS_LEVELS, type SynchronousLevel } from "./durability.js";
 
@@ -127,21 +134,11 @@ export function resolveClock(clock: unknown): Clock {
   };
 }
 
-function optionalPositiveInteger(value: unknown, what: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
-    throw invalid(`${what} must be a positive integer, got ${describe(value)}.`);
-  }
-  return value;
-}
-
-/** Validates retention bounds (each optional, each a positive integer). */
+/** Validates retention bounds (each optional, each a positive integer); returns a copy. */
 export function resolveRetention(retention: unknown): Retention {
   if (retention === undefined) return {};
-  assertOptionsObject(retention, "retention");
-  const r = retention as Retention;
-  const maxLength = optionalPositiveInteger(r.maxLength, "retention.maxLength");
-  const maxAgeMs = optionalPositiveInteger(r.maxAgeMs, "retention.maxAgeMs");
+  assertRetention(retention);
+  const { maxLength, maxAgeMs } = retention;
   return {
     ...(maxLength === undefined ? {} : { maxLength }),
     ...(maxAgeMs === undefined ? {} : { maxAgeMs }),

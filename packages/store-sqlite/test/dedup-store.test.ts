@@ -1,8 +1,8 @@
 import { isAssuredError } from "@assured/core";
 import Database from "better-sqlite3";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { SqliteDedupStore } from "../src/index.js";
-import { type TempDatabase, tempDatabase } from "./support/temp-database.js";
+import { useTempStores } from "./support/temp-database.js";
 
 interface DedupRowInFile {
   dedup_key: string;
@@ -27,23 +27,16 @@ const lease = { leaseMs: 1_000, fingerprint: "fp-1" };
 const code = (c: string) => (e: unknown) => isAssuredError(e) && e.code === c;
 
 describe("SqliteDedupStore", () => {
-  let temp: TempDatabase;
   let now: number;
   const clock = () => now;
-  const stores: SqliteDedupStore[] = [];
-  const open = () => {
-    const store = new SqliteDedupStore({ path: temp.path, clock, sweepIntervalMs: 0 });
-    stores.push(store);
-    return store;
-  };
+  const temp = useTempStores(
+    (path, sweepIntervalMs?: number) =>
+      new SqliteDedupStore({ path, clock, sweepIntervalMs: sweepIntervalMs ?? 0 }),
+  );
+  const open = temp.open;
 
   beforeEach(() => {
-    temp = tempDatabase();
     now = 1_700_000_000_000;
-  });
-  afterEach(async () => {
-    for (const store of stores.splice(0)) await store.close();
-    temp.remove();
   });
 
   it("G9: a claim writes a lease row with the holder's token and expiry", async () => {
@@ -153,8 +146,7 @@ describe("SqliteDedupStore", () => {
   });
 
   it("the sweep timer deletes expired rows on its own", async () => {
-    const store = new SqliteDedupStore({ path: temp.path, clock, sweepIntervalMs: 5 });
-    stores.push(store);
+    const store = open(5);
     await store.claim("k", { ...lease, leaseMs: 1 });
     now += 10;
     const checker = new Database(temp.path, { readonly: true });

@@ -1,9 +1,9 @@
 import type { EventRecord } from "@assured/core";
 import Database from "better-sqlite3";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { SqliteEventStore } from "../src/index.js";
 import { spawnFixture } from "./support/child-process.js";
-import { type TempDatabase, tempDatabase } from "./support/temp-database.js";
+import { useTempStores } from "./support/temp-database.js";
 
 const payload = new Uint8Array([1]);
 
@@ -18,21 +18,8 @@ function spawnWriter(path: string, stream: string, count: number, then: "exit" |
 }
 
 describe("several connections and processes on one file", () => {
-  let temp: TempDatabase;
-  const stores: SqliteEventStore[] = [];
-  const open = () => {
-    const store = new SqliteEventStore({ path: temp.path });
-    stores.push(store);
-    return store;
-  };
-
-  beforeEach(() => {
-    temp = tempDatabase();
-  });
-  afterEach(async () => {
-    for (const store of stores.splice(0)) await store.close();
-    temp.remove();
-  });
+  const temp = useTempStores((path) => new SqliteEventStore({ path }));
+  const open = temp.open;
 
   it("offsets stay gapless and unique with appenders on several connections", async () => {
     const writers = Array.from({ length: 5 }, () => open());

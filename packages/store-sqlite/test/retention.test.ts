@@ -1,7 +1,8 @@
+import type { Retention } from "@assured/core";
 import Database from "better-sqlite3";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { SqliteEventStore } from "../src/index.js";
-import { type TempDatabase, tempDatabase } from "./support/temp-database.js";
+import { useTempStores } from "./support/temp-database.js";
 
 const entry = (i: number) => ({ id: `e${i}`, name: "n", payload: new Uint8Array([i]) });
 
@@ -18,23 +19,16 @@ function storedOffsets(path: string): number[] {
 }
 
 describe("SqliteEventStore retention", () => {
-  let temp: TempDatabase;
   let now: number;
   const clock = () => now;
-  const stores: SqliteEventStore[] = [];
-  const open = (retention: { maxLength?: number; maxAgeMs?: number }) => {
-    const store = new SqliteEventStore({ path: temp.path, clock, retention });
-    stores.push(store);
-    return store;
-  };
+  const temp = useTempStores(
+    (path, retention: Retention | undefined, sweepIntervalMs?: number) =>
+      new SqliteEventStore({ path, clock, retention, sweepIntervalMs }),
+  );
+  const open = (retention: Retention) => temp.open(retention);
 
   beforeEach(() => {
-    temp = tempDatabase();
     now = 1_700_000_000_000;
-  });
-  afterEach(async () => {
-    for (const store of stores.splice(0)) await store.close();
-    temp.remove();
   });
 
   it("G6: by length, keeps the newest maxLength rows and deletes older ones from the file", async () => {
@@ -114,16 +108,9 @@ describe("SqliteEventStore retention", () => {
   });
 
   it("the sweep timer trims idle streams on its own, and only with retention", async () => {
-    const keepAll = new SqliteEventStore({ path: temp.path, clock, sweepIntervalMs: 5 });
-    stores.push(keepAll);
+    const keepAll = temp.open(undefined, 5);
     expect(await keepAll.trimExpired()).toBe(0);
-    const store = new SqliteEventStore({
-      path: temp.path,
-      clock,
-      retention: { maxAgeMs: 1_000 },
-      sweepIntervalMs: 5,
-    });
-    stores.push(store);
+    const store = temp.open({ maxAgeMs: 1_000 }, 5);
     await store.append("idle", [entry(1)]);
     now += 2_000;
     await expect.poll(() => storedOffsets(temp.path), { interval: 5, timeout: 5_000 }).toEqual([]);

@@ -1,0 +1,66 @@
+import { describe, expect, it } from "vitest";
+import {
+  assertClaimArguments,
+  assertCompleteArguments,
+  assertDedupKey,
+  assertReleaseArguments,
+} from "../src/dedup-store-arguments.js";
+import { assertReadOptions, assertRetention } from "../src/event-store-arguments.js";
+import { assertText } from "../src/validate.js";
+
+const code = (c: string) => expect.objectContaining({ name: "AssuredError", code: c });
+const response = { ok: true, payload: new Uint8Array([1]) };
+
+describe("store argument validators (G12)", () => {
+  it("assertText counts code points, not UTF-16 units, and refuses lone surrogates", () => {
+    expect(() => assertText("😀".repeat(4), "name", 4)).not.toThrow();
+    expect(() => assertText("😀".repeat(5), "name", 4)).toThrowError(code("INVALID_ARGUMENT"));
+    expect(() => assertText("a\uDC00", "name", 4)).toThrowError(code("INVALID_ARGUMENT"));
+    expect(() => assertText("", "stream", 4, "INVALID_STREAM")).toThrowError(
+      code("INVALID_STREAM"),
+    );
+  });
+
+  it("dedup keys are 1 to 512 code points", () => {
+    expect(() => assertDedupKey("🔑".repeat(512))).not.toThrow();
+    for (const bad of ["", "k".repeat(513), "k\uD800", 7, null]) {
+      expect(() => assertDedupKey(bad)).toThrowError(code("INVALID_ARGUMENT"));
+    }
+  });
+
+  it("each dedup method's validator checks every one of its arguments", () => {
+    const lease = { leaseMs: 1_000, fingerprint: "fp" };
+    expect(() => assertClaimArguments("k", lease)).not.toThrow();
+    expect(() => assertClaimArguments("", lease)).toThrowError(code("INVALID_ARGUMENT"));
+    expect(() => assertClaimArguments("k", { leaseMs: 0, fingerprint: "fp" })).toThrowError(
+      code("INVALID_ARGUMENT"),
+    );
+    expect(() => assertCompleteArguments("k", "t", response, { ttlMs: 1 })).not.toThrow();
+    for (const [key, token, stored, options] of [
+      ["", "t", response, { ttlMs: 1 }],
+      ["k", "", response, { ttlMs: 1 }],
+      ["k", "t", { ok: true, payload: [1] }, { ttlMs: 1 }],
+      ["k", "t", response, { ttlMs: 0 }],
+    ]) {
+      expect(() => assertCompleteArguments(key, token, stored, options)).toThrowError(
+        code("INVALID_ARGUMENT"),
+      );
+    }
+    expect(() => assertReleaseArguments("k", "t")).not.toThrow();
+    expect(() => assertReleaseArguments("k", 5)).toThrowError(code("INVALID_ARGUMENT"));
+    expect(() => assertReleaseArguments(null, "t")).toThrowError(code("INVALID_ARGUMENT"));
+  });
+
+  it("retention is an object of optional positive integers; arrays are refused", () => {
+    expect(() => assertRetention({})).not.toThrow();
+    expect(() => assertRetention({ maxLength: 3, maxAgeMs: 1_000 })).not.toThrow();
+    for (const bad of [null, [], "x", { maxLength: 0 }, { maxAgeMs: 1.5 }]) {
+      expect(() => assertRetention(bad)).toThrowError(code("INVALID_ARGUMENT"));
+    }
+  });
+
+  it("read options must be an object, not an array", () => {
+    expect(() => assertReadOptions({ after: 0, limit: 1 })).not.toThrow();
+    expect(() => assertReadOptions([])).toThrowError(code("INVALID_ARGUMENT"));
+  });
+});
