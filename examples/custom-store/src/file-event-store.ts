@@ -13,6 +13,7 @@ import {
   type ReadResult,
   type Retention,
   type StreamHead,
+  snapshotEntries,
   systemClock,
 } from "@assured/core";
 import { DirectoryOperations } from "./directory-operations.js";
@@ -62,10 +63,12 @@ export class FileEventStore implements EventStore {
   }
 
   append(stream: string, entries: readonly AppendEntry[]): Promise<AppendResult[]> {
+    // The write is queued: copy the payloads now, the caller may reuse its buffers at once.
+    const snapshot = snapshotEntries(entries);
     return this.files.run(
       "append",
       stream,
-      () => assertAppendEntries(entries),
+      () => assertAppendEntries(snapshot),
       async (path) => {
         const now = this.clock();
         const log = (await loadStreamLog(path, stream)) ?? {
@@ -80,7 +83,7 @@ export class FileEventStore implements EventStore {
         const ids = new Map(log.records.map((r) => [r.id, r.offset]));
         const results: AppendResult[] = [];
         let lines = "";
-        for (const entry of entries) {
+        for (const entry of snapshot) {
           const id = entry.id ?? newId();
           const original = ids.get(id);
           if (original !== undefined) {

@@ -1,3 +1,4 @@
+export * from "./append-entries.js";
 export * from "./backoff.js";
 export * from "./client-storage.js";
 export * from "./codec.js";

@@ -10,6 +10,7 @@ import {
   type ReadResult,
   type Retention,
   type StreamHead,
+  snapshotEntries,
 } from "@assured/core";
 import type { Db } from "mongodb";
 import { type AppendContext, appendBatch } from "./append-batch.js";
@@ -161,7 +162,8 @@ export class MongoEventStore implements EventStore {
     this.lifecycle.assertOpen();
     assertStreamName(stream);
     assertAppendEntries(entries);
-    return this.lifecycle.run("append", () => this.group.append(stream, entries));
+    const snapshot = snapshotEntries(entries);
+    return this.lifecycle.run("append", () => this.group.append(stream, snapshot));
   }
 
   /** Reads up to `limit` consecutive records after `after`, with the log's state. */

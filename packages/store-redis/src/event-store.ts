@@ -247,7 +247,10 @@ function assertIntegerIn(value: unknown, what: string, min: number, max: number)
   }
 }
 
-/** The entry with its id: the publisher's, or a new one. */
+/**
+ * The entry with its id (the publisher's, or a new one) and a copy of its payload: the write
+ * happens at the end of the tick, and a caller may reuse its buffer as soon as `append` returns.
+ */
 function withId(entry: AppendEntry): QueuedAppend["entries"][number] {
-  return { id: entry.id ?? newId(), name: entry.name, payload: entry.payload };
+  return { id: entry.id ?? newId(), name: entry.name, payload: entry.payload.slice() };
 }

@@ -104,6 +104,33 @@ export function describePayloads(harness: EventStoreHarness, options: SuiteOptio
     );
 
     it(
+      "is not altered when the caller changes its array before append resolves",
+      async () => {
+        const store = await stores.create();
+        const payload = new Uint8Array([4, 5, 6]);
+        const pending = store.append("s", [{ id: "a", name: "n", payload }]);
+        payload.fill(0);
+        await pending;
+        const [record] = await readAll(store, "s");
+        expectSameBytes(record!.payload, new Uint8Array([4, 5, 6]), "stored payload");
+      },
+      timeout,
+    );
+
+    it(
+      "is not altered when a reader changes a record it read",
+      async () => {
+        const store = await stores.create();
+        await store.append("s", [{ id: "a", name: "n", payload: new Uint8Array([7, 8]) }]);
+        const [first] = await readAll(store, "s");
+        first!.payload.fill(0);
+        const [again] = await readAll(store, "s");
+        expectSameBytes(again!.payload, new Uint8Array([7, 8]), "stored payload");
+      },
+      timeout,
+    );
+
+    it(
       "keeps each payload of a batch with its own entry",
       async () => {
         const store = await stores.create();
