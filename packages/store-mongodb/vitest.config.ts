@@ -8,5 +8,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     globalSetup: ["./test/global-setup.ts"],
+    // One FerretDB serves every file; files in parallel would starve the 50-instance cases.
+    fileParallelism: false,
   },
 });
