@@ -14,7 +14,9 @@ const samples: Record<string, unknown> = {
   "4 KiB binary": { file: new Uint8Array(4096).fill(7) },
 };
 
-console.log("| value | encode ops/s | decode ops/s | JSON.stringify ops/s | JSON.parse ops/s | encode ÷ JSON | decode ÷ JSON |");
+console.log(
+  "| value | encode ops/s | decode ops/s | JSON.stringify ops/s | JSON.parse ops/s | encode ÷ JSON | decode ÷ JSON |",
+);
 console.log("|---|---|---|---|---|---|---|");
 for (const [label, value] of Object.entries(samples)) {
   const bytes = encode(value);

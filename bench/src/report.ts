@@ -1,0 +1,154 @@
+// Renders one run's results as the Markdown in results/latest.md: every figure next to its
+// ratio to the Socket.IO baseline measured in the same run.
+import type { LiveOutcome } from "./live.js";
+import type { BenchResults, LiveSection } from "./results.js";
+import type { RoundsResult } from "./rounds.js";
+
+const rate = (value: number) => Math.round(value).toLocaleString("en-US");
+const ratio = (value: number) => `${value.toFixed(2)}×`;
+const ms = (value: number | null) =>
+  value === null ? "–" : value < 10 ? value.toFixed(2) : value.toFixed(1);
+
+function liveValue(outcome: LiveOutcome | undefined): number | undefined {
+  return outcome && "deliveriesPerSecond" in outcome ? outcome.deliveriesPerSecond : undefined;
+}
+
+function liveTable(sections: LiveSection[], baseline: string): string[] {
+  const systems = sections[0]?.results.map((r) => ({ key: r.system, label: r.label })) ?? [];
+  const head = sections.map((s) => `${s.title} (events/s × clients) | × plain`).join(" | ");
+  const lines = [
+    `| system | ${head} | latency p50 / p99, 1 client (ms) | latency p50 / p99, 100 clients (ms) |`,
+    `|---|${sections.map(() => "---:|---:").join("|")}|---:|---:|`,
+  ];
+  const latencyOf = (section: LiveSection | undefined, key: string) => {
+    const r = section?.results.find((x) => x.system === key);
+    if (!r || !("deliveriesPerSecond" in r)) return "–";
+    if (r.latencyError) return `failed: ${r.latencyError}`;
+    return r.latencyP50Ms === null ? "–" : `${ms(r.latencyP50Ms)} / ${ms(r.latencyP99Ms)}`;
+  };
+  const withLatency = sections.filter((s) => s.latencySamples > 0);
+  const oneClient = withLatency.find((s) => s.clients === 1);
+  const many = withLatency.find((s) => s.clients > 1);
+  for (const { key, label } of systems) {
+    const cells: string[] = [];
+    for (const section of sections) {
+      const outcome = section.results.find((r) => r.system === key);
+      const value = liveValue(outcome);
+      const base = liveValue(section.results.find((r) => r.system === baseline));
+      if (value === undefined) {
+        cells.push(outcome && "error" in outcome ? outcome.error : "not measured", "–");
+      } else {
+        cells.push(rate(value), base ? ratio(value / base) : "–");
+      }
+    }
+    lines.push(
+      `| ${label} | ${cells.join(" | ")} | ${latencyOf(oneClient, key)} | ${latencyOf(many, key)} |`,
+    );
+  }
+  return lines;
+}
+
+function roundsCell(result: RoundsResult, format: (v: number) => string): string {
+  return "error" in result ? result.error : format(result.median);
+}
+
+function messageRows(list: RoundsResult[], link: string): string[] {
+  const baseOf = (key: string) => {
+    const r = list.find((x) => x.system === key);
+    return r && "median" in r ? r.median : undefined;
+  };
+  const retries = baseOf("socketio-retries");
+  const plain = baseOf("socketio");
+  return list.map((r) => {
+    const rounds = "rounds" in r ? r.rounds.length : 0;
+    const value = "median" in r ? r.median : undefined;
+    const vsRetries = value && retries ? ratio(value / retries) : "–";
+    const vsPlain = value && plain ? ratio(value / plain) : "–";
+    return `| ${r.label} | ${link} | ${rounds} | ${roundsCell(r, rate)} | ${vsRetries} | ${vsPlain} |`;
+  });
+}
+
+/** The Markdown report of one run. */
+export function renderMarkdown(results: BenchResults): string {
+  const env = results.environment;
+  const out: string[] = [
+    "# Benchmark results",
+    "",
+    `Run ${results.generatedAt} in ${Math.round(results.durationSeconds)} s on Node ${env.node}, ${env.platform}, ${env.cpus} × ${env.cpuModel}, load average ${env.loadAverage.map((l) => l.toFixed(1)).join(" / ")} at the start.`,
+    "Servers and clients share one process on loopback; each figure is the median of the rounds;",
+    "ratios compare with the Socket.IO baseline measured in the same run. Method: docs/benchmarks.md.",
+    "",
+    "## Stores",
+    "",
+    "| store | status |",
+    "|---|---|",
+    ...results.stores.map(
+      (s) =>
+        `| ${s.kind} | ${s.available ? `measured (${s.setup})` : `unavailable: ${s.reason}`} |`,
+    ),
+    "",
+    "## Live delivery (server → client)",
+    "",
+    ...results.live.map(
+      (s) =>
+        `- **${s.title}**: ${s.events.toLocaleString("en-US")} events to ${s.clients} client(s), ${s.burst} published per event-loop turn, ${s.rounds} rounds after a warm-up.`,
+    ),
+    "- **latency**: one event at a time, from the publish call to each client's handler.",
+    "",
+    ...liveTable(results.live, "socketio"),
+    "",
+  ];
+  const { catchUp } = results;
+  const csr = catchUp.results.find((r) => r.system === "socketio-csr");
+  const csrMs = csr && "median" in csr ? csr.median : undefined;
+  out.push(
+    `## Catch-up after missing ${catchUp.missed.toLocaleString("en-US")} events`,
+    "",
+    "From the reconnect to the last missed event in the client's handler.",
+    "",
+    "| system | rounds | time (ms) | × faster than Socket.IO recovery |",
+    "|---|---:|---:|---:|",
+    ...catchUp.results.map((r) => {
+      const rounds = "rounds" in r ? r.rounds.length : 0;
+      const speedup = "median" in r && csrMs ? ratio(csrMs / r.median) : "–";
+      return `| ${r.label} | ${rounds} | ${roundsCell(r, (v) => rate(v))} | ${speedup} |`;
+    }),
+    "",
+  );
+  const c2s = results.clientToServer;
+  out.push(
+    "## Client → server acknowledged messages",
+    "",
+    `At most ${c2s.inFlight} messages unanswered at a time; on loopback ${c2s.messages.toLocaleString("en-US")} messages per round (${c2s.storeMessages.toLocaleString("en-US")} with the SQLite, Redis and MongoDB stores); through a proxy adding a ${c2s.delayed.roundTripMs} ms round trip ${c2s.delayed.messages.toLocaleString("en-US")} messages per round.`,
+    "",
+    "| system | link | rounds | messages/s | × `retries` mode | × plain emitWithAck |",
+    "|---|---|---:|---:|---:|---:|",
+    ...messageRows(c2s.results, "loopback"),
+    ...messageRows(c2s.delayed.results, `${c2s.delayed.roundTripMs} ms RTT`),
+    "",
+    "## Store appends against the bare driver",
+    "",
+    "Groups written one after another (each awaited); Assured's `append` assigns offsets, dedups ids and keeps the epoch, the bare write only stores the payloads.",
+    "",
+    "| store | events per write | events | Assured append (events/s) | bare driver (events/s) | Assured ÷ driver |",
+    "|---|---:|---:|---:|---:|---:|",
+    ...results.storeWrites.results.map((w) => {
+      const cells =
+        w.assuredPerSecond !== null && w.rawPerSecond !== null
+          ? `${rate(w.assuredPerSecond)} | ${rate(w.rawPerSecond)} | ${ratio(w.assuredPerSecond / w.rawPerSecond)}`
+          : `${w.error ?? "not measured"} | – | –`;
+      return `| ${w.store} | ${w.groupSize} | ${w.events.toLocaleString("en-US")} | ${cells} |`;
+    }),
+    "",
+    "## Targets",
+    "",
+    "| target | goal | measured | met |",
+    "|---|---:|---:|:---:|",
+    ...results.targets.map(
+      (t) =>
+        `| ${t.target} | ≥ ${ratio(t.goal)} | ${t.measured === null ? "–" : ratio(t.measured)} | ${t.met ? "yes" : "**no**"} |`,
+    ),
+    "",
+  );
+  return out.join("\n");
+}

@@ -1,0 +1,52 @@
+import type { LiveOutcome } from "./live.js";
+import type { RoundsResult } from "./rounds.js";
+import type { StoreWriteResult } from "./store-writes.js";
+
+/** A live workload and what every system measured on it. */
+export interface LiveSection {
+  title: string;
+  clients: number;
+  events: number;
+  burst: number;
+  rounds: number;
+  latencySamples: number;
+  results: LiveOutcome[];
+}
+
+/** A target of the project, checked against this run. */
+export interface TargetCheck {
+  target: string;
+  /** The measured ratio, or null when it could not be measured. */
+  measured: number | null;
+  goal: number;
+  met: boolean;
+  note: string;
+}
+
+/** Everything one `pnpm bench` run measured: what `results/latest.json` holds. */
+export interface BenchResults {
+  generatedAt: string;
+  durationSeconds: number;
+  environment: {
+    node: string;
+    platform: string;
+    cpus: number;
+    cpuModel: string;
+    loadAverage: number[];
+  };
+  stores: { kind: string; available: boolean; setup?: string; reason?: string }[];
+  live: LiveSection[];
+  catchUp: { missed: number; rounds: number; storeRounds: number; results: RoundsResult[] };
+  clientToServer: {
+    messages: number;
+    storeMessages: number;
+    inFlight: number;
+    rounds: number;
+    results: RoundsResult[];
+    /** The same without stores, through a proxy that adds a network round trip. */
+    delayed: { roundTripMs: number; messages: number; rounds: number; results: RoundsResult[] };
+  };
+  /** `eventStore.append` against the same database's bare driver. */
+  storeWrites: { rounds: number; results: StoreWriteResult[] };
+  targets: TargetCheck[];
+}

@@ -1,0 +1,286 @@
+// `pnpm bench`: measures Assured against plain Socket.IO, Socket.IO's connection state recovery
+// and Socket.IO's `retries` mode in one run, and writes results/latest.json and
+// results/latest.md. Method and reading: docs/benchmarks.md.
+//
+// BENCH_SCALE (default 1) multiplies every amount of work, e.g. 0.1 for a quick smoke run; only
+// a full-scale run writes the results files.
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { assuredReplay, type CatchUpSystem, socketIoRecovery } from "./catch-up.js";
+import {
+  assuredMessages,
+  type Link,
+  type MessageSystem,
+  socketIoAcks,
+} from "./client-to-server.js";
+import { settleWithin } from "./countdown.js";
+import { runLive } from "./live.js";
+import { assuredSystem, type LiveSystem, socketIoSystem } from "./live-rigs.js";
+import { renderMarkdown } from "./report.js";
+import type { BenchResults, LiveSection } from "./results.js";
+import { interleavedRounds, type RoundsResult } from "./rounds.js";
+import { measureStoreWrites, type StoreWriteResult } from "./store-writes.js";
+import {
+  type BenchStores,
+  closeStores,
+  openStores,
+  renewStores,
+  type StoreAvailability,
+} from "./stores.js";
+import { checkTargets } from "./targets.js";
+
+const scale = Number(process.env.BENCH_SCALE ?? "1");
+if (!(scale > 0 && scale <= 1)) throw new Error("BENCH_SCALE must be in (0, 1]");
+const work = (n: number) => Math.max(1, Math.round(n * scale));
+
+/** The fixed amounts of work; docs/benchmarks.md explains each. */
+const PLAN = {
+  rounds: 5,
+  live: [
+    { title: "1 client", clients: 1, events: work(10_000), burst: 10, latencySamples: work(500) },
+    { title: "100 clients", clients: 100, events: work(300), burst: 10, latencySamples: work(50) },
+    {
+      title: "1 client, 1 event per turn",
+      clients: 1,
+      events: work(2_000),
+      burst: 1,
+      latencySamples: 0,
+    },
+  ],
+  catchUp: { missed: work(100_000), warmUp: work(10_000), storeRounds: 1, timeoutMs: 30_000 },
+  clientToServer: {
+    messages: work(5_000),
+    storeMessages: work(500),
+    warmUp: work(200),
+    inFlight: 100,
+    delayed: { oneWayDelayMs: 5, messages: work(300), warmUp: work(50) },
+  },
+  storeWrites: [
+    { groupSize: 1, groups: work(200) },
+    { groupSize: 100, groups: work(50) },
+  ],
+} as const;
+
+const log = (line: string) => console.log(line);
+const started = performance.now();
+const runId = `r${Date.now().toString(36)}`;
+const loadAtStart = loadavg();
+
+log("Opening stores…");
+const availability = await openStores(runId);
+for (const a of availability)
+  log(`  ${a.kind}: ${a.available ? a.stores.setup : `unavailable: ${a.reason}`}`);
+const persistent = (a: StoreAvailability) => a.kind !== "memory";
+/** The memory stores of the current scenario (renewed with the others). */
+function memoryStores(): BenchStores {
+  const memory = availability.find((a) => a.kind === "memory");
+  if (!memory?.available) throw new Error("the memory store must always be available");
+  return memory.stores;
+}
+
+/** A stand-in system for an unavailable store: it fails with the reason, so the row says why. */
+function unavailable<S>(
+  a: StoreAvailability,
+  key: string,
+  label: string,
+  make: (s: BenchStores) => S,
+): S | { key: string; label: string; open(): never; run(): never } {
+  if (a.available) return make(a.stores);
+  const fail = (): never => {
+    throw new Error(`unavailable: ${a.reason}`);
+  };
+  return { key, label, open: fail, run: fail };
+}
+
+try {
+  const live: LiveSection[] = [];
+  for (const [i, plan] of PLAN.live.entries()) {
+    log(`Live delivery, ${plan.title}…`);
+    if (i > 0) await renewStores(availability);
+    const liveSystems: LiveSystem[] = [
+      socketIoSystem(false),
+      socketIoSystem(true),
+      ...availability.map((a) =>
+        unavailable(a, `assured-${a.kind}`, `Assured, ${a.kind} store`, assuredSystem),
+      ),
+    ];
+    const results = await runLive(liveSystems, { ...plan, rounds: PLAN.rounds }, log);
+    live.push({ ...plan, rounds: PLAN.rounds, results });
+  }
+
+  log(`Catch-up after ${PLAN.catchUp.missed} missed events…`);
+  await renewStores(availability);
+  const catchUpMain: CatchUpSystem[] = [socketIoRecovery(), assuredReplay(memoryStores())];
+  const catchUpStores = availability
+    .filter(persistent)
+    .map((a) =>
+      unavailable(a, `assured-${a.kind}`, `Assured replay, ${a.kind} store`, assuredReplay),
+    );
+  const describeCatchUp = (s: CatchUpSystem, round: number, value: number) =>
+    `${s.label}, round ${round + 1}: ${Math.round(value)} ms`;
+  const catchUpResults: RoundsResult[] = [
+    ...(await interleavedRounds(
+      catchUpMain,
+      {
+        rounds: PLAN.rounds,
+        warmUp: (s) => s.run(PLAN.catchUp.warmUp, PLAN.catchUp.timeoutMs),
+        measure: (s) => s.run(PLAN.catchUp.missed, PLAN.catchUp.timeoutMs),
+        describe: describeCatchUp,
+      },
+      log,
+    )),
+    ...(await interleavedRounds(
+      catchUpStores,
+      {
+        rounds: PLAN.catchUp.storeRounds,
+        warmUp: async () => {},
+        measure: (s) => s.run(PLAN.catchUp.missed, PLAN.catchUp.timeoutMs),
+        describe: describeCatchUp,
+      },
+      log,
+    )),
+  ];
+
+  log("Client → server acknowledged messages…");
+  await renewStores(availability);
+  const c2s = PLAN.clientToServer;
+  const messagesMain: MessageSystem[] = [
+    socketIoAcks(false),
+    socketIoAcks(true),
+    assuredMessages(memoryStores()),
+  ];
+  const messagesStores = availability
+    .filter(persistent)
+    .map((a) =>
+      unavailable(a, `assured-${a.kind}`, `Assured client.emit, ${a.kind} store`, assuredMessages),
+    );
+  const messageResults = [
+    ...(await measureMessages(messagesMain, {
+      messages: c2s.messages,
+      rounds: PLAN.rounds,
+      warmUp: c2s.warmUp,
+    })),
+    ...(await measureMessages(messagesStores, {
+      messages: c2s.storeMessages,
+      rounds: 1,
+      warmUp: c2s.warmUp,
+    })),
+  ];
+  const { delayed } = c2s;
+  log(`Client → server with ${2 * delayed.oneWayDelayMs} ms round trip…`);
+  const delayedResults = await measureMessages(messagesMain, {
+    messages: delayed.messages,
+    rounds: PLAN.rounds,
+    warmUp: delayed.warmUp,
+    link: { oneWayDelayMs: delayed.oneWayDelayMs },
+  });
+
+  log("Store appends against the bare driver…");
+  await renewStores(availability);
+  const storeWrites: StoreWriteResult[] = [];
+  for (const a of availability) {
+    if (!a.available || !a.stores.raw) continue;
+    for (const plan of PLAN.storeWrites) {
+      const w = await measureStoreWrites(a.stores, { ...plan, rounds: PLAN.rounds });
+      storeWrites.push(w);
+      log(
+        `  ${w.store}, ${w.groupSize} per write: Assured ${Math.round(w.assuredPerSecond ?? 0)}/s, driver ${Math.round(w.rawPerSecond ?? 0)}/s${w.error ? ` (${w.error})` : ""}`,
+      );
+    }
+  }
+
+  const results: BenchResults = {
+    generatedAt: new Date().toISOString(),
+    durationSeconds: (performance.now() - started) / 1000,
+    environment: {
+      node: process.version,
+      platform: `${process.platform} ${process.arch}`,
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model.trim() ?? "unknown",
+      loadAverage: loadAtStart,
+    },
+    stores: availability.map((a) =>
+      a.available
+        ? { kind: a.kind, available: true, setup: a.stores.setup }
+        : { kind: a.kind, available: false, reason: a.reason },
+    ),
+    live,
+    catchUp: {
+      missed: PLAN.catchUp.missed,
+      rounds: PLAN.rounds,
+      storeRounds: PLAN.catchUp.storeRounds,
+      results: catchUpResults,
+    },
+    clientToServer: {
+      messages: c2s.messages,
+      storeMessages: c2s.storeMessages,
+      inFlight: c2s.inFlight,
+      rounds: PLAN.rounds,
+      results: messageResults,
+      delayed: {
+        roundTripMs: 2 * delayed.oneWayDelayMs,
+        messages: delayed.messages,
+        rounds: PLAN.rounds,
+        results: delayedResults,
+      },
+    },
+    storeWrites: { rounds: PLAN.rounds, results: storeWrites },
+    targets: [],
+  };
+  results.targets = checkTargets(results);
+  const markdown = renderMarkdown(results);
+  log("");
+  log(markdown);
+  if (scale === 1) {
+    const dir = new URL("../results/", import.meta.url);
+    mkdirSync(dir, { recursive: true });
+    writeAtomically(new URL("latest.json", dir), `${JSON.stringify(results, null, 2)}\n`);
+    writeAtomically(new URL("latest.md", dir), markdown);
+    log("Wrote bench/results/latest.json and bench/results/latest.md");
+  } else {
+    log(`BENCH_SCALE=${scale}: results not written.`);
+  }
+} finally {
+  await closeStores(availability);
+}
+// Socket.IO clients and drivers may keep idle handles (timers, sockets) after close.
+process.exit(0);
+
+/** Opens each system's rig, then measures messages/s with interleaved rounds. */
+async function measureMessages(
+  systems: MessageSystem[],
+  plan: { messages: number; rounds: number; warmUp: number; link?: Link },
+): Promise<RoundsResult[]> {
+  const rigs = new Map<string, Awaited<ReturnType<MessageSystem["open"]>>>();
+  const { inFlight } = PLAN.clientToServer;
+  const { messages, rounds, warmUp, link } = plan;
+  try {
+    return await interleavedRounds(
+      systems,
+      {
+        rounds,
+        async warmUp(s) {
+          const rig = await s.open(link);
+          rigs.set(s.key, rig);
+          await rig.sendAll(warmUp, inFlight);
+        },
+        async measure(s) {
+          const start = performance.now();
+          await rigs.get(s.key)!.sendAll(messages, inFlight);
+          return (messages * 1000) / (performance.now() - start);
+        },
+        describe: (s, round, value) =>
+          `${s.label}, round ${round + 1}: ${Math.round(value)} messages/s`,
+      },
+      log,
+    );
+  } finally {
+    for (const rig of rigs.values()) await settleWithin(rig.close(), 10_000);
+  }
+}
+
+function writeAtomically(file: URL, text: string): void {
+  const tmp = new URL(`${file.href}.tmp`);
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
+}
