@@ -27,6 +27,7 @@ import { OutboxSender } from "./outbox-sender.js";
 import { PositionStore } from "./position-store.js";
 import { type SettledResult, toSettled } from "./settled-result.js";
 import { StreamDelivery } from "./stream-delivery.js";
+import { SubscribeRetry } from "./subscribe-retry.js";
 
 /** Options of `subscribe` and `resubscribe`. */
 export interface SubscribeOptions {
@@ -64,6 +65,7 @@ export class AssuredClient {
   readonly #errors = new ErrorReporter();
   readonly #delivery: StreamDelivery;
   readonly #gaps: GapRepair;
+  readonly #subscribeRetry: SubscribeRetry;
   /** Wanted subscriptions; `fresh` ones ignore a stored position. */
   readonly #subscriptions = new Map<StreamName, { from: StartFrom; fresh?: boolean }>();
   readonly #recoveryListeners = new Set<Listener<RecoveryOutcome>>();
@@ -97,8 +99,12 @@ export class AssuredClient {
       maxStreams: this.#options.maxStreams,
     });
     this.#positions = new PositionStore(this.#options.storage, this.#options.storagePrefix);
-    this.#delivery = new StreamDelivery(this.#sequencer, this.#handlers, this.#errors, (s, p) =>
-      this.#savePosition(s, p),
+    this.#delivery = new StreamDelivery(
+      this.#sequencer,
+      this.#handlers,
+      this.#errors,
+      (s, p) => this.#savePosition(s, p),
+      (request) => this.#gaps.fetch(request),
     );
     this.#gaps = new GapRepair(
       socket,
@@ -109,6 +115,9 @@ export class AssuredClient {
         intervalMs: this.#options.positionCheckIntervalMs,
       },
       (stream, step) => this.#apply(stream, step),
+    );
+    this.#subscribeRetry = new SubscribeRetry(this.#options.retry, this.#options.random, (s) =>
+      this.#subscribeAgain(s),
     );
   }
 
@@ -136,6 +145,7 @@ export class AssuredClient {
       ...(o.clientId === undefined ? {} : { clientId: o.clientId }),
       window: o.window,
       maxPending: o.maxPending,
+      maxPayloadBytes: o.maxPayloadBytes,
       ackTimeoutMs: o.ackTimeoutMs,
       retry: o.retry,
       random: o.random,
@@ -168,6 +178,7 @@ export class AssuredClient {
 
   /** Removes a handler added with `on`. */
   off(name: string, handler: EventHandler): void {
+    assertEventName(name);
     this.#handlers.remove(name, handler as EventHandler);
   }
 
@@ -179,7 +190,7 @@ export class AssuredClient {
    */
   subscribe(stream: StreamName, options: SubscribeOptions = {}): void {
     assertStreamName(stream);
-    const from = checkFrom(options.from);
+    const from = checkFrom(checkOptions(options).from);
     if (this.#closed) throw closedError();
     if (this.#subscriptions.has(stream)) return;
     if (this.#subscriptions.size >= this.#options.maxStreams) {
@@ -196,6 +207,7 @@ export class AssuredClient {
   unsubscribe(stream: StreamName): void {
     assertStreamName(stream);
     if (!this.#subscriptions.delete(stream)) return;
+    this.#subscribeRetry.settled(stream);
     this.#sequencer.untrack(stream);
     this.#positions.remove(stream, (e) => this.#errors.report(e));
     if (this.#socket.connected) this.#socket.emit(FRAMES.unsubscribe, { stream });
@@ -207,7 +219,7 @@ export class AssuredClient {
    */
   resubscribe(stream: StreamName, options: SubscribeOptions = {}): void {
     assertStreamName(stream);
-    const from = checkFrom(options.from);
+    const from = checkFrom(checkOptions(options).from);
     if (!this.#subscriptions.has(stream) || !this.#sequencer.has(stream)) {
       // Not tracked yet (its position may still be loading): start over without a position.
       this.#subscriptions.delete(stream);
@@ -239,6 +251,7 @@ export class AssuredClient {
 
   /** Listens to subscription outcomes (G6). Returns a function that removes the listener. */
   onRecovery(listener: (outcome: RecoveryOutcome) => void): () => void {
+    checkListener(listener);
     this.#recoveryListeners.add(listener);
     return () => this.#recoveryListeners.delete(listener);
   }
@@ -248,6 +261,7 @@ export class AssuredClient {
    * waits for). Returns a function that removes the listener.
    */
   onResult(listener: (id: string, result: SettledResult) => void): () => void {
+    checkListener(listener);
     this.#resultListeners.add(listener);
     return () => this.#resultListeners.delete(listener);
   }
@@ -258,6 +272,7 @@ export class AssuredClient {
    * malformed frames. Without a listener they are printed with `console.error`.
    */
   onError(listener: (error: AssuredError) => void): () => void {
+    checkListener(listener);
     return this.#errors.add(listener);
   }
 
@@ -272,6 +287,7 @@ export class AssuredClient {
   async emit<R = unknown>(name: string, data: unknown, options: EmitOptions = {}): Promise<R> {
     if (this.#closed) throw closedError();
     assertEventName(name);
+    checkOptions(options);
     if (name.startsWith("assured:")) {
       throw new AssuredError("INVALID_ARGUMENT", 'message names must not start with "assured:".');
     }
@@ -279,6 +295,12 @@ export class AssuredClient {
       throw new AssuredError("INVALID_ARGUMENT", "call client.connect() before client.emit().");
     }
     const payload = encode(data);
+    if (payload.byteLength > this.#options.maxPayloadBytes) {
+      throw new AssuredError(
+        "PAYLOAD_TOO_LARGE",
+        `message payload is ${payload.byteLength} bytes; the limit (maxPayloadBytes) is ${this.#options.maxPayloadBytes}. Send less data per message.`,
+      );
+    }
     await this.#ready;
     const outbox = this.#outbox as Outbox;
     const message = await outbox.add(name, payload, Date.now(), options.id);
@@ -310,17 +332,24 @@ export class AssuredClient {
 
   /**
    * Stops timers, disconnects the socket, rejects pending `emit` calls with `CLOSED` (their
-   * messages stay in the outbox for the next page life) and waits for storage writes.
+   * messages stay in the outbox for the next page life) and waits for storage writes — at most
+   * `ackTimeoutMs`, so a storage that never answers cannot hang it.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#gaps.stop();
+    this.#subscribeRetry.clear();
     this.#delivery.stop();
     this.#sender?.stop(closedError());
     for (const detach of this.#detach.splice(0)) detach();
     this.#socket.disconnect();
-    await Promise.all([this.#outbox?.flush(), this.#positions.flush()]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.#options.ackTimeoutMs);
+    });
+    const writes = Promise.all([this.#outbox?.flush(), this.#positions.flush()]);
+    await Promise.race([writes, timeout]).finally(() => clearTimeout(timer));
   }
 
   // ——— subscriptions ———
@@ -340,6 +369,7 @@ export class AssuredClient {
   }
 
   #restart(stream: StreamName, position: Position | null, from: StartFrom): void {
+    this.#subscribeRetry.settled(stream);
     for (const ack of this.#sequencer.restart(stream, position, from)) ack();
     if (position === null) this.#positions.remove(stream, (e) => this.#errors.report(e));
     if (this.#socket.connected) this.#sendSubscribe({ stream, position, from });
@@ -389,10 +419,12 @@ export class AssuredClient {
     this.#sequencer.disconnected();
     this.#sender?.disconnected();
     this.#gaps.stop();
+    this.#subscribeRetry.clear();
   }
 
   #onSubscribed(raw: unknown): void {
     const frame = parseSubscribedFrame(raw);
+    this.#subscribeRetry.settled(frame.stream);
     if (!this.#subscriptions.has(frame.stream)) {
       // A server-initiated subscription: track it, and carry its position in later handshakes.
       if (this.#subscriptions.size >= this.#options.maxStreams) return;
@@ -420,6 +452,22 @@ export class AssuredClient {
     this.#errors.report(
       new AssuredError(error.code, error.message, { details: { ...error.details, stream } }),
     );
+    if (
+      stream !== undefined &&
+      this.#subscriptions.has(stream) &&
+      this.#socket.connected &&
+      SubscribeRetry.retryable(error.code)
+    ) {
+      this.#subscribeRetry.refused(stream);
+    }
+  }
+
+  /** Sends `assured:sub` again, from the current position, after a retryable refusal. */
+  #subscribeAgain(stream: StreamName): void {
+    const sub = this.#subscriptions.get(stream);
+    if (this.#closed || !sub || !this.#socket.connected || !this.#sequencer.has(stream)) return;
+    if (this.#sequencer.isPaused(stream)) return;
+    this.#sendSubscribe({ stream, position: this.#sequencer.position(stream), from: sub.from });
   }
 
   #apply(stream: StreamName, step: SequencerStep): void {
@@ -464,6 +512,19 @@ function checkFrom(from: unknown): StartFrom {
     throw new AssuredError("INVALID_ARGUMENT", 'from must be "earliest" or "head".');
   }
   return from;
+}
+
+function checkOptions<T>(options: T): T {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new AssuredError("INVALID_ARGUMENT", "options must be an object.");
+  }
+  return options;
+}
+
+function checkListener(listener: unknown): void {
+  if (typeof listener !== "function") {
+    throw new AssuredError("INVALID_ARGUMENT", "listener must be a function.");
+  }
 }
 
 function closedError(): AssuredError {

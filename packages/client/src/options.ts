@@ -4,6 +4,7 @@ import {
   assertPositiveInteger,
   assertRetryPolicy,
   type ClientStorage,
+  DEFAULT_MAX_PAYLOAD_BYTES,
   DEFAULT_RETRY_POLICY,
   MAX_READ_LIMIT,
   memoryStorage,
@@ -19,6 +20,13 @@ export interface AssuredClientOptions {
   storagePrefix?: string;
   /** The client id (default: the stored one, else a new random one). */
   clientId?: string;
+  /**
+   * Largest encoded message payload in bytes (default 524,288, the server's default
+   * `maxPayloadBytes`). `emit` rejects a larger one with `PAYLOAD_TOO_LARGE` before it is
+   * stored: sent anyway, it would be refused — or, beyond Socket.IO's `maxHttpBufferSize`,
+   * drop the connection on every resend. Keep it at most the server's limit.
+   */
+  maxPayloadBytes?: number;
   /** Messages in flight at once (default 32). */
   window?: number;
   /** Unanswered messages kept; `emit` beyond rejects with `LIMIT_EXCEEDED` (default 1000). */
@@ -52,14 +60,41 @@ export type ResolvedOptions = Required<Omit<AssuredClientOptions, "clientId">> &
   clientId?: string;
 };
 
-/** Validates options and fills in defaults; throws `INVALID_ARGUMENT` on a bad value. */
+const OPTION_KEYS: ReadonlySet<string> = new Set([
+  "storage",
+  "storagePrefix",
+  "clientId",
+  "maxPayloadBytes",
+  "window",
+  "maxPending",
+  "ackTimeoutMs",
+  "retry",
+  "maxBufferedEvents",
+  "maxStreams",
+  "positionCheckIntervalMs",
+  "fetchLimit",
+  "maxResults",
+  "resultTtlMs",
+  "random",
+] satisfies (keyof AssuredClientOptions)[]);
+
+/** Validates options and fills in defaults; throws `INVALID_ARGUMENT` on a bad value or an unknown option. */
 export function resolveOptions(options: AssuredClientOptions = {}): ResolvedOptions {
   if (typeof options !== "object" || options === null) {
     throw new AssuredError("INVALID_ARGUMENT", "options must be an object.");
   }
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.has(key)) {
+      throw new AssuredError(
+        "INVALID_ARGUMENT",
+        `unknown option "${key}" (see AssuredClientOptions).`,
+      );
+    }
+  }
   const resolved: ResolvedOptions = {
     storage: options.storage ?? memoryStorage(),
     storagePrefix: options.storagePrefix ?? "assured:",
+    maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
     window: options.window ?? 32,
     maxPending: options.maxPending ?? 1000,
     ackTimeoutMs: options.ackTimeoutMs ?? 10_000,
@@ -91,6 +126,7 @@ export function resolveOptions(options: AssuredClientOptions = {}): ResolvedOpti
     throw new AssuredError("INVALID_ARGUMENT", "storagePrefix must be a string.");
   }
   for (const key of [
+    "maxPayloadBytes",
     "window",
     "maxPending",
     "ackTimeoutMs",

@@ -3,7 +3,11 @@ import type { Socket } from "socket.io-client";
 import type { ErrorReporter } from "./error-reporter.js";
 import { type SettledResult, toSettled } from "./settled-result.js";
 
-type Waiter = { resolve: (value: unknown) => void; reject: (error: unknown) => void };
+type Waiter = {
+  promise: Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+};
 
 /**
  * Sends the outbox over the socket: `assured:msg` with an ack, a window of messages in flight,
@@ -13,7 +17,8 @@ export class OutboxSender {
   readonly #socket: Socket;
   readonly #outbox: Outbox;
   readonly #errors: ErrorReporter;
-  readonly #waiters = new Map<string, Waiter[]>();
+  /** One waiter per unanswered message id (so at most `maxPending`). */
+  readonly #waiters = new Map<string, Waiter>();
   readonly #onResult: (id: string, result: SettledResult) => void;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
@@ -30,13 +35,20 @@ export class OutboxSender {
     this.#onResult = onResult;
   }
 
-  /** A promise for the answer to message `id` (several callers may wait for one id). */
+  /** A promise for the answer to message `id` (callers waiting for one id share it). */
   wait<R>(id: string): Promise<R> {
-    return new Promise<R>((resolve, reject) => {
-      const list = this.#waiters.get(id) ?? [];
-      list.push({ resolve: resolve as (value: unknown) => void, reject });
-      this.#waiters.set(id, list);
-    });
+    let waiter = this.#waiters.get(id);
+    if (waiter === undefined) {
+      let resolve!: (value: unknown) => void;
+      let reject!: (error: unknown) => void;
+      const promise = new Promise<unknown>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      waiter = { promise, resolve, reject };
+      this.#waiters.set(id, waiter);
+    }
+    return waiter.promise as Promise<R>;
   }
 
   /** Sends what is due and re-arms the one timer. Call after any change. */
@@ -64,7 +76,7 @@ export class OutboxSender {
   stop(error: AssuredError): void {
     this.#stopped = true;
     this.#disarm();
-    for (const list of this.#waiters.values()) for (const w of list) w.reject(error);
+    for (const w of this.#waiters.values()) w.reject(error);
     this.#waiters.clear();
   }
 
@@ -90,12 +102,10 @@ export class OutboxSender {
   #settle(result: MessageResult): void {
     const settled = toSettled(result);
     this.#errors.guard(() => this.#onResult(result.id, settled));
-    const waiters = this.#waiters.get(result.id);
-    if (!waiters) return;
+    const waiter = this.#waiters.get(result.id);
+    if (!waiter) return;
     this.#waiters.delete(result.id);
-    for (const w of waiters) {
-      if (settled.ok) w.resolve(settled.value);
-      else w.reject(settled.error);
-    }
+    if (settled.ok) waiter.resolve(settled.value);
+    else waiter.reject(settled.error);
   }
 }

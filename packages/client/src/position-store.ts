@@ -6,14 +6,23 @@ import {
   type StreamName,
 } from "@assured/core";
 
+/** A position write waiting for its turn: the latest value for its stream, or null to remove it. */
+interface PendingWrite {
+  position: Position | null;
+  onError: (error: AssuredError) => void;
+}
+
 /**
  * Persists each stream's position under `<prefix>pos:<stream>` as `{ epoch, offset }` JSON.
- * Writes run one at a time in call order, so the last position saved is the one stored.
+ * Writes run one at a time; while one runs, later positions of a stream replace each other, so
+ * at most one write per stream waits (bounded by the number of streams, G11, however slow the
+ * storage) and the last position saved is the one stored.
  */
 export class PositionStore {
   readonly #storage: ClientStorage;
   readonly #prefix: string;
-  #writes: Promise<void> = Promise.resolve();
+  readonly #waiting = new Map<StreamName, PendingWrite>();
+  #running: Promise<void> | undefined;
 
   constructor(storage: ClientStorage, prefix: string) {
     this.#storage = storage;
@@ -50,36 +59,45 @@ export class PositionStore {
 
   /** Saves a position (after the handlers resolved); failures go to `onError`. */
   save(stream: StreamName, position: Position, onError: (error: AssuredError) => void): void {
-    const text = JSON.stringify({ epoch: position.epoch, offset: position.offset });
-    this.#enqueue(() => this.#storage.set(this.#key(stream), text), stream, onError);
+    // Serialized when written: positions replaced while waiting cost nothing.
+    this.#enqueue(stream, {
+      position: { epoch: position.epoch, offset: position.offset },
+      onError,
+    });
   }
 
   /** Forgets a stream's position. */
   remove(stream: StreamName, onError: (error: AssuredError) => void): void {
-    this.#enqueue(() => this.#storage.remove(this.#key(stream)), stream, onError);
+    this.#enqueue(stream, { position: null, onError });
   }
 
   /** Resolves when every write issued so far has finished. */
   flush(): Promise<void> {
-    return this.#writes;
+    return this.#running ?? Promise.resolve();
   }
 
-  #enqueue(
-    task: () => Promise<void>,
-    stream: StreamName,
-    onError: (error: AssuredError) => void,
-  ): void {
-    this.#writes = this.#writes.then(task).catch((error) => {
-      onError(
-        new AssuredError(
-          "STORE_UNAVAILABLE",
-          `client storage could not save the position of ${JSON.stringify(stream)}`,
-          {
-            cause: error,
-            details: { stream },
-          },
-        ),
-      );
-    });
+  #enqueue(stream: StreamName, write: PendingWrite): void {
+    this.#waiting.set(stream, write);
+    this.#running ??= this.#drain();
+  }
+
+  async #drain(): Promise<void> {
+    for (const [stream, write] of this.#waiting) {
+      this.#waiting.delete(stream);
+      const key = this.#key(stream);
+      try {
+        if (write.position === null) await this.#storage.remove(key);
+        else await this.#storage.set(key, JSON.stringify(write.position));
+      } catch (error) {
+        write.onError(
+          new AssuredError(
+            "STORE_UNAVAILABLE",
+            `client storage could not save the position of ${JSON.stringify(stream)}`,
+            { cause: error, details: { stream } },
+          ),
+        );
+      }
+    }
+    this.#running = undefined;
   }
 }

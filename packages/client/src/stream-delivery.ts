@@ -2,12 +2,13 @@ import {
   AssuredError,
   decode,
   type EventRecord,
+  type FetchRequest,
   type Position,
   type Sequencer,
   type StreamName,
 } from "@assured/core";
 import { type ErrorReporter, toAssuredError, withDetails } from "./error-reporter.js";
-import type { EventHandlers, EventMeta } from "./event-handlers.js";
+import type { EventHandler, EventHandlers, EventMeta } from "./event-handlers.js";
 
 /**
  * Hands a stream's records to the application's handlers one at a time, in offset order (G1),
@@ -18,6 +19,7 @@ export class StreamDelivery {
   readonly #handlers: EventHandlers;
   readonly #errors: ErrorReporter;
   readonly #savePosition: (stream: StreamName, position: Position) => void;
+  readonly #fetch: (request: FetchRequest) => void;
   readonly #draining = new Set<StreamName>();
   #stopped = false;
 
@@ -26,11 +28,13 @@ export class StreamDelivery {
     handlers: EventHandlers,
     errors: ErrorReporter,
     savePosition: (stream: StreamName, position: Position) => void,
+    fetch: (request: FetchRequest) => void,
   ) {
     this.#sequencer = sequencer;
     this.#handlers = handlers;
     this.#errors = errors;
     this.#savePosition = savePosition;
+    this.#fetch = fetch;
   }
 
   /** Delivers what is ready on `stream`, unless a loop for it is already running. */
@@ -41,7 +45,9 @@ export class StreamDelivery {
       const seq = this.#sequencer;
       for (let record = seq.next(stream); record && !this.#stopped; record = seq.next(stream)) {
         const epoch = seq.position(stream)?.epoch ?? "";
-        const failure = await this.#handle(record, epoch);
+        // Synchronous handlers cost no await per record; a returned promise is awaited.
+        let failure = this.#handle(record, epoch);
+        if (failure instanceof Promise) failure = await failure;
         if (failure) {
           // Pause first, then report: a listener may call resume() right away.
           for (const ack of seq.failed(stream, record.offset)) ack();
@@ -52,6 +58,7 @@ export class StreamDelivery {
         if (!step) continue;
         for (const ack of step.acks) ack();
         this.#savePosition(stream, step.position);
+        if (step.fetch) this.#fetch(step.fetch);
       }
     } finally {
       this.#draining.delete(stream);
@@ -64,7 +71,7 @@ export class StreamDelivery {
   }
 
   /** Runs the handlers of one record; returns the error when one threw (the stream pauses). */
-  async #handle(record: EventRecord, epoch: string): Promise<AssuredError | undefined> {
+  #handle(record: EventRecord, epoch: string): Outcome | Promise<Outcome> {
     const meta: EventMeta = {
       stream: record.stream,
       offset: record.offset,
@@ -81,18 +88,62 @@ export class StreamDelivery {
       this.#errors.report(withDetails(toAssuredError(error), { ...meta }));
       return undefined;
     }
-    for (const handler of this.#handlers.for(record.name)) {
-      try {
-        await handler(data, meta);
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        return new AssuredError(
-          "HANDLER_ERROR",
-          `handler for ${JSON.stringify(record.name)} threw: ${message}`,
-          { details: { ...meta, error }, cause: error },
-        );
-      }
-    }
-    return undefined;
+    return runHandlers(this.#handlers.for(record.name), 0, data, meta);
   }
+}
+
+/** A handler failure, or undefined when every handler resolved. */
+type Outcome = AssuredError | undefined;
+
+function runHandlers(
+  handlers: readonly EventHandler[],
+  from: number,
+  data: unknown,
+  meta: EventMeta,
+): Outcome | Promise<Outcome> {
+  for (let i = from; i < handlers.length; i++) {
+    let result: unknown;
+    try {
+      result = handlers[i]!(data, meta);
+    } catch (error) {
+      return handlerError(error, meta);
+    }
+    if (isThenable(result)) return awaitHandler(result, handlers, i + 1, data, meta);
+  }
+  return undefined;
+}
+
+async function awaitHandler(
+  pending: PromiseLike<unknown>,
+  handlers: readonly EventHandler[],
+  next: number,
+  data: unknown,
+  meta: EventMeta,
+): Promise<Outcome> {
+  try {
+    await pending;
+  } catch (error) {
+    return handlerError(error, meta);
+  }
+  return runHandlers(handlers, next, data, meta);
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === "object" || typeof value === "function") &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === "function"
+  );
+}
+
+function handlerError(error: unknown, meta: EventMeta): AssuredError {
+  const message = error instanceof Error ? error.message : String(error);
+  return new AssuredError(
+    "HANDLER_ERROR",
+    `handler for ${JSON.stringify(meta.name)} threw: ${message}`,
+    {
+      details: { ...meta, error },
+      cause: error,
+    },
+  );
 }

@@ -260,4 +260,49 @@ describe("delivery (real socket.io server and client)", () => {
       code: "INVALID_ARGUMENT",
     });
   });
+
+  it("G12: null options, non-function listeners and bad option values are INVALID_ARGUMENT, not TypeErrors", async () => {
+    server = await new TestServer().start();
+    const c = track(testClient(server.url));
+    const invalid = expect.objectContaining({ code: "INVALID_ARGUMENT" });
+    expect(() => c.client.subscribe(S, null as never)).toThrow(invalid);
+    expect(() => c.client.resubscribe(S, null as never)).toThrow(invalid);
+    expect(() => c.client.onRecovery("x" as never)).toThrow(invalid);
+    expect(() => c.client.onResult(undefined as never)).toThrow(invalid);
+    expect(() => c.client.onError(42 as never)).toThrow(invalid);
+    await c.client.connect();
+    await expect(c.client.emit("x", 1, null as never)).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+    });
+    await expect(c.client.emit("x", 1, { id: "" })).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+    });
+    for (const options of [
+      { maxPayloadBytes: 1.5 },
+      { window: 0 },
+      { retry: { initialMs: 0, maxMs: 1, factor: 2 } },
+      { storagePrefix: 3 },
+      { random: "x" },
+      { maxPayloadByte: 10 }, // a typo is not silently ignored
+    ]) {
+      expect(() => testClient(server.url, options as never)).toThrow(invalid);
+    }
+    // The client keeps working.
+    c.client.subscribe(S, { from: "earliest" });
+    await server.publishMany(S, 1, 1);
+    expect(await c.ticks(S, 1)).toEqual([1]);
+  });
+
+  it("G11: emits of one id share one waiter; all of them get the answer", async () => {
+    server = await new TestServer().start();
+    let runs = 0;
+    server.assured.on("once", () => ++runs);
+    const c = track(testClient(server.url));
+    await c.client.connect();
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, () => c.client.emit("once", null, { id: "same-id" })),
+    );
+    expect(answers).toEqual(Array.from({ length: 50 }, () => 1));
+    expect(runs).toBe(1);
+  });
 });

@@ -62,6 +62,27 @@ describe("gap repair (G7)", () => {
     expect(await c.ticks(S, 3)).toEqual([1, 2, 3]);
   });
 
+  it("G2/G11: live events that overflow a slow client's buffer are fetched as soon as it drains, not at the next position check", async () => {
+    server = await new TestServer().start();
+    // The position check is far away (default 15 s): only prompt refetching delivers in time.
+    c = testClient(server.url, { maxBufferedEvents: 20, fetchLimit: 10 });
+    c.client.on("tick", async () => {
+      // A slow handler: live batches arrive faster than it runs.
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+    });
+    c.client.subscribe(S, { from: "head" });
+    await c.client.connect();
+    await c.waiter.until(() => c?.outcomes.length === 1, "outcome");
+    for (let burst = 0; burst < 5; burst++) {
+      await Promise.all(
+        range(1, 40).map((i) => server.assured.publish(S, "tick", { n: burst * 40 + i })),
+      );
+    }
+    expect(await c.ticks(S, 200)).toEqual(range(1, 200));
+    expect(c.errors).toEqual([]);
+  });
+
   it("G11: a replay larger than the client buffer arrives complete and in order (overflow is fetched)", async () => {
     server = await new TestServer().start({ limits: { replayBatchSize: 5, replayWindow: 2 } });
     await server.publishMany(S, 1, 60);

@@ -1,4 +1,11 @@
-import { AssuredError, type ClientStorage, FRAMES, memoryStorage } from "@assured/core";
+import {
+  AssuredError,
+  type ClientStorage,
+  type DedupStore,
+  FRAMES,
+  MemoryDedupStore,
+  memoryStorage,
+} from "@assured/core";
 import { afterEach, describe, expect, it } from "vitest";
 import type { SettledResult } from "../src/index.js";
 import { once, range, type TestClient, TestServer, testClient } from "./harness.js";
@@ -126,6 +133,75 @@ describe("outbox (real socket.io server and client)", () => {
     expect(handled).toEqual(range(1, 40));
     expect(maxOutstanding).toBeGreaterThan(1);
     expect(maxOutstanding).toBeLessThanOrEqual(8);
+  });
+
+  it("G11: a payload beyond maxPayloadBytes is refused with PAYLOAD_TOO_LARGE before it is stored, and later messages flow", async () => {
+    server = await new TestServer().start();
+    server.assured.on("echo", (data: unknown) => data);
+    const writes: string[] = [];
+    const inner = memoryStorage();
+    const storage: ClientStorage = {
+      get: (key) => inner.get(key),
+      set: (key, value) => {
+        writes.push(key);
+        return inner.set(key, value);
+      },
+      remove: (key) => inner.remove(key),
+    };
+    const c = track(testClient(server.url, { storage }));
+    await c.client.connect();
+    let disconnects = 0;
+    c.socket.on("disconnect", () => disconnects++);
+    // Larger than Socket.IO's default maxHttpBufferSize (1 MB): sent, it would drop the
+    // connection on every resend.
+    const before = writes.length;
+    await expect(c.client.emit("echo", new Uint8Array(1_100_000))).rejects.toMatchObject({
+      code: "PAYLOAD_TOO_LARGE",
+    });
+    // Over the default limit, which is the server's default maxPayloadBytes.
+    expect(server.assured.limits.maxPayloadBytes).toBe(512 * 1024);
+    await expect(c.client.emit("echo", new Uint8Array(512 * 1024))).rejects.toMatchObject({
+      code: "PAYLOAD_TOO_LARGE",
+    });
+    expect(writes.length).toBe(before);
+    expect(c.client.pending()).toEqual([]);
+    await expect(c.client.emit("echo", "fine")).resolves.toBe("fine");
+    expect(disconnects).toBe(0);
+    expect(() => testClient(server.url, { maxPayloadBytes: 0 })).toThrow(
+      expect.objectContaining({ code: "INVALID_ARGUMENT" }),
+    );
+  });
+
+  it("G10: a window refused by a dedup store outage is handled in send order once the store is back", async () => {
+    const inner = new MemoryDedupStore();
+    let refusals = 13;
+    const dedupStore: DedupStore = {
+      capabilities: inner.capabilities,
+      claim: async (...args) => {
+        if (refusals > 0) {
+          refusals--;
+          throw new Error("connect ECONNREFUSED");
+        }
+        return inner.claim(...args);
+      },
+      complete: (...args) => inner.complete(...args),
+      release: (...args) => inner.release(...args),
+      close: () => inner.close(),
+    };
+    server = await new TestServer().start({ dedupStore });
+    const handled: number[] = [];
+    server.assured.on("work", (n: number) => {
+      handled.push(n);
+      return n;
+    });
+    const c = track(
+      testClient(server.url, { window: 32, retry: { initialMs: 1, maxMs: 1, factor: 1 } }),
+    );
+    await c.client.connect();
+    const answers = await Promise.all(range(1, 20).map((n) => c.client.emit("work", n)));
+    expect(answers).toEqual(range(1, 20));
+    expect(handled).toEqual(range(1, 20));
+    expect(refusals).toBe(0);
   });
 
   it("G8: a retryable error is retried with backoff until the handler succeeds", async () => {

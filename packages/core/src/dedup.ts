@@ -143,14 +143,26 @@ export class Deduplicator {
   readonly #store: DedupStore;
   readonly #options: RunOnceOptions;
   readonly #maxInFlight: number;
-  readonly #inFlight = new Map<string, { fingerprint: string; promise: Promise<DedupOutcome> }>();
+  readonly #clock: () => number;
+  readonly #inFlight = new Map<
+    string,
+    { fingerprint: string; promise: Promise<DedupOutcome>; startedAt: number }
+  >();
 
-  constructor(store: DedupStore, options: RunOnceOptions & { maxInFlight?: number }) {
+  constructor(
+    store: DedupStore,
+    options: RunOnceOptions & {
+      maxInFlight?: number;
+      /** Clock for the lease of in-process runs (default `Date.now`; use the store's clock in tests). */
+      clock?: () => number;
+    },
+  ) {
     assertPositiveInteger(options.leaseMs, "leaseMs");
     assertPositiveInteger(options.ttlMs, "ttlMs");
     this.#store = store;
     this.#options = options;
     this.#maxInFlight = options.maxInFlight ?? 10_000;
+    this.#clock = options.clock ?? Date.now;
     assertPositiveInteger(this.#maxInFlight, "maxInFlight");
   }
 
@@ -162,13 +174,17 @@ export class Deduplicator {
   /** Runs the handler once per key; see `runOnce`. */
   run(key: string, fingerprint: string, handler: DedupHandler): Promise<DedupOutcome> {
     const running = this.#inFlight.get(key);
-    if (running !== undefined) {
+    const now = this.#clock();
+    if (running !== undefined && now - running.startedAt < this.#options.leaseMs) {
       if (running.fingerprint !== fingerprint) return Promise.reject(conflictError());
       return this.#join(running.promise);
     }
+    // A run older than its lease is presumed hung: like a crashed node's, its claim may be taken
+    // over through the store (G9), instead of every duplicate waiting for it forever.
+    if (running !== undefined) this.#inFlight.delete(key);
     const promise = runOnce(this.#store, key, fingerprint, handler, this.#options);
     if (this.#inFlight.size >= this.#maxInFlight) return promise;
-    const entry = { fingerprint, promise };
+    const entry = { fingerprint, promise, startedAt: now };
     this.#inFlight.set(key, entry);
     const forget = () => {
       if (this.#inFlight.get(key) === entry) this.#inFlight.delete(key);

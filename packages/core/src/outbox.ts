@@ -6,6 +6,7 @@ import {
   type RetryPolicy,
 } from "./backoff.js";
 import { type ClientStorage, memoryStorage } from "./client-storage.js";
+import { conflictError } from "./dedup.js";
 import { AssuredError, type AssuredErrorCode, type AssuredErrorData } from "./errors.js";
 import { newId } from "./ids.js";
 import {
@@ -39,6 +40,12 @@ export interface OutboxOptions {
   maxResults?: number;
   /** How long results are kept (default 24 h). */
   resultTtlMs?: number;
+  /**
+   * Largest encoded payload `add` accepts, in bytes (default `DEFAULT_MAX_PAYLOAD_BYTES`, the
+   * server's default limit). A larger message is refused before it is stored; one stored by an
+   * earlier page life with a larger limit is finished with `PAYLOAD_TOO_LARGE` when loaded.
+   */
+  maxPayloadBytes?: number;
   /** Called when a background storage write fails or stored data was unreadable. */
   onStorageError?: (error: AssuredError) => void;
 }
@@ -57,6 +64,12 @@ export const RETRYABLE_CODES: readonly AssuredErrorCode[] = [
   "LIMIT_EXCEEDED",
 ];
 
+interface UnsavedMessage {
+  message: OutboxMessage;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
 interface Entry {
   message: OutboxMessage;
   inFlight: boolean;
@@ -66,6 +79,13 @@ interface Entry {
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The default largest message payload, in bytes: the server's default `maxPayloadBytes`, well
+ * inside Socket.IO's default `maxHttpBufferSize` (1 MB), beyond which a packet drops the
+ * connection instead of getting an answer.
+ */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 512 * 1024;
 
 /**
  * The client's persistent outbox (G8, G10), a state machine driven by explicit time: `add`
@@ -94,12 +114,20 @@ export class Outbox {
   readonly #random: RandomSource;
   readonly #maxResults: number;
   readonly #resultTtlMs: number;
+  readonly #maxPayloadBytes: number;
   readonly #onStorageError: (error: AssuredError) => void;
   readonly #pending = new Map<string, Entry>();
   readonly #results = new Map<string, MessageResult>();
   #clientId = "";
   #seq = 0;
   #adding = 0;
+  /** Added messages waiting for the next flush (at most `maxPending`, counted in `#adding`). */
+  readonly #unsaved: UnsavedMessage[] = [];
+  /** Settled ids whose stored message the next flush removes. */
+  readonly #settled: string[] = [];
+  #resultsDirty = false;
+  /** The flush waiting for its turn, which later changes join. */
+  #flushQueued: Promise<void> | undefined;
   #online = false;
   #writes: Promise<void> = Promise.resolve();
 
@@ -115,6 +143,7 @@ export class Outbox {
     this.#random = options.random ?? Math.random;
     this.#maxResults = options.maxResults ?? 100;
     this.#resultTtlMs = options.resultTtlMs ?? DAY_MS;
+    this.#maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     this.#onStorageError = options.onStorageError ?? (() => {});
     assertPositiveInteger(this.#window, "window");
     assertPositiveInteger(this.#maxPending, "maxPending");
@@ -122,6 +151,7 @@ export class Outbox {
     assertRetryPolicy(this.#retry);
     assertPositiveInteger(this.#maxResults, "maxResults");
     assertPositiveInteger(this.#resultTtlMs, "resultTtlMs");
+    assertPositiveInteger(this.#maxPayloadBytes, "maxPayloadBytes");
     if (typeof this.#random !== "function") {
       throw new AssuredError("INVALID_ARGUMENT", "random must be a function returning [0, 1).");
     }
@@ -150,14 +180,21 @@ export class Outbox {
       if (message) messages.push(message);
     }
     messages.sort((a, b) => a.seq - b.seq);
+    const oversized: OutboxMessage[] = [];
     for (const message of messages) {
       this.#seq = Math.max(this.#seq, message.seq);
-      this.#pending.set(message.id, { message, inFlight: false, at: 0, failures: 0 });
+      if (message.payload.byteLength > this.#maxPayloadBytes) oversized.push(message);
+      else this.#pending.set(message.id, { message, inFlight: false, at: 0, failures: 0 });
     }
     for (const result of await this.#store.readResults(report)) {
       this.#results.set(result.id, result);
     }
     this.#trimResults(now);
+    // A message that can never be sent must not wait forever: it finishes with a final error.
+    for (const { id, seq, name, payload } of oversized) {
+      const error = payloadTooLarge(payload.byteLength, this.#maxPayloadBytes).toJSON();
+      this.#settle({ id, seq, name, finishedAt: now, ok: false, error }, now);
+    }
     if (!record || record.clientId !== this.#clientId)
       await this.#store.writeRecord(this.#record());
   }
@@ -174,7 +211,8 @@ export class Outbox {
 
   /**
    * Adds a message. It is written to storage before it can be sent; the promise resolves then.
-   * Adding an id that is still unanswered returns the existing message.
+   * Adding an id that is still unanswered returns the existing message (the same name and
+   * payload; anything else is `IDEMPOTENCY_CONFLICT`).
    * @throws AssuredError `LIMIT_EXCEEDED` when `maxPending` messages are unanswered;
    *   `STORE_UNAVAILABLE` when the storage write failed (the message is not sent).
    */
@@ -182,8 +220,16 @@ export class Outbox {
     assertEventName(name);
     assertPayload(payload);
     if (id !== undefined) assertId(id, "message id");
+    if (payload.byteLength > this.#maxPayloadBytes) {
+      throw payloadTooLarge(payload.byteLength, this.#maxPayloadBytes);
+    }
     const existing = id === undefined ? undefined : this.#pending.get(id);
-    if (existing) return existing.message;
+    if (existing) {
+      if (existing.message.name !== name || !sameBytes(existing.message.payload, payload)) {
+        throw conflictError();
+      }
+      return existing.message;
+    }
     if (this.#pending.size + this.#adding >= this.#maxPending) {
       throw new AssuredError(
         "LIMIT_EXCEEDED",
@@ -199,11 +245,9 @@ export class Outbox {
     };
     this.#adding++;
     try {
-      await this.#write(async () => {
-        await this.#store.writeMessage(message);
-        const ids = [...this.#pending.keys(), message.id];
-        await this.#store.writeRecord({ clientId: this.#clientId, seq: this.#seq, ids });
-        this.#pending.set(message.id, { message, inFlight: false, at: 0, failures: 0 });
+      await new Promise<void>((resolve, reject) => {
+        this.#unsaved.push({ message, resolve, reject });
+        this.#scheduleFlush();
       });
     } finally {
       this.#adding--;
@@ -286,6 +330,13 @@ export class Outbox {
         ? AssuredError.fromJSON(r.error).toJSON()
         : { code: "BAD_FRAME" as const, message: "malformed reply to a message from the server" };
     if (RETRYABLE_CODES.includes(error.code)) {
+      if (this.#waitsForEarlier(error)) {
+        // Refused only to keep send order behind an earlier message (G10): it goes right after
+        // that one, without a backoff of its own (`due` never sends it first).
+        entry.inFlight = false;
+        entry.at = 0;
+        return { kind: "retry", id, error, at: 0 };
+      }
       this.#scheduleRetry(entry, now);
       return { kind: "retry", id, error, at: entry.at };
     }
@@ -308,6 +359,14 @@ export class Outbox {
     return this.#writes;
   }
 
+  /** True when the server refused a message to wait for an earlier one this outbox still holds. */
+  #waitsForEarlier(error: AssuredErrorData): boolean {
+    const waitingFor = error.details?.waitingForSeq;
+    if (typeof waitingFor !== "number") return false;
+    const oldest = this.#pending.values().next().value;
+    return oldest !== undefined && oldest.message.seq <= waitingFor;
+  }
+
   #scheduleRetry(entry: Entry, now: number): void {
     entry.failures++;
     entry.inFlight = false;
@@ -319,13 +378,57 @@ export class Outbox {
     this.#results.delete(result.id);
     this.#results.set(result.id, result);
     this.#trimResults(now);
-    // The record and results are read when the write runs, so writes queued earlier are included.
-    this.#write(async () => {
-      await this.#store.writeResults(this.#results.values());
-      await this.#store.writeRecord(this.#record());
-      await this.#store.removeMessage(result.id);
-    }).catch((error) => this.#onStorageError(error));
+    this.#settled.push(result.id);
+    this.#resultsDirty = true;
+    this.#scheduleFlush();
     return { kind: "settled", result };
+  }
+
+  /**
+   * Storage writes are coalesced: everything added or settled while a flush waits for its turn
+   * goes into that flush — each new message, then the results and the head record once, then
+   * the removal of settled messages. So a burst of N messages costs N message writes and a few
+   * record writes, not N writes of an N-long id list (G11; the record is O(pending)).
+   */
+  #scheduleFlush(): void {
+    this.#flushQueued ??= this.#write(() => this.#runFlush());
+  }
+
+  async #runFlush(): Promise<void> {
+    this.#flushQueued = undefined;
+    const unsaved = this.#unsaved.splice(0);
+    const settled = this.#settled.splice(0);
+    const resultsDirty = this.#resultsDirty;
+    this.#resultsDirty = false;
+    const saved: UnsavedMessage[] = [];
+    for (const item of unsaved) {
+      try {
+        await this.#store.writeMessage(item.message);
+        saved.push(item);
+      } catch (error) {
+        item.reject(error);
+      }
+    }
+    try {
+      if (resultsDirty) await this.#store.writeResults(this.#results.values());
+      const ids = [...this.#pending.keys(), ...saved.map((item) => item.message.id)];
+      await this.#store.writeRecord({ clientId: this.#clientId, seq: this.#seq, ids });
+    } catch (error) {
+      for (const item of saved) item.reject(error);
+      // The settled part is written again with the next flush.
+      this.#settled.unshift(...settled);
+      this.#resultsDirty ||= resultsDirty;
+      if (settled.length > 0 || resultsDirty) this.#onStorageError(toAssured(error));
+      return;
+    }
+    // Stored with the record: now they may be sent (G8).
+    for (const { message, resolve } of saved) {
+      this.#pending.set(message.id, { message, inFlight: false, at: 0, failures: 0 });
+      resolve();
+    }
+    for (const id of settled) {
+      await this.#store.removeMessage(id).catch((error) => this.#onStorageError(toAssured(error)));
+    }
   }
 
   #trimResults(now: number): void {
@@ -358,4 +461,23 @@ function copyBytes(value: unknown): Uint8Array | undefined {
     );
   }
   return undefined;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function payloadTooLarge(bytes: number, limit: number): AssuredError {
+  return new AssuredError(
+    "PAYLOAD_TOO_LARGE",
+    `message payload is ${bytes} bytes; the limit (maxPayloadBytes) is ${limit}. Send less data per message.`,
+  );
+}
+
+function toAssured(error: unknown): AssuredError {
+  return error instanceof AssuredError
+    ? error
+    : new AssuredError("STORE_UNAVAILABLE", "client storage write failed.", { cause: error });
 }

@@ -26,6 +26,11 @@ export interface StreamState {
   contiguous: Offset;
   /** The highest buffered offset (or `contiguous` when the buffer is empty). */
   highest: Offset;
+  /**
+   * The highest offset received in this epoch, buffered or dropped from a full buffer: the
+   * records in (contiguous, seenHighest] that are not buffered must be fetched (G2, G11).
+   */
+  seenHighest: Offset;
   /** The replay announced by `subscribed` covers offsets up to here. */
   replayUntil: Offset;
   /** The outstanding gap fetch, at most one per stream. */
@@ -53,6 +58,7 @@ export function newStreamState(
     buffer: new Map(),
     contiguous: offset,
     highest: offset,
+    seenHighest: offset,
     replayUntil: offset,
     fetch: null,
     lastCheckedKnown: null,
@@ -75,6 +81,13 @@ export function rebuildIndexes(s: StreamState): void {
   for (const offset of s.buffer.keys()) if (offset > highest) highest = offset;
   s.contiguous = contiguous;
   s.highest = highest;
+  if (s.seenHighest < highest) s.seenHighest = highest;
+}
+
+/** Drops the buffered records and what was seen of the log (its epoch changed). */
+export function forgetBuffered(s: StreamState): void {
+  s.buffer.clear();
+  s.seenHighest = 0;
 }
 
 /**
@@ -86,10 +99,12 @@ export function bufferRecord(s: StreamState, record: EventRecord, maxBuffered: n
   const offset = record.offset;
   if (s.phase === "active" && offset <= handedOffset(s)) return false;
   if (s.buffer.has(offset)) return false;
+  if (offset > s.seenHighest) s.seenHighest = offset;
   if (s.buffer.size >= maxBuffered) {
-    // Rare path (a full buffer): one scan to find the furthest record.
-    let furthest = -1;
-    for (const key of s.buffer.keys()) if (key > furthest) furthest = key;
+    // `highest` is never below a buffered offset, so when it is buffered it is the furthest:
+    // a slow client whose buffer stays full drops live records without scanning the buffer.
+    let furthest = s.buffer.has(s.highest) ? s.highest : -1;
+    if (furthest < 0) for (const key of s.buffer.keys()) if (key > furthest) furthest = key;
     // A dropped record must be fetched: the announced replay will not send it again.
     if (offset > furthest) {
       s.replayUntil = Math.min(s.replayUntil, offset - 1);
@@ -118,4 +133,5 @@ export function clearBuffer(s: StreamState): void {
   const handed = handedOffset(s);
   s.contiguous = handed;
   s.highest = handed;
+  s.seenHighest = handed;
 }

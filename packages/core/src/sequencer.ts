@@ -10,6 +10,7 @@ import type { FetchResult, ParsedBatch } from "./sequencer-input.js";
 import {
   bufferRecord,
   clearBuffer,
+  forgetBuffered,
   handedOffset,
   newStreamState,
   rebuildIndexes,
@@ -43,10 +44,12 @@ export interface SequencerStep {
   acks: Array<() => void>;
 }
 
-/** The result of `delivered`: the position to persist and acks that may now be sent. */
+/** The result of `delivered`: the position to persist, acks that may now be sent, a fetch to send. */
 export interface DeliveredStep {
   position: Position;
   acks: Array<() => void>;
+  /** Records dropped from a full buffer, to fetch now that there is room (pass back to `fetched`). */
+  fetch?: FetchRequest;
 }
 
 const DEFAULTS = { maxBuffered: 1000, fetchLimit: 500, maxStreams: 1000 };
@@ -178,7 +181,7 @@ export class Sequencer {
     const offset = sameEpoch ? Math.max(frame.start, old.offset) : frame.start;
     if (s.inFlight && !(sameEpoch && s.inFlight.offset === offset + 1)) s.inFlight = null;
     s.position = { epoch: frame.epoch, offset };
-    if (s.epoch !== frame.epoch) s.buffer.clear();
+    if (s.epoch !== frame.epoch) forgetBuffered(s);
     s.epoch = frame.epoch;
     s.phase = "active";
     s.fetch = null;
@@ -208,7 +211,7 @@ export class Sequencer {
     if (ack) this.#hold(s, ack, step);
     if (s.phase === "pending") {
       if (s.epoch !== batch.epoch) {
-        s.buffer.clear();
+        forgetBuffered(s);
         s.epoch = batch.epoch;
       }
       for (const record of batch.records) bufferRecord(s, record, this.#maxBuffered);
@@ -245,7 +248,13 @@ export class Sequencer {
     if (!s?.inFlight || s.inFlight.offset !== offset || !s.position) return undefined;
     s.inFlight = null;
     s.position = { epoch: s.position.epoch, offset };
-    return { position: { ...s.position }, acks: this.#release(s, { acks: [] }).acks };
+    const step: SequencerStep = { acks: [] };
+    // Records dropped from a full buffer are fetched once the handlers made room (G2, G11).
+    if (s.seenHighest > s.highest && s.buffer.size <= this.#maxBuffered / 2) this.#finish(s, step);
+    else this.#release(s, step);
+    const result: DeliveredStep = { position: { ...s.position }, acks: step.acks };
+    if (step.fetch) result.fetch = step.fetch;
+    return result;
   }
 
   /**
@@ -315,7 +324,7 @@ export class Sequencer {
         steps.push(this.#finish(s, step));
         continue;
       }
-      const known = Math.max(s.highest, s.contiguous);
+      const known = Math.max(s.highest, s.contiguous, s.seenHighest);
       if (h.head > known && s.fetch === null && s.lastCheckedKnown === known) {
         step.fetch = this.#request(s, s.contiguous, h.head);
       }
@@ -346,7 +355,7 @@ export class Sequencer {
     reason: "epoch" | "trimmed",
     step: SequencerStep,
   ): void {
-    if (s.epoch !== epoch) s.buffer.clear();
+    if (s.epoch !== epoch) forgetBuffered(s);
     s.inFlight = null;
     s.position = { epoch, offset: start };
     s.epoch = epoch;
@@ -357,11 +366,16 @@ export class Sequencer {
     step.outcome = { stream: s.stream, recovered: false, reason, position: { ...s.position } };
   }
 
-  // Adds a gap fetch when records wait beyond a hole the replay will not fill, then releases acks.
+  // Adds a gap fetch when records are missing beyond a hole the replay will not fill (records
+  // wait after it, or were dropped from a full buffer), then releases acks.
   #finish(s: StreamState, step: SequencerStep): SequencerStep {
-    if (s.phase === "active" && s.fetch === null && s.highest > s.contiguous) {
+    if (s.phase === "active" && s.fetch === null) {
       const after = Math.max(s.contiguous, s.replayUntil);
-      if (s.highest > after + 1) step.fetch = this.#request(s, after, s.highest - 1);
+      // Records dropped from a full buffer (up to seenHighest) are fetched once there is room
+      // for them; a hole below the highest buffered record right away.
+      const room = s.buffer.size <= this.#maxBuffered / 2;
+      const until = s.seenHighest > s.highest && room ? s.seenHighest : s.highest - 1;
+      if (until > after) step.fetch = this.#request(s, after, until);
     }
     return this.#release(s, step);
   }

@@ -293,6 +293,31 @@ describe("Deduplicator", () => {
 });
 
 describe("Deduplicator wait bound", () => {
+  it("G9: a hung in-process run does not hold its key past the lease: a duplicate then runs the handler again, once", async () => {
+    const { clock, advance } = manualClock();
+    const store = new MemoryDedupStore({ clock });
+    const dedup = new Deduplicator(store, { ...OPTIONS, maxWaitMs: 5_000, clock });
+    const hung = deferred<StoredResponse>();
+    let runs = 0;
+    const first = dedup.run("k", "f", () => {
+      runs++;
+      return hung.promise;
+    });
+    advance(OPTIONS.leaseMs + 1);
+    const retried = await dedup.run("k", "f", async () => {
+      runs++;
+      return result("second");
+    });
+    expect(runs).toBe(2);
+    expect(retried.duplicate).toBe(false);
+    expect(decode(retried.response.payload)).toBe("second");
+    // The duplicate after that gets the stored answer; the hung run, if it ever ends, stores nothing.
+    expect((await dedup.run("k", "f", async () => result("third"))).duplicate).toBe(true);
+    hung.resolve(result("first"));
+    expect((await first).stored).toBe(false);
+    expect(runs).toBe(2);
+  });
+
   it("an in-process duplicate of a hung handler fails with TIMEOUT after maxWaitMs", async () => {
     const dedup = new Deduplicator(new MemoryDedupStore(), { ...OPTIONS, maxWaitMs: 20 });
     const hung = deferred<StoredResponse>();

@@ -11,6 +11,7 @@ import {
 } from "../src/index.js";
 
 const T0 = 1_000_000;
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const half = () => 0.5;
 
 function ok(id: string, value: unknown = "done") {
@@ -154,6 +155,65 @@ describe("Outbox", () => {
     expect(outbox.due(wake).map((m) => m.seq)).toEqual([1]);
   });
 
+  it("G10: a message refused only to wait for an earlier one goes right after it, without its own backoff", async () => {
+    const outbox = await openOnline({ window: 3 });
+    const a = await outbox.add("x", encode(1), T0);
+    const b = await outbox.add("x", encode(2), T0);
+    await outbox.add("x", encode(3), T0);
+    expect(outbox.due(T0).map((m) => m.seq)).toEqual([1, 2, 3]);
+    outbox.acked(failure(a.id, "STORE_UNAVAILABLE"), T0);
+    const waiting = {
+      id: b.id,
+      ok: false,
+      error: { code: "STORE_UNAVAILABLE", message: "wait", details: { waitingForSeq: 1 } },
+    };
+    expect(outbox.acked(waiting, T0)).toEqual({
+      kind: "retry",
+      id: b.id,
+      error: waiting.error,
+      at: 0,
+    });
+    expect(outbox.due(T0)).toEqual([]);
+    // When the first one's backoff is over, the second follows at once, in seq order.
+    const wake = outbox.nextWakeAt()!;
+    expect(outbox.due(wake).map((m) => m.seq)).toEqual([1, 2]);
+    // Without an earlier pending message, the refusal backs off like any retryable error.
+    outbox.acked(ok(a.id), wake);
+    const lone = outbox.acked({ ...waiting, id: b.id }, wake);
+    expect(lone).toMatchObject({ kind: "retry" });
+    expect((lone as { at: number }).at).toBeGreaterThan(wake);
+  });
+
+  it("G11: a payload above maxPayloadBytes is refused with PAYLOAD_TOO_LARGE before it is stored", async () => {
+    const storage = recordingStorage();
+    const outbox = await openOnline({ storage, maxPayloadBytes: 16 });
+    const writes = storage.log.length;
+    await expect(outbox.add("x", new Uint8Array(17), T0)).rejects.toMatchObject({
+      code: "PAYLOAD_TOO_LARGE",
+    });
+    expect(storage.log.length).toBe(writes);
+    expect(outbox.size).toBe(0);
+    await outbox.add("x", new Uint8Array(16), T0);
+    expect(outbox.size).toBe(1);
+  });
+
+  it("a stored message above maxPayloadBytes (from a page life with a larger limit) is finished with PAYLOAD_TOO_LARGE, not sent", async () => {
+    const storage = memoryStorage();
+    const before = await openOnline({ storage, maxPayloadBytes: 64 });
+    const big = await before.add("x", new Uint8Array(40), T0);
+    const small = await before.add("x", new Uint8Array(8), T0);
+    await before.flush();
+    const after = await openOnline({ storage, maxPayloadBytes: 16 });
+    expect(after.pending().map((m) => m.id)).toEqual([small.id]);
+    expect(after.due(T0).map((m) => m.id)).toEqual([small.id]);
+    expect(after.result(big.id, T0)).toMatchObject({
+      ok: false,
+      error: { code: "PAYLOAD_TOO_LARGE" },
+    });
+    await after.flush();
+    expect(await storage.get(`assured:msg:${big.id}`)).toBeNull();
+  });
+
   it("G8: everything unanswered is sent again on reconnect, in seq order", async () => {
     const outbox = await openOnline({ window: 2 });
     for (let i = 0; i < 3; i++) await outbox.add("x", encode(i), T0);
@@ -190,6 +250,26 @@ describe("Outbox", () => {
     expect(await storage.get(`assured:msg:${open1.id}`)).toBeNull();
     const third = await openOnline({ storage });
     expect(third.pending()).toEqual([]);
+  });
+
+  it("G11: a burst of adds and acks writes the head record and results a few times, not once per message", async () => {
+    const storage = recordingStorage();
+    const outbox = await openOnline({ storage, window: 200, maxPending: 200 });
+    const before = storage.log.length;
+    const messages = await Promise.all(range(200).map((n) => outbox.add("x", encode(n), T0)));
+    const records = () => storage.log.slice(before).filter((l) => l === "set assured:outbox");
+    expect(storage.log.filter((l) => l.startsWith("set assured:msg:"))).toHaveLength(200);
+    expect(records().length).toBeLessThanOrEqual(3);
+    expect(outbox.due(T0)).toHaveLength(200);
+    for (const m of messages) outbox.acked(ok(m.id), T0);
+    await outbox.flush();
+    expect(records().length).toBeLessThanOrEqual(6);
+    expect(storage.log.filter((l) => l === "set assured:results").length).toBeLessThanOrEqual(3);
+    expect(storage.log.filter((l) => l.startsWith("remove assured:msg:"))).toHaveLength(200);
+    // Nothing is lost by coalescing: a reload sees no unanswered message and the last results.
+    const reloaded = await openOnline({ storage });
+    expect(reloaded.pending()).toEqual([]);
+    expect(reloaded.result(messages[199]!.id, T0)).toMatchObject({ ok: true });
   });
 
   it("G11: maxPending bounds the outbox: add beyond it rejects with LIMIT_EXCEEDED", async () => {
@@ -245,8 +325,23 @@ describe("Outbox", () => {
     expect(outbox.size).toBe(1);
   });
 
+  it("G9: the same unanswered id with another payload or name is IDEMPOTENCY_CONFLICT, not silently the first message", async () => {
+    const outbox = await openOnline();
+    await outbox.add("x", encode(1), T0, "my-key");
+    await expect(outbox.add("x", encode(2), T0, "my-key")).rejects.toMatchObject({
+      code: "IDEMPOTENCY_CONFLICT",
+    });
+    await expect(outbox.add("y", encode(1), T0, "my-key")).rejects.toMatchObject({
+      code: "IDEMPOTENCY_CONFLICT",
+    });
+    expect(outbox.size).toBe(1);
+  });
+
   it("G12: validates arguments and options", async () => {
     await expect(Outbox.open({ window: 0 })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    await expect(Outbox.open({ maxPayloadBytes: -1 })).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+    });
     await expect(
       Outbox.open({ retry: { ...DEFAULT_RETRY_POLICY, factor: 0.5 } }),
     ).rejects.toMatchObject({

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import type { EventRecord, FetchResult, ParsedBatch, SubscribedFrame } from "../src/index.js";
+import type {
+  EventRecord,
+  FetchRequest,
+  FetchResult,
+  ParsedBatch,
+  SubscribedFrame,
+} from "../src/index.js";
 import { isAssuredError, Sequencer } from "../src/index.js";
 
 const S = "room:1";
@@ -24,12 +30,13 @@ function subscribed(start: number, head: number, extra: Partial<SubscribedFrame>
   return { stream: S, epoch: E, recovered: true, start, head, ...extra };
 }
 
-/** Hands out and confirms every ready record, returning their offsets. */
-function drain(seq: Sequencer, stream = S): number[] {
+/** Hands out and confirms every ready record, returning their offsets (and collecting fetches). */
+function drain(seq: Sequencer, stream = S, fetches: FetchRequest[] = []): number[] {
   const out: number[] = [];
   for (let r = seq.next(stream); r; r = seq.next(stream)) {
     out.push(r.offset);
-    seq.delivered(stream, r.offset);
+    const step = seq.delivered(stream, r.offset);
+    if (step?.fetch) fetches.push(step.fetch);
   }
   return out;
 }
@@ -155,18 +162,18 @@ describe("Sequencer", () => {
     expect(first.fetch).toMatchObject({ after: 0 });
     seq.receive(batch([5, 6])); // dropped: beyond the furthest of a full buffer
     const filled = seq.fetched(first.fetch!, page(0, [1], 6));
-    // 1 fills the hole; 4 (the furthest) made room for it.
-    expect(drain(seq)).toEqual([1, 2, 3]);
+    // 1 fills the hole; 4 (the furthest) made room for it. The buffer is full: no fetch yet.
     expect(filled.fetch).toBeUndefined();
-    const again = seq.receive(batch([7]));
-    expect(again.fetch).toMatchObject({ after: 3, limit: 3 });
-    // The page fills the buffer: 7, now the furthest, is dropped and found by the next checks.
-    seq.fetched(again.fetch!, page(3, [4, 5, 6], 7));
-    expect(drain(seq)).toEqual([4, 5, 6]);
-    seq.heads({ [S]: { epoch: E, head: 7 } });
-    const trailing = seq.heads({ [S]: { epoch: E, head: 7 } })[0]?.fetch;
-    expect(trailing).toMatchObject({ after: 6, limit: 1 });
-    seq.fetched(trailing!, page(6, [7], 7));
+    const fetches: FetchRequest[] = [];
+    expect(drain(seq, S, fetches)).toEqual([1, 2, 3]);
+    // Once the handlers made room, the dropped 4–6 are fetched (not left to the position check).
+    expect(fetches).toMatchObject([{ after: 3, limit: 3 }]);
+    expect(seq.receive(batch([7])).fetch).toBeUndefined(); // one fetch per stream at a time
+    // The page fills the buffer: 7, now the furthest, is dropped, and fetched when there is room.
+    seq.fetched(fetches[0]!, page(3, [4, 5, 6], 7));
+    expect(drain(seq, S, fetches)).toEqual([4, 5, 6]);
+    expect(fetches[1]).toMatchObject({ after: 6, limit: 1 });
+    seq.fetched(fetches[1]!, page(6, [7], 7));
     expect(drain(seq)).toEqual([7]);
   });
 
@@ -174,12 +181,13 @@ describe("Sequencer", () => {
     const seq = new Sequencer({ maxBuffered: 4 });
     seq.track(S, null, "earliest");
     seq.subscribed(subscribed(0, 10));
-    seq.receive(batch([1, 2, 3, 4, 5])); // 5 does not fit
-    expect(drain(seq)).toEqual([1, 2, 3, 4]);
-    const step = seq.receive(batch([6, 7]));
-    // Up to just below the highest buffered record (no scan for the first one above the hole).
-    expect(step.fetch).toMatchObject({ after: 4, limit: 2 });
-    seq.fetched(step.fetch!, page(4, [5, 6], 10));
+    expect(seq.receive(batch([1, 2, 3, 4, 5])).fetch).toBeUndefined(); // 5 does not fit
+    const fetches: FetchRequest[] = [];
+    expect(drain(seq, S, fetches)).toEqual([1, 2, 3, 4]);
+    // Fetched as soon as the buffer is half empty, not awaited from the replay.
+    expect(fetches).toMatchObject([{ after: 4, limit: 1 }]);
+    seq.receive(batch([6, 7]));
+    seq.fetched(fetches[0]!, page(4, [5], 10));
     expect(drain(seq)).toEqual([5, 6, 7]);
   });
 

@@ -4,11 +4,13 @@ import {
   assertId,
   assertStreamName,
   encode,
+  ROOM_PREFIX,
   type StartFrom,
   type SubscribedFrame,
 } from "@assured/core";
 import createDebug from "debug";
 import type { Namespace, Server, Socket } from "socket.io";
+import { startBacklogGuard } from "./backlog-guard.js";
 import { createContext, type ServerContext } from "./context.js";
 import { type AssuredLimits, resolveLimits } from "./limits.js";
 import { type AnyMessageHandler, MessageDispatcher } from "./messages.js";
@@ -33,6 +35,12 @@ export interface PublishOptions {
   id?: string;
 }
 
+/** Options of `close`. */
+export interface CloseOptions {
+  /** Longest wait for pending publishes and running handlers (default `limits.closeTimeoutMs`). */
+  timeoutMs?: number;
+}
+
 /** Options of a server-initiated `subscribe`. */
 export interface ServerSubscribeOptions {
   /** Where to start when the client's handshake carries no position for the stream (default "head"). */
@@ -55,6 +63,8 @@ export class AssuredServer<
   readonly #dispatcher: MessageDispatcher;
   readonly #onConnection: (socket: AnySocket) => void;
   #closed = false;
+  #closing: Promise<boolean> | undefined;
+  readonly #stopBacklogGuard: () => void;
 
   constructor(io: Server | Namespace, options: AssuredServerOptions<S>) {
     if (typeof options !== "object" || options === null) {
@@ -66,8 +76,22 @@ export class AssuredServer<
     if (typeof options.dedupStore?.claim !== "function") {
       throw new AssuredError("INVALID_ARGUMENT", "options.dedupStore must be a DedupStore.");
     }
+    for (const key of Object.keys(options)) {
+      if (!SERVER_OPTION_KEYS.has(key)) {
+        throw new AssuredError(
+          "INVALID_ARGUMENT",
+          `unknown option "${key}" (see AssuredServerOptions).`,
+        );
+      }
+    }
+    for (const hook of ["authorize", "identify"] as const) {
+      if (options[hook] !== undefined && typeof options[hook] !== "function") {
+        throw new AssuredError("INVALID_ARGUMENT", `options.${hook} must be a function.`);
+      }
+    }
     const nsp = namespaceOf(io);
     this.limits = resolveLimits(options.limits);
+    assertFitsTransport(nsp, this.limits.maxPayloadBytes);
     this.#ctx = createContext(nsp, options as AssuredServerOptions<AnySocket>, this.limits);
     this.#publisher = new Publisher(options.store, nsp, {
       maxPending: this.limits.maxPendingPublishes,
@@ -76,6 +100,7 @@ export class AssuredServer<
     });
     this.#dispatcher = new MessageDispatcher(this.#ctx);
     this.#onConnection = (socket) => attachSocket(this.#ctx, this.#dispatcher, socket);
+    this.#stopBacklogGuard = startBacklogGuard(nsp, this.limits.maxSocketBacklog);
     nsp.on("connection", this.#onConnection);
     for (const socket of nsp.sockets.values()) this.#onConnection(socket);
     log("attached to namespace %s", nsp.name);
@@ -98,6 +123,7 @@ export class AssuredServer<
     this.#assertOpen();
     assertStreamName(stream);
     assertEventName(name);
+    assertOptions(options, "publish options");
     if (options.id !== undefined) assertId(options.id, "event id");
     const payload = encode(data);
     if (payload.byteLength > this.limits.maxPayloadBytes) {
@@ -124,14 +150,16 @@ export class AssuredServer<
     options: ServerSubscribeOptions = {},
   ): Promise<SubscribedFrame> {
     this.#assertOpen();
+    this.#assertSocket(socket);
     assertStreamName(stream);
+    assertOptions(options, "subscribe options");
     const from = options.from ?? "head";
     if (from !== "head" && from !== "earliest") {
       throw new AssuredError("INVALID_ARGUMENT", 'from must be "earliest" or "head".');
     }
     const anySocket = socket as AnySocket;
     attachSocket(this.#ctx, this.#dispatcher, anySocket);
-    const state = stateOf(anySocket, this.limits.burst);
+    const state = stateOf(anySocket, this.limits);
     const current = state.subscriptions.get(stream);
     if (current !== undefined) return current.outcome;
     const request = state.handshake.get(stream) ?? { stream, position: null, from };
@@ -140,6 +168,7 @@ export class AssuredServer<
 
   /** Ends a socket's subscription to a stream. */
   unsubscribe(socket: S, stream: string): void {
+    this.#assertSocket(socket);
     assertStreamName(stream);
     unsubscribeSocket(this.#ctx, socket as AnySocket, stream);
   }
@@ -154,6 +183,9 @@ export class AssuredServer<
    */
   on<K extends keyof M & string>(name: K, handler: MessageHandler<M, K, S>): this {
     assertEventName(name);
+    if (name.startsWith(ROOM_PREFIX)) {
+      throw new AssuredError("INVALID_ARGUMENT", 'message names must not start with "assured:".');
+    }
     if (typeof handler !== "function") {
       throw new AssuredError("INVALID_ARGUMENT", "handler must be a function.");
     }
@@ -162,23 +194,105 @@ export class AssuredServer<
   }
 
   /**
-   * Detaches from the namespace: stops listening to sockets, stops replays, and waits for
-   * pending publishes and running handlers. The stores and Socket.IO server stay open (they
-   * are the application's).
+   * Detaches from the namespace: stops listening to sockets, stops replays, drops queued
+   * client messages (clients resend them), and waits for pending publishes and running
+   * handlers — at most `timeoutMs` (default `limits.closeTimeoutMs`, 10 s): a hung handler or a
+   * store that never answers cannot hang shutdown. Whatever is still running then is left to
+   * finish on its own. The stores and Socket.IO server stay open (they are the application's).
+   *
+   * @returns whether everything finished within the wait.
+   * @example process.on("SIGTERM", async () => { await assured.close(); io.close(); });
    */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  async close(options: CloseOptions = {}): Promise<boolean> {
+    if (typeof options !== "object" || options === null) {
+      throw new AssuredError("INVALID_ARGUMENT", "close options must be an object.");
+    }
+    const timeoutMs = options.timeoutMs ?? this.limits.closeTimeoutMs;
+    if (!(typeof timeoutMs === "number" && Number.isSafeInteger(timeoutMs) && timeoutMs >= 0)) {
+      throw new AssuredError("INVALID_ARGUMENT", "timeoutMs must be a non-negative integer.");
+    }
+    this.#closing ??= this.#close(timeoutMs);
+    return this.#closing;
+  }
+
+  async #close(timeoutMs: number): Promise<boolean> {
     this.#closed = true;
     const { nsp } = this.#ctx;
     nsp.off("connection", this.#onConnection);
-    for (const socket of nsp.sockets.values()) detachSocket(this.#ctx, socket);
-    await Promise.all([this.#publisher.drained(), this.#dispatcher.idle()]);
-    log("closed on namespace %s", nsp.name);
+    this.#stopBacklogGuard();
+    for (const socket of nsp.sockets.values()) {
+      this.#dispatcher.dropQueued(socket);
+      detachSocket(this.#ctx, socket);
+    }
+    const settled = Promise.all([this.#publisher.drained(), this.#dispatcher.idle()]).then(
+      () => true,
+    );
+    const finished = await withinTime(settled, timeoutMs);
+    if (finished) log("closed on namespace %s", nsp.name);
+    else log("closed on namespace %s after %d ms with work still running", nsp.name, timeoutMs);
+    return finished;
+  }
+
+  #assertSocket(socket: unknown): void {
+    const candidate = socket as { nsp?: unknown; join?: unknown } | null;
+    if (
+      typeof candidate !== "object" ||
+      candidate === null ||
+      typeof candidate.join !== "function"
+    ) {
+      throw new AssuredError("INVALID_ARGUMENT", "expected a socket.io server Socket.");
+    }
+    if (candidate.nsp !== this.#ctx.nsp) {
+      throw new AssuredError(
+        "INVALID_ARGUMENT",
+        `the socket belongs to another namespace than ${this.#ctx.nsp.name}, where Assured is attached.`,
+      );
+    }
   }
 
   #assertOpen(): void {
     if (this.#closed) throw new AssuredError("CLOSED", "this Assured server was closed.");
   }
+}
+
+/** Resolves with the promise's value, or false once `ms` passed (one timer, never left behind). */
+function withinTime(promise: Promise<boolean>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+const SERVER_OPTION_KEYS: ReadonlySet<string> = new Set([
+  "store",
+  "dedupStore",
+  "authorize",
+  "identify",
+  "limits",
+] satisfies (keyof AssuredServerOptions)[]);
+
+function assertOptions(options: unknown, what: string): void {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new AssuredError("INVALID_ARGUMENT", `${what} must be an object.`);
+  }
+}
+
+/** Room for a message frame's other fields next to its payload, in bytes. */
+const FRAME_OVERHEAD_BYTES = 4096;
+
+/**
+ * A message larger than Socket.IO's `maxHttpBufferSize` closes the connection instead of
+ * getting an answer, and the client would resend it forever: refuse such a configuration.
+ */
+function assertFitsTransport(nsp: Namespace, maxPayloadBytes: number): void {
+  const engine = (nsp.server as { engine?: { opts?: { maxHttpBufferSize?: unknown } } }).engine;
+  const buffer = engine?.opts?.maxHttpBufferSize;
+  if (typeof buffer !== "number" || maxPayloadBytes + FRAME_OVERHEAD_BYTES <= buffer) return;
+  throw new AssuredError(
+    "INVALID_ARGUMENT",
+    `limits.maxPayloadBytes (${maxPayloadBytes}) plus ${FRAME_OVERHEAD_BYTES} bytes of frame must fit in Socket.IO's maxHttpBufferSize (${buffer}); lower the limit or raise maxHttpBufferSize.`,
+  );
 }
 
 function namespaceOf(io: Server | Namespace): Namespace {

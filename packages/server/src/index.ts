@@ -1,6 +1,7 @@
 export { encodeApplicationError } from "./application-error.js";
 export {
   AssuredServer,
+  type CloseOptions,
   createAssuredServer,
   type PublishOptions,
   type ServerSubscribeOptions,

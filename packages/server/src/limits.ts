@@ -1,4 +1,9 @@
-import { AssuredError, assertPositiveInteger, MAX_READ_LIMIT } from "@assured/core";
+import {
+  AssuredError,
+  assertPositiveInteger,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  MAX_READ_LIMIT,
+} from "@assured/core";
 
 /** Every bound the server enforces (G11). All are positive integers. */
 export interface AssuredLimits {
@@ -30,15 +35,29 @@ export interface AssuredLimits {
   messagesPerSecond: number;
   /** Token bucket size: frames a socket may send in a burst. */
   burst: number;
-  /** Dedup lease: how long a running handler holds its message before a duplicate may run it again. Longer than your slowest handler. */
+  /**
+   * Dedup lease: how long a running handler holds its message before a duplicate may run it
+   * again, and how long its socket's queue waits for it (then `TIMEOUT`). Longer than your
+   * slowest handler.
+   */
   leaseMs: number;
   /** Dedup window: how long a handled message's response answers duplicates. */
   dedupTtlMs: number;
+  /**
+   * Packets Socket.IO may hold unsent for one connection (a client that stopped reading); beyond
+   * it the connection is closed and the client recovers by replay. Checked once a second.
+   */
+  maxSocketBacklog: number;
+  /**
+   * How long `close()` waits for pending publishes and running handlers before it resolves
+   * anyway (a hung handler or a store that never answers must not hang shutdown).
+   */
+  closeTimeoutMs: number;
 }
 
 /** The defaults of every limit. */
 export const DEFAULT_LIMITS: Readonly<AssuredLimits> = Object.freeze({
-  maxPayloadBytes: 512 * 1024,
+  maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
   replayLimit: 10_000,
   replayBatchSize: 500,
   maxBatchBytes: 1024 * 1024,
@@ -54,6 +73,8 @@ export const DEFAULT_LIMITS: Readonly<AssuredLimits> = Object.freeze({
   burst: 1_000,
   leaseMs: 30_000,
   dedupTtlMs: 24 * 60 * 60 * 1000,
+  maxSocketBacklog: 10_000,
+  closeTimeoutMs: 10_000,
 });
 
 /** Merges user limits over the defaults and validates every value. */

@@ -6,12 +6,12 @@ import {
   encode,
   type MessageFrame,
   type MessageReply,
-  messageFingerprint,
   type StoredResponse,
 } from "@assured/core";
 import createDebug from "debug";
 import { encodeApplicationError, isRetryableFailure } from "./application-error.js";
 import type { ServerContext } from "./context.js";
+import { messageFingerprintSync } from "./fingerprint.js";
 import type { MessageContext } from "./options.js";
 import { stateOf } from "./socket-state.js";
 import { type AnySocket, toErrorData } from "./wire.js";
@@ -23,6 +23,12 @@ export type AnyMessageHandler = (data: unknown, context: MessageContext<AnySocke
 
 type Ack = (reply: MessageReply) => void;
 
+/** A message whose handler is running, and how to give up on it. */
+interface RunningTurn {
+  deadline: number;
+  expire(): void;
+}
+
 /**
  * Client messages (G8–G10): a bounded serial queue per socket, in arrival order; each message
  * runs once per (principal, id) through core's `Deduplicator` (G9).
@@ -32,6 +38,9 @@ export class MessageDispatcher {
   readonly #handlers = new Map<string, AnyMessageHandler>();
   readonly #dedup: Deduplicator;
   #running = 0;
+  /** Handlers running now (at most one per socket), for the lease watchdog. */
+  readonly #turns = new Set<RunningTurn>();
+  #watchdog: ReturnType<typeof setInterval> | undefined;
   #idle: (() => void)[] = [];
 
   constructor(ctx: ServerContext) {
@@ -63,23 +72,30 @@ export class MessageDispatcher {
 
   /** Queues a validated message behind the socket's earlier ones; replies through `ack`. */
   enqueue(socket: AnySocket, message: MessageFrame, data: unknown, ack: Ack): void {
-    const state = stateOf(socket, this.#ctx.limits.burst);
+    const state = stateOf(socket, this.#ctx.limits);
     const { maxQueuedMessages } = this.#ctx.limits;
+    // Decided at arrival too, so a message behind a refused one never takes its place (G10).
+    const refusal = state.retryBarrier.atArrival(message.seq);
+    if (refusal !== undefined) {
+      ack({ id: message.id, ok: false, error: refusal });
+      return;
+    }
     if (state.queue.length >= maxQueuedMessages) {
       const error = new AssuredError(
         "LIMIT_EXCEEDED",
         `more than ${maxQueuedMessages} messages are queued on this socket; retry later.`,
-      );
-      ack({ id: message.id, ok: false, error: error.toJSON() });
+      ).toJSON();
+      state.retryBarrier.note(message.seq, error);
+      ack({ id: message.id, ok: false, error });
       return;
     }
-    state.queue.push(() => this.#handle(socket, message, data).then(ack));
+    state.queue.push(() => this.#turn(socket, message, data, ack));
     if (!state.busy) void this.#drain(socket);
   }
 
   /** Drops the messages a disconnected socket had queued (the client resends them). */
   dropQueued(socket: AnySocket): void {
-    const state = stateOf(socket, this.#ctx.limits.burst);
+    const state = stateOf(socket, this.#ctx.limits);
     state.queue.length = 0;
   }
 
@@ -90,7 +106,7 @@ export class MessageDispatcher {
   }
 
   async #drain(socket: AnySocket): Promise<void> {
-    const state = stateOf(socket, this.#ctx.limits.burst);
+    const state = stateOf(socket, this.#ctx.limits);
     state.busy = true;
     this.#running++;
     try {
@@ -104,12 +120,76 @@ export class MessageDispatcher {
     }
   }
 
+  /**
+   * One message's turn in the socket's queue, bounded by `leaseMs`: a handler still running
+   * then is presumed hung (its claim expires, so a resend may run the message again, G9); the
+   * client gets a retryable `TIMEOUT` and the socket's later messages are not blocked forever.
+   * No timer per message: one watchdog for the whole dispatcher checks the running turns.
+   */
+  async #turn(socket: AnySocket, message: MessageFrame, data: unknown, ack: Ack): Promise<void> {
+    const { leaseMs } = this.#ctx.limits;
+    let expire!: () => void;
+    const expired = new Promise<MessageReply>((resolve) => {
+      expire = () => {
+        log("message %s ran longer than leaseMs (%d ms); the queue moves on", message.id, leaseMs);
+        const error = new AssuredError(
+          "TIMEOUT",
+          `the handler of message ${message.id} did not finish within leaseMs (${leaseMs} ms); retry later.`,
+        ).toJSON();
+        stateOf(socket, this.#ctx.limits).retryBarrier.note(message.seq, error);
+        resolve({ id: message.id, ok: false, error });
+      };
+    });
+    const turn: RunningTurn = { deadline: Date.now() + leaseMs, expire };
+    this.#turns.add(turn);
+    this.#watchdog ??= this.#startWatchdog(leaseMs);
+    try {
+      ack(await Promise.race([this.#handle(socket, message, data), expired]));
+    } finally {
+      this.#turns.delete(turn);
+    }
+  }
+
+  /** Checks the running turns every `min(leaseMs, 1 s)`; stops itself once none runs. */
+  #startWatchdog(leaseMs: number): ReturnType<typeof setInterval> {
+    const timer = setInterval(
+      () => {
+        if (this.#turns.size === 0) {
+          clearInterval(timer);
+          this.#watchdog = undefined;
+          return;
+        }
+        const now = Date.now();
+        for (const turn of this.#turns) {
+          if (turn.deadline > now) continue;
+          this.#turns.delete(turn);
+          turn.expire();
+        }
+      },
+      Math.min(leaseMs, 1_000),
+    );
+    (timer as { unref?: () => void }).unref?.();
+    return timer;
+  }
+
   async #handle(socket: AnySocket, message: MessageFrame, data: unknown): Promise<MessageReply> {
+    const state = stateOf(socket, this.#ctx.limits);
+    const refusal = state.retryBarrier.atTurn(message.seq);
+    if (refusal !== undefined) return { id: message.id, ok: false, error: refusal };
+    const reply = await this.#run(socket, message, data);
+    state.retryBarrier.note(
+      message.seq,
+      reply.ok || reply.stored === true ? undefined : reply.error,
+    );
+    return reply;
+  }
+
+  async #run(socket: AnySocket, message: MessageFrame, data: unknown): Promise<MessageReply> {
     const { id, seq, name } = message;
     try {
       const principal = await this.#principal(socket);
       const key = dedupKey(principal, id);
-      const fingerprint = await messageFingerprint(name, message.payload);
+      const fingerprint = messageFingerprintSync(name, message.payload);
       const handler = this.#handlers.get(name)!;
       const context: MessageContext<AnySocket> = { socket, principal, id, seq };
       const outcome = await this.#dedup.run(key, fingerprint, () =>
@@ -125,7 +205,7 @@ export class MessageDispatcher {
   }
 
   #principal(socket: AnySocket): Promise<string> {
-    const state = stateOf(socket, this.#ctx.limits.burst);
+    const state = stateOf(socket, this.#ctx.limits);
     state.principal ??= this.#identify(socket).catch((error: unknown) => {
       state.principal = undefined;
       throw error;
@@ -136,7 +216,7 @@ export class MessageDispatcher {
   async #identify(socket: AnySocket): Promise<string> {
     const { identify } = this.#ctx;
     if (identify === undefined) {
-      const { clientId } = stateOf(socket, this.#ctx.limits.burst);
+      const { clientId } = stateOf(socket, this.#ctx.limits);
       if (clientId === undefined) {
         throw new AssuredError(
           "BAD_FRAME",

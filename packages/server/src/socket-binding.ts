@@ -12,6 +12,7 @@ import {
 } from "./frames.js";
 import type { MessageDispatcher } from "./messages.js";
 import { fetchRange, readHeads } from "./reads.js";
+import { readableSeq } from "./retry-barrier.js";
 import { stateOf } from "./socket-state.js";
 import { leaveAssuredRooms, subscribeSocket, unsubscribeSocket } from "./subscriptions.js";
 import { takeToken } from "./token-bucket.js";
@@ -32,7 +33,7 @@ export function attachSocket(
   dispatcher: MessageDispatcher,
   socket: AnySocket,
 ): void {
-  const state = stateOf(socket, ctx.limits.burst);
+  const state = stateOf(socket, ctx.limits);
   if (state.attached) return;
   state.attached = true;
   if (socket.recovered) leaveAssuredRooms(socket);
@@ -55,7 +56,8 @@ export function attachSocket(
     new AssuredError("RATE_LIMITED", "too many frames from this socket; slow down and retry.");
 
   listen(FRAMES.subscribe, ([frame]) => {
-    if (!withinRate()) return sendError(socket, rateLimited());
+    // A refusal names the stream when it can, so the client knows which one to retry.
+    if (!withinRate()) return rejectSubscription(socket, streamOf(frame), rateLimited());
     let request: SubscribeRequest;
     try {
       request = parseSubscribeRequest(frame);
@@ -113,9 +115,16 @@ export function attachSocket(
       dispatcher.enqueue(socket, message, data, ack);
     } catch (error) {
       const reply: MessageReply = { id, ok: false, error: toErrorData(error) };
+      const seq = readableSeq(frame);
+      if (seq !== undefined) state.retryBarrier.note(seq, reply.error);
       ack(reply);
     }
   });
+
+  // Leave the stream rooms before Socket.IO persists the session for connection state
+  // recovery: a restored session must not get the packets of streams published while it was
+  // away, before `authorize` ran again. Assured's own replay covers the gap after it did.
+  listen("disconnecting", () => leaveAssuredRooms(socket));
 
   listen("disconnect", () => {
     dispatcher.dropQueued(socket);
@@ -127,14 +136,14 @@ export function attachSocket(
 
 /** Removes Assured's listeners from a socket and stops its subscriptions' replays. */
 export function detachSocket(ctx: ServerContext, socket: AnySocket): void {
-  const state = stateOf(socket, ctx.limits.burst);
+  const state = stateOf(socket, ctx.limits);
   for (const [event, listener] of state.listeners.splice(0)) socket.off(event, listener);
   state.subscriptions.clear();
   state.attached = false;
 }
 
 function evaluateHandshake(ctx: ServerContext, socket: AnySocket): void {
-  const state = stateOf(socket, ctx.limits.burst);
+  const state = stateOf(socket, ctx.limits);
   const auth = (socket.handshake.auth as Record<string, unknown> | undefined)?.assured;
   let subscriptions: unknown[];
   try {

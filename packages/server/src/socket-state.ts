@@ -1,4 +1,6 @@
 import type { SubscribedFrame, SubscribeRequest } from "@assured/core";
+import type { AssuredLimits } from "./limits.js";
+import { RetryBarrier } from "./retry-barrier.js";
 import { fullBucket, type TokenBucket } from "./token-bucket.js";
 import type { AnySocket } from "./wire.js";
 
@@ -28,6 +30,8 @@ export interface SocketState {
   queue: QueuedMessage[];
   /** True while a message of this socket is being handled. */
   busy: boolean;
+  /** Messages refused with a retryable error and not handled since: later ones wait (G10). */
+  retryBarrier: RetryBarrier;
   /** The dedup principal, resolved once per socket. */
   principal: Promise<string> | undefined;
   /** True once the handshake was evaluated and Assured's listeners were added. */
@@ -39,7 +43,10 @@ export interface SocketState {
 const STATE = Symbol("assured.state");
 
 /** The socket's Assured state, created on first use. */
-export function stateOf(socket: AnySocket, burst: number): SocketState {
+export function stateOf(
+  socket: AnySocket,
+  limits: Pick<AssuredLimits, "burst" | "maxQueuedMessages">,
+): SocketState {
   const holder = socket as unknown as { [STATE]?: SocketState };
   let state = holder[STATE];
   if (state === undefined) {
@@ -47,9 +54,11 @@ export function stateOf(socket: AnySocket, burst: number): SocketState {
       clientId: undefined,
       handshake: new Map(),
       subscriptions: new Map(),
-      bucket: fullBucket(burst, Date.now()),
+      bucket: fullBucket(limits.burst, Date.now()),
       queue: [],
       busy: false,
+      // As many outstanding refusals as messages may queue: more than any sane window.
+      retryBarrier: new RetryBarrier(limits.maxQueuedMessages),
       principal: undefined,
       attached: false,
       listeners: [],

@@ -26,7 +26,7 @@ export function subscribeSocket(
   socket: AnySocket,
   request: SubscribeRequest,
 ): Promise<SubscribedFrame> {
-  const state = stateOf(socket, ctx.limits.burst);
+  const state = stateOf(socket, ctx.limits);
   const { stream } = request;
   const previous = state.subscriptions.get(stream);
   if (previous === undefined && state.subscriptions.size >= ctx.limits.maxSubscriptionsPerSocket) {
@@ -120,7 +120,7 @@ function fail(
 
 /** Ends a socket's subscription to a stream (stops its replay and leaves the room). */
 export function unsubscribeSocket(ctx: ServerContext, socket: AnySocket, stream: string): void {
-  const state = stateOf(socket, ctx.limits.burst);
+  const state = stateOf(socket, ctx.limits);
   state.subscriptions.delete(stream);
   void socket.leave(roomOf(stream));
 }

@@ -9,7 +9,7 @@ import {
 import { Server } from "socket.io";
 import { afterEach, describe, expect, it } from "vitest";
 import { createAssuredServer } from "../src/index.js";
-import { assuredAuth, type Peer, range, seed, startAssured } from "./harness.js";
+import { assuredAuth, Peer, range, seed, startAssured } from "./harness.js";
 
 type Started = Awaited<ReturnType<typeof startAssured>>;
 let server: Started | undefined;
@@ -134,9 +134,16 @@ describe("G12: bad input gets typed errors; the server keeps serving; nothing st
       flooder.socket.emit(FRAMES.subscribe, { stream: `s${i}`, position: null });
     }
     await flooder.until(
-      () => flooder.frames(FRAMES.subscribed).length + flooder.frames(FRAMES.error).length === 50,
+      () =>
+        flooder.frames(FRAMES.subscribed).length + flooder.frames(FRAMES.subscribeError).length ===
+        50,
     );
-    const limited = flooder.frames<AssuredErrorData>(FRAMES.error);
+    // Each refusal names its stream, so a client can subscribe it again later.
+    const refusals = flooder.frames<{ stream: string; error: AssuredErrorData }>(
+      FRAMES.subscribeError,
+    );
+    expect(refusals.every((r) => /^s\d+$/.test(r.stream))).toBe(true);
+    const limited = refusals.map((r) => r.error);
     expect(limited.every((e) => e.code === "RATE_LIMITED")).toBe(true);
     expect(flooder.frames(FRAMES.subscribed).length).toBeLessThanOrEqual(8);
     expect(limited.length).toBeGreaterThanOrEqual(42);
@@ -188,5 +195,73 @@ describe("G12: bad input gets typed errors; the server keeps serving; nothing st
     expect(() => createAssuredServer(io, {} as never)).toThrowError(
       expect.objectContaining({ code: "INVALID_ARGUMENT" }),
     );
+  });
+
+  it("G12: bad hooks and a payload limit that does not fit Socket.IO's maxHttpBufferSize are INVALID_ARGUMENT", async () => {
+    const options = { store: new MemoryEventStore(), dedupStore: new MemoryDedupStore() };
+    const io = new Server();
+    for (const bad of [{ authorize: "yes" }, { identify: 42 }, { limit: { burst: 1 } }]) {
+      expect(() => createAssuredServer(io, { ...options, ...bad } as never)).toThrowError(
+        expect.objectContaining({ code: "INVALID_ARGUMENT" }),
+      );
+    }
+    const small = new Server({ maxHttpBufferSize: 100_000 });
+    small.attach(0); // creates the engine whose options are checked
+    try {
+      expect(() => createAssuredServer(small, options)).toThrowError(
+        expect.objectContaining({ code: "INVALID_ARGUMENT" }),
+      );
+      const fits = createAssuredServer(small, { ...options, limits: { maxPayloadBytes: 90_000 } });
+      await fits.close();
+    } finally {
+      await new Promise<void>((resolve) => small.close(() => resolve()));
+    }
+  });
+
+  it("G12: bad arguments to publish, subscribe, unsubscribe, on and close are INVALID_ARGUMENT (or the specific code)", async () => {
+    server = await startAssured();
+    const { assured } = server;
+    const peer = await server.connect(assuredAuth());
+    const [socket] = [...server.io.sockets.sockets.values()];
+    const code = async (run: () => unknown) => {
+      try {
+        await run();
+      } catch (error) {
+        return (error as { code?: string }).code;
+      }
+      return "no error";
+    };
+    expect(await code(() => assured.publish("s", "e", 1, null as never))).toBe("INVALID_ARGUMENT");
+    expect(await code(() => assured.publish("s", "e", 1, { id: 5 } as never))).toBe(
+      "INVALID_ARGUMENT",
+    );
+    expect(await code(() => assured.publish("", "e", 1))).toBe("INVALID_STREAM");
+    expect(await code(() => assured.publish("s", "", 1))).toBe("INVALID_ARGUMENT");
+    expect(await code(() => assured.publish("s", "e", () => 1))).toBe("CODEC_ERROR");
+    expect(await code(() => assured.subscribe(null as never, "s"))).toBe("INVALID_ARGUMENT");
+    expect(await code(() => assured.subscribe({} as never, "s"))).toBe("INVALID_ARGUMENT");
+    expect(await code(() => assured.subscribe(socket!, "s", null as never))).toBe(
+      "INVALID_ARGUMENT",
+    );
+    expect(await code(() => assured.subscribe(socket!, "s", { from: "now" as never }))).toBe(
+      "INVALID_ARGUMENT",
+    );
+    // A socket of another namespace than the one Assured is attached to.
+    const otherNsp = server.io.of("/other");
+    const connected = new Promise<import("socket.io").Socket>((resolve) =>
+      otherNsp.once("connection", resolve),
+    );
+    const stranger = new Peer(`${server.url}/other`, undefined);
+    await stranger.connect();
+    const foreign = await connected;
+    expect(await code(() => assured.subscribe(foreign as never, "s"))).toBe("INVALID_ARGUMENT");
+    stranger.socket.disconnect();
+    expect(await code(() => assured.unsubscribe(undefined as never, "s"))).toBe("INVALID_ARGUMENT");
+    expect(await code(() => assured.unsubscribe(socket!, 7 as never))).toBe("INVALID_STREAM");
+    expect(await code(() => assured.on("assured:msg", () => 1))).toBe("INVALID_ARGUMENT");
+    expect(await code(() => assured.on("ok", "handler" as never))).toBe("INVALID_ARGUMENT");
+    // The server keeps serving.
+    expect(await assured.subscribe(socket!, "s")).toMatchObject({ stream: "s", recovered: true });
+    await peer.roundTrip();
   });
 });

@@ -173,6 +173,32 @@ describe("G9: once per (principal, message id)", () => {
     hung.resolve();
   });
 
+  it("G9/G11: a handler hung past leaseMs does not block its socket forever: TIMEOUT, then the resend runs it again, once", async () => {
+    const server = await start({ limits: { leaseMs: 100 } });
+    let runs = 0;
+    server.assured.on("flaky", async () => {
+      runs++;
+      if (runs === 1) await new Promise(() => {}); // the first run hangs forever
+      return "recovered";
+    });
+    server.assured.on("next", async () => "next");
+    const peer = await server.connect(assuredAuth());
+    expect(await peer.send("flaky", null, "m1", 1)).toMatchObject({
+      id: "m1",
+      ok: false,
+      error: { code: "TIMEOUT" },
+    });
+    // Send order holds: 2 waits for 1, which runs again (its lease expired) and answers.
+    expect(await peer.send("next", null, "m2", 2)).toMatchObject({
+      ok: false,
+      error: { code: "TIMEOUT", details: { waitingForSeq: 1 } },
+    });
+    expect(payloadOf(await peer.send("flaky", null, "m1", 1))).toBe("recovered");
+    expect(payloadOf(await peer.send("next", null, "m2", 2))).toBe("next");
+    expect(payloadOf(await peer.send("flaky", null, "m1", 1))).toBe("recovered");
+    expect(runs).toBe(2);
+  });
+
   it("a dedup store that is down answers STORE_UNAVAILABLE (retryable) and runs nothing", async () => {
     const inner = new MemoryDedupStore();
     let down = true;
@@ -291,6 +317,115 @@ describe("G10: order and window", () => {
     expect(payloadOf(await fast.send("ping", null))).toBe("pong");
     gate.resolve();
     expect(payloadOf(await waiting)).toBe("released");
+  });
+
+  it("G10: after a retryable refusal, later messages of the window wait for its retry instead of overtaking it", async () => {
+    const inner = new MemoryDedupStore();
+    let refusals = 1;
+    const flaky: DedupStore = {
+      capabilities: inner.capabilities,
+      claim: async (...args) => {
+        if (refusals > 0) {
+          refusals--;
+          throw new Error("connect ECONNREFUSED");
+        }
+        return inner.claim(...args);
+      },
+      complete: (...args) => inner.complete(...args),
+      release: (...args) => inner.release(...args),
+      close: () => inner.close(),
+    };
+    const server = await start({ dedupStore: flaky });
+    const runs: number[] = [];
+    server.assured.on("step", async (n: number) => {
+      runs.push(n);
+      return n;
+    });
+    const peer = await server.connect(assuredAuth());
+    const window = await Promise.all([1, 2, 3, 4].map((n) => peer.send("step", n, `m${n}`, n)));
+    expect(window[0]).toMatchObject({ id: "m1", ok: false, error: { code: "STORE_UNAVAILABLE" } });
+    for (const reply of window.slice(1)) {
+      expect(reply).toMatchObject({
+        ok: false,
+        error: { code: "STORE_UNAVAILABLE", details: { waitingForSeq: 1 } },
+      });
+    }
+    expect(runs).toEqual([]);
+    // The client resends in seq order: now every message runs, in send order.
+    const resent = await Promise.all([1, 2, 3, 4].map((n) => peer.send("step", n, `m${n}`, n)));
+    expect(resent.map(payloadOf)).toEqual([1, 2, 3, 4]);
+    expect(runs).toEqual([1, 2, 3, 4]);
+  });
+
+  it("G10: a refusal at arrival (full queue) still holds back later messages after an earlier refused message is handled", async () => {
+    const inner = new MemoryDedupStore();
+    const claimGate = deferred();
+    let claimStarted!: () => void;
+    const claimRunning = new Promise<void>((resolve) => (claimStarted = resolve));
+    let failNext = true;
+    const flaky: DedupStore = {
+      capabilities: inner.capabilities,
+      claim: async (...args) => {
+        if (failNext) {
+          failNext = false;
+          claimStarted();
+          await claimGate.promise;
+          throw new Error("connect ECONNREFUSED");
+        }
+        return inner.claim(...args);
+      },
+      complete: (...args) => inner.complete(...args),
+      release: (...args) => inner.release(...args),
+      close: () => inner.close(),
+    };
+    const server = await start({ dedupStore: flaky, limits: { maxQueuedMessages: 3 } });
+    const runs: number[] = [];
+    server.assured.on("step", async (n: number) => {
+      runs.push(n);
+      return n;
+    });
+    const peer = await server.connect(assuredAuth());
+    const send = (n: number) => peer.send("step", n, `m${n}`, n);
+    // 1 is running (its claim hangs), 2–4 fill the queue, 5 is refused at arrival.
+    const first = [1, 2, 3, 4, 5].map(send);
+    await claimRunning;
+    expect(await first[4]).toMatchObject({ ok: false, error: { code: "LIMIT_EXCEEDED" } });
+    claimGate.resolve(); // 1 fails: STORE_UNAVAILABLE; 2–4 wait for it
+    const replies = await Promise.all(first.slice(0, 4));
+    expect(replies.map((r) => (r as { error?: { code: string } }).error?.code)).toEqual([
+      "STORE_UNAVAILABLE",
+      "STORE_UNAVAILABLE",
+      "STORE_UNAVAILABLE",
+      "STORE_UNAVAILABLE",
+    ]);
+    // 1–4 come back and are handled; 5 has not come back yet, so 6 must wait for it.
+    expect((await Promise.all([1, 2, 3, 4].map(send))).map(payloadOf)).toEqual([1, 2, 3, 4]);
+    expect(await send(6)).toMatchObject({
+      ok: false,
+      error: { code: "LIMIT_EXCEEDED", details: { waitingForSeq: 5 } },
+    });
+    expect((await Promise.all([5, 6].map(send))).map(payloadOf)).toEqual([5, 6]);
+    expect(runs).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it("G10: a message refused as RATE_LIMITED holds back later ones until it is handled", async () => {
+    const server = await start({ limits: { burst: 1, messagesPerSecond: 4 } });
+    const runs: number[] = [];
+    server.assured.on("step", async (n: number) => {
+      runs.push(n);
+      return n;
+    });
+    const peer = await server.connect(assuredAuth());
+    // The one token goes to seq 1; seq 2 is rate limited; seq 3 arrives once a token is back.
+    const first = await Promise.all([1, 2].map((n) => peer.send("step", n, `m${n}`, n)));
+    expect(first.map((r) => r.ok)).toEqual([true, false]);
+    expect(first[1]).toMatchObject({ error: { code: "RATE_LIMITED" } });
+    await new Promise((resolve) => setTimeout(resolve, 300)); // time for the bucket to refill a token
+    expect(await peer.send("step", 3, "m3", 3)).toMatchObject({
+      ok: false,
+      error: { code: "RATE_LIMITED", details: { waitingForSeq: 2 } },
+    });
+    expect(runs).toEqual([1]);
   });
 
   it("G11: beyond maxQueuedMessages a message is LIMIT_EXCEEDED (retryable)", async () => {

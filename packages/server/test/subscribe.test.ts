@@ -366,6 +366,31 @@ describe("G5/G12: authorization", () => {
     expect(peer.offsets("t")).toEqual([]);
   });
 
+  it("G12: events published while a revoked client was away are not replayed to it by connection state recovery", async () => {
+    let allow = true;
+    server = await startAssured({
+      serverOptions: { connectionStateRecovery: {} },
+      authorize: () => allow,
+    });
+    const peer = server.peer(assuredAuth([sub("s", null)]));
+    await peer.connect();
+    await peer.next(FRAMES.subscribed);
+    await server.assured.publish("s", "e", { secret: 1 });
+    await peer.until(() => peer.offsets("s").length === 1);
+    const disconnected = new Promise<void>((resolve) =>
+      peer.socket.once("disconnect", () => resolve()),
+    );
+    peer.socket.io.engine.close();
+    await disconnected;
+    allow = false;
+    await server.assured.publish("s", "e", { secret: 2 });
+    await peer.connect();
+    expect(peer.socket.recovered).toBe(true);
+    await peer.next<SubscribeErrorFrame>(FRAMES.subscribeError);
+    await peer.roundTrip();
+    expect(peer.data("s")).toEqual([{ secret: 1 }]);
+  });
+
   it("server-initiated subscribe goes through authorize too", async () => {
     server = await startAssured({ authorize: () => false });
     const { assured, io } = server;
