@@ -19,6 +19,21 @@ describe("the kit run programmatically", () => {
     expect(summary.passed).toBeGreaterThanOrEqual(80);
   });
 
+  it("skips only the cases a store declares it cannot do, each with the declared reason", async () => {
+    const summary = await run("private-memory-harness.ts");
+    expect(failedNames(summary)).toEqual([]);
+    expect(summary.ok).toBe(true);
+    const skipped = summary.cases.filter((c) => c.state === "skipped");
+    expect(skipped.length).toBeGreaterThan(0);
+    for (const outcome of skipped) {
+      expect(outcome.reason).toMatch(
+        /the store declares capabilities\.(sharedAcrossInstances|persistent): false/,
+      );
+      expect(outcome.name).toMatch(/concurrency|restart|instance/);
+    }
+    expect(summary.passed + skipped.length).toBe(summary.cases.length);
+  });
+
   it("fails a store that lets a reader see offset n+1 before n, in the prefix visibility case", async () => {
     const summary = await run("broken-visibility.ts");
     expect(summary.ok).toBe(false);
