@@ -52,6 +52,9 @@ describe("the chat page in Chromium", () => {
     await bob.send("Hey Alice, how are you?");
     const greeting = ["Hi Bob!", "Hey Alice, how are you?"];
     await Promise.all([alice.deliveredTexts(greeting), bob.deliveredTexts(greeting)]);
+    // A message reaches the room before its sender gets the server's answer: wait for both
+    // answers, so only the messages typed offline wait in the outbox.
+    await Promise.all([alice.status("online", 0), bob.status("online", 0)]);
 
     // Alice loses her network and keeps typing: her messages wait in the outbox, greyed.
     await contextA.setOffline(true);
@@ -71,6 +74,9 @@ describe("the chat page in Chromium", () => {
     // Bob keeps chatting; then the server dies without warning while Bob sends again.
     await bob.send("Alice? You went quiet");
     await bob.deliveredTexts([...greeting, "Alice? You went quiet"]);
+    // The event reaches the room before the server's answer: wait for the answer too, so the
+    // kill does not catch the message still in Bob's outbox.
+    await bob.status("online", 0);
     await server!.kill();
     await bob.status("offline", 0);
     await bob.send("The server just went down, this one will wait");
@@ -118,6 +124,10 @@ describe("the chat page in Chromium", () => {
     await carol.status("online", 0);
     await carol.send("Written before the wipe");
     await carol.deliveredTexts(["Written before the wipe"]);
+    // Wait for the server's answer as well (it follows the event): a message still in the
+    // outbox would be sent again to the wiped server, which would run it again (its dedup
+    // record is gone too) and publish it into the new log.
+    await carol.status("online", 0);
 
     // The server loses its data: a new log (new epoch) on the same address.
     await server.kill();
