@@ -2,12 +2,12 @@ import { newId } from "@assured/core";
 import { freePort, type RunningFerretDB, startFerretDB } from "@assured/test-services";
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ClientFleet } from "../../src/multi-node/client-fleet.js";
 import { FailoverProxy } from "../../src/multi-node/failover-proxy.js";
 import { MongoHandledLog, runsPerMessage } from "../../src/multi-node/handled-log.js";
 import type { MongoNodeConfig } from "../../src/multi-node/node-config.js";
 import { NodeProcess } from "../../src/multi-node/node-process.js";
 import { StreamPublisher } from "../../src/multi-node/stream-publisher.js";
-import { TrackedClient } from "../../src/multi-node/tracked-client.js";
 import { waitFor } from "../../src/multi-node/wait-for.js";
 
 const CLIENTS = 3;
@@ -20,7 +20,7 @@ const database = `e2e_mongodb_recovery_${newId().replace(/[^A-Za-z0-9]/g, "")}`;
 let watcher: MongoClient | undefined;
 const lives: NodeProcess[] = [];
 let proxy: FailoverProxy | undefined;
-const clients: TrackedClient[] = [];
+let fleet: ClientFleet | undefined;
 
 beforeAll(async () => {
   if (process.env.MONGODB_URL) {
@@ -33,7 +33,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.allSettled(clients.map((c) => c.close()));
+  await fleet?.close();
   await proxy?.close();
   await Promise.allSettled(lives.map((n) => n.stop()));
   if (watcher && process.env.MONGODB_URL) await watcher.db(database).dropDatabase();
@@ -58,42 +58,26 @@ describe("MongoDB stores: a server SIGKILLed and restarted on the same database"
     // The clients reach the server through a proxy we control, to cut off its answers (below).
     proxy = await FailoverProxy.start([port]);
     const lb = proxy;
-    for (let i = 0; i < CLIENTS; i++) {
-      clients.push(new TrackedClient({ name: `c${i}`, url: lb.url, stream: STREAM }));
-    }
-    await Promise.all(clients.map((c) => c.connect()));
-    await waitFor(
-      () => clients.every((c) => c.socket.connected && c.outcomes.length === 1),
-      10_000,
-      "every client subscribed",
-    );
+    fleet = new ClientFleet(CLIENTS, lb.url, STREAM);
+    const { clients } = fleet;
+    await fleet.connect();
     const publisher = new StreamPublisher(STREAM);
-    const reachedHead = (c: TrackedClient) => (c.offsets().at(-1) ?? 0) >= publisher.head();
-    const where = () => clients.map((c) => `${c.name}@${c.offsets().at(-1) ?? 0}`).join(" ");
-    let n = 0;
-    const sendRound = (ids: string[]) => {
-      n++;
-      for (const c of clients) ids.push(c.record(n));
-    };
+    const head = () => publisher.head();
 
     // 1. Live: events and messages flow.
     const liveIds: string[] = [];
     for (let round = 0; round < 4; round++) {
       await publisher.publishBatch(first);
-      sendRound(liveIds);
+      fleet.sendRound(liveIds);
     }
-    await waitFor(
-      () => clients.every((c) => reachedHead(c) && c.drained()),
-      10_000,
-      () => `live events up to ${publisher.head()} and answers; at ${where()}`,
-    );
+    await fleet.caughtUp(head, "live events and answers");
 
     // 2. The server's answers and events stop reaching the clients; it handles these
     //    messages and stores their answers, then it is SIGKILLed: the answers are lost.
     lb.freeze();
     const beforeCrashIds: string[] = [];
     for (let round = 0; round < 3; round++) {
-      sendRound(beforeCrashIds);
+      fleet.sendRound(beforeCrashIds);
       await publisher.publishBatch(first);
     }
     await waitFor(
@@ -108,22 +92,14 @@ describe("MongoDB stores: a server SIGKILLed and restarted on the same database"
 
     // 3. While the server is down the clients keep sending (into their outboxes).
     const whileDownIds: string[] = [];
-    for (let round = 0; round < 3; round++) sendRound(whileDownIds);
+    for (let round = 0; round < 3; round++) fleet.sendRound(whileDownIds);
 
     // 4. A new process on the same database and port; the clients reconnect and recover.
     lives.push(await NodeProcess.start(config("second")));
     const second = lives[1]!;
-    await waitFor(
-      () => clients.every((c) => c.socket.connected && c.outcomes.length === 2),
-      10_000,
-      () => `every client resubscribed; outcomes ${clients.map((c) => JSON.stringify(c.outcomes))}`,
-    );
+    await fleet.subscribed(2, "every client resubscribed");
     for (let round = 0; round < 3; round++) await publisher.publishBatch(second);
-    await waitFor(
-      () => clients.every((c) => reachedHead(c) && c.drained()),
-      10_000,
-      () => `every event up to ${publisher.head()} and every answer; at ${where()}`,
-    );
+    await fleet.caughtUp(head, "every event and every answer");
 
     // Delivery: per client, exactly the published offsets, in order, once, with their data.
     expect(publisher.epochs()).toHaveLength(1);

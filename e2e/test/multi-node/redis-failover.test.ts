@@ -1,11 +1,11 @@
 import { freePort } from "@assured/test-services";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ClientFleet } from "../../src/multi-node/client-fleet.js";
 import { FailoverProxy } from "../../src/multi-node/failover-proxy.js";
 import { RedisHandledLog, runsPerMessage } from "../../src/multi-node/handled-log.js";
 import { NodeProcess } from "../../src/multi-node/node-process.js";
 import { type RedisFixture, redisFixture } from "../../src/multi-node/redis-fixture.js";
 import { StreamPublisher } from "../../src/multi-node/stream-publisher.js";
-import { TrackedClient } from "../../src/multi-node/tracked-client.js";
 import { waitFor } from "../../src/multi-node/wait-for.js";
 
 const CLIENTS = 4;
@@ -14,14 +14,14 @@ const STREAM = "feed:multi-node";
 let redis: RedisFixture | undefined;
 const nodes: NodeProcess[] = [];
 let proxy: FailoverProxy | undefined;
-const clients: TrackedClient[] = [];
+let fleet: ClientFleet | undefined;
 
 beforeAll(async () => {
   redis = await redisFixture("failover");
 });
 
 afterAll(async () => {
-  await Promise.allSettled(clients.map((c) => c.close()));
+  await fleet?.close();
   await proxy?.close();
   await Promise.allSettled(nodes.map((n) => n.stop()));
   await redis?.stop();
@@ -47,38 +47,22 @@ describe("multi-node on Redis: RedisEventStore, RedisDedupStore, Socket.IO Redis
     // the honest, simplest way to move the same unmodified clients from A to B.)
     proxy = await FailoverProxy.start([portA, portB]);
     const lb = proxy;
-    for (let i = 0; i < CLIENTS; i++) {
-      clients.push(new TrackedClient({ name: `c${i}`, url: lb.url, stream: STREAM }));
-    }
-    await Promise.all(clients.map((c) => c.connect()));
-    await waitFor(
-      () => clients.every((c) => c.socket.connected && c.outcomes.length === 1),
-      10_000,
-      "every client subscribed",
-    );
+    fleet = new ClientFleet(CLIENTS, lb.url, STREAM);
+    const { clients } = fleet;
+    await fleet.connect();
     expect(lb.connectionsTo(portA)).toBe(CLIENTS);
 
     // Every event is published on node B.
     const publisher = new StreamPublisher(STREAM);
-    const reachedHead = (c: TrackedClient) => (c.offsets().at(-1) ?? 0) >= publisher.head();
-    const where = () => clients.map((c) => `${c.name}@${c.offsets().at(-1) ?? 0}`).join(" ");
-    let n = 0;
-    const sendRound = (ids: string[]) => {
-      n++;
-      for (const c of clients) ids.push(c.record(n));
-    };
+    const head = () => publisher.head();
 
     // 1. Live across nodes: B publishes, the adapter fans out to A's sockets; A handles messages.
     const liveIds: string[] = [];
     for (let round = 0; round < 6; round++) {
       await publisher.publishBatch(nodeB);
-      sendRound(liveIds);
+      fleet.sendRound(liveIds);
     }
-    await waitFor(
-      () => clients.every((c) => reachedHead(c) && c.drained()),
-      10_000,
-      () => `live events up to ${publisher.head()} and answers; at ${where()}`,
-    );
+    await fleet.caughtUp(head, "live events and answers");
 
     // 2. A one-way partition: nothing from A reaches the clients any more. A handles these
     //    messages (handler run, answer stored for duplicates) but its answers are lost.
@@ -86,7 +70,7 @@ describe("multi-node on Redis: RedisEventStore, RedisDedupStore, Socket.IO Redis
     lb.freeze();
     const partitionedIds: string[] = [];
     for (let round = 0; round < 3; round++) {
-      sendRound(partitionedIds);
+      fleet.sendRound(partitionedIds);
       for (let i = 0; i < 4; i++) await publisher.publishBatch(nodeB, 100);
     }
     await waitFor(
@@ -100,17 +84,15 @@ describe("multi-node on Redis: RedisEventStore, RedisDedupStore, Socket.IO Redis
 
     // 3. Mid-stream: B keeps publishing while A is SIGKILLed and the clients send more.
     const aroundKillIds: string[] = [];
-    publisher.start(nodeB, () => clients.every((c) => !c.socket.connected || reachedHead(c)));
+    publisher.start(nodeB, () =>
+      clients.every((c) => !c.socket.connected || ClientFleet.reached(c, head())),
+    );
     try {
       await nodeA.kill();
-      for (let round = 0; round < 3; round++) sendRound(aroundKillIds);
+      for (let round = 0; round < 3; round++) fleet.sendRound(aroundKillIds);
 
       // 4. The clients reconnect through the proxy, to B, and recover from their positions.
-      await waitFor(
-        () => clients.every((c) => c.socket.connected && c.outcomes.length === 2),
-        10_000,
-        () => `every client resubscribed on B; outcomes ${clients.map((c) => c.outcomes.length)}`,
-      );
+      await fleet.subscribed(2, "every client resubscribed on B");
       const batchesAtReconnect = publisher.loopBatches;
       await waitFor(
         () => publisher.loopBatches >= batchesAtReconnect + 3,
@@ -121,11 +103,7 @@ describe("multi-node on Redis: RedisEventStore, RedisDedupStore, Socket.IO Redis
       await publisher.stop();
     }
     expect(lb.connectionsTo(portB)).toBe(CLIENTS);
-    await waitFor(
-      () => clients.every((c) => reachedHead(c) && c.drained()),
-      10_000,
-      () => `every event up to ${publisher.head()} and every answer; at ${where()}`,
-    );
+    await fleet.caughtUp(head, "every event and every answer");
 
     // Delivery: per client, exactly the published offsets, in order, once, with their data.
     expect(publisher.epochs()).toHaveLength(1);
