@@ -17,6 +17,8 @@ export type AssuredErrorCode =
   | "LIMIT_EXCEEDED"
   /** Too many requests from one socket in the configured interval. */
   | "RATE_LIMITED"
+  /** One principal holds its whole share of a bounded resource (dedup entries); final until entries expire. */
+  | "QUOTA_EXCEEDED"
   /** A value could not be encoded or a stored payload could not be decoded. */
   | "CODEC_ERROR"
   /** A frame on the wire did not match the protocol. */
@@ -51,6 +53,7 @@ export const ASSURED_ERROR_CODES: readonly AssuredErrorCode[] = [
   "PAYLOAD_TOO_LARGE",
   "LIMIT_EXCEEDED",
   "RATE_LIMITED",
+  "QUOTA_EXCEEDED",
   "CODEC_ERROR",
   "BAD_FRAME",
   "UNAUTHORIZED",
