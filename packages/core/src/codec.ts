@@ -1,5 +1,6 @@
 import { Decoder, Encoder, ExtensionCodec } from "@msgpack/msgpack";
 import { AssuredError } from "./errors.js";
+import { assertBoundedMessagePack, MAX_PAYLOAD_DEPTH } from "./msgpack-bounds.js";
 
 /**
  * The payload codec: any value Socket.IO can carry — JSON values plus binary (`Buffer`,
@@ -90,7 +91,11 @@ extensions.register({
   },
 });
 
-const encoder = new Encoder({ extensionCodec: extensions, ignoreUndefined: true });
+const encoder = new Encoder({
+  extensionCodec: extensions,
+  ignoreUndefined: true,
+  maxDepth: MAX_PAYLOAD_DEPTH,
+});
 const decoder = new Decoder({ extensionCodec: extensions });
 
 /**
@@ -113,7 +118,10 @@ export function encode(value: unknown): Uint8Array {
 }
 
 /**
- * Decodes payload bytes produced by `encode`.
+ * Decodes payload bytes produced by `encode`. Safe on hostile input: the bytes are checked
+ * first (`assertBoundedMessagePack`), so no header can make the decoder allocate more than the
+ * input can hold or nest deeper than `MAX_PAYLOAD_DEPTH`; cost and memory are linear in the
+ * input length.
  * @throws AssuredError `CODEC_ERROR` when the bytes are not a valid payload.
  */
 export function decode(payload: Uint8Array): unknown {
@@ -126,6 +134,7 @@ export function decode(payload: Uint8Array): unknown {
     payload.constructor === Uint8Array
       ? payload
       : new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
+  assertBoundedMessagePack(bytes);
   try {
     return copyBinaries(decoder.decode(bytes));
   } catch (error) {

@@ -15,6 +15,7 @@ export * from "./memory-backend.js";
 export * from "./memory-dedup-store.js";
 export * from "./memory-event-store.js";
 export * from "./memory-stream-log.js";
+export * from "./msgpack-bounds.js";
 export * from "./outbox.js";
 export type { MessageResult, OutboxMessage } from "./outbox-storage.js";
 export { base64ToBytes, bytesToBase64 } from "./outbox-storage.js";
