@@ -82,8 +82,8 @@ export function socketIoAcks(retries: boolean): MessageSystem {
 /**
  * Assured `client.emit`: each message is written to the outbox, sent in a window of 32 in
  * flight, claimed in the dedup store, handled, its result stored, then acknowledged. The
- * server's per-socket frame rate limit (500/s by default, a protection against floods) is raised
- * so that it is not what gets measured.
+ * server's per-socket rate limit (500 tokens/s by default, a message costing 3; a protection
+ * against floods) is raised so that it is not what gets measured.
  */
 export function assuredMessages(stores: BenchStores): MessageSystem {
   return {
@@ -94,7 +94,7 @@ export function assuredMessages(stores: BenchStores): MessageSystem {
       const assured = createAssuredServer(server.io, {
         store: stores.eventStore,
         dedupStore: stores.dedupStore,
-        limits: { messagesPerSecond: 1_000_000, burst: 1_000_000 },
+        limits: { tokensPerSecond: 1_000_000, burstTokens: 1_000_000 },
       });
       assured.on(MESSAGE, () => ({ ok: true }));
       const route = await clientUrl(server.url, link);

@@ -216,7 +216,8 @@ describe("failure table without a database", () => {
   });
 
   it("G10/G11: messages refused by the socket's rate limit are resent and still handled in send order", async () => {
-    const s = await server({ limits: { burst: 5, messagesPerSecond: 50 } });
+    // A message costs 3 tokens: a burst of 5 messages, then 50 a second.
+    const s = await server({ limits: { burstTokens: 15, tokensPerSecond: 150 } });
     const invoked: number[] = [];
     let frames = 0;
     s.io.on("connection", (socket) =>

@@ -9,14 +9,16 @@ import {
   type ClaimOptions,
   type ClaimResult,
   type Clock,
+  type DedupOwner,
   type DedupStore,
   type DedupStoreCapabilities,
   newId,
+  quotaExceededError,
   type StoredResponse,
   systemClock,
 } from "@assured/core";
 import { DirectoryOperations } from "./directory-operations.js";
-import { readIfExists, replaceDurably } from "./durable-file.js";
+import { fileFor, readIfExists, replaceDurably } from "./durable-file.js";
 
 /** Options of `FileDedupStore`. */
 export interface FileDedupStoreOptions {
@@ -26,9 +28,19 @@ export interface FileDedupStoreOptions {
   clock?: Clock;
 }
 
-/** A key's file: held under a lease, or done with the response (payload in base64). */
+/**
+ * A key's file: held under a lease, or done with the response (payload in base64); `owner` is
+ * the id of the claim's owner, when it had one.
+ */
 type KeyFile =
-  | { key: string; state: "leased"; fingerprint: string; token: string; leaseExpiresAt: number }
+  | {
+      key: string;
+      state: "leased";
+      fingerprint: string;
+      token: string;
+      leaseExpiresAt: number;
+      owner?: string;
+    }
   | {
       key: string;
       state: "done";
@@ -36,20 +48,35 @@ type KeyFile =
       ok: boolean;
       payload: string;
       expiresAt: number;
+      owner?: string;
     };
+
+/** An owner's file: its keys with when each stops counting (pairs, so any key is safe). */
+interface OwnerFile {
+  owner: string;
+  entries: [key: string, expiresAt: number][];
+}
 
 /**
  * A `DedupStore` on plain files: one small JSON file per key, replaced atomically (write, fsync,
  * rename). Persistent and single-instance, like `FileEventStore`. An expired key's file is
  * overwritten by the next claim of that key.
+ *
+ * Quotas: each owner has a file listing its keys and when each stops counting, rewritten by
+ * every claim, complete and release of its keys (expired ones are dropped then), so a claim
+ * reads one file to count. Operations run one at a time, so the quota is exact. The owner's
+ * file is written before the key's: a crash in between can only over-count, until the entry's
+ * recorded expiry. Simple rather than fast: the file holds up to `maxEntries` keys.
  */
 export class FileDedupStore implements DedupStore {
   readonly capabilities: DedupStoreCapabilities = {
     sharedAcrossInstances: false,
     persistent: true,
+    quotaUnderContention: "exact",
   };
   private readonly files: DirectoryOperations;
   private readonly clock: Clock;
+  private readonly directory: string;
 
   constructor(options: FileDedupStoreOptions) {
     this.files = new DirectoryOperations({
@@ -59,6 +86,7 @@ export class FileDedupStore implements DedupStore {
       assertName: assertDedupKey,
     });
     this.clock = options.clock ?? systemClock;
+    this.directory = options.directory;
   }
 
   claim(key: string, options: ClaimOptions): Promise<ClaimResult> {
@@ -77,12 +105,15 @@ export class FileDedupStore implements DedupStore {
         }
         const token = newId();
         const leaseExpiresAt = now + options.leaseMs;
+        const { owner } = options;
+        if (owner !== undefined) await this.countIn(owner, key, leaseExpiresAt, now);
         await this.save(path, {
           key,
           state: "leased",
           fingerprint: options.fingerprint,
           token,
           leaseExpiresAt,
+          ...(owner === undefined ? {} : { owner: owner.id }),
         });
         return { status: "claimed", token };
       },
@@ -107,7 +138,11 @@ export class FileDedupStore implements DedupStore {
       const payload = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString(
         "base64",
       );
-      const expiresAt = this.clock() + options.ttlMs;
+      const now = this.clock();
+      const expiresAt = now + options.ttlMs;
+      if (current.owner !== undefined) {
+        await this.updateOwner(current.owner, now, (entries) => entries.set(key, expiresAt));
+      }
       await this.save(path, {
         key,
         state: "done",
@@ -115,6 +150,7 @@ export class FileDedupStore implements DedupStore {
         ok: response.ok,
         payload,
         expiresAt,
+        ...(current.owner === undefined ? {} : { owner: current.owner }),
       });
       return true;
     });
@@ -129,6 +165,9 @@ export class FileDedupStore implements DedupStore {
         const current = await this.load(path, key);
         if (current?.state !== "leased" || current.token !== token) return false;
         await rm(path, { force: true });
+        if (current.owner !== undefined) {
+          await this.updateOwner(current.owner, this.clock(), (entries) => entries.delete(key));
+        }
         return true;
       },
     );
@@ -155,6 +194,45 @@ export class FileDedupStore implements DedupStore {
 
   private save(path: string, file: KeyFile): Promise<void> {
     return replaceDurably(path, JSON.stringify(file));
+  }
+
+  /** Adds `key` to the owner's entries, or throws `QUOTA_EXCEEDED` when the owner is full. */
+  private async countIn(owner: DedupOwner, key: string, expiresAt: number, now: number) {
+    await this.updateOwner(owner.id, now, (entries) => {
+      // `key` itself is free or expired here: it does not count against its own claim.
+      entries.delete(key);
+      if (entries.size >= owner.maxEntries) throw quotaExceededError(owner);
+      entries.set(key, expiresAt);
+    });
+  }
+
+  /** Reads the owner's unexpired entries, lets `change` edit them, and writes them back. */
+  private async updateOwner(
+    owner: string,
+    now: number,
+    change: (entries: Map<string, number>) => void,
+  ): Promise<void> {
+    const path = fileFor(this.directory, owner, ".owner.json");
+    const text = await readIfExists(path);
+    const entries = new Map<string, number>();
+    if (text !== undefined) {
+      let file: OwnerFile;
+      try {
+        file = JSON.parse(text) as OwnerFile;
+      } catch {
+        throw new AssuredError("STORE_CORRUPT", `${path} is not valid JSON; restore or delete it.`);
+      }
+      if (file.owner !== owner) {
+        throw new AssuredError(
+          "STORE_CORRUPT",
+          `${path} holds another owner; restore or delete it.`,
+        );
+      }
+      for (const [key, expiresAt] of file.entries) if (expiresAt > now) entries.set(key, expiresAt);
+    }
+    change(entries);
+    const file: OwnerFile = { owner, entries: [...entries] };
+    await replaceDurably(path, JSON.stringify(file));
   }
 }
 

@@ -281,6 +281,7 @@ export class AssuredClient {
    * it is sent, resent until answered, and handled once (G9) and in order (G10). Resolves with
    * the handler's result; rejects with `AssuredError` — `HANDLER_ERROR` (what the handler threw
    * is in `details.error`) or the final protocol code (`UNKNOWN_EVENT`, `IDEMPOTENCY_CONFLICT`,
+   * `QUOTA_EXCEEDED` (the sender's dedup quota on the server is full; the message did not run),
    * `PAYLOAD_TOO_LARGE`…), `LIMIT_EXCEEDED` when the outbox is full, `CLOSED` after `close()`.
    * @example const saved = await client.emit("chat:send", { room: "1", text: "hi" });
    */

@@ -3,6 +3,7 @@ import { describeDedupBasics } from "./cases/dedup-basics.js";
 import { describeDedupConcurrency } from "./cases/dedup-concurrency.js";
 import { describeDedupExpiry } from "./cases/dedup-expiry.js";
 import { describeDedupInvalidArguments } from "./cases/dedup-invalid-arguments.js";
+import { describeDedupQuota } from "./cases/dedup-quota.js";
 import { describeDedupRestart } from "./cases/dedup-restart.js";
 import type { DedupStoreHarness, SuiteOptions } from "./harness.js";
 
@@ -24,5 +25,6 @@ export function describeDedupStore(
     describeDedupConcurrency(harness, options);
     describeDedupRestart(harness, options);
     describeDedupInvalidArguments(harness, options);
+    describeDedupQuota(harness, options);
   });
 }

@@ -4,6 +4,7 @@ export { describeDedupBasics } from "./cases/dedup-basics.js";
 export { describeDedupConcurrency } from "./cases/dedup-concurrency.js";
 export { describeDedupExpiry } from "./cases/dedup-expiry.js";
 export { describeDedupInvalidArguments } from "./cases/dedup-invalid-arguments.js";
+export { describeDedupQuota } from "./cases/dedup-quota.js";
 export { describeDedupRestart } from "./cases/dedup-restart.js";
 export { describeHostileNames, HOSTILE_STREAM_NAMES } from "./cases/hostile-names.js";
 export { describeIdempotency } from "./cases/idempotency.js";

@@ -84,6 +84,16 @@ describe("the kit run programmatically", () => {
     expect(reason).toMatch(/claims that won/);
   });
 
+  it("fails a dedup store whose quota check races, in the concurrent quota cases, even in optimistic mode", async () => {
+    const summary = await run("broken-dedup-quota.ts");
+    const failed = failedNames(summary);
+    expect(failed).toEqual([
+      expect.stringMatching(/never leaves an owner above its quota under 20 concurrent claims/),
+    ]);
+    const reason = summary.cases.find((c) => c.name === failed[0])?.reason ?? "";
+    expect(reason).toMatch(/concurrent claims that won: expected 20 to be less than or equal to 5/);
+  });
+
   it("reports a module that exports no harness as an error naming the expected exports", async () => {
     const summary = await run("no-harness.ts");
     expect(summary.ok).toBe(false);

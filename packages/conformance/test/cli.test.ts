@@ -30,7 +30,7 @@ describe("assured-conformance CLI", () => {
   it("exits 0 and prints the totals when every case passes", async () => {
     const { code, stdout } = await conformance("test/fixtures/memory-harness.ts", ...source);
     expect(stdout).toMatch(/^Assured conformance: test\/fixtures\/memory-harness\.ts$/m);
-    expect(stdout).toMatch(/^Cases: 84 passed, 0 failed, 0 skipped \(84 total\)$/m);
+    expect(stdout).toMatch(/^Cases: 93 passed, 0 failed, 0 skipped \(93 total\)$/m);
     expect(stdout).toMatch(/^Result: PASS$/m);
     expect(code).toBe(0);
   });

@@ -1,4 +1,4 @@
-import type { ClaimOptions, StoredResponse } from "./dedup-store.js";
+import type { ClaimOptions, DedupOwner, StoredResponse } from "./dedup-store.js";
 import { AssuredError } from "./errors.js";
 import {
   assertId,
@@ -16,17 +16,69 @@ export function assertDedupKey(key: unknown): asserts key is string {
   assertText(key, "dedup key", MAX_DEDUP_KEY_LENGTH);
 }
 
-/** Throws `INVALID_ARGUMENT` unless `options` is `{ leaseMs, fingerprint }` with valid values. */
-export function assertClaimOptions(options: unknown): asserts options is ClaimOptions {
-  if (typeof options !== "object" || options === null) {
+const CLAIM_OPTION_FIELDS: ReadonlySet<string> = new Set(["leaseMs", "fingerprint", "owner"]);
+const OWNER_FIELDS: ReadonlySet<string> = new Set(["id", "maxEntries"]);
+
+/** Throws `INVALID_ARGUMENT` if `value` has an own field not in `known` (a typo must not pass). */
+function refuseUnknownFields(value: object, known: ReadonlySet<string>, what: string): void {
+  for (const field of Object.keys(value)) {
+    if (!known.has(field)) {
+      throw new AssuredError(
+        "INVALID_ARGUMENT",
+        `${what} has an unknown field ${describe(field)}; expected ${[...known].join(", ")}.`,
+      );
+    }
+  }
+}
+
+/**
+ * Throws `INVALID_ARGUMENT` unless `owner` is `{ id, maxEntries }`: an id of 1–256 code points
+ * and a positive integer quota, with no other field.
+ */
+export function assertDedupOwner(owner: unknown): asserts owner is DedupOwner {
+  if (typeof owner !== "object" || owner === null || Array.isArray(owner)) {
     throw new AssuredError(
       "INVALID_ARGUMENT",
-      `claim options must be { leaseMs, fingerprint }, got ${describe(options)}.`,
+      `claim owner must be { id, maxEntries }, got ${describe(owner)}.`,
     );
   }
+  refuseUnknownFields(owner, OWNER_FIELDS, "claim owner");
+  const o = owner as Record<string, unknown>;
+  assertId(o.id, "owner.id");
+  assertPositiveInteger(o.maxEntries, "owner.maxEntries");
+}
+
+/**
+ * Throws `INVALID_ARGUMENT` unless `options` is `{ leaseMs, fingerprint, owner? }` with valid
+ * values and no other field.
+ */
+export function assertClaimOptions(options: unknown): asserts options is ClaimOptions {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new AssuredError(
+      "INVALID_ARGUMENT",
+      `claim options must be { leaseMs, fingerprint, owner? }, got ${describe(options)}.`,
+    );
+  }
+  refuseUnknownFields(options, CLAIM_OPTION_FIELDS, "claim options");
   const o = options as Record<string, unknown>;
   assertPositiveInteger(o.leaseMs, "leaseMs");
   assertId(o.fingerprint, "fingerprint");
+  if (o.owner !== undefined) assertDedupOwner(o.owner);
+}
+
+/**
+ * The error of a claim refused by its owner's quota (`QUOTA_EXCEEDED`, final): the same text
+ * and details from every store.
+ *
+ * @example throw quotaExceededError(options.owner);
+ */
+export function quotaExceededError(owner: DedupOwner): AssuredError {
+  return new AssuredError(
+    "QUOTA_EXCEEDED",
+    `this owner already holds ${owner.maxEntries} unexpired dedup entries (owner.maxEntries); ` +
+      "a new one is refused until earlier ones expire or are released.",
+    { details: { maxEntries: owner.maxEntries } },
+  );
 }
 
 /** Throws `INVALID_ARGUMENT` unless `token` is a claim token (a non-empty string). */

@@ -7,12 +7,34 @@ export interface StoredResponse {
   payload: Uint8Array;
 }
 
+/**
+ * Whose entry a claim creates, and how many that owner may hold. The server passes the
+ * principal and its `maxDedupEntriesPerPrincipal` limit, so one principal sending unique ids
+ * cannot fill the store for everyone (DESIGN.md §8: budgets are per principal).
+ */
+export interface DedupOwner {
+  /** Who the entry belongs to: 1–256 code points, opaque (the server passes the principal). */
+  id: string;
+  /**
+   * Most unexpired entries (leased or done) this owner may hold at once. A claim that would
+   * create one more is refused with `QUOTA_EXCEEDED`; expired, released and taken-over entries
+   * free their place.
+   */
+  maxEntries: number;
+}
+
 /** Options for a claim. */
 export interface ClaimOptions {
   /** How long the claim is held before another claimer may take it over (handler crash). */
   leaseMs: number;
   /** A digest of the message (name + payload); the same key with another fingerprint conflicts. */
   fingerprint: string;
+  /**
+   * The owner's quota (optional: direct store users may omit it). Give the same owner every
+   * time a key is claimed: a store may keep an owner's entries together (Redis Cluster keeps
+   * them in one hash slot), so the same key under another owner may be another entry.
+   */
+  owner?: DedupOwner;
 }
 
 /** The outcome of `claim`. */
@@ -32,6 +54,15 @@ export interface DedupStoreCapabilities {
   sharedAcrossInstances: boolean;
   /** A new instance on the same backing data sees earlier claims and responses. */
   persistent: boolean;
+  /**
+   * How `owner.maxEntries` holds under concurrent claims of one owner. `"exact"` (the default
+   * when absent): claims are serialized, so of many concurrent claims of new keys exactly as
+   * many win as the owner has room for. `"optimistic"`: a claim writes its entry, then counts
+   * the owner's entries and withdraws its own when over; the bound still holds once the claims
+   * have answered, but near it concurrent claims may all be refused. Both never leave more
+   * than `maxEntries` unexpired entries of an owner.
+   */
+  quotaUnderContention?: "exact" | "optimistic";
 }
 
 /**
@@ -45,6 +76,11 @@ export interface DedupStoreCapabilities {
  * - `complete(key, token, response, { ttlMs })`: stores the response; only the current holder's
  *   token is accepted (a holder whose lease was taken over gets `false`).
  * - `release(key, token)`: gives the key up without a response, so it can be claimed at once.
+ * - Quota: a claim with `owner` that would make the key a new unexpired entry (a free key, or
+ *   one whose lease or response expired) is refused with `QUOTA_EXCEEDED` when the owner
+ *   already holds `owner.maxEntries` unexpired entries. Answers that create nothing (`pending`,
+ *   `done`, `conflict`) are given whatever the quota. Other owners are never affected. A store
+ *   may also bound all entries together (`LIMIT_EXCEEDED`, retryable).
  *
  * Invalid arguments throw `AssuredError` (`INVALID_ARGUMENT`); backend failures are
  * `STORE_UNAVAILABLE`; after `close()`, `STORE_CLOSED`.

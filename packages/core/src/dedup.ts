@@ -1,4 +1,4 @@
-import type { DedupStore, StoredResponse } from "./dedup-store.js";
+import type { DedupOwner, DedupStore, StoredResponse } from "./dedup-store.js";
 import { AssuredError, toStoreError } from "./errors.js";
 import { assertPositiveInteger } from "./validate.js";
 
@@ -16,6 +16,11 @@ export interface RunOnceOptions {
   pollMinMs?: number;
   /** Longest poll delay while waiting (default 200 ms). */
   pollMaxMs?: number;
+  /**
+   * Whose entry the claim creates and that owner's quota (see `ClaimOptions.owner`); a claim
+   * beyond it rejects with `QUOTA_EXCEEDED` before the handler runs.
+   */
+  owner?: DedupOwner;
 }
 
 /**
@@ -48,8 +53,9 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * another fingerprint, reject with `IDEMPOTENCY_CONFLICT`. A run whose process died leaves its
  * claim to expire after `leaseMs`; the next duplicate then runs the handler again, once.
  *
- * @throws AssuredError `IDEMPOTENCY_CONFLICT`, `TIMEOUT` (still pending after `maxWaitMs`), or
- * the store's errors (`STORE_UNAVAILABLE`…), or whatever the handler threw.
+ * @throws AssuredError `IDEMPOTENCY_CONFLICT`, `TIMEOUT` (still pending after `maxWaitMs`),
+ * `QUOTA_EXCEEDED` (the owner holds its `maxEntries`), or the store's errors
+ * (`STORE_UNAVAILABLE`, `LIMIT_EXCEEDED`…), or whatever the handler threw.
  * @example
  * const { response } = await runOnce(store, dedupKey(user, id), await messageFingerprint(name, payload),
  *   async () => ({ ok: true, payload: encode(await handle()) }), { leaseMs: 30_000, ttlMs: 86_400_000 });
@@ -61,7 +67,7 @@ export async function runOnce(
   handler: DedupHandler,
   options: RunOnceOptions,
 ): Promise<DedupOutcome> {
-  const { leaseMs, ttlMs } = options;
+  const { leaseMs, ttlMs, owner } = options;
   assertPositiveInteger(leaseMs, "leaseMs");
   assertPositiveInteger(ttlMs, "ttlMs");
   const maxWaitMs = options.maxWaitMs ?? leaseMs + 1000;
@@ -71,7 +77,10 @@ export async function runOnce(
   for (;;) {
     let claim: Awaited<ReturnType<DedupStore["claim"]>>;
     try {
-      claim = await store.claim(key, { leaseMs, fingerprint });
+      claim = await store.claim(
+        key,
+        owner === undefined ? { leaseMs, fingerprint } : { leaseMs, fingerprint, owner },
+      );
     } catch (error) {
       throw toStoreError(error, "dedup claim");
     }
@@ -137,7 +146,9 @@ export function conflictError(): AssuredError {
  *
  * @example
  * const dedup = new Deduplicator(store, { leaseMs: 30_000, ttlMs: 86_400_000 });
- * const { response, duplicate } = await dedup.run(key, fingerprint, handler);
+ * const { response, duplicate } = await dedup.run(key, fingerprint, handler, {
+ *   owner: { id: principal, maxEntries: 10_000 },
+ * });
  */
 export class Deduplicator {
   readonly #store: DedupStore;
@@ -171,8 +182,16 @@ export class Deduplicator {
     return this.#inFlight.size;
   }
 
-  /** Runs the handler once per key; see `runOnce`. */
-  run(key: string, fingerprint: string, handler: DedupHandler): Promise<DedupOutcome> {
+  /**
+   * Runs the handler once per key; see `runOnce`. `options.owner` is passed with the claim (the
+   * owner's quota); give the same owner for a key every time.
+   */
+  run(
+    key: string,
+    fingerprint: string,
+    handler: DedupHandler,
+    options: { owner?: DedupOwner } = {},
+  ): Promise<DedupOutcome> {
     const running = this.#inFlight.get(key);
     const now = this.#clock();
     if (running !== undefined && now - running.startedAt < this.#options.leaseMs) {
@@ -182,7 +201,13 @@ export class Deduplicator {
     // A run older than its lease is presumed hung: like a crashed node's, its claim may be taken
     // over through the store (G9), instead of every duplicate waiting for it forever.
     if (running !== undefined) this.#inFlight.delete(key);
-    const promise = runOnce(this.#store, key, fingerprint, handler, this.#options);
+    const promise = runOnce(
+      this.#store,
+      key,
+      fingerprint,
+      handler,
+      options.owner === undefined ? this.#options : { ...this.#options, owner: options.owner },
+    );
     if (this.#inFlight.size >= this.#maxInFlight) return promise;
     const entry = { fingerprint, promise, startedAt: now };
     this.#inFlight.set(key, entry);

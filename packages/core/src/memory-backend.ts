@@ -1,10 +1,35 @@
 import type { StoredResponse } from "./dedup-store.js";
 import type { MemoryStreamLog } from "./memory-stream-log.js";
 
-/** A dedup key's state in memory: held under a lease, or done with a stored response. */
+/**
+ * A dedup key's state in memory: held under a lease, or done with a stored response; `owner` is
+ * the id of the claim's owner, when it had one.
+ */
 export type MemoryClaim =
-  | { state: "leased"; fingerprint: string; token: string; leaseExpiresAt: number }
-  | { state: "done"; fingerprint: string; response: StoredResponse; expiresAt: number };
+  | {
+      state: "leased";
+      fingerprint: string;
+      token: string;
+      leaseExpiresAt: number;
+      owner?: string;
+    }
+  | {
+      state: "done";
+      fingerprint: string;
+      response: StoredResponse;
+      expiresAt: number;
+      owner?: string;
+    };
+
+/**
+ * One owner's dedup entries in memory: how many the claims map holds (expired ones not yet
+ * swept included), and a min-heap of their expiry times so a claim at the quota drops the
+ * expired ones without scanning (see `MemoryDedupOwners`).
+ */
+export interface MemoryOwnerEntries {
+  count: number;
+  heap: { expiresAt: number; key: string }[];
+}
 
 /**
  * The data behind the in-memory stores. Stores given the same backend behave like several
@@ -17,6 +42,8 @@ export interface MemoryBackend {
   readonly streams: Map<string, MemoryStreamLog>;
   /** Dedup keys by key. */
   readonly claims: Map<string, MemoryClaim>;
+  /** Per-owner counts of dedup keys, by owner id (only owners holding at least one key). */
+  readonly owners: Map<string, MemoryOwnerEntries>;
 }
 
 /**
@@ -28,5 +55,5 @@ export interface MemoryBackend {
  * const b = new MemoryEventStore({ backend }); // sees what `a` appends
  */
 export function createMemoryBackend(): MemoryBackend {
-  return { streams: new Map(), claims: new Map() };
+  return { streams: new Map(), claims: new Map(), owners: new Map() };
 }

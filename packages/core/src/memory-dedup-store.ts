@@ -9,10 +9,12 @@ import {
   assertClaimArguments,
   assertCompleteArguments,
   assertReleaseArguments,
+  quotaExceededError,
 } from "./dedup-store-arguments.js";
 import { AssuredError } from "./errors.js";
 import { newId } from "./ids.js";
 import { createMemoryBackend, type MemoryBackend, type MemoryClaim } from "./memory-backend.js";
+import { expiryOf, MemoryDedupOwners } from "./memory-dedup-owners.js";
 import { type Clock, systemClock } from "./types.js";
 import { assertPositiveInteger } from "./validate.js";
 
@@ -21,8 +23,11 @@ export interface MemoryDedupStoreOptions {
   /** Leases and TTLs are measured with this clock. Default: `systemClock`. */
   clock?: Clock;
   /**
-   * Most keys held at once (leased or done). When full, expired keys are swept; if none expired,
-   * a claim of a new key is `LIMIT_EXCEEDED`. Default 100,000.
+   * Most keys held at once (leased or done), all owners together. When full, expired keys are
+   * swept; if none expired, a claim of a new key is `LIMIT_EXCEEDED` (retryable). Default
+   * 100,000. Each owner's share is bounded by the `owner.maxEntries` of its claims
+   * (`QUOTA_EXCEEDED`). An entry costs about 570 bytes of heap (34-character key, 16-byte
+   * response; more for larger responses), so the default holds about 60 MB.
    */
   maxEntries?: number;
   /** Data shared with other stores on the same backend. Default: a private backend. */
@@ -37,9 +42,11 @@ const SWEEP_STEP = 4;
 
 /**
  * The reference `DedupStore`: claims and responses in memory, no I/O, safe in browsers. Each
- * operation is atomic, so exactly one of many concurrent claims wins. The number of keys is
- * bounded; expired leases and responses are swept a few at a time on every claim, and all at
- * once when the store is full.
+ * operation is atomic, so exactly one of many concurrent claims wins, and an owner's quota is
+ * exact (`quotaUnderContention: "exact"`). The number of keys is bounded; expired leases and
+ * responses are swept a few at a time on every claim, and all at once when the store is full.
+ * Per-owner counts are kept on every write and removal, so a claim at an owner's quota drops
+ * that owner's expired entries from a heap of expiry times instead of scanning.
  *
  * @example
  * const dedup = new MemoryDedupStore();
@@ -51,6 +58,7 @@ export class MemoryDedupStore implements DedupStore {
   private readonly clock: Clock;
   private readonly maxEntries: number;
   private readonly claims: Map<string, MemoryClaim>;
+  private readonly owners: MemoryDedupOwners;
   private lastFullSweepAt = Number.NEGATIVE_INFINITY;
   private closed = false;
 
@@ -64,9 +72,15 @@ export class MemoryDedupStore implements DedupStore {
     }
     this.clock = options.clock ?? systemClock;
     this.maxEntries = options.maxEntries ?? DEFAULT_MEMORY_MAX_DEDUP_ENTRIES;
-    this.claims = (options.backend ?? createMemoryBackend()).claims;
+    const backend = options.backend ?? createMemoryBackend();
+    this.claims = backend.claims;
+    this.owners = new MemoryDedupOwners(backend.claims, backend.owners);
     const shared = options.backend !== undefined;
-    this.capabilities = { sharedAcrossInstances: shared, persistent: shared };
+    this.capabilities = {
+      sharedAcrossInstances: shared,
+      persistent: shared,
+      quotaUnderContention: "exact",
+    };
   }
 
   async claim(key: string, options: ClaimOptions): Promise<ClaimResult> {
@@ -81,15 +95,23 @@ export class MemoryDedupStore implements DedupStore {
         ? { status: "pending", leaseExpiresAt: current.leaseExpiresAt }
         : { status: "done", response: copyResponse(current.response) };
     }
-    if (current === undefined) this.makeRoom(now);
+    // The key becomes a new unexpired entry of its owner: free, or its lease or response expired.
+    const { owner } = options;
+    if (
+      owner !== undefined &&
+      this.owners.held(owner.id) >= owner.maxEntries &&
+      this.owners.dropExpired(owner.id, now, (k, claim) => this.drop(k, claim)) >= owner.maxEntries
+    ) {
+      throw quotaExceededError(owner);
+    }
+    if (!this.claims.has(key)) this.makeRoom(now);
     const token = newId();
-    // Delete first so the map's order follows the last write (oldest first for the sweep).
-    this.claims.delete(key);
-    this.claims.set(key, {
+    this.put(key, {
       state: "leased",
       fingerprint: options.fingerprint,
       token,
       leaseExpiresAt: now + options.leaseMs,
+      ...(owner === undefined ? {} : { owner: owner.id }),
     });
     return { status: "claimed", token };
   }
@@ -104,12 +126,12 @@ export class MemoryDedupStore implements DedupStore {
     assertCompleteArguments(key, token, response, options);
     const current = this.claims.get(key);
     if (current?.state !== "leased" || current.token !== token) return false;
-    this.claims.delete(key);
-    this.claims.set(key, {
+    this.put(key, {
       state: "done",
       fingerprint: current.fingerprint,
       response: copyResponse(response),
       expiresAt: this.clock() + options.ttlMs,
+      ...(current.owner === undefined ? {} : { owner: current.owner }),
     });
     return true;
   }
@@ -119,7 +141,7 @@ export class MemoryDedupStore implements DedupStore {
     assertReleaseArguments(key, token);
     const current = this.claims.get(key);
     if (current?.state !== "leased" || current.token !== token) return false;
-    this.claims.delete(key);
+    this.drop(key, current);
     return true;
   }
 
@@ -133,12 +155,27 @@ export class MemoryDedupStore implements DedupStore {
     }
   }
 
+  /** Stores `claim` under `key`, last in the map's order (oldest first for the sweep). */
+  private put(key: string, claim: MemoryClaim): void {
+    const previous = this.claims.get(key);
+    this.claims.delete(key);
+    this.claims.set(key, claim);
+    if (previous === undefined) this.owners.added(key, claim);
+    else this.owners.replaced(key, previous, claim);
+  }
+
+  /** Removes `key`, whose current claim is `claim`, and its owner's count of it. */
+  private drop(key: string, claim: MemoryClaim): void {
+    this.claims.delete(key);
+    this.owners.removed(claim);
+  }
+
   /** Drops expired keys among the few least recently written ones. */
   private sweepOldest(now: number): void {
     let checked = 0;
     for (const [key, claim] of this.claims) {
       if (checked++ >= SWEEP_STEP) break;
-      if (isExpired(claim, now)) this.claims.delete(key);
+      if (isExpired(claim, now)) this.drop(key, claim);
     }
   }
 
@@ -148,7 +185,7 @@ export class MemoryDedupStore implements DedupStore {
     if (now !== this.lastFullSweepAt) {
       this.lastFullSweepAt = now;
       for (const [key, claim] of this.claims) {
-        if (isExpired(claim, now)) this.claims.delete(key);
+        if (isExpired(claim, now)) this.drop(key, claim);
       }
     }
     if (this.claims.size >= this.maxEntries) {
@@ -161,7 +198,7 @@ export class MemoryDedupStore implements DedupStore {
 }
 
 function isExpired(claim: MemoryClaim, now: number): boolean {
-  return claim.state === "leased" ? claim.leaseExpiresAt <= now : claim.expiresAt <= now;
+  return expiryOf(claim) <= now;
 }
 
 function copyResponse(response: StoredResponse): StoredResponse {

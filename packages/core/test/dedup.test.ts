@@ -292,6 +292,30 @@ describe("Deduplicator", () => {
   });
 });
 
+describe("Deduplicator owner quota (DESIGN.md §8)", () => {
+  it("passes the owner with every claim: beyond its quota QUOTA_EXCEEDED, the handler does not run, other owners run", async () => {
+    const store = new MemoryDedupStore();
+    const dedup = new Deduplicator(store, OPTIONS);
+    const alice = { owner: { id: "alice", maxEntries: 2 } };
+    let runs = 0;
+    const handler = async (): Promise<StoredResponse> => ({ ok: true, payload: encode(++runs) });
+    for (const id of ["m1", "m2"]) {
+      await dedup.run(dedupKey("alice", id), "fp", handler, alice);
+    }
+    const refused = await dedup
+      .run(dedupKey("alice", "m3"), "fp", handler, alice)
+      .catch((error: unknown) => error);
+    expect(isAssuredError(refused, "QUOTA_EXCEEDED")).toBe(true);
+    expect(runs).toBe(2);
+    // A duplicate of a handled message is still answered from the store.
+    const again = await dedup.run(dedupKey("alice", "m1"), "fp", handler, alice);
+    expect(again).toMatchObject({ duplicate: true });
+    expect(decode(again.response.payload)).toBe(1);
+    await dedup.run(dedupKey("bob", "m1"), "fp", handler, { owner: { id: "bob", maxEntries: 2 } });
+    expect(runs).toBe(3);
+  });
+});
+
 describe("Deduplicator wait bound", () => {
   it("G9: a hung in-process run does not hold its key past the lease: a duplicate then runs the handler again, once", async () => {
     const { clock, advance } = manualClock();

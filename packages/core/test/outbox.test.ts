@@ -143,6 +143,18 @@ describe("Outbox", () => {
     expect(outbox.acked(ok(a.id), T0)).toEqual({ kind: "ignored" });
   });
 
+  it("QUOTA_EXCEEDED (a principal's dedup quota) is final and holds back no later message", async () => {
+    const outbox = await openOnline({ window: 1 });
+    const a = await outbox.add("x", encode(1), T0);
+    await outbox.add("x", encode(2), T0);
+    expect(outbox.due(T0).map((m) => m.seq)).toEqual([1]);
+    expect(outbox.acked(failure(a.id, "QUOTA_EXCEEDED"), T0)).toMatchObject({
+      kind: "settled",
+      result: { ok: false, error: { code: "QUOTA_EXCEEDED" } },
+    });
+    expect(outbox.due(T0).map((m) => m.seq)).toEqual([2]);
+  });
+
   it("G10: a message waiting for a retry holds back later messages not yet sent", async () => {
     const outbox = await openOnline({ window: 2 });
     const a = await outbox.add("x", encode(1), T0);

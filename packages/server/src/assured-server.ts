@@ -10,7 +10,7 @@ import {
 } from "@assured/core";
 import createDebug from "debug";
 import type { Namespace, Server, Socket } from "socket.io";
-import { startBacklogGuard } from "./backlog-guard.js";
+import { closeSocketBudget, meterOf } from "./budgets.js";
 import { createContext, type ServerContext } from "./context.js";
 import { type AssuredLimits, resolveLimits } from "./limits.js";
 import { type AnyMessageHandler, MessageDispatcher } from "./messages.js";
@@ -64,7 +64,6 @@ export class AssuredServer<
   readonly #onConnection: (socket: AnySocket) => void;
   #closed = false;
   #closing: Promise<boolean> | undefined;
-  readonly #stopBacklogGuard: () => void;
 
   constructor(io: Server | Namespace, options: AssuredServerOptions<S>) {
     if (typeof options !== "object" || options === null) {
@@ -99,8 +98,11 @@ export class AssuredServer<
       maxBatchBytes: this.limits.maxBatchBytes,
     });
     this.#dispatcher = new MessageDispatcher(this.#ctx);
-    this.#onConnection = (socket) => attachSocket(this.#ctx, this.#dispatcher, socket);
-    this.#stopBacklogGuard = startBacklogGuard(nsp, this.limits.maxSocketBacklog);
+    this.#onConnection = (socket) => {
+      // Bounds the connection's unsent bytes and packets from its first packet on (G11).
+      meterOf(this.#ctx, socket);
+      attachSocket(this.#ctx, this.#dispatcher, socket);
+    };
     nsp.on("connection", this.#onConnection);
     for (const socket of nsp.sockets.values()) this.#onConnection(socket);
     log("attached to namespace %s", nsp.name);
@@ -158,6 +160,7 @@ export class AssuredServer<
       throw new AssuredError("INVALID_ARGUMENT", 'from must be "earliest" or "head".');
     }
     const anySocket = socket as AnySocket;
+    meterOf(this.#ctx, anySocket);
     attachSocket(this.#ctx, this.#dispatcher, anySocket);
     const state = stateOf(anySocket, this.limits);
     const current = state.subscriptions.get(stream);
@@ -219,10 +222,11 @@ export class AssuredServer<
     this.#closed = true;
     const { nsp } = this.#ctx;
     nsp.off("connection", this.#onConnection);
-    this.#stopBacklogGuard();
     for (const socket of nsp.sockets.values()) {
       this.#dispatcher.dropQueued(socket);
       detachSocket(this.#ctx, socket);
+      // Stops replays and fetches waiting for bytes, and gives back what they hold.
+      closeSocketBudget(this.#ctx, socket);
     }
     const settled = Promise.all([this.#publisher.drained(), this.#dispatcher.idle()]).then(
       () => true,

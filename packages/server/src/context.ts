@@ -1,8 +1,10 @@
 import type { DedupStore, EventStore } from "@assured/core";
 import createDebug from "debug";
 import type { Namespace } from "socket.io";
+import { ServerBudget } from "./byte-budget.js";
 import type { AssuredLimits } from "./limits.js";
 import type { AssuredServerOptions, StreamAction } from "./options.js";
+import { RateLimiter } from "./rate-limit.js";
 import type { AnySocket } from "./wire.js";
 
 const log = createDebug("assured:server");
@@ -13,6 +15,10 @@ export interface ServerContext {
   store: EventStore;
   dedupStore: DedupStore;
   limits: AssuredLimits;
+  /** Replay pages and fetch replies in flight on this server (`maxReplayBytesInFlight`). */
+  replayBudget: ServerBudget;
+  /** Token buckets of the rate limit (`tokensPerSecond`, `burstTokens`), shared per principal. */
+  rate: RateLimiter;
   /** The `authorize` hook; a throwing hook counts as a refusal. */
   allowed(socket: AnySocket, stream: string, action: StreamAction): Promise<boolean>;
   /** The `identify` hook, if any (may throw; the caller reports it). */
@@ -31,6 +37,8 @@ export function createContext(
     store: options.store,
     dedupStore: options.dedupStore,
     limits,
+    replayBudget: new ServerBudget(limits.maxReplayBytesInFlight),
+    rate: new RateLimiter(limits),
     identify: options.identify,
     async allowed(socket, stream, action) {
       if (authorize === undefined) return true;

@@ -19,3 +19,4 @@ export type {
 } from "./options.js";
 export { decideOutcome, type SubscribeOutcome } from "./outcome.js";
 export type { PublishResult } from "./publisher.js";
+export { RATE_COSTS } from "./rate-limit.js";

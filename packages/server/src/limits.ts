@@ -31,10 +31,38 @@ export interface AssuredLimits {
   maxPendingPublishes: number;
   /** Most events written by one group-committed `store.append` call. */
   maxAppendBatch: number;
-  /** Sustained `assured:*` frames per second per socket (token bucket refill rate). */
-  messagesPerSecond: number;
-  /** Token bucket size: frames a socket may send in a burst. */
-  burst: number;
+  /**
+   * Rate limit (G11): tokens a client earns per second (its token bucket's refill). Frames are
+   * charged per unit of work, not per frame (`RATE_COSTS`; one token is about the server work
+   * of one small frame):
+   *
+   * - handshake: 1 per subscription; `assured:sub` 1; `assured:unsub` 1;
+   * - a subscription the client asked for (handshake or `assured:sub`) also pays its replay,
+   *   1 per 32 records, once the server has read the head;
+   * - `assured:heads`: 1 per 16 streams, rounded up (16 for 256 streams);
+   * - `assured:fetch`: 1 per 32 records read plus 1 per 32 KiB of payloads sent, rounded up;
+   *   the records of its `limit` are reserved when it arrives, the rest settled after the reply;
+   * - `assured:msg`: 3, plus 1 per full 32 KiB of payload.
+   *
+   * A frame the bucket cannot pay is answered `RATE_LIMITED` (retryable) and not processed; a
+   * refusal takes no tokens. Work sized only afterwards (a fetch's bytes, a replay) may put the
+   * bucket into debt, which later frames wait out. The bucket is per socket; with an `identify`
+   * hook, all sockets of one principal on this server share one. The default, 500, holds a
+   * client to a few percent of a core whatever it sends (4 clients hammering heads, fetches or
+   * messages at this rate at most double another client's median latency: `e2e/test/
+   * fairness.test.ts`), while a client with 256 subscriptions that checks their heads every
+   * 15 s spends about one token a second, and one sending messages gets 166 a second.
+   */
+  tokensPerSecond: number;
+  /**
+   * Token bucket size: what a client may spend at once (default 1,000: a handshake with the
+   * most subscriptions, 256, or with a few dozen whose replays hold a few hundred events each,
+   * plus gap fetches and a window of messages). Beyond it a client's replays are paced at
+   * `tokensPerSecond × 32` records a second (refused subscriptions are retried by the client).
+   * A new socket (without `identify`) or a new principal starts with a full bucket. A frame
+   * that costs more than the bucket holds passes once it is full.
+   */
+  burstTokens: number;
   /**
    * Dedup lease: how long a running handler holds its message before a duplicate may run it
    * again, and how long its socket's queue waits for it (then `TIMEOUT`). Longer than your
@@ -44,10 +72,53 @@ export interface AssuredLimits {
   /** Dedup window: how long a handled message's response answers duplicates. */
   dedupTtlMs: number;
   /**
+   * Dedup entries one principal may hold at once (messages running or answered within
+   * `dedupTtlMs`), passed as the owner quota with every claim. A new message beyond it gets the
+   * final error `QUOTA_EXCEEDED`, so one principal sending unique ids cannot fill the dedup
+   * store for everyone (DESIGN.md §8). The default, 10,000, is one message every 8.6 s around
+   * the clock with the default 24 h window (far above a person's use) and a tenth of
+   * `MemoryDedupStore`'s default `maxEntries`; lower it with a shorter window, raise it for
+   * principals that are services sending in bulk.
+   */
+  maxDedupEntriesPerPrincipal: number;
+  /**
    * Packets Socket.IO may hold unsent for one connection (a client that stopped reading); beyond
-   * it the connection is closed and the client recovers by replay. Checked once a second.
+   * it the connection is closed and the client recovers by replay. Checked whenever a packet is
+   * queued for the connection.
    */
   maxSocketBacklog: number;
+  /**
+   * Bytes one connection may hold unsent: the packets in engine.io's write buffer (string length
+   * or binary byte length) plus the WebSocket's `bufferedAmount`. Checked whenever a packet is
+   * queued for the connection (live batches, replay pages, replies); beyond it the connection
+   * is closed at once and its buffers are dropped, and the client recovers by replay. Default
+   * 16 MiB; at least `maxSocketReplayBytes + maxBatchBytes`, so a full replay budget plus one
+   * live batch never closes a client that reads.
+   */
+  maxSocketBacklogBytes: number;
+  /**
+   * Bytes of replay pages and fetch replies in flight per socket: a replay page counts from its
+   * emit until the client acks it (after an ack timeout, until it left the server's buffers),
+   * a fetch reply until it left the server's buffers; both until the socket disconnects. A
+   * replay page or fetch that does not fit waits (FIFO per socket) instead of being buffered.
+   * Default 4 MiB (`replayWindow × maxBatchBytes`); at least `maxBatchBytes`, so one page fits.
+   */
+  maxSocketReplayBytes: number;
+  /**
+   * Bytes of replay pages and fetch replies in flight on the whole server (all sockets of the
+   * namespace). Beyond it replays and fetches queue, first come first served, one waiting
+   * request per socket (a socket's further requests wait in its own queue); a waiter whose
+   * socket disconnects or whose subscription is superseded leaves the queue. Default 256 MiB;
+   * at least `maxSocketReplayBytes`.
+   */
+  maxReplayBytesInFlight: number;
+  /**
+   * Bytes of client messages queued per socket behind the running one (payload, id and name,
+   * kept encoded until their turn); beyond it `LIMIT_EXCEEDED` (retryable), like
+   * `maxQueuedMessages`. A message always fits in an empty queue. Default 8 MiB; at least
+   * `maxPayloadBytes`.
+   */
+  maxQueuedBytes: number;
   /**
    * How long `close()` waits for pending publishes and running handlers before it resolves
    * anyway (a hung handler or a store that never answers must not hang shutdown).
@@ -69,11 +140,16 @@ export const DEFAULT_LIMITS: Readonly<AssuredLimits> = Object.freeze({
   maxQueuedMessages: 256,
   maxPendingPublishes: 10_000,
   maxAppendBatch: 1_000,
-  messagesPerSecond: 500,
-  burst: 1_000,
+  tokensPerSecond: 500,
+  burstTokens: 1_000,
   leaseMs: 30_000,
   dedupTtlMs: 24 * 60 * 60 * 1000,
+  maxDedupEntriesPerPrincipal: 10_000,
   maxSocketBacklog: 10_000,
+  maxSocketBacklogBytes: 16 * 1024 * 1024,
+  maxSocketReplayBytes: 4 * 1024 * 1024,
+  maxReplayBytesInFlight: 256 * 1024 * 1024,
+  maxQueuedBytes: 8 * 1024 * 1024,
   closeTimeoutMs: 10_000,
 });
 
@@ -99,5 +175,38 @@ export function resolveLimits(limits: Partial<AssuredLimits> | undefined): Assur
       );
     }
   }
+  assertRelations(resolved);
   return resolved;
+}
+
+/** Byte budgets that must hold one unit of what they bound (see each limit's documentation). */
+const AT_LEAST: readonly [
+  limit: keyof AssuredLimits,
+  atLeast: (limits: AssuredLimits) => number,
+  what: string,
+][] = [
+  ["maxSocketReplayBytes", (l) => l.maxBatchBytes, "maxBatchBytes (one page must fit)"],
+  [
+    "maxReplayBytesInFlight",
+    (l) => l.maxSocketReplayBytes,
+    "maxSocketReplayBytes (one socket's budget must fit)",
+  ],
+  [
+    "maxSocketBacklogBytes",
+    (l) => l.maxSocketReplayBytes + l.maxBatchBytes,
+    "maxSocketReplayBytes + maxBatchBytes (a full replay budget and one live batch must not close a reading client)",
+  ],
+  ["maxQueuedBytes", (l) => l.maxPayloadBytes, "maxPayloadBytes (one message must fit)"],
+];
+
+function assertRelations(limits: AssuredLimits): void {
+  for (const [key, atLeast, what] of AT_LEAST) {
+    const minimum = atLeast(limits);
+    if (limits[key] < minimum) {
+      throw new AssuredError(
+        "INVALID_ARGUMENT",
+        `limits.${key} (${limits[key]}) must be at least ${what}: ${minimum}.`,
+      );
+    }
+  }
 }

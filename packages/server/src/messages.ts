@@ -1,9 +1,12 @@
 import {
   AssuredError,
+  type AssuredErrorData,
+  assertBoundedMessagePack,
   Deduplicator,
   decode,
   dedupKey,
   encode,
+  isAssuredError,
   type MessageFrame,
   type MessageReply,
   type StoredResponse,
@@ -59,37 +62,47 @@ export class MessageDispatcher {
     this.#handlers.set(name, handler);
   }
 
-  /** Checks a parsed message that needs no store: a name without a handler is `UNKNOWN_EVENT`. */
-  decodeData(message: MessageFrame): unknown {
+  /**
+   * Queues a parsed message behind the socket's earlier ones; replies through `ack`. A name
+   * without a handler throws `UNKNOWN_EVENT` (checked at arrival: it needs no store). The payload
+   * stays encoded until the message's turn (decoded data can be many times larger than its
+   * bytes), and the queue is bounded by `maxQueuedMessages` and `maxQueuedBytes` (G11).
+   */
+  enqueue(socket: AnySocket, message: MessageFrame, ack: Ack): void {
     if (!this.#handlers.has(message.name)) {
       throw new AssuredError(
         "UNKNOWN_EVENT",
         `no handler is registered for "${message.name}"; register it with assured.on().`,
       );
     }
-    return decode(message.payload);
-  }
-
-  /** Queues a validated message behind the socket's earlier ones; replies through `ack`. */
-  enqueue(socket: AnySocket, message: MessageFrame, data: unknown, ack: Ack): void {
+    // A cheap scan that allocates nothing: a payload that cannot decode is refused now
+    // (CODEC_ERROR) instead of taking a place in the queue; it is decoded at its turn.
+    assertBoundedMessagePack(message.payload);
     const state = stateOf(socket, this.#ctx.limits);
-    const { maxQueuedMessages } = this.#ctx.limits;
+    const { maxQueuedMessages, maxQueuedBytes } = this.#ctx.limits;
     // Decided at arrival too, so a message behind a refused one never takes its place (G10).
     const refusal = state.retryBarrier.atArrival(message.seq);
     if (refusal !== undefined) {
       ack({ id: message.id, ok: false, error: refusal });
       return;
     }
-    if (state.queue.length >= maxQueuedMessages) {
+    const bytes = message.payload.byteLength + message.id.length + message.name.length;
+    const full =
+      state.queue.length >= maxQueuedMessages ||
+      (state.queue.length > 0 && state.queuedBytes + bytes > maxQueuedBytes);
+    if (full) {
       const error = new AssuredError(
         "LIMIT_EXCEEDED",
-        `more than ${maxQueuedMessages} messages are queued on this socket; retry later.`,
+        `more than ${maxQueuedMessages} messages or ${maxQueuedBytes} bytes would be queued on this socket (maxQueuedMessages, maxQueuedBytes); retry later.`,
       ).toJSON();
       state.retryBarrier.note(message.seq, error);
       ack({ id: message.id, ok: false, error });
       return;
     }
-    state.queue.push(() => this.#turn(socket, message, data, ack));
+    // A payload that waits must not keep a larger receive buffer alive through its view.
+    const queued = state.busy ? { ...message, payload: compact(message.payload) } : message;
+    state.queue.push({ bytes, run: () => this.#turn(socket, queued, ack) });
+    state.queuedBytes += bytes;
     if (!state.busy) void this.#drain(socket);
   }
 
@@ -97,6 +110,7 @@ export class MessageDispatcher {
   dropQueued(socket: AnySocket): void {
     const state = stateOf(socket, this.#ctx.limits);
     state.queue.length = 0;
+    state.queuedBytes = 0;
   }
 
   /** Resolves once no message is being handled. */
@@ -111,7 +125,8 @@ export class MessageDispatcher {
     this.#running++;
     try {
       for (let next = state.queue.shift(); next !== undefined; next = state.queue.shift()) {
-        await next().catch((error) => log("reply failed on socket %s: %o", socket.id, error));
+        state.queuedBytes = Math.max(0, state.queuedBytes - next.bytes);
+        await next.run().catch((error) => log("reply failed on socket %s: %o", socket.id, error));
       }
     } finally {
       state.busy = false;
@@ -126,7 +141,7 @@ export class MessageDispatcher {
    * client gets a retryable `TIMEOUT` and the socket's later messages are not blocked forever.
    * No timer per message: one watchdog for the whole dispatcher checks the running turns.
    */
-  async #turn(socket: AnySocket, message: MessageFrame, data: unknown, ack: Ack): Promise<void> {
+  async #turn(socket: AnySocket, message: MessageFrame, ack: Ack): Promise<void> {
     const { leaseMs } = this.#ctx.limits;
     let expire!: () => void;
     const expired = new Promise<MessageReply>((resolve) => {
@@ -144,7 +159,7 @@ export class MessageDispatcher {
     this.#turns.add(turn);
     this.#watchdog ??= this.#startWatchdog(leaseMs);
     try {
-      ack(await Promise.race([this.#handle(socket, message, data), expired]));
+      ack(await Promise.race([this.#handle(socket, message), expired]));
     } finally {
       this.#turns.delete(turn);
     }
@@ -172,10 +187,19 @@ export class MessageDispatcher {
     return timer;
   }
 
-  async #handle(socket: AnySocket, message: MessageFrame, data: unknown): Promise<MessageReply> {
+  async #handle(socket: AnySocket, message: MessageFrame): Promise<MessageReply> {
     const state = stateOf(socket, this.#ctx.limits);
     const refusal = state.retryBarrier.atTurn(message.seq);
     if (refusal !== undefined) return { id: message.id, ok: false, error: refusal };
+    // Decoded at its turn, not at arrival: only the running message's data is in memory.
+    let data: unknown;
+    try {
+      data = decode(message.payload);
+    } catch (error) {
+      const reply: MessageReply = { id: message.id, ok: false, error: toErrorData(error) };
+      state.retryBarrier.note(message.seq, reply.error);
+      return reply;
+    }
     const reply = await this.#run(socket, message, data);
     state.retryBarrier.note(
       message.seq,
@@ -187,24 +211,43 @@ export class MessageDispatcher {
   async #run(socket: AnySocket, message: MessageFrame, data: unknown): Promise<MessageReply> {
     const { id, seq, name } = message;
     try {
-      const principal = await this.#principal(socket);
+      const principal = await this.principal(socket);
       const key = dedupKey(principal, id);
       const fingerprint = messageFingerprintSync(name, message.payload);
       const handler = this.#handlers.get(name)!;
       const context: MessageContext<AnySocket> = { socket, principal, id, seq };
-      const outcome = await this.#dedup.run(key, fingerprint, () =>
-        runHandler(handler, data, context),
+      const { maxDedupEntriesPerPrincipal: maxEntries } = this.#ctx.limits;
+      const outcome = await this.#dedup.run(
+        key,
+        fingerprint,
+        () => runHandler(handler, data, context),
+        { owner: { id: principal, maxEntries } },
       );
       if (outcome.duplicate) log("message %s of %o answered from the dedup store", id, principal);
       else if (!outcome.stored) log("response of message %s could not be stored", id);
       return toReply(id, outcome.response);
     } catch (error) {
       if (!(error instanceof AssuredError)) log("message %s failed: %o", id, error);
+      if (isAssuredError(error, "QUOTA_EXCEEDED")) return { id, ok: false, error: this.#quota() };
       return { id, ok: false, error: toErrorData(error) };
     }
   }
 
-  #principal(socket: AnySocket): Promise<string> {
+  /** The final error for a message beyond its principal's dedup quota, saying what to do. */
+  #quota(): AssuredErrorData {
+    const { maxDedupEntriesPerPrincipal: maxEntries, dedupTtlMs } = this.#ctx.limits;
+    return new AssuredError(
+      "QUOTA_EXCEEDED",
+      `this message was not run: its sender already has ${maxEntries} messages within the ` +
+        `dedup window (limits.maxDedupEntriesPerPrincipal, kept ${dedupTtlMs} ms). It will not ` +
+        "be retried; send it again as a new message once earlier ones have left the window, " +
+        "or ask the server's operator to raise the limit.",
+      { details: { maxEntries, dedupTtlMs } },
+    ).toJSON();
+  }
+
+  /** The socket's dedup principal, resolved once (it also keys the socket's rate-limit bucket). */
+  principal(socket: AnySocket): Promise<string> {
     const state = stateOf(socket, this.#ctx.limits);
     state.principal ??= this.#identify(socket).catch((error: unknown) => {
       state.principal = undefined;
@@ -259,4 +302,10 @@ function toReply(id: string, response: StoredResponse): MessageReply {
   return response.ok
     ? { id, ok: true, payload: response.payload }
     : { id, ok: false, stored: true, payload: response.payload };
+}
+
+/** The payload's bytes in a buffer of their own when the view shares a larger one. */
+function compact(payload: Uint8Array): Uint8Array {
+  if (payload.byteOffset === 0 && payload.buffer.byteLength === payload.byteLength) return payload;
+  return payload.slice();
 }

@@ -20,7 +20,9 @@ export interface AssuredServerOptions<S extends Socket = Socket> {
   /**
    * The dedup principal of a socket (for example the authenticated user id), 1–248 characters.
    * Default: the handshake's `auth.assured.clientId`, which the client chooses: it is not
-   * authenticated, so set `identify` when clients are not trusted.
+   * authenticated, so set `identify` when clients are not trusted. Called when the socket
+   * connects (again after a failure, at its next message); the sockets of one principal share
+   * one rate-limit bucket (`tokensPerSecond`), so return a value per user, not a shared one.
    */
   identify?: (socket: S) => string | Promise<string>;
   /** Bounds; see `DEFAULT_LIMITS` for every default. */

@@ -7,43 +7,84 @@ import {
   toStoreError,
 } from "@assured/core";
 import { chunkByBytes } from "./batch-chunks.js";
+import { frameReservation, meterOf, recordsBytes, socketBudget } from "./budgets.js";
+import type { Grant } from "./byte-budget.js";
 import type { ServerContext } from "./context.js";
 import { type AnySocket, toErrorData } from "./wire.js";
 
 /**
- * Answers `assured:fetch` (gap repair, G7): authorized like a subscription, at most
- * `fetchLimit` records and `maxBatchBytes` of payloads (the first record always fits). Records are sent only for the client's epoch (or from offset 0); for
- * another epoch the reply carries the current epoch and no records, and the client treats it
- * like an `epoch` outcome.
+ * Answers `assured:fetch` (gap repair, G7) through `ack`: authorized like a subscription, at most
+ * `fetchLimit` records and `maxBatchBytes` of payloads (the first record always fits). Records are
+ * sent only for the client's epoch (or from offset 0); for another epoch the reply carries the
+ * current epoch and no records, and the client treats it like an `epoch` outcome.
+ *
+ * Bytes are budgeted (G11): before reading, the fetch reserves a reply's worth of the socket's
+ * `maxSocketReplayBytes` (and the server's `maxReplayBytesInFlight`), waiting in line when they
+ * are spent, and the reply holds its bytes until it left the server's buffers. At most
+ * `maxSubscriptionsPerSocket` fetches of a socket may wait (the client keeps one per stream);
+ * beyond, `LIMIT_EXCEEDED` (retryable).
  */
 export async function fetchRange(
   ctx: ServerContext,
   socket: AnySocket,
   request: FetchRequest,
-): Promise<FetchReply> {
+  ack: (reply: FetchReply) => void,
+): Promise<void> {
   const { stream, epoch, after, limit } = request;
   if (!(await ctx.allowed(socket, stream, "fetch"))) {
-    return {
+    ack({
       ok: false,
       error: new AssuredError("UNAUTHORIZED", "not allowed to fetch this stream.").toJSON(),
-    };
+    });
+    return;
   }
+  const budget = socketBudget(ctx, socket);
+  const { maxBatchBytes, maxPayloadBytes, maxSubscriptionsPerSocket } = ctx.limits;
+  if (budget.waiting >= maxSubscriptionsPerSocket) {
+    const error = new AssuredError(
+      "LIMIT_EXCEEDED",
+      `${budget.waiting} fetches of this socket are waiting for their replies to fit (maxSocketReplayBytes); retry later.`,
+    );
+    ack({ ok: false, error: error.toJSON() });
+    return;
+  }
+  let grant: Grant;
+  try {
+    // A reply's worth: maxBatchBytes and the records' overhead, less for a small limit.
+    const reservation = frameReservation(maxBatchBytes, limit);
+    grant = await budget.acquire(Math.min(reservation, limit * (maxPayloadBytes + 512)));
+  } catch {
+    return; // the socket is gone: nobody to answer
+  }
+  let reply: FetchReply;
   try {
     const page = await ctx.store.read(stream, { after, limit });
     const sameLog = after === 0 || page.epoch === epoch;
-    return {
+    // At most maxBatchBytes of payloads: the client fetches the rest next.
+    const records = sameLog ? (chunkByBytes(page.records, maxBatchBytes)[0] ?? []) : [];
+    const bytes = recordsBytes(records);
+    if (budget.clamp(bytes) <= grant.bytes) grant.shrink(bytes);
+    else {
+      // A record larger than the reservation (written under larger limits): wait for its size.
+      grant.release();
+      grant = await budget.acquire(bytes);
+    }
+    reply = {
       ok: true,
       epoch: page.epoch,
       head: page.head,
       earliest: page.earliest,
-      // At most maxBatchBytes of payloads: the client fetches the rest next.
-      ...packRecords(
-        sameLog ? (chunkByBytes(page.records, ctx.limits.maxBatchBytes)[0] ?? []) : [],
-      ),
+      ...packRecords(records),
     };
   } catch (error) {
-    return { ok: false, error: toErrorData(toStoreError(error, "fetch")) };
+    grant.release();
+    if (budget.closed) return;
+    ack({ ok: false, error: toErrorData(toStoreError(error, "fetch")) });
+    return;
   }
+  ack(reply);
+  const meter = meterOf(ctx, socket);
+  meter.afterWritten(meter.mark(), () => grant.release());
 }
 
 /**

@@ -11,11 +11,18 @@ import {
   streamOf,
 } from "./frames.js";
 import type { MessageDispatcher } from "./messages.js";
+import {
+  fetchReplyCost,
+  fetchReservation,
+  headsCost,
+  messageCost,
+  RATE_COSTS,
+  rateLimited,
+} from "./rate-limit.js";
 import { fetchRange, readHeads } from "./reads.js";
 import { readableSeq } from "./retry-barrier.js";
 import { stateOf } from "./socket-state.js";
 import { leaveAssuredRooms, subscribeSocket, unsubscribeSocket } from "./subscriptions.js";
-import { takeToken } from "./token-bucket.js";
 import { type AnySocket, badFrame, sendError, toErrorData } from "./wire.js";
 
 const log = createDebug("assured:server");
@@ -37,6 +44,16 @@ export function attachSocket(
   if (state.attached) return;
   state.attached = true;
   if (socket.recovered) leaveAssuredRooms(socket);
+  // With an identify hook the principal's sockets share one rate-limit bucket (from the moment
+  // identify resolves; what the socket spent before is owed to the shared bucket).
+  if (ctx.identify !== undefined) {
+    dispatcher.principal(socket).then(
+      (principal) => {
+        state.bucket = ctx.rate.shared(principal, state.bucket);
+      },
+      () => undefined, // stays on its own bucket; its messages report UNAUTHORIZED
+    );
+  }
 
   const listen = (event: string, listener: (args: unknown[]) => void | Promise<void>) => {
     const guarded = (...args: unknown[]) => {
@@ -50,10 +67,8 @@ export function attachSocket(
     socket.on(event, guarded);
     state.listeners.push([event, guarded]);
   };
-  const withinRate = () =>
-    takeToken(state.bucket, ctx.limits.messagesPerSecond, ctx.limits.burst, Date.now());
-  const rateLimited = () =>
-    new AssuredError("RATE_LIMITED", "too many frames from this socket; slow down and retry.");
+  // Every frame is charged for its work (RATE_COSTS); a refused frame takes no tokens.
+  const withinRate = (cost: number = RATE_COSTS.frame) => ctx.rate.take(state.bucket, cost);
 
   listen(FRAMES.subscribe, ([frame]) => {
     // A refusal names the stream when it can, so the client knows which one to retry.
@@ -64,7 +79,7 @@ export function attachSocket(
     } catch (error) {
       return rejectSubscription(socket, streamOf(frame), error);
     }
-    subscribeSocket(ctx, socket, request).catch(() => undefined);
+    subscribeSocket(ctx, socket, request, true).catch(() => undefined);
   });
 
   listen(FRAMES.unsubscribe, ([frame]) => {
@@ -74,27 +89,44 @@ export function attachSocket(
 
   listen(FRAMES.fetch, async (args) => {
     const [frame, ack] = splitAck(args);
-    const allowed = withinRate();
+    const request = attempt(() => parseFetch(frame, ctx.limits.fetchLimit));
+    // Reserves the records it may read; once the reply is sent, what it did not read is given
+    // back and the bytes it sent are paid (RATE_COSTS).
+    const reserved =
+      request instanceof Failure ? RATE_COSTS.frame : fetchReservation(request.limit);
+    const bucket = state.bucket;
+    const allowed = withinRate(reserved);
     if (ack === undefined) {
       return sendError(socket, allowed ? badFrame("assured:fetch needs an ack.") : rateLimited());
     }
+    let used: number = RATE_COSTS.frame;
     try {
       if (!allowed) throw rateLimited();
-      ack(await fetchRange(ctx, socket, parseFetch(frame, ctx.limits.fetchLimit)));
+      if (request instanceof Failure) throw request.error;
+      await fetchRange(ctx, socket, request, (reply) => {
+        used = fetchReplyCost(request, reply);
+        ack(reply);
+      });
     } catch (error) {
       ack({ ok: false, error: toErrorData(error) });
+    } finally {
+      if (allowed) ctx.rate.settle(bucket, reserved, used);
     }
   });
 
   listen(FRAMES.heads, async (args) => {
     const [frame, ack] = splitAck(args);
-    const allowed = withinRate();
+    const streams = attempt(() => parseHeads(frame, ctx.limits.maxHeadsStreams));
+    const allowed = withinRate(
+      streams instanceof Failure ? RATE_COSTS.frame : headsCost(streams.length),
+    );
     if (ack === undefined) {
       return sendError(socket, allowed ? badFrame("assured:heads needs an ack.") : rateLimited());
     }
     try {
       if (!allowed) throw rateLimited();
-      ack(await readHeads(ctx, socket, parseHeads(frame, ctx.limits.maxHeadsStreams)));
+      if (streams instanceof Failure) throw streams.error;
+      ack(await readHeads(ctx, socket, streams));
     } catch (error) {
       ack({ ok: false, error: toErrorData(error) });
     }
@@ -102,7 +134,8 @@ export function attachSocket(
 
   listen(FRAMES.message, (args) => {
     const [frame, ack] = splitAck(args);
-    const allowed = withinRate();
+    const payload = (frame as { payload?: unknown } | null)?.payload;
+    const allowed = withinRate(messageCost(payload instanceof Uint8Array ? payload.byteLength : 0));
     if (ack === undefined) {
       return sendError(socket, allowed ? badFrame("assured:msg needs an ack.") : rateLimited());
     }
@@ -111,8 +144,7 @@ export function attachSocket(
     try {
       if (!allowed) throw rateLimited();
       const message = parseMessage(frame, ctx.limits.maxPayloadBytes);
-      const data = dispatcher.decodeData(message);
-      dispatcher.enqueue(socket, message, data, ack);
+      dispatcher.enqueue(socket, message, ack);
     } catch (error) {
       const reply: MessageReply = { id, ok: false, error: toErrorData(error) };
       const seq = readableSeq(frame);
@@ -168,7 +200,26 @@ function evaluateHandshake(ctx: ServerContext, socket: AnySocket): void {
   }
   for (const request of requests) {
     if (state.subscriptions.has(request.stream)) continue;
-    subscribeSocket(ctx, socket, request).catch(() => undefined);
+    // Each subscription costs a token: those beyond the bucket get the retryable RATE_LIMITED,
+    // naming the stream, and the client subscribes them again after a backoff.
+    if (!ctx.rate.take(state.bucket, RATE_COSTS.frame)) {
+      rejectSubscription(socket, request.stream, rateLimited());
+      continue;
+    }
+    subscribeSocket(ctx, socket, request, true).catch(() => undefined);
+  }
+}
+
+/** A parse failure, kept to be reported after the frame was charged. */
+class Failure {
+  constructor(readonly error: unknown) {}
+}
+
+function attempt<T>(parse: () => T): T | Failure {
+  try {
+    return parse();
+  } catch (error) {
+    return new Failure(error);
   }
 }
 

@@ -1,15 +1,22 @@
 import type { SubscribedFrame, SubscribeRequest } from "@assured/core";
+import type { SocketBudget } from "./byte-budget.js";
 import type { AssuredLimits } from "./limits.js";
 import { RetryBarrier } from "./retry-barrier.js";
 import { fullBucket, type TokenBucket } from "./token-bucket.js";
 import type { AnySocket } from "./wire.js";
 
-/** A queued client message waiting for its turn: handles it and sends the reply. */
-export type QueuedMessage = () => Promise<void>;
+/** A queued client message waiting for its turn (kept encoded): handles it and sends the reply. */
+export interface QueuedMessage {
+  /** What it counts against `maxQueuedBytes`. */
+  bytes: number;
+  run(): Promise<void>;
+}
 
 /** One stream subscription of a socket; replaced on resubscribe, removed on unsubscribe. */
 export interface SubscriptionState {
   outcome: Promise<SubscribedFrame>;
+  /** Aborted when the subscription is superseded or ended: its replay stops waiting at once. */
+  stop: AbortController;
 }
 
 /**
@@ -24,10 +31,14 @@ export interface SocketState {
   handshake: Map<string, SubscribeRequest>;
   /** Current subscriptions, at most `maxSubscriptionsPerSocket`. */
   subscriptions: Map<string, SubscriptionState>;
-  /** Rate limit of incoming frames. */
+  /** Rate limit of incoming frames (`RATE_COSTS`); shared by a principal's sockets once it is known. */
   bucket: TokenBucket;
-  /** Client messages behind the running one, at most `maxQueuedMessages`. */
+  /** Client messages behind the running one, at most `maxQueuedMessages` and `maxQueuedBytes`. */
   queue: QueuedMessage[];
+  /** Bytes of the messages in `queue`. */
+  queuedBytes: number;
+  /** Replay pages and fetch replies in flight (`maxSocketReplayBytes`), created on first use. */
+  replayBudget: SocketBudget | undefined;
   /** True while a message of this socket is being handled. */
   busy: boolean;
   /** Messages refused with a retryable error and not handled since: later ones wait (G10). */
@@ -45,7 +56,7 @@ const STATE = Symbol("assured.state");
 /** The socket's Assured state, created on first use. */
 export function stateOf(
   socket: AnySocket,
-  limits: Pick<AssuredLimits, "burst" | "maxQueuedMessages">,
+  limits: Pick<AssuredLimits, "burstTokens" | "maxQueuedMessages">,
 ): SocketState {
   const holder = socket as unknown as { [STATE]?: SocketState };
   let state = holder[STATE];
@@ -54,8 +65,10 @@ export function stateOf(
       clientId: undefined,
       handshake: new Map(),
       subscriptions: new Map(),
-      bucket: fullBucket(limits.burst, Date.now()),
+      bucket: fullBucket(limits.burstTokens, performance.now()),
       queue: [],
+      queuedBytes: 0,
+      replayBudget: undefined,
       busy: false,
       // As many outstanding refusals as messages may queue: more than any sane window.
       retryBarrier: new RetryBarrier(limits.maxQueuedMessages),

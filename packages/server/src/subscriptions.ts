@@ -9,6 +9,7 @@ import {
 import createDebug from "debug";
 import type { ServerContext } from "./context.js";
 import { decideOutcome } from "./outcome.js";
+import { rateLimited, replayCost } from "./rate-limit.js";
 import { replay } from "./replay.js";
 import { type SocketState, type SubscriptionState, stateOf } from "./socket-state.js";
 import { type AnySocket, roomOf, toErrorData } from "./wire.js";
@@ -19,12 +20,14 @@ const log = createDebug("assured:server:subscribe");
  * Subscribes a socket to a stream (G5, G6): authorize → join the stream's room → read the head
  * → decide the outcome → send `assured:subscribed` → replay in the background. A new request
  * for the same stream supersedes a running one. Failures are sent as `assured:sub-error` and
- * reject the returned promise; the socket is then not in the room.
+ * reject the returned promise; the socket is then not in the room. A subscription the client
+ * asked for (`byClient`) pays its replay from the socket's rate-limit bucket (`RATE_COSTS`).
  */
 export function subscribeSocket(
   ctx: ServerContext,
   socket: AnySocket,
   request: SubscribeRequest,
+  byClient = false,
 ): Promise<SubscribedFrame> {
   const state = stateOf(socket, ctx.limits);
   const { stream } = request;
@@ -38,10 +41,14 @@ export function subscribeSocket(
     return Promise.reject(error);
   }
   // The subscription is current while the map holds this very object: a resubscribe or an
-  // unsubscribe replaces or removes it, which stops its evaluation and replay.
+  // unsubscribe replaces or removes it, which stops its evaluation and replay (and `stop` ends
+  // at once whatever the replay waits for: budget, acks).
+  previous?.stop.abort();
   let subscription: SubscriptionState | undefined;
   const isCurrent = () => socket.connected && state.subscriptions.get(stream) === subscription;
-  subscription = { outcome: evaluate(ctx, socket, state, request, isCurrent) };
+  const stop = new AbortController();
+  const outcome = evaluate(ctx, socket, state, request, isCurrent, stop.signal, byClient);
+  subscription = { outcome, stop };
   state.subscriptions.set(stream, subscription);
   subscription.outcome.catch(() => undefined);
   return subscription.outcome;
@@ -53,6 +60,8 @@ async function evaluate(
   state: SocketState,
   request: SubscribeRequest,
   isCurrent: () => boolean,
+  stop: AbortSignal,
+  byClient: boolean,
 ): Promise<SubscribedFrame> {
   const { stream } = request;
   try {
@@ -74,6 +83,9 @@ async function evaluate(
       streamLog,
       ctx.limits.replayLimit,
     );
+    // The replay is work the client asked for: paid before anything is sent (G11).
+    const replayed = replayCost(streamLog.head - outcome.start);
+    if (byClient && !ctx.rate.charge(state.bucket, replayed)) throw rateLimited();
     const frame: SubscribedFrame = {
       stream,
       epoch: streamLog.epoch,
@@ -85,7 +97,7 @@ async function evaluate(
     socket.emit(FRAMES.subscribed, frame);
     log("socket %s subscribed to %o: %o", socket.id, stream, frame);
     const range = { stream, epoch: streamLog.epoch, start: outcome.start, head: streamLog.head };
-    replay(ctx, socket, range, isCurrent).then(
+    replay(ctx, socket, range, isCurrent, stop).then(
       (stop) => log("replay of %o to socket %s: %s", stream, socket.id, stop),
       (error) => fail(socket, state, stream, isCurrent, error),
     );
@@ -121,6 +133,7 @@ function fail(
 /** Ends a socket's subscription to a stream (stops its replay and leaves the room). */
 export function unsubscribeSocket(ctx: ServerContext, socket: AnySocket, stream: string): void {
   const state = stateOf(socket, ctx.limits);
+  state.subscriptions.get(stream)?.stop.abort();
   state.subscriptions.delete(stream);
   void socket.leave(roomOf(stream));
 }

@@ -127,7 +127,7 @@ describe("G12: bad input gets typed errors; the server keeps serving; nothing st
   });
 
   it("G11/G12: a flood is RATE_LIMITED while other clients are served", async () => {
-    server = await startAssured({ limits: { messagesPerSecond: 1, burst: 5 } });
+    server = await startAssured({ limits: { tokensPerSecond: 1, burstTokens: 5 } });
     const flooder = await server.connect(assuredAuth());
     const other = await server.connect(assuredAuth([{ stream: "s", position: null }]));
     for (let i = 0; i < 50; i++) {
@@ -184,8 +184,11 @@ describe("G12: bad input gets typed errors; the server keeps serving; nothing st
     const options = { store: new MemoryEventStore(), dedupStore: new MemoryDedupStore() };
     for (const limits of [
       { replayLimit: 0 },
-      { burst: 1.5 },
+      { burstTokens: 1.5 },
       { bogus: 1 },
+      // The frame-based names of before the work-based rate limit are unknown now.
+      { messagesPerSecond: 500 },
+      { burst: 1_000 },
       { fetchLimit: 20_000 },
     ]) {
       expect(() => createAssuredServer(io, { ...options, limits } as never)).toThrowError(

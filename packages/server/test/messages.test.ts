@@ -409,7 +409,8 @@ describe("G10: order and window", () => {
   });
 
   it("G10: a message refused as RATE_LIMITED holds back later ones until it is handled", async () => {
-    const server = await start({ limits: { burst: 1, messagesPerSecond: 4 } });
+    // A message costs 3 tokens: one fits, and one more after 300 ms.
+    const server = await start({ limits: { burstTokens: 3, tokensPerSecond: 12 } });
     const runs: number[] = [];
     server.assured.on("step", async (n: number) => {
       runs.push(n);

@@ -20,6 +20,10 @@ export interface DedupDocument {
   r?: Binary;
   /** Response expiry (store clock, ms), when done. */
   ex?: number;
+  /** The claim's owner id, when it had one (quotas count these). */
+  o?: string;
+  /** Until when the current state counts (store clock, ms): `le` while leased, `ex` when done. */
+  u?: number;
   /** When the server may delete the document (TTL index). */
   x: Date;
 }
@@ -88,6 +92,11 @@ export async function prepareEventCollections(
 /** The dedup store's collection, with its TTL index where the server has them. */
 export interface DedupCollections {
   dedup: Collection<DedupDocument>;
+  /**
+   * The same collection read with read concern "local": an owner's count must see every entry
+   * whose insert was acknowledged before it started (see `MongoDedupStore`'s quota).
+   */
+  dedupLocal: Collection<DedupDocument>;
   /** Sweep election and transition locks (`<prefix>locks`). */
   locks: Collection<LockDocument>;
   ttl: boolean;
@@ -103,9 +112,10 @@ export async function prepareDedupCollections(
     collectionOptions(options),
   );
   const ttl = await ensureTtlIndex(dedup as unknown as Collection<never>);
-  const locks = db.collection<LockDocument>(`${options.collectionPrefix}locks`, {
-    ...collectionOptions(options),
-    readConcern: { level: "local" as const },
-  });
-  return { dedup, locks, ttl };
+  // An owner's unexpired entries, counted by a claim with a quota (an index range on MongoDB).
+  await dedup.createIndex({ o: 1, u: 1 }, { name: "owner_until" });
+  const local = { ...collectionOptions(options), readConcern: { level: "local" as const } };
+  const dedupLocal = db.collection<DedupDocument>(`${options.collectionPrefix}dedup`, local);
+  const locks = db.collection<LockDocument>(`${options.collectionPrefix}locks`, local);
+  return { dedup, dedupLocal, locks, ttl };
 }

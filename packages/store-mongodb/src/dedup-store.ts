@@ -7,12 +7,14 @@ import {
   assertStoredResponse,
   type ClaimOptions,
   type ClaimResult,
+  type DedupOwner,
   type DedupStore,
   type DedupStoreCapabilities,
   newId,
+  quotaExceededError,
   type StoredResponse,
 } from "@assured/core";
-import { Binary, type Db } from "mongodb";
+import { Binary, type Collection, type Db } from "mongodb";
 import {
   type DedupCollections,
   type DedupDocument,
@@ -52,13 +54,27 @@ interface Ready extends DedupCollections {
  * over an expired one with a compare-and-set on the previous token. Leases and TTLs follow the
  * store's clock; a TTL index (or a sweep) deletes expired documents.
  *
+ * Quota: a claim with an `owner` writes the owner id (`o`) and the state's end (`u`, store
+ * clock) into its document, then counts the owner's documents with `u` in the future (index
+ * `{ o, u }`, read concern "local") and, when they are more than `owner.maxEntries`, gives its
+ * own claim up again and throws `QUOTA_EXCEEDED`. Of claims racing for the last places, the
+ * one that counts last sees every other's document, so once the claims have answered an owner
+ * never holds more than its quota, without transactions and also on FerretDB (whose only atomic
+ * arbiter is the unique insert). The price: near the bound, racing claims may all give up
+ * (`quotaUnderContention: "optimistic"`), and until a refused claim has withdrawn (or, if its
+ * process died, until its lease ends) the owner's count is briefly above the quota.
+ *
  * @example
  * const dedup = new MongoDedupStore({ connection: client, database: "chat" });
  * const claim = await dedup.claim(key, { leaseMs: 30_000, fingerprint });
  */
 export class MongoDedupStore implements DedupStore {
   /** Shared across instances and persistent. */
-  readonly capabilities: DedupStoreCapabilities = { sharedAcrossInstances: true, persistent: true };
+  readonly capabilities: DedupStoreCapabilities = {
+    sharedAcrossInstances: true,
+    persistent: true,
+    quotaUnderContention: "optimistic",
+  };
 
   private readonly options: ResolvedStoreOptions;
   private readonly lifecycle: StoreLifecycle<Ready>;
@@ -107,33 +123,66 @@ export class MongoDedupStore implements DedupStore {
     this.lifecycle.assertOpen();
     assertDedupKey(key);
     assertClaimOptions(options);
-    const { leaseMs, fingerprint } = options;
-    return this.lifecycle.run("claim", async ({ dedup, transitions }) => {
+    const { leaseMs, fingerprint, owner } = options;
+    return this.lifecycle.run("claim", async ({ dedup, dedupLocal, transitions }) => {
       for (let round = 0; round < CLAIM_ROUNDS; round++) {
         const now = this.options.clock();
         const token = newId();
-        const lease = { f: fingerprint, st: "lease" as const, tok: token, le: now + leaseMs };
+        const lease = {
+          f: fingerprint,
+          st: "lease" as const,
+          tok: token,
+          le: now + leaseMs,
+          u: now + leaseMs,
+          ...(owner === undefined ? {} : { o: owner.id }),
+        };
         const expires = new Date(Date.now() + leaseMs);
+        let won = false;
         try {
           await dedup.insertOne({ _id: key, ...lease, x: expires });
-          return { status: "claimed", token };
+          won = true;
         } catch (error) {
           if (!isDuplicateKeyError(error)) throw error;
         }
-        const doc = await dedup.findOne({ _id: key });
-        if (doc === null) continue;
-        const live = doc.st === "lease" ? doc.le > now : (doc.ex ?? 0) > now;
-        if (live) return this.answer(doc, fingerprint);
-        // The lease ran out (holder presumed dead) or the response expired: take it over.
-        if (await transitions.replace(key, doc.tok, doc.st, { ...lease, x: expires })) {
-          return { status: "claimed", token };
+        if (!won) {
+          const doc = await dedup.findOne({ _id: key });
+          if (doc === null) continue;
+          const live = doc.st === "lease" ? doc.le > now : (doc.ex ?? 0) > now;
+          if (live) return this.answer(doc, fingerprint);
+          // The lease ran out (holder presumed dead) or the response expired: take it over.
+          won = await transitions.replace(key, doc.tok, doc.st, { ...lease, x: expires });
         }
+        if (!won) continue;
+        if (owner !== undefined)
+          await this.enforceQuota(dedupLocal, transitions, key, token, owner, now);
+        return { status: "claimed", token };
       }
       throw new AssuredError(
         "STORE_UNAVAILABLE",
         `claim lost ${CLAIM_ROUNDS} races for the same key; retry later.`,
       );
     });
+  }
+
+  /**
+   * After a claim wrote its document: counts the owner's unexpired documents (its own
+   * included) and, beyond the quota, withdraws the claim and throws `QUOTA_EXCEEDED`.
+   */
+  private async enforceQuota(
+    dedupLocal: Collection<DedupDocument>,
+    transitions: DedupTransitions,
+    key: string,
+    token: string,
+    owner: DedupOwner,
+    now: number,
+  ): Promise<void> {
+    const held = await dedupLocal.countDocuments(
+      { o: owner.id, u: { $gt: now } },
+      { limit: owner.maxEntries + 1 },
+    );
+    if (held <= owner.maxEntries) return;
+    await transitions.release(key, token);
+    throw quotaExceededError(owner);
   }
 
   private answer(doc: DedupDocument, fingerprint: string): ClaimResult {
@@ -155,11 +204,13 @@ export class MongoDedupStore implements DedupStore {
     assertClaimToken(token);
     assertStoredResponse(response);
     assertCompleteOptions(options);
+    const expiresAt = this.options.clock() + options.ttlMs;
     return this.lifecycle.run("complete", ({ transitions }) =>
       transitions.complete(key, token, {
         ok: response.ok,
         r: new Binary(response.payload),
-        ex: this.options.clock() + options.ttlMs,
+        ex: expiresAt,
+        u: expiresAt,
         x: new Date(Date.now() + options.ttlMs),
       }),
     );

@@ -27,7 +27,7 @@ export interface DedupTransitions {
   complete(
     key: string,
     token: string,
-    response: { ok: boolean; r: Binary; ex: number; x: Date },
+    response: { ok: boolean; r: Binary; ex: number; u: number; x: Date },
   ): Promise<boolean>;
   /** Deletes the key, if `token` still holds the lease. */
   release(key: string, token: string): Promise<boolean>;

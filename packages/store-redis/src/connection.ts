@@ -52,11 +52,12 @@ export class RedisHandle {
 
   /**
    * Registers a Lua script (EVALSHA, falling back to EVAL after a server restart) and returns
-   * its binary-safe caller. The name is namespaced so it cannot clash with the user's commands.
+   * its binary-safe caller (the first `numberOfKeys` arguments are keys, in one Cluster slot).
+   * The name is namespaced so it cannot clash with the user's commands.
    */
-  defineScript(name: string, lua: string): ScriptCall {
+  defineScript(name: string, lua: string, numberOfKeys = 1): ScriptCall {
     const command = `assured_${name}`;
-    this.client.defineCommand(command, { numberOfKeys: 1, lua });
+    this.client.defineCommand(command, { numberOfKeys, lua });
     const commands = this.client as unknown as Record<string, ScriptCall>;
     const call = commands[`${command}Buffer`];
     if (!call) throw new AssuredError("INTERNAL", `ioredis did not define script ${command}`);

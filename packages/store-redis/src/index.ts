@@ -1,5 +1,13 @@
 export type { RedisConnection } from "./connection.js";
 export { RedisDedupStore, type RedisDedupStoreOptions } from "./dedup-store.js";
 export { RedisEventStore, type RedisEventStoreOptions } from "./event-store.js";
-export { DEFAULT_KEY_PREFIX, dedupEntryKey, encodeKeyPart, streamLogKey } from "./keys.js";
+export {
+  DEFAULT_KEY_PREFIX,
+  dedupEntryKey,
+  dedupOwnerTag,
+  dedupQuotaKey,
+  encodeKeyPart,
+  ownedDedupEntryKey,
+  streamLogKey,
+} from "./keys.js";
 export type { RedisStoreOptions } from "./options.js";

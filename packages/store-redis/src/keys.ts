@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { AssuredError, describe } from "@assured/core";
 
 /** The key prefix used when none is configured. */
@@ -46,4 +47,35 @@ export function streamLogKey(prefix: string, stream: string): string {
 /** The Redis key of one deduplication entry: `<prefix>dedup:{<base64url(key)>}`. */
 export function dedupEntryKey(prefix: string, key: string): string {
   return `${prefix}dedup:{${encodeKeyPart(key)}}`;
+}
+
+/**
+ * The hash tag of a dedup owner: base64url of the SHA-256 of its id (43 characters). Fixed
+ * length whatever the id, so it fits in a claim token; it only holds `A–Z a–z 0–9 - _`.
+ */
+export function dedupOwnerTag(owner: string): string {
+  return createHash("sha256").update(owner, "utf8").digest("base64url");
+}
+
+/** Whether `value` has the shape of a `dedupOwnerTag`. */
+export function isDedupOwnerTag(value: string): boolean {
+  return /^[A-Za-z0-9_-]{43}$/.test(value);
+}
+
+/**
+ * The Redis key of a deduplication entry claimed with an owner:
+ * `<prefix>dedup:{q:<owner tag>}:<base64url(key)>`. All of an owner's entries and its quota set
+ * share the hash tag, so one script updates them atomically in one Redis Cluster slot. (An
+ * entry without owner has the tag `{<base64url(key)>}`, which never holds `:`.)
+ */
+export function ownedDedupEntryKey(prefix: string, ownerTag: string, key: string): string {
+  return `${prefix}dedup:{q:${ownerTag}}:${encodeKeyPart(key)}`;
+}
+
+/**
+ * The Redis key of an owner's quota set: `<prefix>dedup-quota:{q:<owner tag>}`, a sorted set of
+ * the owner's dedup keys scored by when each expires (store clock, ms).
+ */
+export function dedupQuotaKey(prefix: string, ownerTag: string): string {
+  return `${prefix}dedup-quota:{q:${ownerTag}}`;
 }

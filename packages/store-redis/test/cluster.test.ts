@@ -3,7 +3,14 @@ import { type DedupStore, type EventStore, encode, newId } from "@assured/core";
 import { type RunningRedisCluster, startRedisCluster } from "@assured/test-services";
 import { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RedisDedupStore, RedisEventStore, streamLogKey } from "../src/index.js";
+import {
+  dedupOwnerTag,
+  dedupQuotaKey,
+  ownedDedupEntryKey,
+  RedisDedupStore,
+  RedisEventStore,
+  streamLogKey,
+} from "../src/index.js";
 
 let cluster: RunningRedisCluster;
 let client: Cluster;
@@ -66,6 +73,28 @@ describe("Redis Cluster", () => {
     const node = new Redis({ host: "127.0.0.1", port: await ownerPort(key) });
     expect(await node.hget(key, "head")).toBe("2");
     await node.quit();
+    await store.close();
+  });
+
+  it("an owner's dedup entries and quota set share one slot; owners spread over the masters", async () => {
+    const store = new RedisDedupStore({ redis: client, keyPrefix: "cq:" });
+    const ports = new Set<number>();
+    for (let i = 0; i < 12; i++) {
+      const owner = { id: `user:{${i}}`, maxEntries: 2 };
+      const tag = dedupOwnerTag(owner.id);
+      const slot = await client.cluster("KEYSLOT", dedupQuotaKey("cq:", tag));
+      for (const key of ["a", "b"]) {
+        expect((await store.claim(key, { leaseMs: 60_000, fingerprint: "f", owner })).status).toBe(
+          "claimed",
+        );
+        expect(await client.cluster("KEYSLOT", ownedDedupEntryKey("cq:", tag, key))).toBe(slot);
+      }
+      await expect(
+        store.claim("c", { leaseMs: 60_000, fingerprint: "f", owner }),
+      ).rejects.toMatchObject({ code: "QUOTA_EXCEEDED" });
+      ports.add(await ownerPort(dedupQuotaKey("cq:", tag)));
+    }
+    expect(ports.size).toBeGreaterThan(1);
     await store.close();
   });
 

@@ -5,6 +5,7 @@ import {
   assertOptionsObject,
   resolveClock,
   resolveConnectionOptions,
+  resolveMaxEntries,
   resolveRetention,
   resolveSweepInterval,
   type SqliteStoresOptions,
@@ -31,6 +32,7 @@ export function createSqliteStores(options: SqliteStoresOptions): SqliteStores {
   resolveClock(options.clock);
   resolveRetention(options.retention);
   resolveSweepInterval(options.sweepIntervalMs);
+  resolveMaxEntries(options.maxEntries);
   const connection = SqliteConnection.open(resolveConnectionOptions(options));
   let eventStore: SqliteEventStore | undefined;
   try {

@@ -16,6 +16,7 @@ import {
   assertOptionsObject,
   resolveClock,
   resolveConnectionOptions,
+  resolveMaxEntries,
   resolveSweepInterval,
   type SqliteDedupStoreOptions,
 } from "./options.js";
@@ -24,7 +25,9 @@ import { SweepTimer } from "./sweep-timer.js";
 /**
  * A `DedupStore` on a SQLite file (better-sqlite3, WAL mode): claims with leases and tokens,
  * stored responses with a TTL, and a periodic sweep that deletes expired rows. Claims race
- * safely across connections and processes sharing the file.
+ * safely across connections and processes sharing the file. Rows are bounded per owner
+ * (`owner.maxEntries` of each claim, `QUOTA_EXCEEDED`) and in all (`maxEntries`,
+ * `LIMIT_EXCEEDED`), exactly: both are checked inside the claim's write transaction.
  *
  * @example
  * const dedup = new SqliteDedupStore({ path: "assured.sqlite" });
@@ -51,14 +54,16 @@ export class SqliteDedupStore implements DedupStore {
     assertOptionsObject(options, "SqliteDedupStore");
     const clock = resolveClock(options.clock);
     const sweepIntervalMs = resolveSweepInterval(options.sweepIntervalMs);
+    const maxEntries = resolveMaxEntries(options.maxEntries);
     this.connection = connection ?? SqliteConnection.open(resolveConnectionOptions(options));
     this.table = this.connection.attach(
-      (db) => new DedupTable(db, clock),
+      (db) => new DedupTable(db, clock, maxEntries),
       "preparing the dedup store",
     );
     this.capabilities = {
       sharedAcrossInstances: this.connection.persistent,
       persistent: this.connection.persistent,
+      quotaUnderContention: "exact",
     };
     this.sweepTimer = new SweepTimer(sweepIntervalMs, () => this.sweepExpired());
   }
@@ -68,7 +73,7 @@ export class SqliteDedupStore implements DedupStore {
     this.assertOpen();
     assertClaimArguments(key, options);
     try {
-      return this.table.claim(key, options.leaseMs, options.fingerprint);
+      return this.table.claim(key, options);
     } catch (error) {
       throw toStoreError(error, "claim");
     }

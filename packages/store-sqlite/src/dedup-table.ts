@@ -1,4 +1,12 @@
-import { type ClaimResult, type Clock, newId, type StoredResponse } from "@assured/core";
+import {
+  AssuredError,
+  type ClaimOptions,
+  type ClaimResult,
+  type Clock,
+  newId,
+  quotaExceededError,
+  type StoredResponse,
+} from "@assured/core";
 import type Database from "better-sqlite3";
 
 interface DedupRow {
@@ -17,28 +25,46 @@ export const SWEEP_BATCH = 1_000;
  * in one `BEGIN IMMEDIATE` transaction, so of many concurrent claimers (on any connection or
  * process) exactly one wins. A row is live while `expires_at` is in the future: the lease of a
  * claim, the TTL of a stored response.
+ *
+ * Bounds: `assured_dedup_counts` holds the number of rows per owner and in all, kept by
+ * triggers in the same transaction as every insert, delete and owner change (the sweep's
+ * too), so reading a count is one primary-key lookup. The counts include expired rows not yet
+ * swept: a claim that finds its owner (or the table) at the bound first deletes that owner's
+ * expired rows (index `(owner, expires_at)`), or a batch of expired rows, and counts again. So
+ * both bounds are exact, inside the claim's write transaction, with no scan per claim.
  */
 export class DedupTable {
   private readonly statements;
   /** Claims `key`: `claimed`, `pending`, `done` or `conflict` (see `ClaimResult`). */
-  readonly claim: (key: string, leaseMs: number, fingerprint: string) => ClaimResult;
+  readonly claim: (key: string, options: ClaimOptions) => ClaimResult;
   /** Deletes at most `SWEEP_BATCH` expired rows; returns how many. */
   readonly sweepBatch: () => number;
 
   constructor(
     db: Database.Database,
     private readonly clock: Clock,
+    private readonly maxEntries: number,
   ) {
     this.statements = {
       row: db.prepare<[string], DedupRow>(
         "SELECT fingerprint, state, expires_at AS expiresAt, response_ok AS ok, " +
           "response_payload AS payload FROM assured_dedup WHERE dedup_key = ?",
       ),
-      take: db.prepare<[string, string, string, number]>(
-        "INSERT INTO assured_dedup (dedup_key, fingerprint, state, token, expires_at) " +
-          "VALUES (?, ?, 'claimed', ?, ?) ON CONFLICT (dedup_key) DO UPDATE SET " +
+      take: db.prepare<[string, string, string, number, string | null]>(
+        "INSERT INTO assured_dedup (dedup_key, fingerprint, state, token, expires_at, owner) " +
+          "VALUES (?, ?, 'claimed', ?, ?, ?) ON CONFLICT (dedup_key) DO UPDATE SET " +
           "fingerprint = excluded.fingerprint, state = 'claimed', token = excluded.token, " +
-          "expires_at = excluded.expires_at, response_ok = NULL, response_payload = NULL",
+          "expires_at = excluded.expires_at, response_ok = NULL, response_payload = NULL, " +
+          "owner = excluded.owner",
+      ),
+      exists: db
+        .prepare<[string], number>("SELECT 1 FROM assured_dedup WHERE dedup_key = ?")
+        .pluck(),
+      count: db
+        .prepare<[string], number>("SELECT entries FROM assured_dedup_counts WHERE owner = ?")
+        .pluck(),
+      dropExpiredOf: db.prepare<[string, number]>(
+        "DELETE FROM assured_dedup WHERE owner = ? AND expires_at <= ?",
       ),
       complete: db.prepare<[number, number, Buffer, string, string]>(
         "UPDATE assured_dedup SET state = 'done', token = NULL, expires_at = ?, " +
@@ -53,13 +79,14 @@ export class DedupTable {
           "(SELECT dedup_key FROM assured_dedup WHERE expires_at <= ? LIMIT ?)",
       ),
     };
-    this.claim = db.transaction((key: string, leaseMs: number, fingerprint: string) =>
-      this.claimKey(key, leaseMs, fingerprint),
+    this.claim = db.transaction((key: string, options: ClaimOptions) =>
+      this.claimKey(key, options),
     ).immediate;
     this.sweepBatch = () => this.statements.sweep.run(this.clock(), SWEEP_BATCH).changes;
   }
 
-  private claimKey(key: string, leaseMs: number, fingerprint: string): ClaimResult {
+  private claimKey(key: string, options: ClaimOptions): ClaimResult {
+    const { leaseMs, fingerprint, owner } = options;
     const now = this.clock();
     const row = this.statements.row.get(key);
     if (row !== undefined && row.expiresAt > now) {
@@ -74,9 +101,29 @@ export class DedupTable {
         },
       };
     }
+    // The key becomes a new unexpired entry of its owner: free, or its lease or response expired.
+    if (owner !== undefined && this.held(owner.id) >= owner.maxEntries) {
+      this.statements.dropExpiredOf.run(owner.id, now);
+      if (this.held(owner.id) >= owner.maxEntries) throw quotaExceededError(owner);
+    }
+    if (this.held("") >= this.maxEntries && this.statements.exists.get(key) === undefined) {
+      this.statements.sweep.run(now, SWEEP_BATCH);
+      if (this.held("") >= this.maxEntries) {
+        throw new AssuredError(
+          "LIMIT_EXCEEDED",
+          `the SQLite dedup store holds ${this.maxEntries} unexpired keys (maxEntries); ` +
+            "retry later, or raise maxEntries or shorten TTLs.",
+        );
+      }
+    }
     const token = newId();
-    this.statements.take.run(key, fingerprint, token, now + leaseMs);
+    this.statements.take.run(key, fingerprint, token, now + leaseMs, owner?.id ?? null);
     return { status: "claimed", token };
+  }
+
+  /** Rows of `owner` (`""`: of every owner), expired ones not yet deleted included. */
+  private held(owner: string): number {
+    return this.statements.count.get(owner) ?? 0;
   }
 
   /** Stores the response if `token` still holds the key; true if it did. */

@@ -44,6 +44,13 @@ export interface SqliteEventStoreOptions extends SqliteConnectionOptions {
 export interface SqliteDedupStoreOptions extends SqliteConnectionOptions {
   /** How often expired claims and responses are deleted; 0 turns the timer off. Default 60,000. */
   sweepIntervalMs?: number;
+  /**
+   * Most dedup rows in the file, all owners together (leased or done; expired rows are deleted
+   * first when it is reached). A claim of a new key beyond it is `LIMIT_EXCEEDED` (retryable).
+   * Default 1,000,000 (a few hundred bytes of disk each plus the stored response; see the
+   * README's sizing). Each owner's share is bounded by the `owner.maxEntries` of its claims.
+   */
+  maxEntries?: number;
 }
 
 /** Options of `createSqliteStores`: the union of both stores' options. */
@@ -143,6 +150,18 @@ export function resolveRetention(retention: unknown): Retention {
     ...(maxLength === undefined ? {} : { maxLength }),
     ...(maxAgeMs === undefined ? {} : { maxAgeMs }),
   };
+}
+
+/** Default `maxEntries` of `SqliteDedupStore`. */
+export const DEFAULT_SQLITE_MAX_DEDUP_ENTRIES = 1_000_000;
+
+/** Validates `maxEntries` (a positive integer); returns it or the default. */
+export function resolveMaxEntries(value: unknown): number {
+  if (value === undefined) return DEFAULT_SQLITE_MAX_DEDUP_ENTRIES;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+    throw invalid(`maxEntries must be a positive integer, got ${describe(value)}.`);
+  }
+  return value;
 }
 
 /** Validates the sweep interval: 0 (off) or a positive integer of milliseconds. */

@@ -46,6 +46,41 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX assured_dedup_by_expiry ON assured_dedup (expires_at);
   `,
+  `
+  -- Dedup quotas: each claim may name an owner, whose unexpired rows are bounded.
+  ALTER TABLE assured_dedup ADD COLUMN owner TEXT;
+  CREATE INDEX assured_dedup_by_owner ON assured_dedup (owner, expires_at)
+    WHERE owner IS NOT NULL;
+
+  -- Row counts of assured_dedup, kept exact by the triggers below in the writing transaction:
+  -- per owner (only owners with rows), and in all under owner '' (owner ids are never empty).
+  -- They count expired rows not yet deleted too; a claim at a bound deletes those first.
+  CREATE TABLE assured_dedup_counts (
+    owner TEXT PRIMARY KEY,
+    entries INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  INSERT INTO assured_dedup_counts (owner, entries) SELECT '', count(*) FROM assured_dedup;
+
+  CREATE TRIGGER assured_dedup_count_insert AFTER INSERT ON assured_dedup BEGIN
+    UPDATE assured_dedup_counts SET entries = entries + 1 WHERE owner = '';
+    INSERT INTO assured_dedup_counts (owner, entries) SELECT NEW.owner, 1
+      WHERE NEW.owner IS NOT NULL
+      ON CONFLICT (owner) DO UPDATE SET entries = entries + 1;
+  END;
+  CREATE TRIGGER assured_dedup_count_delete AFTER DELETE ON assured_dedup BEGIN
+    UPDATE assured_dedup_counts SET entries = entries - 1 WHERE owner = '';
+    UPDATE assured_dedup_counts SET entries = entries - 1 WHERE owner = OLD.owner;
+    DELETE FROM assured_dedup_counts WHERE owner = OLD.owner AND entries <= 0;
+  END;
+  CREATE TRIGGER assured_dedup_count_owner AFTER UPDATE OF owner ON assured_dedup
+    WHEN OLD.owner IS NOT NEW.owner BEGIN
+    UPDATE assured_dedup_counts SET entries = entries - 1 WHERE owner = OLD.owner;
+    DELETE FROM assured_dedup_counts WHERE owner = OLD.owner AND entries <= 0;
+    INSERT INTO assured_dedup_counts (owner, entries) SELECT NEW.owner, 1
+      WHERE NEW.owner IS NOT NULL
+      ON CONFLICT (owner) DO UPDATE SET entries = entries + 1;
+  END;
+  `,
 ];
 
 /** The schema version this release writes. */

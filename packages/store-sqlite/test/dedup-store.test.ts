@@ -12,6 +12,7 @@ interface DedupRowInFile {
   expires_at: number;
   response_ok: number | null;
   response_payload: Buffer | null;
+  owner: string | null;
 }
 
 function rows(path: string): DedupRowInFile[] {
@@ -52,6 +53,7 @@ describe("SqliteDedupStore", () => {
         expires_at: now + 1_000,
         response_ok: null,
         response_payload: null,
+        owner: null,
       },
     ]);
   });

@@ -42,3 +42,59 @@ if v[1] ~= 'p' or v[2] ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 return 1
 `;
+
+/**
+ * The owned variants: KEYS[2] is the owner's quota set (a sorted set of its keys scored by
+ * expiry, store clock), in the same Cluster slot as the entry. A claim that would create a new
+ * unexpired entry first drops the set's expired members, then refuses when the owner holds
+ * `maxEntries` of them; complete moves the key's score to the response's expiry, release
+ * removes it. The set's Redis TTL follows its longest-lived entry's, so an idle owner's set
+ * vanishes with its entries.
+ */
+
+/**
+ * KEYS = entry, quota set. ARGV = now, expiresAt, fingerprint, token, redisTtlMs, maxEntries, key.
+ * Returns what `CLAIM_SCRIPT` does, or `{'quota', held}`.
+ */
+export const OWNED_CLAIM_SCRIPT = `
+local v = redis.call('HMGET', KEYS[1], 's', 'f', 'x', 'ok', 'r')
+if v[1] and tonumber(v[3]) > tonumber(ARGV[1]) then
+  if v[2] ~= ARGV[3] then return { 'conflict' } end
+  if v[1] == 'p' then return { 'pending', v[3] } end
+  return { 'done', v[4], v[5] }
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[7])
+local held = redis.call('ZCARD', KEYS[2])
+if held >= tonumber(ARGV[6]) then return { 'quota', tostring(held) } end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 's', 'p', 'f', ARGV[3], 't', ARGV[4], 'x', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[7])
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
+return { 'claimed' }
+`;
+
+/**
+ * KEYS = entry, quota set. ARGV = token, expiresAt, ok ('1'/'0'), payload, redisTtlMs, key.
+ * Stores the response if `token` still holds the pending entry. Returns 1 or 0.
+ */
+export const OWNED_COMPLETE_SCRIPT = `
+local v = redis.call('HMGET', KEYS[1], 's', 't')
+if v[1] ~= 'p' or v[2] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 's', 'd', 'x', ARGV[2], 'ok', ARGV[3], 'r', ARGV[4])
+redis.call('HDEL', KEYS[1], 't')
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[6])
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
+return 1
+`;
+
+/** KEYS = entry, quota set. ARGV = token, key. Deletes the pending entry if `token` holds it. */
+export const OWNED_RELEASE_SCRIPT = `
+local v = redis.call('HMGET', KEYS[1], 's', 't')
+if v[1] ~= 'p' or v[2] ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+return 1
+`;

@@ -1,0 +1,56 @@
+import { type ConnectionMeter, connectionMeter, disposeConnectionMeter } from "./backlog-guard.js";
+import { SocketBudget } from "./byte-budget.js";
+import type { ServerContext } from "./context.js";
+import { stateOf } from "./socket-state.js";
+import type { AnySocket } from "./wire.js";
+
+/**
+ * The socket's replay/fetch budget (`maxSocketReplayBytes`, drawing from the server's
+ * `maxReplayBytesInFlight`), created on first use and closed when the socket disconnects: its
+ * waiters leave the queues and its grants are given back.
+ */
+export function socketBudget(ctx: ServerContext, socket: AnySocket): SocketBudget {
+  const state = stateOf(socket, ctx.limits);
+  const current = state.replayBudget;
+  if (current !== undefined && !current.closed) return current;
+  const budget = new SocketBudget(ctx.replayBudget, ctx.limits.maxSocketReplayBytes);
+  state.replayBudget = budget;
+  if (socket.connected) socket.once("disconnect", () => budget.close());
+  else budget.close();
+  return budget;
+}
+
+/** Closes the socket's budget and stops its connection's meter (Assured is closing). */
+export function closeSocketBudget(ctx: ServerContext, socket: AnySocket): void {
+  stateOf(socket, ctx.limits).replayBudget?.close();
+  disposeConnectionMeter(socket);
+}
+
+/** The meter of the socket's connection (backlog and written bytes). */
+export function meterOf(ctx: ServerContext, socket: AnySocket): ConnectionMeter {
+  return connectionMeter(socket, ctx.limits);
+}
+
+/** Bytes on the wire per record besides its payload, id and name (offset, length, time, JSON). */
+const RECORD_OVERHEAD_BYTES = 48;
+
+/**
+ * What to reserve before reading up to `records` records for one frame: `maxBatchBytes` of
+ * payloads plus each record's overhead with an id and name of typical length. A frame that
+ * turns out larger (long ids, one event beyond `maxBatchBytes`) asks again for its real size.
+ */
+export function frameReservation(maxBatchBytes: number, records: number): number {
+  return maxBatchBytes + records * (RECORD_OVERHEAD_BYTES + 80);
+}
+
+/** What a run of records costs in a batch frame or fetch reply, in bytes (an estimate of the wire size). */
+export function recordsBytes(
+  records: readonly { id: string; name: string; payload: Uint8Array }[],
+): number {
+  let bytes = 0;
+  for (const record of records) {
+    bytes +=
+      record.payload.byteLength + record.id.length + record.name.length + RECORD_OVERHEAD_BYTES;
+  }
+  return bytes;
+}

@@ -1,0 +1,331 @@
+import {
+  type BatchFrame,
+  encode,
+  FRAMES,
+  MemoryDedupStore,
+  MemoryEventStore,
+  type MessageReply,
+  unpackRecords,
+} from "@assured/core";
+import { Server, type Socket as ServerSocket } from "socket.io";
+import { afterEach, describe, expect, it } from "vitest";
+import { createAssuredServer, DEFAULT_LIMITS } from "../src/index.js";
+import { stateOf } from "../src/socket-state.js";
+import { assuredAuth, type Peer, range, startAssured } from "./harness.js";
+
+type Started = Awaited<ReturnType<typeof startAssured>>;
+let server: Started | undefined;
+/** Handlers still held by a test's gate are let go before the server closes. */
+const gates: (() => void)[] = [];
+afterEach(async () => {
+  for (const open of gates.splice(0)) open();
+  await server?.close();
+  server = undefined;
+});
+
+const KiB = 1024;
+/** 100 KiB records; frames of at most two (maxBatchBytes 256 KiB), budgets of two frames. */
+const LIMITS = {
+  maxBatchBytes: 256 * KiB,
+  maxSocketReplayBytes: 512 * KiB,
+  replayBatchSize: 2,
+  replayWindow: 16,
+  replayAckTimeoutMs: 60_000,
+};
+
+async function storeWith(streams: string[], count = 12) {
+  const store = new MemoryEventStore();
+  const payload = encode(new Uint8Array(100 * KiB));
+  for (const stream of streams) {
+    await store.append(
+      stream,
+      range(1, count).map(() => ({ name: "e", payload })),
+    );
+  }
+  return store;
+}
+
+/** Lifts the rate limit (a separate defence) where a test drives a byte budget with a storm. */
+const NO_RATE_LIMIT = { tokensPerSecond: 1_000_000, burstTokens: 1_000_000 };
+
+const sub = (stream: string) => ({ stream, position: null, from: "earliest" });
+
+function serverSocketOf(started: Started, peer: Peer): ServerSocket {
+  const clientId = (peer.socket.auth as ReturnType<typeof assuredAuth>).assured.clientId;
+  const socket = [...started.io.sockets.sockets.values()].find(
+    (s) => s.handshake.auth.assured.clientId === clientId,
+  );
+  if (socket === undefined) throw new Error("no server socket for the peer");
+  return socket;
+}
+
+const batchesOf = (peer: Peer, stream: string) =>
+  peer.frames<BatchFrame>(FRAMES.batch).filter((b) => b.stream === stream);
+
+const firstOffsets = (peer: Peer, stream: string) =>
+  batchesOf(peer, stream).map((b) => unpackRecords(stream, b.records, b.payloads)[0]!.offset);
+
+/** Polls a condition of the server's state (nothing is sent to a client that does not read). */
+async function eventually(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe("replay bytes in flight (maxSocketReplayBytes, maxReplayBytesInFlight)", () => {
+  it("G11: replay frames hold the socket's budget until acked: more replay waits, and goes on as acks come", async () => {
+    server = await startAssured({ store: await storeWith(["a", "b"]), limits: LIMITS });
+    const peer = server.peer(assuredAuth([sub("a")]));
+    peer.autoAck = false;
+    await peer.connect();
+    await peer.until(() => batchesOf(peer, "a").length === 2);
+    peer.socket.emit(FRAMES.subscribe, sub("b"));
+    await peer.next(FRAMES.subscribed, (f) => f.stream === "b");
+    await peer.roundTrip();
+    // Two frames of ~200 KiB are in flight and the next page's reservation does not fit: the
+    // replay of "a" waits, and "b" waits behind it (first come, first served).
+    expect(batchesOf(peer, "a")).toHaveLength(2);
+    expect(batchesOf(peer, "b")).toHaveLength(0);
+    peer.pendingAcks.shift()!();
+    await peer.until(() => batchesOf(peer, "a").length === 3);
+    await peer.roundTrip();
+    expect(batchesOf(peer, "b")).toHaveLength(0);
+    // Ending "a" withdraws its waiting reservation; its frames hold their bytes until acked.
+    peer.socket.emit(FRAMES.unsubscribe, { stream: "a" });
+    await peer.roundTrip();
+    expect(batchesOf(peer, "b")).toHaveLength(0);
+    peer.autoAck = true;
+    for (const ack of peer.pendingAcks.splice(0)) ack();
+    await peer.until(() => peer.offsets("b").length === 12);
+    expect(peer.offsets("b")).toEqual(range(1, 12));
+    expect(batchesOf(peer, "a")).toHaveLength(3);
+  });
+
+  it("G11: a new subscription of a stream stops the old replay at once; the new one starts when the old frames are acked", async () => {
+    server = await startAssured({ store: await storeWith(["a"]), limits: LIMITS });
+    const peer = server.peer(assuredAuth([sub("a")]));
+    peer.autoAck = false;
+    await peer.connect();
+    await peer.until(() => batchesOf(peer, "a").length === 2);
+    const budget = () => stateOf(serverSocketOf(server!, peer), DEFAULT_LIMITS).replayBudget!;
+    expect(budget().waiting).toBe(1); // the old replay's next page
+    peer.socket.emit(FRAMES.subscribe, sub("a"));
+    await peer.until(() => peer.frames(FRAMES.subscribed).length === 2);
+    await peer.roundTrip();
+    // The old replay left the queue at once; only the new one waits, for the old frames' bytes.
+    expect(budget().waiting).toBe(1);
+    expect(batchesOf(peer, "a")).toHaveLength(2);
+    peer.autoAck = true;
+    for (const ack of peer.pendingAcks.splice(0)) ack();
+    await peer.until(() => peer.offsets("a").length === 4 + 12);
+    // The old replay sent nothing more: the new one starts again at offset 1.
+    expect(firstOffsets(peer, "a")).toEqual([1, 3, ...range(0, 5).map((i) => 1 + 2 * i)]);
+    expect(peer.offsets("a").slice(4)).toEqual(range(1, 12));
+  });
+
+  it("G11: after an ack timeout a frame's bytes are given back once it left the server's buffers", async () => {
+    server = await startAssured({
+      store: await storeWith(["a", "b"]),
+      limits: { ...LIMITS, replayAckTimeoutMs: 2_000 },
+    });
+    const peer = server.peer(assuredAuth([sub("a")]));
+    peer.autoAck = false; // reads, never acks
+    await peer.connect();
+    await peer.until(() => batchesOf(peer, "a").length === 2);
+    peer.socket.emit(FRAMES.subscribe, sub("b"));
+    await peer.next(FRAMES.subscribed, (f) => f.stream === "b");
+    await peer.roundTrip();
+    expect(batchesOf(peer, "b")).toHaveLength(0);
+    // The replay of "a" stops at the timeout; its frames were written, so "b" gets the bytes.
+    peer.autoAck = true;
+    await peer.until(() => peer.offsets("b").length === 12, 10_000);
+    expect(peer.offsets("b")).toEqual(range(1, 12));
+    expect(batchesOf(peer, "a")).toHaveLength(2);
+  });
+
+  it("G11: the server's maxReplayBytesInFlight is shared: a socket's replay waits while others hold it, and goes on once they disconnect", async () => {
+    server = await startAssured({
+      store: await storeWith(["a"]),
+      limits: { ...LIMITS, maxReplayBytesInFlight: 512 * KiB },
+    });
+    const holder = server.peer(assuredAuth([sub("a")]));
+    holder.autoAck = false;
+    await holder.connect();
+    await holder.until(() => batchesOf(holder, "a").length === 2);
+    const waiter = await server.connect(assuredAuth([sub("a")]));
+    await waiter.next(FRAMES.subscribed);
+    await waiter.roundTrip();
+    expect(batchesOf(waiter, "a")).toHaveLength(0);
+    expect(server.assured.limits.maxReplayBytesInFlight).toBe(512 * KiB);
+    holder.socket.disconnect();
+    await waiter.until(() => waiter.offsets("a").length === 12);
+    expect(waiter.offsets("a")).toEqual(range(1, 12));
+  });
+});
+
+describe("fetch replies in flight (maxSocketReplayBytes)", () => {
+  it("G11: a client that stops reading gets at most the budget (plus what the kernel took) of fetch replies; the rest wait or get LIMIT_EXCEEDED, and all are answered once it reads", async () => {
+    server = await startAssured({
+      store: await storeWith(["a"], 4),
+      // The rate limit would refuse most of this burst: lifted, to drive the byte budget.
+      limits: { ...LIMITS, ...NO_RATE_LIMIT, maxSubscriptionsPerSocket: 16 },
+    });
+    const { epoch } = await server.store.head("a");
+    const peer = await server.connect(assuredAuth());
+    const onServer = serverSocketOf(server, peer);
+    const conn = onServer.conn as unknown as {
+      on(event: "packetCreate", listener: (packet: { data?: unknown }) => void): void;
+    };
+    let created = 0;
+    let answers = 0;
+    conn.on("packetCreate", (packet) => {
+      const data = packet.data;
+      // An ack packet ("3" + "<id>[…]"), with or without a binary attachment ("6…").
+      if (typeof data === "string" && /^[36]/.test(data)) answers++;
+      if (typeof data === "string") created += data.length;
+      else if (ArrayBuffer.isView(data)) created += data.byteLength;
+    });
+    const socket = peer.socket.io.engine.transport as unknown as {
+      ws: { _socket: { pause(): void; resume(): void } };
+    };
+    socket.ws._socket.pause();
+    const requests = 400; // ~200 KiB each: ~80 MiB if every reply were buffered
+    const replies: { ok: boolean; error?: { code: string } }[] = [];
+    for (let i = 0; i < requests; i++) {
+      peer.socket.emit(FRAMES.fetch, { stream: "a", epoch, after: 0, limit: 2 }, (reply: never) =>
+        replies.push(reply),
+      );
+    }
+    const budget = () => stateOf(onServer, DEFAULT_LIMITS).replayBudget;
+    const handled = () => answers + (budget()?.waiting ?? 0);
+    // Each fetch is answered (the replies that fit, LIMIT_EXCEEDED beyond 16 waiting) or waits.
+    await eventually(() => handled() === requests, "every fetch to be handled");
+    expect(replies).toHaveLength(0);
+    expect(created).toBeLessThan(16 * 1024 * KiB);
+    socket.ws._socket.resume();
+    await eventually(() => replies.length === requests, "every reply", 20_000);
+    const ok = replies.filter((r) => r.ok).length;
+    const limited = replies.filter((r) => r.error?.code === "LIMIT_EXCEEDED").length;
+    expect(ok + limited).toBe(requests);
+    expect(limited).toBeGreaterThan(0);
+    expect(ok).toBeGreaterThan(16);
+    expect(budget()?.used).toBe(0);
+  });
+});
+
+describe("queued client messages (maxQueuedBytes, decoded at their turn)", () => {
+  function gated(started: Started) {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    gates.push(open);
+    let started_ = false;
+    started.assured.on("wait", async () => {
+      started_ = true;
+      await gate;
+      return "done";
+    });
+    started.assured.on("echo", (data) => data);
+    return { open, started: () => started_ };
+  }
+
+  it("G11/G10: a queued payload stays encoded: one that does not decode gets CODEC_ERROR at its turn, in order; a malformed one at once", async () => {
+    server = await startAssured();
+    const gate = gated(server);
+    const peer = await server.connect(assuredAuth());
+    const order: string[] = [];
+    const send = (id: string, seq: number, name: string, payload: Uint8Array) =>
+      peer.request<MessageReply>(FRAMES.message, { id, seq, name, payload }).then((reply) => {
+        order.push(id);
+        return reply;
+      });
+    const first = send("m1", 1, "wait", encode(null));
+    // Well-formed MessagePack (the arrival check passes) that does not decode: a timestamp
+    // extension of one byte.
+    const bad = send("m2", 2, "echo", new Uint8Array([0xd4, 0xff, 0x00]));
+    const after = send("m3", 3, "echo", encode("ok"));
+    await eventually(gate.started, "the first handler to run");
+    // A payload the scan at arrival rejects takes no place in the queue.
+    expect(await send("m4", 4, "echo", new Uint8Array([0xc1]))).toMatchObject({
+      ok: false,
+      error: { code: "CODEC_ERROR" },
+    });
+    expect(order).toEqual(["m4"]);
+    gate.open();
+    expect(await first).toMatchObject({ ok: true });
+    expect(await bad).toMatchObject({ ok: false, error: { code: "CODEC_ERROR" } });
+    expect(await after).toMatchObject({ ok: true });
+    expect(order).toEqual(["m4", "m1", "m2", "m3"]);
+  });
+
+  it("G11/G10: beyond maxQueuedBytes a message is LIMIT_EXCEEDED (retryable), later ones wait for it, and its resend runs", async () => {
+    server = await startAssured({
+      limits: { maxPayloadBytes: 128 * KiB, maxQueuedBytes: 256 * KiB },
+    });
+    const gate = gated(server);
+    const peer = await server.connect(assuredAuth());
+    const data = new Uint8Array(100 * KiB);
+    const send = (n: number) =>
+      peer.request<MessageReply>(FRAMES.message, {
+        id: `m${n}`,
+        seq: n,
+        name: n === 1 ? "wait" : "echo",
+        payload: encode(data),
+      });
+    const running = send(1);
+    await eventually(gate.started, "the first handler to run");
+    const queued = [send(2), send(3)]; // 200 KiB queued behind the running one
+    expect(await send(4)).toMatchObject({ ok: false, error: { code: "LIMIT_EXCEEDED" } });
+    expect(await send(5)).toMatchObject({
+      ok: false,
+      error: { code: "LIMIT_EXCEEDED", details: { waitingForSeq: 4 } },
+    });
+    gate.open();
+    expect(await running).toMatchObject({ ok: true });
+    for (const reply of await Promise.all(queued)) expect(reply).toMatchObject({ ok: true });
+    expect(await send(4)).toMatchObject({ ok: true });
+    expect(await send(5)).toMatchObject({ ok: true });
+  });
+});
+
+describe("byte limits are validated", () => {
+  it("G11: a byte budget below what it must hold, or an unknown limit, is INVALID_ARGUMENT", async () => {
+    const io = new Server();
+    const options = { store: new MemoryEventStore(), dedupStore: new MemoryDedupStore() };
+    for (const limits of [
+      { maxSocketReplayBytes: DEFAULT_LIMITS.maxBatchBytes - 1 },
+      { maxReplayBytesInFlight: DEFAULT_LIMITS.maxSocketReplayBytes - 1 },
+      {
+        maxSocketBacklogBytes:
+          DEFAULT_LIMITS.maxSocketReplayBytes + DEFAULT_LIMITS.maxBatchBytes - 1,
+      },
+      { maxQueuedBytes: DEFAULT_LIMITS.maxPayloadBytes - 1 },
+      { maxSocketBacklogBytes: 0 },
+      { maxQueuedBytes: 1.5 },
+      { maxSocketBacklogKiB: 1 },
+    ]) {
+      expect(() => createAssuredServer(io, { ...options, limits } as never)).toThrowError(
+        expect.objectContaining({ code: "INVALID_ARGUMENT" }),
+      );
+    }
+    const fits = createAssuredServer(io, {
+      ...options,
+      limits: {
+        maxBatchBytes: 64 * KiB,
+        maxSocketReplayBytes: 64 * KiB,
+        maxReplayBytesInFlight: 64 * KiB,
+        maxSocketBacklogBytes: 128 * KiB,
+        maxPayloadBytes: 32 * KiB,
+        maxQueuedBytes: 32 * KiB,
+      },
+    });
+    await fits.close();
+    expect(DEFAULT_LIMITS).toMatchObject({
+      maxSocketBacklogBytes: 16 * 1024 * KiB,
+      maxSocketReplayBytes: 4 * 1024 * KiB,
+      maxReplayBytesInFlight: 256 * 1024 * KiB,
+      maxQueuedBytes: 8 * 1024 * KiB,
+    });
+  });
+});
