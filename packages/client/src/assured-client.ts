@@ -113,6 +113,8 @@ export class AssuredClient {
       {
         timeoutMs: this.#options.ackTimeoutMs,
         intervalMs: this.#options.positionCheckIntervalMs,
+        retry: this.#options.retry,
+        random: this.#options.random,
       },
       (stream, step) => this.#apply(stream, step),
     );

@@ -1,10 +1,14 @@
 import {
   AssuredError,
+  backoffDelay,
   type FetchRequest,
   FRAMES,
   type HeadsRequest,
   parseFetchReply,
   parseHeadsReply,
+  type RandomSource,
+  RETRYABLE_CODES,
+  type RetryPolicy,
   type Sequencer,
   type SequencerStep,
   type StreamName,
@@ -17,7 +21,11 @@ const HEADS_CHUNK = 256;
 
 /**
  * Sends the sequencer's gap fetches (`assured:fetch`) and runs the periodic position check
- * (`assured:heads`, one interval timer while connected) that finds trailing gaps (G7).
+ * (`assured:heads`, one interval timer while connected) that finds trailing gaps (G7). A fetch
+ * that times out or is refused with a retryable code (the server's rate limit or byte budget,
+ * a store outage) is sent again after a backoff, for as long as the sequencer still waits for
+ * it and the socket is connected: a hole inside a stream is never left to chance (the position
+ * check only finds trailing gaps). At most one fetch per stream, so at most one timer per stream.
  */
 export class GapRepair {
   readonly #socket: Socket;
@@ -26,13 +34,17 @@ export class GapRepair {
   readonly #timeoutMs: number;
   readonly #intervalMs: number;
   readonly #apply: (stream: StreamName, step: SequencerStep) => void;
+  readonly #retry: RetryPolicy;
+  readonly #random: RandomSource;
   #timer: ReturnType<typeof setInterval> | undefined;
+  /** Fetches waiting for their next attempt. */
+  readonly #retries = new Map<ReturnType<typeof setTimeout>, FetchRequest>();
 
   constructor(
     socket: Socket,
     sequencer: Sequencer,
     errors: ErrorReporter,
-    options: { timeoutMs: number; intervalMs: number },
+    options: { timeoutMs: number; intervalMs: number; retry: RetryPolicy; random: RandomSource },
     apply: (stream: StreamName, step: SequencerStep) => void,
   ) {
     this.#socket = socket;
@@ -40,6 +52,8 @@ export class GapRepair {
     this.#errors = errors;
     this.#timeoutMs = options.timeoutMs;
     this.#intervalMs = options.intervalMs;
+    this.#retry = options.retry;
+    this.#random = options.random;
     this.#apply = apply;
   }
 
@@ -50,15 +64,20 @@ export class GapRepair {
     (this.#timer as { unref?: () => void }).unref?.();
   }
 
-  /** Stops the timer (on disconnect and close). */
+  /** Stops the timers (on disconnect and close); fetches waiting for a retry are given up. */
   stop(): void {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
+    for (const [timer, request] of this.#retries) {
+      clearTimeout(timer);
+      this.#sequencer.fetchFailed(request);
+    }
+    this.#retries.clear();
   }
 
   /** Sends a gap fetch; its reply goes back to the sequencer. */
-  fetch(request: FetchRequest): void {
-    if (!this.#socket.connected) {
+  fetch(request: FetchRequest, attempt = 0): void {
+    if (!this.#socket.connected || !this.#sequencer.awaitsFetch(request)) {
       this.#sequencer.fetchFailed(request);
       return;
     }
@@ -66,7 +85,7 @@ export class GapRepair {
       .timeout(this.#timeoutMs)
       .emit(FRAMES.fetch, request, (err: unknown, raw: unknown) => {
         if (err) {
-          this.#sequencer.fetchFailed(request);
+          this.#retryLater(request, attempt + 1);
           return;
         }
         this.#errors.guard(() => {
@@ -77,6 +96,10 @@ export class GapRepair {
             this.#sequencer.fetchFailed(request);
             throw error;
           }
+          if (!reply.ok && RETRYABLE_CODES.includes(reply.error.code)) {
+            this.#retryLater(request, attempt + 1);
+            return;
+          }
           if (!reply.ok) {
             const e = AssuredError.fromJSON(reply.error);
             const details = { ...e.details, stream: request.stream };
@@ -85,6 +108,23 @@ export class GapRepair {
           this.#apply(request.stream, this.#sequencer.fetched(request, reply));
         });
       });
+  }
+
+  /** Sends `request` again after the backoff of retry number `attempt`. */
+  #retryLater(request: FetchRequest, attempt: number): void {
+    if (!this.#socket.connected) {
+      this.#sequencer.fetchFailed(request);
+      return;
+    }
+    const timer = setTimeout(
+      () => {
+        this.#retries.delete(timer);
+        this.fetch(request, attempt);
+      },
+      backoffDelay(attempt, this.#retry, this.#random),
+    );
+    (timer as { unref?: () => void }).unref?.();
+    this.#retries.set(timer, request);
   }
 
   /** One position check: the heads of every active stream, in chunks. */

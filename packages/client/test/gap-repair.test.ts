@@ -1,4 +1,4 @@
-import { FRAMES } from "@assured/core";
+import { AssuredError, FRAMES, MemoryEventStore } from "@assured/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { range, type TestClient, TestServer, testClient } from "./harness.js";
 
@@ -96,6 +96,36 @@ describe("gap repair (G7)", () => {
     c.client.subscribe(S, { from: "earliest" });
     await c.client.connect();
     expect(await c.ticks(S, 60)).toEqual(range(1, 60));
+    expect(c.errors).toEqual([]);
+  });
+});
+
+describe("gap repair retries (G7, G11)", () => {
+  it("G7: a gap fetch refused with a retryable error is sent again until the hole is filled", async () => {
+    // A store whose next read fails: the fetch of the hole gets STORE_UNAVAILABLE (retryable),
+    // as it would get RATE_LIMITED or LIMIT_EXCEEDED from the server's budgets.
+    let failReads = 0;
+    const store = new MemoryEventStore();
+    const read = store.read.bind(store);
+    store.read = (stream, options) => {
+      if (failReads > 0) {
+        failReads--;
+        return Promise.reject(new AssuredError("STORE_UNAVAILABLE", "injected read failure"));
+      }
+      return read(stream, options);
+    };
+    server = await new TestServer(store).start();
+    const fetches = countFetches();
+    c = testClient(server.url, { retry: { initialMs: 20, maxMs: 50, factor: 2 } });
+    c.client.subscribe(S, { from: "head" });
+    await c.client.connect();
+    await c.waiter.until(() => c?.outcomes.length === 1, "outcome");
+    dropLiveBatch(2);
+    failReads = 2;
+    // The hole at 2 sits inside the stream: the position check never finds it, only a retry does.
+    await server.publishMany(S, 1, 4);
+    expect(await c.ticks(S, 4)).toEqual(range(1, 4));
+    expect(fetches.count).toBe(3);
     expect(c.errors).toEqual([]);
   });
 });

@@ -295,6 +295,11 @@ export class Sequencer {
     return s.contiguous > before ? this.#finish(s, step) : this.#release(s, step);
   }
 
+  /** True while `request` is the stream's outstanding gap fetch (its reply is still wanted). */
+  awaitsFetch(request: FetchRequest): boolean {
+    return this.#streams.get(request.stream)?.fetch === request;
+  }
+
   /** A gap fetch failed or timed out: forget it so a later input can ask again. */
   fetchFailed(request: FetchRequest): void {
     const s = this.#streams.get(request.stream);

@@ -43,7 +43,7 @@ export async function fetchRange(
   if (budget.waiting >= maxSubscriptionsPerSocket) {
     const error = new AssuredError(
       "LIMIT_EXCEEDED",
-      `${budget.waiting} fetches of this socket are waiting for their replies to fit (maxSocketReplayBytes); retry later.`,
+      `${budget.waiting} replays and fetches of this socket are waiting for their bytes to fit (maxSocketReplayBytes); retry later.`,
     );
     ack({ ok: false, error: error.toJSON() });
     return;
