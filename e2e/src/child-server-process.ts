@@ -1,11 +1,7 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
 import type { Changes } from "./changes.js";
 import { CHILD_CONFIG_ENV, type ChildLine, type ChildServerConfig } from "./child-protocol.js";
-
-const e2eRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
-const entry = join(e2eRoot, "src", "child-server.ts");
+import { keepTail, readJsonLines, spawnTsxChild } from "./tsx-child.js";
 
 /**
  * The parent's handle on one `child-server.ts` process: its reported lines, a way to wait for
@@ -15,33 +11,21 @@ export class ChildServerProcess {
   readonly lines: ChildLine[] = [];
   readonly #process: ChildProcess;
   readonly #changes: Changes;
-  #stderr = "";
+  readonly #stderr: () => string;
   #exited = false;
 
   private constructor(config: ChildServerConfig, changes: Changes) {
     this.#changes = changes;
-    this.#process = spawn(
-      process.execPath,
-      ["--conditions=@assured/source", "--import", "tsx", entry],
-      {
-        cwd: e2eRoot,
-        env: { ...process.env, [CHILD_CONFIG_ENV]: JSON.stringify(config), DEBUG: "" },
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    let buffered = "";
-    this.#process.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
-      buffered += chunk;
-      for (let end = buffered.indexOf("\n"); end >= 0; end = buffered.indexOf("\n")) {
-        const text = buffered.slice(0, end);
-        buffered = buffered.slice(end + 1);
-        if (text.startsWith("{")) this.lines.push(JSON.parse(text) as ChildLine);
-      }
+    this.#process = spawnTsxChild({
+      entry: "child-server.ts",
+      env: { [CHILD_CONFIG_ENV]: JSON.stringify(config) },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    readJsonLines<ChildLine>(this.#process.stdout!, (line) => {
+      this.lines.push(line);
       changes.notify();
     });
-    this.#process.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
-      this.#stderr = (this.#stderr + chunk).slice(-4_000);
-    });
+    this.#stderr = keepTail(this.#process.stderr!);
     this.#process.on("exit", () => {
       this.#exited = true;
       changes.notify();
@@ -60,7 +44,7 @@ export class ChildServerProcess {
         child.#process.kill("SIGKILL");
         throw error;
       });
-    if (child.#exited) throw new Error(`the child server exited early:\n${child.#stderr}`);
+    if (child.#exited) throw new Error(`the child server exited early:\n${child.#stderr()}`);
     return child;
   }
 
@@ -71,7 +55,7 @@ export class ChildServerProcess {
 
   /** What the child wrote to stderr (the last few KiB). */
   get stderr(): string {
-    return this.#stderr;
+    return this.#stderr();
   }
 
   /** Kills the process with SIGKILL (no cleanup of any kind) and resolves once it is gone. */

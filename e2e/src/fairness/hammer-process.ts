@@ -1,16 +1,12 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
 import { Changes } from "../changes.js";
+import { keepTail, readJsonLines, spawnTsxChild } from "../tsx-child.js";
 import {
   HAMMER_CONFIG_ENV,
   type HammerConfig,
   type HammerLine,
   type HammerStats,
 } from "./hammer-protocol.js";
-
-const e2eRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const entry = join(e2eRoot, "src", "fairness", "hammer-child.ts");
 
 /**
  * The parent's handle on one `hammer-child.ts` process: starts and stops its hammering phases
@@ -20,32 +16,20 @@ export class HammerProcess {
   readonly lines: HammerLine[] = [];
   readonly #process: ChildProcess;
   readonly #changes = new Changes();
-  #stderr = "";
+  readonly #stderr: () => string;
   #exited = false;
 
   private constructor(config: HammerConfig) {
-    this.#process = spawn(
-      process.execPath,
-      ["--conditions=@assured/source", "--import", "tsx", entry],
-      {
-        cwd: e2eRoot,
-        env: { ...process.env, [HAMMER_CONFIG_ENV]: JSON.stringify(config), DEBUG: "" },
-        stdio: ["pipe", "pipe", "pipe"],
-      },
-    );
-    let buffered = "";
-    this.#process.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
-      buffered += chunk;
-      for (let end = buffered.indexOf("\n"); end >= 0; end = buffered.indexOf("\n")) {
-        const text = buffered.slice(0, end);
-        buffered = buffered.slice(end + 1);
-        if (text.startsWith("{")) this.lines.push(JSON.parse(text) as HammerLine);
-      }
+    this.#process = spawnTsxChild({
+      entry: "fairness/hammer-child.ts",
+      env: { [HAMMER_CONFIG_ENV]: JSON.stringify(config) },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    readJsonLines<HammerLine>(this.#process.stdout!, (line) => {
+      this.lines.push(line);
       this.#changes.notify();
     });
-    this.#process.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
-      this.#stderr = (this.#stderr + chunk).slice(-4_000);
-    });
+    this.#stderr = keepTail(this.#process.stderr!);
     this.#process.on("exit", () => {
       this.#exited = true;
       this.#changes.notify();
@@ -73,7 +57,7 @@ export class HammerProcess {
     const saturated = this.#count("saturated");
     this.#process.stdin!.write("start\n");
     await this.#until("saturated", maxWaitMs, saturated).catch(() => {
-      if (this.#exited) throw new Error(`the hammer exited early:\n${this.#stderr}`);
+      if (this.#exited) throw new Error(`the hammer exited early:\n${this.#stderr()}`);
     });
   }
 
@@ -101,10 +85,10 @@ export class HammerProcess {
   #until(type: HammerLine["type"], timeoutMs: number, seen = 0): Promise<HammerLine> {
     return this.#changes.until(
       () => {
-        if (this.#exited) throw new Error(`the hammer exited early:\n${this.#stderr}`);
+        if (this.#exited) throw new Error(`the hammer exited early:\n${this.#stderr()}`);
         return this.lines.filter((l) => l.type === type)[seen];
       },
-      { timeoutMs, what: () => `a "${type}" line from the hammer; stderr:\n${this.#stderr}` },
+      { timeoutMs, what: () => `a "${type}" line from the hammer; stderr:\n${this.#stderr()}` },
     );
   }
 }

@@ -1,6 +1,5 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
+import { spawnTsxChild } from "../tsx-child.js";
 import {
   FUZZ_SERVER_ENV,
   type FuzzServerConfig,
@@ -10,9 +9,6 @@ import {
   type ServerStats,
   type StreamHead,
 } from "./rules.js";
-
-const e2eRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const entry = join(e2eRoot, "src", "fuzz", "fuzz-server.ts");
 
 /** How the server process ended, when it ended on its own. */
 export interface ServerExit {
@@ -70,22 +66,12 @@ export class FuzzServerProcess {
   /** Starts the server process and resolves once it listens. */
   static start(options: FuzzServerProcessOptions): Promise<FuzzServerProcess> {
     const { maxOldSpaceMb, ...config } = options;
-    const child = spawn(
-      process.execPath,
-      [
-        `--max-old-space-size=${maxOldSpaceMb}`,
-        "--expose-gc",
-        "--conditions=@assured/source",
-        "--import",
-        "tsx",
-        entry,
-      ],
-      {
-        cwd: e2eRoot,
-        env: { ...process.env, [FUZZ_SERVER_ENV]: JSON.stringify(config), DEBUG: "" },
-        stdio: ["ignore", "ignore", "pipe", "ipc"],
-      },
-    );
+    const child = spawnTsxChild({
+      entry: "fuzz/fuzz-server.ts",
+      env: { [FUZZ_SERVER_ENV]: JSON.stringify(config) },
+      nodeFlags: [`--max-old-space-size=${maxOldSpaceMb}`, "--expose-gc"],
+      stdio: ["ignore", "ignore", "pipe", "ipc"],
+    });
     return new Promise((resolve, reject) => {
       let handle: FuzzServerProcess | undefined;
       let stderr = "";

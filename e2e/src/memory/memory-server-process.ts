@@ -1,15 +1,11 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
+import { spawnTsxChild } from "../tsx-child.js";
 import {
   MEMORY_CONFIG_ENV,
   type MemoryCommand,
   type MemoryServerConfig,
   type MemoryStats,
 } from "./memory-protocol.js";
-
-const e2eRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const entry = join(e2eRoot, "src", "memory", "memory-server.ts");
 
 type Command = MemoryCommand extends infer C
   ? C extends { id: number }
@@ -52,15 +48,12 @@ export class MemoryServerProcess {
 
   /** Starts a server process and resolves once it listens. */
   static async start(config: MemoryServerConfig): Promise<MemoryServerProcess> {
-    const child = spawn(
-      process.execPath,
-      ["--expose-gc", "--conditions=@assured/source", "--import", "tsx", entry],
-      {
-        cwd: e2eRoot,
-        env: { ...process.env, [MEMORY_CONFIG_ENV]: JSON.stringify(config), DEBUG: "" },
-        stdio: ["ignore", "ignore", "pipe", "ipc"],
-      },
-    );
+    const child = spawnTsxChild({
+      entry: "memory/memory-server.ts",
+      env: { [MEMORY_CONFIG_ENV]: JSON.stringify(config) },
+      nodeFlags: ["--expose-gc"],
+      stdio: ["ignore", "ignore", "pipe", "ipc"],
+    });
     let stderr = "";
     child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
       stderr = (stderr + chunk).slice(-4_000);
