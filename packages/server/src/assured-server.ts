@@ -228,6 +228,7 @@ export class AssuredServer<
       // Stops replays and fetches waiting for bytes, and gives back what they hold.
       closeSocketBudget(this.#ctx, socket);
     }
+    this.#ctx.writes.stop();
     const settled = Promise.all([this.#publisher.drained(), this.#dispatcher.idle()]).then(
       () => true,
     );

@@ -47,8 +47,13 @@ const METER = Symbol("assured.meter");
  *   to the transport, which emits `drain` once it wrote them all (to the kernel, for a
  *   WebSocket). `afterWritten(mark(), fn)` calls `fn` once the packets created up to now are
  *   written, or the connection closed.
+ * - Write deadline: bytes that hold a replay/fetch budget until written carry a deadline
+ *   (`afterWritten(mark, fn, deadline, watchdog)`). A connection that has not written them by
+ *   then (a peer that stopped reading) is closed like a backlog overflow, which gives the bytes
+ *   back; the server-wide `WriteWatchdog` checks it, so one peer cannot pin the server's
+ *   `maxReplayBytesInFlight` share it holds until engine.io's heartbeat closes the connection.
  *
- * O(1) per packet, no timer.
+ * O(1) per packet, no timer of its own.
  */
 export class ConnectionMeter {
   readonly #conn: EngineConnection;
@@ -63,7 +68,7 @@ export class ConnectionMeter {
   /** For each flush not drained yet: the packets created up to it. */
   #flushes: number[] = [];
   /** Callbacks waiting for a mark to be written, in mark order. */
-  #waiting: { mark: number; written: () => void }[] = [];
+  #waiting: { mark: number; written: () => void; deadline: number }[] = [];
   #transport: EngineTransport;
   #closed = false;
   #closing = false;
@@ -108,13 +113,47 @@ export class ConnectionMeter {
     return this.#created;
   }
 
-  /** Calls `written` once every packet up to `mark` left the server's buffers, or the connection closed. */
-  afterWritten(mark: number, written: () => void): void {
+  /**
+   * Calls `written` once every packet up to `mark` left the server's buffers, or the connection
+   * closed. With a `deadline` (a `Date.now()` time) and a `watchdog`, the connection is closed
+   * if the packets are still unwritten at the deadline (the peer stopped reading); `written`
+   * is then called as the connection closes.
+   */
+  afterWritten(
+    mark: number,
+    written: () => void,
+    deadline = Number.POSITIVE_INFINITY,
+    watchdog?: WriteWatchdog,
+  ): void {
     if (this.#closed || mark <= this.#written) {
       written();
       return;
     }
-    this.#waiting.push({ mark, written });
+    // Kept in mark order (a replay frame's mark comes back only after its ack timeout).
+    let at = this.#waiting.length;
+    while (at > 0 && this.#waiting[at - 1]!.mark > mark) at--;
+    this.#waiting.splice(at, 0, { mark, written, deadline });
+    if (watchdog !== undefined && deadline !== Number.POSITIVE_INFINITY) watchdog.watch(this);
+  }
+
+  /**
+   * Checked by the `WriteWatchdog`: closes the connection if some bytes waiting to be written
+   * are past their deadline. Returns whether anything with a deadline is still waiting.
+   */
+  checkDeadline(now: number): boolean {
+    if (this.#closed) return false;
+    let due = Number.POSITIVE_INFINITY;
+    for (const { deadline } of this.#waiting) due = Math.min(due, deadline);
+    if (due === Number.POSITIVE_INFINITY) return false;
+    if (due > now || this.#closing) return true;
+    this.#closing = true;
+    log(
+      "connection %s did not write its replay/fetch bytes within their deadline (%d unsent bytes); closing it",
+      (this.#conn as { id?: string }).id,
+      this.unsentBytes,
+    );
+    this.#close();
+    return !this.#closed;
   }
 
   #onPacket(packet: EnginePacket): void {
@@ -218,6 +257,50 @@ export class ConnectionMeter {
     if (typeof ws?.terminate !== "function") return;
     if (transport === undefined && !(Number(ws.bufferedAmount) > 0)) return;
     ws.terminate();
+  }
+}
+
+/**
+ * Checks the write deadlines of every connection holding replay/fetch bytes (see
+ * `ConnectionMeter.afterWritten`): one unref'd timer for the whole server, every
+ * `min(limitMs / 4, 1 s)`, running only while some connection holds such bytes.
+ */
+export class WriteWatchdog {
+  readonly #periodMs: number;
+  readonly #meters = new Set<ConnectionMeter>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  /** `limitMs`: the shortest deadline it watches (a deadline is missed by at most a quarter of it, or 1 s). */
+  constructor(limitMs: number) {
+    this.#periodMs = Math.max(10, Math.min(1_000, Math.ceil(limitMs / 4)));
+  }
+
+  /** Connections watched now. */
+  get watching(): number {
+    return this.#meters.size;
+  }
+
+  /** Watches the meter until nothing with a deadline waits on it. */
+  watch(meter: ConnectionMeter): void {
+    this.#meters.add(meter);
+    if (this.#timer !== undefined) return;
+    this.#timer = setInterval(() => this.check(Date.now()), this.#periodMs);
+    (this.#timer as { unref?: () => void }).unref?.();
+  }
+
+  /** Closes the connections past a deadline; stops once none holds anything with a deadline. */
+  check(now: number): void {
+    for (const meter of [...this.#meters]) {
+      if (!meter.checkDeadline(now)) this.#meters.delete(meter);
+    }
+    if (this.#meters.size === 0) this.stop();
+  }
+
+  /** Stops the timer and forgets every connection (Assured is closing). */
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#meters.clear();
   }
 }
 

@@ -1,5 +1,5 @@
 import { type ConnectionMeter, connectionMeter, disposeConnectionMeter } from "./backlog-guard.js";
-import { SocketBudget } from "./byte-budget.js";
+import { type Grant, SocketBudget } from "./byte-budget.js";
 import type { ServerContext } from "./context.js";
 import { stateOf } from "./socket-state.js";
 import type { AnySocket } from "./wire.js";
@@ -29,6 +29,28 @@ export function closeSocketBudget(ctx: ServerContext, socket: AnySocket): void {
 /** The meter of the socket's connection (backlog and written bytes). */
 export function meterOf(ctx: ServerContext, socket: AnySocket): ConnectionMeter {
   return connectionMeter(socket, ctx.limits);
+}
+
+/**
+ * Gives `grant` back once the socket's packets up to `mark` left the server's buffers. They must
+ * do so within `replayAckTimeoutMs` of `sentAt` (when they were emitted, a `Date.now()` time):
+ * a connection that has not written them by then is closed (its buffers dropped, the client
+ * recovers by replay), which gives the grant back, so a peer that stopped reading holds its
+ * replay/fetch bytes for at most about that long.
+ */
+export function releaseWhenWritten(
+  ctx: ServerContext,
+  socket: AnySocket,
+  grant: Grant,
+  mark: number,
+  sentAt: number,
+): void {
+  meterOf(ctx, socket).afterWritten(
+    mark,
+    () => grant.release(),
+    sentAt + ctx.limits.replayAckTimeoutMs,
+    ctx.writes,
+  );
 }
 
 /** Bytes on the wire per record besides its payload, id and name (offset, length, time, JSON). */

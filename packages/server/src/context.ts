@@ -1,6 +1,7 @@
 import type { DedupStore, EventStore } from "@assured/core";
 import createDebug from "debug";
 import type { Namespace } from "socket.io";
+import { WriteWatchdog } from "./backlog-guard.js";
 import { ServerBudget } from "./byte-budget.js";
 import type { AssuredLimits } from "./limits.js";
 import type { AssuredServerOptions, StreamAction } from "./options.js";
@@ -17,6 +18,11 @@ export interface ServerContext {
   limits: AssuredLimits;
   /** Replay pages and fetch replies in flight on this server (`maxReplayBytesInFlight`). */
   replayBudget: ServerBudget;
+  /**
+   * Closes connections that hold replay/fetch bytes unwritten past `replayAckTimeoutMs` (a peer
+   * that stopped reading must not pin `maxReplayBytesInFlight`).
+   */
+  writes: WriteWatchdog;
   /** Token buckets of the rate limit (`tokensPerSecond`, `burstTokens`), shared per principal. */
   rate: RateLimiter;
   /** The `authorize` hook; a throwing hook counts as a refusal. */
@@ -38,6 +44,7 @@ export function createContext(
     dedupStore: options.dedupStore,
     limits,
     replayBudget: new ServerBudget(limits.maxReplayBytesInFlight),
+    writes: new WriteWatchdog(limits.replayAckTimeoutMs),
     rate: new RateLimiter(limits),
     identify: options.identify,
     async allowed(socket, stream, action) {

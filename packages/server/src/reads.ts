@@ -7,7 +7,13 @@ import {
   toStoreError,
 } from "@assured/core";
 import { chunkByBytes } from "./batch-chunks.js";
-import { frameReservation, meterOf, recordsBytes, socketBudget } from "./budgets.js";
+import {
+  frameReservation,
+  meterOf,
+  recordsBytes,
+  releaseWhenWritten,
+  socketBudget,
+} from "./budgets.js";
 import type { Grant } from "./byte-budget.js";
 import type { ServerContext } from "./context.js";
 import { type AnySocket, toErrorData } from "./wire.js";
@@ -20,7 +26,8 @@ import { type AnySocket, toErrorData } from "./wire.js";
  *
  * Bytes are budgeted (G11): before reading, the fetch reserves a reply's worth of the socket's
  * `maxSocketReplayBytes` (and the server's `maxReplayBytesInFlight`), waiting in line when they
- * are spent, and the reply holds its bytes until it left the server's buffers. At most
+ * are spent, and the reply holds its bytes until it left the server's buffers; a connection
+ * that has not written it within `replayAckTimeoutMs` is closed (the peer stopped reading). At most
  * `maxSubscriptionsPerSocket` fetches of a socket may wait (the client keeps one per stream);
  * beyond, `LIMIT_EXCEEDED` (retryable).
  */
@@ -83,8 +90,7 @@ export async function fetchRange(
     return;
   }
   ack(reply);
-  const meter = meterOf(ctx, socket);
-  meter.afterWritten(meter.mark(), () => grant.release());
+  releaseWhenWritten(ctx, socket, grant, meterOf(ctx, socket).mark(), Date.now());
 }
 
 /**

@@ -7,7 +7,13 @@ import {
 } from "@assured/core";
 import createDebug from "debug";
 import { chunkByBytes } from "./batch-chunks.js";
-import { frameReservation, meterOf, recordsBytes, socketBudget } from "./budgets.js";
+import {
+  frameReservation,
+  meterOf,
+  recordsBytes,
+  releaseWhenWritten,
+  socketBudget,
+} from "./budgets.js";
 import type { Grant, SocketBudget } from "./byte-budget.js";
 import type { ServerContext } from "./context.js";
 import type { AnySocket } from "./wire.js";
@@ -34,7 +40,8 @@ export type ReplayStop = "done" | "superseded" | "epoch" | "trimmed" | "unacked"
  * Bytes are budgeted too (G11): before each store read the replay reserves a frame's worth of
  * the socket's `maxSocketReplayBytes` and the server's `maxReplayBytesInFlight`, waiting in line
  * while they are spent; a frame holds its bytes until the client acks it, or after an ack
- * timeout until it left the server's buffers. The replay never holds a page while it waits:
+ * timeout until it left the server's buffers (a connection that has not written it by then,
+ * `replayAckTimeoutMs` after its emit, is closed: the peer stopped reading). The replay never holds a page while it waits:
  * when the window is full or the next frame of a page does not fit at once, the rest of the
  * page is dropped and read again later.
  *
@@ -205,13 +212,15 @@ async function inFlightBelow(run: ReplayRun, limit: number): Promise<boolean> {
 /**
  * Emits one replay frame with an ack, counted in flight until acked or `replayAckTimeoutMs`
  * passed (which stops the replay). The frame's grant is given back on the ack, or after a timeout once the
- * frame left the server's buffers (it may still sit there). Nothing that waits for the ack
+ * frame left the server's buffers (it may still sit there; if it does, the connection is closed,
+ * see `releaseWhenWritten`). Nothing that waits for the ack
  * refers to the frame, so its bytes are freed as soon as they are written.
  */
 function sendFrame(run: ReplayRun, frame: BatchFrame, grant: Grant): void {
   const { ctx, socket } = run;
   const meter = meterOf(ctx, socket);
   const ack = ackWithin(ctx.limits.replayAckTimeoutMs);
+  const sentAt = Date.now();
   socket.emit(FRAMES.batch, frame, ack.acked);
   const mark = meter.mark();
   run.inFlight++;
@@ -220,7 +229,8 @@ function sendFrame(run: ReplayRun, frame: BatchFrame, grant: Grant): void {
     if (acked) grant.release();
     else {
       run.onTimeout();
-      meter.afterWritten(mark, () => grant.release());
+      // Past its deadline already if still unwritten: the watchdog closes the connection.
+      releaseWhenWritten(ctx, socket, grant, mark, sentAt);
     }
     const settled = run.settled;
     run.settled = undefined;

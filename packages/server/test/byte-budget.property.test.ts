@@ -128,7 +128,7 @@ describe("byte budgets: model-based (G11)", () => {
               }
             } else if (step.type === "abort") {
               const waiting = requests.filter((r) => r.state === "waiting" && r.controller);
-              waiting[step.pick % Math.max(1, waiting.length)]?.controller!.abort();
+              waiting[step.pick % Math.max(1, waiting.length)]?.controller?.abort();
             } else {
               sockets[step.socket]!.close();
               closed.add(step.socket);
@@ -158,7 +158,7 @@ describe("byte budgets: model-based (G11)", () => {
           }
           expect(server.used).toBe(0);
           expect(server.waiting).toBe(0);
-          sockets.forEach((socket) => expect(socket.used).toBe(0));
+          for (const socket of sockets) expect(socket.used).toBe(0);
         },
       ),
       { numRuns: 300 },

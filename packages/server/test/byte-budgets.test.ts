@@ -1,6 +1,7 @@
 import {
   type BatchFrame,
   encode,
+  type FetchReply,
   FRAMES,
   MemoryDedupStore,
   MemoryEventStore,
@@ -212,6 +213,78 @@ describe("fetch replies in flight (maxSocketReplayBytes)", () => {
     expect(limited).toBeGreaterThan(0);
     expect(ok).toBeGreaterThan(16);
     expect(budget()?.used).toBe(0);
+  });
+});
+
+describe("replay/fetch bytes of a peer that stopped reading (write deadline)", () => {
+  /** The peer stops reading its TCP connection (it still sends). */
+  function stopReading(peer: Peer): void {
+    const transport = peer.socket.io.engine.transport as unknown as {
+      ws: { _socket: { pause(): void } };
+    };
+    transport.ws._socket.pause();
+  }
+
+  it("G11: connections that hold maxReplayBytesInFlight without reading are closed within replayAckTimeoutMs; the fetches and replays queued behind them are served", async () => {
+    const limitMs = 1_500;
+    server = await startAssured({
+      store: await storeWith(["a"], 4),
+      limits: {
+        ...LIMITS,
+        ...NO_RATE_LIMIT,
+        // Two sockets' budgets: two readers that stopped pin the server's budget.
+        maxReplayBytesInFlight: 1024 * KiB,
+        maxSubscriptionsPerSocket: 256,
+        replayAckTimeoutMs: limitMs,
+      },
+    });
+    const started = server;
+    const { epoch } = await started.store.head("a");
+    const fetch = { stream: "a", epoch, after: 0, limit: 2 }; // ~200 KiB a reply
+    const stalled: { onServer: ServerSocket; closedAt: () => number | undefined }[] = [];
+    for (let i = 0; i < 3; i++) {
+      const peer = await started.connect(assuredAuth());
+      const onServer = serverSocketOf(started, peer);
+      let closedAt: number | undefined;
+      onServer.once("disconnect", () => {
+        closedAt = Date.now();
+      });
+      stopReading(peer);
+      // Far more than the kernel buffers take (~50 MiB): the last replies stay unwritten.
+      for (let n = 0; n < 250; n++) peer.socket.emit(FRAMES.fetch, fetch, () => undefined);
+      stalled.push({ onServer, closedAt: () => closedAt });
+    }
+    const budget = (socket: ServerSocket) => stateOf(socket, DEFAULT_LIMITS).replayBudget;
+    const held = () => stalled.reduce((sum, s) => sum + (budget(s.onServer)?.used ?? 0), 0);
+    // Two stalled sockets hold the whole server budget, the third waits for it.
+    await eventually(
+      () => held() > 1024 * KiB - 256 * KiB && (budget(stalled[2]!.onServer)?.waiting ?? 0) > 0,
+      "the stalled sockets to pin the server's budget",
+    );
+    const pinnedAt = Date.now();
+    const reader = await started.connect(assuredAuth());
+    const replies: FetchReply[] = [];
+    reader.socket.emit(FRAMES.fetch, fetch, (reply: FetchReply) => replies.push(reply));
+    const replayer = await started.connect(assuredAuth([sub("a")]));
+    await replayer.next(FRAMES.subscribed);
+    await reader.roundTrip();
+    expect(replies).toHaveLength(0); // queued behind the stalled sockets
+    expect(replayer.offsets("a")).toHaveLength(0);
+    // Within the deadline (plus the watchdog's period and the time the last replies took to
+    // be granted), not engine.io's heartbeat (45 s): the budget comes back, the queue moves.
+    await eventually(() => replies.length === 1, "the fetch queued behind", 3 * limitMs);
+    expect(replies[0]).toMatchObject({ ok: true, head: 4 });
+    await replayer.until(() => replayer.offsets("a").length === 4, 3 * limitMs);
+    expect(replayer.offsets("a")).toEqual(range(1, 4));
+    await eventually(
+      () => stalled.every((s) => s.closedAt() !== undefined),
+      "every stalled socket to be closed",
+      4 * limitMs,
+    );
+    const first = Math.min(...stalled.map((s) => s.closedAt()!));
+    expect(first - pinnedAt).toBeLessThan(limitMs + 1_000);
+    expect(reader.socket.connected).toBe(true);
+    expect(replayer.socket.connected).toBe(true);
   });
 });
 
