@@ -114,6 +114,8 @@ export async function prepareDedupCollections(
   const ttl = await ensureTtlIndex(dedup as unknown as Collection<never>);
   // An owner's unexpired entries, counted by a claim with a quota (an index range on MongoDB).
   await dedup.createIndex({ o: 1, u: 1 }, { name: "owner_until" });
+  // Expired entries by the store clock, deleted by a claim that finds the store at `maxEntries`.
+  await dedup.createIndex({ u: 1 }, { name: "until" });
   const local = { ...collectionOptions(options), readConcern: { level: "local" as const } };
   const dedupLocal = db.collection<DedupDocument>(`${options.collectionPrefix}dedup`, local);
   const locks = db.collection<LockDocument>(`${options.collectionPrefix}locks`, local);

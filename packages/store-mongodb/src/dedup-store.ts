@@ -21,6 +21,7 @@ import {
   prepareDedupCollections,
 } from "./collections.js";
 import { ensureConnected, openConnection } from "./connection.js";
+import { DedupBound } from "./dedup-bound.js";
 import {
   atomicTransitions,
   type DedupTransitions,
@@ -31,6 +32,7 @@ import { isDuplicateKeyError } from "./duplicate-key.js";
 import {
   type MongoDedupStoreOptions,
   type ResolvedStoreOptions,
+  resolveMaxDedupEntries,
   resolveStoreOptions,
 } from "./options.js";
 import { scheduleSweep } from "./retention-sweep.js";
@@ -40,10 +42,15 @@ import { StoreLifecycle } from "./store-lifecycle.js";
 /** Rounds of "insert, else read and take over" before a claim gives up under contention. */
 const CLAIM_ROUNDS = 20;
 
+/** Most expired documents one claim at the bound deletes on FerretDB (one transition each). */
+const BOUND_SWEEP_BATCH = 1_000;
+
 interface Ready extends DedupCollections {
   transitions: DedupTransitions;
   /** Deletes expired documents (the periodic sweep's work). */
   sweep: () => Promise<number>;
+  /** `maxEntries`: whether a claim may insert a new document. */
+  bound: DedupBound;
   stopSweep: () => void;
 }
 
@@ -64,6 +71,12 @@ interface Ready extends DedupCollections {
  * (`quotaUnderContention: "optimistic"`), and until a refused claim has withdrawn (or, if its
  * process died, until its lease ends) the owner's count is briefly above the quota.
  *
+ * Bound on all documents (`maxEntries`): before inserting a new key's document a claim asks
+ * `DedupBound` (a cached `estimatedDocumentCount`; at the bound, expired documents are deleted
+ * and counted again). Without room it inserts nothing: a key holding a live document still
+ * answers, an expired one is still taken over (no new document), any other claim fails with
+ * `LIMIT_EXCEEDED`. Approximate under concurrency; see `DedupBound`.
+ *
  * @example
  * const dedup = new MongoDedupStore({ connection: client, database: "chat" });
  * const claim = await dedup.claim(key, { leaseMs: 30_000, fingerprint });
@@ -77,11 +90,13 @@ export class MongoDedupStore implements DedupStore {
   };
 
   private readonly options: ResolvedStoreOptions;
+  private readonly maxEntries: number;
   private readonly lifecycle: StoreLifecycle<Ready>;
 
   /** Validates the options (INVALID_ARGUMENT); connects and creates indexes on first use. */
   constructor(options: MongoDedupStoreOptions) {
     this.options = resolveStoreOptions(options);
+    this.maxEntries = resolveMaxDedupEntries(options.maxEntries);
     const connection = openConnection(this.options);
     this.lifecycle = new StoreLifecycle(async () => {
       await ensureConnected(connection);
@@ -92,7 +107,7 @@ export class MongoDedupStore implements DedupStore {
   private async prepare(db: Db): Promise<Ready> {
     const profile = await detectServerProfile(db, this.options.server);
     const collections = await prepareDedupCollections(db, this.options);
-    const { dedup, locks } = collections;
+    const { dedup, dedupLocal, locks } = collections;
     const transitions = profile.atomicUpdates
       ? atomicTransitions(dedup)
       : lockedTransitions(dedup, locks);
@@ -109,11 +124,27 @@ export class MongoDedupStore implements DedupStore {
       if (!profile.atomicUpdates) await locks.deleteMany({ x: { $lt: now } });
       return deleted;
     };
+    const bound = new DedupBound(this.maxEntries, {
+      count: () => dedupLocal.estimatedDocumentCount(),
+      deleteExpired: async (now) => {
+        const filter = { u: { $lte: now } };
+        // MongoDB checks the filter on each document as it deletes it: a taken-over one stays.
+        if (profile.atomicUpdates) {
+          await dedup.deleteMany(filter);
+          return;
+        }
+        const expired = await dedupLocal
+          .find(filter, { projection: { tok: 1, st: 1 }, limit: BOUND_SWEEP_BATCH })
+          .toArray();
+        for (const doc of expired) await transitions.replace(doc._id, doc.tok, doc.st, null);
+      },
+    });
     const interval = this.options.sweepIntervalMs;
     return {
       ...collections,
       transitions,
       sweep,
+      bound,
       stopSweep: !collections.ttl && interval > 0 ? scheduleSweep(interval, sweep) : () => {},
     };
   }
@@ -124,7 +155,8 @@ export class MongoDedupStore implements DedupStore {
     assertDedupKey(key);
     assertClaimOptions(options);
     const { leaseMs, fingerprint, owner } = options;
-    return this.lifecycle.run("claim", async ({ dedup, dedupLocal, transitions }) => {
+    return this.lifecycle.run("claim", async ({ dedup, dedupLocal, transitions, bound }) => {
+      const room = await bound.hasRoom(this.options.clock());
       for (let round = 0; round < CLAIM_ROUNDS; round++) {
         const now = this.options.clock();
         const token = newId();
@@ -138,15 +170,27 @@ export class MongoDedupStore implements DedupStore {
         };
         const expires = new Date(Date.now() + leaseMs);
         let won = false;
-        try {
-          await dedup.insertOne({ _id: key, ...lease, x: expires });
-          won = true;
-        } catch (error) {
-          if (!isDuplicateKeyError(error)) throw error;
+        if (room) {
+          try {
+            await dedup.insertOne({ _id: key, ...lease, x: expires });
+            won = true;
+            bound.inserted();
+          } catch (error) {
+            if (!isDuplicateKeyError(error)) throw error;
+          }
         }
         if (!won) {
           const doc = await dedup.findOne({ _id: key });
-          if (doc === null) continue;
+          if (doc === null) {
+            if (room) continue;
+            // As in the other stores, an owner at its quota hears so (final) before the bound.
+            if (
+              owner !== undefined &&
+              (await this.held(dedupLocal, owner, now)) >= owner.maxEntries
+            )
+              throw quotaExceededError(owner);
+            throw bound.limitError();
+          }
           const live = doc.st === "lease" ? doc.le > now : (doc.ex ?? 0) > now;
           if (live) return this.answer(doc, fingerprint);
           // The lease ran out (holder presumed dead) or the response expired: take it over.
@@ -176,13 +220,17 @@ export class MongoDedupStore implements DedupStore {
     owner: DedupOwner,
     now: number,
   ): Promise<void> {
-    const held = await dedupLocal.countDocuments(
+    if ((await this.held(dedupLocal, owner, now)) <= owner.maxEntries) return;
+    await transitions.release(key, token);
+    throw quotaExceededError(owner);
+  }
+
+  /** The owner's unexpired documents, counted up to `maxEntries + 1`. */
+  private held(dedupLocal: Collection<DedupDocument>, owner: DedupOwner, now: number) {
+    return dedupLocal.countDocuments(
       { o: owner.id, u: { $gt: now } },
       { limit: owner.maxEntries + 1 },
     );
-    if (held <= owner.maxEntries) return;
-    await transitions.release(key, token);
-    throw quotaExceededError(owner);
   }
 
   private answer(doc: DedupDocument, fingerprint: string): ClaimResult {

@@ -48,7 +48,19 @@ export interface MongoEventStoreOptions extends MongoStoreOptions {
 }
 
 /** Options of `MongoDedupStore`. */
-export type MongoDedupStoreOptions = MongoStoreOptions;
+export interface MongoDedupStoreOptions extends MongoStoreOptions {
+  /**
+   * Most dedup documents, all owners together (leased or done; expired ones are deleted first
+   * when it is reached). A claim of a new key beyond it is `LIMIT_EXCEEDED` (retryable); keys
+   * that hold an entry still answer. Default 1,000,000 (about 350 MB before compression with
+   * small responses; see the README's sizing). Checked with `estimatedDocumentCount` (cached
+   * up to a second below half the bound), so claims racing near it may pass it by their number.
+   */
+  maxEntries?: number;
+}
+
+/** Default `maxEntries` of `MongoDedupStore`. */
+export const DEFAULT_MONGO_MAX_DEDUP_ENTRIES = 1_000_000;
 
 /** Options after validation, with defaults filled in. */
 export interface ResolvedStoreOptions {
@@ -182,4 +194,11 @@ export function resolveRetention(value: unknown): Retention {
 /** Validates `maxQueuedEntries`; throws `INVALID_ARGUMENT`. */
 export function resolveMaxQueuedEntries(value: unknown): number {
   return value === undefined ? 100_000 : positiveInteger(value, "maxQueuedEntries");
+}
+
+/** Validates the dedup store's `maxEntries`; throws `INVALID_ARGUMENT`. */
+export function resolveMaxDedupEntries(value: unknown): number {
+  return value === undefined
+    ? DEFAULT_MONGO_MAX_DEDUP_ENTRIES
+    : positiveInteger(value, "maxEntries");
 }

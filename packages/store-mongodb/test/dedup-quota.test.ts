@@ -94,3 +94,118 @@ describe.each(["auto", "mongodb"] as MongoServerKind[])(
     });
   },
 );
+
+const limit = (e: unknown) => isAssuredError(e, "LIMIT_EXCEEDED");
+const response = { ok: true, payload: new Uint8Array([1]) };
+
+describe.each(["auto", "mongodb"] as MongoServerKind[])(
+  "MongoDedupStore maxEntries (%s code path)",
+  (server) => {
+    it("refuses new keys beyond maxEntries; live keys still answer; expiry and release free room", async () => {
+      const clock = createTestClock();
+      const database = isolated();
+      const store = new MongoDedupStore({
+        connection: client(),
+        database,
+        clock,
+        server,
+        maxEntries: 3,
+      });
+      cleanups.push(() => store.close());
+      const dedup = client().db(database).collection("assured_dedup");
+      const alice = { id: "alice", maxEntries: 10 };
+      const bob = { id: "bob", maxEntries: 10 };
+      const a = await store.claim("a", { ...lease, owner: alice });
+      const b = await store.claim("b", { ...lease, owner: bob });
+      const c = await store.claim("c", lease);
+      if (a.status !== "claimed" || b.status !== "claimed" || c.status !== "claimed") {
+        throw new Error("expected claims");
+      }
+      // Full: every owner (and no owner) is refused a new key, and nothing is written.
+      for (const owner of [alice, bob, { id: "carol", maxEntries: 10 }, undefined]) {
+        await expect(
+          store.claim("new", { ...lease, ...(owner === undefined ? {} : { owner }) }),
+        ).rejects.toSatisfy(limit);
+      }
+      expect(await dedup.countDocuments({})).toBe(3);
+      // An owner at its quota hears so first (final), as in the other stores.
+      await expect(
+        store.claim("new", { ...lease, owner: { id: "alice", maxEntries: 1 } }),
+      ).rejects.toSatisfy((e) => isAssuredError(e, "QUOTA_EXCEEDED"));
+      // Keys holding an entry still answer.
+      expect(await store.claim("a", { ...lease, owner: alice })).toMatchObject({
+        status: "pending",
+      });
+      expect(await store.claim("c", { ...lease, fingerprint: "other" })).toEqual({
+        status: "conflict",
+      });
+      expect(await store.complete("a", a.token, response, { ttlMs: 60_000 })).toBe(true);
+      expect((await store.claim("a", { ...lease, owner: alice })).status).toBe("done");
+      // Release frees a place at once.
+      expect(await store.release("b", b.token)).toBe(true);
+      expect((await store.claim("d", { ...lease, owner: bob })).status).toBe("claimed");
+      await expect(store.claim("e", lease)).rejects.toSatisfy(limit);
+      // Leases end (c, d): a claim at the bound deletes them; the response (a) still counts.
+      clock.advance(5_000);
+      expect((await store.claim("e", lease)).status).toBe("claimed");
+      expect(await dedup.findOne({ _id: "c" as never })).toBeNull();
+      expect((await store.claim("f", { ...lease, owner: bob })).status).toBe("claimed");
+      await expect(store.claim("g", { ...lease, owner: alice })).rejects.toSatisfy(limit);
+      expect((await store.claim("a", { ...lease, owner: alice })).status).toBe("done");
+      clock.advance(60_000);
+      expect((await store.claim("g", { ...lease, owner: alice })).status).toBe("claimed");
+      expect(await dedup.countDocuments({})).toBe(1);
+      const indexes = await dedup.listIndexes().toArray();
+      expect(indexes.map((i) => i.name)).toContain("until");
+    });
+
+    it("passes the bound by at most the claims racing near it, then refuses every new key", async () => {
+      const clock = createTestClock();
+      const database = isolated();
+      const first = new MongoDedupStore({
+        connection: client(),
+        database,
+        clock,
+        server,
+        maxEntries: 5,
+      });
+      cleanups.push(() => first.close());
+      for (let i = 0; i < 4; i++) {
+        expect((await first.claim(`pre${i}`, lease)).status).toBe("claimed");
+      }
+      const clients: MongoClient[] = Array.from({ length: 3 }, () => newClient());
+      const stores = clients.map(
+        (c) => new MongoDedupStore({ connection: c, database, clock, server, maxEntries: 5 }),
+      );
+      cleanups.push(async () => {
+        for (const store of stores) await store.close();
+        for (const c of clients) await c.close();
+      });
+      const racing = await Promise.allSettled(
+        stores.map((store, i) => store.claim(`race${i}`, lease)),
+      );
+      const won = racing.filter((r) => r.status === "fulfilled").length;
+      expect(won).toBeGreaterThanOrEqual(1);
+      expect(won).toBeLessThanOrEqual(stores.length);
+      for (const r of racing) if (r.status === "rejected") expect(r.reason).toSatisfy(limit);
+      for (const store of [first, ...stores]) {
+        await expect(store.claim("late", lease)).rejects.toSatisfy(limit);
+      }
+      const documents = await client().db(database).collection("assured_dedup").countDocuments({});
+      expect(documents).toBe(4 + won);
+    });
+
+    it("validates maxEntries", () => {
+      for (const maxEntries of [0, -1, 1.5, Number.NaN, "10"]) {
+        expect(
+          () =>
+            new MongoDedupStore({
+              connection: client(),
+              database: "unused",
+              maxEntries: maxEntries as number,
+            }),
+        ).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
+      }
+    });
+  },
+);

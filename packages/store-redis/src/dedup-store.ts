@@ -15,6 +15,8 @@ import {
 } from "@assured/core";
 import { RedisHandle, type ScriptCall, toRedisStoreError } from "./connection.js";
 import {
+  dedupBoundKey,
+  dedupBoundMember,
   dedupEntryKey,
   dedupOwnerTag,
   dedupQuotaKey,
@@ -23,6 +25,8 @@ import {
 } from "./keys.js";
 import { type RedisStoreOptions, readClock, resolveStoreOptions } from "./options.js";
 import {
+  BOUND_EXTEND_SCRIPT,
+  BOUND_RESERVE_SCRIPT,
   CLAIM_SCRIPT,
   COMPLETE_SCRIPT,
   OWNED_CLAIM_SCRIPT,
@@ -44,7 +48,18 @@ export interface RedisDedupStoreOptions extends RedisStoreOptions {
    * expires it (default 60,000 ms). Expiry itself is decided by `clock`; this only bounds memory.
    */
   expiryGraceMs?: number;
+  /**
+   * Most unexpired entries at once (leased or done), all owners together. A claim that would
+   * create one more, once expired entries are dropped, is `LIMIT_EXCEEDED` (retryable); keys
+   * that hold an entry still answer. Default 1,000,000 (about 0.4–0.6 GB of Redis memory with
+   * small responses; see the README's sizing). Counted in the store's bound set
+   * (`<keyPrefix>dedup-bound`), one more command per claim, complete and release.
+   */
+  maxEntries?: number;
 }
+
+/** Default `maxEntries` of `RedisDedupStore`. */
+export const DEFAULT_REDIS_MAX_DEDUP_ENTRIES = 1_000_000;
 
 /**
  * The `DedupStore` on Redis (ioredis), Redis Cluster ready. Each key is one hash at
@@ -56,9 +71,15 @@ export interface RedisDedupStoreOptions extends RedisStoreOptions {
  * SHA-256 of the owner id): one hash slot per owner, so the claim script counts and adds
  * atomically and the quota is exact. Its tokens carry the tag (`<id>.<tag>`), so `complete`
  * and `release` find the entry without the owner; the entry stores only `<id>` (a hash field
- * longer than 64 bytes would move Redis off its compact hash encoding). There is no bound on all entries together:
- * a global counter would be one hot key outside every owner's slot; Redis's `maxmemory` and the
- * per-owner quotas bound memory (see the README's sizing).
+ * longer than 64 bytes would move Redis off its compact hash encoding).
+ *
+ * All entries together are bounded by `maxEntries`, counted in the bound set
+ * `<keyPrefix>dedup-bound` (one member per entry, scored by its expiry). That key lives in a
+ * slot of its own, so a claim first reserves its entry's member there (one script: drop expired
+ * members, count, add), then runs the claim script; with no room it runs the claim script in a
+ * mode that answers for a live entry but creates none. Complete raises the member's score
+ * first, release removes it after. Reservations are atomic, so concurrent claims never reserve
+ * more than `maxEntries` members; see the README for the narrow cases where the count drifts.
  *
  * @example
  * const dedup = new RedisDedupStore({ redis: client });
@@ -84,20 +105,28 @@ export class RedisDedupStore implements DedupStore {
   private readonly ownedClaimScript: ScriptCall;
   private readonly ownedCompleteScript: ScriptCall;
   private readonly ownedReleaseScript: ScriptCall;
+  private readonly boundReserveScript: ScriptCall;
+  private readonly boundExtendScript: ScriptCall;
+  private readonly maxEntries: number;
+  private readonly boundKey: string;
   private closed = false;
 
   constructor(options: RedisDedupStoreOptions) {
     const common = resolveStoreOptions(options, "RedisDedupStore");
     const graceMs = options.expiryGraceMs ?? 60_000;
     assertPositiveInteger(graceMs, "expiryGraceMs");
+    const maxEntries = options.maxEntries ?? DEFAULT_REDIS_MAX_DEDUP_ENTRIES;
+    assertPositiveInteger(maxEntries, "maxEntries");
+    this.maxEntries = maxEntries;
     this.keyPrefix = common.keyPrefix;
+    this.boundKey = dedupBoundKey(common.keyPrefix);
     this.clock = common.clock;
     this.graceMs = graceMs;
     this.handle = new RedisHandle(common.redis);
-    this.claimScript = this.handle.defineScript("dedup_claim_v1", CLAIM_SCRIPT);
+    this.claimScript = this.handle.defineScript("dedup_claim_v2", CLAIM_SCRIPT);
     this.completeScript = this.handle.defineScript("dedup_complete_v1", COMPLETE_SCRIPT);
     this.releaseScript = this.handle.defineScript("dedup_release_v1", RELEASE_SCRIPT);
-    this.ownedClaimScript = this.handle.defineScript("dedup_owned_claim_v1", OWNED_CLAIM_SCRIPT, 2);
+    this.ownedClaimScript = this.handle.defineScript("dedup_owned_claim_v2", OWNED_CLAIM_SCRIPT, 2);
     this.ownedCompleteScript = this.handle.defineScript(
       "dedup_owned_complete_v1",
       OWNED_COMPLETE_SCRIPT,
@@ -108,6 +137,11 @@ export class RedisDedupStore implements DedupStore {
       OWNED_RELEASE_SCRIPT,
       2,
     );
+    this.boundReserveScript = this.handle.defineScript(
+      "dedup_bound_reserve_v1",
+      BOUND_RESERVE_SCRIPT,
+    );
+    this.boundExtendScript = this.handle.defineScript("dedup_bound_extend_v1", BOUND_EXTEND_SCRIPT);
   }
 
   /** Takes the key for `leaseMs`, or reports who has it (see `ClaimResult`). */
@@ -116,33 +150,53 @@ export class RedisDedupStore implements DedupStore {
     assertClaimArguments(key, options);
     const now = readClock(this.clock);
     const { owner } = options;
+    const tag = owner === undefined ? undefined : dedupOwnerTag(owner.id);
+    const entry =
+      tag === undefined
+        ? dedupEntryKey(this.keyPrefix, key)
+        : ownedDedupEntryKey(this.keyPrefix, tag, key);
+    const member = dedupBoundMember(entry);
+    const expiresAt = now + options.leaseMs;
+    const redisTtlMs = options.leaseMs + this.graceMs;
     let reply: unknown;
     let token: string;
+    let reserved: unknown;
     try {
-      if (owner === undefined) {
+      // First the entry's place in the bound set (0: no room, 1: it had one, 2: added now).
+      reserved = await this.boundReserveScript(
+        this.boundKey,
+        now,
+        member,
+        expiresAt,
+        this.maxEntries,
+        redisTtlMs,
+      );
+      const full = reserved === 0 ? "1" : "0";
+      if (owner === undefined || tag === undefined) {
         token = newId();
         reply = await this.claimScript(
-          dedupEntryKey(this.keyPrefix, key),
+          entry,
           now,
-          now + options.leaseMs,
+          expiresAt,
           options.fingerprint,
           token,
-          options.leaseMs + this.graceMs,
+          redisTtlMs,
+          full,
         );
       } else {
-        const tag = dedupOwnerTag(owner.id);
         const holder = newId();
         token = `${holder}.${tag}`;
         reply = await this.ownedClaimScript(
-          ownedDedupEntryKey(this.keyPrefix, tag, key),
+          entry,
           dedupQuotaKey(this.keyPrefix, tag),
           now,
-          now + options.leaseMs,
+          expiresAt,
           options.fingerprint,
           holder,
-          options.leaseMs + this.graceMs,
+          redisTtlMs,
           owner.maxEntries,
           key,
+          full,
         );
       }
     } catch (error) {
@@ -152,6 +206,12 @@ export class RedisDedupStore implements DedupStore {
     switch (status?.toString()) {
       case "claimed":
         return { status: "claimed", token };
+      case "full":
+        throw new AssuredError(
+          "LIMIT_EXCEEDED",
+          `the Redis dedup store holds ${this.maxEntries} unexpired entries (maxEntries); ` +
+            "retry later, or raise maxEntries or shorten TTLs.",
+        );
       case "pending":
         return { status: "pending", leaseExpiresAt: Number(first?.toString()) };
       case "done":
@@ -162,6 +222,8 @@ export class RedisDedupStore implements DedupStore {
       case "conflict":
         return { status: "conflict" };
       case "quota":
+        // The place reserved for an entry the quota refused would count it until its lease end.
+        if (reserved === 2) await this.dropMember(member);
         if (owner !== undefined) throw quotaExceededError(owner);
         throw new AssuredError("STORE_CORRUPT", "the dedup claim script gave an unknown reply.");
       default:
@@ -190,6 +252,13 @@ export class RedisDedupStore implements DedupStore {
     const expiresAt = now + options.ttlMs;
     const redisTtlMs = options.ttlMs + this.graceMs;
     try {
+      // Before the entry's new expiry, so the entry never outlives its place in the bound set.
+      await this.boundExtendScript(
+        this.boundKey,
+        dedupBoundMember(at.entry),
+        expiresAt,
+        redisTtlMs,
+      );
       const done = at.owned
         ? await this.ownedCompleteScript(
             at.entry,
@@ -218,10 +287,12 @@ export class RedisDedupStore implements DedupStore {
       const released = at.owned
         ? await this.ownedReleaseScript(at.entry, at.quota, at.holder, key)
         : await this.releaseScript(at.entry, token);
-      return released === 1;
+      if (released !== 1) return false;
     } catch (error) {
       throw toRedisStoreError(error, "redis dedup release");
     }
+    await this.dropMember(dedupBoundMember(at.entry));
+    return true;
   }
 
   /**
@@ -239,6 +310,15 @@ export class RedisDedupStore implements DedupStore {
       entry: ownedDedupEntryKey(this.keyPrefix, tag, key),
       quota: dedupQuotaKey(this.keyPrefix, tag),
     };
+  }
+
+  /** Removes a member of the bound set (best effort: a member left behind expires by score). */
+  private async dropMember(member: string): Promise<void> {
+    try {
+      await this.handle.client.zrem(this.boundKey, member);
+    } catch {
+      // Redis is failing; the member expires by its score (the lease end).
+    }
   }
 
   /** Quits the client if the store created it. Idempotent. */

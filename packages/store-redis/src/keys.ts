@@ -79,3 +79,24 @@ export function ownedDedupEntryKey(prefix: string, ownerTag: string, key: string
 export function dedupQuotaKey(prefix: string, ownerTag: string): string {
   return `${prefix}dedup-quota:{q:${ownerTag}}`;
 }
+
+/**
+ * The Redis key of the store's bound set: `<prefix>dedup-bound`, a sorted set with one member
+ * per dedup entry (`dedupBoundMember`) scored by when the entry expires (store clock, ms). It
+ * counts the entries of every owner for `maxEntries`; its own key, so its own Cluster slot.
+ */
+export function dedupBoundKey(prefix: string): string {
+  return `${prefix}dedup-bound`;
+}
+
+/**
+ * An entry's member in the bound set: base64url of the first 16 bytes of the SHA-256 of the
+ * entry's Redis key (22 characters, whatever the key's length, so the set stays small).
+ */
+export function dedupBoundMember(entryKey: string): string {
+  return createHash("sha256")
+    .update(entryKey, "utf8")
+    .digest()
+    .subarray(0, 16)
+    .toString("base64url");
+}

@@ -4,6 +4,7 @@ import { type RunningRedisCluster, startRedisCluster } from "@assured/test-servi
 import { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  dedupBoundKey,
   dedupOwnerTag,
   dedupQuotaKey,
   ownedDedupEntryKey,
@@ -95,6 +96,27 @@ describe("Redis Cluster", () => {
       ports.add(await ownerPort(dedupQuotaKey("cq:", tag)));
     }
     expect(ports.size).toBeGreaterThan(1);
+    await store.close();
+  });
+
+  it("maxEntries bounds the entries of owners on every master, through its own slot", async () => {
+    const store = new RedisDedupStore({ redis: client, keyPrefix: "cb:", maxEntries: 6 });
+    const owners = Array.from({ length: 12 }, (_, i) => ({ id: `user:{${i}}`, maxEntries: 5 }));
+    const results = await Promise.allSettled(
+      owners.map((owner) => store.claim("k", { leaseMs: 60_000, fingerprint: "f", owner })),
+    );
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(6);
+    for (const r of results) {
+      if (r.status === "rejected") expect(r.reason).toMatchObject({ code: "LIMIT_EXCEEDED" });
+    }
+    expect(await client.zcard(dedupBoundKey("cb:"))).toBe(6);
+    const masters = new Set(
+      await Promise.all(
+        owners.map((o) => ownerPort(ownedDedupEntryKey("cb:", dedupOwnerTag(o.id), "k"))),
+      ),
+    );
+    expect(masters.size).toBeGreaterThan(1);
+    await client.del(dedupBoundKey("cb:"));
     await store.close();
   });
 

@@ -1,6 +1,8 @@
 import { isAssuredError } from "@assured/core";
 import { describe, expect, it } from "vitest";
 import {
+  dedupBoundKey,
+  dedupBoundMember,
   dedupOwnerTag,
   dedupQuotaKey,
   ownedDedupEntryKey,
@@ -80,5 +82,102 @@ describe("RedisDedupStore quota on a real redis-server", () => {
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(7);
     for (const r of results) if (r.status === "rejected") expect(r.reason).toSatisfy(quota);
     expect(await stores.redis.zcard(dedupQuotaKey(stores.prefix, dedupOwnerTag("alice")))).toBe(7);
+  });
+});
+
+const limit = (e: unknown) => isAssuredError(e, "LIMIT_EXCEEDED");
+
+describe("RedisDedupStore maxEntries (all owners together)", () => {
+  it("refuses new keys beyond maxEntries; live keys still answer; expiry and release free room", async () => {
+    let now = 1_000;
+    const store = stores.open({ clock: () => now, maxEntries: 3 });
+    const alice = { id: "alice", maxEntries: 10 };
+    const bob = { id: "bob", maxEntries: 10 };
+    const a = await store.claim("a", { ...lease, owner: alice });
+    const b = await store.claim("b", { ...lease, owner: bob });
+    const c = await store.claim("c", lease);
+    if (a.status !== "claimed" || b.status !== "claimed" || c.status !== "claimed") {
+      throw new Error("expected claims");
+    }
+    expect(await stores.redis.zcard(dedupBoundKey(stores.prefix))).toBe(3);
+    expect(
+      await stores.redis.zscore(
+        dedupBoundKey(stores.prefix),
+        dedupBoundMember(ownedDedupEntryKey(stores.prefix, dedupOwnerTag("alice"), "a")),
+      ),
+    ).toBe(String(now + 5_000));
+    // Full: every owner (and no owner) is refused a new key with LIMIT_EXCEEDED (retryable).
+    for (const owner of [alice, bob, { id: "carol", maxEntries: 10 }, undefined]) {
+      await expect(
+        store.claim("new", { ...lease, ...(owner === undefined ? {} : { owner }) }),
+      ).rejects.toSatisfy(limit);
+    }
+    // An owner at its quota hears so first (final), as in the other stores.
+    await expect(
+      store.claim("new", { ...lease, owner: { id: "alice", maxEntries: 1 } }),
+    ).rejects.toSatisfy(quota);
+    // Keys holding an entry still answer, and complete moves the entry's expiry.
+    expect(await store.claim("a", { ...lease, owner: alice })).toMatchObject({ status: "pending" });
+    expect(await store.claim("c", { ...lease, fingerprint: "other" })).toEqual({
+      status: "conflict",
+    });
+    expect(await store.complete("a", a.token, response, { ttlMs: 60_000 })).toBe(true);
+    expect(
+      await stores.redis.zscore(
+        dedupBoundKey(stores.prefix),
+        dedupBoundMember(ownedDedupEntryKey(stores.prefix, dedupOwnerTag("alice"), "a")),
+      ),
+    ).toBe(String(now + 60_000));
+    expect((await store.claim("a", { ...lease, owner: alice })).status).toBe("done");
+    // Release frees a place at once.
+    expect(await store.release("b", b.token)).toBe(true);
+    expect((await store.claim("d", { ...lease, owner: bob })).status).toBe("claimed");
+    await expect(store.claim("e", lease)).rejects.toSatisfy(limit);
+    // Leases end (c, d): their places are free; the stored response (a) still counts.
+    now += 5_000;
+    expect((await store.claim("e", lease)).status).toBe("claimed");
+    expect((await store.claim("f", { ...lease, owner: bob })).status).toBe("claimed");
+    await expect(store.claim("g", { ...lease, owner: alice })).rejects.toSatisfy(limit);
+    expect((await store.claim("a", { ...lease, owner: alice })).status).toBe("done");
+    now += 60_000;
+    expect((await store.claim("g", { ...lease, owner: alice })).status).toBe("claimed");
+    expect(await stores.redis.zcard(dedupBoundKey(stores.prefix))).toBe(1);
+  });
+
+  it("shares the bound between instances, exactly, under concurrent claims", async () => {
+    const connections = [
+      stores.open({ maxEntries: 5 }),
+      stores.open({ maxEntries: 5 }),
+      stores.open({ maxEntries: 5 }),
+    ];
+    const results = await Promise.allSettled(
+      Array.from({ length: 30 }, (_, i) =>
+        connections[i % connections.length]!.claim(`k${i}`, {
+          ...lease,
+          ...(i % 2 === 0 ? { owner: { id: `user${i % 4}`, maxEntries: 100 } } : {}),
+        }),
+      ),
+    );
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(5);
+    for (const r of results) if (r.status === "rejected") expect(r.reason).toSatisfy(limit);
+    expect(await stores.redis.zcard(dedupBoundKey(stores.prefix))).toBe(5);
+  });
+
+  it("a claim refused by its owner's quota takes no place; maxEntries is validated", async () => {
+    const store = stores.open({ maxEntries: 2 });
+    const owner = { id: "alice", maxEntries: 1 };
+    expect((await store.claim("a", { ...lease, owner })).status).toBe("claimed");
+    await expect(store.claim("b", { ...lease, owner })).rejects.toSatisfy(quota);
+    expect(await stores.redis.zcard(dedupBoundKey(stores.prefix))).toBe(1);
+    expect((await store.claim("b", lease)).status).toBe("claimed");
+    for (const maxEntries of [0, -1, 1.5, Number.NaN, "10"]) {
+      expect(
+        () =>
+          new RedisDedupStore({
+            redis: redisUrl(),
+            maxEntries: maxEntries as number,
+          }),
+      ).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
+    }
   });
 });

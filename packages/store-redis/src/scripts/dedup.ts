@@ -6,8 +6,10 @@
  */
 
 /**
- * KEYS[1] = entry. ARGV = now, expiresAt, fingerprint, token, redisTtlMs.
- * Returns `{'claimed'}`, `{'pending', expiresAt}`, `{'done', ok, payload}` or `{'conflict'}`.
+ * KEYS[1] = entry. ARGV = now, expiresAt, fingerprint, token, redisTtlMs, full ('1': the
+ * store's bound set had no room for this entry, so answer but create nothing).
+ * Returns `{'claimed'}`, `{'pending', expiresAt}`, `{'done', ok, payload}`, `{'conflict'}` or
+ * `{'full'}`.
  */
 export const CLAIM_SCRIPT = `
 local v = redis.call('HMGET', KEYS[1], 's', 'f', 'x', 'ok', 'r')
@@ -16,6 +18,7 @@ if v[1] and tonumber(v[3]) > tonumber(ARGV[1]) then
   if v[1] == 'p' then return { 'pending', v[3] } end
   return { 'done', v[4], v[5] }
 end
+if ARGV[6] == '1' then return { 'full' } end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 's', 'p', 'f', ARGV[3], 't', ARGV[4], 'x', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
@@ -53,7 +56,8 @@ return 1
  */
 
 /**
- * KEYS = entry, quota set. ARGV = now, expiresAt, fingerprint, token, redisTtlMs, maxEntries, key.
+ * KEYS = entry, quota set. ARGV = now, expiresAt, fingerprint, token, redisTtlMs, maxEntries,
+ * key, full (as for `CLAIM_SCRIPT`; the owner's quota is checked first).
  * Returns what `CLAIM_SCRIPT` does, or `{'quota', held}`.
  */
 export const OWNED_CLAIM_SCRIPT = `
@@ -67,6 +71,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[7])
 local held = redis.call('ZCARD', KEYS[2])
 if held >= tonumber(ARGV[6]) then return { 'quota', tostring(held) } end
+if ARGV[8] == '1' then return { 'full' } end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 's', 'p', 'f', ARGV[3], 't', ARGV[4], 'x', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
@@ -96,5 +101,47 @@ local v = redis.call('HMGET', KEYS[1], 's', 't')
 if v[1] ~= 'p' or v[2] ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[2])
+return 1
+`;
+
+/**
+ * The bound on all entries (`maxEntries`): KEYS[1] is the store's bound set, a sorted set with
+ * one member per entry (a digest of its Redis key) scored by the entry's expiry (store clock).
+ * It has a key (and Cluster slot) of its own, so it cannot be updated in the entry's script;
+ * instead a claim reserves its entry's member first, then runs the claim script.
+ */
+
+/**
+ * KEYS[1] = bound set. ARGV = now, member, expiresAt, maxEntries, redisTtlMs.
+ * Drops expired members; if `member` is already there, raises its score to `expiresAt` and
+ * returns 1; else adds it and returns 2 when fewer than `maxEntries` members remain, or returns
+ * 0 (full) and adds nothing. The set's Redis TTL follows its longest-lived member.
+ */
+export const BOUND_RESERVE_SCRIPT = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local score = redis.call('ZSCORE', KEYS[1], ARGV[2])
+local result = 1
+if not score then
+  if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
+  result = 2
+end
+if not score or tonumber(score) < tonumber(ARGV[3]) then
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
+end
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
+return result
+`;
+
+/**
+ * KEYS[1] = bound set. ARGV = member, expiresAt, redisTtlMs. Adds `member`, or raises its
+ * score to `expiresAt` (never lowers it): run before a complete, so the entry never outlives
+ * its member. Returns 1.
+ */
+export const BOUND_EXTEND_SCRIPT = `
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+end
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
 return 1
 `;

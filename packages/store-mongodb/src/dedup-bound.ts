@@ -1,0 +1,84 @@
+import { AssuredError } from "@assured/core";
+
+/** How long a document count far from the bound is trusted (wall clock, ms). */
+export const BOUND_REFRESH_MS = 1_000;
+
+/** Counts and deletes the dedup documents for `DedupBound`. */
+export interface DedupBoundBackend {
+  /** The number of documents, expired ones not yet deleted included (`estimatedDocumentCount`). */
+  count(): Promise<number>;
+  /** Deletes documents whose state ended at or before `now` (store clock). */
+  deleteExpired(now: number): Promise<void>;
+}
+
+/**
+ * `maxEntries` of `MongoDedupStore`: whether a claim may insert a new document. The count is
+ * `estimatedDocumentCount` (collection metadata on MongoDB: no scan). Below half the bound it
+ * is kept for up to `BOUND_REFRESH_MS`, plus the documents this instance inserted since, while
+ * that sum stays below half the bound; from half the bound on, every claim of a new key counts
+ * again; at the bound it first deletes the expired documents (store clock) and counts once
+ * more. Concurrent claims of one instance share one count in flight.
+ *
+ * Nothing serializes the count with the insert, so the bound is approximate:
+ * - claims racing near the bound (on any instances) may each see room and insert, passing it by
+ *   at most their number (at most one document per concurrent claimer);
+ * - a cached count lets an instance insert only while it believes the collection below half
+ *   the bound, and is under a second old: the true count then is below half the bound plus
+ *   what other instances inserted in that second, so the cache passes the bound only when more
+ *   than `maxEntries / 2` new keys arrive within one second.
+ * Once it has been passed, new keys are refused until expired documents bring it back below.
+ */
+export class DedupBound {
+  private counted: number | undefined;
+  private countedAt = Number.NEGATIVE_INFINITY;
+  private insertedSince = 0;
+  private counting: Promise<number> | undefined;
+
+  constructor(
+    private readonly maxEntries: number,
+    private readonly backend: DedupBoundBackend,
+    private readonly wallClock: () => number = Date.now,
+  ) {}
+
+  /** Whether a new document fits (reads the cached count when far from the bound). */
+  async hasRoom(now: number): Promise<boolean> {
+    if (
+      this.counted !== undefined &&
+      this.wallClock() - this.countedAt < BOUND_REFRESH_MS &&
+      this.counted + this.insertedSince < this.maxEntries / 2
+    ) {
+      return true;
+    }
+    this.counting ??= this.count(now).finally(() => {
+      this.counting = undefined;
+    });
+    return (await this.counting) < this.maxEntries;
+  }
+
+  /** Notes a document this instance inserted. */
+  inserted(): void {
+    this.insertedSince++;
+  }
+
+  /** The refusal of a claim of a new key. */
+  limitError(): AssuredError {
+    return new AssuredError(
+      "LIMIT_EXCEEDED",
+      `the MongoDB dedup store holds ${this.maxEntries} documents (maxEntries); ` +
+        "retry later, or raise maxEntries or shorten TTLs.",
+    );
+  }
+
+  private async count(now: number): Promise<number> {
+    const startedAt = this.wallClock();
+    let count = await this.backend.count();
+    if (count >= this.maxEntries) {
+      await this.backend.deleteExpired(now);
+      count = await this.backend.count();
+    }
+    this.counted = count;
+    this.countedAt = startedAt;
+    this.insertedSince = 0;
+    return count;
+  }
+}
