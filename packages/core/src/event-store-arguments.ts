@@ -3,6 +3,7 @@ import type { AppendEntry, ReadOptions, Retention } from "./event-store.js";
 import {
   assertEventName,
   assertId,
+  assertKnownOptions,
   assertLimit,
   assertOffset,
   assertPayload,
@@ -51,7 +52,12 @@ export function assertReadOptions(options: unknown): asserts options is ReadOpti
   assertLimit(o.limit);
 }
 
-/** Throws `INVALID_ARGUMENT` unless `retention` is `{ maxLength?, maxAgeMs? }` of positive integers. */
+const RETENTION_KEYS: readonly string[] = ["maxLength", "maxAgeMs"] satisfies (keyof Retention)[];
+
+/**
+ * Throws `INVALID_ARGUMENT` unless `retention` is `{ maxLength?, maxAgeMs? }` of positive
+ * integers, with no other key.
+ */
 export function assertRetention(retention: unknown): asserts retention is Retention {
   if (typeof retention !== "object" || retention === null || Array.isArray(retention)) {
     throw new AssuredError(
@@ -59,6 +65,7 @@ export function assertRetention(retention: unknown): asserts retention is Retent
       `retention must be { maxLength?, maxAgeMs? }, got ${describe(retention)}.`,
     );
   }
+  assertKnownOptions(retention, RETENTION_KEYS, "retention", "Retention");
   const r = retention as Record<string, unknown>;
   if (r.maxLength !== undefined) assertPositiveInteger(r.maxLength, "retention.maxLength");
   if (r.maxAgeMs !== undefined) assertPositiveInteger(r.maxAgeMs, "retention.maxAgeMs");

@@ -16,7 +16,7 @@ import { newId } from "./ids.js";
 import { createMemoryBackend, type MemoryBackend, type MemoryClaim } from "./memory-backend.js";
 import { expiryOf, MemoryDedupOwners } from "./memory-dedup-owners.js";
 import { type Clock, systemClock } from "./types.js";
-import { assertPositiveInteger } from "./validate.js";
+import { assertKnownOptions, assertPositiveInteger } from "./validate.js";
 
 /** Options of `MemoryDedupStore`. */
 export interface MemoryDedupStoreOptions {
@@ -36,6 +36,12 @@ export interface MemoryDedupStoreOptions {
 
 /** Default `maxEntries` of `MemoryDedupStore`. */
 export const DEFAULT_MEMORY_MAX_DEDUP_ENTRIES = 100_000;
+
+const OPTION_KEYS: readonly string[] = [
+  "clock",
+  "maxEntries",
+  "backend",
+] satisfies (keyof MemoryDedupStoreOptions)[];
 
 /** How many of the oldest keys each claim checks for expiry (keeps the map small without scans). */
 const SWEEP_STEP = 4;
@@ -63,6 +69,7 @@ export class MemoryDedupStore implements DedupStore {
   private closed = false;
 
   constructor(options: MemoryDedupStoreOptions = {}) {
+    assertKnownOptions(options, OPTION_KEYS, "MemoryDedupStore", "MemoryDedupStoreOptions");
     if (options.maxEntries !== undefined) assertPositiveInteger(options.maxEntries, "maxEntries");
     if (options.clock !== undefined && typeof options.clock !== "function") {
       throw new AssuredError(

@@ -18,7 +18,7 @@ import { newId } from "./ids.js";
 import { createMemoryBackend, type MemoryBackend } from "./memory-backend.js";
 import { MemoryStreamLog } from "./memory-stream-log.js";
 import { type Clock, type EventRecord, type StreamName, systemClock } from "./types.js";
-import { assertPositiveInteger, assertStreamName } from "./validate.js";
+import { assertKnownOptions, assertPositiveInteger, assertStreamName } from "./validate.js";
 
 /** Options of `MemoryEventStore`. */
 export interface MemoryEventStoreOptions {
@@ -43,6 +43,13 @@ export const DEFAULT_MEMORY_MAX_LENGTH = 10_000;
 /** Default `maxStreams` of `MemoryEventStore`. */
 export const DEFAULT_MEMORY_MAX_STREAMS = 100_000;
 
+const OPTION_KEYS: readonly string[] = [
+  "clock",
+  "retention",
+  "maxStreams",
+  "backend",
+] satisfies (keyof MemoryEventStoreOptions)[];
+
 /**
  * The reference `EventStore`: every stream's log in memory, no I/O, safe in browsers. Each
  * operation runs atomically (nothing awaits inside it), so offsets are gapless and prefix
@@ -65,6 +72,7 @@ export class MemoryEventStore implements EventStore {
   private closed = false;
 
   constructor(options: MemoryEventStoreOptions = {}) {
+    assertKnownOptions(options, OPTION_KEYS, "MemoryEventStore", "MemoryEventStoreOptions");
     const retention = options.retention ?? {};
     assertRetention(retention);
     if (options.maxStreams !== undefined) assertPositiveInteger(options.maxStreams, "maxStreams");

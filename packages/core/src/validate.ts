@@ -114,6 +114,40 @@ export function assertPositiveInteger(value: unknown, what: string): asserts val
   }
 }
 
+/**
+ * Throws `INVALID_ARGUMENT` unless `options` is an object (not an array) whose own keys are all
+ * in `known`; the message names the first unknown key, so a misspelled option (`maxEntry` for
+ * `maxEntries`) fails instead of silently using the default.
+ * Derive `known` from the option type (`[...] satisfies (keyof XOptions)[]`) so it cannot drift.
+ *
+ * @example assertKnownOptions(options, ["clock", "maxEntries"], "MemoryDedupStore", "MemoryDedupStoreOptions");
+ */
+export function assertKnownOptions(
+  options: unknown,
+  known: ReadonlySet<string> | readonly string[],
+  what: string,
+  typeName: string,
+): asserts options is object {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new AssuredError(
+      "INVALID_ARGUMENT",
+      `options of ${what} must be an object (see ${typeName}), got ${describe(options)}.`,
+    );
+  }
+  const isKnown = (key: string): boolean =>
+    Array.isArray(known)
+      ? (known as readonly string[]).includes(key)
+      : (known as ReadonlySet<string>).has(key);
+  for (const key of Object.keys(options)) {
+    if (!isKnown(key)) {
+      throw new AssuredError(
+        "INVALID_ARGUMENT",
+        `unknown option ${describe(key)} of ${what} (see ${typeName}).`,
+      );
+    }
+  }
+}
+
 /** Throws `INVALID_ARGUMENT` unless `payload` is a Uint8Array. */
 export function assertPayload(payload: unknown, what = "payload"): asserts payload is Uint8Array {
   if (!(payload instanceof Uint8Array)) {

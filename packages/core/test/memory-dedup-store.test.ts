@@ -117,6 +117,16 @@ describe("MemoryDedupStore", () => {
     expect(await codeOf(store.claim("k", options))).toBe("STORE_CLOSED");
     expect(await codeOf(store.release("k", token))).toBe("STORE_CLOSED");
   });
+
+  it("refuses unknown option names with INVALID_ARGUMENT naming them", () => {
+    expect(() => new MemoryDedupStore({ maxEntry: 10 } as never)).toThrowError(
+      expect.objectContaining({
+        code: "INVALID_ARGUMENT",
+        message: 'unknown option "maxEntry" of MemoryDedupStore (see MemoryDedupStoreOptions).',
+      }),
+    );
+    expect(() => new MemoryDedupStore({ maxEntries: 10 })).not.toThrow();
+  });
 });
 
 describe("MemoryDedupStore: per-owner quota (DESIGN.md §8)", () => {

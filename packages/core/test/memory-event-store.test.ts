@@ -131,6 +131,24 @@ describe("MemoryEventStore", () => {
     expect(() => new MemoryEventStore({ clock: 5 as never })).toThrow(AssuredError);
   });
 
+  it("refuses unknown option names, also in retention, with INVALID_ARGUMENT naming them", () => {
+    expect(() => new MemoryEventStore({ bogus: 1 } as never)).toThrowError(
+      expect.objectContaining({
+        code: "INVALID_ARGUMENT",
+        message: expect.stringContaining('"bogus"'),
+      }),
+    );
+    expect(() => new MemoryEventStore({ retention: { maxLenght: 5 } } as never)).toThrowError(
+      expect.objectContaining({
+        code: "INVALID_ARGUMENT",
+        message: expect.stringContaining('"maxLenght" of retention'),
+      }),
+    );
+    expect(() => new MemoryEventStore(null as never)).toThrowError(
+      expect.objectContaining({ code: "INVALID_ARGUMENT" }),
+    );
+  });
+
   it("rejects every method with STORE_CLOSED after close, which is idempotent", async () => {
     const store = new MemoryEventStore();
     await store.close();

@@ -54,6 +54,12 @@ describe("store argument validators (G12)", () => {
   it("retention is an object of optional positive integers; arrays are refused", () => {
     expect(() => assertRetention({})).not.toThrow();
     expect(() => assertRetention({ maxLength: 3, maxAgeMs: 1_000 })).not.toThrow();
+    expect(() => assertRetention({ maxAge: 1_000 })).toThrowError(
+      expect.objectContaining({
+        code: "INVALID_ARGUMENT",
+        message: expect.stringContaining('"maxAge"'),
+      }),
+    );
     for (const bad of [null, [], "x", { maxLength: 0 }, { maxAgeMs: 1.5 }]) {
       expect(() => assertRetention(bad)).toThrowError(code("INVALID_ARGUMENT"));
     }

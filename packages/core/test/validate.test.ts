@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   assertEpoch,
+  assertKnownOptions,
   assertLimit,
   assertOffset,
   assertPosition,
@@ -58,5 +59,29 @@ describe("validation (G12)", () => {
     expect(() => assertPosition({ epoch: "e", offset: -1 })).toThrowError(code("INVALID_OFFSET"));
     expect(() => assertPosition("e:1")).toThrowError(code("INVALID_ARGUMENT"));
     expect(() => assertPosition({ epoch: "e", offset: 3 })).not.toThrow();
+  });
+
+  it("refuses unknown option names, naming the option, the owner and the type to see", () => {
+    const known = ["clock", "maxEntries"];
+    expect(() => assertKnownOptions({}, known, "Store", "StoreOptions")).not.toThrow();
+    expect(() =>
+      assertKnownOptions({ clock: Date.now, maxEntries: undefined }, new Set(known), "S", "T"),
+    ).not.toThrow();
+    expect(() => assertKnownOptions({ maxEntry: 5 }, known, "Store", "StoreOptions")).toThrowError(
+      expect.objectContaining({
+        code: "INVALID_ARGUMENT",
+        message: 'unknown option "maxEntry" of Store (see StoreOptions).',
+      }),
+    );
+    expect(() => assertKnownOptions({ bogus: undefined }, new Set(known), "S", "T")).toThrowError(
+      code("INVALID_ARGUMENT"),
+    );
+    // A long key is described, not echoed.
+    expect(() => assertKnownOptions({ ["k".repeat(1000)]: 1 }, known, "S", "T")).toThrowError(
+      expect.objectContaining({ message: "unknown option a 1000-character string of S (see T)." }),
+    );
+    for (const bad of [null, 5, "x", [], undefined]) {
+      expect(() => assertKnownOptions(bad, known, "S", "T")).toThrowError(code("INVALID_ARGUMENT"));
+    }
   });
 });

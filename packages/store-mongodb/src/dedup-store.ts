@@ -30,6 +30,7 @@ import {
 import { bytesOf } from "./documents.js";
 import { isDuplicateKeyError } from "./duplicate-key.js";
 import {
+  DEDUP_STORE_OPTION_KEYS,
   type MongoDedupStoreOptions,
   type ResolvedStoreOptions,
   resolveMaxDedupEntries,
@@ -95,7 +96,12 @@ export class MongoDedupStore implements DedupStore {
 
   /** Validates the options (INVALID_ARGUMENT); connects and creates indexes on first use. */
   constructor(options: MongoDedupStoreOptions) {
-    this.options = resolveStoreOptions(options);
+    this.options = resolveStoreOptions(
+      options,
+      "MongoDedupStore",
+      DEDUP_STORE_OPTION_KEYS,
+      "MongoDedupStoreOptions",
+    );
     this.maxEntries = resolveMaxDedupEntries(options.maxEntries);
     const connection = openConnection(this.options);
     this.lifecycle = new StoreLifecycle(async () => {

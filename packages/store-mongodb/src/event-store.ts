@@ -22,6 +22,7 @@ import { HeadCache } from "./head-cache.js";
 import { type LogAccess, pointLogAccess, rangeLogAccess } from "./log-access.js";
 import { LogStateReader } from "./log-state.js";
 import {
+  EVENT_STORE_OPTION_KEYS,
   type MongoEventStoreOptions,
   type ResolvedStoreOptions,
   resolveMaxQueuedEntries,
@@ -78,7 +79,12 @@ export class MongoEventStore implements EventStore {
 
   /** Validates the options (INVALID_ARGUMENT); connects and creates indexes on first use. */
   constructor(options: MongoEventStoreOptions) {
-    this.options = resolveStoreOptions(options);
+    this.options = resolveStoreOptions(
+      options,
+      "MongoEventStore",
+      EVENT_STORE_OPTION_KEYS,
+      "MongoEventStoreOptions",
+    );
     this.retention = resolveRetention(options.retention);
     const maxQueued = resolveMaxQueuedEntries(options.maxQueuedEntries);
     const connection = openConnection(this.options);

@@ -1,4 +1,11 @@
-import { AssuredError, type Clock, describe, type Retention, systemClock } from "@assured/core";
+import {
+  AssuredError,
+  assertKnownOptions,
+  type Clock,
+  describe,
+  type Retention,
+  systemClock,
+} from "@assured/core";
 import type { Db, MongoClient, MongoClientOptions, ReadConcernLevel } from "mongodb";
 
 /** Which server-specific code paths to use; `"auto"` asks the server (`buildInfo`). */
@@ -62,6 +69,39 @@ export interface MongoDedupStoreOptions extends MongoStoreOptions {
 /** Default `maxEntries` of `MongoDedupStore`. */
 export const DEFAULT_MONGO_MAX_DEDUP_ENTRIES = 1_000_000;
 
+const COMMON_OPTION_KEYS = [
+  "connection",
+  "database",
+  "collectionPrefix",
+  "clock",
+  "server",
+  "writeConcern",
+  "readConcern",
+  "sweepIntervalMs",
+  "clientOptions",
+] as const satisfies readonly (keyof MongoStoreOptions)[];
+
+/** The option names of `MongoEventStore`; any other is refused. */
+export const EVENT_STORE_OPTION_KEYS: readonly string[] = [
+  ...COMMON_OPTION_KEYS,
+  "retention",
+  "maxQueuedEntries",
+] satisfies (keyof MongoEventStoreOptions)[];
+
+/** The option names of `MongoDedupStore`; any other is refused. */
+export const DEDUP_STORE_OPTION_KEYS: readonly string[] = [
+  ...COMMON_OPTION_KEYS,
+  "maxEntries",
+] satisfies (keyof MongoDedupStoreOptions)[];
+
+const WRITE_CONCERN_KEYS: readonly string[] = [
+  "w",
+  "j",
+  "wtimeoutMS",
+] satisfies (keyof MongoWriteConcern)[];
+
+const RETENTION_KEYS: readonly string[] = ["maxLength", "maxAgeMs"] satisfies (keyof Retention)[];
+
 /** Options after validation, with defaults filled in. */
 export interface ResolvedStoreOptions {
   connection: MongoClient | Db | string;
@@ -109,6 +149,7 @@ function resolveWriteConcern(value: unknown): MongoWriteConcern {
   if (typeof value !== "object" || value === null) {
     throw invalid(`writeConcern must be { w?, j?, wtimeoutMS? }, got ${describe(value)}.`);
   }
+  assertKnownOptions(value, WRITE_CONCERN_KEYS, "writeConcern", "MongoWriteConcern");
   const wc = value as Record<string, unknown>;
   if (wc.w !== undefined && wc.w !== "majority") nonNegativeInteger(wc.w, "writeConcern.w");
   if (wc.j !== undefined && typeof wc.j !== "boolean") {
@@ -118,11 +159,21 @@ function resolveWriteConcern(value: unknown): MongoWriteConcern {
   return { ...(value as MongoWriteConcern) };
 }
 
-/** Validates the shared options and fills in defaults; throws `INVALID_ARGUMENT`. */
-export function resolveStoreOptions(options: unknown): ResolvedStoreOptions {
+/**
+ * Validates the shared options and fills in defaults; throws `INVALID_ARGUMENT`, also for a key
+ * not in `known` (the option names of `typeName`). `clientOptions` are the driver's own and are
+ * not checked here.
+ */
+export function resolveStoreOptions(
+  options: unknown,
+  what: string,
+  known: readonly string[],
+  typeName: string,
+): ResolvedStoreOptions {
   if (typeof options !== "object" || options === null) {
     throw invalid(`options must be an object with a connection, got ${describe(options)}.`);
   }
+  assertKnownOptions(options, known, what, typeName);
   const o = options as Record<string, unknown>;
   if (!isConnectionLike(o.connection)) {
     throw invalid(
@@ -182,6 +233,7 @@ export function resolveRetention(value: unknown): Retention {
   if (typeof value !== "object" || value === null) {
     throw invalid(`retention must be { maxLength?, maxAgeMs? }, got ${describe(value)}.`);
   }
+  assertKnownOptions(value, RETENTION_KEYS, "retention", "Retention");
   const r = value as Record<string, unknown>;
   const retention: Retention = {};
   if (r.maxLength !== undefined)

@@ -56,6 +56,35 @@ describe("options", () => {
     );
   });
 
+  it("refuses unknown option names, also in retention and writeConcern; clientOptions pass through", async () => {
+    const refused = (make: () => unknown, name: string) =>
+      expect(make).toThrow(
+        expect.objectContaining({
+          code: "INVALID_ARGUMENT",
+          message: expect.stringContaining(`unknown option "${name}"`),
+        }),
+      );
+    const connection = mongodbUrl;
+    refused(() => new MongoEventStore({ connection, bogus: 1 } as never), "bogus");
+    refused(() => new MongoEventStore({ connection, maxEntries: 5 } as never), "maxEntries");
+    refused(() => new MongoDedupStore({ connection, maxEntry: 5 } as never), "maxEntry");
+    refused(() => new MongoDedupStore({ connection, retention: {} } as never), "retention");
+    refused(
+      () => new MongoEventStore({ connection, retention: { maxLenght: 5 } } as never),
+      "maxLenght",
+    );
+    refused(
+      () => new MongoDedupStore({ connection, writeConcern: { journal: true } } as never),
+      "journal",
+    );
+    const store = new MongoDedupStore({
+      connection,
+      database: isolatedDatabase("client-options"),
+      clientOptions: { serverSelectionTimeoutMS: 5_000, appName: "assured-options-test" },
+    });
+    await store.close();
+  });
+
   it("uses the collection prefix for every collection", async () => {
     const database = isolatedDatabase("prefix");
     cleanups.push(async () => {

@@ -23,7 +23,12 @@ import {
   isDedupOwnerTag,
   ownedDedupEntryKey,
 } from "./keys.js";
-import { type RedisStoreOptions, readClock, resolveStoreOptions } from "./options.js";
+import {
+  COMMON_OPTION_KEYS,
+  type RedisStoreOptions,
+  readClock,
+  resolveStoreOptions,
+} from "./options.js";
 import {
   BOUND_EXTEND_SCRIPT,
   BOUND_RESERVE_SCRIPT,
@@ -57,6 +62,12 @@ export interface RedisDedupStoreOptions extends RedisStoreOptions {
    */
   maxEntries?: number;
 }
+
+const OPTION_KEYS: readonly string[] = [
+  ...COMMON_OPTION_KEYS,
+  "expiryGraceMs",
+  "maxEntries",
+] satisfies (keyof RedisDedupStoreOptions)[];
 
 /** Default `maxEntries` of `RedisDedupStore`. */
 export const DEFAULT_REDIS_MAX_DEDUP_ENTRIES = 1_000_000;
@@ -112,7 +123,12 @@ export class RedisDedupStore implements DedupStore {
   private closed = false;
 
   constructor(options: RedisDedupStoreOptions) {
-    const common = resolveStoreOptions(options, "RedisDedupStore");
+    const common = resolveStoreOptions(
+      options,
+      "RedisDedupStore",
+      OPTION_KEYS,
+      "RedisDedupStoreOptions",
+    );
     const graceMs = options.expiryGraceMs ?? 60_000;
     assertPositiveInteger(graceMs, "expiryGraceMs");
     const maxEntries = options.maxEntries ?? DEFAULT_REDIS_MAX_DEDUP_ENTRIES;

@@ -20,7 +20,12 @@ import {
 import { RedisHandle, type ScriptCall, toRedisStoreError } from "./connection.js";
 import { GroupCommit, type QueuedAppend } from "./group-commit.js";
 import { streamLogKey } from "./keys.js";
-import { type RedisStoreOptions, readClock, resolveStoreOptions } from "./options.js";
+import {
+  COMMON_OPTION_KEYS,
+  type RedisStoreOptions,
+  readClock,
+  resolveStoreOptions,
+} from "./options.js";
 import { decodeRecords, encodeRecord } from "./record-blob.js";
 import {
   APPEND_SCRIPT,
@@ -41,6 +46,13 @@ export interface RedisEventStoreOptions extends RedisStoreOptions {
    */
   maxPendingEntries?: number;
 }
+
+const OPTION_KEYS: readonly string[] = [
+  ...COMMON_OPTION_KEYS,
+  "retention",
+  "maxGroupEntries",
+  "maxPendingEntries",
+] satisfies (keyof RedisEventStoreOptions)[];
 
 /**
  * The `EventStore` on Redis (ioredis), Redis Cluster ready. Each stream's log is one hash at
@@ -73,7 +85,12 @@ export class RedisEventStore implements EventStore {
   private closed = false;
 
   constructor(options: RedisEventStoreOptions) {
-    const common = resolveStoreOptions(options, "RedisEventStore");
+    const common = resolveStoreOptions(
+      options,
+      "RedisEventStore",
+      OPTION_KEYS,
+      "RedisEventStoreOptions",
+    );
     const retention = options.retention ?? {};
     assertRetention(retention);
     const maxGroupEntries = options.maxGroupEntries ?? 1_000;

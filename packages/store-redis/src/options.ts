@@ -1,4 +1,4 @@
-import { AssuredError, type Clock, describe, systemClock } from "@assured/core";
+import { AssuredError, assertKnownOptions, type Clock, describe, systemClock } from "@assured/core";
 import type { RedisConnection } from "./connection.js";
 import { assertKeyPrefix, DEFAULT_KEY_PREFIX } from "./keys.js";
 
@@ -15,6 +15,13 @@ export interface RedisStoreOptions {
   clock?: Clock;
 }
 
+/** The option names every Redis store takes; each store adds its own. */
+export const COMMON_OPTION_KEYS = [
+  "redis",
+  "keyPrefix",
+  "clock",
+] as const satisfies readonly (keyof RedisStoreOptions)[];
+
 /** The validated common options. */
 export interface ResolvedStoreOptions {
   redis: unknown;
@@ -22,14 +29,24 @@ export interface ResolvedStoreOptions {
   clock: Clock;
 }
 
-/** Throws `INVALID_ARGUMENT` unless `options` is an object; returns the common options resolved. */
-export function resolveStoreOptions(options: unknown, what: string): ResolvedStoreOptions {
+/**
+ * Throws `INVALID_ARGUMENT` unless `options` is an object whose keys are all in `known` (the
+ * option names of `typeName`); returns the common options resolved. The client options passed
+ * as `redis` are ioredis's own and are not checked here.
+ */
+export function resolveStoreOptions(
+  options: unknown,
+  what: string,
+  known: readonly string[],
+  typeName: string,
+): ResolvedStoreOptions {
   if (typeof options !== "object" || options === null) {
     throw new AssuredError(
       "INVALID_ARGUMENT",
       `${what} options must be an object such as { redis: "redis://127.0.0.1:6379" }, got ${describe(options)}.`,
     );
   }
+  assertKnownOptions(options, known, what, typeName);
   const o = options as Record<string, unknown>;
   const keyPrefix = o.keyPrefix ?? DEFAULT_KEY_PREFIX;
   assertKeyPrefix(keyPrefix);

@@ -134,6 +134,17 @@ describe("RedisDedupStore on a real redis-server", () => {
     expect(() => new RedisDedupStore({ redis: redisUrl(), expiryGraceMs: 0 })).toThrowError(
       expect.objectContaining({ code: "INVALID_ARGUMENT" }),
     );
+    for (const [options, name] of [
+      [{ redis: redisUrl(), maxEntry: 5 }, "maxEntry"],
+      [{ redis: redisUrl(), retention: { maxLength: 5 } }, "retention"],
+    ] as const) {
+      expect(() => new RedisDedupStore(options as never)).toThrowError(
+        expect.objectContaining({
+          code: "INVALID_ARGUMENT",
+          message: expect.stringContaining(`unknown option "${name}" of RedisDedupStore`),
+        }),
+      );
+    }
     await store.close();
     const closed = await rejection(store.claim("k", { leaseMs: 1, fingerprint: "f" }));
     expect(isAssuredError(closed, "STORE_CLOSED")).toBe(true);

@@ -274,6 +274,26 @@ describe("RedisEventStore on a real redis-server", () => {
     }
   });
 
+  it("refuses unknown option names, also in retention, naming them; ioredis options pass through", async () => {
+    const refused = (options: unknown, name: string) =>
+      expect(() => new RedisEventStore(options as RedisEventStoreOptions)).toThrowError(
+        expect.objectContaining({
+          code: "INVALID_ARGUMENT",
+          message: expect.stringContaining(`unknown option "${name}"`),
+        }),
+      );
+    refused({ redis: redisUrl(), bogus: 1 }, "bogus");
+    refused({ redis: redisUrl(), maxEntries: 5 }, "maxEntries");
+    refused({ redis: redisUrl(), retention: { maxLenght: 5 } }, "maxLenght");
+    const { hostname, port } = new URL(redisUrl());
+    const store = new RedisEventStore({
+      redis: { host: hostname, port: Number(port), connectionName: "assured-options-test" },
+      keyPrefix: isolatedPrefix(),
+    });
+    expect((await store.head("s")).head).toBe(0);
+    await store.close();
+  });
+
   it("STORE_CLOSED after close, and close() leaves a client passed in open", async () => {
     const client = connect();
     const store = new RedisEventStore({ redis: client, keyPrefix: isolatedPrefix() });

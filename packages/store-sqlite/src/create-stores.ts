@@ -3,12 +3,16 @@ import { SqliteDedupStore } from "./dedup-store.js";
 import { SqliteEventStore } from "./event-store.js";
 import {
   assertOptionsObject,
+  DEDUP_STORE_OPTION_KEYS,
+  EVENT_STORE_OPTION_KEYS,
+  pickOptions,
   resolveClock,
   resolveConnectionOptions,
   resolveMaxEntries,
   resolveRetention,
   resolveSweepInterval,
   type SqliteStoresOptions,
+  STORES_OPTION_KEYS,
 } from "./options.js";
 
 /** Both stores on one connection; see `createSqliteStores`. */
@@ -27,7 +31,7 @@ export interface SqliteStores {
  * const { eventStore, dedupStore, close } = createSqliteStores({ path: "assured.sqlite" });
  */
 export function createSqliteStores(options: SqliteStoresOptions): SqliteStores {
-  assertOptionsObject(options, "createSqliteStores");
+  assertOptionsObject(options, "createSqliteStores", STORES_OPTION_KEYS, "SqliteStoresOptions");
   // Validate every option before the file is opened or created.
   resolveClock(options.clock);
   resolveRetention(options.retention);
@@ -36,8 +40,11 @@ export function createSqliteStores(options: SqliteStoresOptions): SqliteStores {
   const connection = SqliteConnection.open(resolveConnectionOptions(options));
   let eventStore: SqliteEventStore | undefined;
   try {
-    eventStore = new SqliteEventStore(options, connection);
-    const dedupStore = new SqliteDedupStore(options, connection);
+    eventStore = new SqliteEventStore(pickOptions(options, EVENT_STORE_OPTION_KEYS), connection);
+    const dedupStore = new SqliteDedupStore(
+      pickOptions(options, DEDUP_STORE_OPTION_KEYS),
+      connection,
+    );
     const stores = { eventStore, dedupStore };
     return {
       ...stores,

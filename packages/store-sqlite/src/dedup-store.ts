@@ -14,6 +14,7 @@ import { SqliteConnection } from "./connection.js";
 import { DedupTable, SWEEP_BATCH } from "./dedup-table.js";
 import {
   assertOptionsObject,
+  DEDUP_STORE_OPTION_KEYS,
   resolveClock,
   resolveConnectionOptions,
   resolveMaxEntries,
@@ -51,7 +52,12 @@ export class SqliteDedupStore implements DedupStore {
    * @param connection internal: a connection shared with other stores (`createSqliteStores`).
    */
   constructor(options: SqliteDedupStoreOptions, connection?: SqliteConnection) {
-    assertOptionsObject(options, "SqliteDedupStore");
+    assertOptionsObject(
+      options,
+      "SqliteDedupStore",
+      DEDUP_STORE_OPTION_KEYS,
+      "SqliteDedupStoreOptions",
+    );
     const clock = resolveClock(options.clock);
     const sweepIntervalMs = resolveSweepInterval(options.sweepIntervalMs);
     const maxEntries = resolveMaxEntries(options.maxEntries);

@@ -18,6 +18,7 @@ import { EventLog, type LogWrite, type LogWriteResult } from "./event-log.js";
 import { GroupCommit } from "./group-commit.js";
 import {
   assertOptionsObject,
+  EVENT_STORE_OPTION_KEYS,
   resolveClock,
   resolveConnectionOptions,
   resolveRetention,
@@ -60,7 +61,12 @@ export class SqliteEventStore implements EventStore {
    * @param connection internal: a connection shared with other stores (`createSqliteStores`).
    */
   constructor(options: SqliteEventStoreOptions, connection?: SqliteConnection) {
-    assertOptionsObject(options, "SqliteEventStore");
+    assertOptionsObject(
+      options,
+      "SqliteEventStore",
+      EVENT_STORE_OPTION_KEYS,
+      "SqliteEventStoreOptions",
+    );
     const clock = resolveClock(options.clock);
     const retention = resolveRetention(options.retention);
     const sweepIntervalMs = resolveSweepInterval(options.sweepIntervalMs);

@@ -1,5 +1,6 @@
 import {
   AssuredError,
+  assertKnownOptions,
   assertRetention,
   type Clock,
   describe,
@@ -56,6 +57,34 @@ export interface SqliteDedupStoreOptions extends SqliteConnectionOptions {
 /** Options of `createSqliteStores`: the union of both stores' options. */
 export interface SqliteStoresOptions extends SqliteEventStoreOptions, SqliteDedupStoreOptions {}
 
+const CONNECTION_KEYS = [
+  "path",
+  "database",
+  "synchronous",
+  "busyTimeoutMs",
+  "clock",
+] as const satisfies readonly (keyof SqliteConnectionOptions)[];
+
+/** The option names of `SqliteEventStore`; any other is refused. */
+export const EVENT_STORE_OPTION_KEYS: readonly string[] = [
+  ...CONNECTION_KEYS,
+  "retention",
+  "sweepIntervalMs",
+] satisfies (keyof SqliteEventStoreOptions)[];
+
+/** The option names of `SqliteDedupStore`; any other is refused. */
+export const DEDUP_STORE_OPTION_KEYS: readonly string[] = [
+  ...CONNECTION_KEYS,
+  "sweepIntervalMs",
+  "maxEntries",
+] satisfies (keyof SqliteDedupStoreOptions)[];
+
+/** The option names of `createSqliteStores`: both stores' together. */
+export const STORES_OPTION_KEYS: ReadonlySet<string> = new Set([
+  ...EVENT_STORE_OPTION_KEYS,
+  ...DEDUP_STORE_OPTION_KEYS,
+]);
+
 /** Connection options after validation, with defaults applied. */
 export interface ResolvedConnectionOptions {
   path: string | undefined;
@@ -73,11 +102,25 @@ function invalid(message: string): AssuredError {
   return new AssuredError("INVALID_ARGUMENT", message);
 }
 
-/** Throws `INVALID_ARGUMENT` unless `options` is a plain options object. */
-export function assertOptionsObject(options: unknown, what: string): asserts options is object {
+/**
+ * Throws `INVALID_ARGUMENT` unless `options` is a plain options object whose keys are all in
+ * `known` (the option names of `typeName`).
+ */
+export function assertOptionsObject(
+  options: unknown,
+  what: string,
+  known: ReadonlySet<string> | readonly string[],
+  typeName: string,
+): asserts options is object {
   if (typeof options !== "object" || options === null || Array.isArray(options)) {
     throw invalid(`${what} options must be an object, got ${describe(options)}.`);
   }
+  assertKnownOptions(options, known, what, typeName);
+}
+
+/** The entries of `options` whose keys are in `keys` (one store's share of shared options). */
+export function pickOptions<T extends object>(options: T, keys: readonly string[]): T {
+  return Object.fromEntries(Object.entries(options).filter(([key]) => keys.includes(key))) as T;
 }
 
 /** Validates where and how to connect; throws `INVALID_ARGUMENT` naming the bad option. */

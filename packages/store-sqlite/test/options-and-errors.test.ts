@@ -59,6 +59,33 @@ describe("options, durability levels, schema versions and driver errors", () => 
     expect(existsSync(temp.path)).toBe(false);
   });
 
+  it("G12: unknown option names, also in retention, are refused naming them, before anything is opened", () => {
+    const refused = (make: () => unknown, name: string) =>
+      expect(make).toThrow(
+        expect.objectContaining({
+          code: "INVALID_ARGUMENT",
+          message: expect.stringContaining(`unknown option "${name}"`),
+        }),
+      );
+    const path = temp.path;
+    refused(() => new SqliteEventStore({ path, bogus: 1 } as never), "bogus");
+    refused(() => new SqliteEventStore({ path, maxEntries: 5 } as never), "maxEntries");
+    refused(() => new SqliteDedupStore({ path, maxEntry: 5 } as never), "maxEntry");
+    refused(() => new SqliteDedupStore({ path, retention: {} } as never), "retention");
+    refused(() => createSqliteStores({ path, bogus: 1 } as never), "bogus");
+    refused(() => createSqliteStores({ path, retention: { maxLenght: 5 } } as never), "maxLenght");
+    refused(() => new SqliteEventStore({ path, retention: { maxAge: 5 } } as never), "maxAge");
+    expect(existsSync(temp.path)).toBe(false);
+    // createSqliteStores takes both stores' options and gives each store its own.
+    const stores = createSqliteStores({
+      path,
+      retention: { maxLength: 5 },
+      maxEntries: 5,
+      sweepIntervalMs: 0,
+    });
+    return stores.close();
+  });
+
   it("G12: bad arguments reject with typed errors and leave the file untouched", async () => {
     const store = new SqliteEventStore({ path: temp.path });
     const payload = new Uint8Array([1]);
