@@ -5,37 +5,49 @@
  * a Redis TTL a grace period later only collects keys nobody asks about again.
  */
 
-/**
- * KEYS[1] = entry. ARGV = now, expiresAt, fingerprint, token, redisTtlMs, full ('1': the
- * store's bound set had no room for this entry, so answer but create nothing).
- * Returns `{'claimed'}`, `{'pending', expiresAt}`, `{'done', ok, payload}`, `{'conflict'}` or
- * `{'full'}`.
- */
-export const CLAIM_SCRIPT = `
+// Fragments shared by the plain and the owned scripts (same KEYS[1] and ARGV positions).
+
+/** Answers a claim of an unexpired entry: `conflict`, `pending` or `done`. ARGV[1] = now, ARGV[3] = fingerprint. */
+const ANSWER_LIVE_ENTRY = `
 local v = redis.call('HMGET', KEYS[1], 's', 'f', 'x', 'ok', 'r')
 if v[1] and tonumber(v[3]) > tonumber(ARGV[1]) then
   if v[2] ~= ARGV[3] then return { 'conflict' } end
   if v[1] == 'p' then return { 'pending', v[3] } end
   return { 'done', v[4], v[5] }
 end
-if ARGV[6] == '1' then return { 'full' } end
+`;
+
+/** Creates the pending entry. ARGV[2] = expiresAt, ARGV[3] = fingerprint, ARGV[4] = token, ARGV[5] = redisTtlMs. */
+const CREATE_PENDING_ENTRY = `
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 's', 'p', 'f', ARGV[3], 't', ARGV[4], 'x', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return { 'claimed' }
+`;
+
+/** Stores the response if ARGV[1] (the token) holds the pending entry, else returns 0. */
+const STORE_RESPONSE = `
+local v = redis.call('HMGET', KEYS[1], 's', 't')
+if v[1] ~= 'p' or v[2] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 's', 'd', 'x', ARGV[2], 'ok', ARGV[3], 'r', ARGV[4])
+redis.call('HDEL', KEYS[1], 't')
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+`;
+
+/**
+ * KEYS[1] = entry. ARGV = now, expiresAt, fingerprint, token, redisTtlMs, full ('1': the
+ * store's bound set had no room for this entry, so answer but create nothing).
+ * Returns `{'claimed'}`, `{'pending', expiresAt}`, `{'done', ok, payload}`, `{'conflict'}` or
+ * `{'full'}`.
+ */
+export const CLAIM_SCRIPT = `${ANSWER_LIVE_ENTRY}if ARGV[6] == '1' then return { 'full' } end
+${CREATE_PENDING_ENTRY}return { 'claimed' }
 `;
 
 /**
  * KEYS[1] = entry. ARGV = token, expiresAt, ok ('1'/'0'), payload, redisTtlMs.
  * Stores the response if `token` still holds the pending entry. Returns 1 or 0.
  */
-export const COMPLETE_SCRIPT = `
-local v = redis.call('HMGET', KEYS[1], 's', 't')
-if v[1] ~= 'p' or v[2] ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 's', 'd', 'x', ARGV[2], 'ok', ARGV[3], 'r', ARGV[4])
-redis.call('HDEL', KEYS[1], 't')
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return 1
+export const COMPLETE_SCRIPT = `${STORE_RESPONSE}return 1
 `;
 
 /** KEYS[1] = entry. ARGV = token. Deletes the pending entry if `token` holds it. Returns 1 or 0. */
@@ -60,22 +72,12 @@ return 1
  * key, full (as for `CLAIM_SCRIPT`; the owner's quota is checked first).
  * Returns what `CLAIM_SCRIPT` does, or `{'quota', held}`.
  */
-export const OWNED_CLAIM_SCRIPT = `
-local v = redis.call('HMGET', KEYS[1], 's', 'f', 'x', 'ok', 'r')
-if v[1] and tonumber(v[3]) > tonumber(ARGV[1]) then
-  if v[2] ~= ARGV[3] then return { 'conflict' } end
-  if v[1] == 'p' then return { 'pending', v[3] } end
-  return { 'done', v[4], v[5] }
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+export const OWNED_CLAIM_SCRIPT = `${ANSWER_LIVE_ENTRY}redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[7])
 local held = redis.call('ZCARD', KEYS[2])
 if held >= tonumber(ARGV[6]) then return { 'quota', tostring(held) } end
 if ARGV[8] == '1' then return { 'full' } end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 's', 'p', 'f', ARGV[3], 't', ARGV[4], 'x', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[7])
+${CREATE_PENDING_ENTRY}redis.call('ZADD', KEYS[2], ARGV[2], ARGV[7])
 if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
 return { 'claimed' }
 `;
@@ -84,13 +86,7 @@ return { 'claimed' }
  * KEYS = entry, quota set. ARGV = token, expiresAt, ok ('1'/'0'), payload, redisTtlMs, key.
  * Stores the response if `token` still holds the pending entry. Returns 1 or 0.
  */
-export const OWNED_COMPLETE_SCRIPT = `
-local v = redis.call('HMGET', KEYS[1], 's', 't')
-if v[1] ~= 'p' or v[2] ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 's', 'd', 'x', ARGV[2], 'ok', ARGV[3], 'r', ARGV[4])
-redis.call('HDEL', KEYS[1], 't')
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[6])
+export const OWNED_COMPLETE_SCRIPT = `${STORE_RESPONSE}redis.call('ZADD', KEYS[2], ARGV[2], ARGV[6])
 if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
 return 1
 `;
