@@ -17,6 +17,18 @@ export interface ClientStorage {
   set(key: string, value: string): Promise<void>;
   /** Deletes a value (no error if absent). */
   remove(key: string): Promise<void>;
+  /**
+   * Optional: applies several writes atomically — all of them or none (`value: null` deletes
+   * the key). When present the outbox commits a message, its session record and its result in
+   * one step; without it they are written one at a time in an order that is safe after a crash.
+   */
+  batch?(writes: readonly StorageWrite[]): Promise<void>;
+}
+
+/** One write of a `ClientStorage.batch`: a value to store, or `null` to delete the key. */
+export interface StorageWrite {
+  key: string;
+  value: string | null;
 }
 
 /**
@@ -26,6 +38,12 @@ export interface ClientStorage {
 export function memoryStorage(): ClientStorage & { readonly size: number } {
   const data = new Map<string, string>();
   return {
+    batch: async (writes) => {
+      for (const { key, value } of writes) {
+        if (value === null) data.delete(key);
+        else data.set(key, value);
+      }
+    },
     get: async (key) => data.get(key) ?? null,
     set: async (key, value) => {
       data.set(key, value);

@@ -37,6 +37,12 @@ export type AssuredErrorCode =
   | "STORE_CORRUPT"
   /** The application's handler threw; `details.error` carries what it threw. */
   | "HANDLER_ERROR"
+  /** A message older than the server's dedup window (or its own `messageTtlMs`): final, it did not run. */
+  | "EXPIRED"
+  /** A message arrived ahead of an earlier unanswered one of its session (`details.waitingForSeq`); retryable. */
+  | "OUT_OF_ORDER"
+  /** An event has no handler: its stream waits until one is added with `on` (or the name is skipped). */
+  | "NO_HANDLER"
   /** The operation did not complete in time. */
   | "TIMEOUT"
   /** The client or server was closed while the operation was pending. */
@@ -63,6 +69,9 @@ export const ASSURED_ERROR_CODES: readonly AssuredErrorCode[] = [
   "STORE_CLOSED",
   "STORE_CORRUPT",
   "HANDLER_ERROR",
+  "EXPIRED",
+  "OUT_OF_ORDER",
+  "NO_HANDLER",
   "TIMEOUT",
   "CLOSED",
   "INTERNAL",

@@ -1,5 +1,6 @@
 export * from "./append-entries.js";
 export * from "./backoff.js";
+export * from "./client-locks.js";
 export * from "./client-storage.js";
 export * from "./codec.js";
 export * from "./dedup.js";

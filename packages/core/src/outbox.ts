@@ -62,6 +62,7 @@ export const RETRYABLE_CODES: readonly AssuredErrorCode[] = [
   "STORE_UNAVAILABLE",
   "TIMEOUT",
   "LIMIT_EXCEEDED",
+  "OUT_OF_ORDER",
 ];
 
 interface UnsavedMessage {

@@ -18,6 +18,10 @@ export const FRAMES = {
   subscribeError: "assured:sub-error",
   /** server → client: an error not tied to an ack (garbage frame, rate limit). */
   error: "assured:error",
+  /** server → client, once per connection: the server's limits the client adapts to. */
+  hello: "assured:hello",
+  /** server → client: the server ended a subscription (`unsubscribe`, authorization revoked); forget it. */
+  unsubscribed: "assured:unsubscribed",
   /** client → server: subscribe to a stream. */
   subscribe: "assured:sub",
   /** client → server: unsubscribe. */
@@ -51,6 +55,25 @@ export interface HandshakeAuth {
   /** Stable per client (persisted with the outbox); the default dedup principal. */
   clientId: string;
   subscriptions: SubscribeRequest[];
+  /**
+   * The lowest `seq` of this connection's outbox session still unanswered (or the next one it
+   * will use when none waits). The server refuses, with the retryable `OUT_OF_ORDER`, a message
+   * whose `seq` skips an earlier one it has not seen on this connection (send order, G10).
+   */
+  firstSeq?: number;
+}
+
+/** server → client `assured:hello`, sent once when a socket connects. */
+export interface HelloFrame {
+  /** How long the server remembers a handled message (its dedup window), in ms. */
+  dedupTtlMs: number;
+}
+
+/** server → client `assured:unsubscribed`: the subscription ended; the client forgets the stream. */
+export interface UnsubscribedFrame {
+  stream: StreamName;
+  /** `"server"`: the application called `unsubscribe`; `"unauthorized"`: `authorize` refused it. */
+  reason: "server" | "unauthorized";
 }
 
 /**
@@ -124,6 +147,14 @@ export interface MessageFrame {
   seq: number;
   name: string;
   payload: Uint8Array;
+  /**
+   * The message's age when sent, in ms (now − its creation time, both on the client's clock, so
+   * clock skew does not matter). The server answers `EXPIRED` instead of running a message
+   * older than its dedup window (or than `ttl`).
+   */
+  age?: number;
+  /** The sender's own limit on the message's age (`messageTtlMs`), in ms. */
+  ttl?: number;
 }
 
 /**
