@@ -5,6 +5,8 @@ import {
   encode,
   FRAMES,
   type HandshakeAuth,
+  type HelloFrame,
+  locksFor,
   Outbox,
   type Position,
   PROTOCOL_VERSION,
@@ -25,9 +27,20 @@ import { installHandshakeAuth } from "./handshake-auth.js";
 import { type AssuredClientOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { OutboxSender } from "./outbox-sender.js";
 import { PositionStore } from "./position-store.js";
+import { purgeAssuredFrames, refuseSocketRetries } from "./send-buffer.js";
 import { type SettledResult, toSettled } from "./settled-result.js";
 import { StreamDelivery } from "./stream-delivery.js";
+import { StreamIndex } from "./stream-index.js";
 import { SubscribeRetry } from "./subscribe-retry.js";
+import type {
+  EventDataOf,
+  EventsMap,
+  Explicit,
+  MessageDataOf,
+  MessageResultOf,
+  MessagesMap,
+  SignaturesOf,
+} from "./typed-events.js";
 
 /** Options of `subscribe` and `resubscribe`. */
 export interface SubscribeOptions {
@@ -55,8 +68,12 @@ type Listener<T> = (value: T) => void;
  * Assured on a socket.io-client `Socket`: ordered, deduplicated, recoverable delivery of
  * subscribed streams to handlers (G1–G7), and a persistent outbox whose messages the server
  * handles once, in order (G8–G10). Create it with `createAssuredClient`.
+ * `E` types published events (`on`, `off`), `M` client messages (`emit`): the server's maps.
  */
-export class AssuredClient {
+export class AssuredClient<
+  E extends SignaturesOf<E> = EventsMap,
+  M extends SignaturesOf<M> = MessagesMap,
+> {
   readonly #socket: Socket;
   readonly #options: ResolvedOptions;
   readonly #sequencer: Sequencer;
@@ -66,9 +83,12 @@ export class AssuredClient {
   readonly #delivery: StreamDelivery;
   readonly #gaps: GapRepair;
   readonly #subscribeRetry: SubscribeRetry;
+  readonly #serverStreams: StreamIndex;
+  /** Streams whose recovery outcome waits for the application's listeners before it is saved. */
+  readonly #outcomes = new Map<StreamName, { pending: number; failed: boolean }>();
   /** Wanted subscriptions; `fresh` ones ignore a stored position. */
   readonly #subscriptions = new Map<StreamName, { from: StartFrom; fresh?: boolean }>();
-  readonly #recoveryListeners = new Set<Listener<RecoveryOutcome>>();
+  readonly #recoveryListeners = new Set<(outcome: RecoveryOutcome) => void | PromiseLike<void>>();
   readonly #resultListeners = new Set<(id: string, result: SettledResult) => void>();
   readonly #detach: Array<() => void> = [];
   #outbox: Outbox | undefined;
@@ -91,20 +111,28 @@ export class AssuredClient {
         "the socket is already connecting: create it with { autoConnect: false } and call client.connect().",
       );
     }
+    refuseSocketRetries(socket);
     this.#socket = socket;
     this.#options = resolveOptions(options);
+    const locks = this.#options.locks ?? locksFor(this.#options.storage);
     this.#sequencer = new Sequencer({
       maxBuffered: this.#options.maxBufferedEvents,
       fetchLimit: this.#options.fetchLimit,
       maxStreams: this.#options.maxStreams,
     });
-    this.#positions = new PositionStore(this.#options.storage, this.#options.storagePrefix);
+    this.#positions = new PositionStore(this.#options.storage, locks, this.#options.storagePrefix);
+    this.#serverStreams = new StreamIndex(
+      this.#options.storage,
+      locks,
+      this.#options.storagePrefix,
+    );
     this.#delivery = new StreamDelivery(
       this.#sequencer,
       this.#handlers,
       this.#errors,
       (s, p) => this.#savePosition(s, p),
       (request) => this.#gaps.fetch(request),
+      new Set(this.#options.skipEvents),
     );
     this.#gaps = new GapRepair(
       socket,
@@ -158,6 +186,16 @@ export class AssuredClient {
     this.#sender = new OutboxSender(this.#socket, this.#outbox, this.#errors, (id, result) => {
       for (const listener of this.#resultListeners) this.#errors.guard(() => listener(id, result));
     });
+    // Streams the server subscribed this client to in an earlier page life resume from their
+    // stored positions like the application's own (DESIGN §8).
+    try {
+      for (const stream of await this.#serverStreams.load()) {
+        if (this.#subscriptions.has(stream) || this.#subscriptions.size >= o.maxStreams) continue;
+        this.#subscriptions.set(stream, { from: "head" });
+      }
+    } catch (error) {
+      this.#errors.report(error);
+    }
     await Promise.all([...this.#subscriptions.keys()].map((stream) => this.#activate(stream)));
     if (this.#closed) return;
     this.#attach();
@@ -168,18 +206,31 @@ export class AssuredClient {
    * Adds a handler for a published event name. Handlers run one at a time per stream, in
    * offset order; the stream's position advances (and is saved) after they resolve. Returns a
    * function that removes the handler.
+   * With typed events (`createAssuredClient<Events, Messages>`) `name` is one of `Events` and
+   * `data` its type; without, any name, and `data` is `unknown` or `T` (`on<T>(name, …)`).
    * @example client.on("chat:message", async (data, meta) => render(data, meta.offset));
    */
+  on<T extends Explicit<E> = Explicit<E>, K extends keyof E & string = keyof E & string>(
+    name: K,
+    handler: EventHandler<EventDataOf<E, K, T>>,
+  ): () => void;
   on<T = unknown>(name: string, handler: EventHandler<T>): () => void {
     assertEventName(name);
     if (typeof handler !== "function") {
       throw new AssuredError("INVALID_ARGUMENT", "handler must be a function.");
     }
-    return this.#handlers.add(name, handler as EventHandler);
+    const remove = this.#handlers.add(name, handler as EventHandler);
+    // Streams that waited for a handler of this name go on (nothing was consumed).
+    for (const stream of this.#delivery.handlerAdded(name)) this.resume(stream);
+    return remove;
   }
 
-  /** Removes a handler added with `on`. */
-  off(name: string, handler: EventHandler): void {
+  /** Removes a handler added with `on` (typed like `on`). */
+  off<T extends Explicit<E> = Explicit<E>, K extends keyof E & string = keyof E & string>(
+    name: K,
+    handler: EventHandler<EventDataOf<E, K, T>>,
+  ): void;
+  off<T = unknown>(name: string, handler: EventHandler<T>): void {
     assertEventName(name);
     this.#handlers.remove(name, handler as EventHandler);
   }
@@ -209,10 +260,20 @@ export class AssuredClient {
   unsubscribe(stream: StreamName): void {
     assertStreamName(stream);
     if (!this.#subscriptions.delete(stream)) return;
+    this.#forget(stream);
+    if (this.#socket.connected) this.#socket.emit(FRAMES.unsubscribe, { stream });
+  }
+
+  /** Drops every trace of a stream: tracking, stored position, server-subscription entry. */
+  #forget(stream: StreamName): void {
+    this.#subscriptions.delete(stream);
     this.#subscribeRetry.settled(stream);
     this.#sequencer.untrack(stream);
-    this.#positions.remove(stream, (e) => this.#errors.report(e));
-    if (this.#socket.connected) this.#socket.emit(FRAMES.unsubscribe, { stream });
+    this.#outcomes.delete(stream);
+    this.#delivery.restarted(stream);
+    const report = (e: AssuredError) => this.#errors.report(e);
+    this.#positions.remove(stream, report);
+    this.#serverStreams.remove(stream, report);
   }
 
   /**
@@ -242,7 +303,15 @@ export class AssuredClient {
   resume(stream: StreamName): void {
     assertStreamName(stream);
     const sub = this.#subscriptions.get(stream);
-    if (!sub || !this.#sequencer.isPaused(stream)) return;
+    if (!sub) return;
+    const outcome = this.#outcomes.get(stream);
+    if (outcome?.failed && outcome.pending === 0) {
+      // A recovery listener failed and the application says it has dealt with the outcome.
+      outcome.failed = false;
+      this.#settleOutcome(stream, outcome);
+      return;
+    }
+    if (!this.#sequencer.isPaused(stream)) return;
     this.#restart(stream, this.#sequencer.position(stream), sub.from);
   }
 
@@ -251,8 +320,14 @@ export class AssuredClient {
     return this.#sequencer.position(stream);
   }
 
-  /** Listens to subscription outcomes (G6). Returns a function that removes the listener. */
-  onRecovery(listener: (outcome: RecoveryOutcome) => void): () => void {
+  /**
+   * Listens to subscription outcomes (G6). Returns a function that removes the listener. A
+   * listener may return a promise (the application's resync): the outcome is saved, and the
+   * stream's delivery continues, only once every listener's promise resolved — so a reload in
+   * the middle of the resync reports the outcome again. A listener that throws or rejects keeps
+   * the stream held (reported through `onError`) until `resume(stream)` or `resubscribe(stream)`.
+   */
+  onRecovery(listener: (outcome: RecoveryOutcome) => void | PromiseLike<void>): () => void {
     checkListener(listener);
     this.#recoveryListeners.add(listener);
     return () => this.#recoveryListeners.delete(listener);
@@ -285,8 +360,16 @@ export class AssuredClient {
    * is in `details.error`) or the final protocol code (`UNKNOWN_EVENT`, `IDEMPOTENCY_CONFLICT`,
    * `QUOTA_EXCEEDED` (the sender's dedup quota on the server is full; the message did not run),
    * `PAYLOAD_TOO_LARGE`…), `LIMIT_EXCEEDED` when the outbox is full, `CLOSED` after `close()`.
+   * With typed messages (`createAssuredClient<Events, Messages>`) `name` is one of `Messages`,
+   * `data` its handler's data and the result its handler's result; without, any name and data,
+   * and the result is `unknown` or `R` (`emit<R>(name, …)`).
    * @example const saved = await client.emit("chat:send", { room: "1", text: "hi" });
    */
+  emit<R extends Explicit<M> = Explicit<M>, K extends keyof M & string = keyof M & string>(
+    name: K,
+    data: MessageDataOf<M, K>,
+    options?: EmitOptions,
+  ): Promise<MessageResultOf<M, K, R>>;
   async emit<R = unknown>(name: string, data: unknown, options: EmitOptions = {}): Promise<R> {
     if (this.#closed) throw closedError();
     assertEventName(name);
@@ -346,12 +429,17 @@ export class AssuredClient {
     this.#delivery.stop();
     this.#sender?.stop(closedError());
     for (const detach of this.#detach.splice(0)) detach();
+    purgeAssuredFrames(this.#socket);
     this.#socket.disconnect();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, this.#options.ackTimeoutMs);
     });
-    const writes = Promise.all([this.#outbox?.flush(), this.#positions.flush()]);
+    const writes = Promise.all([
+      this.#outbox?.flush(),
+      this.#positions.flush(),
+      this.#serverStreams.flush(),
+    ]);
     await Promise.race([writes, timeout]).finally(() => clearTimeout(timer));
   }
 
@@ -373,6 +461,8 @@ export class AssuredClient {
 
   #restart(stream: StreamName, position: Position | null, from: StartFrom): void {
     this.#subscribeRetry.settled(stream);
+    this.#outcomes.delete(stream);
+    this.#delivery.restarted(stream);
     for (const ack of this.#sequencer.restart(stream, position, from)) ack();
     if (position === null) this.#positions.remove(stream, (e) => this.#errors.report(e));
     if (this.#socket.connected) this.#sendSubscribe({ stream, position, from });
@@ -406,6 +496,8 @@ export class AssuredClient {
       ),
     );
     listen(FRAMES.subscribeError, (raw: unknown) => this.#onSubscribeError(raw));
+    listen(FRAMES.unsubscribed, (raw: unknown) => this.#onUnsubscribed(raw));
+    listen(FRAMES.hello, (raw: unknown) => this.#onHello(raw));
     listen(FRAMES.error, (raw: unknown) => this.#errors.report(AssuredError.fromJSON(raw)));
   }
 
@@ -419,7 +511,12 @@ export class AssuredClient {
   }
 
   #onDisconnect(): void {
+    // A frame emitted while the engine's ping deadline had passed sits in Socket.IO's send
+    // buffer, which is written on the next connection *before* the resend of earlier messages
+    // (G10): drop it; everything unanswered is resent in order.
+    purgeAssuredFrames(this.#socket);
     this.#sequencer.disconnected();
+    this.#delivery.disconnected();
     this.#sender?.disconnected();
     this.#gaps.stop();
     this.#subscribeRetry.clear();
@@ -433,6 +530,7 @@ export class AssuredClient {
       if (this.#subscriptions.size >= this.#options.maxStreams) return;
       this.#subscriptions.set(frame.stream, { from: "head" });
       this.#sequencer.track(frame.stream, null, "head");
+      this.#serverStreams.add(frame.stream, (e) => this.#errors.report(e));
     }
     this.#apply(frame.stream, this.#sequencer.subscribed(frame));
   }
@@ -465,6 +563,36 @@ export class AssuredClient {
     }
   }
 
+  /** The server ended a subscription (its `unsubscribe`, or `authorize` revoked it): forget it. */
+  #onUnsubscribed(raw: unknown): void {
+    const frame = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
+    if (typeof frame.stream !== "string" || !this.#subscriptions.has(frame.stream)) return;
+    this.#forget(frame.stream);
+    if (frame.reason === "unauthorized") {
+      this.#errors.report(
+        new AssuredError(
+          "UNAUTHORIZED",
+          `the server ended the subscription to ${JSON.stringify(frame.stream)}: it is no longer authorized.`,
+          { details: { stream: frame.stream } },
+        ),
+      );
+    }
+  }
+
+  /** The server's limits: `messageTtlMs` beyond its dedup window could never be honoured. */
+  #onHello(raw: unknown): void {
+    const window = (raw as Partial<HelloFrame> | null)?.dedupTtlMs;
+    const ttl = this.#options.messageTtlMs;
+    if (typeof window !== "number" || ttl === undefined || ttl <= window) return;
+    this.#errors.report(
+      new AssuredError(
+        "INVALID_ARGUMENT",
+        `messageTtlMs (${ttl} ms) is longer than the server's dedup window (${window} ms): the server answers EXPIRED to messages older than its window, so set messageTtlMs to at most ${window}.`,
+        { details: { messageTtlMs: ttl, dedupTtlMs: window } },
+      ),
+    );
+  }
+
   /** Sends `assured:sub` again, from the current position, after a retryable refusal. */
   #subscribeAgain(stream: StreamName): void {
     const sub = this.#subscriptions.get(stream);
@@ -474,15 +602,63 @@ export class AssuredClient {
   }
 
   #apply(stream: StreamName, step: SequencerStep): void {
-    const outcome = step.outcome;
-    if (outcome) {
-      this.#savePosition(stream, outcome.position);
-      for (const listener of this.#recoveryListeners) {
-        this.#errors.guard(() => listener({ ...outcome, position: { ...outcome.position } }));
-      }
-    }
+    if (step.outcome) this.#reportOutcome(stream, step.outcome);
     for (const ack of step.acks) ack();
     if (step.fetch) this.#gaps.fetch(step.fetch);
+    void this.#delivery.drain(stream);
+  }
+
+  /**
+   * Runs the recovery listeners, then saves the outcome's position — only once they all
+   * finished, so a reload during the application's resync reports the outcome again (DESIGN
+   * §8). Until then the stream's delivery is held (its handlers would save the new position).
+   */
+  #reportOutcome(stream: StreamName, outcome: RecoveryOutcome): void {
+    const running: PromiseLike<void>[] = [];
+    let failed = false;
+    for (const listener of this.#recoveryListeners) {
+      try {
+        const result = listener({ ...outcome, position: { ...outcome.position } });
+        if (isThenable(result)) running.push(result);
+      } catch (error) {
+        failed = true;
+        this.#errors.report(listenerError(stream, error));
+      }
+    }
+    let state = this.#outcomes.get(stream);
+    if (state === undefined && running.length === 0 && !failed) {
+      this.#savePosition(stream, outcome.position);
+      return;
+    }
+    if (state === undefined) {
+      state = { pending: 0, failed: false };
+      this.#outcomes.set(stream, state);
+    }
+    const current = state;
+    current.failed ||= failed;
+    current.pending += running.length;
+    this.#delivery.hold(stream);
+    for (const result of running) {
+      Promise.resolve(result)
+        .catch((error: unknown) => {
+          current.failed = true;
+          this.#errors.report(listenerError(stream, error));
+        })
+        .finally(() => {
+          current.pending--;
+          this.#settleOutcome(stream, current);
+        });
+    }
+    this.#settleOutcome(stream, current);
+  }
+
+  /** Saves the stream's position and resumes its delivery once its outcome is handled. */
+  #settleOutcome(stream: StreamName, state: { pending: number; failed: boolean }): void {
+    if (this.#outcomes.get(stream) !== state || state.pending > 0 || state.failed) return;
+    this.#outcomes.delete(stream);
+    const position = this.#sequencer.position(stream);
+    if (position) this.#savePosition(stream, position);
+    this.#delivery.release(stream);
     void this.#delivery.drain(stream);
   }
 
@@ -493,6 +669,8 @@ export class AssuredClient {
 
 /**
  * Binds Assured to a socket.io-client `Socket` created with `{ autoConnect: false }`.
+ * `E` types published events (`on`), `M` client messages (`emit`), with the maps the server's
+ * `createAssuredServer<M, E>` takes: `createAssuredClient<ChatEvents, ChatMessages>(socket)`.
  *
  * @example
  * const socket = io("https://example.com", { autoConnect: false });
@@ -502,11 +680,11 @@ export class AssuredClient {
  * await client.connect();
  * await client.emit("chat:send", { room: "1", text: "hi" });
  */
-export function createAssuredClient(
-  socket: Socket,
-  options: AssuredClientOptions = {},
-): AssuredClient {
-  return new AssuredClient(socket, options);
+export function createAssuredClient<
+  E extends SignaturesOf<E> = EventsMap,
+  M extends SignaturesOf<M> = MessagesMap,
+>(socket: Socket, options: AssuredClientOptions = {}): AssuredClient<E, M> {
+  return new AssuredClient<E, M>(socket, options);
 }
 
 function checkFrom(from: unknown): StartFrom {
@@ -528,6 +706,23 @@ function checkListener(listener: unknown): void {
   if (typeof listener !== "function") {
     throw new AssuredError("INVALID_ARGUMENT", "listener must be a function.");
   }
+}
+
+function isThenable(value: unknown): value is PromiseLike<void> {
+  return (
+    (typeof value === "object" || typeof value === "function") &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === "function"
+  );
+}
+
+function listenerError(stream: StreamName, error: unknown): AssuredError {
+  const message = error instanceof Error ? error.message : String(error);
+  return new AssuredError(
+    "HANDLER_ERROR",
+    `a recovery listener of ${JSON.stringify(stream)} failed: ${message}. The outcome is not saved and the stream waits: call resume(stream) once it is dealt with, or resubscribe(stream).`,
+    { details: { stream, error }, cause: error },
+  );
 }
 
 function closedError(): AssuredError {

@@ -5,3 +5,5 @@
  */
 export { io } from "socket.io-client";
 export * from "./index.js";
+// The browser storages, named so the bundle keeps them whatever `index.ts` re-exports.
+export { indexedDbStorage, webStorage } from "./index.js";

@@ -17,6 +17,7 @@ export {
   type SubscribeOptions,
 } from "./assured-client.js";
 export type { EventHandler, EventMeta } from "./event-handlers.js";
+export { type IndexedDbStorageOptions, indexedDbStorage } from "./indexeddb-storage.js";
 export type { AssuredClientOptions } from "./options.js";
 export type { SettledResult } from "./settled-result.js";
 export { type WebStorageLike, type WebStorageOptions, webStorage } from "./web-storage.js";

@@ -1,8 +1,10 @@
 import {
   AssuredError,
+  assertEventName,
   assertId,
   assertPositiveInteger,
   assertRetryPolicy,
+  type ClientLocks,
   type ClientStorage,
   DEFAULT_MAX_PAYLOAD_BYTES,
   DEFAULT_RETRY_POLICY,
@@ -53,11 +55,32 @@ export interface AssuredClientOptions {
   resultTtlMs?: number;
   /** Random source for retry jitter (default `Math.random`). */
   random?: RandomSource;
+  /**
+   * Event names that may pass without a handler. By default an event nobody handles holds its
+   * stream (reported as `NO_HANDLER` through `onError`) until `on(name, …)` adds a handler, so
+   * no event is consumed unseen.
+   */
+  skipEvents?: readonly string[];
+  /**
+   * The oldest a message may be when it is (re)sent, in ms: an older one is answered `EXPIRED`
+   * by the server and does not run. At most the server's dedup window (checked at connect and
+   * reported through `onError`); without it the server's window applies.
+   */
+  messageTtlMs?: number;
+  /**
+   * The locks that keep clients sharing `storage` apart (default: the browser's Web Locks, or
+   * in-process locks shared by clients given the same storage object in Node).
+   */
+  locks?: ClientLocks;
 }
 
 /** The options with their defaults filled in. */
-export type ResolvedOptions = Required<Omit<AssuredClientOptions, "clientId">> & {
+export type ResolvedOptions = Required<
+  Omit<AssuredClientOptions, "clientId" | "messageTtlMs" | "locks">
+> & {
   clientId?: string;
+  messageTtlMs?: number;
+  locks?: ClientLocks;
 };
 
 const OPTION_KEYS: ReadonlySet<string> = new Set([
@@ -76,6 +99,9 @@ const OPTION_KEYS: ReadonlySet<string> = new Set([
   "maxResults",
   "resultTtlMs",
   "random",
+  "skipEvents",
+  "messageTtlMs",
+  "locks",
 ] satisfies (keyof AssuredClientOptions)[]);
 
 /** Validates options and fills in defaults; throws `INVALID_ARGUMENT` on a bad value or an unknown option. */
@@ -106,7 +132,21 @@ export function resolveOptions(options: AssuredClientOptions = {}): ResolvedOpti
     maxResults: options.maxResults ?? 100,
     resultTtlMs: options.resultTtlMs ?? 24 * 60 * 60 * 1000,
     random: options.random ?? Math.random,
+    skipEvents: checkSkipEvents(options.skipEvents),
   };
+  if (options.messageTtlMs !== undefined) {
+    assertPositiveInteger(options.messageTtlMs, "messageTtlMs");
+    resolved.messageTtlMs = options.messageTtlMs;
+  }
+  if (options.locks !== undefined) {
+    if (typeof (options.locks as Partial<ClientLocks> | null)?.request !== "function") {
+      throw new AssuredError(
+        "INVALID_ARGUMENT",
+        "locks must implement request(name, options, task) (see ClientLocks).",
+      );
+    }
+    resolved.locks = options.locks;
+  }
   if (options.clientId !== undefined) {
     assertId(options.clientId, "clientId");
     resolved.clientId = options.clientId;
@@ -147,4 +187,13 @@ export function resolveOptions(options: AssuredClientOptions = {}): ResolvedOpti
     throw new AssuredError("INVALID_ARGUMENT", "random must be a function returning [0, 1).");
   }
   return resolved;
+}
+
+function checkSkipEvents(names: unknown): readonly string[] {
+  if (names === undefined) return [];
+  if (!Array.isArray(names)) {
+    throw new AssuredError("INVALID_ARGUMENT", "skipEvents must be an array of event names.");
+  }
+  for (const name of names) assertEventName(name);
+  return [...names];
 }

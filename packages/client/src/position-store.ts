@@ -1,6 +1,7 @@
 import {
   AssuredError,
   assertPosition,
+  type ClientLocks,
   type ClientStorage,
   type Position,
   type StreamName,
@@ -17,16 +18,24 @@ interface PendingWrite {
  * Writes run one at a time; while one runs, later positions of a stream replace each other, so
  * at most one write per stream waits (bounded by the number of streams, G11, however slow the
  * storage) and the last position saved is the one stored.
+ *
+ * Tabs sharing the storage track the same streams: each write is a read-compare-write under
+ * one lock, and a position never moves back within an epoch (a slower tab cannot undo a faster
+ * one's progress). A position of another epoch replaces the stored one (a resync).
  */
 export class PositionStore {
   readonly #storage: ClientStorage;
+  readonly #locks: ClientLocks;
   readonly #prefix: string;
+  readonly #lock: string;
   readonly #waiting = new Map<StreamName, PendingWrite>();
   #running: Promise<void> | undefined;
 
-  constructor(storage: ClientStorage, prefix: string) {
+  constructor(storage: ClientStorage, locks: ClientLocks, prefix: string) {
     this.#storage = storage;
+    this.#locks = locks;
     this.#prefix = prefix;
+    this.#lock = `assured:${prefix}positions`;
   }
 
   #key(stream: StreamName): string {
@@ -47,14 +56,7 @@ export class PositionStore {
         },
       );
     }
-    if (text === null) return null;
-    try {
-      const value: unknown = JSON.parse(text);
-      assertPosition(value);
-      return { epoch: value.epoch, offset: value.offset };
-    } catch {
-      return null;
-    }
+    return parsePosition(text);
   }
 
   /** Saves a position (after the handlers resolved); failures go to `onError`. */
@@ -86,8 +88,7 @@ export class PositionStore {
       this.#waiting.delete(stream);
       const key = this.#key(stream);
       try {
-        if (write.position === null) await this.#storage.remove(key);
-        else await this.#storage.set(key, JSON.stringify(write.position));
+        await this.#locks.request(this.#lock, {}, () => this.#write(key, write.position));
       } catch (error) {
         write.onError(
           new AssuredError(
@@ -99,5 +100,26 @@ export class PositionStore {
       }
     }
     this.#running = undefined;
+  }
+
+  async #write(key: string, position: Position | null): Promise<void> {
+    if (position === null) {
+      await this.#storage.remove(key);
+      return;
+    }
+    const stored = parsePosition(await this.#storage.get(key));
+    if (stored && stored.epoch === position.epoch && stored.offset >= position.offset) return;
+    await this.#storage.set(key, JSON.stringify(position));
+  }
+}
+
+function parsePosition(text: string | null): Position | null {
+  if (text === null) return null;
+  try {
+    const value: unknown = JSON.parse(text);
+    assertPosition(value);
+    return { epoch: value.epoch, offset: value.offset };
+  } catch {
+    return null;
   }
 }

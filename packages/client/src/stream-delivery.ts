@@ -13,6 +13,11 @@ import type { EventHandler, EventHandlers, EventMeta } from "./event-handlers.js
 /**
  * Hands a stream's records to the application's handlers one at a time, in offset order (G1),
  * and advances the position only when they resolved (G3). One drain loop per stream.
+ *
+ * Nothing is consumed silently (DESIGN §8): an event whose name has no handler (and is not in
+ * `skip`), or whose payload cannot be decoded, pauses its stream and is reported, like a
+ * handler that threw; a stream waiting for a handler resumes when one is added (`handlerAdded`).
+ * A stream can also be held (`hold`) while the application's recovery listeners run.
  */
 export class StreamDelivery {
   readonly #sequencer: Sequencer;
@@ -20,7 +25,12 @@ export class StreamDelivery {
   readonly #errors: ErrorReporter;
   readonly #savePosition: (stream: StreamName, position: Position) => void;
   readonly #fetch: (request: FetchRequest) => void;
+  readonly #skip: ReadonlySet<string>;
   readonly #draining = new Set<StreamName>();
+  /** Paused streams waiting for a handler of the named event. */
+  readonly #waitingForHandler = new Map<StreamName, string>();
+  /** Streams whose delivery waits for the application (recovery listeners). */
+  readonly #held = new Set<StreamName>();
   #stopped = false;
 
   constructor(
@@ -29,7 +39,9 @@ export class StreamDelivery {
     errors: ErrorReporter,
     savePosition: (stream: StreamName, position: Position) => void,
     fetch: (request: FetchRequest) => void,
+    skip: ReadonlySet<string> = new Set(),
   ) {
+    this.#skip = skip;
     this.#sequencer = sequencer;
     this.#handlers = handlers;
     this.#errors = errors;
@@ -39,12 +51,19 @@ export class StreamDelivery {
 
   /** Delivers what is ready on `stream`, unless a loop for it is already running. */
   async drain(stream: StreamName): Promise<void> {
-    if (this.#draining.has(stream)) return;
+    if (this.#draining.has(stream) || this.#held.has(stream)) return;
     this.#draining.add(stream);
     try {
       const seq = this.#sequencer;
       for (let record = seq.next(stream); record && !this.#stopped; record = seq.next(stream)) {
         const epoch = seq.position(stream)?.epoch ?? "";
+        if (this.#handlers.for(record.name).length === 0 && !this.#skip.has(record.name)) {
+          // Nobody handles this name (yet): the stream waits, nothing is consumed.
+          for (const ack of seq.failed(stream, record.offset)) ack();
+          this.#waitingForHandler.set(stream, record.name);
+          this.#errors.report(noHandler(record, epoch));
+          return;
+        }
         // Synchronous handlers cost no await per record; a returned promise is awaited.
         let failure = this.#handle(record, epoch);
         if (failure instanceof Promise) failure = await failure;
@@ -70,6 +89,43 @@ export class StreamDelivery {
     this.#stopped = true;
   }
 
+  /** A handler for `name` was added: the streams that waited for one (to resume). */
+  handlerAdded(name: string): StreamName[] {
+    const streams: StreamName[] = [];
+    for (const [stream, waited] of this.#waitingForHandler) {
+      if (waited !== name) continue;
+      this.#waitingForHandler.delete(stream);
+      streams.push(stream);
+    }
+    return streams;
+  }
+
+  /** The connection dropped: paused streams are subscribed again, so none waits any more. */
+  disconnected(): void {
+    this.#waitingForHandler.clear();
+  }
+
+  /** The stream starts again (resume, resubscribe, reconnect): it no longer waits. */
+  restarted(stream: StreamName): void {
+    this.#waitingForHandler.delete(stream);
+    this.#held.delete(stream);
+  }
+
+  /** Holds a stream's delivery until `release` (the application is handling an outcome). */
+  hold(stream: StreamName): void {
+    this.#held.add(stream);
+  }
+
+  /** Ends a hold; the caller drains the stream again. */
+  release(stream: StreamName): void {
+    this.#held.delete(stream);
+  }
+
+  /** True while the stream is held. */
+  isHeld(stream: StreamName): boolean {
+    return this.#held.has(stream);
+  }
+
   /** Runs the handlers of one record; returns the error when one threw (the stream pauses). */
   #handle(record: EventRecord, epoch: string): Outcome | Promise<Outcome> {
     const meta: EventMeta = {
@@ -84,9 +140,9 @@ export class StreamDelivery {
     try {
       data = decode(record.payload);
     } catch (error) {
-      // Bytes that cannot be decoded never will be: report and move on rather than stall.
-      this.#errors.report(withDetails(toAssuredError(error), { ...meta }));
-      return undefined;
+      // Never skipped silently: the stream pauses and the error is reported, like a handler
+      // that threw; `resume` tries again (after a fix on the server, or a new client version).
+      return withDetails(toAssuredError(error), { ...meta });
     }
     return runHandlers(this.#handlers.for(record.name), 0, data, meta);
   }
@@ -133,6 +189,15 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
     (typeof value === "object" || typeof value === "function") &&
     value !== null &&
     typeof (value as { then?: unknown }).then === "function"
+  );
+}
+
+function noHandler(record: EventRecord, epoch: string): AssuredError {
+  const { stream, offset, id, name } = record;
+  return new AssuredError(
+    "NO_HANDLER",
+    `no handler for event ${JSON.stringify(name)} on stream ${JSON.stringify(stream)}: the stream waits at offset ${offset} until client.on(${JSON.stringify(name)}, …) adds one, or list the name in the skipEvents option to let such events pass.`,
+    { details: { stream, offset, epoch, id, name } },
   );
 }
 

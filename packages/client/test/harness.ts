@@ -1,7 +1,7 @@
 import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type EventStore, MemoryDedupStore, MemoryEventStore } from "@assured/core";
-import { Server } from "socket.io";
+import { Server, type ServerOptions } from "socket.io";
 import { io, type Socket } from "socket.io-client";
 // The real server, from source. (A workspace dependency would be a cycle: @assured/server
 // tests use this client.)
@@ -62,9 +62,13 @@ export class TestServer {
   }
 
   /** Starts (or restarts on the same port) the server. */
-  async start(options: Partial<AssuredServerOptions> = {}, store = this.store): Promise<this> {
+  async start(
+    options: Partial<AssuredServerOptions> = {},
+    store = this.store,
+    ioOptions: Partial<ServerOptions> = {},
+  ): Promise<this> {
     this.#http = createServer();
-    this.io = new Server(this.#http);
+    this.io = new Server(this.#http, ioOptions);
     this.assured = createAssuredServer(this.io, { store, dedupStore: this.dedupStore, ...options });
     await new Promise<void>((resolve) => this.#http.listen(this.port, "127.0.0.1", resolve));
     this.port = (this.#http.address() as AddressInfo).port;

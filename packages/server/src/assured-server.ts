@@ -24,7 +24,7 @@ import type {
 import { Publisher, type PublishResult } from "./publisher.js";
 import { attachSocket, detachSocket } from "./socket-binding.js";
 import { stateOf } from "./socket-state.js";
-import { subscribeSocket, unsubscribeSocket } from "./subscriptions.js";
+import { endSubscription, subscribeSocket } from "./subscriptions.js";
 import type { AnySocket } from "./wire.js";
 
 const log = createDebug("assured:server");
@@ -169,11 +169,14 @@ export class AssuredServer<
     return subscribeSocket(this.#ctx, anySocket, request);
   }
 
-  /** Ends a socket's subscription to a stream. */
+  /**
+   * Ends a socket's subscription to a stream. If it was subscribed, the client is sent
+   * `assured:unsubscribed` (`reason: "server"`) and forgets the stream and its position.
+   */
   unsubscribe(socket: S, stream: string): void {
     this.#assertSocket(socket);
     assertStreamName(stream);
-    unsubscribeSocket(this.#ctx, socket as AnySocket, stream);
+    endSubscription(this.#ctx, socket as AnySocket, stream, "server");
   }
 
   /**

@@ -59,6 +59,8 @@ export function parseSubscribeRequest(value: unknown): SubscribeRequest {
 export interface HandshakeFields {
   clientId: string | undefined;
   subscriptions: unknown[];
+  /** The lowest unanswered `seq` of the client's outbox session (send order, G10), if given. */
+  firstSeq: number | undefined;
 }
 
 /** Parses `auth.assured`; undefined when the handshake carries none. */
@@ -90,7 +92,14 @@ export function parseHandshake(
       `the handshake asks for ${subscriptions.length} subscriptions; the limit is ${maxSubscriptions}.`,
     );
   }
-  return { clientId, subscriptions };
+  const firstSeq = auth.firstSeq;
+  if (
+    firstSeq !== undefined &&
+    (typeof firstSeq !== "number" || !Number.isSafeInteger(firstSeq) || firstSeq < 1)
+  ) {
+    throw badFrame("auth.assured.firstSeq must be a positive integer.");
+  }
+  return { clientId, subscriptions, firstSeq };
 }
 
 /** Parses an `assured:unsub` frame. */
@@ -150,5 +159,19 @@ export function parseMessage(value: unknown, maxPayloadBytes: number): MessageFr
       `message payload is ${frame.payload.byteLength} bytes; the limit is ${maxPayloadBytes}.`,
     );
   }
-  return { id: frame.id, seq, name: frame.name, payload: frame.payload };
+  const message: MessageFrame = { id: frame.id, seq, name: frame.name, payload: frame.payload };
+  const age = optionalMilliseconds(frame.age, "age");
+  const ttl = optionalMilliseconds(frame.ttl, "ttl");
+  if (age !== undefined) message.age = age;
+  if (ttl !== undefined) message.ttl = ttl;
+  return message;
+}
+
+/** An optional duration field of a message frame: absent, or a non-negative integer of ms. */
+function optionalMilliseconds(value: unknown, field: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+    throw badFrame(`${field} must be a non-negative integer of milliseconds.`);
+  }
+  return value;
 }

@@ -15,6 +15,7 @@ import createDebug from "debug";
 import { encodeApplicationError, isRetryableFailure } from "./application-error.js";
 import type { ServerContext } from "./context.js";
 import { messageFingerprintSync } from "./fingerprint.js";
+import { expiredError } from "./message-expiry.js";
 import type { MessageContext } from "./options.js";
 import { stateOf } from "./socket-state.js";
 import { type AnySocket, toErrorData } from "./wire.js";
@@ -101,7 +102,8 @@ export class MessageDispatcher {
     }
     // A payload that waits must not keep a larger receive buffer alive through its view.
     const queued = state.busy ? { ...message, payload: compact(message.payload) } : message;
-    state.queue.push({ bytes, run: () => this.#turn(socket, queued, ack) });
+    const arrivedAt = performance.now();
+    state.queue.push({ bytes, run: () => this.#turn(socket, queued, ack, arrivedAt) });
     state.queuedBytes += bytes;
     if (!state.busy) void this.#drain(socket);
   }
@@ -141,7 +143,12 @@ export class MessageDispatcher {
    * client gets a retryable `TIMEOUT` and the socket's later messages are not blocked forever.
    * No timer per message: one watchdog for the whole dispatcher checks the running turns.
    */
-  async #turn(socket: AnySocket, message: MessageFrame, ack: Ack): Promise<void> {
+  async #turn(
+    socket: AnySocket,
+    message: MessageFrame,
+    ack: Ack,
+    arrivedAt: number,
+  ): Promise<void> {
     const { leaseMs } = this.#ctx.limits;
     let expire!: () => void;
     const expired = new Promise<MessageReply>((resolve) => {
@@ -159,7 +166,7 @@ export class MessageDispatcher {
     this.#turns.add(turn);
     this.#watchdog ??= this.#startWatchdog(leaseMs);
     try {
-      ack(await Promise.race([this.#handle(socket, message), expired]));
+      ack(await Promise.race([this.#handle(socket, message, arrivedAt), expired]));
     } finally {
       this.#turns.delete(turn);
     }
@@ -187,7 +194,11 @@ export class MessageDispatcher {
     return timer;
   }
 
-  async #handle(socket: AnySocket, message: MessageFrame): Promise<MessageReply> {
+  async #handle(
+    socket: AnySocket,
+    message: MessageFrame,
+    arrivedAt: number,
+  ): Promise<MessageReply> {
     const state = stateOf(socket, this.#ctx.limits);
     const refusal = state.retryBarrier.atTurn(message.seq);
     if (refusal !== undefined) return { id: message.id, ok: false, error: refusal };
@@ -200,7 +211,7 @@ export class MessageDispatcher {
       state.retryBarrier.note(message.seq, reply.error);
       return reply;
     }
-    const reply = await this.#run(socket, message, data);
+    const reply = await this.#run(socket, message, data, arrivedAt);
     state.retryBarrier.note(
       message.seq,
       reply.ok || reply.stored === true ? undefined : reply.error,
@@ -208,8 +219,21 @@ export class MessageDispatcher {
     return reply;
   }
 
-  async #run(socket: AnySocket, message: MessageFrame, data: unknown): Promise<MessageReply> {
+  /**
+   * Runs the handler through the dedup store. A message too old to run (`message-expiry.ts`) is
+   * still looked up there first: the `DedupStore` contract has no read-only lookup, so it is
+   * claimed like any message with a handler that refuses (`EXPIRED`), whose claim `runOnce`
+   * releases at once. A stored answer (or a copy still running) is returned as for any
+   * duplicate; otherwise the reply is `EXPIRED` and nothing ran.
+   */
+  async #run(
+    socket: AnySocket,
+    message: MessageFrame,
+    data: unknown,
+    arrivedAt: number,
+  ): Promise<MessageReply> {
     const { id, seq, name } = message;
+    const expired = expiredError(message, performance.now() - arrivedAt, this.#ctx.limits.dedupTtlMs);
     try {
       const principal = await this.principal(socket);
       const key = dedupKey(principal, id);
@@ -217,18 +241,25 @@ export class MessageDispatcher {
       const handler = this.#handlers.get(name)!;
       const context: MessageContext<AnySocket> = { socket, principal, id, seq };
       const { maxDedupEntriesPerPrincipal: maxEntries } = this.#ctx.limits;
-      const outcome = await this.#dedup.run(
-        key,
-        fingerprint,
-        () => runHandler(handler, data, context),
-        { owner: { id: principal, maxEntries } },
-      );
+      const run =
+        expired === undefined
+          ? () => runHandler(handler, data, context)
+          : () => Promise.reject(expired);
+      const outcome = await this.#dedup.run(key, fingerprint, run, {
+        owner: { id: principal, maxEntries },
+      });
       if (outcome.duplicate) log("message %s of %o answered from the dedup store", id, principal);
       else if (!outcome.stored) log("response of message %s could not be stored", id);
       return toReply(id, outcome.response);
     } catch (error) {
       if (!(error instanceof AssuredError)) log("message %s failed: %o", id, error);
-      if (isAssuredError(error, "QUOTA_EXCEEDED")) return { id, ok: false, error: this.#quota() };
+      if (expired !== undefined && error === expired) {
+        log("message %s of seq %d expired: %o", id, seq, expired.details);
+      }
+      if (isAssuredError(error, "QUOTA_EXCEEDED")) {
+        // An expired message holds no entry (a stored one is answered whatever the quota).
+        return { id, ok: false, error: expired?.toJSON() ?? this.#quota() };
+      }
       return { id, ok: false, error: toErrorData(error) };
     }
   }

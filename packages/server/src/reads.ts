@@ -16,6 +16,8 @@ import {
 } from "./budgets.js";
 import type { Grant } from "./byte-budget.js";
 import type { ServerContext } from "./context.js";
+import { stateOf } from "./socket-state.js";
+import { endSubscription } from "./subscriptions.js";
 import { type AnySocket, toErrorData } from "./wire.js";
 
 /**
@@ -38,7 +40,7 @@ export async function fetchRange(
   ack: (reply: FetchReply) => void,
 ): Promise<void> {
   const { stream, epoch, after, limit } = request;
-  if (!(await ctx.allowed(socket, stream, "fetch"))) {
+  if (!(await allowedRead(ctx, socket, stream))) {
     ack({
       ok: false,
       error: new AssuredError("UNAUTHORIZED", "not allowed to fetch this stream.").toJSON(),
@@ -95,7 +97,8 @@ export async function fetchRange(
 
 /**
  * Answers `assured:heads` (the periodic position check, G7): the epoch and head of each stream
- * the socket may read; streams it may not read are left out.
+ * the socket may read; streams it may not read are left out (and ended if subscribed: see
+ * `allowedRead`).
  */
 export async function readHeads(
   ctx: ServerContext,
@@ -105,7 +108,7 @@ export async function readHeads(
   try {
     const entries = await Promise.all(
       streams.map(async (stream) => {
-        if (!(await ctx.allowed(socket, stream, "fetch"))) return undefined;
+        if (!(await allowedRead(ctx, socket, stream))) return undefined;
         const { epoch, head } = await ctx.store.head(stream);
         return [stream, { epoch, head }] as const;
       }),
@@ -116,4 +119,19 @@ export async function readHeads(
   } catch (error) {
     return { ok: false, error: toErrorData(toStoreError(error, "heads")) };
   }
+}
+
+/**
+ * Asks `authorize` whether the socket may read the stream (`"fetch"`). A refusal for a stream
+ * the socket is subscribed to means its authorization was revoked: the subscription is ended
+ * and the client told (`assured:unsubscribed`, `reason: "unauthorized"`), unless it was
+ * replaced while `authorize` ran.
+ */
+async function allowedRead(ctx: ServerContext, socket: AnySocket, stream: string): Promise<boolean> {
+  const subscription = stateOf(socket, ctx.limits).subscriptions.get(stream);
+  if (await ctx.allowed(socket, stream, "fetch")) return true;
+  if (subscription?.held.value === true) {
+    endSubscription(ctx, socket, stream, "unauthorized", subscription);
+  }
+  return false;
 }

@@ -1,4 +1,10 @@
-import { AssuredError, FRAMES, type MessageReply, type SubscribeRequest } from "@assured/core";
+import {
+  AssuredError,
+  FRAMES,
+  type HelloFrame,
+  type MessageReply,
+  type SubscribeRequest,
+} from "@assured/core";
 import createDebug from "debug";
 import type { ServerContext } from "./context.js";
 import {
@@ -21,6 +27,7 @@ import {
 } from "./rate-limit.js";
 import { fetchRange, readHeads } from "./reads.js";
 import { readableSeq } from "./retry-barrier.js";
+import { SendOrder } from "./send-order.js";
 import { stateOf } from "./socket-state.js";
 import { leaveAssuredRooms, subscribeSocket, unsubscribeSocket } from "./subscriptions.js";
 import { type AnySocket, badFrame, sendError, toErrorData } from "./wire.js";
@@ -43,6 +50,8 @@ export function attachSocket(
   const state = stateOf(socket, ctx.limits);
   if (state.attached) return;
   state.attached = true;
+  // Once per binding, before anything else Assured sends: the limits the client adapts to.
+  socket.emit(FRAMES.hello, { dedupTtlMs: ctx.limits.dedupTtlMs } satisfies HelloFrame);
   if (socket.recovered) leaveAssuredRooms(socket);
   // With an identify hook the principal's sockets share one rate-limit bucket (from the moment
   // identify resolves; what the socket spent before is owed to the shared bucket).
@@ -141,13 +150,17 @@ export function attachSocket(
     }
     const rawId = (frame as { id?: unknown } | null)?.id;
     const id = typeof rawId === "string" && rawId.length <= 256 ? rawId : "";
+    const seq = readableSeq(frame);
+    // Send order first (G10): a message that arrived in order counts as arrived whatever its
+    // answer; one ahead of an earlier one is refused and noted nowhere else (send-order.ts).
+    const outOfOrder = seq === undefined ? undefined : state.sendOrder.atArrival(seq);
+    if (outOfOrder !== undefined) return ack({ id, ok: false, error: outOfOrder });
     try {
       if (!allowed) throw rateLimited();
       const message = parseMessage(frame, ctx.limits.maxPayloadBytes);
       dispatcher.enqueue(socket, message, ack);
     } catch (error) {
       const reply: MessageReply = { id, ok: false, error: toErrorData(error) };
-      const seq = readableSeq(frame);
       if (seq !== undefined) state.retryBarrier.note(seq, reply.error);
       ack(reply);
     }
@@ -182,6 +195,7 @@ function evaluateHandshake(ctx: ServerContext, socket: AnySocket): void {
     const handshake = parseHandshake(auth, ctx.limits.maxSubscriptionsPerSocket);
     if (handshake === undefined) return;
     state.clientId = handshake.clientId;
+    state.sendOrder = new SendOrder(handshake.firstSeq);
     subscriptions = handshake.subscriptions;
   } catch (error) {
     log("bad handshake from socket %s: %o", socket.id, error);

@@ -2,6 +2,7 @@ import type { SubscribedFrame, SubscribeRequest } from "@assured/core";
 import type { SocketBudget } from "./byte-budget.js";
 import type { AssuredLimits } from "./limits.js";
 import { RetryBarrier } from "./retry-barrier.js";
+import { SendOrder } from "./send-order.js";
 import { fullBucket, type TokenBucket } from "./token-bucket.js";
 import type { AnySocket } from "./wire.js";
 
@@ -17,6 +18,11 @@ export interface SubscriptionState {
   outcome: Promise<SubscribedFrame>;
   /** Aborted when the subscription is superseded or ended: its replay stops waiting at once. */
   stop: AbortController;
+  /**
+   * Whether the client was told it is subscribed (`assured:subscribed` sent for this or a
+   * subscription it superseded): a refused `authorize` then ends it with `assured:unsubscribed`.
+   */
+  held: { value: boolean };
 }
 
 /**
@@ -43,6 +49,8 @@ export interface SocketState {
   busy: boolean;
   /** Messages refused with a retryable error and not handled since: later ones wait (G10). */
   retryBarrier: RetryBarrier;
+  /** The next `seq` expected when the handshake gave `firstSeq`: later ones are OUT_OF_ORDER (G10). */
+  sendOrder: SendOrder;
   /** The dedup principal, resolved once per socket. */
   principal: Promise<string> | undefined;
   /** True once the handshake was evaluated and Assured's listeners were added. */
@@ -72,6 +80,7 @@ export function stateOf(
       busy: false,
       // As many outstanding refusals as messages may queue: more than any sane window.
       retryBarrier: new RetryBarrier(limits.maxQueuedMessages),
+      sendOrder: new SendOrder(),
       principal: undefined,
       attached: false,
       listeners: [],

@@ -5,6 +5,7 @@ import {
   type SubscribedFrame,
   type SubscribeRequest,
   toStoreError,
+  type UnsubscribedFrame,
 } from "@assured/core";
 import createDebug from "debug";
 import type { ServerContext } from "./context.js";
@@ -20,8 +21,11 @@ const log = createDebug("assured:server:subscribe");
  * Subscribes a socket to a stream (G5, G6): authorize → join the stream's room → read the head
  * → decide the outcome → send `assured:subscribed` → replay in the background. A new request
  * for the same stream supersedes a running one. Failures are sent as `assured:sub-error` and
- * reject the returned promise; the socket is then not in the room. A subscription the client
- * asked for (`byClient`) pays its replay from the socket's rate-limit bucket (`RATE_COSTS`).
+ * reject the returned promise; the socket is then not in the room — except a refused
+ * re-subscription of a stream the socket held: its authorization was revoked, so the server
+ * ends it with `assured:unsubscribed` (`reason: "unauthorized"`) and the client forgets it. A
+ * subscription the client asked for (`byClient`) pays its replay from the socket's rate-limit
+ * bucket (`RATE_COSTS`).
  */
 export function subscribeSocket(
   ctx: ServerContext,
@@ -47,8 +51,10 @@ export function subscribeSocket(
   let subscription: SubscriptionState | undefined;
   const isCurrent = () => socket.connected && state.subscriptions.get(stream) === subscription;
   const stop = new AbortController();
-  const outcome = evaluate(ctx, socket, state, request, isCurrent, stop.signal, byClient);
-  subscription = { outcome, stop };
+  // The client holds the stream once told it is subscribed, by this or a superseded subscription.
+  const held = { value: previous?.held.value ?? false };
+  const outcome = evaluate(ctx, socket, state, request, isCurrent, stop.signal, byClient, held);
+  subscription = { outcome, stop, held };
   state.subscriptions.set(stream, subscription);
   subscription.outcome.catch(() => undefined);
   return subscription.outcome;
@@ -62,10 +68,13 @@ async function evaluate(
   isCurrent: () => boolean,
   stop: AbortSignal,
   byClient: boolean,
+  held: { value: boolean },
 ): Promise<SubscribedFrame> {
   const { stream } = request;
   try {
     if (!(await ctx.allowed(socket, stream, "subscribe"))) {
+      // Revoked: a stream the client holds is ended (`assured:unsubscribed`, no sub-error).
+      if (held.value && isCurrent()) endSubscription(ctx, socket, stream, "unauthorized");
       throw new AssuredError("UNAUTHORIZED", "not allowed to subscribe to this stream.");
     }
     if (!isCurrent()) throw superseded();
@@ -95,6 +104,7 @@ async function evaluate(
       head: streamLog.head,
     };
     socket.emit(FRAMES.subscribed, frame);
+    held.value = true;
     log("socket %s subscribed to %o: %o", socket.id, stream, frame);
     const range = { stream, epoch: streamLog.epoch, start: outcome.start, head: streamLog.head };
     replay(ctx, socket, range, isCurrent, stop).then(
@@ -136,6 +146,28 @@ export function unsubscribeSocket(ctx: ServerContext, socket: AnySocket, stream:
   state.subscriptions.get(stream)?.stop.abort();
   state.subscriptions.delete(stream);
   void socket.leave(roomOf(stream));
+}
+
+/**
+ * The server ends a subscription (DESIGN.md §8): the application's `unsubscribe` (`"server"`)
+ * or a refusal of `authorize` for a stream the socket is subscribed to (`"unauthorized"`). If
+ * the socket holds a subscription to the stream (`expected`, when given: that very one), it is
+ * ended and the client is sent `assured:unsubscribed`, so it forgets the stream and its
+ * position. Returns whether a subscription was ended.
+ */
+export function endSubscription(
+  ctx: ServerContext,
+  socket: AnySocket,
+  stream: string,
+  reason: UnsubscribedFrame["reason"],
+  expected?: SubscriptionState,
+): boolean {
+  const current = stateOf(socket, ctx.limits).subscriptions.get(stream);
+  if (current === undefined || (expected !== undefined && current !== expected)) return false;
+  unsubscribeSocket(ctx, socket, stream);
+  log("socket %s unsubscribed from %o by the server (%s)", socket.id, stream, reason);
+  socket.emit(FRAMES.unsubscribed, { stream, reason } satisfies UnsubscribedFrame);
+  return true;
 }
 
 /**
