@@ -152,7 +152,8 @@ describe("indexedDbStorage in headless Chromium", () => {
     await withContext(async (context) => {
       const page = await openPage(context);
       // Chromium's per-origin quota is a share of the disk; DevTools lowers it to 1 MB so that
-      // a 3 MB value really exceeds it. The transaction then aborts at commit.
+      // a 3 MB value really exceeds it. The transaction then aborts at commit. (Set before the
+      // origin first uses IndexedDB: set afterwards, it did not take effect in Chromium 156.)
       const cdp = await context.newCDPSession(page);
       await cdp.send("Storage.overrideQuotaForOrigin", { origin: site!.url, quotaSize: 1_000_000 });
       await inPage(page, (api) => api.indexedDbStorage().set("keep", "old"), null);
@@ -300,8 +301,9 @@ describe("indexedDbStorage in headless Chromium", () => {
       const after = await inPage(
         first,
         async (api) => {
-          const storage = (globalThis as unknown as { kept: ReturnType<typeof api.indexedDbStorage> })
-            .kept;
+          const storage = (
+            globalThis as unknown as { kept: ReturnType<typeof api.indexedDbStorage> }
+          ).kept;
           const before = await storage.get("k");
           await storage.set("k", "again");
           return [before, await storage.get("k")];
@@ -413,7 +415,9 @@ describe("webStorage(localStorage) in headless Chromium", () => {
         code: "STORE_UNAVAILABLE",
         causeName: "QuotaExceededError",
       });
-      expect(result.settled.ok || result.settled.message).toContain("nothing of the batch was kept");
+      expect(result.settled.ok || result.settled.message).toContain(
+        "nothing of the batch was kept",
+      );
       expect(result.after).toEqual({ "app:keep": "old", "app:replace": "before" });
       expect(result.committed).toEqual(["1", null]);
     });

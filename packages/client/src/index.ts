@@ -20,4 +20,11 @@ export type { EventHandler, EventMeta } from "./event-handlers.js";
 export { type IndexedDbStorageOptions, indexedDbStorage } from "./indexeddb-storage.js";
 export type { AssuredClientOptions } from "./options.js";
 export type { SettledResult } from "./settled-result.js";
+export type {
+  EventsMap,
+  FirstParameter,
+  MessagesMap,
+  ResultOf,
+  SignaturesOf,
+} from "./typed-events.js";
 export { type WebStorageLike, type WebStorageOptions, webStorage } from "./web-storage.js";

@@ -106,12 +106,10 @@ describe("webStorage batch", () => {
       }
     }
     const backing = new BrokenRollback(20);
-    const error = await webStorage(backing)
-      .batch!([
-        { key: "b", value: "1" },
-        { key: "c", value: "x".repeat(30) },
-      ])
-      .catch((e) => e);
+    const error = await webStorage(backing).batch!([
+      { key: "b", value: "1" },
+      { key: "c", value: "x".repeat(30) },
+    ]).catch((e) => e);
     expect(isAssuredError(error, "STORE_UNAVAILABLE")).toBe(true);
     expect((error as Error).message).toContain("may be partly applied");
   });
