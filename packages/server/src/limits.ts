@@ -69,7 +69,11 @@ export interface AssuredLimits {
    * slowest handler.
    */
   leaseMs: number;
-  /** Dedup window: how long a handled message's response answers duplicates. */
+  /**
+   * Dedup window: how long a handled message's response answers duplicates. Clients learn it
+   * from `assured:hello`; a message older than it less a margin (`min(60 s, dedupTtlMs / 10)`)
+   * gets the final `EXPIRED` instead of running (message-expiry.ts).
+   */
   dedupTtlMs: number;
   /**
    * Dedup entries one principal may hold at once (messages running or answered within

@@ -233,7 +233,11 @@ export class MessageDispatcher {
     arrivedAt: number,
   ): Promise<MessageReply> {
     const { id, seq, name } = message;
-    const expired = expiredError(message, performance.now() - arrivedAt, this.#ctx.limits.dedupTtlMs);
+    const expired = expiredError(
+      message,
+      performance.now() - arrivedAt,
+      this.#ctx.limits.dedupTtlMs,
+    );
     try {
       const principal = await this.principal(socket);
       const key = dedupKey(principal, id);

@@ -127,7 +127,11 @@ export async function readHeads(
  * and the client told (`assured:unsubscribed`, `reason: "unauthorized"`), unless it was
  * replaced while `authorize` ran.
  */
-async function allowedRead(ctx: ServerContext, socket: AnySocket, stream: string): Promise<boolean> {
+async function allowedRead(
+  ctx: ServerContext,
+  socket: AnySocket,
+  stream: string,
+): Promise<boolean> {
   const subscription = stateOf(socket, ctx.limits).subscriptions.get(stream);
   if (await ctx.allowed(socket, stream, "fetch")) return true;
   if (subscription?.held.value === true) {

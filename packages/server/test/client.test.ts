@@ -47,7 +47,9 @@ describe("with @assured/client", () => {
       if (meta.offset === wanted) reached.resolve();
     });
     const outcomes: RecoveryOutcome[] = [];
-    assured.onRecovery((outcome) => outcomes.push(outcome));
+    assured.onRecovery((outcome) => {
+      outcomes.push(outcome);
+    });
     assured.subscribe("room", { from: "earliest" });
     await assured.connect();
     await reached.promise;
