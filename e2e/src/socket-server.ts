@@ -15,7 +15,7 @@ export interface SocketServerOptions extends Partial<AssuredServerOptions> {
   /** Options of the Socket.IO `Server`. */
   serverOptions?: Partial<ServerOptions>;
   /** Called before the server listens: register handlers, publish while nobody can connect. */
-  beforeListen?: (assured: AssuredServer) => void | Promise<void>;
+  beforeListen?: (assured: AssuredServer, io: Server) => void | Promise<void>;
 }
 
 /** A real Socket.IO 4 server on loopback with Assured attached. */
@@ -50,7 +50,7 @@ export async function startSocketServer(
     store: assuredOptions.store ?? new MemoryEventStore(),
     dedupStore: assuredOptions.dedupStore ?? new MemoryDedupStore(),
   });
-  await beforeListen?.(assured);
+  await beforeListen?.(assured, io);
   await new Promise<void>((resolve, reject) => {
     httpServer.once("error", reject);
     httpServer.listen(port, "127.0.0.1", () => {

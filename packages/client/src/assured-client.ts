@@ -62,8 +62,6 @@ export interface PendingMessage {
   createdAt: number;
 }
 
-type Listener<T> = (value: T) => void;
-
 /**
  * Assured on a socket.io-client `Socket`: ordered, deduplicated, recoverable delivery of
  * subscribed streams to handlers (G1–G7), and a persistent outbox whose messages the server
@@ -88,7 +86,7 @@ export class AssuredClient<
   readonly #outcomes = new Map<StreamName, { pending: number; failed: boolean }>();
   /** Wanted subscriptions; `fresh` ones ignore a stored position. */
   readonly #subscriptions = new Map<StreamName, { from: StartFrom; fresh?: boolean }>();
-  readonly #recoveryListeners = new Set<(outcome: RecoveryOutcome) => void | PromiseLike<void>>();
+  readonly #recoveryListeners = new Set<(outcome: RecoveryOutcome) => unknown>();
   readonly #resultListeners = new Set<(id: string, result: SettledResult) => void>();
   readonly #detach: Array<() => void> = [];
   #outbox: Outbox | undefined;
@@ -181,7 +179,12 @@ export class AssuredClient<
       random: o.random,
       maxResults: o.maxResults,
       resultTtlMs: o.resultTtlMs,
+      maxResultBytes: o.maxResultBytes,
+      ...(o.messageTtlMs === undefined ? {} : { messageTtlMs: o.messageTtlMs }),
+      ...(o.locks === undefined ? {} : { locks: o.locks }),
       onStorageError: (error) => this.#errors.report(error),
+      // Messages adopted from a tab that closed are sent by this one.
+      onChange: () => this.#sender?.pump(),
     });
     this.#sender = new OutboxSender(this.#socket, this.#outbox, this.#errors, (id, result) => {
       for (const listener of this.#resultListeners) this.#errors.guard(() => listener(id, result));
@@ -327,7 +330,7 @@ export class AssuredClient<
    * the middle of the resync reports the outcome again. A listener that throws or rejects keeps
    * the stream held (reported through `onError`) until `resume(stream)` or `resubscribe(stream)`.
    */
-  onRecovery(listener: (outcome: RecoveryOutcome) => void | PromiseLike<void>): () => void {
+  onRecovery(listener: (outcome: RecoveryOutcome) => unknown): () => void {
     checkListener(listener);
     this.#recoveryListeners.add(listener);
     return () => this.#recoveryListeners.delete(listener);
@@ -408,11 +411,15 @@ export class AssuredClient<
   }
 
   /**
-   * The answer to a finished message, kept for `resultTtlMs` also across reloads:
-   * `{ ok: true, value }` or `{ ok: false, error }` (an `AssuredError` as `emit` would reject).
+   * The answer to a finished message, kept for `resultTtlMs` also across reloads, whichever tab
+   * sent it: `{ ok: true, value }` or `{ ok: false, error }` (an `AssuredError` as `emit`
+   * would reject); `{ ok: true, omitted: true }` when the value was over `maxResultBytes`.
+   * @throws AssuredError `STORE_UNAVAILABLE` when the storage cannot be read.
    */
-  result(id: string): SettledResult | undefined {
-    const result = this.#outbox?.result(id);
+  async result(id: string): Promise<SettledResult | undefined> {
+    if (typeof id !== "string") throw new AssuredError("INVALID_ARGUMENT", "id must be a string.");
+    await this.#ready;
+    const result = await this.#outbox?.result(id);
     return result ? toSettled(result) : undefined;
   }
 
@@ -436,7 +443,7 @@ export class AssuredClient<
       timer = setTimeout(resolve, this.#options.ackTimeoutMs);
     });
     const writes = Promise.all([
-      this.#outbox?.flush(),
+      this.#outbox?.close(),
       this.#positions.flush(),
       this.#serverStreams.flush(),
     ]);
@@ -475,7 +482,15 @@ export class AssuredClient<
   #handshake(): HandshakeAuth {
     const subscriptions = this.#sequencer.subscriptions();
     this.#announced = new Set(subscriptions.map((s) => s.stream));
-    return { v: PROTOCOL_VERSION, clientId: this.#outbox?.clientId ?? "", subscriptions };
+    const auth: HandshakeAuth = {
+      v: PROTOCOL_VERSION,
+      clientId: this.#outbox?.clientId ?? "",
+      subscriptions,
+    };
+    // Where this outbox session's unanswered messages start: the server refuses one that
+    // overtakes an earlier one (send order, G10).
+    if (this.#outbox) auth.firstSeq = this.#outbox.firstSeq();
+    return auth;
   }
 
   // ——— socket wiring ———
@@ -553,12 +568,13 @@ export class AssuredClient<
     this.#errors.report(
       new AssuredError(error.code, error.message, { details: { ...error.details, stream } }),
     );
-    if (
-      stream !== undefined &&
-      this.#subscriptions.has(stream) &&
-      this.#socket.connected &&
-      SubscribeRetry.retryable(error.code)
-    ) {
+    if (stream === undefined || !this.#subscriptions.has(stream)) return;
+    if (error.code === "UNAUTHORIZED") {
+      // Final: a stream the client may no longer read is forgotten, with its stored position.
+      this.#forget(stream);
+      return;
+    }
+    if (this.#socket.connected && SubscribeRetry.retryable(error.code)) {
       this.#subscribeRetry.refused(stream);
     }
   }

@@ -14,6 +14,7 @@ import {
   type StreamName,
 } from "@assured/core";
 import type { Socket } from "socket.io-client";
+import { streamLog } from "./debug-log.js";
 import type { ErrorReporter } from "./error-reporter.js";
 
 /** Streams per `assured:heads` request (the server's default `maxHeadsStreams`). */
@@ -81,10 +82,24 @@ export class GapRepair {
       this.#sequencer.fetchFailed(request);
       return;
     }
+    streamLog(
+      "fetch %s epoch %s after %d limit %d (attempt %d)",
+      request.stream,
+      request.epoch,
+      request.after,
+      request.limit,
+      attempt,
+    );
     this.#socket
       .timeout(this.#timeoutMs)
       .emit(FRAMES.fetch, request, (err: unknown, raw: unknown) => {
         if (err) {
+          streamLog(
+            "fetch %s after %d: no reply in %d ms",
+            request.stream,
+            request.after,
+            this.#timeoutMs,
+          );
           this.#retryLater(request, attempt + 1);
           return;
         }
@@ -97,10 +112,12 @@ export class GapRepair {
             throw error;
           }
           if (!reply.ok && RETRYABLE_CODES.includes(reply.error.code)) {
+            streamLog("fetch %s refused: %s, retried", request.stream, reply.error.code);
             this.#retryLater(request, attempt + 1);
             return;
           }
           if (!reply.ok) {
+            streamLog("fetch %s refused: %s (final)", request.stream, reply.error.code);
             const e = AssuredError.fromJSON(reply.error);
             const details = { ...e.details, stream: request.stream };
             this.#errors.report(new AssuredError(e.code, e.message, { details }));
@@ -116,13 +133,12 @@ export class GapRepair {
       this.#sequencer.fetchFailed(request);
       return;
     }
-    const timer = setTimeout(
-      () => {
-        this.#retries.delete(timer);
-        this.fetch(request, attempt);
-      },
-      backoffDelay(attempt, this.#retry, this.#random),
-    );
+    const delay = backoffDelay(attempt, this.#retry, this.#random);
+    streamLog("fetch %s again in %d ms (retry %d)", request.stream, delay, attempt);
+    const timer = setTimeout(() => {
+      this.#retries.delete(timer);
+      this.fetch(request, attempt);
+    }, delay);
     (timer as { unref?: () => void }).unref?.();
     this.#retries.set(timer, request);
   }
@@ -140,10 +156,18 @@ export class GapRepair {
     this.#socket
       .timeout(this.#timeoutMs)
       .emit(FRAMES.heads, request, (err: unknown, raw: unknown) => {
-        if (err) return;
+        if (err) {
+          streamLog(
+            "position check of %d streams: no reply in %d ms",
+            request.streams.length,
+            this.#timeoutMs,
+          );
+          return;
+        }
         this.#errors.guard(() => {
           const reply = parseHeadsReply(raw);
           if (!reply.ok) {
+            streamLog("position check refused: %s", reply.error.code);
             this.#errors.report(AssuredError.fromJSON(reply.error));
             return;
           }

@@ -7,6 +7,7 @@ import {
   type ClientLocks,
   type ClientStorage,
   DEFAULT_MAX_PAYLOAD_BYTES,
+  DEFAULT_MAX_RESULT_BYTES,
   DEFAULT_RETRY_POLICY,
   MAX_READ_LIMIT,
   memoryStorage,
@@ -53,6 +54,12 @@ export interface AssuredClientOptions {
   maxResults?: number;
   /** How long those results are kept (default 24 h). */
   resultTtlMs?: number;
+  /**
+   * Largest result stored per message, in bytes (default 65,536). A larger one still resolves
+   * `emit`, but other tabs and later page lives see `{ ok: true, omitted: true }`; so one big
+   * result can never fill the storage quota and block later messages.
+   */
+  maxResultBytes?: number;
   /** Random source for retry jitter (default `Math.random`). */
   random?: RandomSource;
   /**
@@ -98,6 +105,7 @@ const OPTION_KEYS: ReadonlySet<string> = new Set([
   "fetchLimit",
   "maxResults",
   "resultTtlMs",
+  "maxResultBytes",
   "random",
   "skipEvents",
   "messageTtlMs",
@@ -131,6 +139,7 @@ export function resolveOptions(options: AssuredClientOptions = {}): ResolvedOpti
     fetchLimit: options.fetchLimit ?? 500,
     maxResults: options.maxResults ?? 100,
     resultTtlMs: options.resultTtlMs ?? 24 * 60 * 60 * 1000,
+    maxResultBytes: options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES,
     random: options.random ?? Math.random,
     skipEvents: checkSkipEvents(options.skipEvents),
   };
@@ -176,6 +185,7 @@ export function resolveOptions(options: AssuredClientOptions = {}): ResolvedOpti
     "fetchLimit",
     "maxResults",
     "resultTtlMs",
+    "maxResultBytes",
   ] as const) {
     assertPositiveInteger(resolved[key], key);
   }

@@ -1,5 +1,6 @@
 import { type AssuredError, FRAMES, type MessageResult, type Outbox } from "@assured/core";
 import type { Socket } from "socket.io-client";
+import { outboxLog } from "./debug-log.js";
 import type { ErrorReporter } from "./error-reporter.js";
 import { type SettledResult, toSettled } from "./settled-result.js";
 
@@ -55,6 +56,13 @@ export class OutboxSender {
   pump(): void {
     if (this.#stopped || !this.#socket.connected) return;
     for (const frame of this.#outbox.due(Date.now())) {
+      outboxLog(
+        "send %s seq %d (%s, %d bytes)",
+        frame.id,
+        frame.seq,
+        frame.name,
+        frame.payload.byteLength,
+      );
       this.#socket.emit(FRAMES.message, frame, (reply: unknown) => this.#onReply(reply));
     }
     this.#arm();
@@ -76,6 +84,7 @@ export class OutboxSender {
   stop(error: AssuredError): void {
     this.#stopped = true;
     this.#disarm();
+    if (this.#waiters.size > 0) outboxLog("stopped: %d waiting emits rejected", this.#waiters.size);
     for (const w of this.#waiters.values()) w.reject(error);
     this.#waiters.clear();
   }
@@ -96,11 +105,21 @@ export class OutboxSender {
   #onReply(reply: unknown): void {
     const outcome = this.#outbox.acked(reply, Date.now());
     if (outcome.kind === "settled") this.#settle(outcome.result);
+    else if (outcome.kind === "retry") {
+      outboxLog(
+        "reply to %s: %s, retried (%s)",
+        outcome.id,
+        outcome.error.code,
+        outcome.error.message,
+      );
+    }
     this.pump();
   }
 
   #settle(result: MessageResult): void {
     const settled = toSettled(result);
+    if (settled.ok) outboxLog("reply to %s seq %d: ok", result.id, result.seq);
+    else outboxLog("reply to %s seq %d: %s (final)", result.id, result.seq, settled.error.code);
     this.#errors.guard(() => this.#onResult(result.id, settled));
     const waiter = this.#waiters.get(result.id);
     if (!waiter) return;

@@ -1,7 +1,13 @@
 import { AssuredError, decode, type MessageResult } from "@assured/core";
 
-/** The answer to a message as the application sees it. */
-export type SettledResult = { ok: true; value: unknown } | { ok: false; error: AssuredError };
+/**
+ * The answer to a message as the application sees it. `omitted: true`: the message finished,
+ * but its value was larger than `maxResultBytes` and was kept only by the page that received
+ * it (`value` is then undefined).
+ */
+export type SettledResult =
+  | { ok: true; value: unknown; omitted?: true }
+  | { ok: false; error: AssuredError };
 
 /**
  * Decodes a finished message's result: the handler's value; what it threw as `HANDLER_ERROR`
@@ -9,7 +15,22 @@ export type SettledResult = { ok: true; value: unknown } | { ok: false; error: A
  */
 export function toSettled(result: MessageResult): SettledResult {
   try {
-    if (result.ok) return { ok: true, value: decode(result.payload) };
+    if (result.ok) {
+      if ("omitted" in result && result.omitted === true) {
+        return { ok: true, value: undefined, omitted: true };
+      }
+      return { ok: true, value: decode(result.payload) };
+    }
+    if (result.stored === true && "omitted" in result && result.omitted === true) {
+      return {
+        ok: false,
+        error: new AssuredError(
+          "HANDLER_ERROR",
+          `the server handler of ${JSON.stringify(result.name)} threw; what it threw was larger than maxResultBytes and was not kept.`,
+          { details: { id: result.id, omitted: true } },
+        ),
+      };
+    }
     if (result.stored === true) {
       const thrown = decode(result.payload);
       const message =

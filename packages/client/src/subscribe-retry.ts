@@ -5,6 +5,7 @@ import {
   type RetryPolicy,
   type StreamName,
 } from "@assured/core";
+import { streamLog } from "./debug-log.js";
 
 /** `assured:sub-error` codes worth subscribing again for; every other code is final. */
 const RETRYABLE_SUBSCRIBE_CODES: ReadonlySet<AssuredErrorCode> = new Set([
@@ -46,8 +47,10 @@ export class SubscribeRetry {
     if (attempt.timer !== undefined) clearTimeout(attempt.timer);
     attempt.count++;
     const delay = backoffDelay(attempt.count, this.#retry, this.#random);
+    streamLog("subscribe %s refused, again in %d ms (retry %d)", stream, delay, attempt.count);
     attempt.timer = setTimeout(() => {
       attempt.timer = undefined;
+      streamLog("subscribe %s again", stream);
       this.#resend(stream);
     }, delay);
     (attempt.timer as { unref?: () => void }).unref?.();

@@ -55,16 +55,12 @@ export type IsLoose<Map> = string extends keyof Map ? true : false;
 export type Explicit<Map> = IsLoose<Map> extends true ? unknown : never;
 
 /** The data an event handler of `name` receives: from the map, or `T` with a loose map. */
-export type EventDataOf<E, K extends keyof E, T> = IsLoose<E> extends true
-  ? T
-  : FirstParameter<E[K]>;
+export type EventDataOf<E, K extends keyof E, T> =
+  IsLoose<E> extends true ? T : FirstParameter<E[K]>;
 
 /** The data `emit(name, data)` takes: from the map, or anything with a loose map. */
-export type MessageDataOf<M, K extends keyof M> = IsLoose<M> extends true
-  ? unknown
-  : FirstParameter<M[K]>;
+export type MessageDataOf<M, K extends keyof M> =
+  IsLoose<M> extends true ? unknown : FirstParameter<M[K]>;
 
 /** What `emit(name, …)` resolves with: the handler's result, or `R` with a loose map. */
-export type MessageResultOf<M, K extends keyof M, R> = IsLoose<M> extends true
-  ? R
-  : ResultOf<M[K]>;
+export type MessageResultOf<M, K extends keyof M, R> = IsLoose<M> extends true ? R : ResultOf<M[K]>;

@@ -1,6 +1,6 @@
 import { type ClientStorage, memoryStorage } from "@assured/core";
 import { afterEach, describe, expect, it } from "vitest";
-import { range, type TestClient, TestServer, testClient } from "./harness.js";
+import { once, range, type TestClient, TestServer, testClient } from "./harness.js";
 
 const INBOX = "inbox:ada";
 let server: TestServer;
@@ -54,11 +54,13 @@ describe("client durability across reloads", () => {
     await server.publishMany(INBOX, 1, 2);
     await first.ticks(INBOX, 2);
     const [socket] = await server.io.fetchSockets();
+    const ended = once(first.socket, "assured:unsubscribed");
     server.assured.unsubscribe(
       socket as unknown as Parameters<typeof server.assured.unsubscribe>[0],
       INBOX,
     );
-    await first.waiter.until(() => first.client.position(INBOX) === null, "the stream forgotten");
+    await ended;
+    expect(first.client.position(INBOX)).toBeNull();
     await first.client.close();
     expect(await storage.get(`assured:pos:${INBOX}`)).toBeNull();
     expect(JSON.parse((await storage.get("assured:streams")) ?? "[]")).toEqual([]);
@@ -161,7 +163,9 @@ describe("send order is wire order (G10)", () => {
       return n;
     });
     const storage: ClientStorage = memoryStorage();
-    const c = track(testClient(server.url, { storage, retry: { initialMs: 10, maxMs: 50, factor: 2 } }));
+    const c = track(
+      testClient(server.url, { storage, retry: { initialMs: 10, maxMs: 50, factor: 2 } }),
+    );
     await c.client.connect();
     const poll = setInterval(() => c.waiter.poke(), 5);
     try {

@@ -262,7 +262,7 @@ describe("outbox (real socket.io server and client)", () => {
     ]);
     await second.waiter.until(() => results.size === 2, "both results");
     expect(handled).toEqual(["a", "b"]);
-    expect(second.client.result(pending[0]!.id)).toEqual({ ok: true, value: "A" });
+    expect(await second.client.result(pending[0]!.id)).toEqual({ ok: true, value: "A" });
     expect(second.client.pending()).toEqual([]);
   });
 });

@@ -18,7 +18,13 @@ export * from "./memory-event-store.js";
 export * from "./memory-stream-log.js";
 export * from "./msgpack-bounds.js";
 export * from "./outbox.js";
-export type { MessageResult, OutboxMessage } from "./outbox-storage.js";
+export type { OutboxChannel, OutboxTimers } from "./outbox-adoption.js";
+export {
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  DEFAULT_MAX_RESULT_BYTES,
+  type OutboxOptions,
+} from "./outbox-options.js";
+export type { MessageResult, OutboxMessage, ReceivedResult } from "./outbox-storage.js";
 export { base64ToBytes, bytesToBase64 } from "./outbox-storage.js";
 export * from "./protocol.js";
 export * from "./sequencer.js";

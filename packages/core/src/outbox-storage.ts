@@ -1,14 +1,9 @@
-import type { ClientStorage } from "./client-storage.js";
 import { AssuredError, type AssuredErrorData } from "./errors.js";
 import type { ClientMessage } from "./types.js";
 
 /**
- * How the outbox lays out its state in a `ClientStorage` (all JSON, payload bytes as base64):
- * - `<prefix>outbox` → `{ v: 1, clientId, seq, ids }`: the client id, the last seq used and the
- *   ids of unanswered messages in seq order;
- * - `<prefix>msg:<id>` → `{ id, seq, name, payload, createdAt }`: one unanswered message;
- * - `<prefix>results` → `[{ id, seq, name, ok, stored?, payload?, error?, finishedAt }]`: recent
- *   results, oldest first.
+ * The JSON values the outbox stores (payload bytes as base64) and their tolerant decoders. Where
+ * each value lives is `outbox-session-store.ts`.
  */
 
 /** A message waiting in the outbox. */
@@ -17,25 +12,29 @@ export interface OutboxMessage extends ClientMessage {
   createdAt: number;
 }
 
-/** The final answer to a message (G9): the handler's result, its stored error, or a protocol error. */
+/**
+ * The final answer to a message (G9): the handler's result, its stored error, or a protocol
+ * error. A result whose stored form would exceed `maxResultBytes` (or that storage refused) is
+ * kept in full only in the memory of the outbox that received it; storage, and so other tabs
+ * and later page lives, only learn that the message finished: `omitted: true`, no `payload`.
+ */
 export type MessageResult = {
   id: string;
+  /** The seq the message had in the session that sent it. */
   seq: number;
   name: string;
   /** When the answer arrived (ms since the Unix epoch). */
   finishedAt: number;
 } & (
-  | { ok: true; payload: Uint8Array }
-  | { ok: false; stored: true; payload: Uint8Array }
-  | { ok: false; stored?: false; error: AssuredErrorData }
+  | { ok: true; omitted?: false; payload: Uint8Array }
+  | { ok: true; omitted: true }
+  | { ok: false; stored: true; omitted?: false; payload: Uint8Array }
+  | { ok: false; stored: true; omitted: true }
+  | { ok: false; stored?: false; omitted?: false; error: AssuredErrorData }
 );
 
-/** The persisted head record of the outbox. */
-export interface OutboxRecord {
-  clientId: string;
-  seq: number;
-  ids: string[];
-}
+/** A result as the outbox that received it holds it: never `omitted`. */
+export type ReceivedResult = Extract<MessageResult, { omitted?: false }>;
 
 const CHUNK = 0x8000;
 
@@ -56,31 +55,13 @@ export function base64ToBytes(text: string): Uint8Array {
   return out;
 }
 
-function corrupt(key: string, cause?: unknown): AssuredError {
+/** The error reported for a stored value the outbox cannot read (it is then ignored). */
+export function corrupt(key: string, cause?: unknown): AssuredError {
   return new AssuredError(
     "CODEC_ERROR",
     `client storage key ${JSON.stringify(key)} holds data the outbox cannot read; it was ignored.`,
     cause === undefined ? {} : { cause },
   );
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-async function readJson(storage: ClientStorage, key: string): Promise<unknown> {
-  let text: string | null;
-  try {
-    text = await storage.get(key);
-  } catch (error) {
-    throw storageError("read", key, error);
-  }
-  if (text === null) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw corrupt(key, error);
-  }
 }
 
 /** Wraps a failure of the storage backend as `STORE_UNAVAILABLE`. */
@@ -94,142 +75,77 @@ export function storageError(operation: string, key: string, error: unknown): As
   );
 }
 
-/** The outbox's view of its storage: typed reads and writes of the layout above. */
-export class OutboxStorage {
-  readonly #storage: ClientStorage;
-  readonly #prefix: string;
-
-  constructor(storage: ClientStorage, prefix: string) {
-    this.#storage = storage;
-    this.#prefix = prefix;
-  }
-
-  get #outboxKey(): string {
-    return `${this.#prefix}outbox`;
-  }
-
-  get #resultsKey(): string {
-    return `${this.#prefix}results`;
-  }
-
-  #messageKey(id: string): string {
-    return `${this.#prefix}msg:${id}`;
-  }
-
-  async #set(key: string, value: unknown): Promise<void> {
-    try {
-      await this.#storage.set(key, JSON.stringify(value));
-    } catch (error) {
-      throw storageError("write", key, error);
-    }
-  }
-
-  /** Reads the head record; undefined when none (or unreadable, reported through `onCorrupt`). */
-  async readRecord(onCorrupt: (e: AssuredError) => void): Promise<OutboxRecord | undefined> {
-    const raw = await this.#tolerant(this.#outboxKey, onCorrupt);
-    if (raw === undefined) return undefined;
-    if (
-      !isObject(raw) ||
-      typeof raw.clientId !== "string" ||
-      !Number.isSafeInteger(raw.seq) ||
-      !Array.isArray(raw.ids) ||
-      !raw.ids.every((id) => typeof id === "string")
-    ) {
-      onCorrupt(corrupt(this.#outboxKey));
-      return undefined;
-    }
-    return { clientId: raw.clientId, seq: raw.seq as number, ids: raw.ids as string[] };
-  }
-
-  writeRecord(record: OutboxRecord): Promise<void> {
-    return this.#set(this.#outboxKey, { v: 1, ...record });
-  }
-
-  /** Reads one message; undefined when missing or unreadable. */
-  async readMessage(
-    id: string,
-    onCorrupt: (e: AssuredError) => void,
-  ): Promise<OutboxMessage | undefined> {
-    const key = this.#messageKey(id);
-    const raw = await this.#tolerant(key, onCorrupt);
-    if (raw === undefined) return undefined;
-    try {
-      if (
-        !isObject(raw) ||
-        raw.id !== id ||
-        !Number.isSafeInteger(raw.seq) ||
-        typeof raw.name !== "string" ||
-        typeof raw.payload !== "string" ||
-        typeof raw.createdAt !== "number"
-      ) {
-        throw corrupt(key);
-      }
-      return {
-        id,
-        seq: raw.seq as number,
-        name: raw.name,
-        payload: base64ToBytes(raw.payload),
-        createdAt: raw.createdAt,
-      };
-    } catch (error) {
-      onCorrupt(error instanceof AssuredError ? error : corrupt(key, error));
-      return undefined;
-    }
-  }
-
-  writeMessage(message: OutboxMessage): Promise<void> {
-    return this.#set(this.#messageKey(message.id), {
-      id: message.id,
-      seq: message.seq,
-      name: message.name,
-      payload: bytesToBase64(message.payload),
-      createdAt: message.createdAt,
-    });
-  }
-
-  async removeMessage(id: string): Promise<void> {
-    const key = this.#messageKey(id);
-    try {
-      await this.#storage.remove(key);
-    } catch (error) {
-      throw storageError("remove", key, error);
-    }
-  }
-
-  /** Reads the stored results, oldest first; malformed entries are skipped. */
-  async readResults(onCorrupt: (e: AssuredError) => void): Promise<MessageResult[]> {
-    const raw = await this.#tolerant(this.#resultsKey, onCorrupt);
-    if (!Array.isArray(raw)) return [];
-    const out: MessageResult[] = [];
-    for (const item of raw) {
-      const result = decodeResult(item);
-      if (result) out.push(result);
-    }
-    return out;
-  }
-
-  writeResults(results: Iterable<MessageResult>): Promise<void> {
-    const items: unknown[] = [];
-    for (const r of results) {
-      items.push("payload" in r ? { ...r, payload: bytesToBase64(r.payload) } : r);
-    }
-    return this.#set(this.#resultsKey, items);
-  }
-
-  async #tolerant(key: string, onCorrupt: (e: AssuredError) => void): Promise<unknown> {
-    try {
-      return await readJson(this.#storage, key);
-    } catch (error) {
-      if (error instanceof AssuredError && error.code === "CODEC_ERROR") {
-        onCorrupt(error);
-        return undefined;
-      }
-      throw error;
-    }
-  }
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function decodeResult(item: unknown): MessageResult | undefined {
+/** The stored form of a message of session `session`. */
+export function encodeMessage(message: OutboxMessage, session: string): string {
+  return JSON.stringify({
+    id: message.id,
+    seq: message.seq,
+    name: message.name,
+    payload: bytesToBase64(message.payload),
+    createdAt: message.createdAt,
+    session,
+  });
+}
+
+/** A stored message (v1 ones have no `session`); throws when malformed. */
+export function decodeMessage(raw: unknown, id: string): OutboxMessage {
+  if (
+    !isObject(raw) ||
+    raw.id !== id ||
+    !Number.isSafeInteger(raw.seq) ||
+    typeof raw.name !== "string" ||
+    typeof raw.payload !== "string" ||
+    typeof raw.createdAt !== "number"
+  ) {
+    throw new TypeError("malformed message");
+  }
+  return {
+    id,
+    seq: raw.seq as number,
+    name: raw.name,
+    payload: base64ToBytes(raw.payload),
+    createdAt: raw.createdAt,
+  };
+}
+
+const ERROR_MESSAGE_CHARS = 200;
+
+/**
+ * The stored form of a result, at most `maxBytes` (UTF-8) when it can be: a payload that does
+ * not fit is left out (`omitted: true`); an error that does not fit loses its details and most
+ * of its message (its code is always kept). `omitted` tells whether anything was left out.
+ */
+export function encodeResult(
+  result: MessageResult,
+  maxBytes: number,
+): { value: string; omitted: boolean } {
+  const full = JSON.stringify(
+    "payload" in result ? { ...result, payload: bytesToBase64(result.payload) } : result,
+  );
+  if (utf8Length(full) <= maxBytes) return { value: full, omitted: "omitted" in result };
+  return { value: resultMarker(result), omitted: true };
+}
+
+/** The smallest stored form of a result: that it finished, and how, without its value. */
+export function resultMarker(result: MessageResult): string {
+  const { id, seq, name, finishedAt } = result;
+  if (result.ok) return JSON.stringify({ id, seq, name, finishedAt, ok: true, omitted: true });
+  if (result.stored === true) {
+    return JSON.stringify({ id, seq, name, finishedAt, ok: false, stored: true, omitted: true });
+  }
+  const error = {
+    code: result.error.code,
+    message: result.error.message.slice(0, ERROR_MESSAGE_CHARS),
+  };
+  return JSON.stringify({ id, seq, name, finishedAt, ok: false, error });
+}
+
+/** A stored result (v1 and v2 forms); undefined when malformed. */
+export function decodeResult(item: unknown): MessageResult | undefined {
   if (
     !isObject(item) ||
     typeof item.id !== "string" ||
@@ -246,8 +162,12 @@ function decodeResult(item: unknown): MessageResult | undefined {
     finishedAt: item.finishedAt,
   };
   try {
+    if (item.ok === true && item.omitted === true) return { ...base, ok: true, omitted: true };
     if (item.ok === true && typeof item.payload === "string") {
       return { ...base, ok: true, payload: base64ToBytes(item.payload) };
+    }
+    if (item.ok === false && item.stored === true && item.omitted === true) {
+      return { ...base, ok: false, stored: true, omitted: true };
     }
     if (item.ok === false && item.stored === true && typeof item.payload === "string") {
       return { ...base, ok: false, stored: true, payload: base64ToBytes(item.payload) };
@@ -259,4 +179,14 @@ function decodeResult(item: unknown): MessageResult | undefined {
     return undefined;
   }
   return undefined;
+}
+
+const encoder = new TextEncoder();
+
+function utf8Length(text: string): number {
+  // Base64 and JSON punctuation are ASCII: only measure precisely when something is not.
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) > 0x7f) return encoder.encode(text).byteLength;
+  }
+  return text.length;
 }

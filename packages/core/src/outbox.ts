@@ -1,58 +1,18 @@
-import {
-  assertRetryPolicy,
-  backoffDelay,
-  DEFAULT_RETRY_POLICY,
-  type RandomSource,
-  type RetryPolicy,
-} from "./backoff.js";
-import { type ClientStorage, memoryStorage } from "./client-storage.js";
+import { backoffDelay } from "./backoff.js";
 import { conflictError } from "./dedup.js";
 import { AssuredError, type AssuredErrorCode, type AssuredErrorData } from "./errors.js";
 import { newId } from "./ids.js";
-import {
-  type MessageResult,
-  type OutboxMessage,
-  type OutboxRecord,
-  OutboxStorage,
-} from "./outbox-storage.js";
+import { holdLock, type OrphanContents, SessionAdoption } from "./outbox-adoption.js";
+import { type OutboxConfig, type OutboxOptions, outboxConfig } from "./outbox-options.js";
+import { SessionStore } from "./outbox-session-store.js";
+import type { MessageResult, OutboxMessage, ReceivedResult } from "./outbox-storage.js";
+import { type NewMessage, SessionWriter } from "./outbox-writer.js";
 import type { MessageFrame } from "./protocol.js";
-import { assertEventName, assertId, assertPayload, assertPositiveInteger } from "./validate.js";
-
-/** Options of an `Outbox`. */
-export interface OutboxOptions {
-  /** Where the outbox persists (default: memory, nothing survives a reload). */
-  storage?: ClientStorage;
-  /** Prefix of every storage key (default `"assured:"`). */
-  prefix?: string;
-  /** The client id; default: the stored one, else a new one. */
-  clientId?: string;
-  /** Messages in flight at once (default 32). */
-  window?: number;
-  /** Unanswered messages kept at most; `add` beyond rejects with `LIMIT_EXCEEDED` (default 1000). */
-  maxPending?: number;
-  /** A message unanswered this long is sent again (default 10,000 ms). */
-  ackTimeoutMs?: number;
-  /** Backoff before a retry (default 500 ms doubling up to 30 s, full jitter). */
-  retry?: RetryPolicy;
-  /** Random source of the jitter (default `Math.random`). */
-  random?: RandomSource;
-  /** Results of finished messages kept (default 100). */
-  maxResults?: number;
-  /** How long results are kept (default 24 h). */
-  resultTtlMs?: number;
-  /**
-   * Largest encoded payload `add` accepts, in bytes (default `DEFAULT_MAX_PAYLOAD_BYTES`, the
-   * server's default limit). A larger message is refused before it is stored; one stored by an
-   * earlier page life with a larger limit is finished with `PAYLOAD_TOO_LARGE` when loaded.
-   */
-  maxPayloadBytes?: number;
-  /** Called when a background storage write fails or stored data was unreadable. */
-  onStorageError?: (error: AssuredError) => void;
-}
+import { assertEventName, assertId, assertPayload } from "./validate.js";
 
 /** What an ack did: finished a message, scheduled a retry, or nothing (unknown or repeated id). */
 export type AckOutcome =
-  | { kind: "settled"; result: MessageResult }
+  | { kind: "settled"; result: ReceivedResult }
   | { kind: "retry"; id: string; error: AssuredErrorData; at: number }
   | { kind: "ignored" };
 
@@ -65,12 +25,6 @@ export const RETRYABLE_CODES: readonly AssuredErrorCode[] = [
   "OUT_OF_ORDER",
 ];
 
-interface UnsavedMessage {
-  message: OutboxMessage;
-  resolve(): void;
-  reject(error: unknown): void;
-}
-
 interface Entry {
   message: OutboxMessage;
   inFlight: boolean;
@@ -79,14 +33,10 @@ interface Entry {
   failures: number;
 }
 
-const DAY_MS = 24 * 60 * 60 * 1000;
-
-/**
- * The default largest message payload, in bytes: the server's default `maxPayloadBytes`, well
- * inside Socket.IO's default `maxHttpBufferSize` (1 MB), beyond which a packet drops the
- * connection instead of getting an answer.
- */
-export const DEFAULT_MAX_PAYLOAD_BYTES = 512 * 1024;
+interface Staged {
+  message: NewMessage;
+  stored: Promise<OutboxMessage>;
+}
 
 /**
  * The client's persistent outbox (G8, G10), a state machine driven by explicit time: `add`
@@ -94,110 +44,96 @@ export const DEFAULT_MAX_PAYLOAD_BYTES = 512 * 1024;
  * of several in flight, in seq order), `acked` matches replies by id, timeouts and retryable
  * errors are retried with exponential backoff and full jitter, and everything unanswered is sent
  * again after a reconnect. `nextWakeAt()` tells the binding when to call `due` again, so one
- * timer serves the whole outbox. Finished results are kept (bounded, with a TTL) so a page can
- * read the results of messages sent before a reload.
+ * timer serves the whole outbox. Finished results are stored per message (bounded, with a TTL)
+ * so any tab, or a page after a reload, can read them with `result`.
+ *
+ * Sessions (DESIGN §8, one outbox owner per storage): several outboxes may share one storage
+ * (browser tabs, clients in one process). Each instance owns a session for its lifetime — its
+ * own record and its own dense seq sequence 1, 2, 3… — held by a lock (`locks`). When an owner
+ * closes or dies, a live outbox (or the next one to open) adopts the session's unanswered
+ * messages into its own session with new seqs, and calls `onChange`. Call `close()` when done.
  *
  * Order (G10): messages are sent in seq order; a message waiting for a retry holds back every
  * later message not yet sent, so only messages already in flight at that moment can overtake it.
+ * Seqs that reach the wire are dense per session: a seq is given only to a stored message, and
+ * `firstSeq()` tells the server where the session starts.
  *
  * @example
- * const outbox = await Outbox.open({ storage });
+ * const outbox = await Outbox.open({ storage, onChange: () => pump() });
  * await outbox.add("chat:send", encode({ text: "hi" }), Date.now());
- * outbox.connected();
+ * outbox.connected(); // after a handshake carrying outbox.firstSeq()
  * for (const m of outbox.due(Date.now())) socket.emit("assured:msg", m, (r) => outbox.acked(r, Date.now()));
+ * await outbox.close();
  */
 export class Outbox {
-  readonly #store: OutboxStorage;
-  readonly #window: number;
-  readonly #maxPending: number;
-  readonly #ackTimeoutMs: number;
-  readonly #retry: RetryPolicy;
-  readonly #random: RandomSource;
-  readonly #maxResults: number;
-  readonly #resultTtlMs: number;
-  readonly #maxPayloadBytes: number;
-  readonly #onStorageError: (error: AssuredError) => void;
+  readonly #c: OutboxConfig;
+  readonly #store: SessionStore;
+  readonly #sid: string;
+  readonly #writer: SessionWriter;
+  readonly #adoption: SessionAdoption;
   readonly #pending = new Map<string, Entry>();
+  /** Results received by this outbox (in full, also those too large to store), oldest first. */
   readonly #results = new Map<string, MessageResult>();
+  /** Added messages not stored yet, by id. */
+  readonly #staging = new Map<string, Staged>();
   #clientId = "";
-  #seq = 0;
-  #adding = 0;
-  /** Added messages waiting for the next flush (at most `maxPending`, counted in `#adding`). */
-  readonly #unsaved: UnsavedMessage[] = [];
-  /** Settled ids whose stored message the next flush removes. */
-  readonly #settled: string[] = [];
-  #resultsDirty = false;
-  /** The flush waiting for its turn, which later changes join. */
-  #flushQueued: Promise<void> | undefined;
   #online = false;
-  #writes: Promise<void> = Promise.resolve();
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  /** The time of `open` while it runs; afterwards adoption reads `clock`. */
+  #openedAt: number | undefined;
+  #release: () => void = () => {};
 
-  private constructor(options: OutboxOptions) {
-    this.#store = new OutboxStorage(
-      options.storage ?? memoryStorage(),
-      options.prefix ?? "assured:",
-    );
-    this.#window = options.window ?? 32;
-    this.#maxPending = options.maxPending ?? 1000;
-    this.#ackTimeoutMs = options.ackTimeoutMs ?? 10_000;
-    this.#retry = options.retry ?? { ...DEFAULT_RETRY_POLICY };
-    this.#random = options.random ?? Math.random;
-    this.#maxResults = options.maxResults ?? 100;
-    this.#resultTtlMs = options.resultTtlMs ?? DAY_MS;
-    this.#maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
-    this.#onStorageError = options.onStorageError ?? (() => {});
-    assertPositiveInteger(this.#window, "window");
-    assertPositiveInteger(this.#maxPending, "maxPending");
-    assertPositiveInteger(this.#ackTimeoutMs, "ackTimeoutMs");
-    assertRetryPolicy(this.#retry);
-    assertPositiveInteger(this.#maxResults, "maxResults");
-    assertPositiveInteger(this.#resultTtlMs, "resultTtlMs");
-    assertPositiveInteger(this.#maxPayloadBytes, "maxPayloadBytes");
-    if (typeof this.#random !== "function") {
-      throw new AssuredError("INVALID_ARGUMENT", "random must be a function returning [0, 1).");
-    }
+  private constructor(config: OutboxConfig, now: number) {
+    this.#c = config;
+    this.#openedAt = now;
+    this.#store = new SessionStore(config.storage, config.prefix);
+    const sid = newId();
+    this.#sid = sid;
+    this.#writer = new SessionWriter({
+      store: this.#store,
+      sid,
+      maxResultBytes: config.maxResultBytes,
+      maxResults: config.maxResults,
+      resultTtlMs: config.resultTtlMs,
+      report: config.onStorageError,
+      onStored: (message) => {
+        this.#pending.set(message.id, { message, inFlight: false, at: 0, failures: 0 });
+      },
+    });
+    this.#adoption = new SessionAdoption({
+      store: this.#store,
+      locks: config.locks,
+      sid,
+      host: { absorb: (contents) => this.#absorb(contents) },
+      channel: config.channel(this.#store.channelName),
+      timers: config.timers,
+      intervalMs: config.adoptIntervalMs,
+      report: config.onStorageError,
+    });
   }
 
   /**
-   * Opens the outbox: loads the client id, the seq counter, unanswered messages and recent
-   * results from storage (a reload continues where the last page stopped).
-   * @throws AssuredError `STORE_UNAVAILABLE` when the storage cannot be read.
+   * Opens an outbox with a new session: takes the session's lock, loads (or creates) the
+   * client id, and adopts the unanswered messages and results of every session of the storage
+   * whose owner is gone (a reload continues where the last page stopped) and of layout v1.
+   * @throws AssuredError `INVALID_ARGUMENT` for a bad option; `STORE_UNAVAILABLE` when the
+   *   storage cannot be read or written.
    */
   static async open(options: OutboxOptions = {}, now: number = Date.now()): Promise<Outbox> {
-    if (options.clientId !== undefined) assertId(options.clientId, "clientId");
-    const outbox = new Outbox(options);
-    await outbox.#load(options.clientId, now);
+    const outbox = new Outbox(outboxConfig(options), now);
+    try {
+      outbox.#release = await holdLock(outbox.#c.locks, outbox.#store.sessionLock(outbox.#sid));
+      outbox.#clientId = await outbox.#adoption.start(outbox.#c.clientId);
+    } catch (error) {
+      outbox.#closed = true;
+      outbox.#adoption.stop();
+      await outbox.#writer.flush();
+      outbox.#release();
+      throw error;
+    }
+    outbox.#openedAt = undefined;
     return outbox;
-  }
-
-  async #load(clientId: string | undefined, now: number): Promise<void> {
-    const report = this.#onStorageError;
-    const record = await this.#store.readRecord(report);
-    this.#clientId = clientId ?? record?.clientId ?? newId();
-    this.#seq = record?.seq ?? 0;
-    const messages: OutboxMessage[] = [];
-    for (const id of record?.ids ?? []) {
-      const message = await this.#store.readMessage(id, report);
-      if (message) messages.push(message);
-    }
-    messages.sort((a, b) => a.seq - b.seq);
-    const oversized: OutboxMessage[] = [];
-    for (const message of messages) {
-      this.#seq = Math.max(this.#seq, message.seq);
-      if (message.payload.byteLength > this.#maxPayloadBytes) oversized.push(message);
-      else this.#pending.set(message.id, { message, inFlight: false, at: 0, failures: 0 });
-    }
-    for (const result of await this.#store.readResults(report)) {
-      this.#results.set(result.id, result);
-    }
-    this.#trimResults(now);
-    // A message that can never be sent must not wait forever: it finishes with a final error.
-    for (const { id, seq, name, payload } of oversized) {
-      const error = payloadTooLarge(payload.byteLength, this.#maxPayloadBytes).toJSON();
-      this.#settle({ id, seq, name, finishedAt: now, ok: false, error }, now);
-    }
-    if (!record || record.clientId !== this.#clientId)
-      await this.#store.writeRecord(this.#record());
   }
 
   /** The client id (stable per storage): the default dedup principal on the server. */
@@ -211,49 +147,51 @@ export class Outbox {
   }
 
   /**
-   * Adds a message. It is written to storage before it can be sent; the promise resolves then.
-   * Adding an id that is still unanswered returns the existing message (the same name and
-   * payload; anything else is `IDEMPOTENCY_CONFLICT`).
+   * The lowest seq of this session still unanswered, or the next seq it will use when none
+   * waits: the handshake's `firstSeq`. The server refuses (`OUT_OF_ORDER`) a seq that skips an
+   * unanswered earlier one, so send it with every (re)connect.
+   */
+  firstSeq(): number {
+    const first = this.#pending.values().next().value;
+    return first === undefined ? this.#writer.seq + 1 : first.message.seq;
+  }
+
+  /**
+   * Adds a message. It is written to storage before it can be sent; the promise resolves then,
+   * with the message and its final seq. Adding an id that is still unanswered returns that
+   * message (the same name and payload; anything else is `IDEMPOTENCY_CONFLICT`).
    * @throws AssuredError `LIMIT_EXCEEDED` when `maxPending` messages are unanswered;
-   *   `STORE_UNAVAILABLE` when the storage write failed (the message is not sent).
+   *   `STORE_UNAVAILABLE` when the storage write failed (the message is not sent and used no
+   *   seq; later adds are not affected); `CLOSED` after `close()`.
    */
   async add(name: string, payload: Uint8Array, now: number, id?: string): Promise<OutboxMessage> {
     assertEventName(name);
     assertPayload(payload);
     if (id !== undefined) assertId(id, "message id");
-    if (payload.byteLength > this.#maxPayloadBytes) {
-      throw payloadTooLarge(payload.byteLength, this.#maxPayloadBytes);
+    if (this.#closed) throw closedError();
+    if (payload.byteLength > this.#c.maxPayloadBytes) {
+      throw payloadTooLarge(payload.byteLength, this.#c.maxPayloadBytes);
     }
-    const existing = id === undefined ? undefined : this.#pending.get(id);
+    const existing =
+      id === undefined
+        ? undefined
+        : (this.#pending.get(id)?.message ?? this.#staging.get(id)?.message);
     if (existing) {
-      if (existing.message.name !== name || !sameBytes(existing.message.payload, payload)) {
-        throw conflictError();
-      }
-      return existing.message;
+      if (existing.name !== name || !sameBytes(existing.payload, payload)) throw conflictError();
+      const pending = this.#pending.get(existing.id);
+      return pending ? pending.message : (this.#staging.get(existing.id) as Staged).stored;
     }
-    if (this.#pending.size + this.#adding >= this.#maxPending) {
+    if (this.#pending.size + this.#staging.size >= this.#c.maxPending) {
       throw new AssuredError(
         "LIMIT_EXCEEDED",
-        `the outbox holds ${this.#maxPending} unanswered messages (maxPending); wait for answers.`,
+        `the outbox holds ${this.#c.maxPending} unanswered messages (maxPending); wait for answers.`,
       );
     }
-    const message: OutboxMessage = {
-      id: id ?? newId(),
-      seq: ++this.#seq,
-      name,
-      payload,
-      createdAt: now,
-    };
-    this.#adding++;
-    try {
-      await new Promise<void>((resolve, reject) => {
-        this.#unsaved.push({ message, resolve, reject });
-        this.#scheduleFlush();
-      });
-    } finally {
-      this.#adding--;
-    }
-    return message;
+    const [message] = await this.#stage(
+      [{ id: id ?? newId(), name, payload, createdAt: now }],
+      false,
+    );
+    return message!;
   }
 
   /** The connection is up: `due` starts returning messages. */
@@ -272,48 +210,57 @@ export class Outbox {
 
   /**
    * The messages to send now, in seq order, marked in flight: at most `window` in flight;
-   * overdue acks are retried after a backoff. Empty while disconnected.
+   * overdue acks are retried after a backoff. Each frame carries its `age` (and `ttl` when
+   * `messageTtlMs` is set). Empty while disconnected or after `close()`.
    */
   due(now: number): MessageFrame[] {
-    if (!this.#online) return [];
+    if (!this.#online || this.#closed) return [];
     const out: MessageFrame[] = [];
     let inFlight = 0;
+    /** The seq of the previous unanswered message: the frame's `prev` (send order, G10). */
+    let previous: number | undefined;
     for (const entry of this.#pending.values()) {
+      const prev = previous;
+      previous = entry.message.seq;
       if (entry.inFlight) {
         if (entry.at > now) {
-          if (++inFlight >= this.#window) break;
+          if (++inFlight >= this.#c.window) break;
           continue;
         }
         this.#scheduleRetry(entry, now);
       }
       if (entry.at > now) break; // waiting for a retry: later messages wait too (G10)
       entry.inFlight = true;
-      entry.at = now + this.#ackTimeoutMs;
-      const { id, seq, name, payload } = entry.message;
-      out.push({ id, seq, name, payload });
-      if (++inFlight >= this.#window) break;
+      entry.at = now + this.#c.ackTimeoutMs;
+      const { id, seq, name, payload, createdAt } = entry.message;
+      const frame: MessageFrame = { id, seq, name, payload, age: Math.max(0, now - createdAt) };
+      if (prev !== undefined) frame.prev = prev;
+      if (this.#c.messageTtlMs !== undefined) frame.ttl = this.#c.messageTtlMs;
+      out.push(frame);
+      if (++inFlight >= this.#c.window) break;
     }
     return out;
   }
 
   /** When `due` should be called next (an ack deadline or a retry), or null for "on input only". */
   nextWakeAt(): number | null {
-    if (!this.#online) return null;
+    if (!this.#online || this.#closed) return null;
     let wake: number | null = null;
     let inFlight = 0;
     for (const entry of this.#pending.values()) {
       wake = wake === null ? entry.at : Math.min(wake, entry.at);
-      if (!entry.inFlight || ++inFlight >= this.#window) break;
+      if (!entry.inFlight || ++inFlight >= this.#c.window) break;
     }
     return wake;
   }
 
   /**
    * Applies a reply (`MessageReply`) from the server. A result, a stored application error or a
-   * final protocol error finishes the message; a retryable error schedules a retry.
+   * final protocol error finishes the message; a retryable error schedules a retry. Ignored
+   * after `close()` (the message stays stored for the session's adopter).
    */
   acked(reply: unknown, now: number): AckOutcome {
-    if (typeof reply !== "object" || reply === null) return { kind: "ignored" };
+    if (this.#closed || typeof reply !== "object" || reply === null) return { kind: "ignored" };
     const r = reply as Record<string, unknown>;
     const entry = typeof r.id === "string" ? this.#pending.get(r.id) : undefined;
     if (!entry) return { kind: "ignored" };
@@ -344,20 +291,103 @@ export class Outbox {
     return this.#settle({ ...base, ok: false, error }, now);
   }
 
-  /** Unanswered messages in seq order (also those from before a reload). */
+  /** Unanswered messages of this session in seq order (also those adopted from earlier ones). */
   pending(): OutboxMessage[] {
     return [...this.#pending.values()].map((e) => e.message);
   }
 
-  /** The result of a finished message, kept for `resultTtlMs` (also across reloads). */
-  result(id: string, now: number = Date.now()): MessageResult | undefined {
-    const result = this.#results.get(id);
-    return result && now - result.finishedAt <= this.#resultTtlMs ? result : undefined;
+  /**
+   * The result of a finished message, kept for `resultTtlMs`: from this outbox's memory, else
+   * from storage (so any tab, or a later page life, can ask). A result too large to store reads
+   * as `{ ok: true, omitted: true }` (or `{ ok: false, stored: true, omitted: true }`) outside
+   * the outbox that received it.
+   * @throws AssuredError `STORE_UNAVAILABLE` when the storage cannot be read.
+   */
+  async result(id: string, now: number = Date.now()): Promise<MessageResult | undefined> {
+    const result =
+      this.#results.get(id) ?? (await this.#store.readResult(id, this.#c.onStorageError));
+    return result && now - result.finishedAt <= this.#c.resultTtlMs ? result : undefined;
   }
 
-  /** Resolves when every storage write issued so far has finished. */
-  flush(): Promise<void> {
-    return this.#writes;
+  /** Resolves when every storage write issued so far (and every adoption under way) has finished. */
+  async flush(): Promise<void> {
+    await this.#adoption.idle();
+    await this.#writer.flush();
+  }
+
+  /**
+   * Ends the session: stops adopting, waits for storage writes, then releases the session's
+   * lock, so a live outbox (or the next to open) adopts what is still unanswered. Afterwards
+   * `add` rejects with `CLOSED`, `due` is empty and replies are ignored. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#closed = true;
+      this.#adoption.stop();
+      try {
+        await this.flush();
+      } finally {
+        this.#release();
+      }
+    })();
+    return this.#closing;
+  }
+
+  /** Stores messages (all or none); until then they are staged (counted, never sent). */
+  #stage(messages: NewMessage[], adopted: boolean): Promise<OutboxMessage[]> {
+    const group = this.#writer.add(messages, adopted);
+    messages.forEach((message, i) => {
+      const staged: Staged = { message, stored: group.then((stored) => stored[i]!) };
+      staged.stored.catch(() => {}); // the caller handles the group's failure
+      this.#staging.set(message.id, staged);
+      const done = () => {
+        if (this.#staging.get(message.id) === staged) this.#staging.delete(message.id);
+      };
+      group.then(done, done);
+    });
+    return group;
+  }
+
+  /** Takes over what an orphaned session held (see `SessionAdoption`). */
+  async #absorb(contents: OrphanContents): Promise<boolean> {
+    const opening = this.#openedAt !== undefined;
+    const now = this.#openedAt ?? this.#c.clock();
+    const writer = this.#writer;
+    if (contents.results.length > 0) writer.mergeResults(contents.results, now);
+    for (const id of contents.finished) {
+      // Its key is this outbox's own when the same id is pending here again.
+      if (!this.#pending.has(id) && !this.#staging.has(id)) writer.forgetMessage(id, now);
+    }
+    for (const result of contents.imported) this.#finish(result, now);
+    const adds: NewMessage[] = [];
+    for (const { id, seq, name, payload, createdAt } of contents.messages) {
+      if (this.#pending.has(id) || this.#staging.has(id) || this.#results.has(id)) continue;
+      if (payload.byteLength > this.#c.maxPayloadBytes) {
+        // A message that can never be sent must not wait forever: it finishes with a final error.
+        const error = payloadTooLarge(payload.byteLength, this.#c.maxPayloadBytes).toJSON();
+        this.#finish({ id, seq, name, finishedAt: now, ok: false, error }, now);
+        continue;
+      }
+      adds.push({ id, name, payload, createdAt });
+    }
+    const version = writer.version;
+    // All or none: a message re-added here must not stay listed by an orphan someone else adopts.
+    const stored =
+      adds.length === 0
+        ? true
+        : await this.#stage(adds, true).then(
+            () => true,
+            () => false,
+          );
+    await writer.flush();
+    if (stored && adds.length > 0 && !opening && !this.#closed) {
+      try {
+        this.#c.onChange();
+      } catch {
+        // The callback must not throw; a failure there must not undo the adoption.
+      }
+    }
+    return stored && writer.savedVersion >= version;
   }
 
   /** True when the server refused a message to wait for an earlier one this outbox still holds. */
@@ -371,85 +401,29 @@ export class Outbox {
   #scheduleRetry(entry: Entry, now: number): void {
     entry.failures++;
     entry.inFlight = false;
-    entry.at = now + backoffDelay(entry.failures, this.#retry, this.#random);
+    entry.at = now + backoffDelay(entry.failures, this.#c.retry, this.#c.random);
   }
 
-  #settle(result: MessageResult, now: number): AckOutcome {
+  #settle(result: ReceivedResult, now: number): AckOutcome {
     this.#pending.delete(result.id);
-    this.#results.delete(result.id);
-    this.#results.set(result.id, result);
-    this.#trimResults(now);
-    this.#settled.push(result.id);
-    this.#resultsDirty = true;
-    this.#scheduleFlush();
+    this.#finish(result, now);
     return { kind: "settled", result };
   }
 
-  /**
-   * Storage writes are coalesced: everything added or settled while a flush waits for its turn
-   * goes into that flush — each new message, then the results and the head record once, then
-   * the removal of settled messages. So a burst of N messages costs N message writes and a few
-   * record writes, not N writes of an N-long id list (G11; the record is O(pending)).
-   */
-  #scheduleFlush(): void {
-    this.#flushQueued ??= this.#write(() => this.#runFlush());
-  }
-
-  async #runFlush(): Promise<void> {
-    this.#flushQueued = undefined;
-    const unsaved = this.#unsaved.splice(0);
-    const settled = this.#settled.splice(0);
-    const resultsDirty = this.#resultsDirty;
-    this.#resultsDirty = false;
-    const saved: UnsavedMessage[] = [];
-    for (const item of unsaved) {
-      try {
-        await this.#store.writeMessage(item.message);
-        saved.push(item);
-      } catch (error) {
-        item.reject(error);
-      }
-    }
-    try {
-      if (resultsDirty) await this.#store.writeResults(this.#results.values());
-      const ids = [...this.#pending.keys(), ...saved.map((item) => item.message.id)];
-      await this.#store.writeRecord({ clientId: this.#clientId, seq: this.#seq, ids });
-    } catch (error) {
-      for (const item of saved) item.reject(error);
-      // The settled part is written again with the next flush.
-      this.#settled.unshift(...settled);
-      this.#resultsDirty ||= resultsDirty;
-      if (settled.length > 0 || resultsDirty) this.#onStorageError(toAssured(error));
-      return;
-    }
-    // Stored with the record: now they may be sent (G8).
-    for (const { message, resolve } of saved) {
-      this.#pending.set(message.id, { message, inFlight: false, at: 0, failures: 0 });
-      resolve();
-    }
-    for (const id of settled) {
-      await this.#store.removeMessage(id).catch((error) => this.#onStorageError(toAssured(error)));
-    }
-  }
-
-  #trimResults(now: number): void {
-    for (const [id, result] of this.#results) {
-      if (this.#results.size <= this.#maxResults && now - result.finishedAt <= this.#resultTtlMs) {
+  /** Keeps a result (in memory in full, in storage within `maxResultBytes`). */
+  #finish(result: MessageResult, now: number): void {
+    this.#results.delete(result.id);
+    this.#results.set(result.id, result);
+    for (const [id, kept] of this.#results) {
+      if (
+        this.#results.size <= this.#c.maxResults &&
+        now - kept.finishedAt <= this.#c.resultTtlMs
+      ) {
         break;
       }
       this.#results.delete(id);
     }
-  }
-
-  #record(): OutboxRecord {
-    return { clientId: this.#clientId, seq: this.#seq, ids: [...this.#pending.keys()] };
-  }
-
-  // Storage writes run one at a time, in call order; one failure does not stop later writes.
-  #write(task: () => Promise<void>): Promise<void> {
-    const run = this.#writes.then(task);
-    this.#writes = run.catch(() => {});
-    return run;
+    this.#writer.settle(result, now);
   }
 }
 
@@ -477,8 +451,6 @@ function payloadTooLarge(bytes: number, limit: number): AssuredError {
   );
 }
 
-function toAssured(error: unknown): AssuredError {
-  return error instanceof AssuredError
-    ? error
-    : new AssuredError("STORE_UNAVAILABLE", "client storage write failed.", { cause: error });
+function closedError(): AssuredError {
+  return new AssuredError("CLOSED", "the outbox is closed.");
 }

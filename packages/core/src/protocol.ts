@@ -58,7 +58,8 @@ export interface HandshakeAuth {
   /**
    * The lowest `seq` of this connection's outbox session still unanswered (or the next one it
    * will use when none waits). The server refuses, with the retryable `OUT_OF_ORDER`, a message
-   * whose `seq` skips an earlier one it has not seen on this connection (send order, G10).
+   * whose `prev` (its closest earlier unanswered message) has not arrived on this connection
+   * (send order, G10).
    */
   firstSeq?: number;
 }
@@ -155,6 +156,14 @@ export interface MessageFrame {
   age?: number;
   /** The sender's own limit on the message's age (`messageTtlMs`), in ms. */
   ttl?: number;
+  /**
+   * The `seq` of the closest earlier message of the same outbox session still unanswered when
+   * this one was sent; absent when none was. With a handshake `firstSeq`, the server refuses
+   * the message (`OUT_OF_ORDER`, `details.waitingForSeq: prev`) until `prev` has arrived on the
+   * connection — so no message overtakes an earlier unanswered one, and an answered one in
+   * between (a final error) never blocks the session.
+   */
+  prev?: number;
 }
 
 /**

@@ -58,18 +58,22 @@ describe("Outbox", () => {
     expect(outbox.due(T0).map((m) => m.id)).toEqual([message.id]);
   });
 
-  it("G10: seq is monotonic per client and persists across a reload", async () => {
+  it("G10: seq is dense per session (1, 2, 3…); a reload starts a new session with the same client id", async () => {
     const storage = memoryStorage();
     const first = await openOnline({ storage });
+    expect(first.firstSeq()).toBe(1);
     const a = await first.add("x", encode(1), T0);
     const b = await first.add("x", encode(2), T0);
     expect([a.seq, b.seq]).toEqual([1, 2]);
+    expect(first.firstSeq()).toBe(1);
     first.acked(ok(a.id), T0);
+    expect(first.firstSeq()).toBe(2);
     first.acked(ok(b.id), T0);
-    await first.flush();
+    expect(first.firstSeq()).toBe(3);
+    await first.close();
     const second = await openOnline({ storage });
     expect(second.clientId).toBe(first.clientId);
-    expect((await second.add("x", encode(3), T0)).seq).toBe(3);
+    expect((await second.add("x", encode(3), T0)).seq).toBe(1);
   });
 
   it("G10: sends at most `window` messages at once, in seq order; acks free the window", async () => {
@@ -214,11 +218,11 @@ describe("Outbox", () => {
     const before = await openOnline({ storage, maxPayloadBytes: 64 });
     const big = await before.add("x", new Uint8Array(40), T0);
     const small = await before.add("x", new Uint8Array(8), T0);
-    await before.flush();
+    await before.close();
     const after = await openOnline({ storage, maxPayloadBytes: 16 });
     expect(after.pending().map((m) => m.id)).toEqual([small.id]);
     expect(after.due(T0).map((m) => m.id)).toEqual([small.id]);
-    expect(after.result(big.id, T0)).toMatchObject({
+    expect(await after.result(big.id, T0)).toMatchObject({
       ok: false,
       error: { code: "PAYLOAD_TOO_LARGE" },
     });
@@ -237,7 +241,7 @@ describe("Outbox", () => {
     expect(outbox.due(T0 + 1).map((m) => m.seq)).toEqual([1, 2]);
   });
 
-  it("G8: a reload restores unanswered messages and results from storage", async () => {
+  it("G8: a reload restores unanswered messages (new seqs in the new session) and results from storage", async () => {
     const storage = memoryStorage();
     const first = await openOnline({ storage });
     const done = await first.add("x", encode("a"), T0);
@@ -245,20 +249,21 @@ describe("Outbox", () => {
     const open2 = await first.add("z", encode("c"), T0);
     first.due(T0);
     first.acked(ok(done.id, "result-a"), T0 + 5);
-    await first.flush();
+    await first.close();
 
     const second = await openOnline({ storage });
-    expect(second.pending().map((m) => [m.id, m.seq, m.name])).toEqual([
-      [open1.id, 2, "y"],
-      [open2.id, 3, "z"],
+    expect(second.pending().map((m) => [m.id, m.seq, m.name, m.createdAt])).toEqual([
+      [open1.id, 1, "y", T0],
+      [open2.id, 2, "z", T0],
     ]);
+    expect(second.firstSeq()).toBe(1);
     expect(decode(second.pending()[0]!.payload)).toEqual(new Uint8Array([1, 2, 255]));
-    const result = second.result(done.id, T0 + 10);
-    expect(result?.ok && decode(result.payload)).toBe("result-a");
-    expect(second.due(T0).map((m) => m.seq)).toEqual([2, 3]);
+    const result = await second.result(done.id, T0 + 10);
+    expect(result?.ok && !result.omitted && decode(result.payload)).toBe("result-a");
+    expect(second.due(T0).map((m) => m.seq)).toEqual([1, 2]);
     second.acked(ok(open1.id), T0);
     second.acked(ok(open2.id), T0);
-    await second.flush();
+    await second.close();
     expect(await storage.get(`assured:msg:${open1.id}`)).toBeNull();
     const third = await openOnline({ storage });
     expect(third.pending()).toEqual([]);
@@ -269,19 +274,21 @@ describe("Outbox", () => {
     const outbox = await openOnline({ storage, window: 200, maxPending: 200 });
     const before = storage.log.length;
     const messages = await Promise.all(range(200).map((n) => outbox.add("x", encode(n), T0)));
-    const records = () => storage.log.slice(before).filter((l) => l === "set assured:outbox");
+    const records = () =>
+      storage.log.slice(before).filter((l) => l.startsWith("set assured:session:"));
     expect(storage.log.filter((l) => l.startsWith("set assured:msg:"))).toHaveLength(200);
     expect(records().length).toBeLessThanOrEqual(3);
     expect(outbox.due(T0)).toHaveLength(200);
     for (const m of messages) outbox.acked(ok(m.id), T0);
     await outbox.flush();
     expect(records().length).toBeLessThanOrEqual(6);
-    expect(storage.log.filter((l) => l === "set assured:results").length).toBeLessThanOrEqual(3);
+    expect(storage.log.filter((l) => l.startsWith("set assured:result:"))).toHaveLength(100);
     expect(storage.log.filter((l) => l.startsWith("remove assured:msg:"))).toHaveLength(200);
     // Nothing is lost by coalescing: a reload sees no unanswered message and the last results.
+    await outbox.close();
     const reloaded = await openOnline({ storage });
     expect(reloaded.pending()).toEqual([]);
-    expect(reloaded.result(messages[199]!.id, T0)).toMatchObject({ ok: true });
+    expect(await reloaded.result(messages[199]!.id, T0)).toMatchObject({ ok: true });
   });
 
   it("G11: maxPending bounds the outbox: add beyond it rejects with LIMIT_EXCEEDED", async () => {
@@ -300,9 +307,9 @@ describe("Outbox", () => {
     for (let i = 0; i < 3; i++) ids.push((await outbox.add("x", encode(i), T0)).id);
     outbox.due(T0);
     for (const id of ids) outbox.acked(ok(id), T0);
-    expect(outbox.result(ids[0]!, T0)).toBeUndefined();
-    expect(outbox.result(ids[2]!, T0)).toBeDefined();
-    expect(outbox.result(ids[2]!, T0 + 1001)).toBeUndefined();
+    expect(await outbox.result(ids[0]!, T0)).toBeUndefined();
+    expect(await outbox.result(ids[2]!, T0)).toBeDefined();
+    expect(await outbox.result(ids[2]!, T0 + 1001)).toBeUndefined();
   });
 
   it("a storage write failure rejects add and the message is never sent", async () => {
@@ -322,7 +329,7 @@ describe("Outbox", () => {
 
   it("unreadable stored data is reported and skipped, not fatal", async () => {
     const storage = memoryStorage();
-    await storage.set("assured:outbox", "{not json");
+    await storage.set("assured:sessions", "{not json");
     const reported: string[] = [];
     const outbox = await Outbox.open({ storage, onStorageError: (e) => reported.push(e.code) }, T0);
     expect(reported).toEqual(["CODEC_ERROR"]);

@@ -15,11 +15,13 @@ import { createContext, type ServerContext } from "./context.js";
 import { type AssuredLimits, resolveLimits } from "./limits.js";
 import { type AnyMessageHandler, MessageDispatcher } from "./messages.js";
 import type {
+  AnyServer,
   AssuredServerOptions,
   FirstParameter,
   MessageHandler,
   MessagesMap,
   PublishMap,
+  SocketOf,
 } from "./options.js";
 import { Publisher, type PublishResult } from "./publisher.js";
 import { attachSocket, detachSocket } from "./socket-binding.js";
@@ -317,12 +319,27 @@ function namespaceOf(io: Server | Namespace): Namespace {
 /**
  * Binds Assured to a Socket.IO `Server` or `Namespace`.
  *
+ * `M` types client messages (`on`), `E` published events (`publish`). The socket type `S`
+ * (`context.socket`, `authorize`, `identify`, `subscribe`) is the typed `io`'s: its events
+ * and `socket.data`. TypeScript infers no type argument once some are given, so with
+ * `<Messages, Events>` pass the server's type third, `createAssuredServer<Messages, Events,
+ * typeof io>(io, options)`, or nothing is inferred from `io` (`socket.data` is `any`).
+ *
  * @example
  * const assured = createAssuredServer(io, { store: new MemoryEventStore(), dedupStore: new MemoryDedupStore() });
  * assured.on("chat:send", async (msg, { principal }) => {
  *   const { offset } = await assured.publish("room:1", "chat:message", { ...msg, from: principal });
  *   return { offset };
  * });
+ */
+export function createAssuredServer<
+  M extends MessagesMap = MessagesMap,
+  E extends PublishMap = PublishMap,
+  IO extends AnyServer = AnyServer,
+>(io: IO, options: AssuredServerOptions<SocketOf<IO>>): AssuredServer<M, E, SocketOf<IO>>;
+/**
+ * Binds Assured to a Socket.IO `Server` or `Namespace`, typing `socket.data` only:
+ * `createAssuredServer<Messages, Events, SocketData>(io, options)`.
  */
 export function createAssuredServer<
   M extends MessagesMap = MessagesMap,
@@ -335,6 +352,10 @@ export function createAssuredServer<
   // biome-ignore lint/suspicious/noExplicitAny: the socket type of the given Server.
   options: AssuredServerOptions<Socket<any, any, any, SocketData>>,
   // biome-ignore lint/suspicious/noExplicitAny: the socket type of the given Server.
-): AssuredServer<M, E, Socket<any, any, any, SocketData>> {
+): AssuredServer<M, E, Socket<any, any, any, SocketData>>;
+export function createAssuredServer(
+  io: AnyServer,
+  options: AssuredServerOptions<AnySocket>,
+): AssuredServer<MessagesMap, PublishMap, AnySocket> {
   return new AssuredServer(io as Server | Namespace, options);
 }

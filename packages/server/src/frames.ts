@@ -160,18 +160,23 @@ export function parseMessage(value: unknown, maxPayloadBytes: number): MessageFr
     );
   }
   const message: MessageFrame = { id: frame.id, seq, name: frame.name, payload: frame.payload };
-  const age = optionalMilliseconds(frame.age, "age");
-  const ttl = optionalMilliseconds(frame.ttl, "ttl");
+  const age = optionalInteger(frame.age, "age", "milliseconds");
+  const ttl = optionalInteger(frame.ttl, "ttl", "milliseconds");
   if (age !== undefined) message.age = age;
   if (ttl !== undefined) message.ttl = ttl;
+  const prev = optionalInteger(frame.prev, "prev", "a seq");
+  if (prev !== undefined) {
+    if (prev >= seq) throw badFrame("prev must be below seq.");
+    message.prev = prev;
+  }
   return message;
 }
 
-/** An optional duration field of a message frame: absent, or a non-negative integer of ms. */
-function optionalMilliseconds(value: unknown, field: string): number | undefined {
+/** An optional integer field of a message frame (a duration, a seq): absent, or a non-negative integer. */
+function optionalInteger(value: unknown, field: string, unit: string): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
-    throw badFrame(`${field} must be a non-negative integer of milliseconds.`);
+    throw badFrame(`${field} must be a non-negative integer (${unit}).`);
   }
   return value;
 }

@@ -15,6 +15,7 @@ export type {
   MessagesMap,
   PublishMap,
   ResultOf,
+  SocketOf,
   StreamAction,
 } from "./options.js";
 export { decideOutcome, type SubscribeOutcome } from "./outcome.js";

@@ -1,5 +1,5 @@
 import type { DedupStore, EventStore } from "@assured/core";
-import type { Socket } from "socket.io";
+import type { Namespace, Server, Socket } from "socket.io";
 import type { AssuredLimits } from "./limits.js";
 
 /** What a socket asks to do with a stream; `fetch` covers `assured:fetch` and `assured:heads`. */
@@ -64,3 +64,18 @@ export type FirstParameter<F> = F extends (data: infer D, ...rest: any[]) => any
 /** The result type of a signature `(…) => R` (anything else: `any`). */
 // biome-ignore lint/suspicious/noExplicitAny: an untyped signature returns any result.
 export type ResultOf<F> = F extends (...args: any[]) => infer R ? Awaited<R> : any;
+
+/** A Socket.IO `Server` or `Namespace`, whatever its typed events and socket data. */
+// biome-ignore lint/suspicious/noExplicitAny: accepts any typed-events Server or Namespace.
+export type AnyServer = Server<any, any, any, any> | Namespace<any, any, any, any>;
+
+/**
+ * The socket type of a Socket.IO `Server` or `Namespace`, typed events and `socket.data`
+ * included: `SocketOf<typeof io>` is `Socket<ClientToServer, ServerToClient, Inter, SocketData>`
+ * for `io: Server<ClientToServer, ServerToClient, Inter, SocketData>`.
+ */
+export type SocketOf<IO> = IO extends { readonly sockets: Map<string, infer S extends Socket> }
+  ? S
+  : IO extends { readonly sockets: { readonly sockets: Map<string, infer S extends Socket> } }
+    ? S
+    : Socket;

@@ -5,13 +5,16 @@ import { AssuredError, type AssuredErrorData } from "@assured/core";
  * messages in `seq` order, but a packet of the old connection still in a send buffer, or a
  * message sent while the resends are being written, could reach the server ahead of an earlier
  * one. The handshake names the lowest `seq` the client's outbox session still waits for
- * (`auth.assured.firstSeq`); from then on each `seq` must arrive after every lower one:
+ * (`auth.assured.firstSeq`), and each message names `prev`, the closest earlier message of its
+ * session that was unanswered when it was sent. Every seq below the highest one seen (and below
+ * `firstSeq`) has arrived or been answered, so:
  *
- * - `seq` above the next expected one: refused with the retryable `OUT_OF_ORDER`
- *   (`details.waitingForSeq`), not queued, and not recorded anywhere else (so the retry barrier
- *   does not hold later messages back for it): the client resends it after the one it waits for;
- * - `seq` equal to it: the next one is expected, and the message goes on as before;
- * - `seq` below it: a resend, it goes on as before (the dedup store answers a copy that ran).
+ * - `prev` at or above the next expected seq: `prev` has not arrived yet — refused with the
+ *   retryable `OUT_OF_ORDER` (`details.waitingForSeq: prev`), not queued, and not recorded
+ *   anywhere else (so the retry barrier does not hold later messages back for it): the client
+ *   resends it right after `prev`;
+ * - otherwise it goes on as before, and the expected seq moves past it. A message answered in
+ *   between (a final error at arrival) is skipped by `prev`, so it never blocks the session.
  *
  * Checked for every frame whose `seq` is readable, before anything else may refuse it (rate
  * limit, bad fields, full queue): a message that arrived in order counts as arrived whatever
@@ -25,24 +28,24 @@ export class SendOrder {
     this.#expected = firstSeq;
   }
 
-  /** The seq the next message in order must carry, if the client gave `firstSeq`. */
+  /** The lowest seq not seen yet on this connection, if the client gave `firstSeq`. */
   get expected(): number | undefined {
     return this.#expected;
   }
 
-  /** Checks message `seq` arriving now: its refusal, or undefined when it may go on. */
-  atArrival(seq: number): AssuredErrorData | undefined {
+  /** Checks message `seq` (sent after `prev`) arriving now: its refusal, or undefined. */
+  atArrival(seq: number, prev: number | undefined): AssuredErrorData | undefined {
     const expected = this.#expected;
-    if (expected === undefined || seq < expected) return undefined;
-    if (seq === expected) {
-      this.#expected = expected + 1;
-      return undefined;
+    if (expected === undefined) return undefined;
+    if (prev !== undefined && prev < seq && prev >= expected) {
+      return new AssuredError(
+        "OUT_OF_ORDER",
+        `message seq ${seq} arrived before seq ${prev} of the same session; it was not run. ` +
+          `Resend it after seq ${prev} (send order, G10).`,
+        { details: { waitingForSeq: prev } },
+      ).toJSON();
     }
-    return new AssuredError(
-      "OUT_OF_ORDER",
-      `message seq ${seq} arrived before seq ${expected} of the same session; it was not run. ` +
-        `Resend it after seq ${expected} (send order, G10).`,
-      { details: { waitingForSeq: expected } },
-    ).toJSON();
+    this.#expected = Math.max(expected, seq + 1);
+    return undefined;
   }
 }

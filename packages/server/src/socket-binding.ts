@@ -153,7 +153,8 @@ export function attachSocket(
     const seq = readableSeq(frame);
     // Send order first (G10): a message that arrived in order counts as arrived whatever its
     // answer; one ahead of an earlier one is refused and noted nowhere else (send-order.ts).
-    const outOfOrder = seq === undefined ? undefined : state.sendOrder.atArrival(seq);
+    const outOfOrder =
+      seq === undefined ? undefined : state.sendOrder.atArrival(seq, readablePrev(frame));
     if (outOfOrder !== undefined) return ack({ id, ok: false, error: outOfOrder });
     try {
       if (!allowed) throw rateLimited();
@@ -240,6 +241,12 @@ function attempt<T>(parse: () => T): T | Failure {
 function rejectSubscription(socket: AnySocket, stream: string | undefined, error: unknown): void {
   if (stream === undefined) sendError(socket, error);
   else socket.emit(FRAMES.subscribeError, { stream, error: toErrorData(error) });
+}
+
+/** The `prev` of a message frame, when it is readable (checked fully by `parseMessage`). */
+function readablePrev(frame: unknown): number | undefined {
+  const prev = (frame as { prev?: unknown } | null)?.prev;
+  return typeof prev === "number" && Number.isSafeInteger(prev) && prev >= 0 ? prev : undefined;
 }
 
 function splitAck(args: unknown[]): [frame: unknown, ack: AckFn | undefined] {

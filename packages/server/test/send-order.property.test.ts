@@ -52,6 +52,11 @@ function playClient(peer: Peer, n: number, order: number[]): Promise<void> {
   const waitingFor = new Map<number, number[]>();
   const refused = new Set<number>();
   return new Promise<void>((resolve, reject) => {
+    /** The closest earlier seq still unanswered, as the client's outbox names it. */
+    const prevOf = (seq: number) => {
+      for (let s = seq - 1; s >= 1; s--) if (!answered.has(s)) return { prev: s };
+      return {};
+    };
     const emit = (seq: number) => {
       refused.delete(seq);
       peer
@@ -60,6 +65,7 @@ function playClient(peer: Peer, n: number, order: number[]): Promise<void> {
           seq,
           name: "step",
           payload: encode(seq),
+          ...prevOf(seq),
         })
         .then((reply) => onReply(seq, reply), reject);
       const behind = waitingFor.get(seq) ?? [];

@@ -22,12 +22,19 @@ function orderedAuth(firstSeq: unknown) {
   return { assured: { v: 1, clientId: newId(), subscriptions: [], firstSeq } };
 }
 
-function send(peer: Peer, seq: number, id = `m-${seq}`): Promise<MessageReply> {
+/** Sends `seq`, naming `prev` (default `seq - 1`) as its closest earlier unanswered message. */
+function send(
+  peer: Peer,
+  seq: number,
+  id = `m-${seq}`,
+  prev: number | undefined = seq > 1 ? seq - 1 : undefined,
+): Promise<MessageReply> {
   return peer.request<MessageReply>(FRAMES.message, {
     id,
     seq,
     name: "record",
     payload: encode(seq),
+    ...(prev === undefined ? {} : { prev }),
   });
 }
 
@@ -61,6 +68,19 @@ describe("G10: send order is wire order", () => {
     // Nothing is held back for the refused copy of seq 2 (the retry barrier never saw it).
     expect(await send(peer, 3)).toMatchObject({ ok: true });
     expect(ran).toEqual([1, 2, 3]);
+  });
+
+  it("G10: a message answered in between (a final error at arrival) never blocks the session: prev skips it", async () => {
+    const { started, ran } = await startRecording();
+    const peer = await started.connect(orderedAuth(1));
+    expect(await send(peer, 1)).toMatchObject({ ok: true });
+    // seq 2 was answered on an earlier connection; the client's next unanswered is seq 3,
+    // sent with prev 1. The old rule (each seq in turn) refused it until a reconnect.
+    expect(await send(peer, 3, "m-3", 1)).toMatchObject({ ok: true });
+    expect(ran).toEqual([1, 3]);
+    // A later message naming an earlier one that never arrived is still refused.
+    const early = await send(peer, 9, "m-9", 8);
+    expect(errorOf(early)).toMatchObject({ code: "OUT_OF_ORDER", details: { waitingForSeq: 8 } });
   });
 
   it("G10: firstSeq starts the count where the client's session is; lower seqs are resends", async () => {
