@@ -117,7 +117,7 @@ socket.on("connect_error", () => setConnection("offline"));
 async function start(): Promise<void> {
   for (const room of rooms.all) client.subscribe(roomStream(room), { from: "earliest" });
   await client.connect();
-  resumeOutgoing();
+  await resumeOutgoing();
   render(true);
 }
 
@@ -126,13 +126,13 @@ async function start(): Promise<void> {
  * while the page was away, and send again (same id, so at most once) what never reached the
  * outbox because the page closed first.
  */
-function resumeOutgoing(): void {
+async function resumeOutgoing(): Promise<void> {
   const inOutbox = new Set(client.pending().map((m) => m.id));
   for (const message of outgoing.all()) {
     if (delivered(message)) outgoing.remove(message.id);
     else if (message.state !== "pending" || inOutbox.has(message.id)) continue;
     else {
-      const result = client.result(message.id);
+      const result = await client.result(message.id);
       if (result) settle(message.id, result);
       else dispatch(message);
     }
