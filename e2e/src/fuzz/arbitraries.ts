@@ -527,7 +527,20 @@ export const messageFrame = fc.oneof(
   {
     weight: 3,
     arbitrary: withGarbage(
-      mangle(fc.record({ id: messageId, seq, name: messageName, payload: messagePayload })),
+      mangle(
+        fc.record(
+          {
+            id: messageId,
+            seq,
+            name: messageName,
+            payload: messagePayload,
+            age: seq,
+            ttl: seq,
+            prev: seq,
+          },
+          { requiredKeys: ["id", "seq", "name", "payload"] },
+        ),
+      ),
     ),
   },
   { weight: 2, arbitrary: wellFormedMessage },
@@ -557,6 +570,8 @@ const strayEvent = fc.constantFrom(
   "assured:subscribed",
   "assured:sub-error",
   "assured:error",
+  "assured:hello",
+  "assured:unsubscribed",
   "assured:",
   "assured:SUB",
   "assured:msg ",
@@ -643,11 +658,15 @@ const clientId = fc.oneof(
 export const assuredHandshake: fc.Arbitrary<unknown> = fc.oneof(
   {
     weight: 8,
-    arbitrary: fc.record({
-      v: fc.constant(1),
-      clientId,
-      subscriptions: fc.array(subscriptionEntry, { maxLength: 12 }),
-    }),
+    arbitrary: fc.record(
+      {
+        v: fc.constant(1),
+        clientId,
+        subscriptions: fc.array(subscriptionEntry, { maxLength: 12 }),
+        firstSeq: seq,
+      },
+      { requiredKeys: ["v", "clientId", "subscriptions"] },
+    ),
   },
   {
     weight: 1,

@@ -292,6 +292,20 @@ export function checkServerFrame(
     case "assured:error":
       checkErrorData(findings, `${where} (assured:error)`, frame, "assured:error");
       return;
+    case "assured:hello":
+      if (!isRecord(frame) || typeof frame.dedupTtlMs !== "number") {
+        findings.add("bad-reply", where, `assured:hello ${describe(frame)}`);
+      }
+      return;
+    case "assured:unsubscribed":
+      if (
+        !isRecord(frame) ||
+        typeof frame.stream !== "string" ||
+        (frame.reason !== "server" && frame.reason !== "unauthorized")
+      ) {
+        findings.add("bad-reply", where, `assured:unsubscribed ${describe(frame)}`);
+      }
+      return;
     default:
       findings.add("bad-reply", where, `unexpected server event ${describe(event)}`);
   }

@@ -39,8 +39,14 @@ export type Step =
   | { t: "serverUp" }
   /** `client.emit("op", …, { id })`, waiting only until it is stored. */
   | { t: "emit" }
-  /** A second client ("tab") on the same storage emits one message and closes at once. */
+  /** The application emits again, with the same id, the `pick`-th message emitted so far. */
+  | { t: "reemit"; pick: number }
+  /** A short-lived second client ("tab") on the same storage emits one message and closes. */
   | { t: "tab" }
+  /** A second client on the same storage that stays open (it adopts a closed life's messages). */
+  | { t: "tabOpen" }
+  | { t: "tabEmit" }
+  | { t: "tabClose" }
   /** The next handler call on `stream` throws (once). */
   | { t: "fault"; stream: StreamId }
   /** `client.resume` for every stream paused by a throwing handler. */
@@ -55,6 +61,10 @@ export interface Config {
   streams: (typeof CLIENT_STREAMS)[number][];
   /** Handlers await a macrotask before resolving (else they are synchronous). */
   asyncHandlers: boolean;
+  /** The server's message handler takes a few event-loop turns (so outages and reloads catch it running). */
+  slowServer: boolean;
+  /** Every storage call takes an event-loop turn (like IndexedDB), widening close/reload races. */
+  slowStorage: boolean;
   /** Seed of the clients' retry jitter. */
   seed: number;
 }
@@ -63,6 +73,8 @@ interface Handled {
   stream: string;
   offset: number;
   name: string;
+  /** Its handler resolved after `close()` was called (it was running then). */
+  late: boolean;
 }
 
 interface Life {
@@ -72,14 +84,27 @@ interface Life {
   closing: boolean;
   registered: Set<Name>;
   handled: Handled[];
-  /** Streams reported HANDLER_ERROR and not resumed yet. */
-  paused: Set<string>;
+  /**
+   * Streams paused by a handler error, until `resume` or a reconnect: nothing may be delivered
+   * (and after a reconnect they must go on without `resume`).
+   */
+  held: Set<string>;
   running: Map<string, number>;
   errors: AssuredError[];
   outcomes: RecoveryOutcome[];
 }
 
 const WAIT_MS = 10_000;
+/**
+ * Errors a page life may report: the model's own (a name without handler, an injected fault),
+ * and the load-dependent retryable ones (a fetch or subscription retried later).
+ */
+const EXPECTED_CODES: ReadonlySet<string> = new Set([
+  "NO_HANDLER",
+  "HANDLER_ERROR",
+  "TIMEOUT",
+  "RATE_LIMITED",
+]);
 
 /** Polls `check` (sync or async) until it is true; throws after `timeoutMs`. */
 export async function eventually(
@@ -93,6 +118,20 @@ export async function eventually(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+}
+
+/** `storage` with every call answered a macrotask later. */
+function slowStorage(storage: ClientStorage): ClientStorage {
+  const later = async <T>(call: () => Promise<T>): Promise<T> => {
+    await new Promise((resolve) => setImmediate(resolve));
+    return call();
+  };
+  return {
+    get: (key) => later(() => storage.get(key)),
+    set: (key, value) => later(() => storage.set(key, value)),
+    remove: (key) => later(() => storage.remove(key)),
+    batch: (writes) => later(() => storage.batch!(writes)),
+  };
 }
 
 /** A seeded PRNG (mulberry32) for the clients' retry jitter. */
@@ -109,7 +148,7 @@ function prng(seed: number): () => number {
 
 export class World {
   readonly server = new TestServer();
-  readonly storage: ClientStorage = memoryStorage();
+  readonly storage: ClientStorage;
   readonly config: Config;
   up = false;
   /** Names of the published events per stream: `names[s][offset - 1]`. */
@@ -117,20 +156,27 @@ export class World {
   readonly appHandlers: Set<Name>;
   readonly appStreams: Set<string>;
   readonly faults = new Set<string>();
-  /** Ids emitted by the page lives, in emit order; and by short-lived tabs. */
-  readonly emitted: string[] = [];
-  readonly tabEmitted: string[] = [];
+  /** Emitted message ids in emit order, with who emitted them (`life <n>` or `tab <n>`). */
+  readonly emitted: { id: string; by: string }[] = [];
   /** Message ids in the order the server handler ran them. */
   readonly runs: string[] = [];
-  readonly settledIds = new Set<string>();
   readonly lives: Life[] = [];
   readonly violations: string[] = [];
   readonly log: string[] = [];
   readonly #random: () => number;
   #tabs = 0;
+  /** The open long-lived tab. */
+  #tab: { client: AssuredClient; by: string } | undefined;
+  /** A page life closed while a tab was open: that tab may have adopted its messages. */
+  #closedBesideTab = false;
+  /** A long-lived tab was opened: it may adopt a closed life's messages (and hand them back). */
+  #tabEver = false;
+  /** Ids emitted again by another client than their first once a long-lived tab was opened. */
+  readonly #emittedElsewhere = new Set<string>();
 
   constructor(config: Config) {
     this.config = config;
+    this.storage = config.slowStorage ? slowStorage(memoryStorage()) : memoryStorage();
     this.appHandlers = new Set(config.handlers);
     this.appStreams = new Set(config.streams);
     this.#random = prng(config.seed);
@@ -165,11 +211,19 @@ export class World {
 
   async #startServer(): Promise<void> {
     await this.server.start();
+    const { assured } = this.server;
     this.server.io.on("connection", (socket) => {
-      this.server.assured.subscribe(socket, INBOX).catch(() => undefined);
+      // Also called for a connection that arrives while `stop()` runs: `subscribe` then throws
+      // CLOSED synchronously (not as a rejection).
+      Promise.resolve()
+        .then(() => assured.subscribe(socket, INBOX))
+        .catch(() => undefined);
     });
-    this.server.assured.on("op", (data, { id }) => {
+    this.server.assured.on("op", async (data, { id }) => {
       this.runs.push(id);
+      if (this.config.slowServer) {
+        for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+      }
       return { done: (data as { id: string }).id };
     });
     this.up = true;
@@ -190,7 +244,7 @@ export class World {
       closing: false,
       registered: new Set(),
       handled: [],
-      paused: new Set(),
+      held: new Set(),
       running: new Map(),
       errors: [],
       outcomes: [],
@@ -199,7 +253,15 @@ export class World {
     client.onError((error) => {
       life.errors.push(error);
       const stream = (error.details as { stream?: string } | undefined)?.stream;
-      if (error.code === "HANDLER_ERROR" && stream !== undefined) life.paused.add(stream);
+      if (error.code === "HANDLER_ERROR" && stream !== undefined) {
+        life.held.add(stream);
+      }
+      if (!EXPECTED_CODES.has(error.code)) {
+        this.violation(`life ${life.n}: unexpected ${error.code}: ${error.message}`);
+      }
+      if (error.code === "HANDLER_ERROR" && !error.message.includes("injected fault")) {
+        this.violation(`life ${life.n}: ${error.message}`);
+      }
       if (error.code === "NO_HANDLER") {
         const name = (error.details as { name?: Name }).name;
         if (name !== undefined && life.registered.has(name)) {
@@ -207,6 +269,8 @@ export class World {
         }
       }
     });
+    // A reconnect subscribes paused streams again (registered before the client's own listener).
+    socket.on("connect", () => life.held.clear());
     client.onRecovery((outcome) => {
       life.outcomes.push(outcome);
       if (!outcome.recovered) {
@@ -232,12 +296,35 @@ export class World {
       if ((life.running.get(meta.stream) ?? 0) > 0) {
         this.violation(`${where}: handlers of one stream overlap`);
       }
+      if (life.held.has(meta.stream)) {
+        this.violation(
+          `${where}: delivered while paused by a handler error (no resume, no reconnect)`,
+        );
+      }
+      const position = life.client.position(meta.stream)?.offset;
+      if (position !== meta.offset - 1) {
+        this.violation(`${where}: delivered at position ${position}, not ${meta.offset - 1}`);
+      }
       if (this.faults.delete(meta.stream)) throw new Error(`injected fault at ${where}`);
       life.running.set(meta.stream, 1);
     };
     const done = (meta: Meta) => {
-      life.handled.push({ stream: meta.stream, offset: meta.offset, name: meta.name });
-      life.running.set(meta.stream, 0);
+      const { stream, offset } = meta;
+      life.handled.push({ stream, offset, name: meta.name, late: life.closing });
+      life.running.set(stream, 0);
+    };
+    /** The stored position must not have moved past an event whose handler is still running. */
+    const stored = async (meta: Meta) => {
+      const text = await this.storage.get(`assured:pos:${meta.stream}`);
+      const offset = text === null ? 0 : (JSON.parse(text) as { offset: number }).offset;
+      const before = this.lives
+        .slice(0, life.n)
+        .some((l) => l.handled.some((h) => h.stream === meta.stream && h.offset === meta.offset));
+      if (offset >= meta.offset && !before) {
+        this.violation(
+          `life ${life.n}: ${meta.stream}@${meta.offset} stored before its handler resolved`,
+        );
+      }
     };
     life.client.on(
       name,
@@ -245,6 +332,7 @@ export class World {
         ? async (data, meta) => {
             enter(data, meta);
             await new Promise((resolve) => setImmediate(resolve));
+            await stored(meta);
             done(meta);
           }
         : (data, meta) => {
@@ -278,9 +366,33 @@ export class World {
         if (this.up) return;
         return this.#startServer();
       case "emit":
-        return this.#emit(this.life.client, this.emitted);
-      case "tab":
-        return this.#tab();
+        return this.#emit(this.life.client, `life ${this.life.n}`);
+      case "reemit": {
+        const again = this.emitted[step.pick % Math.max(1, this.emitted.length)];
+        if (!again) return;
+        const by = `life ${this.life.n}`;
+        this.log.push(`(again ${again.id})`);
+        // A tab may own the first one (adopted), or hand it back later: two sessions, no order.
+        if (again.by !== by && this.#tabEver) this.#emittedElsewhere.add(again.id);
+        return this.#emit(this.life.client, by, again.id);
+      }
+      case "tab": {
+        const tab = await this.#openTab();
+        await this.#emit(tab.client, tab.by);
+        return tab.client.close();
+      }
+      case "tabOpen":
+        this.#tabEver = true;
+        this.#tab ??= await this.#openTab();
+        return;
+      case "tabEmit":
+        if (this.#tab) await this.#emit(this.#tab.client, this.#tab.by);
+        return;
+      case "tabClose": {
+        const tab = this.#tab;
+        this.#tab = undefined;
+        return tab?.client.close();
+      }
       case "fault":
         this.faults.add(step.stream);
         return;
@@ -308,48 +420,50 @@ export class World {
     }
   }
 
-  async #emit(client: AssuredClient, into: string[]): Promise<void> {
-    const id = `m${this.emitted.length + this.tabEmitted.length + 1}`;
-    into.push(id);
-    const answer = client.emit("op", { id }, { id });
-    answer.then(
+  /** Emits a new message, or again one emitted before (`again`, its idempotency key). */
+  async #emit(client: AssuredClient, by: string, again?: string): Promise<void> {
+    const id = again ?? `m${this.emitted.length + 1}`;
+    if (again === undefined) this.emitted.push({ id, by });
+    let settled = false;
+    client.emit("op", { id }, { id }).then(
       (value) => {
-        this.settledIds.add(id);
+        settled = true;
         if ((value as { done?: string }).done !== id) {
           this.violation(`${id}: answered ${JSON.stringify(value)}`);
         }
       },
       (error: AssuredError) => {
-        this.settledIds.add(id);
+        settled = true;
         if (error.code !== "CLOSED") this.violation(`${id}: emit rejected ${error.code}`);
       },
     );
     // The application goes on once the outbox has stored it.
-    await eventually(
-      () => this.settledIds.has(id) || client.pending().some((m) => m.id === id),
-      `${id} stored`,
-    );
+    await eventually(() => settled || client.pending().some((m) => m.id === id), `${id} stored`);
   }
 
-  async #tab(): Promise<void> {
-    const socket = testSocket(this.server.url);
-    const tab = createAssuredClient(socket, {
+  /** Another client on the same storage (no handlers: its streams wait, nothing is consumed). */
+  async #openTab(): Promise<{ client: AssuredClient; by: string }> {
+    const client = createAssuredClient(testSocket(this.server.url), {
       storage: this.storage,
       ackTimeoutMs: 1000,
       retry: { initialMs: 10, maxMs: 100, factor: 2 },
       random: this.#random,
     });
-    this.#tabs++;
-    tab.onError(() => undefined);
-    await tab.connect();
-    await this.#emit(tab, this.tabEmitted);
-    await tab.close();
+    const by = `tab ${this.#tabs++}`;
+    client.onError(() => undefined);
+    await client.connect();
+    return { client, by };
+  }
+
+  /** The ids emitted so far. */
+  ids(): string[] {
+    return this.emitted.map((e) => e.id);
   }
 
   #resumePaused(): void {
     const life = this.life;
-    for (const stream of life.paused) life.client.resume(stream);
-    life.paused.clear();
+    for (const stream of life.held) life.client.resume(stream);
+    life.held.clear();
   }
 
   /** Every tracked stream at its head or blocked (no handler, paused); every message ran. */
@@ -361,34 +475,38 @@ export class World {
       const head = this.head(stream);
       if (position === head) continue;
       const next = this.names.get(stream)![position]!;
-      if (!life.registered.has(next) || life.paused.has(stream)) continue;
+      if (!life.registered.has(next) || life.held.has(stream)) continue;
       return false;
     }
-    return [...this.emitted, ...this.tabEmitted].every((id) => this.runs.includes(id));
+    return this.ids().every((id) => this.runs.includes(id));
   }
 
   async #closeLife(): Promise<void> {
     const life = this.life;
     life.closing = true;
+    if (this.#tab) this.#closedBesideTab = true;
     await life.client.close();
   }
 
   /** Brings everything to rest: server up, every handler registered, paused streams resumed. */
   async settle(): Promise<void> {
+    this.log.push("| settle:");
     await this.run({ t: "serverUp" });
+    await this.run({ t: "tabClose" });
     for (const name of NAMES) await this.run({ t: "register", name });
     const life = this.life;
-    const ids = [...this.emitted, ...this.tabEmitted];
-    await eventually(
-      () => {
-        this.#resumePaused();
-        return this.tracked().every(
-          (s) => life.client.position(s)?.offset === this.head(s) && (life.running.get(s) ?? 0) === 0,
-        );
-      },
-      "every stream at its head",
-    );
+    const ids = this.ids();
+    await eventually(() => {
+      this.#resumePaused();
+      return this.tracked().every(
+        (s) => life.client.position(s)?.offset === this.head(s) && (life.running.get(s) ?? 0) === 0,
+      );
+    }, "every stream at its head");
     await eventually(() => ids.every((id) => this.runs.includes(id)), "every message run");
+    await eventually(
+      async () => (await Promise.all(ids.map((id) => life.client.result(id)))).every(Boolean),
+      "every result stored",
+    );
     for (const id of ids) {
       const result = await life.client.result(id);
       if (!result?.ok || (result.value as { done?: string }).done !== id) {
@@ -399,6 +517,7 @@ export class World {
 
   /** Closes the last client and the server. */
   async dispose(): Promise<void> {
+    await this.#tab?.client.close();
     const life = this.lives[this.lives.length - 1];
     if (life) {
       life.closing = true;
@@ -422,29 +541,82 @@ export class World {
         continue;
       }
       // Within a page life: 1 apart (in order, no duplicate, no hole). Across a reload: the
-      // next life starts right after the last offset handled, or repeats that one (its
-      // position may not have been saved when the page closed).
+      // next life starts right after the last offset handled, or repeats that one if its
+      // handler was still running when the page closed (its position saved too late).
       let last = 0;
-      perLife.forEach((offsets, n) => {
-        offsets.forEach((offset, i) => {
-          const ok = i === 0 ? offset === last + 1 || (offset === last && last > 0) : offset === last + 1;
-          if (!ok) out.push(`${stream}: life ${n} handled ${offset} after ${last} (${offsets.join(",")})`);
+      let lastLate = false;
+      this.lives.forEach((life, n) => {
+        const handled = life.handled.filter((h) => h.stream === stream);
+        handled.forEach(({ offset, late }, i) => {
+          const ok = offset === last + 1 || (i === 0 && offset === last && lastLate);
+          if (!ok) {
+            const list = handled.map((h) => h.offset).join(",");
+            out.push(`${stream}: life ${n} handled ${offset} after ${last} (${list})`);
+          }
+          if (offset >= last) lastLate = late;
           last = Math.max(last, offset);
         });
       });
       if (last !== head) out.push(`${stream}: handled up to ${last}, head ${head}`);
     }
-    const ids = [...this.emitted, ...this.tabEmitted];
+    const ids = this.ids();
     for (const id of ids) {
       const count = this.runs.filter((r) => r === id).length;
       if (count !== 1) out.push(`${id}: ran ${count} times`);
     }
     for (const id of this.runs) if (!ids.includes(id)) out.push(`${id}: ran, never emitted`);
-    const order = this.runs.filter((id) => this.emitted.includes(id));
-    if (order.join() !== this.emitted.join()) {
-      out.push(`page lives' messages ran as ${order.join()}, emitted ${this.emitted.join()}`);
+    // In send order (G10): each client's messages; and the page lives' together, as the next
+    // life adopts a closed one's unanswered messages ahead of its own (unless a tab took them).
+    // Not a message emitted again from another session while a tab may have owned it: each
+    // session keeps its own order, there is none between sessions.
+    const groups = new Map<string, string[]>();
+    for (const { id, by } of this.emitted) {
+      if (this.#emittedElsewhere.has(id)) continue;
+      const group = by.startsWith("life") && !this.#closedBesideTab ? "page lives" : by;
+      groups.set(group, [...(groups.get(group) ?? []), id]);
+    }
+    for (const [group, emitted] of groups) {
+      const order = this.runs.filter((id) => emitted.includes(id));
+      if (order.join() !== emitted.join()) {
+        out.push(`${group}: messages ran as ${order.join()}, emitted ${emitted.join()}`);
+      }
     }
     return out;
+  }
+
+  /** Error codes reported besides NO_HANDLER and HANDLER_ERROR. */
+  errorCodes(): string[] {
+    return this.lives
+      .flatMap((l) => l.errors.map((e) => e.code))
+      .filter((c) => c !== "NO_HANDLER" && c !== "HANDLER_ERROR");
+  }
+
+  /** Counts of what a run exercised (summed over runs and printed). */
+  stats(): Record<string, number> {
+    const errors = this.lives.flatMap((l) => l.errors.map((e) => e.code));
+    let repeats = 0;
+    for (const stream of STREAMS) {
+      let last = 0;
+      for (const life of this.lives) {
+        const offsets = life.handled.filter((h) => h.stream === stream).map((h) => h.offset);
+        if (offsets[0] !== undefined && offsets[0] <= last) repeats++;
+        last = Math.max(last, ...offsets);
+      }
+    }
+    return {
+      runs: 1,
+      steps: this.log.length,
+      lives: this.lives.length,
+      events: STREAMS.reduce((n, s) => n + this.head(s), 0),
+      handled: this.lives.reduce((n, l) => n + l.handled.length, 0),
+      [this.config.asyncHandlers ? "repeatsAsync" : "repeatsSync"]: repeats,
+      messages: this.emitted.length,
+      tabs: this.#tabs,
+      outages: this.log.filter((l) => l.includes("serverDown")).length,
+      NO_HANDLER: errors.filter((c) => c === "NO_HANDLER").length,
+      HANDLER_ERROR: errors.filter((c) => c === "HANDLER_ERROR").length,
+      otherErrors: errors.filter((c) => c !== "NO_HANDLER" && c !== "HANDLER_ERROR").length,
+    };
   }
 
   /** What happened, for a failure message. */
@@ -458,7 +630,7 @@ export class World {
     return [
       `config ${JSON.stringify(this.config)}`,
       `steps ${this.log.join(" ")}`,
-      `heads ${heads}; emitted ${this.emitted.join(",")} tab ${this.tabEmitted.join(",")} (${this.#tabs} tabs); runs ${this.runs.join(",")}`,
+      `heads ${heads}; emitted ${this.emitted.map((e) => `${e.id} (${e.by})`).join(", ")}; runs ${this.runs.join(",")}`,
       ...lives,
     ].join("\n");
   }

@@ -153,7 +153,11 @@ export class AssuredServer<
     stream: string,
     options: ServerSubscribeOptions = {},
   ): Promise<SubscribedFrame> {
-    this.#assertOpen();
+    // A socket connecting while the server closes is an expected race, not a programming
+    // error: it gets a rejected promise, like every other failure of the subscription.
+    if (this.#closed) {
+      return Promise.reject(new AssuredError("CLOSED", "this Assured server was closed."));
+    }
     this.#assertSocket(socket);
     assertStreamName(stream);
     assertOptions(options, "subscribe options");

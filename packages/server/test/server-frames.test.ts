@@ -144,3 +144,17 @@ describe("assured:unsubscribed: the server tells the client when it ends a subsc
     expect(peer.offsets("a")).toEqual([]);
   });
 });
+
+describe("a server-initiated subscribe racing the server's close", () => {
+  it("rejects with CLOSED instead of throwing, so io.on('connection') code with .catch() never crashes the process", async () => {
+    server = await startAssured();
+    const peer = await server.connect(assuredAuth([]));
+    const socket = serverSocket(server, peer);
+    await server.assured.close();
+    let result: Promise<unknown> | undefined;
+    expect(() => {
+      result = server!.assured.subscribe(socket, "s");
+    }).not.toThrow();
+    await expect(result).rejects.toMatchObject({ code: "CLOSED" });
+  });
+});
