@@ -27,7 +27,7 @@ import { installHandshakeAuth } from "./handshake-auth.js";
 import { type AssuredClientOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { OutboxSender } from "./outbox-sender.js";
 import { PositionStore } from "./position-store.js";
-import { purgeAssuredFrames, refuseSocketRetries } from "./send-buffer.js";
+import { purgeAssuredFrames, refuseUnsupportedSocketOptions } from "./send-buffer.js";
 import { type SettledResult, toSettled } from "./settled-result.js";
 import { StreamDelivery } from "./stream-delivery.js";
 import { StreamIndex } from "./stream-index.js";
@@ -84,6 +84,13 @@ export class AssuredClient<
   readonly #serverStreams: StreamIndex;
   /** Streams whose recovery outcome waits for the application's listeners before it is saved. */
   readonly #outcomes = new Map<StreamName, { pending: number; failed: boolean }>();
+  /** Bumped when a stream restarts or is forgotten: a save decided before is then stale. */
+  readonly #generations = new Map<StreamName, number>();
+  /**
+   * Streams the application unsubscribed while their `assured:subscribed` could still be on its
+   * way: that frame must not bring them back as a server-initiated subscription.
+   */
+  readonly #unsubscribing = new Set<StreamName>();
   /** Wanted subscriptions; `fresh` ones ignore a stored position. */
   readonly #subscriptions = new Map<StreamName, { from: StartFrom; fresh?: boolean }>();
   readonly #recoveryListeners = new Set<(outcome: RecoveryOutcome) => unknown>();
@@ -109,7 +116,7 @@ export class AssuredClient<
         "the socket is already connecting: create it with { autoConnect: false } and call client.connect().",
       );
     }
-    refuseSocketRetries(socket);
+    refuseUnsupportedSocketOptions(socket);
     this.#socket = socket;
     this.#options = resolveOptions(options);
     const locks = this.#options.locks ?? locksFor(this.#options.storage);
@@ -186,6 +193,11 @@ export class AssuredClient<
       // Messages adopted from a tab that closed are sent by this one.
       onChange: () => this.#sender?.pump(),
     });
+    if (this.#closed) {
+      // close() ran while the outbox was opening: release its session for other clients.
+      await this.#outbox.close();
+      return;
+    }
     this.#sender = new OutboxSender(this.#socket, this.#outbox, this.#errors, (id, result) => {
       for (const listener of this.#resultListeners) this.#errors.guard(() => listener(id, result));
     });
@@ -200,7 +212,10 @@ export class AssuredClient<
       this.#errors.report(error);
     }
     await Promise.all([...this.#subscriptions.keys()].map((stream) => this.#activate(stream)));
-    if (this.#closed) return;
+    if (this.#closed) {
+      await this.#outbox.close();
+      return;
+    }
     this.#attach();
     this.#socket.connect();
   }
@@ -263,12 +278,17 @@ export class AssuredClient<
   unsubscribe(stream: StreamName): void {
     assertStreamName(stream);
     if (!this.#subscriptions.delete(stream)) return;
+    const awaited = this.#sequencer.awaitsSubscribed(stream);
     this.#forget(stream);
-    if (this.#socket.connected) this.#socket.emit(FRAMES.unsubscribe, { stream });
+    if (this.#socket.connected) {
+      if (awaited) this.#unsubscribing.add(stream);
+      this.#socket.emit(FRAMES.unsubscribe, { stream });
+    }
   }
 
   /** Drops every trace of a stream: tracking, stored position, server-subscription entry. */
   #forget(stream: StreamName): void {
+    this.#bump(stream);
     this.#subscriptions.delete(stream);
     this.#subscribeRetry.settled(stream);
     this.#sequencer.untrack(stream);
@@ -443,7 +463,11 @@ export class AssuredClient<
       timer = setTimeout(resolve, this.#options.ackTimeoutMs);
     });
     const writes = Promise.all([
-      this.#outbox?.close(),
+      // Also when connect() is still opening the outbox: its session is released once open.
+      (async () => {
+        await this.#ready?.catch(() => undefined);
+        await this.#outbox?.close();
+      })(),
       this.#positions.flush(),
       this.#serverStreams.flush(),
     ]);
@@ -467,6 +491,7 @@ export class AssuredClient<
   }
 
   #restart(stream: StreamName, position: Position | null, from: StartFrom): void {
+    this.#bump(stream);
     this.#subscribeRetry.settled(stream);
     this.#outcomes.delete(stream);
     this.#delivery.restarted(stream);
@@ -532,6 +557,7 @@ export class AssuredClient<
     purgeAssuredFrames(this.#socket);
     this.#sequencer.disconnected();
     this.#delivery.disconnected();
+    this.#unsubscribing.clear();
     this.#sender?.disconnected();
     this.#gaps.stop();
     this.#subscribeRetry.clear();
@@ -540,6 +566,7 @@ export class AssuredClient<
   #onSubscribed(raw: unknown): void {
     const frame = parseSubscribedFrame(raw);
     this.#subscribeRetry.settled(frame.stream);
+    if (this.#unsubscribing.delete(frame.stream)) return; // answers a request since withdrawn
     if (!this.#subscriptions.has(frame.stream)) {
       // A server-initiated subscription: track it, and carry its position in later handshakes.
       if (this.#subscriptions.size >= this.#options.maxStreams) return;
@@ -630,6 +657,7 @@ export class AssuredClient<
    * §8). Until then the stream's delivery is held (its handlers would save the new position).
    */
   #reportOutcome(stream: StreamName, outcome: RecoveryOutcome): void {
+    const generation = this.#generations.get(stream) ?? 0;
     const running: PromiseLike<void>[] = [];
     let failed = false;
     for (const listener of this.#recoveryListeners) {
@@ -641,6 +669,8 @@ export class AssuredClient<
         this.#errors.report(listenerError(stream, error));
       }
     }
+    // A listener that resubscribed or unsubscribed the stream decided what is stored now.
+    if ((this.#generations.get(stream) ?? 0) !== generation) return;
     let state = this.#outcomes.get(stream);
     if (state === undefined && running.length === 0 && !failed) {
       this.#savePosition(stream, outcome.position);
@@ -676,6 +706,10 @@ export class AssuredClient<
     if (position) this.#savePosition(stream, position);
     this.#delivery.release(stream);
     void this.#delivery.drain(stream);
+  }
+
+  #bump(stream: StreamName): void {
+    this.#generations.set(stream, (this.#generations.get(stream) ?? 0) + 1);
   }
 
   #savePosition(stream: StreamName, position: Position): void {

@@ -10,6 +10,8 @@ import {
 /** A position write waiting for its turn: the latest value for its stream, or null to remove it. */
 interface PendingWrite {
   position: Position | null;
+  /** Written whatever is stored: it follows a removal (a resync) it replaced in the queue. */
+  force?: boolean;
   onError: (error: AssuredError) => void;
 }
 
@@ -79,6 +81,10 @@ export class PositionStore {
   }
 
   #enqueue(stream: StreamName, write: PendingWrite): void {
+    const replaced = this.#waiting.get(stream);
+    if (write.position !== null && replaced && (replaced.position === null || replaced.force)) {
+      write.force = true;
+    }
     this.#waiting.set(stream, write);
     this.#running ??= this.#drain();
   }
@@ -88,7 +94,9 @@ export class PositionStore {
       this.#waiting.delete(stream);
       const key = this.#key(stream);
       try {
-        await this.#locks.request(this.#lock, {}, () => this.#write(key, write.position));
+        await this.#locks.request(this.#lock, {}, () =>
+          this.#write(key, write.position, write.force === true),
+        );
       } catch (error) {
         write.onError(
           new AssuredError(
@@ -102,12 +110,12 @@ export class PositionStore {
     this.#running = undefined;
   }
 
-  async #write(key: string, position: Position | null): Promise<void> {
+  async #write(key: string, position: Position | null, force: boolean): Promise<void> {
     if (position === null) {
       await this.#storage.remove(key);
       return;
     }
-    const stored = parsePosition(await this.#storage.get(key));
+    const stored = force ? null : parsePosition(await this.#storage.get(key));
     if (stored && stored.epoch === position.epoch && stored.offset >= position.offset) return;
     await this.#storage.set(key, JSON.stringify(position));
   }

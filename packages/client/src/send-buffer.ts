@@ -8,7 +8,7 @@ const FRAME_PREFIX = "assured:";
 interface SocketInternals {
   sendBuffer?: Array<{ data?: unknown[]; id?: number }>;
   acks?: Record<string, unknown>;
-  _opts?: { retries?: number };
+  _opts?: { retries?: number; ackTimeout?: number };
 }
 
 /**
@@ -34,16 +34,23 @@ export function purgeAssuredFrames(socket: Socket): void {
 }
 
 /**
- * Refuses a socket created with socket.io-client's `retries` option: its own queue would resend
- * Assured's frames beside Assured's outbox (duplicates, and frames out of order).
+ * Refuses a socket created with socket.io-client's `retries` option (its own queue would resend
+ * Assured's frames beside Assured's outbox: duplicates, and frames out of order) or `ackTimeout`
+ * (it changes every ack callback to error-first, so answers would never be recognized).
  * @throws AssuredError `INVALID_ARGUMENT`
  */
-export function refuseSocketRetries(socket: Socket): void {
-  const retries = (socket as unknown as SocketInternals)._opts?.retries;
+export function refuseUnsupportedSocketOptions(socket: Socket): void {
+  const { retries, ackTimeout } = (socket as unknown as SocketInternals)._opts ?? {};
   if (typeof retries === "number" && retries > 0) {
     throw new AssuredError(
       "INVALID_ARGUMENT",
       "the socket was created with the `retries` option: Assured resends its own frames in order; create the socket without `retries`.",
+    );
+  }
+  if (ackTimeout !== undefined) {
+    throw new AssuredError(
+      "INVALID_ARGUMENT",
+      "the socket was created with the `ackTimeout` option: Assured times its own requests (its `ackTimeoutMs` option); create the socket without `ackTimeout`.",
     );
   }
 }

@@ -55,7 +55,10 @@ export class StreamDelivery {
     this.#draining.add(stream);
     try {
       const seq = this.#sequencer;
-      for (let record = seq.next(stream); record && !this.#stopped; record = seq.next(stream)) {
+      // A hold (recovery listeners running) stops a loop that is already running, too.
+      while (!this.#stopped && !this.#held.has(stream)) {
+        const record = seq.next(stream);
+        if (record === undefined) break;
         const epoch = seq.position(stream)?.epoch ?? "";
         if (this.#handlers.for(record.name).length === 0 && !this.#skip.has(record.name)) {
           // Nobody handles this name (yet): the stream waits, nothing is consumed.

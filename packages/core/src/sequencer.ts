@@ -153,6 +153,11 @@ export class Sequencer {
     return this.#streams.get(stream)?.phase === "paused";
   }
 
+  /** True when the stream is tracked and waits for its `subscribed` frame. */
+  awaitsSubscribed(stream: StreamName): boolean {
+    return this.#streams.get(stream)?.phase === "pending";
+  }
+
   /** The subscriptions to carry in the handshake (or to send as `assured:sub` frames). */
   subscriptions(): SubscribeRequest[] {
     const out: SubscribeRequest[] = [];

@@ -1,0 +1,202 @@
+import {
+  type ClientStorage,
+  encode,
+  MemoryEventStore,
+  memoryLocks,
+  memoryStorage,
+  Outbox,
+} from "@assured/core";
+import { io } from "socket.io-client";
+import { afterEach, describe, expect, it } from "vitest";
+import { createAssuredClient } from "../src/index.js";
+import { PositionStore } from "../src/position-store.js";
+import { type TestClient, TestServer, testClient } from "./harness.js";
+
+let server: TestServer | undefined;
+const clients: TestClient[] = [];
+
+function track(c: TestClient): TestClient {
+  clients.push(c);
+  return c;
+}
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) await c.client.close();
+  await server?.stop();
+  server = undefined;
+});
+
+/** Resolves once `check()` holds, polling every few ms (for state no event announces). */
+async function eventually(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+async function storedOffset(storage: ClientStorage, stream: string): Promise<number | undefined> {
+  const text = await storage.get(`assured:pos:${stream}`);
+  return text === null ? undefined : (JSON.parse(text) as { offset: number }).offset;
+}
+
+describe("recovery outcomes and resyncs", () => {
+  it("resubscribe() in a synchronous recovery listener is not overwritten by the stale outcome's position", async () => {
+    server = await new TestServer().start();
+    await server.publishMany("room:1", 1, 5);
+    const storage = memoryStorage();
+    await storage.set("assured:pos:room:1", JSON.stringify({ epoch: "gone", offset: 2 }));
+    const c = track(testClient(server.url, { storage }));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    c.client.on<{ n: number }>("tick", async ({ n }) => {
+      if (n === 2) await gate;
+    });
+    let resynced = false;
+    c.client.onRecovery((o) => {
+      if (!o.recovered && !resynced) {
+        resynced = true;
+        c.client.resubscribe(o.stream, { from: "earliest" }); // the documented resync
+      }
+    });
+    c.client.subscribe("room:1");
+    await c.client.connect();
+    await c.ticks("room:1", 2); // 1 handled, 2 running
+    await eventually(async () => (await storedOffset(storage, "room:1")) === 1, "offset 1 saved");
+    // Only offset 1 was handled since the resync: a reload must resume from 1, not from 5.
+    expect(await storedOffset(storage, "room:1")).toBe(1);
+    release();
+    await eventually(() => c.client.position("room:1")?.offset === 5, "the replay");
+  });
+
+  it("a drain loop already running stops while a recovery listener holds the stream", async () => {
+    server = await new TestServer().start();
+    await server.publishMany("room:1", 1, 2);
+    const storage = memoryStorage();
+    const c = track(testClient(server.url, { storage }));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let running = false;
+    c.client.on<{ n: number }>("tick", async ({ n }) => {
+      if (n === 2) {
+        running = true;
+        c.waiter.poke();
+        await gate;
+      }
+    });
+    // The application's resync never finishes: the stream must stay held.
+    c.client.onRecovery((o) => (o.recovered ? undefined : new Promise<void>(() => undefined)));
+    c.client.subscribe("room:1", { from: "earliest" });
+    await c.client.connect();
+    await c.waiter.until(() => running, "the handler of 2 running");
+    // The log is lost (a new epoch) while the handler runs; the client reconnects.
+    await server.stop();
+    const fresh = new MemoryEventStore();
+    await server.start({}, fresh);
+    await server.publishMany("room:1", 10, 2);
+    await c.waiter.until(() => c.outcomes.some((o) => !o.recovered), "the epoch outcome");
+    let batches = 0;
+    c.socket.on("assured:batch", () => {
+      batches++;
+      c.waiter.poke();
+    });
+    await server.publishMany("room:1", 20, 2);
+    await c.waiter.until(() => batches >= 2, "the new epoch's live events at the client");
+    // The handler of 2 finishes: its loop must not go on into the held stream.
+    release();
+    for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+    // Nothing of the new epoch is handled or saved while the listener runs.
+    await c.client.close();
+    expect(c.seen.get("room:1")).toEqual([1, 2]);
+    const stored = JSON.parse((await storage.get("assured:pos:room:1")) ?? "null");
+    expect(stored?.epoch).not.toBe((await fresh.head("room:1")).epoch);
+  });
+});
+
+describe("closing and unsubscribing in the middle of things", () => {
+  it("close() while connect() opens the outbox releases its session: the next client adopts the earlier page's message", async () => {
+    server = await new TestServer().start();
+    let runs = 0;
+    server.assured.on("op", (data) => {
+      runs++;
+      return data;
+    });
+    const storage = memoryStorage();
+    // An earlier page life left one unanswered message.
+    const earlier = await Outbox.open({ storage });
+    await earlier.add("op", encode(1), Date.now());
+    await earlier.close();
+    const first = testClient(server.url, { storage });
+    const connecting = first.client.connect();
+    await first.client.close(); // e.g. React StrictMode: mount, unmount, mount
+    await connecting;
+    const second = track(testClient(server.url, { storage }));
+    await second.client.connect();
+    await eventually(() => runs === 1 && second.client.pending().length === 0, "the message run");
+  });
+
+  it("an assured:subscribed that crosses unsubscribe() does not bring the stream back", async () => {
+    server = await new TestServer().start();
+    const storage = memoryStorage();
+    const c = track(testClient(server.url, { storage }));
+    let crossed = false;
+    // Runs before Assured's own listener: the frame was on the wire when unsubscribe() ran.
+    c.socket.on("assured:subscribed", (frame: { stream: string }) => {
+      if (frame.stream === "room:9" && !crossed) {
+        crossed = true;
+        c.client.unsubscribe("room:9");
+      }
+    });
+    await c.client.connect();
+    await eventually(() => c.socket.connected, "the connection");
+    c.client.subscribe("room:9", { from: "earliest" });
+    await eventually(() => crossed, "the crossing");
+    await c.client.close();
+    expect(c.client.position("room:9")).toBeNull();
+    expect(await storage.get("assured:streams")).toBeNull();
+  });
+});
+
+describe("position writes", () => {
+  it("a save queued behind a removal (a resync) is written even though the stored position is higher", async () => {
+    const inner = memoryStorage();
+    let release!: () => void;
+    const slow = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const storage: ClientStorage = {
+      get: (key) => inner.get(key),
+      remove: (key) => inner.remove(key),
+      set: async (key, value) => {
+        if (key.endsWith("pos:other")) await slow;
+        await inner.set(key, value);
+      },
+    };
+    await inner.set("assured:pos:room", JSON.stringify({ epoch: "E", offset: 100 }));
+    const store = new PositionStore(storage, memoryLocks(), "assured:");
+    const errors: unknown[] = [];
+    const report = (e: unknown) => errors.push(e);
+    store.save("other", { epoch: "E", offset: 1 }, report); // a write in progress (slow disk)
+    // resubscribe(room, { from: "earliest" }): removed, then the replay saves 1, 2, 3.
+    store.remove("room", report);
+    store.save("room", { epoch: "E", offset: 3 }, report);
+    release();
+    await store.flush();
+    expect(await storedOffset(inner, "room")).toBe(3);
+    expect(errors).toEqual([]);
+  });
+});
+
+describe("socket options Assured cannot work with", () => {
+  it("a socket created with ackTimeout (error-first acks) or retries is refused with the fix", () => {
+    const options = { autoConnect: false, forceNew: true, transports: ["websocket"] };
+    const withAckTimeout = io("http://127.0.0.1:9", { ...options, ackTimeout: 5000 });
+    const withRetries = io("http://127.0.0.1:9", { ...options, retries: 3 });
+    expect(() => createAssuredClient(withAckTimeout)).toThrow(/ackTimeout/);
+    expect(() => createAssuredClient(withRetries)).toThrow(/retries/);
+  });
+});
