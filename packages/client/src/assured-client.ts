@@ -92,7 +92,10 @@ export class AssuredClient<
    */
   readonly #unsubscribing = new Set<StreamName>();
   /** Wanted subscriptions; `fresh` ones ignore a stored position. */
-  readonly #subscriptions = new Map<StreamName, { from: StartFrom; fresh?: boolean }>();
+  readonly #subscriptions = new Map<
+    StreamName,
+    { from: StartFrom; fresh?: boolean; byServer?: boolean }
+  >();
   readonly #recoveryListeners = new Set<(outcome: RecoveryOutcome) => unknown>();
   readonly #resultListeners = new Set<(id: string, result: SettledResult) => void>();
   readonly #detach: Array<() => void> = [];
@@ -206,7 +209,7 @@ export class AssuredClient<
     try {
       for (const stream of await this.#serverStreams.load()) {
         if (this.#subscriptions.has(stream) || this.#subscriptions.size >= o.maxStreams) continue;
-        this.#subscriptions.set(stream, { from: "head" });
+        this.#subscriptions.set(stream, { from: "head", byServer: true });
       }
     } catch (error) {
       this.#errors.report(error);
@@ -570,8 +573,12 @@ export class AssuredClient<
     if (!this.#subscriptions.has(frame.stream)) {
       // A server-initiated subscription: track it, and carry its position in later handshakes.
       if (this.#subscriptions.size >= this.#options.maxStreams) return;
-      this.#subscriptions.set(frame.stream, { from: "head" });
+      this.#subscriptions.set(frame.stream, { from: "head", byServer: true });
       this.#sequencer.track(frame.stream, null, "head");
+    }
+    // Stored again at every (re)subscription: another tab may have dropped it from the shared
+    // list when the server ended its own subscription.
+    if (this.#subscriptions.get(frame.stream)?.byServer) {
       this.#serverStreams.add(frame.stream, (e) => this.#errors.report(e));
     }
     this.#apply(frame.stream, this.#sequencer.subscribed(frame));
