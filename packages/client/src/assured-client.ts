@@ -29,7 +29,7 @@ import { OutboxSender } from "./outbox-sender.js";
 import { PositionStore } from "./position-store.js";
 import { purgeAssuredFrames, refuseUnsupportedSocketOptions } from "./send-buffer.js";
 import { type SettledResult, toSettled } from "./settled-result.js";
-import { StreamDelivery } from "./stream-delivery.js";
+import { isThenable, StreamDelivery } from "./stream-delivery.js";
 import { StreamIndex } from "./stream-index.js";
 import { SubscribeRetry } from "./subscribe-retry.js";
 import type {
@@ -665,7 +665,7 @@ export class AssuredClient<
    */
   #reportOutcome(stream: StreamName, outcome: RecoveryOutcome): void {
     const generation = this.#generations.get(stream) ?? 0;
-    const running: PromiseLike<void>[] = [];
+    const running: PromiseLike<unknown>[] = [];
     let failed = false;
     for (const listener of this.#recoveryListeners) {
       try {
@@ -763,14 +763,6 @@ function checkListener(listener: unknown): void {
   if (typeof listener !== "function") {
     throw new AssuredError("INVALID_ARGUMENT", "listener must be a function.");
   }
-}
-
-function isThenable(value: unknown): value is PromiseLike<void> {
-  return (
-    (typeof value === "object" || typeof value === "function") &&
-    value !== null &&
-    typeof (value as { then?: unknown }).then === "function"
-  );
 }
 
 function listenerError(stream: StreamName, error: unknown): AssuredError {

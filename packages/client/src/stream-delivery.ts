@@ -187,7 +187,8 @@ async function awaitHandler(
   return runHandlers(handlers, next, data, meta);
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
+/** True for a promise or any other thenable (what a handler or listener may return). */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (
     (typeof value === "object" || typeof value === "function") &&
     value !== null &&

@@ -10,7 +10,7 @@ import { io } from "socket.io-client";
 import { afterEach, describe, expect, it } from "vitest";
 import { createAssuredClient } from "../src/index.js";
 import { PositionStore } from "../src/position-store.js";
-import { type TestClient, TestServer, testClient } from "./harness.js";
+import { eventually, type TestClient, TestServer, testClient } from "./harness.js";
 
 let server: TestServer | undefined;
 const clients: TestClient[] = [];
@@ -25,15 +25,6 @@ afterEach(async () => {
   await server?.stop();
   server = undefined;
 });
-
-/** Resolves once `check()` holds, polling every few ms (for state no event announces). */
-async function eventually(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 async function storedOffset(storage: ClientStorage, stream: string): Promise<number | undefined> {
   const text = await storage.get(`assured:pos:${stream}`);

@@ -13,7 +13,7 @@ import {
 } from "@assured/core";
 import type { Socket } from "socket.io-client";
 import { type AssuredClient, createAssuredClient } from "../src/index.js";
-import { TestServer, testSocket } from "./harness.js";
+import { eventually as pollUntil, TestServer, testSocket } from "./harness.js";
 
 export const NAMES = ["a", "b"] as const;
 export type Name = (typeof NAMES)[number];
@@ -106,18 +106,9 @@ const EXPECTED_CODES: ReadonlySet<string> = new Set([
   "RATE_LIMITED",
 ]);
 
-/** Polls `check` (sync or async) until it is true; throws after `timeoutMs`. */
-export async function eventually(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = WAIT_MS,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+/** Polls `check` until it is true, for at most `WAIT_MS`. */
+export function eventually(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  return pollUntil(check, what, WAIT_MS);
 }
 
 /** `storage` with every call answered a macrotask later. */

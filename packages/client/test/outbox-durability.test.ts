@@ -1,7 +1,7 @@
 import { type ClientStorage, MemoryDedupStore, memoryStorage } from "@assured/core";
 import { afterEach, describe, expect, it } from "vitest";
 import type { SettledResult } from "../src/index.js";
-import { type TestClient, TestServer, testClient } from "./harness.js";
+import { eventually, type TestClient, TestServer, testClient } from "./harness.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 let server: TestServer | undefined;
@@ -17,15 +17,6 @@ afterEach(async () => {
   await server?.stop().catch(() => undefined);
   server = undefined;
 });
-
-/** Resolves once `check()` holds, polling every few ms (for state no event announces). */
-async function eventually(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 /** Collects `onResult` reports of a client. */
 function results(c: TestClient): Map<string, SettledResult> {
