@@ -7,24 +7,13 @@ import {
   Outbox,
 } from "@assured/core";
 import { io } from "socket.io-client";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createAssuredClient } from "../src/index.js";
 import { PositionStore } from "../src/position-store.js";
-import { eventually, type TestClient, TestServer, testClient } from "./harness.js";
+import { closeAfterEach, eventually, TestServer, testClient } from "./harness.js";
 
 let server: TestServer | undefined;
-const clients: TestClient[] = [];
-
-function track(c: TestClient): TestClient {
-  clients.push(c);
-  return c;
-}
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.client.close();
-  await server?.stop();
-  server = undefined;
-});
+const track = closeAfterEach(() => server);
 
 async function storedOffset(storage: ClientStorage, stream: string): Promise<number | undefined> {
   const text = await storage.get(`assured:pos:${stream}`);

@@ -1,20 +1,10 @@
 import { type ClientStorage, memoryStorage } from "@assured/core";
-import { afterEach, describe, expect, it } from "vitest";
-import { once, range, type TestClient, TestServer, testClient } from "./harness.js";
+import { describe, expect, it } from "vitest";
+import { closeAfterEach, once, range, TestServer, testClient } from "./harness.js";
 
 const INBOX = "inbox:ada";
-let server: TestServer;
-const clients: TestClient[] = [];
-
-function track(c: TestClient): TestClient {
-  clients.push(c);
-  return c;
-}
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.client.close();
-  await server?.stop();
-});
+let server: TestServer | undefined;
+const track = closeAfterEach(() => server);
 
 /** A server that subscribes every socket to the inbox (the documented inbox pattern). */
 async function inboxServer(): Promise<TestServer> {

@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { type EventStore, MemoryDedupStore, MemoryEventStore } from "@assured/core";
 import { Server, type ServerOptions } from "socket.io";
 import { io, type Socket } from "socket.io-client";
+import { afterEach } from "vitest";
 // The real server, from source. (A workspace dependency would be a cycle: @assured/server
 // tests use this client.)
 import {
@@ -175,4 +176,22 @@ export async function eventually(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+}
+
+/**
+ * Closes the clients passed to the returned `track`, then stops the server `current()` returns,
+ * after each test of the file.
+ */
+export function closeAfterEach(
+  current: () => TestServer | undefined,
+): (c: TestClient) => TestClient {
+  const clients: TestClient[] = [];
+  afterEach(async () => {
+    for (const c of clients.splice(0)) await c.client.close();
+    await current()?.stop();
+  });
+  return (c) => {
+    clients.push(c);
+    return c;
+  };
 }

@@ -1,22 +1,11 @@
 import { type ClientStorage, MemoryDedupStore, memoryStorage } from "@assured/core";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { SettledResult } from "../src/index.js";
-import { eventually, type TestClient, TestServer, testClient } from "./harness.js";
+import { closeAfterEach, eventually, type TestClient, TestServer, testClient } from "./harness.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 let server: TestServer | undefined;
-const clients: TestClient[] = [];
-
-function track(c: TestClient): TestClient {
-  clients.push(c);
-  return c;
-}
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.client.close();
-  await server?.stop().catch(() => undefined);
-  server = undefined;
-});
+const track = closeAfterEach(() => server);
 
 /** Collects `onResult` reports of a client. */
 function results(c: TestClient): Map<string, SettledResult> {
