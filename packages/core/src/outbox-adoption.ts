@@ -1,3 +1,4 @@
+import { backoffDelay, type RandomSource, type RetryPolicy } from "./backoff.js";
 import type { ClientLocks } from "./client-locks.js";
 import { AssuredError } from "./errors.js";
 import { newId } from "./ids.js";
@@ -16,7 +17,7 @@ export interface OutboxChannel {
   close(): void;
 }
 
-/** Timers of the index re-read when there is no channel (`setTimeout`'s shape). */
+/** Timers of the index re-read, of adoption retries and of the grace (`setTimeout`'s shape). */
 export interface OutboxTimers {
   setTimeout(callback: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
@@ -53,17 +54,25 @@ export interface AdoptionOptions {
   host: AdoptionHost;
   channel: OutboxChannel | undefined;
   timers: OutboxTimers;
+  /** How often the index is re-read (with a channel too: a message may be missed). */
   intervalMs: number;
+  /** How long `start` waits for sessions still locked before it counts them alive (0: not). */
+  graceMs: number;
+  /** The backoff of a failed adoption's retries. */
+  retry: RetryPolicy;
+  random: RandomSource;
   report(error: AssuredError): void;
 }
 
 /**
  * The sessions of one storage, seen from one of them. At `start` (under the index lock) it
  * registers its session, migrates layout v1 and adopts every session whose lock is free (its
- * owner closed or crashed). While running it keeps a queued request on the lock of every other
- * session it knows — granted when that owner closes or dies — and then adopts it. It learns of
- * sessions started later from the channel (or, without one, by re-reading the index every
- * `intervalMs`).
+ * owner closed or crashed); it then waits up to `graceMs` for the locked ones, adopting those
+ * released meanwhile (a page that just reloaded may hold its lock a moment longer). While running
+ * it keeps a queued request on the lock of every other session it knows — granted when that
+ * owner closes or dies — and then adopts it. It learns of sessions started later from the
+ * channel and by re-reading the index every `intervalMs`. A failed adoption (a storage error) is
+ * reported and tried again after a backoff. `stop` cancels the queued requests.
  *
  * Adopting a session: its messages and result ids move into the host's record (stored), then
  * its record and its index entry are deleted, then its lock is released. A crash in between
@@ -72,8 +81,13 @@ export interface AdoptionOptions {
  */
 export class SessionAdoption {
   readonly #o: AdoptionOptions;
-  readonly #watching = new Set<string>();
+  /** Watched sessions: resolves once the lock is granted (or the request ended). */
+  readonly #watching = new Map<string, Promise<void>>();
   readonly #running = new Set<Promise<unknown>>();
+  /** Sessions whose adoption failed: attempts so far and the pending retry's timer. */
+  readonly #retries = new Map<string, { attempts: number; timer: unknown }>();
+  /** Cancels the queued lock requests at `stop`. */
+  readonly #abort = new AbortController();
   #stopped = false;
   #started = false;
   #rescanning = false;
@@ -86,12 +100,14 @@ export class SessionAdoption {
   }
 
   /**
-   * Registers the session and adopts what is orphaned. Returns the client id: `clientId` when
-   * given, else the stored one (or v1's), else a new one; stored when it differs.
+   * Registers the session and adopts what is orphaned (waiting up to `graceMs` for sessions
+   * still locked). Returns the client id: `clientId` when given, else the stored one (or v1's),
+   * else a new one; stored when it differs.
    * @throws AssuredError `STORE_UNAVAILABLE` when the storage cannot be read or written.
    */
   async start(clientId: string | undefined): Promise<string> {
     const { store, locks, sid, report } = this.#o;
+    const locked: Array<Promise<void>> = [];
     const id = await locks.request(store.indexLock, {}, async () => {
       const legacy = await readLegacy(store, report);
       const stored = await store.readClientId(report);
@@ -114,17 +130,19 @@ export class SessionAdoption {
           store.sessionLock(other),
           { ifAvailable: true },
           async (granted) => {
-            if (granted) await this.#adopt(other).catch(report);
+            if (granted) await this.#adopt(other, false);
             return granted;
           },
         );
-        if (!free) this.#watch(other);
+        if (!free) locked.push(this.#watch(other));
       }
       return chosen;
     });
-    this.#started = true;
     this.#o.channel?.postMessage({ type: "session", session: sid });
-    if (!this.#o.channel) this.#arm();
+    // Outside the index lock: an owner that is closing may need it to finish.
+    if (locked.length > 0 && this.#o.graceMs > 0) await this.#grace(locked);
+    this.#started = true;
+    this.#arm();
     if (this.#rescanAgain) this.#rescan();
     return id;
   }
@@ -134,45 +152,118 @@ export class SessionAdoption {
     while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
   }
 
-  /** Starts no adoption any more; closes the channel and the timer. */
+  /** Starts no adoption any more; cancels the queued lock requests, closes channel and timers. */
   stop(): void {
     this.#stopped = true;
+    this.#abort.abort();
     if (this.#o.channel) {
       this.#o.channel.onmessage = null;
       this.#o.channel.close();
     }
-    if (this.#timer !== undefined) this.#o.timers.clearTimeout(this.#timer);
+    const { timers } = this.#o;
+    if (this.#timer !== undefined) timers.clearTimeout(this.#timer);
     this.#timer = undefined;
+    for (const { timer } of this.#retries.values()) {
+      if (timer !== undefined) timers.clearTimeout(timer);
+    }
+    this.#retries.clear();
   }
 
-  /** Waits (queued) for the lock of session `other`, then adopts it. */
-  #watch(other: string): void {
+  /**
+   * Waits (queued, cancelled by `stop`) for the lock of session `other`, then adopts it.
+   * Resolves once the lock is granted (its adoption is then tracked) or the request ended.
+   */
+  #watch(other: string): Promise<void> {
     const { store, locks, sid, report } = this.#o;
-    if (this.#stopped || other === sid || this.#watching.has(other)) return;
-    this.#watching.add(other);
+    const watched = this.#watching.get(other);
+    if (watched) return watched;
+    if (this.#stopped || other === sid) return Promise.resolve();
+    let granted!: () => void;
+    const grant = new Promise<void>((resolve) => {
+      granted = resolve;
+    });
+    this.#watching.set(other, grant);
+    const signal = this.#abort.signal;
     locks
-      .request(store.sessionLock(other), {}, async () => {
+      .request(store.sessionLock(other), { signal }, async () => {
+        granted();
         if (this.#stopped) return;
         await this.#track(
           locks.request(store.indexLock, {}, async () => {
-            if (this.#stopped) return;
-            if ((await store.readIndex(report)).includes(other)) await this.#adopt(other);
+            if (!this.#stopped) await this.#adopt(other, true);
           }),
         );
       })
-      .catch((error) => report(toAssured(error)))
-      .finally(() => this.#watching.delete(other));
+      .catch((error) => {
+        if (!signal.aborted) report(toAssured(error));
+      })
+      .finally(() => {
+        granted();
+        this.#watching.delete(other);
+      });
+    return grant;
   }
 
-  /** Adopts session `other`; the caller holds the index lock and `other`'s lock. */
-  async #adopt(other: string): Promise<void> {
+  /** Waits up to `graceMs` until every lock of `locked` is granted, then for the adoptions. */
+  async #grace(locked: Array<Promise<void>>): Promise<void> {
+    const { timers, graceMs } = this.#o;
+    let timer: unknown;
+    const expired = new Promise<void>((resolve) => {
+      timer = timers.setTimeout(resolve, graceMs);
+    });
+    await Promise.race([Promise.all(locked), expired]);
+    timers.clearTimeout(timer);
+    await this.idle();
+  }
+
+  /**
+   * Adopts session `other` (when `listed` is true: if the index still names it); the caller
+   * holds the index lock and `other`'s lock. A failure is reported and retried after a backoff.
+   */
+  async #adopt(other: string, listed: boolean): Promise<void> {
+    let done = false;
+    try {
+      done = await this.#take(other, listed);
+    } catch (error) {
+      this.#o.report(toAssured(error));
+    }
+    if (!done) {
+      this.#retryLater(other);
+      return;
+    }
+    const retry = this.#retries.get(other);
+    if (retry?.timer !== undefined) this.#o.timers.clearTimeout(retry.timer);
+    this.#retries.delete(other);
+  }
+
+  /** True once `other` is adopted (or no longer listed); false when its contents were not stored. */
+  async #take(other: string, listed: boolean): Promise<boolean> {
     const { store, report } = this.#o;
+    if (listed && !(await store.readIndex(report)).includes(other)) return true;
     const record = await store.readSession(other, report);
     const contents = await this.#contents(record?.ids ?? [], record?.results ?? []);
-    if (!(await this.#o.host.absorb(contents))) return;
+    if (!(await this.#o.host.absorb(contents))) return false;
     await store.remove(store.sessionKey(other));
     const index = await store.readIndex(report);
     await store.commit([store.indexWrite(index.filter((s) => s !== other))]);
+    return true;
+  }
+
+  /** Watches `other` again after the backoff of its failed attempts (one retry pending at most). */
+  #retryLater(other: string): void {
+    if (this.#stopped) return;
+    const retry = this.#retries.get(other) ?? { attempts: 0, timer: undefined };
+    if (retry.timer !== undefined) return;
+    retry.attempts++;
+    const { timers, retry: policy, random } = this.#o;
+    retry.timer = timers.setTimeout(
+      () => {
+        retry.timer = undefined;
+        this.#watch(other);
+      },
+      backoffDelay(retry.attempts, policy, random),
+    );
+    this.#retries.set(other, retry);
   }
 
   async #contents(

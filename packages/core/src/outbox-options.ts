@@ -4,7 +4,7 @@ import {
   type RandomSource,
   type RetryPolicy,
 } from "./backoff.js";
-import { type ClientLocks, locksFor } from "./client-locks.js";
+import { type ClientLocks, isWebLocks, locksFor } from "./client-locks.js";
 import { type ClientStorage, memoryStorage } from "./client-storage.js";
 import { AssuredError } from "./errors.js";
 import {
@@ -13,7 +13,7 @@ import {
   type OutboxChannel,
   type OutboxTimers,
 } from "./outbox-adoption.js";
-import { assertId, assertPositiveInteger } from "./validate.js";
+import { assertId, assertPositiveInteger, describe } from "./validate.js";
 
 /** Options of an `Outbox`. */
 export interface OutboxOptions {
@@ -67,9 +67,32 @@ export interface OutboxOptions {
    * session index is re-read every `adoptIntervalMs` instead.
    */
   channel?: ((name: string) => OutboxChannel | undefined) | null;
-  /** Without a channel: how often the session index is re-read (default 30,000 ms). */
+  /**
+   * How often the session index is re-read to find sessions to watch (default 30,000 ms): the
+   * only way to learn of new sessions without a channel, a safety net with one.
+   */
   adoptIntervalMs?: number;
-  /** The timers of that re-read (default the global `setTimeout`, not keeping Node alive). */
+  /**
+   * How long `open` waits for a session that is still locked by its owner before treating it
+   * as alive, in ms (0: not at all). Default: `DEFAULT_ADOPT_GRACE_MS` (1000) with the
+   * runtime's Web Locks, else 0.
+   *
+   * Why: browsers release the Web Lock of a page that closed or reloaded asynchronously, so the
+   * next page may find the old page's session still locked. Adopted later, the old page's
+   * messages would get seqs after messages the new page already added (send order, G10, broken
+   * across the reload). Within the grace `open` adopts them first.
+   *
+   * The trade-off: while another session of the storage is genuinely alive (another tab), `open`
+   * takes up to this long (once, however many sessions are alive; a session released sooner
+   * ends its wait at once). In-process locks (`memoryLocks`, the default without Web Locks)
+   * release synchronously and need no grace; for other custom locks that release a dead owner's
+   * lock late, set it.
+   */
+  adoptGraceMs?: number;
+  /**
+   * The timers of the index re-read, of adoption retries and of the grace (default the global
+   * `setTimeout`, not keeping Node alive).
+   */
   timers?: OutboxTimers;
   /** The time of work the outbox does by itself: adopting sessions orphaned while open (default `Date.now`). */
   clock?: () => number;
@@ -101,6 +124,9 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 512 * 1024;
 
+/** The default `adoptGraceMs` with the runtime's Web Locks, in ms. */
+export const DEFAULT_ADOPT_GRACE_MS = 1000;
+
 /** The default largest stored result, in bytes. */
 export const DEFAULT_MAX_RESULT_BYTES = 64 * 1024;
 
@@ -110,6 +136,7 @@ export function outboxConfig(options: OutboxOptions): OutboxConfig {
     throw new AssuredError("INVALID_ARGUMENT", "outbox options must be an object.");
   }
   const storage = options.storage ?? memoryStorage();
+  const locks = options.locks ?? locksFor(storage);
   const config: OutboxConfig = {
     storage,
     prefix: options.prefix ?? "assured:",
@@ -124,9 +151,10 @@ export function outboxConfig(options: OutboxOptions): OutboxConfig {
     maxResultBytes: options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES,
     maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
     messageTtlMs: options.messageTtlMs,
-    locks: options.locks ?? locksFor(storage),
+    locks,
     channel: options.channel === null ? () => undefined : (options.channel ?? defaultChannel),
     adoptIntervalMs: options.adoptIntervalMs ?? 30_000,
+    adoptGraceMs: options.adoptGraceMs ?? (isWebLocks(locks) ? DEFAULT_ADOPT_GRACE_MS : 0),
     timers: options.timers ?? DEFAULT_TIMERS,
     clock: options.clock ?? Date.now,
     onChange: options.onChange ?? (() => {}),
@@ -166,6 +194,13 @@ export function outboxConfig(options: OutboxOptions): OutboxConfig {
     assertPositiveInteger(config[name], name);
   }
   if (config.messageTtlMs !== undefined) assertPositiveInteger(config.messageTtlMs, "messageTtlMs");
+  const grace = config.adoptGraceMs;
+  if (typeof grace !== "number" || !Number.isSafeInteger(grace) || grace < 0) {
+    throw new AssuredError(
+      "INVALID_ARGUMENT",
+      `adoptGraceMs must be a non-negative integer, got ${describe(grace)}.`,
+    );
+  }
   assertRetryPolicy(config.retry);
   for (const name of ["random", "channel", "clock", "onChange", "onStorageError"] as const) {
     if (typeof config[name] !== "function") {

@@ -109,6 +109,9 @@ export class Outbox {
       channel: config.channel(this.#store.channelName),
       timers: config.timers,
       intervalMs: config.adoptIntervalMs,
+      graceMs: config.adoptGraceMs,
+      retry: config.retry,
+      random: config.random,
       report: config.onStorageError,
     });
   }
@@ -117,6 +120,9 @@ export class Outbox {
    * Opens an outbox with a new session: takes the session's lock, loads (or creates) the
    * client id, and adopts the unanswered messages and results of every session of the storage
    * whose owner is gone (a reload continues where the last page stopped) and of layout v1.
+   * Sessions still locked are waited for up to `adoptGraceMs` (the lock of a page that just
+   * closed may be released a moment late): those released meanwhile are adopted before `open`
+   * resolves, so their messages keep lower seqs than this outbox's own; the others are alive.
    * @throws AssuredError `INVALID_ARGUMENT` for a bad option; `STORE_UNAVAILABLE` when the
    *   storage cannot be read or written.
    */
@@ -316,8 +322,9 @@ export class Outbox {
   }
 
   /**
-   * Ends the session: stops adopting, waits for storage writes, then releases the session's
-   * lock, so a live outbox (or the next to open) adopts what is still unanswered. Afterwards
+   * Ends the session: stops adopting (cancels its queued requests on other sessions' locks, so
+   * they keep no closed outbox referenced), waits for storage writes, then releases the
+   * session's lock, so a live outbox (or the next to open) adopts what is still unanswered. Afterwards
    * `add` rejects with `CLOSED`, `due` is empty and replies are ignored. Idempotent.
    */
   close(): Promise<void> {
@@ -350,7 +357,6 @@ export class Outbox {
 
   /** Takes over what an orphaned session held (see `SessionAdoption`). */
   async #absorb(contents: OrphanContents): Promise<boolean> {
-    const opening = this.#openedAt !== undefined;
     const now = this.#openedAt ?? this.#c.clock();
     const writer = this.#writer;
     if (contents.results.length > 0) writer.mergeResults(contents.results, now);
@@ -380,7 +386,8 @@ export class Outbox {
             () => false,
           );
     await writer.flush();
-    if (stored && adds.length > 0 && !opening && !this.#closed) {
+    // Checked now: an adoption that began while opening may end after `open` resolved.
+    if (stored && adds.length > 0 && this.#openedAt === undefined && !this.#closed) {
       try {
         this.#c.onChange();
       } catch {

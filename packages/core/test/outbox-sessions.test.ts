@@ -1,4 +1,4 @@
-import { describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   type ClientLocks,
   type ClientStorage,
@@ -12,6 +12,7 @@ import {
   type OutboxTimers,
   type StorageWrite,
 } from "../src/index.js";
+import { DEFAULT_ADOPT_GRACE_MS, outboxConfig } from "../src/outbox-options.js";
 
 const T0 = 1_000_000;
 const half = () => 0.5;
@@ -557,6 +558,9 @@ describe("Outbox frames, layout v1 and options", () => {
       { maxResultBytes: 0 },
       { messageTtlMs: -1 },
       { adoptIntervalMs: 1.5 },
+      { adoptGraceMs: -1 },
+      { adoptGraceMs: 0.5 },
+      { adoptGraceMs: "1000" },
       { onChange: "pump" },
       { clock: 5 },
       { locks: {} },
@@ -568,5 +572,231 @@ describe("Outbox frames, layout v1 and options", () => {
         code: "INVALID_ARGUMENT",
       });
     }
+  });
+});
+
+/** Timers that run only when the test fires them. */
+function manualTimers(): OutboxTimers & {
+  armed: Array<{ callback: () => void; ms: number; cleared: boolean }>;
+  fire(ms: number): void;
+} {
+  const armed: Array<{ callback: () => void; ms: number; cleared: boolean }> = [];
+  return {
+    armed,
+    setTimeout: (callback, ms) => {
+      const timer = { callback, ms, cleared: false };
+      armed.push(timer);
+      return timer;
+    },
+    clearTimeout: (handle) => {
+      if (handle) (handle as { cleared: boolean }).cleared = true;
+    },
+    fire(ms) {
+      const timer = armed.find((t) => t.ms === ms && !t.cleared);
+      if (!timer) throw new Error(`no timer of ${ms} ms armed`);
+      timer.cleared = true;
+      timer.callback();
+    },
+  };
+}
+
+const sessionLock = (sid: string) => `assured:assured:session:${sid}`;
+
+describe("Outbox sessions: retries, cancelled watches and the grace at open", () => {
+  it("a failed adoption is retried after a backoff, also with a channel", async () => {
+    const storage = testStorage();
+    const shared = memoryLocks();
+    const tab = tabsOf(storage, shared)();
+    const a = await open({ storage: tab.storage, locks: tab.locks });
+    const m1 = await a.add("x", encode(1), T0);
+    const m2 = await a.add("x", encode(2), T0);
+    const [orphan] = sessions(storage).index;
+    tab.crash();
+    await tick();
+    // The orphan's record cannot be read once (a storage error while adopting at open).
+    let failures = 1;
+    const flaky: ClientStorage = {
+      ...storage,
+      get: async (key) => {
+        if (key === `assured:session:${orphan}` && failures > 0) {
+          failures--;
+          throw new DOMException("read failed", "UnknownError");
+        }
+        return storage.get(key);
+      },
+    };
+    const timers = manualTimers();
+    const errors: string[] = [];
+    let changes = 0;
+    const b = await open({
+      storage: flaky,
+      locks: shared,
+      channel: bus(),
+      timers,
+      adoptIntervalMs: 60_000,
+      onStorageError: (e) => errors.push(e.code),
+      onChange: () => changes++,
+    });
+    expect(errors).toEqual(["STORE_UNAVAILABLE"]);
+    expect(b.pending()).toEqual([]);
+    // The retry (full jitter, random 0.5 of retry.initialMs 500) and the index re-read.
+    expect(timers.armed.map((t) => t.ms).sort((x, y) => x - y)).toEqual([250, 60_000]);
+    timers.fire(250);
+    await waitFor(() => changes > 0);
+    await b.flush();
+    expect(b.pending().map((m) => [m.id, m.seq])).toEqual([
+      [m1.id, 1],
+      [m2.id, 2],
+    ]);
+    expect(sessions(storage).index).toHaveLength(1);
+    expect(sessions(storage).records).toHaveLength(1);
+    await b.close();
+    expect(timers.armed.every((t) => t.cleared)).toBe(true);
+  });
+
+  it("with a channel too, the index is re-read every adoptIntervalMs (a missed announcement)", async () => {
+    const storage = testStorage();
+    const shared = memoryLocks();
+    const timers = manualTimers();
+    let changes = 0;
+    const a = await open({
+      storage,
+      locks: shared,
+      channel: bus(),
+      timers,
+      adoptIntervalMs: 5000,
+      onChange: () => changes++,
+    });
+    // b announces itself on no channel a listens to.
+    const tab = tabsOf(storage, shared)();
+    const b = await open({ storage: tab.storage, locks: tab.locks, channel: bus() });
+    const m = await b.add("x", encode(1), T0);
+    tab.crash();
+    await tick();
+    expect(changes).toBe(0);
+    timers.fire(5000);
+    await waitFor(() => changes > 0);
+    expect(a.pending().map((x) => x.id)).toEqual([m.id]);
+  });
+
+  it("a closed outbox leaves no queued request on a live session's lock (100 open/close)", async () => {
+    const storage = testStorage();
+    const locks = memoryLocks();
+    const a = await open({ storage, locks });
+    const m = await a.add("x", encode("a"), T0);
+    const lock = sessionLock(sessions(storage).index[0]!);
+    for (let i = 0; i < 100; i++) {
+      const b = await open({ storage, locks });
+      expect(locks.queued(lock)).toBe(1); // b watches a while open
+      await b.close();
+    }
+    expect(locks.queued(lock)).toBe(0);
+    // The lock still works: an outbox watching a adopts it when a closes.
+    let changes = 0;
+    const c = await open({ storage, locks, onChange: () => changes++ });
+    await a.close();
+    await waitFor(() => changes > 0);
+    expect(c.pending().map((x) => x.id)).toEqual([m.id]);
+  });
+
+  it("open waits (adoptGraceMs) for a session released late, as after a reload: its messages come first", async () => {
+    const storage = testStorage();
+    const locks = memoryLocks();
+    const old = await open({ storage, locks });
+    const m1 = await old.add("x", encode("old 1"), T0);
+    const m2 = await old.add("x", encode("old 2"), T0);
+    const timers = manualTimers();
+    let opened = false;
+    const opening = open({ storage, locks, timers, adoptGraceMs: 1000 }).then((outbox) => {
+      opened = true;
+      return outbox;
+    });
+    // The old page's lock is released 50 ms after the new page began to open (within the grace).
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(opened).toBe(false);
+    expect(timers.armed.map((t) => t.ms)).toEqual([1000]);
+    await old.close();
+    const b = await opening;
+    const own = await b.add("x", encode("new"), T0);
+    expect(b.pending().map((m) => [m.id, m.seq])).toEqual([
+      [m1.id, 1],
+      [m2.id, 2],
+      [own.id, 3],
+    ]);
+    expect(b.due(T0).map((f) => f.seq)).toEqual([1, 2, 3]);
+    expect(sessions(storage).index).toHaveLength(1);
+  });
+
+  it("sessions alive through the grace are not adopted: open resolves when it ends (one timer for all)", async () => {
+    const storage = testStorage();
+    const locks = memoryLocks();
+    const a1 = await open({ storage, locks });
+    const a2 = await open({ storage, locks });
+    const m = await a2.add("x", encode(1), T0);
+    const timers = manualTimers();
+    let changes = 0;
+    let opened = false;
+    const opening = open({
+      storage,
+      locks,
+      timers,
+      adoptGraceMs: 1000,
+      onChange: () => changes++,
+    }).then((outbox) => {
+      opened = true;
+      return outbox;
+    });
+    await tick();
+    expect(opened).toBe(false);
+    expect(timers.armed.map((t) => t.ms)).toEqual([1000]);
+    timers.fire(1000);
+    const b = await opening;
+    expect(b.pending()).toEqual([]);
+    // Still watched: adopted (with onChange) once its owner closes (a1 watches only older ones).
+    await a2.close();
+    await waitFor(() => changes > 0);
+    expect(b.pending().map((x) => x.id)).toEqual([m.id]);
+    await a1.close();
+  });
+
+  describe("the default grace", () => {
+    afterEach(() => {
+      vi.unstubAllGlobals();
+    });
+
+    it("is 0 with in-process locks: open with a live session arms no grace timer", async () => {
+      const storage = testStorage();
+      expect(outboxConfig({ storage }).adoptGraceMs).toBe(0);
+      expect(outboxConfig({ storage, locks: memoryLocks() }).adoptGraceMs).toBe(0);
+      await open({ storage });
+      const timers = manualTimers();
+      await open({ storage, timers, adoptIntervalMs: 5000 });
+      expect(timers.armed.map((t) => t.ms)).toEqual([5000]);
+    });
+
+    it("is DEFAULT_ADOPT_GRACE_MS with the runtime's Web Locks (released late by browsers)", async () => {
+      const inner = memoryLocks();
+      vi.stubGlobal("navigator", {
+        locks: {
+          request: (name: string, options: object, task: (lock: unknown) => Promise<unknown>) =>
+            inner.request(name, options, (granted) => task(granted ? { name } : null)),
+        },
+      });
+      const storage = testStorage();
+      expect(DEFAULT_ADOPT_GRACE_MS).toBe(1000);
+      expect(outboxConfig({ storage }).adoptGraceMs).toBe(DEFAULT_ADOPT_GRACE_MS);
+      expect(outboxConfig({ storage, locks: memoryLocks() }).adoptGraceMs).toBe(0);
+      expect(outboxConfig({ storage, adoptGraceMs: 0 }).adoptGraceMs).toBe(0);
+      const a = await open({ storage });
+      const timers = manualTimers();
+      const opening = open({ storage, timers, adoptIntervalMs: 5000 });
+      await tick();
+      expect(timers.armed.map((t) => t.ms)).toEqual([DEFAULT_ADOPT_GRACE_MS]);
+      timers.fire(DEFAULT_ADOPT_GRACE_MS);
+      const b = await opening;
+      expect(timers.armed.map((t) => t.ms)).toEqual([DEFAULT_ADOPT_GRACE_MS, 5000]);
+      await b.close();
+      await a.close();
+    });
   });
 });
