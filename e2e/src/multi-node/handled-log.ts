@@ -1,3 +1,4 @@
+import Database from "better-sqlite3";
 import type { Redis } from "ioredis";
 import type { Db } from "mongodb";
 
@@ -62,6 +63,39 @@ export class MongoHandledLog implements HandledLog {
   async entries(): Promise<HandledEntry[]> {
     const docs = await this.#db.collection("handled").find({}).sort({ _id: 1 }).toArray();
     return docs.map(({ id, node, client, n, at }) => ({ id, node, client, n, at }) as HandledEntry);
+  }
+}
+
+/**
+ * The handled log as a table in its own SQLite file (beside a SQLite node's store): written
+ * synchronously before the handler answers, so it survives a SIGKILL right after, and readable
+ * by the test once the node is gone.
+ */
+export class SqliteHandledLog implements HandledLog {
+  readonly #db: Database.Database;
+
+  constructor(path: string) {
+    this.#db = new Database(path);
+    this.#db.pragma("journal_mode = WAL");
+    this.#db.exec(
+      "CREATE TABLE IF NOT EXISTS handled (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL)",
+    );
+  }
+
+  async record(entry: HandledEntry): Promise<void> {
+    this.#db.prepare("INSERT INTO handled (entry) VALUES (?)").run(JSON.stringify(entry));
+  }
+
+  async entries(): Promise<HandledEntry[]> {
+    const rows = this.#db.prepare("SELECT entry FROM handled ORDER BY seq").all() as {
+      entry: string;
+    }[];
+    return rows.map((row) => JSON.parse(row.entry) as HandledEntry);
+  }
+
+  /** Closes the file. */
+  close(): void {
+    this.#db.close();
   }
 }
 

@@ -1,12 +1,23 @@
 import type { DedupStore, EventStore } from "@assured/core";
 import { MongoDedupStore, MongoEventStore } from "@assured/store-mongodb";
 import { RedisDedupStore, RedisEventStore } from "@assured/store-redis";
+import { createSqliteStores } from "@assured/store-sqlite";
 import { createAdapter } from "@socket.io/redis-adapter";
 import { Redis } from "ioredis";
 import { MongoClient } from "mongodb";
 import type { ServerOptions } from "socket.io";
-import { type HandledLog, MongoHandledLog, RedisHandledLog } from "./handled-log.js";
-import type { MongoNodeConfig, NodeConfig, RedisNodeConfig } from "./node-config.js";
+import {
+  type HandledLog,
+  MongoHandledLog,
+  RedisHandledLog,
+  SqliteHandledLog,
+} from "./handled-log.js";
+import type {
+  MongoNodeConfig,
+  NodeConfig,
+  RedisNodeConfig,
+  SqliteNodeConfig,
+} from "./node-config.js";
 
 /** What a node server runs on: its stores, its handled log and (on Redis) its adapter. */
 export interface NodeBackend {
@@ -21,7 +32,9 @@ export interface NodeBackend {
 
 /** Opens the backend a node config names. */
 export function openBackend(config: NodeConfig): NodeBackend {
-  return config.store === "redis" ? openRedisBackend(config) : openMongoBackend(config);
+  if (config.store === "redis") return openRedisBackend(config);
+  if (config.store === "sqlite") return openSqliteBackend(config);
+  return openMongoBackend(config);
 }
 
 function openRedisBackend(config: RedisNodeConfig): NodeBackend {
@@ -61,6 +74,21 @@ function openMongoBackend(config: MongoNodeConfig): NodeBackend {
     async close() {
       await Promise.allSettled([store.close(), dedupStore.close()]);
       await client.close();
+    },
+  };
+}
+
+function openSqliteBackend(config: SqliteNodeConfig): NodeBackend {
+  const { eventStore, dedupStore, close } = createSqliteStores({ path: config.path });
+  const handled = new SqliteHandledLog(`${config.path}.handled`);
+  return {
+    store: eventStore,
+    dedupStore,
+    handled,
+    healthy: () => storeAnswers(eventStore),
+    async close() {
+      await close();
+      handled.close();
     },
   };
 }

@@ -1,5 +1,5 @@
 /** How a node server child process is configured (passed as JSON in `ASSURED_NODE_CONFIG`). */
-export type NodeConfig = RedisNodeConfig | MongoNodeConfig;
+export type NodeConfig = RedisNodeConfig | MongoNodeConfig | SqliteNodeConfig;
 
 interface CommonNodeConfig {
   /** The node's name, recorded with every message its handler runs. */
@@ -8,6 +8,9 @@ interface CommonNodeConfig {
   port: number;
   /** The server's `leaseMs` (how long a crashed handler's claim blocks a duplicate). */
   leaseMs?: number;
+  /** Socket.IO's heartbeat (defaults 25,000 / 20,000 ms): short ones find dead peers sooner. */
+  pingIntervalMs?: number;
+  pingTimeoutMs?: number;
 }
 
 /** A node on Redis: `RedisEventStore`, `RedisDedupStore` and the Socket.IO Redis adapter. */
@@ -25,6 +28,12 @@ export interface MongoNodeConfig extends CommonNodeConfig {
   database: string;
 }
 
+/** A single node on a SQLite file (`createSqliteStores`); its handled log is `<path>.handled`. */
+export interface SqliteNodeConfig extends CommonNodeConfig {
+  store: "sqlite";
+  path: string;
+}
+
 /** The environment variable that carries the config. */
 export const NODE_CONFIG_ENV = "ASSURED_NODE_CONFIG";
 
@@ -36,8 +45,8 @@ export function readNodeConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig
   if (typeof config.name !== "string" || !Number.isSafeInteger(config.port)) {
     throw new Error(`${NODE_CONFIG_ENV} needs a name and a port, got ${raw}`);
   }
-  if (config.store !== "redis" && config.store !== "mongodb") {
-    throw new Error(`${NODE_CONFIG_ENV}.store must be "redis" or "mongodb", got ${raw}`);
+  if (config.store !== "redis" && config.store !== "mongodb" && config.store !== "sqlite") {
+    throw new Error(`${NODE_CONFIG_ENV}.store must be "redis", "mongodb" or "sqlite", got ${raw}`);
   }
   return config;
 }

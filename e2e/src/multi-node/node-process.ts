@@ -85,6 +85,18 @@ export class NodeProcess {
     return body as Published[];
   }
 
+  /** The node's RSS and worst event-loop lag since the previous call, or undefined when it does not answer. */
+  async stats(): Promise<{ rssBytes: number; eventLoopLagMs: number } | undefined> {
+    try {
+      const res = await fetch(`${this.url}/stats`);
+      return res.ok
+        ? ((await res.json()) as { rssBytes: number; eventLoopLagMs: number })
+        : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** True when the node answers `/health` with 200. */
   async healthy(): Promise<boolean> {
     try {

@@ -9,9 +9,11 @@
  * - `POST /publish` `{ stream, events }`: publishes each event as `e`, answers
  *   `[{ offset, epoch }]` (503 with the error code when publishing fails).
  * - `GET /health`: 200 once the stores (and the adapter's Redis connections) answer, else 503.
+ * - `GET /stats`: `{ rssBytes, eventLoopLagMs }` (the worst event-loop delay since the last call).
  * - SIGTERM: closes everything and exits 0. The end of stdin (the test process died): exits 1.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { AssuredError } from "@assured/core";
 import { createAssuredServer } from "@assured/server";
 import { Server } from "socket.io";
@@ -32,7 +34,11 @@ const backend = openBackend(config);
 const httpServer = createServer((req, res) => {
   route(req, res).catch((error: unknown) => reply(res, 500, { message: String(error) }));
 });
-const io = new Server(httpServer, backend.adapter ? { adapter: backend.adapter } : {});
+const io = new Server(httpServer, {
+  ...(backend.adapter ? { adapter: backend.adapter } : {}),
+  ...(config.pingIntervalMs === undefined ? {} : { pingInterval: config.pingIntervalMs }),
+  ...(config.pingTimeoutMs === undefined ? {} : { pingTimeout: config.pingTimeoutMs }),
+});
 const assured = createAssuredServer(io, {
   store: backend.store,
   dedupStore: backend.dedupStore,
@@ -43,10 +49,19 @@ assured.on("record", async (data: RecordMessage, { id }) => {
   const at = Date.now();
   await backend.handled.record({ id, node: config.name, client: data.client, n: data.n, at });
   if (data.hangOn === config.name) await new Promise<never>(() => {});
-  return { node: config.name, n: data.n };
+  return { node: config.name, client: data.client, n: data.n };
 });
 
+const lag = monitorEventLoopDelay({ resolution: 10 });
+lag.enable();
+
 async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (req.method === "GET" && req.url === "/stats") {
+    const eventLoopLagMs = lag.max / 1e6;
+    lag.reset();
+    reply(res, 200, { rssBytes: process.memoryUsage().rss, eventLoopLagMs });
+    return;
+  }
   if (req.method === "GET" && req.url === "/health") {
     reply(res, (await backend.healthy()) ? 200 : 503, {});
     return;

@@ -18,6 +18,7 @@ export interface Delivery {
 /** What the server's `record` handler answers. */
 export interface RecordAnswer {
   node: string;
+  client: string;
   n: number;
 }
 

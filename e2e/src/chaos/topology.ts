@@ -1,0 +1,225 @@
+import { join } from "node:path";
+import { decode, type EventStore, newId } from "@assured/core";
+import { MongoEventStore } from "@assured/store-mongodb";
+import { RedisEventStore } from "@assured/store-redis";
+import { createSqliteStores } from "@assured/store-sqlite";
+import { freePort, type RunningService, startFerretDB, startRedis } from "@assured/test-services";
+import { Redis } from "ioredis";
+import { MongoClient } from "mongodb";
+import {
+  type HandledEntry,
+  MongoHandledLog,
+  RedisHandledLog,
+  SqliteHandledLog,
+} from "../multi-node/handled-log.js";
+import type { NodeConfig } from "../multi-node/node-config.js";
+import { NodeProcess } from "../multi-node/node-process.js";
+import type { Topology } from "./profiles.js";
+
+/**
+ * A short heartbeat, so a stalled or half-open connection is noticed within 2 s, and a short
+ * lease, so a message whose node was killed mid-handler is run again within seconds.
+ */
+const HEARTBEAT = { pingIntervalMs: 1_000, pingTimeoutMs: 1_000, leaseMs: 5_000 };
+
+/** A stream's log as the store holds it at the end of a run: the checker's truth. */
+export interface StoredLog {
+  epoch: string;
+  head: number;
+  earliest: number;
+  events: Map<number, unknown>;
+}
+
+/**
+ * The servers of a chaos run: the store (a Redis, a SQLite file or a Mongo-wire server) and
+ * node processes on it, each on a fixed loopback port so a killed node comes back where the
+ * proxy looks for it.
+ */
+export class ChaosTopology {
+  readonly kind: Topology;
+  readonly #configs: NodeConfig[];
+  readonly #nodes: (NodeProcess | undefined)[];
+  readonly #service: RunningService | undefined;
+  readonly #close: () => Promise<void>;
+
+  private constructor(
+    kind: Topology,
+    configs: NodeConfig[],
+    service: RunningService | undefined,
+    close: () => Promise<void>,
+  ) {
+    this.kind = kind;
+    this.#configs = configs;
+    this.#nodes = configs.map(() => undefined);
+    this.#service = service;
+    this.#close = close;
+  }
+
+  /** Starts the store and `nodes` node processes (data files go into `dir`). */
+  static async start(kind: Topology, nodes: number, dir: string): Promise<ChaosTopology> {
+    const ports = await Promise.all(Array.from({ length: nodes }, () => freePort()));
+    let topology: ChaosTopology;
+    if (kind === "redis") {
+      const redis = await startRedis();
+      const keyPrefix = `chaos:${newId()}:`;
+      const configs: NodeConfig[] = ports.map((port, i) => ({
+        name: `n${i}`,
+        port,
+        store: "redis",
+        redisUrl: redis.url,
+        keyPrefix,
+        ...HEARTBEAT,
+      }));
+      topology = new ChaosTopology(kind, configs, redis, () => redis.stop());
+    } else if (kind === "sqlite") {
+      const path = join(dir, "chaos.sqlite");
+      const configs: NodeConfig[] = [
+        { name: "n0", port: ports[0]!, store: "sqlite", path, ...HEARTBEAT },
+      ];
+      topology = new ChaosTopology(kind, configs, undefined, async () => {});
+    } else {
+      const ferret = await startFerretDB();
+      const database = `chaos_${newId().replace(/[^a-zA-Z0-9]/g, "")}`.slice(0, 40);
+      const configs: NodeConfig[] = [
+        {
+          name: "n0",
+          port: ports[0]!,
+          store: "mongodb",
+          mongodbUrl: ferret.url,
+          database,
+          ...HEARTBEAT,
+        },
+      ];
+      topology = new ChaosTopology(kind, configs, ferret, () => ferret.stop());
+    }
+    try {
+      for (let i = 0; i < nodes; i++) await topology.startNode(i);
+    } catch (error) {
+      await topology.close();
+      throw error;
+    }
+    return topology;
+  }
+
+  /** Node count. */
+  get size(): number {
+    return this.#configs.length;
+  }
+
+  /** The node's name. */
+  name(i: number): string {
+    return this.#configs[i]!.name;
+  }
+
+  /** The ports of every node, in order (the proxy tries them in turn). */
+  ports(): number[] {
+    return this.#configs.map((c) => c.port);
+  }
+
+  /** Running nodes. */
+  live(): NodeProcess[] {
+    return this.#nodes.filter((n): n is NodeProcess => n?.running === true);
+  }
+
+  /** True while node `i` runs. */
+  running(i: number): boolean {
+    return this.#nodes[i]?.running === true;
+  }
+
+  /** Starts node `i` (again, on its port) and waits until it is healthy. */
+  async startNode(i: number): Promise<void> {
+    if (this.running(i)) return;
+    const node = await NodeProcess.start(this.#configs[i]!);
+    this.#nodes[i] = node;
+    const deadline = Date.now() + 20_000;
+    while (!(await node.healthy())) {
+      if (Date.now() > deadline) throw new Error(`node ${node.config.name} never healthy`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** SIGKILLs node `i`. */
+  async killNode(i: number): Promise<void> {
+    await this.#nodes[i]?.kill();
+  }
+
+  /** Every stream's log as the store holds it now. */
+  async readLogs(streams: readonly string[]): Promise<Map<string, StoredLog>> {
+    const store = this.#openStore();
+    try {
+      const logs = new Map<string, StoredLog>();
+      for (const stream of streams) logs.set(stream, await readWholeLog(store.store, stream));
+      return logs;
+    } finally {
+      await store.close();
+    }
+  }
+
+  /** Every handler run the nodes recorded, in the order they recorded them. */
+  async readHandled(): Promise<HandledEntry[]> {
+    const config = this.#configs[0]!;
+    if (config.store === "redis") {
+      const redis = new Redis(config.redisUrl);
+      try {
+        return await new RedisHandledLog(redis, config.keyPrefix).entries();
+      } finally {
+        redis.disconnect();
+      }
+    }
+    if (config.store === "sqlite") {
+      const log = new SqliteHandledLog(`${config.path}.handled`);
+      try {
+        return await log.entries();
+      } finally {
+        log.close();
+      }
+    }
+    const client = new MongoClient(config.mongodbUrl);
+    try {
+      return await new MongoHandledLog(client.db(config.database)).entries();
+    } finally {
+      await client.close();
+    }
+  }
+
+  /** Stops every node and the store. */
+  async close(): Promise<void> {
+    await Promise.allSettled(this.#nodes.map((n) => n?.stop()));
+    await this.#close();
+    void this.#service;
+  }
+
+  #openStore(): { store: EventStore; close(): Promise<void> } {
+    const config = this.#configs[0]!;
+    if (config.store === "redis") {
+      const store = new RedisEventStore({ redis: config.redisUrl, keyPrefix: config.keyPrefix });
+      return { store, close: () => store.close() };
+    }
+    if (config.store === "sqlite") {
+      const stores = createSqliteStores({ path: config.path });
+      return { store: stores.eventStore, close: () => stores.close() };
+    }
+    const client = new MongoClient(config.mongodbUrl);
+    const store = new MongoEventStore({ connection: client, database: config.database });
+    return {
+      store,
+      close: async () => {
+        await store.close();
+        await client.close();
+      },
+    };
+  }
+}
+
+async function readWholeLog(store: EventStore, stream: string): Promise<StoredLog> {
+  const head = await store.head(stream);
+  const events = new Map<number, unknown>();
+  let after = head.earliest - 1;
+  while (after < head.head) {
+    const page = await store.read(stream, { after, limit: 10_000 });
+    if (page.epoch !== head.epoch || page.records.length === 0) break;
+    for (const record of page.records) events.set(record.offset, decode(record.payload));
+    after = page.records[page.records.length - 1]!.offset;
+  }
+  return { epoch: head.epoch, head: head.head, earliest: head.earliest, events };
+}
