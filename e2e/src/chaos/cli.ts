@@ -1,5 +1,5 @@
 /**
- * `pnpm chaos [--long] [--topology redis|sqlite|mongodb] [--seed N] [--seconds N]`: one seeded
+ * `pnpm chaos [--long] [--topology redis|sqlite|mongodb] [--seed N] [--seconds N] [--keep]`: one seeded
  * chaos run per topology (all three by default), printing figures and, on a violation, the
  * timeline of the violating clients and the command that replays the run. Exits 1 on any
  * violation.
@@ -14,6 +14,7 @@ const { values } = parseArgs({
     topology: { type: "string", multiple: true },
     seed: { type: "string" },
     seconds: { type: "string" },
+    keep: { type: "boolean", default: false },
   },
   strict: true,
 });
@@ -37,7 +38,7 @@ for (const topology of chosen) {
   const profile: ChaosProfile = values.long ? longProfile(topology) : shortProfile(topology);
   if (values.seconds !== undefined) profile.durationMs = Number(values.seconds) * 1_000;
   console.log(`chaos: ${topology}, seed ${seed}, ${profile.durationMs / 1_000} s of faults…`);
-  const result = await runChaos(profile, seed);
+  const result = await runChaos(profile, seed, { keep: values.keep });
   console.log(result.report);
   console.log(`(${Math.round(result.elapsedMs / 1_000)} s)`);
   if (!result.verdict.ok) failed = true;

@@ -195,7 +195,8 @@ export class ClientWorkers {
    */
   async readLines(): Promise<ChaosLogLine[]> {
     const lines: ChaosLogLine[] = [];
-    for (const file of this.logFiles()) lines.push(...(await readLogFile(file)));
+    for (const file of this.logFiles())
+      for (const line of await readLogFile(file)) lines.push(line);
     return lines;
   }
 

@@ -29,7 +29,11 @@ export interface ChaosResult {
  * and every message is answered (or `settleTimeoutMs` passes). The checker then compares what
  * the clients saw and what the handlers ran with the store's own logs.
  */
-export async function runChaos(profile: ChaosProfile, seed: number): Promise<ChaosResult> {
+export async function runChaos(
+  profile: ChaosProfile,
+  seed: number,
+  options: { keep?: boolean } = {},
+): Promise<ChaosResult> {
   const started = Date.now();
   const clock = () => Date.now() - started;
   const lines: ChaosLogLine[] = [];
@@ -89,7 +93,7 @@ export async function runChaos(profile: ChaosProfile, seed: number): Promise<Cha
       );
     log({ kind: "fault", t: clock(), fault: settled ? "settled" : "settle-timeout" });
     await workers.stop();
-    lines.push(...(await workers.readLines()));
+    for (const line of await workers.readLines()) lines.push(line);
     const handled: ChaosHandledRun[] = await topology.readHandled();
     const logs = await topology.readLogs(profile.streams);
     const record = { lines, handled, logs, lossPossible: false, runStartedAt: started };
@@ -102,7 +106,8 @@ export async function runChaos(profile: ChaosProfile, seed: number): Promise<Cha
     await workers?.stop().catch(() => undefined);
     await proxy?.close();
     await topology.close();
-    await rm(dir, { recursive: true, force: true });
+    if (options.keep) console.log(`chaos: the run's files are kept in ${dir}`);
+    else await rm(dir, { recursive: true, force: true });
   }
 }
 
