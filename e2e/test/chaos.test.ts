@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { shortProfile, type Topology } from "../src/chaos/profiles.js";
+import { type FaultKind, shortProfile, type Topology } from "../src/chaos/profiles.js";
 import { runChaos } from "../src/chaos/run-chaos.js";
 
 /**
@@ -9,8 +9,14 @@ import { runChaos } from "../src/chaos/run-chaos.js";
  */
 const FAULT_MS = 15_000;
 
-async function chaos(topology: Topology, seed: number): Promise<void> {
-  const profile = { ...shortProfile(topology), durationMs: FAULT_MS };
+async function chaos(
+  topology: Topology,
+  seed: number,
+  without: readonly FaultKind[] = [],
+): Promise<void> {
+  const base = shortProfile(topology);
+  const faults = base.faults.filter((f) => !without.includes(f));
+  const profile = { ...base, faults, durationMs: FAULT_MS };
   const result = await runChaos(profile, seed);
   console.log(result.report.split("\n").slice(0, 6).join("\n"));
   if (!result.verdict.ok) console.log(result.report);

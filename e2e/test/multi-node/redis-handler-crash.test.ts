@@ -66,9 +66,9 @@ describe("multi-node on Redis: a node SIGKILLed in the middle of a handler", () 
       () => `answers; ${c.answers.size}/${c.sent.size}`,
     );
 
-    expect(c.answers.get(done)).toEqual({ node: "A", n: 1 });
-    expect(c.answers.get(crashed)).toEqual({ node: "B", n: 2 });
-    expect(c.answers.get(after)).toEqual({ node: "B", n: 3 });
+    expect(c.answers.get(done)).toEqual({ node: "A", client: "c", n: 1 });
+    expect(c.answers.get(crashed)).toEqual({ node: "B", client: "c", n: 2 });
+    expect(c.answers.get(after)).toEqual({ node: "B", client: "c", n: 3 });
     expect(c.failures.size).toBe(0);
     // Runs: the first on A; the crashed one on A (unfinished) and again once on B; then the
     // one behind it, once, on B.
