@@ -10,7 +10,8 @@ import { newId } from "@assured/core";
 import { io, type Socket } from "socket.io-client";
 import type { ChaosMessageAnswer, ChaosMessageData } from "./chaos-log.js";
 import type { ChaosLogWriter } from "./client-worker-log.js";
-import { type ClientStatus, mixSeed, seededRandom } from "./client-worker-protocol.js";
+import { type ClientStatus, mixSeed } from "./client-worker-protocol.js";
+import { SeededRandom } from "./seeded-random.js";
 
 /** Options of one `WorkerClient`. */
 export interface WorkerClientOptions {
@@ -53,7 +54,8 @@ export class WorkerClient {
     this.#options = options;
     this.name = options.name;
     this.#log = options.log;
-    this.#random = seededRandom(mixSeed(options.seed, options.name));
+    const source = new SeededRandom(mixSeed(options.seed, options.name));
+    this.#random = () => source.next();
     for (const stream of options.streams) this.#delivered[stream] = 0;
     this.socket = io(options.url, {
       autoConnect: false,

@@ -98,18 +98,6 @@ export type WorkerOutput =
   /** Starting failed; the child exits 1 after this. */
   | { type: "failed"; worker: string; error: string };
 
-/** A small seeded PRNG (mulberry32): `[0, 1)`, the same sequence for the same seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Mixes a run's seed with a name (FNV-1a over the name, then the seed): one seed per client. */
 export function mixSeed(seed: number, name: string): number {
   let h = 0x811c9dc5 ^ (seed >>> 0);

@@ -12,6 +12,7 @@ import {
   type RecoveryOutcome,
 } from "@assured/core";
 import type { Socket } from "socket.io-client";
+import { seeded } from "../../core/test/seeded.js";
 import { type AssuredClient, createAssuredClient } from "../src/index.js";
 import { eventually as pollUntil, TestServer, testSocket } from "./harness.js";
 
@@ -125,18 +126,6 @@ function slowStorage(storage: ClientStorage): ClientStorage {
   };
 }
 
-/** A seeded PRNG (mulberry32) for the clients' retry jitter. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export class World {
   readonly server = new TestServer();
   readonly storage: ClientStorage;
@@ -170,7 +159,7 @@ export class World {
     this.storage = config.slowStorage ? slowStorage(memoryStorage()) : memoryStorage();
     this.appHandlers = new Set(config.handlers);
     this.appStreams = new Set(config.streams);
-    this.#random = prng(config.seed);
+    this.#random = seeded(config.seed);
   }
 
   get life(): Life {

@@ -1,17 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { assertRetryPolicy, backoffDelay, DEFAULT_RETRY_POLICY } from "../src/index.js";
-
-/** A small seeded generator (mulberry32) so jitter is reproducible. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from "./seeded.js";
 
 describe("backoffDelay", () => {
   const policy = { initialMs: 100, maxMs: 1000, factor: 2 };

@@ -11,6 +11,7 @@ import {
   type OutboxChannel,
   type StorageWrite,
 } from "../src/index.js";
+import { seeded } from "./seeded.js";
 
 /*
  * Model-based test of several outboxes sharing one storage (browser tabs): adds (some refused by
@@ -122,18 +123,6 @@ function bus(): (name: string) => OutboxChannel {
     };
     open.add(channel);
     return channel;
-  };
-}
-
-/** A seeded generator (mulberry32), so injected faults replay with the counterexample. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 
