@@ -2,6 +2,7 @@ import {
   AssuredError,
   assertEventName,
   assertStreamName,
+  CLIENT_FEATURES,
   encode,
   FRAMES,
   type HandshakeAuth,
@@ -83,7 +84,7 @@ export class AssuredClient<
   readonly #subscribeRetry: SubscribeRetry;
   readonly #serverStreams: StreamIndex;
   /** Streams whose recovery outcome waits for the application's listeners before it is saved. */
-  readonly #outcomes = new Map<StreamName, { pending: number; failed: boolean }>();
+  readonly #outcomes = new Map<StreamName, OutcomeState>();
   /** Bumped when a stream restarts or is forgotten: a save decided before is then stale. */
   readonly #generations = new Map<StreamName, number>();
   /**
@@ -514,6 +515,8 @@ export class AssuredClient<
       v: PROTOCOL_VERSION,
       clientId: this.#outbox?.clientId ?? "",
       subscriptions,
+      // It understands `reason: "diverged"` (positions detect divergence, DESIGN §8).
+      features: [...CLIENT_FEATURES],
     };
     // Where this outbox session's unanswered messages start: the server refuses one that
     // overtakes an earlier one (send order, G10).
@@ -652,8 +655,10 @@ export class AssuredClient<
   }
 
   #apply(stream: StreamName, step: SequencerStep): void {
-    if (step.outcome) this.#reportOutcome(stream, step.outcome);
+    if (step.outcome) this.#reportOutcome(stream, step.outcome, step.rewound === true);
     for (const ack of step.acks) ack();
+    // The log diverged under the stream (seen live): the server judges the position again.
+    if (step.resubscribe && this.#socket.connected) this.#sendSubscribe(step.resubscribe);
     if (step.fetch) this.#gaps.fetch(step.fetch);
     void this.#delivery.drain(stream);
   }
@@ -663,7 +668,7 @@ export class AssuredClient<
    * finished, so a reload during the application's resync reports the outcome again (DESIGN
    * §8). Until then the stream's delivery is held (its handlers would save the new position).
    */
-  #reportOutcome(stream: StreamName, outcome: RecoveryOutcome): void {
+  #reportOutcome(stream: StreamName, outcome: RecoveryOutcome, rewind = false): void {
     const generation = this.#generations.get(stream) ?? 0;
     const running: PromiseLike<unknown>[] = [];
     let failed = false;
@@ -678,17 +683,19 @@ export class AssuredClient<
     }
     // A listener that resubscribed or unsubscribed the stream decided what is stored now.
     if ((this.#generations.get(stream) ?? 0) !== generation) return;
+    // A diverged log was rewritten below the stored position (`rewind`): the new one replaces it.
     let state = this.#outcomes.get(stream);
     if (state === undefined && running.length === 0 && !failed) {
-      this.#savePosition(stream, outcome.position);
+      this.#savePosition(stream, outcome.position, rewind);
       return;
     }
     if (state === undefined) {
-      state = { pending: 0, failed: false };
+      state = { pending: 0, failed: false, rewind: false };
       this.#outcomes.set(stream, state);
     }
     const current = state;
     current.failed ||= failed;
+    current.rewind ||= rewind;
     current.pending += running.length;
     this.#delivery.hold(stream);
     for (const result of running) {
@@ -706,11 +713,11 @@ export class AssuredClient<
   }
 
   /** Saves the stream's position and resumes its delivery once its outcome is handled. */
-  #settleOutcome(stream: StreamName, state: { pending: number; failed: boolean }): void {
+  #settleOutcome(stream: StreamName, state: OutcomeState): void {
     if (this.#outcomes.get(stream) !== state || state.pending > 0 || state.failed) return;
     this.#outcomes.delete(stream);
     const position = this.#sequencer.position(stream);
-    if (position) this.#savePosition(stream, position);
+    if (position) this.#savePosition(stream, position, state.rewind);
     this.#delivery.release(stream);
     void this.#delivery.drain(stream);
   }
@@ -719,8 +726,8 @@ export class AssuredClient<
     this.#generations.set(stream, (this.#generations.get(stream) ?? 0) + 1);
   }
 
-  #savePosition(stream: StreamName, position: Position): void {
-    this.#positions.save(stream, position, (e) => this.#errors.report(e));
+  #savePosition(stream: StreamName, position: Position, rewind = false): void {
+    this.#positions.save(stream, position, (e) => this.#errors.report(e), rewind);
   }
 }
 
@@ -742,6 +749,13 @@ export function createAssuredClient<
   M extends SignaturesOf<M> = MessagesMap,
 >(socket: Socket, options: AssuredClientOptions = {}): AssuredClient<E, M> {
   return new AssuredClient<E, M>(socket, options);
+}
+
+/** A recovery outcome whose listeners still run; `rewind`: it moved the position back (the log diverged). */
+interface OutcomeState {
+  pending: number;
+  failed: boolean;
+  rewind: boolean;
 }
 
 function checkFrom(from: unknown): StartFrom {

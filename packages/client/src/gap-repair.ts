@@ -153,6 +153,8 @@ export class GapRepair {
   }
 
   #requestHeads(request: HeadsRequest): void {
+    // What the streams had received when asked: a head below it is a diverged log (DESIGN §8).
+    const marks = this.#sequencer.checkMarks(request.streams);
     this.#socket
       .timeout(this.#timeoutMs)
       .emit(FRAMES.heads, request, (err: unknown, raw: unknown) => {
@@ -171,8 +173,8 @@ export class GapRepair {
             this.#errors.report(AssuredError.fromJSON(reply.error));
             return;
           }
-          for (const step of this.#sequencer.heads(reply.heads)) {
-            const stream = step.outcome?.stream ?? step.fetch?.stream;
+          for (const step of this.#sequencer.heads(reply.heads, marks)) {
+            const stream = step.outcome?.stream ?? step.fetch?.stream ?? step.resubscribe?.stream;
             if (stream !== undefined) this.#apply(stream, step);
           }
         });

@@ -10,20 +10,24 @@ import {
 /** A position write waiting for its turn: the latest value for its stream, or null to remove it. */
 interface PendingWrite {
   position: Position | null;
-  /** Written whatever is stored: it follows a removal (a resync) it replaced in the queue. */
+  /** Written whatever is stored: a rewind, or it follows a removal or rewind it replaced in the queue. */
   force?: boolean;
   onError: (error: AssuredError) => void;
 }
 
 /**
- * Persists each stream's position under `<prefix>pos:<stream>` as `{ epoch, offset }` JSON.
+ * Persists each stream's position under `<prefix>pos:<stream>` as `{ epoch, offset, id? }` JSON:
+ * the id of the event at the offset is stored in the same record as the offset, so both change
+ * together (the server checks it on resume to detect a diverged log, DESIGN §8). A record
+ * without `id` (written by an older client) loads as a position without one.
  * Writes run one at a time; while one runs, later positions of a stream replace each other, so
  * at most one write per stream waits (bounded by the number of streams, G11, however slow the
  * storage) and the last position saved is the one stored.
  *
  * Tabs sharing the storage track the same streams: each write is a read-compare-write under
  * one lock, and a position never moves back within an epoch (a slower tab cannot undo a faster
- * one's progress). A position of another epoch replaces the stored one (a resync).
+ * one's progress). A position of another epoch replaces the stored one (a resync), and so does a
+ * `rewind` save (a `diverged` outcome: the log was rewritten below the stored offset).
  */
 export class PositionStore {
   readonly #storage: ClientStorage;
@@ -61,13 +65,18 @@ export class PositionStore {
     return parsePosition(text);
   }
 
-  /** Saves a position (after the handlers resolved); failures go to `onError`. */
-  save(stream: StreamName, position: Position, onError: (error: AssuredError) => void): void {
+  /**
+   * Saves a position (after the handlers resolved); failures go to `onError`. With `rewind`
+   * (a `diverged` outcome) it is written even below the stored offset of the same epoch.
+   */
+  save(
+    stream: StreamName,
+    position: Position,
+    onError: (error: AssuredError) => void,
+    rewind = false,
+  ): void {
     // Serialized when written: positions replaced while waiting cost nothing.
-    this.#enqueue(stream, {
-      position: { epoch: position.epoch, offset: position.offset },
-      onError,
-    });
+    this.#enqueue(stream, { position: copyPosition(position), onError, force: rewind });
   }
 
   /** Forgets a stream's position. */
@@ -83,6 +92,7 @@ export class PositionStore {
   #enqueue(stream: StreamName, write: PendingWrite): void {
     const replaced = this.#waiting.get(stream);
     if (write.position !== null && replaced && (replaced.position === null || replaced.force)) {
+      // A later position replacing a removal or a rewind is written whatever is stored too.
       write.force = true;
     }
     this.#waiting.set(stream, write);
@@ -126,8 +136,15 @@ function parsePosition(text: string | null): Position | null {
   try {
     const value: unknown = JSON.parse(text);
     assertPosition(value);
-    return { epoch: value.epoch, offset: value.offset };
+    return copyPosition(value);
   } catch {
     return null;
   }
+}
+
+/** `{ epoch, offset, id? }` and nothing else. */
+function copyPosition(position: Position): Position {
+  const copy: Position = { epoch: position.epoch, offset: position.offset };
+  if (position.id !== undefined) copy.id = position.id;
+  return copy;
 }

@@ -73,7 +73,9 @@ export async function runOnce(
   const maxWaitMs = options.maxWaitMs ?? leaseMs + 1000;
   const pollMaxMs = options.pollMaxMs ?? 200;
   let delay = options.pollMinMs ?? 5;
-  const deadline = Date.now() + maxWaitMs;
+  // Durations in this process are measured on the monotonic clock: a step of the wall clock
+  // neither ends the wait at once nor stretches it by the size of the step.
+  const deadline = performance.now() + maxWaitMs;
   for (;;) {
     let claim: Awaited<ReturnType<DedupStore["claim"]>>;
     try {
@@ -92,7 +94,7 @@ export async function runOnce(
       case "claimed":
         return runClaimed(store, key, claim.token, handler, ttlMs);
       case "pending": {
-        const remaining = deadline - Date.now();
+        const remaining = deadline - performance.now();
         if (options.waitForPending === false || remaining <= 0) {
           throw new AssuredError(
             "TIMEOUT",
@@ -164,7 +166,12 @@ export class Deduplicator {
     store: DedupStore,
     options: RunOnceOptions & {
       maxInFlight?: number;
-      /** Clock for the lease of in-process runs (default `Date.now`; use the store's clock in tests). */
+      /**
+       * Clock for the lease of in-process runs: how long a run here has lasted. Default the
+       * monotonic `performance.now()`, so a step of the wall clock (NTP, an operator, a VM
+       * resume) neither makes a running handler look hung (a duplicate would then take its claim
+       * over and run it twice) nor hides a hung one. Tests inject the store's clock.
+       */
       clock?: () => number;
     },
   ) {
@@ -173,7 +180,7 @@ export class Deduplicator {
     this.#store = store;
     this.#options = options;
     this.#maxInFlight = options.maxInFlight ?? 10_000;
-    this.#clock = options.clock ?? Date.now;
+    this.#clock = options.clock ?? (() => performance.now());
     assertPositiveInteger(this.#maxInFlight, "maxInFlight");
   }
 

@@ -27,8 +27,10 @@ export {
 export type { MessageResult, OutboxMessage, ReceivedResult } from "./outbox-storage.js";
 export { base64ToBytes, bytesToBase64 } from "./outbox-storage.js";
 export * from "./protocol.js";
+export * from "./resume.js";
 export * from "./sequencer.js";
 export * from "./sequencer-input.js";
+export * from "./server-clock.js";
 export * from "./types.js";
 export * from "./validate.js";
 export * from "./wire-records.js";

@@ -43,11 +43,24 @@ export type StartFrom = "earliest" | "head";
 /** A subscription request, in the handshake or in a `subscribe` frame. */
 export interface SubscribeRequest {
   stream: StreamName;
-  /** The consumer's stored position, or null for a fresh subscription. */
+  /**
+   * The consumer's stored position `{ epoch, offset, id? }` (`id`: the event at `offset`, which
+   * the server checks to detect a diverged log), or null for a fresh subscription.
+   */
   position: Position | null;
   /** For a fresh subscription: replay the retained log, or start live at the head. */
   from: StartFrom;
 }
+
+/**
+ * What a client understands beyond version 1 of the protocol, announced in the handshake:
+ * `"diverged"`, the recovery reason (older clients refuse a reason they do not know, so a
+ * server gives them `"epoch"` instead where it can).
+ */
+export type ProtocolFeature = "diverged";
+
+/** The features this version of the client announces. */
+export const CLIENT_FEATURES: readonly ProtocolFeature[] = ["diverged"];
 
 /** The `auth.assured` field of the Socket.IO handshake, evaluated at every (re)connect. */
 export interface HandshakeAuth {
@@ -62,6 +75,8 @@ export interface HandshakeAuth {
    * (send order, G10).
    */
   firstSeq?: number;
+  /** What the client understands beyond version 1 (`CLIENT_FEATURES`); unknown ones are ignored. */
+  features?: string[];
 }
 
 /** server → client `assured:hello`, sent once when a socket connects. */
@@ -103,6 +118,12 @@ export interface SubscribedFrame {
   start: Offset;
   /** The stream's head when the subscription was evaluated. */
   head: Offset;
+  /**
+   * The id of the event at `start` (absent at offset 0, when that event is no longer retained,
+   * and from older servers): the client's position `(epoch, start, startId)` is checked on its
+   * next resume even before it processed an event.
+   */
+  startId?: string;
 }
 
 /** server → client `assured:sub-error`. */

@@ -32,7 +32,7 @@ export type HeadsResult =
   | { ok: true; heads: Record<StreamName, { epoch: Epoch; head: Offset }> }
   | { ok: false; error: AssuredErrorData };
 
-const RECOVERY_REASONS: readonly RecoveryReason[] = ["epoch", "trimmed", "limit"];
+const RECOVERY_REASONS: readonly RecoveryReason[] = ["epoch", "diverged", "trimmed", "limit"];
 
 function bad(what: string): never {
   throw new AssuredError("BAD_FRAME", `malformed ${what} from the server`);
@@ -112,7 +112,8 @@ export function parseSubscribedFrame(raw: unknown): SubscribedFrame {
     typeof raw.recovered !== "boolean" ||
     !isOffset(raw.start) ||
     !isOffset(raw.head) ||
-    (raw.reason !== undefined && !RECOVERY_REASONS.includes(raw.reason as RecoveryReason))
+    (raw.reason !== undefined && !RECOVERY_REASONS.includes(raw.reason as RecoveryReason)) ||
+    (raw.startId !== undefined && (!isText(raw.startId, MAX_ID_LENGTH) || raw.start === 0))
   ) {
     bad("subscribed frame");
   }
@@ -124,6 +125,7 @@ export function parseSubscribedFrame(raw: unknown): SubscribedFrame {
     head: raw.head,
   };
   if (raw.reason !== undefined) frame.reason = raw.reason as RecoveryReason;
+  if (raw.startId !== undefined) frame.startId = raw.startId as string;
   return frame;
 }
 

@@ -39,6 +39,11 @@ export interface StreamState {
   lastCheckedKnown: Offset | null;
   /** Replay acknowledgements held back while the buffer is more than half full. */
   heldAcks: Array<() => void>;
+  /**
+   * Bumped whenever the position may move other than forward by delivery (an outcome): a heads
+   * reply is compared with the offsets handed out when its request was sent only if unchanged.
+   */
+  generation: number;
 }
 
 /** A fresh state for a stream that was just subscribed. */
@@ -63,6 +68,7 @@ export function newStreamState(
     fetch: null,
     lastCheckedKnown: null,
     heldAcks: [],
+    generation: 0,
   };
 }
 

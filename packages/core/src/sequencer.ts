@@ -38,11 +38,29 @@ export interface SequencerOptions {
 export interface SequencerStep {
   /** A subscription outcome to report (G6), also for an epoch change seen mid-stream. */
   outcome?: RecoveryOutcome;
+  /**
+   * The outcome moved the position back within its epoch (the log diverged): persist it even
+   * below the stored offset.
+   */
+  rewound?: true;
   /** A gap fetch to send (G7); pass the same object back to `fetched`. */
   fetch?: FetchRequest;
   /** Replay acknowledgements that may now be sent (flow control). */
   acks: Array<() => void>;
+  /**
+   * The log diverged under the stream's position while it was active (DESIGN §8): a record at
+   * the position's offset arrived with another id, or the head fell below an offset already
+   * received. The stream waits for a new `subscribed`: send this `assured:sub`, which carries
+   * the position, so the server judges it (`diverged`) and the stream continues from there.
+   */
+  resubscribe?: SubscribeRequest;
 }
+
+/** Per stream, what a position check was sent for (see `checkMarks` and `heads`). */
+export type CheckMarks = ReadonlyMap<
+  StreamName,
+  { epoch: Epoch; offset: Offset; generation: number }
+>;
 
 /** The result of `delivered`: the position to persist, acks that may now be sent, a fetch to send. */
 export interface DeliveredStep {
@@ -182,11 +200,27 @@ export class Sequencer {
     const s = this.#streams.get(frame.stream);
     if (!s) return { acks: [] };
     const old = s.position;
-    const sameEpoch = old !== null && old.epoch === frame.epoch;
+    // A log rewritten under the position (`diverged`, or the `epoch` an older server — or any
+    // server, for a position without an id — gives an offset beyond the head of its own epoch:
+    // a not-recovered outcome starts at the head, which is never below a delivered offset
+    // otherwise) moves the position to `start`, back if need be.
+    const rewound =
+      old !== null &&
+      old.epoch === frame.epoch &&
+      (frame.reason === "diverged" || (!frame.recovered && frame.start < old.offset));
+    const sameEpoch = old !== null && old.epoch === frame.epoch && !rewound;
     const offset = sameEpoch ? Math.max(frame.start, old.offset) : frame.start;
     if (s.inFlight && !(sameEpoch && s.inFlight.offset === offset + 1)) s.inFlight = null;
     s.position = { epoch: frame.epoch, offset };
+    // The id of the event at the offset: the old one where the position stayed, else the
+    // server's (`startId`) when the position is `start`.
+    if (sameEpoch && offset === old.offset && old.id !== undefined) s.position.id = old.id;
+    else if (offset === frame.start && frame.startId !== undefined) s.position.id = frame.startId;
+    s.generation++;
     if (s.epoch !== frame.epoch) forgetBuffered(s);
+    // What was seen of the old history says nothing of the new one (the buffer holds only
+    // records received since this subscription was asked for: the current log).
+    if (rewound) s.seenHighest = 0;
     s.epoch = frame.epoch;
     s.phase = "active";
     s.fetch = null;
@@ -199,7 +233,9 @@ export class Sequencer {
       position: { ...s.position },
     };
     if (frame.reason !== undefined) outcome.reason = frame.reason;
-    return this.#finish(s, { outcome, acks: [] });
+    const step: SequencerStep = { outcome, acks: [] };
+    if (rewound) step.rewound = true;
+    return this.#finish(s, step);
   }
 
   /**
@@ -224,7 +260,8 @@ export class Sequencer {
     }
     const first = batch.records[0];
     // A batch in another epoch means the log was reset: continue from just before it.
-    if (first) this.#sameEpoch(s, batch.epoch, step, first.offset - 1);
+    const sameEpoch = first ? this.#sameEpoch(s, batch.epoch, step, first.offset - 1) : true;
+    if (sameEpoch && this.#rewritten(s, batch.records)) return this.#diverge(s, step);
     for (const record of batch.records) bufferRecord(s, record, this.#maxBuffered);
     return this.#finish(s, step);
   }
@@ -251,8 +288,10 @@ export class Sequencer {
   delivered(stream: StreamName, offset: Offset): DeliveredStep | undefined {
     const s = this.#streams.get(stream);
     if (!s?.inFlight || s.inFlight.offset !== offset || !s.position) return undefined;
+    const id = s.inFlight.id;
     s.inFlight = null;
-    s.position = { epoch: s.position.epoch, offset };
+    // The id goes with the offset (DESIGN §8): the server checks it on resume.
+    s.position = { epoch: s.position.epoch, offset, id };
     const step: SequencerStep = { acks: [] };
     // Records dropped from a full buffer are fetched once the handlers made room (G2, G11).
     if (s.seenHighest > s.highest && s.buffer.size <= this.#maxBuffered / 2) this.#finish(s, step);
@@ -290,6 +329,11 @@ export class Sequencer {
     s.fetch = null;
     if (!reply.ok || s.phase !== "active") return step;
     if (!this.#sameEpoch(s, reply.epoch, step, reply.head)) return this.#finish(s, step);
+    // Offsets up to `after` had been received when the fetch was sent: a head below them, or
+    // another id at the position, is a log rewritten under the stream.
+    if (reply.head < request.after || this.#rewritten(s, reply.records)) {
+      return this.#diverge(s, step);
+    }
     const before = s.contiguous;
     for (const record of reply.records) bufferRecord(s, record, this.#maxBuffered);
     if (s.contiguous === handedOffset(s) && reply.earliest > s.contiguous + 1) {
@@ -311,6 +355,24 @@ export class Sequencer {
     if (s && s.fetch === request) s.fetch = null;
   }
 
+  /**
+   * What a position check of `streams` is sent for: each active stream's epoch and handed-out
+   * offset now. Pass it to `heads` with the reply: a head below it is a diverged log.
+   */
+  checkMarks(streams: readonly StreamName[]): CheckMarks {
+    const marks = new Map<StreamName, { epoch: Epoch; offset: Offset; generation: number }>();
+    for (const stream of streams) {
+      const s = this.#streams.get(stream);
+      if (s?.phase !== "active" || !s.position) continue;
+      marks.set(stream, {
+        epoch: s.position.epoch,
+        offset: handedOffset(s),
+        generation: s.generation,
+      });
+    }
+    return marks;
+  }
+
   /** The streams to check with `assured:heads`, or null when none is active. */
   checkRequest(): HeadsRequest | null {
     const streams: StreamName[] = [];
@@ -321,9 +383,14 @@ export class Sequencer {
   /**
    * Applies a heads reply (the periodic position check, G7). A stream whose head is beyond
    * everything received, and that received nothing since the previous check, gets a fetch for
-   * the trailing gap; a stream in another epoch gets an `epoch` outcome.
+   * the trailing gap; a stream in another epoch gets an `epoch` outcome. With `marks` (taken
+   * when the request was sent), a head below an offset already handed out then, in the same
+   * epoch and subscription, is a diverged log: the step asks to `resubscribe`.
    */
-  heads(heads: Record<StreamName, { epoch: Epoch; head: Offset }>): SequencerStep[] {
+  heads(
+    heads: Record<StreamName, { epoch: Epoch; head: Offset }>,
+    marks?: CheckMarks,
+  ): SequencerStep[] {
     const steps: SequencerStep[] = [];
     for (const s of this.#streams.values()) {
       if (s.phase !== "active" || !Object.hasOwn(heads, s.stream)) continue;
@@ -332,6 +399,16 @@ export class Sequencer {
       const step: SequencerStep = { acks: [] };
       if (!this.#sameEpoch(s, h.epoch, step, h.head)) {
         steps.push(this.#finish(s, step));
+        continue;
+      }
+      const mark = marks?.get(s.stream);
+      if (
+        mark !== undefined &&
+        mark.generation === s.generation &&
+        mark.epoch === h.epoch &&
+        h.head < mark.offset
+      ) {
+        steps.push(this.#diverge(s, step));
         continue;
       }
       const known = Math.max(s.highest, s.contiguous, s.seenHighest);
@@ -372,8 +449,42 @@ export class Sequencer {
     s.fetch = null;
     s.lastCheckedKnown = null;
     s.replayUntil = start;
+    s.generation++;
     rebuildIndexes(s);
     step.outcome = { stream: s.stream, recovered: false, reason, position: { ...s.position } };
+  }
+
+  // True when `records` show the log rewritten under the stream: the record at the position's
+  // offset, or at the in-flight one, has another id (ids are unique within a stream).
+  #rewritten(s: StreamState, records: readonly EventRecord[]): boolean {
+    const position = s.position;
+    for (const r of records) {
+      if (position?.id !== undefined && r.offset === position.offset && r.id !== position.id) {
+        return true;
+      }
+      if (s.inFlight !== null && r.offset === s.inFlight.offset && r.id !== s.inFlight.id) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // The log diverged under an active stream: it waits for a new `subscribed` (the record being
+  // handled no longer counts), and the step asks the binding to subscribe again from the
+  // position, so the server gives the outcome.
+  #diverge(s: StreamState, step: SequencerStep): SequencerStep {
+    s.phase = "pending";
+    s.inFlight = null;
+    s.epoch = null;
+    clearBuffer(s);
+    step.acks.push(...s.heldAcks);
+    s.heldAcks = [];
+    step.resubscribe = {
+      stream: s.stream,
+      position: s.position ? { ...s.position } : null,
+      from: s.from,
+    };
+    return step;
   }
 
   // Adds a gap fetch when records are missing beyond a hole the replay will not fill (records

@@ -14,10 +14,19 @@ export type Offset = number;
  */
 export type Epoch = string;
 
-/** How far a consumer has processed a stream. */
+/**
+ * How far a consumer has processed a stream: `(epoch, offset, id)`, `id` being the id of the
+ * event at `offset` (the last one processed). On resume the server checks that the record at
+ * `offset` still has that id, which detects a log that diverged within an epoch (a store
+ * restored from an older snapshot, a failover that lost writes). A position without an `id`
+ * (offset 0, one taken from a subscription outcome before any event was processed, or stored
+ * by an older client) is resumed without that check.
+ */
 export interface Position {
   epoch: Epoch;
   offset: Offset;
+  /** The id of the event at `offset`, when known. */
+  id?: string;
 }
 
 /** One stored event of a stream. */
@@ -44,8 +53,13 @@ export interface ClientMessage {
   payload: Uint8Array;
 }
 
-/** Why a (re)subscription could not recover every missed event (G6). */
-export type RecoveryReason = "epoch" | "trimmed" | "limit";
+/**
+ * Why a (re)subscription could not recover every missed event (G6): `epoch` (the log was reset
+ * or lost), `diverged` (the log was rewritten under the position within its epoch: the event at
+ * the position's offset is another one, or the head is below it), `trimmed` (older than
+ * retention), `limit` (more missed than the replay cap).
+ */
+export type RecoveryReason = "epoch" | "diverged" | "trimmed" | "limit";
 
 /** The outcome reported for each (re)subscription (G6). */
 export interface RecoveryOutcome {

@@ -91,17 +91,29 @@ export function assertEpoch(epoch: unknown): asserts epoch is string {
   }
 }
 
-/** Throws unless `position` is a valid `{ epoch, offset }`. */
+/**
+ * Throws unless `position` is a valid `{ epoch, offset, id? }`: `INVALID_EPOCH`,
+ * `INVALID_OFFSET`, or `INVALID_ARGUMENT` (not an object; an `id` that is not a valid event id,
+ * or an `id` at offset 0, where there is no event).
+ */
 export function assertPosition(position: unknown): asserts position is Position {
-  if (typeof position !== "object" || position === null) {
+  if (typeof position !== "object" || position === null || Array.isArray(position)) {
     throw new AssuredError(
       "INVALID_ARGUMENT",
-      `position must be { epoch, offset }, got ${describe(position)}.`,
+      `position must be { epoch, offset, id? }, got ${describe(position)}.`,
     );
   }
   const p = position as Record<string, unknown>;
   assertEpoch(p.epoch);
   assertOffset(p.offset, "position offset");
+  if (p.id === undefined) return;
+  assertId(p.id, "position id");
+  if (p.offset === 0) {
+    throw new AssuredError(
+      "INVALID_ARGUMENT",
+      "position id names the event at the position's offset; offset 0 has none.",
+    );
+  }
 }
 
 /** Throws `INVALID_ARGUMENT` unless `value` is a positive integer (a size, count or duration). */

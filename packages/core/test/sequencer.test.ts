@@ -60,7 +60,7 @@ describe("Sequencer", () => {
     seq.receive(batch([3]));
     seq.receive(batch([1]));
     expect(drain(seq)).toEqual([1, 2, 3]);
-    expect(seq.position(S)).toEqual({ epoch: E, offset: 3 });
+    expect(seq.position(S)).toEqual({ epoch: E, offset: 3, id: "id-3" });
   });
 
   it("G1: hands out one record at a time; the next waits until the handler resolved", () => {
@@ -70,7 +70,7 @@ describe("Sequencer", () => {
     expect(first?.offset).toBe(1);
     expect(seq.next(S)).toBeUndefined();
     expect(seq.position(S)).toEqual({ epoch: E, offset: 0 });
-    expect(seq.delivered(S, 1)?.position).toEqual({ epoch: E, offset: 1 });
+    expect(seq.delivered(S, 1)?.position).toEqual({ epoch: E, offset: 1, id: "id-1" });
     expect(seq.next(S)?.offset).toBe(2);
   });
 
@@ -254,7 +254,7 @@ describe("Sequencer", () => {
       position: { epoch: "new", offset: 2 },
     });
     expect(drain(seq)).toEqual([3, 4]);
-    expect(seq.position(S)).toEqual({ epoch: "new", offset: 4 });
+    expect(seq.position(S)).toEqual({ epoch: "new", offset: 4, id: "id-4" });
   });
 
   it("G6: an epoch change in a fetch reply is an `epoch` outcome at the new head", () => {
@@ -302,7 +302,7 @@ describe("Sequencer", () => {
     const step = seq.receive(batch([1], E));
     expect(step.outcome).toBeUndefined();
     expect(drain(seq)).toEqual([1]);
-    expect(seq.position(S)).toEqual({ epoch: E, offset: 1 });
+    expect(seq.position(S)).toEqual({ epoch: E, offset: 1, id: "id-1" });
   });
 
   it("G3: a handler failure pauses the stream; the record comes again after a new subscription", () => {
@@ -330,7 +330,7 @@ describe("Sequencer", () => {
     expect(seq.subscriptions()[0]?.position).toEqual({ epoch: E, offset: 0 });
     seq.subscribed(subscribed(0, 2));
     seq.receive(batch([1, 2]));
-    expect(seq.delivered(S, r.offset)?.position).toEqual({ epoch: E, offset: 1 });
+    expect(seq.delivered(S, r.offset)?.position).toEqual({ epoch: E, offset: 1, id: "id-1" });
     expect(drain(seq)).toEqual([2]);
   });
 
@@ -341,7 +341,7 @@ describe("Sequencer", () => {
     seq.receive(batch([1], "new"));
     expect(seq.delivered(S, r.offset)).toBeUndefined();
     expect(drain(seq)).toEqual([1]);
-    expect(seq.position(S)).toEqual({ epoch: "new", offset: 1 });
+    expect(seq.position(S)).toEqual({ epoch: "new", offset: 1, id: "id-1" });
   });
 
   it("a recovered `subscribed` never moves the position backwards", () => {

@@ -115,9 +115,10 @@ export class ConnectionMeter {
 
   /**
    * Calls `written` once every packet up to `mark` left the server's buffers, or the connection
-   * closed. With a `deadline` (a `Date.now()` time) and a `watchdog`, the connection is closed
-   * if the packets are still unwritten at the deadline (the peer stopped reading); `written`
-   * is then called as the connection closes.
+   * closed. With a `deadline` (a `performance.now()` time: monotonic, so a step of the wall
+   * clock neither closes every such connection nor keeps one open for the size of the step) and
+   * a `watchdog`, the connection is closed if the packets are still unwritten at the deadline
+   * (the peer stopped reading); `written` is then called as the connection closes.
    */
   afterWritten(
     mark: number,
@@ -284,7 +285,7 @@ export class WriteWatchdog {
   watch(meter: ConnectionMeter): void {
     this.#meters.add(meter);
     if (this.#timer !== undefined) return;
-    this.#timer = setInterval(() => this.check(Date.now()), this.#periodMs);
+    this.#timer = setInterval(() => this.check(performance.now()), this.#periodMs);
     (this.#timer as { unref?: () => void }).unref?.();
   }
 

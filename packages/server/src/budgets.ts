@@ -33,10 +33,10 @@ export function meterOf(ctx: ServerContext, socket: AnySocket): ConnectionMeter 
 
 /**
  * Gives `grant` back once the socket's packets up to `mark` left the server's buffers. They must
- * do so within `replayAckTimeoutMs` of `sentAt` (when they were emitted, a `Date.now()` time):
- * a connection that has not written them by then is closed (its buffers dropped, the client
- * recovers by replay), which gives the grant back, so a peer that stopped reading holds its
- * replay/fetch bytes for at most about that long.
+ * do so within `replayAckTimeoutMs` of `sentAt` (when they were emitted, a monotonic
+ * `performance.now()` time): a connection that has not written them by then is closed (its
+ * buffers dropped, the client recovers by replay), which gives the grant back, so a peer that
+ * stopped reading holds its replay/fetch bytes for at most about that long.
  */
 export function releaseWhenWritten(
   ctx: ServerContext,

@@ -4,6 +4,7 @@ import {
   assertEventName,
   assertId,
   assertOffset,
+  assertPosition,
   assertStreamName,
   type FetchRequest,
   MAX_PRINCIPAL_LENGTH,
@@ -34,7 +35,11 @@ export function streamOf(value: unknown): string | undefined {
   return typeof stream === "string" && stream.length <= 1024 ? stream : undefined;
 }
 
-/** Parses `{ stream, position, from }` (an `assured:sub` frame or a handshake subscription). */
+/**
+ * Parses `{ stream, position, from }` (an `assured:sub` frame or a handshake subscription);
+ * `position` is `{ epoch, offset, id? }`, `id` the event id at `offset` (absent from older
+ * clients: then no divergence check).
+ */
 export function parseSubscribeRequest(value: unknown): SubscribeRequest {
   const frame = asRecord(value, "assured:sub");
   assertStreamName(frame.stream);
@@ -46,11 +51,14 @@ export function parseSubscribeRequest(value: unknown): SubscribeRequest {
     return { stream: frame.stream, position: null, from };
   }
   const position = asRecord(frame.position, "position");
-  assertEpoch(position.epoch);
-  assertOffset(position.offset, "position offset");
+  // `INVALID_EPOCH`, `INVALID_OFFSET`, or `INVALID_ARGUMENT` for a bad `id` (divergence check).
+  assertPosition(position);
   return {
     stream: frame.stream,
-    position: { epoch: position.epoch, offset: position.offset },
+    position:
+      position.id === undefined
+        ? { epoch: position.epoch, offset: position.offset }
+        : { epoch: position.epoch, offset: position.offset, id: position.id },
     from,
   };
 }
@@ -61,7 +69,13 @@ export interface HandshakeFields {
   subscriptions: unknown[];
   /** The lowest unanswered `seq` of the client's outbox session (send order, G10), if given. */
   firstSeq: number | undefined;
+  /** What the client understands beyond version 1 (`features`; unknown names are kept, unused). */
+  features: ReadonlySet<string>;
 }
+
+/** Most `features` a handshake may list, and their longest name. */
+const MAX_FEATURES = 32;
+const MAX_FEATURE_LENGTH = 64;
 
 /** Parses `auth.assured`; undefined when the handshake carries none. */
 export function parseHandshake(
@@ -99,7 +113,22 @@ export function parseHandshake(
   ) {
     throw badFrame("auth.assured.firstSeq must be a positive integer.");
   }
-  return { clientId, subscriptions, firstSeq };
+  return { clientId, subscriptions, firstSeq, features: parseFeatures(auth.features) };
+}
+
+/** `auth.assured.features`: absent, or at most 32 names of 1–64 characters (else `BAD_FRAME`). */
+function parseFeatures(value: unknown): ReadonlySet<string> {
+  if (value === undefined) return new Set();
+  if (
+    !Array.isArray(value) ||
+    value.length > MAX_FEATURES ||
+    !value.every((f) => typeof f === "string" && f.length > 0 && f.length <= MAX_FEATURE_LENGTH)
+  ) {
+    throw badFrame(
+      `auth.assured.features must be an array of at most ${MAX_FEATURES} names of 1–${MAX_FEATURE_LENGTH} characters.`,
+    );
+  }
+  return new Set(value as string[]);
 }
 
 /** Parses an `assured:unsub` frame. */

@@ -162,7 +162,9 @@ export class MessageDispatcher {
         resolve({ id: message.id, ok: false, error });
       };
     });
-    const turn: RunningTurn = { deadline: Date.now() + leaseMs, expire };
+    // Monotonic: a step of the wall clock must not time out every running handler (forward) or
+    // let a hung one block the socket's queue for the size of the step (backward).
+    const turn: RunningTurn = { deadline: performance.now() + leaseMs, expire };
     this.#turns.add(turn);
     this.#watchdog ??= this.#startWatchdog(leaseMs);
     try {
@@ -181,7 +183,7 @@ export class MessageDispatcher {
           this.#watchdog = undefined;
           return;
         }
-        const now = Date.now();
+        const now = performance.now();
         for (const turn of this.#turns) {
           if (turn.deadline > now) continue;
           this.#turns.delete(turn);
@@ -257,6 +259,9 @@ export class MessageDispatcher {
       return toReply(id, outcome.response);
     } catch (error) {
       if (!(error instanceof AssuredError)) log("message %s failed: %o", id, error);
+      // A message refused again and again (its dedup entry stuck, the store down) shows here.
+      else if (error !== expired)
+        log("message %s of seq %d: %s %s", id, seq, error.code, error.message);
       if (expired !== undefined && error === expired) {
         log("message %s of seq %d expired: %o", id, seq, expired.details);
       }

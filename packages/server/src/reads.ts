@@ -92,7 +92,7 @@ export async function fetchRange(
     return;
   }
   ack(reply);
-  releaseWhenWritten(ctx, socket, grant, meterOf(ctx, socket).mark(), Date.now());
+  releaseWhenWritten(ctx, socket, grant, meterOf(ctx, socket).mark(), performance.now());
 }
 
 /**

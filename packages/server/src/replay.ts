@@ -220,7 +220,7 @@ function sendFrame(run: ReplayRun, frame: BatchFrame, grant: Grant): void {
   const { ctx, socket } = run;
   const meter = meterOf(ctx, socket);
   const ack = ackWithin(ctx.limits.replayAckTimeoutMs);
-  const sentAt = Date.now();
+  const sentAt = performance.now();
   socket.emit(FRAMES.batch, frame, ack.acked);
   const mark = meter.mark();
   run.inFlight++;

@@ -197,6 +197,7 @@ function evaluateHandshake(ctx: ServerContext, socket: AnySocket): void {
     if (handshake === undefined) return;
     state.clientId = handshake.clientId;
     state.sendOrder = new SendOrder(handshake.firstSeq);
+    state.features = handshake.features;
     subscriptions = handshake.subscriptions;
   } catch (error) {
     log("bad handshake from socket %s: %o", socket.id, error);

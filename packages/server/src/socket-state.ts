@@ -51,6 +51,8 @@ export interface SocketState {
   retryBarrier: RetryBarrier;
   /** The next `seq` expected when the handshake gave `firstSeq`: later ones are OUT_OF_ORDER (G10). */
   sendOrder: SendOrder;
+  /** What the client understands beyond protocol version 1 (handshake `features`). */
+  features: ReadonlySet<string>;
   /** The dedup principal, resolved once per socket. */
   principal: Promise<string> | undefined;
   /** True once the handshake was evaluated and Assured's listeners were added. */
@@ -81,6 +83,7 @@ export function stateOf(
       // As many outstanding refusals as messages may queue: more than any sane window.
       retryBarrier: new RetryBarrier(limits.maxQueuedMessages),
       sendOrder: new SendOrder(),
+      features: new Set(),
       principal: undefined,
       attached: false,
       listeners: [],

@@ -12,6 +12,7 @@ import type { ServerContext } from "./context.js";
 import { decideOutcome } from "./outcome.js";
 import { rateLimited, replayCost } from "./rate-limit.js";
 import { replay } from "./replay.js";
+import { idAtStart, recordAtPosition } from "./resume-reads.js";
 import { type SocketState, type SubscriptionState, stateOf } from "./socket-state.js";
 import { type AnySocket, roomOf, toErrorData } from "./wire.js";
 
@@ -86,12 +87,18 @@ async function evaluate(
       throw toStoreError(error, "head");
     }
     if (!isCurrent()) throw superseded();
+    const recordAtOffset = await recordAtPosition(ctx, stream, request.position, streamLog);
+    if (!isCurrent()) throw superseded();
     const outcome = decideOutcome(
       request.position,
       request.from,
       streamLog,
       ctx.limits.replayLimit,
+      recordAtOffset,
+      state.features.has("diverged"),
     );
+    const startId = await idAtStart(ctx, stream, outcome.start, streamLog, recordAtOffset);
+    if (!isCurrent()) throw superseded();
     // The replay is work the client asked for: paid before anything is sent (G11).
     const replayed = replayCost(streamLog.head - outcome.start);
     if (byClient && !ctx.rate.charge(state.bucket, replayed)) throw rateLimited();
@@ -102,6 +109,7 @@ async function evaluate(
       ...(outcome.reason === undefined ? {} : { reason: outcome.reason }),
       start: outcome.start,
       head: streamLog.head,
+      ...(startId === undefined ? {} : { startId }),
     };
     socket.emit(FRAMES.subscribed, frame);
     held.value = true;

@@ -1,6 +1,6 @@
 import { AssuredError } from "@assured/core";
 
-/** How long a document count far from the bound is trusted (wall clock, ms). */
+/** How long a document count far from the bound is trusted (monotonic clock, ms). */
 export const BOUND_REFRESH_MS = 1_000;
 
 /** Counts and deletes the dedup documents for `DedupBound`. */
@@ -37,7 +37,8 @@ export class DedupBound {
   constructor(
     private readonly maxEntries: number,
     private readonly backend: DedupBoundBackend,
-    private readonly wallClock: () => number = Date.now,
+    /** Measures the cached count's age: monotonic, so a wall-clock step cannot keep it fresh. */
+    private readonly wallClock: () => number = () => performance.now(),
   ) {}
 
   /** Whether a new document fits (reads the cached count when far from the bound). */

@@ -37,6 +37,7 @@ import {
   resolveStoreOptions,
 } from "./options.js";
 import { scheduleSweep } from "./retention-sweep.js";
+import { type StoreClocks, storeClocks } from "./server-clock.js";
 import { detectServerProfile } from "./server-profile.js";
 import { StoreLifecycle } from "./store-lifecycle.js";
 
@@ -46,7 +47,7 @@ const CLAIM_ROUNDS = 20;
 /** Most expired documents one claim at the bound deletes on FerretDB (one transition each). */
 const BOUND_SWEEP_BATCH = 1_000;
 
-interface Ready extends DedupCollections {
+interface Ready extends DedupCollections, StoreClocks {
   transitions: DedupTransitions;
   /** Deletes expired documents (the periodic sweep's work). */
   sweep: () => Promise<number>;
@@ -91,6 +92,8 @@ export class MongoDedupStore implements DedupStore {
   };
 
   private readonly options: ResolvedStoreOptions;
+  /** The `clock` option as given: without one, leases follow the server's clock. */
+  private readonly injectedClock: MongoDedupStoreOptions["clock"];
   private readonly maxEntries: number;
   private readonly lifecycle: StoreLifecycle<Ready>;
 
@@ -102,6 +105,7 @@ export class MongoDedupStore implements DedupStore {
       DEDUP_STORE_OPTION_KEYS,
       "MongoDedupStoreOptions",
     );
+    this.injectedClock = options.clock;
     this.maxEntries = resolveMaxDedupEntries(options.maxEntries);
     const connection = openConnection(this.options);
     this.lifecycle = new StoreLifecycle(async () => {
@@ -112,13 +116,15 @@ export class MongoDedupStore implements DedupStore {
 
   private async prepare(db: Db): Promise<Ready> {
     const profile = await detectServerProfile(db, this.options.server);
+    const clocks = await storeClocks(db, this.injectedClock);
+    const { clock, wall } = clocks;
     const collections = await prepareDedupCollections(db, this.options);
     const { dedup, dedupLocal, locks } = collections;
     const transitions = profile.atomicUpdates
       ? atomicTransitions(dedup)
-      : lockedTransitions(dedup, locks);
+      : lockedTransitions(dedup, locks, clock);
     const sweep = async () => {
-      const now = new Date();
+      const now = new Date(wall());
       const expired = await dedup
         .find({ x: { $lt: now } }, { projection: { tok: 1, st: 1 } })
         .toArray();
@@ -148,6 +154,7 @@ export class MongoDedupStore implements DedupStore {
     const interval = this.options.sweepIntervalMs;
     return {
       ...collections,
+      ...clocks,
       transitions,
       sweep,
       bound,
@@ -161,10 +168,11 @@ export class MongoDedupStore implements DedupStore {
     assertDedupKey(key);
     assertClaimOptions(options);
     const { leaseMs, fingerprint, owner } = options;
-    return this.lifecycle.run("claim", async ({ dedup, dedupLocal, transitions, bound }) => {
-      const room = await bound.hasRoom(this.options.clock());
+    return this.lifecycle.run("claim", async (ready) => {
+      const { dedup, dedupLocal, transitions, bound, clock, wall } = ready;
+      const room = await bound.hasRoom(clock());
       for (let round = 0; round < CLAIM_ROUNDS; round++) {
-        const now = this.options.clock();
+        const now = clock();
         const token = newId();
         const lease = {
           f: fingerprint,
@@ -174,7 +182,7 @@ export class MongoDedupStore implements DedupStore {
           u: now + leaseMs,
           ...(owner === undefined ? {} : { o: owner.id }),
         };
-        const expires = new Date(Date.now() + leaseMs);
+        const expires = new Date(wall() + leaseMs);
         let won = false;
         if (room) {
           try {
@@ -258,16 +266,16 @@ export class MongoDedupStore implements DedupStore {
     assertClaimToken(token);
     assertStoredResponse(response);
     assertCompleteOptions(options);
-    const expiresAt = this.options.clock() + options.ttlMs;
-    return this.lifecycle.run("complete", ({ transitions }) =>
-      transitions.complete(key, token, {
+    return this.lifecycle.run("complete", ({ transitions, clock, wall }) => {
+      const expiresAt = clock() + options.ttlMs;
+      return transitions.complete(key, token, {
         ok: response.ok,
         r: new Binary(response.payload),
         ex: expiresAt,
         u: expiresAt,
-        x: new Date(Date.now() + options.ttlMs),
-      }),
-    );
+        x: new Date(wall() + options.ttlMs),
+      });
+    });
   }
 
   /** Gives the key up without a response; false if `token` no longer holds it. */
@@ -279,8 +287,9 @@ export class MongoDedupStore implements DedupStore {
   }
 
   /**
-   * Deletes documents whose lease or response expired (by the wall clock, with the same
-   * durations), as the periodic sweep does on servers without TTL indexes. Returns how many.
+   * Deletes documents whose lease or response expired (by the TTL index's clock: the server's,
+   * or the wall clock with an injected `clock`), as the periodic sweep does on servers without
+   * TTL indexes. Returns how many.
    */
   async sweepExpired(): Promise<number> {
     return this.lifecycle.run("sweepExpired", ({ sweep }) => sweep());

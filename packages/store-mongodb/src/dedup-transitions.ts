@@ -1,4 +1,4 @@
-import { newId } from "@assured/core";
+import { type Clock, newId } from "@assured/core";
 import type { Binary, Collection } from "mongodb";
 import type { DedupDocument } from "./collections.js";
 import { isDuplicateKeyError } from "./duplicate-key.js";
@@ -6,6 +6,23 @@ import type { LockDocument } from "./retention-sweep.js";
 
 /** How long a transition lock is kept: far longer than a stale read takes to act on. */
 const LOCK_KEEP_MS = 60 * 60 * 1_000;
+
+/**
+ * How long a transition lock stands before another transition out of the same state may break
+ * it (store clock, ms): its holder is presumed dead, as a lease's holder is after `leaseMs`. A
+ * live holder needs two round trips (a read, then its write) after taking the lock.
+ */
+const LOCK_STALE_MS = 5_000;
+
+/**
+ * How long after starting to take its lock a transition may still write (monotonic clock, ms):
+ * half of `LOCK_STALE_MS`, so the write of a holder slowed down (a store restarting, a busy
+ * server) lands before its lock can look stale; later it gives the transition up instead.
+ */
+const LOCK_WRITE_BUDGET_MS = LOCK_STALE_MS / 2;
+
+/** Most times the lock of one state can be broken (each break needs the last lock stale). */
+const MAX_LOCK_GENERATIONS = 16;
 
 /** The new state a transition writes (a lease, or a stored response). */
 export type DedupState = Omit<DedupDocument, "_id">;
@@ -56,45 +73,80 @@ export function atomicTransitions(dedup: Collection<DedupDocument>): DedupTransi
 }
 
 /**
- * FerretDB: updates are not compare-and-set, so leaving a token first inserts the lock document
- * `token:<length>:<token>:<key>`; the unique `_id` lets exactly one transition per (key, token)
- * proceed, and the winner then writes alone.
+ * FerretDB: updates are not compare-and-set, so leaving a token first inserts a lock document
+ * (`lockId`); the unique `_id` lets exactly one transition per (key, token) proceed, and the
+ * winner then writes alone.
+ *
+ * A winner that dies between its lock and its write (a SIGKILL mid-`complete`) must not wedge
+ * the key: every later transition out of that state would find the lock taken, so an expired
+ * lease could never be taken over (G9) and its message never run again. So a lock older than
+ * `LOCK_STALE_MS` (store clock) is broken by inserting the state's next lock generation: the
+ * unique `_id` again lets exactly one breaker proceed. A live holder writes only within
+ * `LOCK_WRITE_BUDGET_MS` of starting to take its lock; only a write delayed in flight for longer
+ * than the rest (as a lease's holder stalled past its lease) could land after a breaker's.
  */
 export function lockedTransitions(
   dedup: Collection<DedupDocument>,
   locks: Collection<LockDocument>,
+  clock: Clock,
 ): DedupTransitions {
   const lock = async (key: string, token: string): Promise<boolean> => {
-    // Length-prefixed, so no (token, key) pair can spell another's lock.
-    const _id = `token:${token.length}:${token}:${key}`;
-    try {
-      await locks.insertOne({ _id, x: new Date(Date.now() + LOCK_KEEP_MS) });
-      return true;
-    } catch (error) {
-      if (isDuplicateKeyError(error)) return false;
-      throw error;
+    for (let generation = 0; generation < MAX_LOCK_GENERATIONS; generation++) {
+      const _id = lockId(key, token, generation);
+      const now = clock();
+      try {
+        await locks.insertOne({ _id, t: now, x: new Date(Date.now() + LOCK_KEEP_MS) });
+        return true;
+      } catch (error) {
+        if (!isDuplicateKeyError(error)) throw error;
+      }
+      // Gone since (only the hourly cleanup deletes locks): it was stale as well.
+      const held = await locks.findOne({ _id });
+      if (held !== null && !isStale(held, now)) return false;
     }
+    return false;
   };
   const holds = async (key: string, token: string, state: DedupDocument["st"]) => {
     const doc = await dedup.findOne({ _id: key });
     return doc !== null && doc.tok === token && doc.st === state;
   };
+  /** Whether this caller may write the move out of `token` (`from`): locked, held, in time. */
+  const enter = async (key: string, token: string, from: DedupDocument["st"]) => {
+    const startedAt = performance.now();
+    if (!(await lock(key, token)) || !(await holds(key, token, from))) return false;
+    return performance.now() - startedAt < LOCK_WRITE_BUDGET_MS;
+  };
   return {
     async replace(key, token, from, next) {
-      if (!(await lock(key, token)) || !(await holds(key, token, from))) return false;
+      if (!(await enter(key, token, from))) return false;
       if (next === null) await dedup.deleteOne({ _id: key });
       else await dedup.replaceOne({ _id: key }, next);
       return true;
     },
     async complete(key, token, response) {
-      if (!(await lock(key, token)) || !(await holds(key, token, "lease"))) return false;
+      if (!(await enter(key, token, "lease"))) return false;
       await dedup.updateOne({ _id: key }, { $set: { st: "done", ...response, tok: newId() } });
       return true;
     },
     async release(key, token) {
-      if (!(await lock(key, token)) || !(await holds(key, token, "lease"))) return false;
+      if (!(await enter(key, token, "lease"))) return false;
       await dedup.deleteOne({ _id: key });
       return true;
     },
   };
+}
+
+/**
+ * The lock of generation `generation` of the state `token` of `key`. Length-prefixed, so no
+ * (token, key) pair can spell another's lock; generation 0 keeps the first version's form.
+ */
+function lockId(key: string, token: string, generation: number): string {
+  const state = `${token.length}:${token}:${key}`;
+  return generation === 0 ? `token:${state}` : `token#${generation}:${state}`;
+}
+
+/** Whether a lock was taken `LOCK_STALE_MS` or longer ago (locks without `t` date from `x`). */
+function isStale(lock: LockDocument, now: number): boolean {
+  const takenAt = lock.t ?? lock.x.getTime() - LOCK_KEEP_MS;
+  return now - takenAt >= LOCK_STALE_MS;
 }

@@ -12,6 +12,8 @@ const DELETE_BATCH = 1_000;
 export interface LockDocument {
   _id: string;
   x: Date;
+  /** When a dedup transition lock was taken (store clock, ms); see `lockedTransitions`. */
+  t?: number;
 }
 
 /**

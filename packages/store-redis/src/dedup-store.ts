@@ -11,6 +11,7 @@ import {
   type DedupStoreCapabilities,
   newId,
   quotaExceededError,
+  type ServerClock,
   type StoredResponse,
 } from "@assured/core";
 import { RedisHandle, type ScriptCall, toRedisStoreError } from "./connection.js";
@@ -23,12 +24,7 @@ import {
   isDedupOwnerTag,
   ownedDedupEntryKey,
 } from "./keys.js";
-import {
-  COMMON_OPTION_KEYS,
-  type RedisStoreOptions,
-  readClock,
-  resolveStoreOptions,
-} from "./options.js";
+import { COMMON_OPTION_KEYS, type RedisStoreOptions, resolveStoreOptions } from "./options.js";
 import {
   BOUND_EXTEND_SCRIPT,
   BOUND_RESERVE_SCRIPT,
@@ -39,6 +35,7 @@ import {
   OWNED_RELEASE_SCRIPT,
   RELEASE_SCRIPT,
 } from "./scripts/dedup.js";
+import { redisServerClock, storeNow } from "./server-clock.js";
 
 /** Where a key's entry lives: alone, or with its owner's entries and quota set. */
 type Location =
@@ -109,6 +106,8 @@ export class RedisDedupStore implements DedupStore {
 
   private readonly handle: RedisHandle;
   private readonly clock: Clock;
+  /** Without an injected `clock`: leases and TTLs are judged by the Redis server's clock. */
+  private readonly serverClock: ServerClock | undefined;
   private readonly graceMs: number;
   private readonly claimScript: ScriptCall;
   private readonly completeScript: ScriptCall;
@@ -139,6 +138,8 @@ export class RedisDedupStore implements DedupStore {
     this.clock = common.clock;
     this.graceMs = graceMs;
     this.handle = new RedisHandle(common.redis);
+    const client = this.handle.client;
+    this.serverClock = options.clock === undefined ? redisServerClock(client) : undefined;
     this.claimScript = this.handle.defineScript("dedup_claim_v2", CLAIM_SCRIPT);
     this.completeScript = this.handle.defineScript("dedup_complete_v1", COMPLETE_SCRIPT);
     this.releaseScript = this.handle.defineScript("dedup_release_v1", RELEASE_SCRIPT);
@@ -164,7 +165,7 @@ export class RedisDedupStore implements DedupStore {
   async claim(key: string, options: ClaimOptions): Promise<ClaimResult> {
     this.assertOpen();
     assertClaimArguments(key, options);
-    const now = readClock(this.clock);
+    const now = await this.now("redis dedup claim");
     const { owner } = options;
     const tag = owner === undefined ? undefined : dedupOwnerTag(owner.id);
     const entry =
@@ -256,7 +257,7 @@ export class RedisDedupStore implements DedupStore {
   ): Promise<boolean> {
     this.assertOpen();
     assertCompleteArguments(key, token, response, options);
-    const now = readClock(this.clock);
+    const now = await this.now("redis dedup complete");
     const at = this.locate(key, token);
     if (at === undefined) return false;
     const payload = Buffer.from(
@@ -291,6 +292,11 @@ export class RedisDedupStore implements DedupStore {
     } catch (error) {
       throw toRedisStoreError(error, "redis dedup complete");
     }
+  }
+
+  /** The time leases and TTLs are judged by: the injected `clock`, else the server's. */
+  private now(operation: string): Promise<number> {
+    return storeNow(this.serverClock, this.clock, operation);
   }
 
   /** Gives the key up without a response; false if `token` no longer holds it. */

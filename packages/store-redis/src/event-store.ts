@@ -15,17 +15,13 @@ import {
   type ReadOptions,
   type ReadResult,
   type Retention,
+  type ServerClock,
   type StreamHead,
 } from "@assured/core";
 import { RedisHandle, type ScriptCall, toRedisStoreError } from "./connection.js";
 import { GroupCommit, type QueuedAppend } from "./group-commit.js";
 import { streamLogKey } from "./keys.js";
-import {
-  COMMON_OPTION_KEYS,
-  type RedisStoreOptions,
-  readClock,
-  resolveStoreOptions,
-} from "./options.js";
+import { COMMON_OPTION_KEYS, type RedisStoreOptions, resolveStoreOptions } from "./options.js";
 import { decodeRecords, encodeRecord } from "./record-blob.js";
 import {
   APPEND_SCRIPT,
@@ -33,6 +29,7 @@ import {
   READ_SCRIPT,
   RESET_SCRIPT,
 } from "./scripts/event-log.js";
+import { redisServerClock, storeNow } from "./server-clock.js";
 
 /** Options of `RedisEventStore`. */
 export interface RedisEventStoreOptions extends RedisStoreOptions {
@@ -77,6 +74,8 @@ export class RedisEventStore implements EventStore {
 
   private readonly handle: RedisHandle;
   private readonly clock: Clock;
+  /** Without an injected `clock`: append times and age retention follow the server's clock. */
+  private readonly serverClock: ServerClock | undefined;
   private readonly retention: Retention;
   private readonly groups: GroupCommit;
   private readonly appendScript: ScriptCall;
@@ -101,6 +100,8 @@ export class RedisEventStore implements EventStore {
     this.clock = common.clock;
     this.retention = { ...retention };
     this.handle = new RedisHandle(common.redis);
+    const client = this.handle.client;
+    this.serverClock = options.clock === undefined ? redisServerClock(client) : undefined;
     this.appendScript = this.handle.defineScript("log_append_v1", APPEND_SCRIPT);
     this.readScript = this.handle.defineScript("log_read_v1", READ_SCRIPT);
     this.resetScript = this.handle.defineScript("log_reset_v1", RESET_SCRIPT);
@@ -164,7 +165,7 @@ export class RedisEventStore implements EventStore {
   }
 
   private async writeGroup(stream: string, group: readonly QueuedAppend[]): Promise<void> {
-    const now = readClock(this.clock);
+    const now = await storeNow(this.serverClock, this.clock, "redis append");
     const args: (string | Buffer | number)[] = [
       now,
       newId(),
@@ -206,11 +207,12 @@ export class RedisEventStore implements EventStore {
       }
       // Age retention trims on read, and a reader behind `earliest` needs the page to start
       // there: both take the read script.
+      const now = await storeNow(this.serverClock, this.clock, "redis read");
       const reply = (await this.readScript(
         key,
         after,
         limit,
-        readClock(this.clock),
+        now,
         this.retention.maxAgeMs ?? 0,
         MAX_TRIM_PER_CALL,
       )) as Buffer[];

@@ -11,7 +11,11 @@ export interface RedisStoreOptions {
   redis: RedisConnection;
   /** Prepended to every key (default `"assured:"`); no `{` or `}`. */
   keyPrefix?: string;
-  /** Time source in milliseconds (default `Date.now`); passed to the server with each call. */
+  /**
+   * Time source in milliseconds; passed to the server with each call. Default: the Redis
+   * server's clock (`TIME`, carried forward on the monotonic clock), so every node stamps append
+   * times and judges age retention, leases and TTLs alike, whatever its own wall clock says.
+   */
   clock?: Clock;
 }
 

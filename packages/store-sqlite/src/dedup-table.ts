@@ -71,6 +71,10 @@ export class DedupTable {
           "response_ok = ?, response_payload = ? " +
           "WHERE dedup_key = ? AND state = 'claimed' AND token = ?",
       ),
+      shorten: db.prepare<[number, string, number]>(
+        "UPDATE assured_dedup SET expires_at = ? " +
+          "WHERE dedup_key = ? AND state = 'claimed' AND expires_at = ?",
+      ),
       release: db.prepare<[string, string]>(
         "DELETE FROM assured_dedup WHERE dedup_key = ? AND state = 'claimed' AND token = ?",
       ),
@@ -91,7 +95,9 @@ export class DedupTable {
     const row = this.statements.row.get(key);
     if (row !== undefined && row.expiresAt > now) {
       if (row.fingerprint !== fingerprint) return { status: "conflict" };
-      if (row.state === "claimed") return { status: "pending", leaseExpiresAt: row.expiresAt };
+      if (row.state === "claimed") {
+        return { status: "pending", leaseExpiresAt: this.boundedLeaseEnd(key, row, now, leaseMs) };
+      }
       const payload = row.payload ?? Buffer.alloc(0);
       return {
         status: "done",
@@ -119,6 +125,19 @@ export class DedupTable {
     const token = newId();
     this.statements.take.run(key, fingerprint, token, now + leaseMs, owner?.id ?? null);
     return { status: "claimed", token };
+  }
+
+  /**
+   * SQLite has no clock of its own: a lease end is stamped with the claimer's wall clock. One
+   * that ends more than `leaseMs` from now was stamped by a clock ahead of ours (a wall clock
+   * that has since stepped back, or another process's): left alone, a crashed holder's message
+   * would wait the size of the step (up to hours) instead of one lease. It is shortened to end
+   * `leaseMs` from now, which still gives a live holder a whole lease.
+   */
+  private boundedLeaseEnd(key: string, row: DedupRow, now: number, leaseMs: number): number {
+    if (row.expiresAt - now <= leaseMs) return row.expiresAt;
+    this.statements.shorten.run(now + leaseMs, key, row.expiresAt);
+    return now + leaseMs;
   }
 
   /** Rows of `owner` (`""`: of every owner), expired ones not yet deleted included. */
