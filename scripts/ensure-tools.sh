@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the full test run needs beyond Node and pnpm, when it is missing:
-#   - redis-server and chromium (Debian packages; needs root and apt-get),
+#   - redis-server, chromium and faketime (Debian packages; needs root and apt-get); faketime's
+#     libfaketime.so.1 moves a chaos node's wall clock (the clock-jump fault),
 #   - the FerretDB test server (MongoDB wire protocol on SQLite), built with Go from
 #     tools/ferretdb into ~/.cache/assured/bin (cached between runs).
 # Set REDIS_URL / MONGODB_URL to use servers of your own; then nothing is started for them.
@@ -10,6 +11,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 if [ -z "${REDIS_URL:-}" ] && ! command -v redis-server >/dev/null 2>&1; then need_apt+=(redis-server); fi
 if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then need_apt+=(chromium); fi
+if [ -z "${ASSURED_LIBFAKETIME:-}" ] && ! compgen -G "/usr/lib/*/faketime/libfaketime.so.1" >/dev/null; then need_apt+=(faketime); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "ensure-tools: installing ${need_apt[*]} with apt-get"

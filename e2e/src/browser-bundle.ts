@@ -9,9 +9,17 @@ const clientRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "pa
  * socket.io-client's `io`) from source into one ES module, the way its build script makes
  * `dist/browser/assured-client.js`, so the page always runs the current code.
  */
-export async function buildBrowserClient(): Promise<string> {
+export function buildBrowserClient(): Promise<string> {
+  return bundleForBrowser(join(clientRoot, "src", "browser.ts"));
+}
+
+/**
+ * Bundles `entry` and what it imports (workspace packages from source) into one ES module for a
+ * browser page.
+ */
+export async function bundleForBrowser(entry: string): Promise<string> {
   const result = await build({
-    entryPoints: [join(clientRoot, "src", "browser.ts")],
+    entryPoints: [entry],
     bundle: true,
     format: "esm",
     platform: "browser",
@@ -21,6 +29,6 @@ export async function buildBrowserClient(): Promise<string> {
     logLevel: "silent",
   });
   const output = result.outputFiles[0];
-  if (output === undefined) throw new Error("esbuild produced no output for the browser client");
+  if (output === undefined) throw new Error(`esbuild produced no output for ${entry}`);
   return output.text;
 }

@@ -1077,3 +1077,244 @@ describe("chaos checker: size", () => {
     expect(ms).toBeLessThan(3_000);
   });
 });
+
+describe("chaos checker: browser tab reloads", () => {
+  const reload = (t: number, client = "c1"): ChaosLogLine => ({ kind: "reload", t, client });
+  /** c1 got 1..4, reloaded, and the new instance resumed from the stored position e1#2. */
+  const resumed = (withReload: boolean, after: number[]): ChaosLogLine[] => [
+    ...published5(),
+    ...c1Got([1, 2, 3, 4]),
+    ...(withReload ? [reload(14)] : []),
+    out(15, "c1", "s1", "e1", 2),
+    ...after.map((o, i) => del(16 + i, "c1", "s1", o)),
+  ];
+
+  it("after a reload the events after the stored position come again: not duplicates (G3)", () => {
+    expect(check(record(resumed(true, [3, 4, 5]), s1Head5())).violations).toEqual([]);
+    // Control: the same lines without the reload are duplicates.
+    expect(kinds(record(resumed(false, [3, 4, 5]), s1Head5()))).toEqual([
+      "duplicated",
+      "duplicated",
+    ]);
+  });
+
+  it("a reloaded instance must still deliver every event after its stored position", () => {
+    expect(kinds(record(resumed(true, [4, 5]), s1Head5()))).toEqual(["lost"]);
+    expect(kinds(record(resumed(true, [3, 3, 4, 5]), s1Head5()))).toEqual(["duplicated"]);
+  });
+
+  it("a stored position ahead of what the handlers ran is a loss, reload or not", () => {
+    const lines = [
+      ...published5(),
+      ...c1Got([1, 2]),
+      reload(14),
+      out(15, "c1", "s1", "e1", 4),
+      del(16, "c1", "s1", 5),
+    ];
+    expect(kinds(record(lines, s1Head5()))).toEqual(["lost"]);
+  });
+
+  it("a message emitted before a reload is settled after it, and G10 orders each page life", () => {
+    const a = message(1, "n1", 20);
+    const b = message(2, "n1", 22);
+    const [emitA, settledA] = a.lines as [ChaosLogLine, ChaosLogLine];
+    const [emitB, settledB] = b.lines as [ChaosLogLine, ChaosLogLine];
+    // n=2, sent by the new page life, ran before n=1, which the new outbox session adopted.
+    const runs = [...b.runs, ...a.runs];
+    const lines = [emitA, reload(21), emitB, settledB, { ...settledA, t: 24 }];
+    expect(check(record(lines, {}, runs)).violations).toEqual([]);
+    expect(
+      kinds(
+        record(
+          lines.filter((l) => l.kind !== "reload"),
+          {},
+          runs,
+        ),
+      ),
+    ).toEqual(["message-out-of-order"]);
+    // Within one page life the order still holds.
+    const c = message(3, "n1", 26);
+    const later = [...lines, ...c.lines];
+    expect(kinds(record(later, {}, [...c.runs, ...b.runs, ...a.runs]))).toEqual([
+      "message-out-of-order",
+    ]);
+    expect(check(record(later, {}, [...b.runs, ...c.runs, ...a.runs])).violations).toEqual([]);
+  });
+
+  it("the timeline shows the reload", () => {
+    const text = timeline(record(resumed(true, [3, 4, 5]), s1Head5()), "c1");
+    expect(text).toContain("RELOADED");
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Store restarts (`restart-store`): the store's history captured around each restart
+
+describe("chaos checker: store restarts", () => {
+  type Restart = NonNullable<ChaosRecord["restarts"]>[number];
+  const logs = (log: ChaosStoreLog): Map<string, ChaosStoreLog> => new Map([["s1", log]]);
+  /** A volatile restart at t 20–22: e1 held #1..#3 before, nothing after. */
+  const volatile = (): Restart => ({
+    mode: "volatile",
+    t: 20,
+    upT: 22,
+    before: logs(storeLog("s1", "e1", 3)),
+    after: logs({ epoch: "", head: 0, earliest: 1, events: new Map() }),
+  });
+  /** e1#1..#3 (k 1..3), then a volatile restart, then e2#1..#2 (k 4, 5). */
+  const epochLines = (): ChaosLogLine[] => [
+    pub(1, "s1", 1),
+    pub(2, "s1", 2),
+    pub(3, "s1", 3),
+    out(4, "c1", "s1", "e1", 0),
+    del(5, "c1", "s1", 1),
+    del(6, "c1", "s1", 2),
+    pub(23, "s1", 1, "e2", 4),
+    pub(24, "s1", 2, "e2", 5),
+  ];
+  const e2Told = (): ChaosLogLine[] => [
+    out(25, "c1", "s1", "e2", 0, "epoch"),
+    del(26, "c1", "s1", 1, "e2", 4),
+    del(27, "c1", "s1", 2, "e2", 5),
+  ];
+  const finalE2 = () => ({ s1: storeLog("s1", "e2", 2, 1, { 1: 4, 2: 5 }) });
+  const withRestarts = (r: ChaosRecord, restarts: Restart[]): ChaosRecord => ({
+    ...r,
+    restarts,
+    runStartedAt: AT,
+  });
+
+  it("an epoch outcome after a volatile restart that lost the client's epoch passes, counted", () => {
+    const r = withRestarts(record([...epochLines(), ...e2Told()], finalE2(), [], true), [
+      volatile(),
+    ]);
+    const verdict = check(r);
+    expect(verdict.violations).toEqual([]);
+    expect(verdict.recoveries[0]).toMatchObject({ reason: "epoch", storeLost: true });
+    expect(verdict.figures.storeRestarts).toEqual({ volatile: 1 });
+  });
+
+  it("outcome without loss: an epoch outcome when no lossy restart lost the client's epoch", () => {
+    const base = record([...epochLines(), ...e2Told()], finalE2(), [], true);
+    // Only a persistent restart: the store kept e1, whatever the lines say.
+    const persistent: Restart = { mode: "persistent", t: 20, upT: 22 };
+    expect(kinds(withRestarts(base, [persistent]))).toEqual(["outcome-without-loss"]);
+    // A volatile restart after the outcome explains nothing.
+    expect(kinds(withRestarts(base, [{ ...volatile(), t: 30, upT: 31 }]))).toEqual([
+      "outcome-without-loss",
+    ]);
+  });
+
+  it("loss without outcome: the client moved from the lost epoch to the new one untold", () => {
+    const untold = [
+      ...epochLines(),
+      del(26, "c1", "s1", 1, "e2", 4),
+      del(27, "c1", "s1", 2, "e2", 5),
+    ];
+    const r = withRestarts(record(untold, finalE2(), [], true), [volatile()]);
+    expect(kinds(r)).toEqual(["loss-without-outcome"]);
+  });
+
+  it("wrong payload: a delivery of a lost epoch is checked against the captured log", () => {
+    // No published line for e1#3: only the capture before the restart says it was k 3.
+    const lines = [
+      ...epochLines().filter(
+        (l) => !(l.kind === "published" && l.offset === 3 && l.epoch === "e1"),
+      ),
+      del(7, "c1", "s1", 3, "e1", 99),
+      ...e2Told(),
+    ];
+    const r = withRestarts(record(lines, finalE2(), [], true), [volatile()]);
+    expect(kinds(r)).toEqual(["wrong-payload"]);
+    const right = lines.map((l) =>
+      l.kind === "delivery" && l.offset === 3 ? del(7, "c1", "s1", 3) : l,
+    );
+    expect(kinds(withRestarts(record(right, finalE2(), [], true), [volatile()]))).toEqual([]);
+  });
+
+  /** e1#1..#5 (k 1..5) delivered; a snapshot restart at t 20–22 back to head 3; k 6, 7 at #4, #5. */
+  const snapshot = (): Restart => ({
+    mode: "snapshot",
+    t: 20,
+    upT: 22,
+    before: logs(storeLog("s1", "e1", 5)),
+    after: logs(storeLog("s1", "e1", 3)),
+  });
+  const restoredLines = (): ChaosLogLine[] => [
+    ...published5(),
+    ...c1Got([1, 2, 3, 4, 5]),
+    pub(23, "s1", 4, "e1", 6),
+    pub(24, "s1", 5, "e1", 7),
+  ];
+  const finalRestored = () => ({ s1: storeLog("s1", "e1", 5, 1, { 4: 6, 5: 7 }) });
+  const divergedTold = (): ChaosLogLine[] => [
+    out(25, "c1", "s1", "e1", 3, "diverged"),
+    del(26, "c1", "s1", 4, "e1", 6),
+    del(27, "c1", "s1", 5, "e1", 7),
+  ];
+
+  it("a diverged outcome after a snapshot restart that replaced the client's last event passes", () => {
+    const r = withRestarts(
+      record([...restoredLines(), ...divergedTold()], finalRestored(), [], true),
+      [snapshot()],
+    );
+    const verdict = check(r);
+    expect(verdict.violations).toEqual([]);
+    expect(verdict.recoveries[0]).toMatchObject({ reason: "diverged", storeLost: true });
+    expect(verdict.figures.storeRestarts).toEqual({ snapshot: 1 });
+  });
+
+  it("loss without outcome: a snapshot restart replaced the client's events, untold", () => {
+    const r = withRestarts(record(restoredLines(), finalRestored(), [], true), [snapshot()]);
+    expect(kinds(r)).toEqual(["loss-without-outcome"]);
+  });
+
+  it("outcome without loss: a diverged outcome no snapshot restart explains", () => {
+    const base = record([...restoredLines(), ...divergedTold()], finalRestored(), [], true);
+    // No restart at all (the final log alone would excuse it).
+    expect(kinds(withRestarts(base, []))).toEqual(["outcome-without-loss"]);
+    // A snapshot restart that still held the client's last event #5.
+    const kept: Restart = { ...snapshot(), after: logs(storeLog("s1", "e1", 5)) };
+    expect(kinds(withRestarts(base, [kept]))).toEqual(["outcome-without-loss"]);
+    // A volatile restart is not a divergence.
+    expect(kinds(withRestarts(base, [{ ...snapshot(), mode: "volatile" }]))).toEqual([
+      "outcome-without-loss",
+    ]);
+  });
+
+  it("a message run again across a volatile restart window is a store-loss rerun, nothing else is", () => {
+    const m = message(1, "n1", 18);
+    const rerun = (at: number) => [...m.runs, { ...m.runs[0]!, node: "n2", at: AT + at }];
+    const verdict = check(withRestarts(record(m.lines, {}, rerun(25), true), [volatile()]));
+    expect(verdict.violations).toEqual([]);
+    expect(verdict.figures.storeLossReruns).toBe(1);
+    // A persistent restart keeps the dedup entry: a run done 10 s before it, run again, is a duplicate.
+    const persistent: Restart = { mode: "persistent", t: 10_018, upT: 10_020 };
+    const oldRuns = [...m.runs, { ...m.runs[0]!, node: "n2", at: AT + 10_025 }];
+    expect(kinds(withRestarts(record(m.lines, {}, oldRuns), [persistent]))).toEqual([
+      "message-duplicated",
+    ]);
+    // Both runs before the restart, or both after it: not its consequence.
+    expect(kinds(withRestarts(record(m.lines, {}, rerun(19), true), [volatile()]))).toEqual([
+      "message-duplicated",
+    ]);
+    const late = message(1, "n1", 23);
+    const lateRuns = [...late.runs, { ...late.runs[0]!, node: "n2", at: AT + 25 }];
+    expect(kinds(withRestarts(record(late.lines, {}, lateRuns, true), [volatile()]))).toEqual([
+      "message-duplicated",
+    ]);
+  });
+
+  it("a message run again because the store died while its first run was in flight is a store-down rerun", () => {
+    // The first run started 2 s before the kill: its answer could not be stored (stored: false).
+    const m = message(1, "n1", 18);
+    const runs = [...m.runs, { ...m.runs[0]!, at: AT + 30 }];
+    const persistent: Restart = { mode: "persistent", t: 20, upT: 22 };
+    const verdict = check(withRestarts(record(m.lines, {}, runs), [persistent]));
+    expect(verdict.violations).toEqual([]);
+    expect(verdict.figures.storeDownReruns).toBe(1);
+    expect(verdict.figures.storeLossReruns).toBe(0);
+    // Without the restart it is a duplicate.
+    expect(kinds(withRestarts(record(m.lines, {}, runs), []))).toEqual(["message-duplicated"]);
+  });
+});

@@ -22,7 +22,7 @@ async function chaos(
   if (!result.verdict.ok) console.log(result.report);
   expect(result.verdict.violations, result.report).toEqual([]);
   expect(result.verdict.figures.messages).toBe(
-    profile.workers * profile.clientsPerWorker * profile.messagesPerClient,
+    (profile.workers * profile.clientsPerWorker + (profile.tabs ?? 0)) * profile.messagesPerClient,
   );
 }
 

@@ -256,7 +256,7 @@ describe("failure table without a database", () => {
       stream: "room",
       recovered: false,
       reason: "epoch",
-      position: { epoch, offset: 3 },
+      position: { epoch, offset: 3, id: expect.any(String) },
     });
     expect(epoch).not.toBe(oldEpoch);
 

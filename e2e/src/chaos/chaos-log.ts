@@ -66,6 +66,11 @@ export type ChaosLogLine =
   | { kind: "error"; t: number; client: string; code: string; message: string }
   /** A client's socket connected or disconnected. */
   | { kind: "connection"; t: number; client: string; connected: boolean; reason?: string }
+  /**
+   * A browser tab reloaded: a new client instance of `client` (same name, same storage) starts
+   * from the stored positions and outbox; the earlier instance's promises are gone.
+   */
+  | { kind: "reload"; t: number; client: string }
   /** A fault the orchestrator injected (or ended). */
   | { kind: "fault"; t: number; fault: string; target?: string; detail?: unknown }
   /** An event the orchestrator published and the store acknowledged. */

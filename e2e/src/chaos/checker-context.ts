@@ -33,8 +33,12 @@ export class Violations {
 export class StoreHistory {
   readonly #epochs = new Map<string, Set<string>>();
   readonly #published = new Map<string, Map<number, number | number[]>>();
+  /** The earliest time a line showed each (stream, epoch). */
+  readonly #firstSeen = new Map<string, number>();
+  /** When each (stream, epoch, offset, k) was acknowledged to the publisher. */
+  readonly #publishedAt = new Map<string, number>();
 
-  sawEpoch(stream: string, epoch: string): void {
+  sawEpoch(stream: string, epoch: string, t?: number): void {
     if (epoch === "") return;
     let set = this.#epochs.get(stream);
     if (!set) {
@@ -42,14 +46,33 @@ export class StoreHistory {
       this.#epochs.set(stream, set);
     }
     set.add(epoch);
+    if (t !== undefined) {
+      const key = `${stream}\u0000${epoch}`;
+      const seen = this.#firstSeen.get(key);
+      if (seen === undefined || t < seen) this.#firstSeen.set(key, t);
+    }
+  }
+
+  /** The earliest time a line showed the stream in `epoch` (undefined if none did). */
+  firstSeen(stream: string, epoch: string): number | undefined {
+    return this.#firstSeen.get(`${stream}\u0000${epoch}`);
+  }
+
+  /** When the publisher's `published` line put `k` at (stream, epoch, offset), if one did. */
+  publishedAt(stream: string, epoch: string, offset: number, k: number): number | undefined {
+    return this.#publishedAt.get(`${stream}\u0000${epoch}\u0000${offset}\u0000${k}`);
   }
 
   epochs(stream: string): ReadonlySet<string> {
     return this.#epochs.get(stream) ?? new Set();
   }
 
-  published(stream: string, epoch: string, offset: number, k: number): void {
-    this.sawEpoch(stream, epoch);
+  published(stream: string, epoch: string, offset: number, k: number, t?: number): void {
+    this.sawEpoch(stream, epoch, t);
+    if (t !== undefined) {
+      const at = `${stream}\u0000${epoch}\u0000${offset}\u0000${k}`;
+      if (!this.#publishedAt.has(at)) this.#publishedAt.set(at, t);
+    }
     const key = `${stream}\u0000${epoch}`;
     let map = this.#published.get(key);
     if (!map) {

@@ -12,7 +12,8 @@ import type { ChaosLogLine } from "./chaos-log.js";
 import type { StoreHistory, Violations } from "./checker-context.js";
 import { brief, deepEqual, isRecord } from "./checker-equal.js";
 import { OffsetMarks } from "./checker-offsets.js";
-import type { ChaosStoreLog, Recovery } from "./checker-types.js";
+import { capturedVersions, divergedBy, epochLostBy } from "./checker-restarts.js";
+import type { ChaosStoreLog, ChaosStoreRestart, Recovery } from "./checker-types.js";
 
 type Delivery = Extract<ChaosLogLine, { kind: "delivery" }>;
 type Outcome = Extract<ChaosLogLine, { kind: "outcome" }>;
@@ -26,6 +27,8 @@ export interface DeliveryContext {
   /** Clients not expected to have caught up by the end. */
   departed: ReadonlySet<string>;
   recoveries: Recovery[];
+  /** The run's store restarts with their captures (undefined: judge by the final logs only). */
+  restarts?: readonly ChaosStoreRestart[];
 }
 
 /** The client's state in one epoch of the stream. */
@@ -61,6 +64,8 @@ export class StreamTracker {
   #lastT = 0;
   /** The first delivery whose record the store later replaced or lost, since the last outcome. */
   #stale: { epoch: string; offset: number; t: number } | null = null;
+  /** A reload came and the new client instance has not reported this stream's outcome yet. */
+  #reloaded = false;
 
   constructor(
     readonly client: string,
@@ -105,9 +110,27 @@ export class StreamTracker {
     }
   }
 
+  /** The client reloaded (a new instance on the same storage): see `outcome`. */
+  reload(): void {
+    this.#reloaded = true;
+  }
+
   outcome(o: Outcome): void {
     this.#lastT = o.t;
     const track = this.#current;
+    const reloaded = this.#reloaded;
+    this.#reloaded = false;
+    if (reloaded && o.recovered && track !== null && o.epoch === track.epoch) {
+      if (o.offset < track.cursor) {
+        // The new instance resumes from the stored position, which lags the handlers by the
+        // positions the page did not save before it went (G3: once per saved position): the
+        // offsets after it are expected again, once more each.
+        track.marks.clear(o.offset + 1, track.cursor);
+        track.cursor = o.offset;
+        track.last = null;
+      }
+      return;
+    }
     if (o.recovered) {
       if (track === null) {
         this.#enter(o.epoch, o.offset);
@@ -238,10 +261,15 @@ export class StreamTracker {
     const history = this.ctx.history;
     const log = this.ctx.logs.get(this.stream);
     const ks = history.publishedKs(this.stream, d.epoch, d.offset);
+    // What the store held there before or after a restart (the history the final log lost).
+    const captured = this.ctx.restarts
+      ? capturedVersions(this.ctx.restarts, this.stream, d.epoch, d.offset)
+      : [];
+    const wasCaptured = captured.some((v) => deepEqual(v, data));
     if (log && log.epoch === d.epoch && log.events.has(d.offset)) {
       const stored = log.events.get(d.offset);
       if (deepEqual(stored, data)) return;
-      if (this.ctx.lossPossible && ks?.includes(data.k as number)) {
+      if (this.ctx.lossPossible && (ks?.includes(data.k as number) || wasCaptured)) {
         // Once published there, since replaced in the store: fine if an outcome follows.
         this.#stale ??= { epoch: d.epoch, offset: d.offset, t: d.t };
         return;
@@ -253,7 +281,9 @@ export class StreamTracker {
       );
       return;
     }
-    const published = ks === undefined || ks.includes(data.k as number);
+    // The publisher's acknowledgement, else the captures, say what was there.
+    const published =
+      wasCaptured || (ks === undefined ? captured.length === 0 : ks.includes(data.k as number));
     if (log && log.epoch === d.epoch && d.offset > log.head) {
       // Beyond the store's final head: the store lost it (or it never existed).
       if (this.ctx.lossPossible && published) {
@@ -268,10 +298,11 @@ export class StreamTracker {
       return;
     }
     if (!published) {
+      const was = ks ? `published k=${ks.join("/")}` : `the store held ${brief(captured[0], 60)}`;
       this.#violation(
         "wrong-payload",
         d.t,
-        `${d.epoch}#${d.offset}: delivered k=${brief(data.k)}, published k=${ks!.join("/")}`,
+        `${d.epoch}#${d.offset}: delivered k=${brief(data.k)}, ${was}`,
       );
     }
   }
@@ -290,6 +321,15 @@ export class StreamTracker {
         storeLost = false;
         problems.push(
           `reason epoch, but the store's stream had one epoch (${[...epochs].join(", ") || "none"}) all run`,
+        );
+      } else if (
+        this.ctx.restarts &&
+        track !== null &&
+        !epochLostBy(this.ctx.restarts, this.ctx.history, this.stream, track.epoch, o.t)
+      ) {
+        storeLost = false;
+        problems.push(
+          `reason epoch, but no volatile or snapshot restart before it lost the client's epoch ${track.epoch}`,
         );
       }
     } else if (reason === "trimmed") {
@@ -313,6 +353,18 @@ export class StreamTracker {
         storeLost = false;
         problems.push(
           `reason diverged, but the store still holds the client's event at #${last.offset}`,
+        );
+      } else if (
+        this.ctx.restarts &&
+        track !== null &&
+        track.epoch === o.epoch &&
+        !divergedBy(this.ctx.restarts, this.ctx.history, this.stream, o.epoch, last, o.t)
+      ) {
+        storeLost = false;
+        problems.push(
+          last === null
+            ? "reason diverged, but no snapshot restart came before it"
+            : `reason diverged, but no snapshot restart before it replaced the client's event at #${last.offset}`,
         );
       }
     } else if (reason === "limit") {

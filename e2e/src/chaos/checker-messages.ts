@@ -5,7 +5,7 @@
 import type { ChaosHandledRun, ChaosLogLine } from "./chaos-log.js";
 import type { Violations } from "./checker-context.js";
 import { brief, deepEqual, isRecord } from "./checker-equal.js";
-import type { ClientToServerViolation } from "./checker-types.js";
+import type { ChaosStoreRestart, ClientToServerViolation } from "./checker-types.js";
 
 type Emit = Extract<ChaosLogLine, { kind: "emit" }>;
 type Settled = Extract<ChaosLogLine, { kind: "settled" }>;
@@ -13,9 +13,22 @@ type Settled = Extract<ChaosLogLine, { kind: "settled" }>;
 /** Messages are keyed by (client, id): ids need only be unique per client. */
 const keyOf = (client: string, id: string): string => `${client}\u0000${id}`;
 
+/**
+ * How long before a store kill a handler run counts as in flight (its answer not yet stored):
+ * the chaos nodes' `leaseMs`. A run older than that whose answer was still unstored could be
+ * taken over by then anyway, so a rerun of it is not the kill's doing.
+ */
+const IN_FLIGHT_MS = 5_000;
+
 export interface MessageLines {
   emits: Emit[];
   settled: Settled[];
+  /**
+   * Per emit (same index): the sending client's page life, its reloads before the emit. A
+   * reload starts a new outbox session, which adopts the earlier one's messages: G10 orders a
+   * client's messages within one page life. Without it, all are life 0.
+   */
+  lives?: number[];
 }
 
 export function checkMessages(
@@ -27,14 +40,39 @@ export function checkMessages(
   endT: number,
   crashes: readonly { node: string; t: number }[] = [],
   runStartedAt = 0,
-): number {
+  storeRestarts: readonly Pick<ChaosStoreRestart, "mode" | "t" | "upT">[] = [],
+): { crashReruns: number; storeLossReruns: number; storeDownReruns: number } {
   let crashReruns = 0;
+  let storeLossReruns = 0;
+  let storeDownReruns = 0;
   /** True when the node of `before` was killed between it and `after` (by the run's clock). */
   const crashedBetween = (before: ChaosHandledRun, after: ChaosHandledRun): boolean =>
     crashes.some(
       (c) =>
         c.node === before.node && c.t >= before.at - runStartedAt && c.t <= after.at - runStartedAt,
     );
+  /**
+   * True when a volatile or snapshot store restart overlaps the span from `before` to `after`:
+   * `before` started by the time the store was back, `after` once it had been killed, so the
+   * dedup entry of `before` may have been lost with the store's data.
+   */
+  const storeLostBetween = (before: ChaosHandledRun, after: ChaosHandledRun): boolean =>
+    storeRestarts.some(
+      (r) =>
+        r.mode !== "persistent" &&
+        before.at - runStartedAt <= r.upT &&
+        after.at - runStartedAt >= r.t,
+    );
+  /**
+   * True when the store was killed (any mode) while `before` was in flight: it started at most
+   * `IN_FLIGHT_MS` before the kill, `after` after it. Its answer could not be stored
+   * (`DedupOutcome.stored: false`), so its claim ran out and the retry ran it again.
+   */
+  const storeDiedDuring = (before: ChaosHandledRun, after: ChaosHandledRun): boolean =>
+    storeRestarts.some((r) => {
+      const started = before.at - runStartedAt;
+      return started <= r.t && started >= r.t - IN_FLIGHT_MS && after.at - runStartedAt >= r.t;
+    });
   const add = (
     kind: ClientToServerViolation,
     client: string,
@@ -46,9 +84,12 @@ export function checkMessages(
   };
 
   const emits = new Map<string, Emit>();
-  for (const e of lines.emits) {
+  const lifeOf = new Map<string, number>();
+  for (const [i, e] of lines.emits.entries()) {
     const key = keyOf(e.client, e.id);
-    if (!emits.has(key)) emits.set(key, e);
+    if (emits.has(key)) continue;
+    emits.set(key, e);
+    lifeOf.set(key, lines.lives?.[i] ?? 0);
   }
   const settles = new Map<string, Settled[]>();
   for (const s of lines.settled) {
@@ -58,7 +99,7 @@ export function checkMessages(
     else settles.set(key, [s]);
   }
 
-  // Runs by message, and G10: first runs per client in ascending n (shared log order).
+  // Runs by message, and G10: first runs per client and page life in ascending n (log order).
   const runs = new Map<string, ChaosHandledRun[]>();
   const highest = new Map<string, ChaosHandledRun>();
   for (const run of handled) {
@@ -69,9 +110,10 @@ export function checkMessages(
       continue;
     }
     runs.set(key, [run]);
-    const top = highest.get(run.client);
+    const sender = keyOf(run.client, String(lifeOf.get(key) ?? 0));
+    const top = highest.get(sender);
     if (top === undefined || run.n > top.n) {
-      highest.set(run.client, run);
+      highest.set(sender, run);
     } else if (run.n < top.n) {
       add(
         "message-out-of-order",
@@ -100,6 +142,25 @@ export function checkMessages(
       ran.every((run, i) => i === 0 || crashedBetween(ran[i - 1]!, run))
     ) {
       crashReruns++;
+    } else if (
+      ran.length > 1 &&
+      ran.every(
+        (run, i) =>
+          i === 0 || crashedBetween(ran[i - 1]!, run) || storeLostBetween(ran[i - 1]!, run),
+      )
+    ) {
+      storeLossReruns++;
+    } else if (
+      ran.length > 1 &&
+      ran.every(
+        (run, i) =>
+          i === 0 ||
+          crashedBetween(ran[i - 1]!, run) ||
+          storeLostBetween(ran[i - 1]!, run) ||
+          storeDiedDuring(ran[i - 1]!, run),
+      )
+    ) {
+      storeDownReruns++;
     } else if (ran.length > 1) {
       add(
         "message-duplicated",
@@ -189,5 +250,5 @@ export function checkMessages(
   for (const u of unknown.values()) {
     add("message-unknown", u.client, u.id, u.t, `${u.what}, but no emit line has this id`);
   }
-  return crashReruns;
+  return { crashReruns, storeLossReruns, storeDownReruns };
 }

@@ -13,7 +13,15 @@ interface Entry {
   delivery?: { stream: string; epoch: string; offset: number };
 }
 
-const CLIENT_KINDS = new Set(["delivery", "outcome", "connection", "emit", "settled", "error"]);
+const CLIENT_KINDS = new Set([
+  "delivery",
+  "outcome",
+  "connection",
+  "emit",
+  "settled",
+  "error",
+  "reload",
+]);
 
 function stamp(t: number): string {
   return `${t.toFixed(1).padStart(10)}ms`;
@@ -37,6 +45,8 @@ function describe(line: ChaosLogLine): string {
         : `settled   ${line.id} n=${line.n} FAILED ${line.code ?? "(no code)"}`;
     case "error":
       return `error     ${line.code} ${line.message}`;
+    case "reload":
+      return "RELOADED  (a new client instance on the stored positions and outbox)";
     case "fault":
       return `FAULT     ${line.fault}${line.target ? ` ${line.target}` : ""}${
         line.detail === undefined ? "" : ` ${brief(line.detail, 80)}`

@@ -11,6 +11,21 @@ export interface ChaosStoreLog {
   events: ReadonlyMap<number, unknown>;
 }
 
+/**
+ * A store restart the run injected (`store-restarts.ts`), with every stream's log right before
+ * the kill and right after the restart for the lossy modes: the store's history, which the
+ * final logs alone do not show.
+ */
+export interface ChaosStoreRestart {
+  /** `persistent` loses nothing; `volatile` loses everything; `snapshot` goes back in time. */
+  mode: "persistent" | "volatile" | "snapshot";
+  /** When the store was killed, and when it answered again (orchestrator clock, ms). */
+  t: number;
+  upT: number;
+  before?: ReadonlyMap<string, ChaosStoreLog>;
+  after?: ReadonlyMap<string, ChaosStoreLog>;
+}
+
 /** Everything a chaos run recorded. */
 export interface ChaosRecord {
   /**
@@ -33,6 +48,16 @@ export interface ChaosRecord {
    * on the timeline; without it they are listed after it, by node clock.
    */
   runStartedAt?: number;
+  /**
+   * The store restarts of the run, in order. When given (even empty), `epoch` and `diverged`
+   * outcomes are judged against them: an `epoch` outcome needs a volatile or snapshot restart
+   * that lost the client's epoch, a `diverged` one a snapshot restart that no longer held the
+   * client's last event; deliveries of a lost history are checked against the captured logs;
+   * a message run again across a lossy restart (its dedup entry lost) is counted in
+   * `storeLossReruns`, and one whose first run was in flight when the store was killed (its
+   * answer not stored) in `storeDownReruns`, not reported.
+   */
+  restarts?: readonly ChaosStoreRestart[];
 }
 
 export interface CheckOptions {
@@ -169,6 +194,20 @@ export interface ChaosFigures {
    * store is then repeated. Not a violation (G9 does not cover it); counted.
    */
   crashReruns: number;
+  /**
+   * Messages whose handler ran again because a volatile or snapshot store restart fell between
+   * two runs (the dedup entry was lost with the store's data): the documented consequence of
+   * store data loss, not a violation; counted.
+   */
+  storeLossReruns: number;
+  /**
+   * Messages whose handler ran again because the store was SIGKILLed (any restart mode) while
+   * the first run was in flight, so its answer could not be stored (`DedupOutcome.stored:
+   * false`) and its claim ran out: the store-side twin of `crashReruns`; counted.
+   */
+  storeDownReruns: number;
+  /** Store restarts by mode. */
+  storeRestarts: Record<string, number>;
   /** Violations by kind (all of them, also those past the listing cap). */
   violations: Partial<Record<ViolationKind, number>>;
 }

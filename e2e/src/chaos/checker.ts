@@ -16,10 +16,18 @@
  *   needed offset, `diverged` while it still holds the client's last event;
  * - `loss-without-outcome`: the client's epoch changed without a `recovered: false`, it ended in
  *   another epoch than the store's, or it kept a record the store replaced, untold.
+ * With `record.restarts` (the store restarts and the logs captured around them), `epoch` and
+ * `diverged` outcomes must match a volatile or snapshot restart that really lost the client's
+ * epoch or last event, and deliveries of a lost history are checked against the captures.
  * Client → server: `message-lost`, `message-duplicated`, `message-out-of-order` (G10, first
  * runs in the shared handled log), `message-mismatch`, `message-unknown`, `promise-missing`,
- * `promise-settled-twice`, `promise-wrong-value`, `promise-rejected`.
+ * `promise-settled-twice`, `promise-wrong-value`, `promise-rejected`. A rerun explained by a
+ * node kill, a lossy store restart or a store kill mid-run is counted (`crashReruns`,
+ * `storeLossReruns`, `storeDownReruns`), not reported.
  * Nodes: `node-rss`, `node-lag` against optional thresholds.
+ * A `reload` line (a browser tab's new client instance on the same storage) lets each of the
+ * client's streams resume from the stored position its next outcome reports (the events after
+ * it come again, once: G3), and starts a new G10 order (a new outbox session adopts the old).
  *
  * Linear in the record's size: lines are bucketed per client and stream once, offsets are
  * tracked in byte arrays, messages in maps.
@@ -64,6 +72,9 @@ export function check(record: ChaosRecord, options: CheckOptions = {}): ChaosVer
     disconnects: 0,
     nodes: {},
     crashReruns: 0,
+    storeLossReruns: 0,
+    storeDownReruns: 0,
+    storeRestarts: {},
     violations: violations.counts,
   };
   /** Nodes SIGKILLed during the run: a handler running then may run again (not covered by G9). */
@@ -73,7 +84,10 @@ export function check(record: ChaosRecord, options: CheckOptions = {}): ChaosVer
   const streamLines = new Map<string, ChaosLogLine[]>();
   const clients = new Set<string>();
   const streams = new Set<string>(record.logs.keys());
-  const messages: MessageLines = { emits: [], settled: [] };
+  const messages: MessageLines = { emits: [], settled: [], lives: [] };
+  /** Per client: its stream buckets, and its reloads so far (its page life). */
+  const bucketsOf = new Map<string, ChaosLogLine[][]>();
+  const lifeOf = new Map<string, number>();
   let endT = 0;
   for (const line of record.lines) {
     if (line.t > endT) endT = line.t;
@@ -81,26 +95,39 @@ export function check(record: ChaosRecord, options: CheckOptions = {}): ChaosVer
       case "published":
         figures.eventsPublished++;
         streams.add(line.stream);
-        history.published(line.stream, line.epoch, line.offset, line.k);
+        history.published(line.stream, line.epoch, line.offset, line.k, line.t);
         break;
       case "delivery":
       case "outcome": {
         if (line.kind === "delivery") figures.deliveries++;
         else bump(figures.outcomes, line.recovered ? "recovered" : (line.reason ?? "(none)"));
         // Epochs the server reported as the log's state (not a recovered: false claim).
-        if (line.kind === "delivery" || line.recovered) history.sawEpoch(line.stream, line.epoch);
+        if (line.kind === "delivery" || line.recovered) {
+          history.sawEpoch(line.stream, line.epoch, line.t);
+        }
         clients.add(line.client);
         streams.add(line.stream);
         const key = `${line.client}\u0000${line.stream}`;
         const list = streamLines.get(key);
         if (list) list.push(line);
-        else streamLines.set(key, [line]);
+        else {
+          const bucket = [line];
+          streamLines.set(key, bucket);
+          bucketsOf.set(line.client, [...(bucketsOf.get(line.client) ?? []), bucket]);
+        }
         break;
       }
+      case "reload":
+        // A new client instance: each of its streams resumes from the stored position.
+        clients.add(line.client);
+        lifeOf.set(line.client, (lifeOf.get(line.client) ?? 0) + 1);
+        for (const bucket of bucketsOf.get(line.client) ?? []) bucket.push(line);
+        break;
       case "emit":
         figures.messages++;
         clients.add(line.client);
         messages.emits.push(line);
+        messages.lives?.push(lifeOf.get(line.client) ?? 0);
         break;
       case "settled":
         figures.settled++;
@@ -129,6 +156,15 @@ export function check(record: ChaosRecord, options: CheckOptions = {}): ChaosVer
     }
   }
   for (const [stream, log] of record.logs) history.sawEpoch(stream, log.epoch);
+  for (const restart of record.restarts ?? []) {
+    bump(figures.storeRestarts, restart.mode);
+    for (const [when, logs] of [
+      [restart.t, restart.before],
+      [restart.upT, restart.after],
+    ] as const) {
+      for (const [stream, log] of logs ?? []) history.sawEpoch(stream, log.epoch, when);
+    }
+  }
   figures.clients = clients.size;
   figures.streams = streams.size;
 
@@ -141,6 +177,7 @@ export function check(record: ChaosRecord, options: CheckOptions = {}): ChaosVer
     allowedOutcomeReasons: new Set(options.allowedOutcomeReasons ?? []),
     departed,
     recoveries,
+    ...(record.restarts ? { restarts: record.restarts } : {}),
   };
   for (const lines of streamLines.values()) {
     const first = lines[0] as Extract<ChaosLogLine, { kind: "delivery" | "outcome" }>;
@@ -148,11 +185,12 @@ export function check(record: ChaosRecord, options: CheckOptions = {}): ChaosVer
     for (const line of lines) {
       if (line.kind === "delivery") tracker.delivery(line);
       else if (line.kind === "outcome") tracker.outcome(line);
+      else if (line.kind === "reload") tracker.reload();
     }
     tracker.finish();
   }
 
-  figures.crashReruns = checkMessages(
+  const reruns = checkMessages(
     messages,
     record.handled,
     new Set(options.allowedErrorCodes ?? []),
@@ -161,7 +199,11 @@ export function check(record: ChaosRecord, options: CheckOptions = {}): ChaosVer
     endT,
     record.runStartedAt === undefined ? [] : crashes,
     record.runStartedAt ?? 0,
+    record.runStartedAt === undefined ? [] : (record.restarts ?? []),
   );
+  figures.crashReruns = reruns.crashReruns;
+  figures.storeLossReruns = reruns.storeLossReruns;
+  figures.storeDownReruns = reruns.storeDownReruns;
 
   for (const [node, f] of Object.entries(figures.nodes)) {
     if (options.maxRssBytes !== undefined && f.maxRssBytes > options.maxRssBytes) {

@@ -1,5 +1,7 @@
+import type { BrowserTabs } from "./browser-tabs.js";
 import type { ChaosLogLine } from "./chaos-log.js";
 import type { ClientWorkers } from "./client-workers.js";
+import { clockFileOf, drawClockJump, jumpClock } from "./clock-jump.js";
 import type { FaultProxy } from "./fault-proxy.js";
 import type { FaultKind } from "./profiles.js";
 import type { SeededRandom } from "./seeded-random.js";
@@ -10,13 +12,16 @@ export interface FaultTargets {
   topology: ChaosTopology;
   proxy: FaultProxy;
   workers: ClientWorkers;
+  /** Chromium tabs, for `reload-tab` and `offline-tab` (without them those faults are skipped). */
+  tabs?: BrowserTabs;
 }
 
 /**
  * Injects one seeded fault every `everyMs` (± half) until `stop`: connection cuts, stalls
  * longer or shorter than the heartbeat, latency and bandwidth toxics for a few seconds,
- * half-open connections, SIGKILL of a node (restarted after a pause), and a client worker's
- * main thread kept busy. Each one is logged (`fault`) so a failure's timeline shows it.
+ * half-open connections, SIGKILL of a node (restarted after a pause), a client worker's main
+ * thread kept busy, and a node's wall clock jumped for a while (`clock-jump.ts`). Each one is
+ * logged (`fault`) so a failure's timeline shows it.
  */
 export class FaultSchedule {
   readonly #targets: FaultTargets;
@@ -120,6 +125,27 @@ export class FaultSchedule {
         this.#note("node-restarted", topology.name(i));
         return;
       }
+      case "reload-tab":
+      case "offline-tab": {
+        const tabs = this.#targets.tabs;
+        if (tabs === undefined || tabs.count === 0) {
+          this.#note(kind, undefined, "no tabs");
+          return;
+        }
+        const i = r.int(0, tabs.count - 1);
+        const name = tabs.names[i];
+        if (kind === "reload-tab") {
+          this.#note(kind, name);
+          await tabs.reload(i);
+          this.#note("tab-reloaded", name);
+        } else {
+          const ms = r.int(500, 5_000);
+          this.#note(kind, name, { ms });
+          await tabs.offline(i, ms);
+          this.#note("offline-tab-end", name);
+        }
+        return;
+      }
       case "busy-client": {
         const worker = r.int(0, workers.count - 1);
         const ms = r.int(200, 3_000);
@@ -127,10 +153,21 @@ export class FaultSchedule {
         await workers.busy(worker, ms);
         return;
       }
-      case "restart-store":
-        // Needs a store restart hook in the topology (a later step); counted, not injected.
-        this.#note(kind, undefined, "not injected");
+      case "clock-jump": {
+        const i = r.int(0, topology.size - 1);
+        const jump = drawClockJump(r);
+        this.#note(kind, topology.name(i), jump);
+        await jumpClock(clockFileOf({ name: topology.name(i), port: topology.ports()[i]! }), jump);
+        this.#note("clock-jump-end", topology.name(i));
         return;
+      }
+      case "restart-store": {
+        const note = (fault: string, target?: string, detail?: unknown) =>
+          this.#note(fault, target, detail);
+        if (topology.storeRestarts === undefined) note(kind, undefined, "not injected");
+        else await topology.storeRestarts.inject(r, note, this.#clock);
+        return;
+      }
     }
   }
 

@@ -1,12 +1,13 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { BrowserTabs } from "./browser-tabs.js";
 import type { ChaosHandledRun, ChaosLogLine } from "./chaos-log.js";
 import { type ChaosVerdict, check, timeline } from "./checker.js";
-import { ClientWorkers } from "./client-workers.js";
+import { type ClientStatus, ClientWorkers } from "./client-workers.js";
 import { FaultProxy } from "./fault-proxy.js";
 import { FaultSchedule } from "./fault-schedule.js";
-import type { ChaosProfile } from "./profiles.js";
+import { type ChaosProfile, replayCommand, storeRestartModes } from "./profiles.js";
 import { Publisher } from "./publisher.js";
 import { SeededRandom } from "./seeded-random.js";
 import { ChaosTopology } from "./topology.js";
@@ -40,9 +41,15 @@ export async function runChaos(
   const log = (line: ChaosLogLine) => lines.push(line);
   const random = new SeededRandom(seed);
   const dir = await mkdtemp(join(tmpdir(), "assured-chaos-"));
-  const topology = await ChaosTopology.start(profile.topology, profile.nodes, dir);
+  const topology = await ChaosTopology.start(profile.topology, profile.nodes, dir, {
+    ...(profile.storeModule === undefined ? {} : { storeModule: profile.storeModule }),
+    ...(profile.faults.includes("restart-store")
+      ? { storeRestarts: { modes: storeRestartModes(profile), streams: profile.streams } }
+      : {}),
+  });
   let proxy: FaultProxy | undefined;
   let workers: ClientWorkers | undefined;
+  let tabs: BrowserTabs | undefined;
   try {
     proxy = await FaultProxy.start({ upstreams: () => topology.ports() });
     workers = await ClientWorkers.start({
@@ -56,9 +63,21 @@ export async function runChaos(
       seed,
       dir,
     });
+    if ((profile.tabs ?? 0) > 0) {
+      tabs = await BrowserTabs.start({
+        tabs: profile.tabs ?? 0,
+        url: proxy.url,
+        streams: profile.streams,
+        startedAt: started,
+        messagesPerSecond: profile.messagesPerSecond,
+        maxMessages: profile.messagesPerClient,
+        seed,
+        log,
+      });
+    }
     const publisher = new Publisher(topology, profile.streams, profile.eventsPerSecond, log, clock);
     const faults = new FaultSchedule(
-      { topology, proxy, workers },
+      { topology, proxy, workers, tabs },
       random,
       profile.faults,
       profile.faultEveryMs,
@@ -73,17 +92,15 @@ export async function runChaos(
     await faults.stop();
     clearInterval(sampler);
     const heads = await topology.readLogs(profile.streams);
+    const caughtUp = (c: ClientStatus) =>
+      c.pending === 0 &&
+      c.emitted === profile.messagesPerClient &&
+      profile.streams.every((s) => (c.delivered[s] ?? 0) >= (heads.get(s)?.head ?? 0));
     const settled = await workers
       .waitUntil(
         (statuses) =>
-          statuses.every((w) =>
-            w.clients.every(
-              (c) =>
-                c.pending === 0 &&
-                c.emitted === profile.messagesPerClient &&
-                profile.streams.every((s) => (c.delivered[s] ?? 0) >= (heads.get(s)?.head ?? 0)),
-            ),
-          ),
+          statuses.every((w) => w.clients.every(caughtUp)) &&
+          (tabs?.status().every(caughtUp) ?? true),
         profile.settleTimeoutMs,
         "every client caught up and answered",
       )
@@ -93,17 +110,29 @@ export async function runChaos(
       );
     log({ kind: "fault", t: clock(), fault: settled ? "settled" : "settle-timeout" });
     await workers.stop();
+    await tabs?.stop();
     for (const line of await workers.readLines()) lines.push(line);
     const handled: ChaosHandledRun[] = await topology.readHandled();
     const logs = await topology.readLogs(profile.streams);
-    const record = { lines, handled, logs, lossPossible: false, runStartedAt: started };
+    const restarts = topology.storeRestarts?.records ?? [];
+    // A volatile or snapshot store restart loses data: the checker then judges each outcome.
+    const lossPossible = restarts.some((r) => r.mode !== "persistent");
+    const record = { lines, handled, logs, lossPossible, runStartedAt: started, restarts };
     const verdict = check(record);
-    const report = describe(profile, seed, verdict, publisher, faults, settled, (client) =>
-      timeline(record, client),
+    const report = describe(
+      profile,
+      seed,
+      verdict,
+      publisher,
+      faults,
+      settled,
+      (client) => timeline(record, client),
+      tabs,
     );
     return { seed, profile, verdict, report, elapsedMs: Date.now() - started };
   } finally {
     await workers?.stop().catch(() => undefined);
+    await tabs?.stop().catch(() => undefined);
     await proxy?.close();
     await topology.close();
     if (options.keep) console.log(`chaos: the run's files are kept in ${dir}`);
@@ -130,13 +159,15 @@ function describe(
   faults: FaultSchedule,
   settled: boolean,
   timelineOf: (client: string) => string,
+  tabs?: BrowserTabs,
 ): string {
   const out: string[] = [];
   out.push(
-    `CHAOS topology=${profile.topology} nodes=${profile.nodes} clients=${profile.workers}x${profile.clientsPerWorker} seed=${seed} settled=${settled}`,
+    `CHAOS topology=${profile.topology} nodes=${profile.nodes} clients=${profile.workers}x${profile.clientsPerWorker} tabs=${profile.tabs ?? 0} seed=${seed} settled=${settled}`,
   );
   out.push(`published=${publisher.published} (failed publishes ${publisher.failures})`);
   out.push(`faults: ${[...faults.counts].map(([k, n]) => `${k}=${n}`).join(" ") || "none"}`);
+  if (tabs) out.push(tabs.summary());
   out.push(`figures: ${JSON.stringify(verdict.figures)}`);
   out.push(`violations: ${verdict.violations.length}`);
   const clients = new Set<string>();
@@ -148,6 +179,6 @@ function describe(
     out.push(`timeline of ${client}:`);
     out.push(timelineOf(client));
   }
-  out.push(`replay: pnpm chaos --topology ${profile.topology} --seed ${seed}`);
+  out.push(`replay: ${replayCommand(profile, seed)}`);
   return out.join("\n");
 }

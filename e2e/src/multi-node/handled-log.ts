@@ -1,5 +1,5 @@
 import Database from "better-sqlite3";
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import type { Db } from "mongodb";
 
 /** One run of the message handler, as the handler itself recorded it. */
@@ -26,12 +26,12 @@ export interface HandledLog {
   entries(): Promise<HandledEntry[]>;
 }
 
-/** The handled log as the Redis list `<keyPrefix>handled`. */
+/** The handled log as the Redis list `<keyPrefix>handled` (one key: one Cluster slot). */
 export class RedisHandledLog implements HandledLog {
-  readonly #redis: Redis;
+  readonly #redis: Redis | Cluster;
   readonly #key: string;
 
-  constructor(redis: Redis, keyPrefix: string) {
+  constructor(redis: Redis | Cluster, keyPrefix: string) {
     this.#redis = redis;
     this.#key = `${keyPrefix}handled`;
   }
@@ -67,15 +67,17 @@ export class MongoHandledLog implements HandledLog {
 }
 
 /**
- * The handled log as a table in its own SQLite file (beside a SQLite node's store): written
- * synchronously before the handler answers, so it survives a SIGKILL right after, and readable
- * by the test once the node is gone.
+ * The handled log as a table in its own SQLite file (beside a SQLite node's store, or one file
+ * shared by every node process of a run): written synchronously before the handler answers, so
+ * it survives a SIGKILL right after, and readable by the test once the node is gone. WAL and a
+ * busy timeout let several processes append concurrently.
  */
 export class SqliteHandledLog implements HandledLog {
   readonly #db: Database.Database;
 
   constructor(path: string) {
-    this.#db = new Database(path);
+    // Several node processes append to one file: wait for the write lock rather than fail.
+    this.#db = new Database(path, { timeout: 10_000 });
     this.#db.pragma("journal_mode = WAL");
     this.#db.exec(
       "CREATE TABLE IF NOT EXISTS handled (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL)",

@@ -3,9 +3,10 @@ import { MongoDedupStore, MongoEventStore } from "@assured/store-mongodb";
 import { RedisDedupStore, RedisEventStore } from "@assured/store-redis";
 import { createSqliteStores } from "@assured/store-sqlite";
 import { createAdapter } from "@socket.io/redis-adapter";
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import { MongoClient } from "mongodb";
 import type { ServerOptions } from "socket.io";
+import { openChaosStores } from "../chaos/store-module.js";
 import {
   type HandledLog,
   MongoHandledLog,
@@ -13,8 +14,10 @@ import {
   SqliteHandledLog,
 } from "./handled-log.js";
 import type {
+  CustomNodeConfig,
   MongoNodeConfig,
   NodeConfig,
+  RedisClusterNodeConfig,
   RedisNodeConfig,
   SqliteNodeConfig,
 } from "./node-config.js";
@@ -30,10 +33,30 @@ export interface NodeBackend {
   close(): Promise<void>;
 }
 
-/** Opens the backend a node config names. */
-export function openBackend(config: NodeConfig): NodeBackend {
+/**
+ * Opens the backend a node config names; with `handledPath`, the handled log is that shared
+ * SQLite file instead of the store's own.
+ */
+export async function openBackend(config: NodeConfig): Promise<NodeBackend> {
+  const backend = await openStoreBackend(config);
+  // A custom node's own handled log is already that file.
+  if (config.handledPath === undefined || config.store === "custom") return backend;
+  const handled = new SqliteHandledLog(config.handledPath);
+  return {
+    ...backend,
+    handled,
+    async close() {
+      await backend.close();
+      handled.close();
+    },
+  };
+}
+
+async function openStoreBackend(config: NodeConfig): Promise<NodeBackend> {
   if (config.store === "redis") return openRedisBackend(config);
+  if (config.store === "redis-cluster") return openRedisClusterBackend(config);
   if (config.store === "sqlite") return openSqliteBackend(config);
+  if (config.store === "custom") return openCustomBackend(config);
   return openMongoBackend(config);
 }
 
@@ -57,6 +80,46 @@ function openRedisBackend(config: RedisNodeConfig): NodeBackend {
       await Promise.allSettled([store.close(), dedupStore.close()]);
       pub.disconnect();
       sub.disconnect();
+    },
+  };
+}
+
+function openRedisClusterBackend(config: RedisClusterNodeConfig): NodeBackend {
+  const { clusterNodes, keyPrefix } = config;
+  // One Cluster client for the stores and the adapter's publishing, one for its subscriptions.
+  const pub = new Cluster(clusterNodes, { redisOptions: { maxRetriesPerRequest: 1 } });
+  const sub = pub.duplicate();
+  for (const client of [pub, sub]) client.on("error", () => {});
+  const store = new RedisEventStore({ redis: pub, keyPrefix });
+  const dedupStore = new RedisDedupStore({ redis: pub, keyPrefix });
+  return {
+    store,
+    dedupStore,
+    // One list key: one slot, so it works on the cluster as on one Redis.
+    handled: new RedisHandledLog(pub, keyPrefix),
+    // The classic adapter: PUBLISH reaches every master's subscribers over the cluster bus.
+    adapter: createAdapter(pub, sub, { key: `${keyPrefix}socket.io` }),
+    healthy: async () =>
+      pub.status === "ready" && sub.status === "ready" && (await storeAnswers(store)),
+    async close() {
+      await Promise.allSettled([store.close(), dedupStore.close()]);
+      pub.disconnect();
+      sub.disconnect();
+    },
+  };
+}
+
+async function openCustomBackend(config: CustomNodeConfig): Promise<NodeBackend> {
+  const stores = await openChaosStores(config.module, config.directory);
+  const handled = new SqliteHandledLog(config.handledPath ?? `${config.directory}.handled`);
+  return {
+    store: stores.eventStore,
+    dedupStore: stores.dedupStore,
+    handled,
+    healthy: () => storeAnswers(stores.eventStore),
+    async close() {
+      await stores.close();
+      handled.close();
     },
   };
 }

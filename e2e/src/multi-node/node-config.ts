@@ -1,5 +1,10 @@
 /** How a node server child process is configured (passed as JSON in `ASSURED_NODE_CONFIG`). */
-export type NodeConfig = RedisNodeConfig | MongoNodeConfig | SqliteNodeConfig;
+export type NodeConfig =
+  | RedisNodeConfig
+  | RedisClusterNodeConfig
+  | MongoNodeConfig
+  | SqliteNodeConfig
+  | CustomNodeConfig;
 
 interface CommonNodeConfig {
   /** The node's name, recorded with every message its handler runs. */
@@ -11,6 +16,11 @@ interface CommonNodeConfig {
   /** Socket.IO's heartbeat (defaults 25,000 / 20,000 ms): short ones find dead peers sooner. */
   pingIntervalMs?: number;
   pingTimeoutMs?: number;
+  /**
+   * A SQLite file for the handled log, shared by every node (and read by the test): when set,
+   * it replaces the store's own handled log, so the log outlives a store that restarts.
+   */
+  handledPath?: string;
 }
 
 /** A node on Redis: `RedisEventStore`, `RedisDedupStore` and the Socket.IO Redis adapter. */
@@ -18,6 +28,18 @@ export interface RedisNodeConfig extends CommonNodeConfig {
   store: "redis";
   redisUrl: string;
   /** Prefix of every key: the stores', the handled log's and the adapter's channels. */
+  keyPrefix: string;
+}
+
+/**
+ * A node on a Redis Cluster: `RedisEventStore`, `RedisDedupStore` and the Socket.IO Redis
+ * adapter, each on ioredis `Cluster` clients.
+ */
+export interface RedisClusterNodeConfig extends CommonNodeConfig {
+  store: "redis-cluster";
+  /** The cluster's masters (the client discovers the slot map from any of them). */
+  clusterNodes: { host: string; port: number }[];
+  /** Prefix of the stores' keys and of the adapter's channels. */
   keyPrefix: string;
 }
 
@@ -34,8 +56,29 @@ export interface SqliteNodeConfig extends CommonNodeConfig {
   path: string;
 }
 
+/**
+ * A single node on a store of your own: the module's `chaos.open({ directory })` (see
+ * `e2e/src/chaos/store-module.ts`) opens its stores on `directory`, again after a SIGKILL. Its
+ * handled log is the SQLite file `handledPath` (default `<directory>.handled`).
+ */
+export interface CustomNodeConfig extends CommonNodeConfig {
+  store: "custom";
+  /** Absolute path (or URL) of the module that exports `chaos`. */
+  module: string;
+  /** Where the store keeps its data, the same for every start of the node. */
+  directory: string;
+}
+
 /** The environment variable that carries the config. */
 export const NODE_CONFIG_ENV = "ASSURED_NODE_CONFIG";
+
+const STORES: readonly NodeConfig["store"][] = [
+  "redis",
+  "redis-cluster",
+  "mongodb",
+  "sqlite",
+  "custom",
+];
 
 /** Reads the config from the environment; throws on a missing or malformed one. */
 export function readNodeConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
@@ -45,8 +88,8 @@ export function readNodeConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig
   if (typeof config.name !== "string" || !Number.isSafeInteger(config.port)) {
     throw new Error(`${NODE_CONFIG_ENV} needs a name and a port, got ${raw}`);
   }
-  if (config.store !== "redis" && config.store !== "mongodb" && config.store !== "sqlite") {
-    throw new Error(`${NODE_CONFIG_ENV}.store must be "redis", "mongodb" or "sqlite", got ${raw}`);
+  if (!STORES.includes(config.store)) {
+    throw new Error(`${NODE_CONFIG_ENV}.store must be one of ${STORES.join(", ")}, got ${raw}`);
   }
   return config;
 }

@@ -1,5 +1,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import {
+  clockFileOf,
+  fakeClockEnv,
+  findLibfaketime,
+  writeClockOffset,
+} from "../chaos/clock-jump.js";
 import { NODE_CONFIG_ENV, type NodeConfig } from "./node-config.js";
 
 /** The e2e package folder: the child's working directory, so `--import tsx` resolves. */
@@ -18,6 +25,10 @@ export interface Published {
  * A node server running in its own process (see `node-server.ts`). Node runs the TypeScript
  * sources directly (`--import tsx`, no wrapper process), so `kill()` really is a SIGKILL of the
  * server: no close, no flush, sockets reset by the kernel.
+ *
+ * Where libfaketime is installed, the node runs under it with its own clock file
+ * (`clockFileOf(config)`, offset `+0` until a `clock-jump` fault writes another; see
+ * `chaos/clock-jump.ts`): its wall clock can then be moved without touching the machine's.
  */
 export class NodeProcess {
   readonly config: NodeConfig;
@@ -38,12 +49,17 @@ export class NodeProcess {
 
   /** Starts a node and resolves once it listens; rejects with its output if it exits first. */
   static async start(config: NodeConfig, timeoutMs = 20_000): Promise<NodeProcess> {
+    const library = findLibfaketime();
+    const clockFile = clockFileOf(config);
+    // A node restarted during a jump keeps the jumped clock, as a process on that machine would.
+    if (library !== undefined && !existsSync(clockFile)) writeClockOffset(clockFile, 0);
+    const clockEnv = library === undefined ? {} : fakeClockEnv(library, clockFile, process.env);
     const child = spawn(
       process.execPath,
       ["--conditions=@assured/source", "--import", "tsx", ENTRY],
       {
         cwd: E2E_DIR,
-        env: { ...process.env, [NODE_CONFIG_ENV]: JSON.stringify(config) },
+        env: { ...process.env, ...clockEnv, [NODE_CONFIG_ENV]: JSON.stringify(config) },
         // stdin stays open for the node's life: it exits when this process goes away.
         stdio: ["pipe", "pipe", "pipe"],
       },
@@ -92,6 +108,19 @@ export class NodeProcess {
       return res.ok
         ? ((await res.json()) as { rssBytes: number; eventLoopLagMs: number })
         : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * The node's wall clock (`Date.now()` in its process) and the offset its clock file gives it
+   * (0 without libfaketime); undefined when it does not answer.
+   */
+  async clock(): Promise<{ now: number; offsetMs: number } | undefined> {
+    try {
+      const res = await fetch(`${this.url}/clock`);
+      return res.ok ? ((await res.json()) as { now: number; offsetMs: number }) : undefined;
     } catch {
       return undefined;
     }

@@ -10,6 +10,8 @@
  *   `[{ offset, epoch }]` (503 with the error code when publishing fails).
  * - `GET /health`: 200 once the stores (and the adapter's Redis connections) answer, else 503.
  * - `GET /stats`: `{ rssBytes, eventLoopLagMs }` (the worst event-loop delay since the last call).
+ * - `GET /clock`: `{ now, offsetMs }`: this process's `Date.now()` and the offset its clock file
+ *   gives it under libfaketime (`chaos/clock-jump.ts`). Handled-log times are real times.
  * - SIGTERM: closes everything and exits 0. The end of stdin (the test process died): exits 1.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -17,6 +19,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { AssuredError } from "@assured/core";
 import { createAssuredServer } from "@assured/server";
 import { Server } from "socket.io";
+import { CLOCK_FILE_ENV, readClockOffsetMs, trueNow } from "../chaos/clock-jump.js";
 import { openBackend } from "./node-backend.js";
 import { readNodeConfig } from "./node-config.js";
 
@@ -30,7 +33,7 @@ interface RecordMessage {
 }
 
 const config = readNodeConfig();
-const backend = openBackend(config);
+const backend = await openBackend(config);
 const httpServer = createServer((req, res) => {
   route(req, res).catch((error: unknown) => reply(res, 500, { message: String(error) }));
 });
@@ -46,7 +49,8 @@ const assured = createAssuredServer(io, {
 });
 
 assured.on("record", async (data: RecordMessage, { id }) => {
-  const at = Date.now();
+  // The real time, not the node's (possibly jumped) clock: the checker compares it with the run's.
+  const at = trueNow();
   await backend.handled.record({ id, node: config.name, client: data.client, n: data.n, at });
   if (data.hangOn === config.name) await new Promise<never>(() => {});
   return { node: config.name, client: data.client, n: data.n };
@@ -60,6 +64,11 @@ async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const eventLoopLagMs = lag.max / 1e6;
     lag.reset();
     reply(res, 200, { rssBytes: process.memoryUsage().rss, eventLoopLagMs });
+    return;
+  }
+  if (req.method === "GET" && req.url === "/clock") {
+    const now = Date.now();
+    reply(res, 200, { now, offsetMs: readClockOffsetMs(process.env[CLOCK_FILE_ENV]) });
     return;
   }
   if (req.method === "GET" && req.url === "/health") {

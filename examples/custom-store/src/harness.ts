@@ -52,3 +52,30 @@ export const dedupStore: DedupStoreHarness = {
     await rm(directories.get(store)!, { recursive: true, force: true });
   },
 };
+
+/** The stores the chaos harness opens on a directory (see `chaos` below). */
+export interface ChaosStores {
+  eventStore: FileEventStore;
+  dedupStore: FileDedupStore;
+  close(): Promise<void>;
+}
+
+/**
+ * For `pnpm chaos --store src/harness.ts`: the chaos harness runs a node process on these
+ * stores, SIGKILLs it and starts it again, so unlike the harnesses above (fresh data per case)
+ * it opens the same `directory` every time. Each start of the node calls `open` once; the test
+ * process calls it again to read the logs once the load has stopped.
+ */
+export const chaos = {
+  async open({ directory }: { directory: string }): Promise<ChaosStores> {
+    const eventStore = new FileEventStore({ directory: join(directory, "events") });
+    const dedupStore = new FileDedupStore({ directory: join(directory, "dedup") });
+    return {
+      eventStore,
+      dedupStore,
+      async close() {
+        await Promise.all([eventStore.close(), dedupStore.close()]);
+      },
+    };
+  },
+};

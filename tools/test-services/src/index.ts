@@ -1,4 +1,5 @@
 export * from "./chromium.js";
+export * from "./cut-proxy.js";
 export * from "./ferretdb.js";
 export * from "./free-port.js";
 export * from "./process.js";

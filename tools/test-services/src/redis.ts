@@ -8,33 +8,65 @@ import { type RunningService, spawnUntilReady, stopProcess } from "./process.js"
 
 const execFileAsync = promisify(execFile);
 
+/** A `redis-server` started for tests. */
+export interface RunningRedis extends RunningService {
+  port: number;
+  /** The data directory (pass it to `startRedis` with `port` to restart on the same data). */
+  dir: string;
+  /**
+   * Kills the server with SIGKILL (a crash: nothing is flushed) and resolves once it has exited.
+   * The data directory is kept; `stop()` still removes it.
+   */
+  crash(): Promise<void>;
+}
+
+/** How `startRedis` runs the server. */
+export interface RedisOptions {
+  /** Loopback port (default: a free one). */
+  port?: number;
+  /** Data directory (default: a new temporary one); `stop()` removes it. */
+  dir?: string;
+  /**
+   * `appendonly yes` with `appendfsync always`: every acknowledged write is on disk, so a
+   * SIGKILLed server restarted on the same `dir` loses nothing. Default false (no persistence:
+   * a restart on the same `dir` comes back empty unless a `dump.rdb` was put there).
+   */
+  appendonly?: boolean;
+}
+
 /**
- * Starts `redis-server` on a free loopback port, without persistence, in a temporary directory.
- * Set `REDIS_SERVER_BIN` to use another binary.
+ * Starts `redis-server` on a free loopback port (or `port`) in a temporary directory (or
+ * `dir`), without persistence unless `appendonly`. Set `REDIS_SERVER_BIN` to use another binary.
+ *
+ * @example
+ * const redis = await startRedis({ appendonly: true });
+ * await redis.crash();                                       // SIGKILL, data kept
+ * const again = await startRedis({ port: redis.port, dir: redis.dir, appendonly: true });
  */
-export async function startRedis(options: { port?: number } = {}): Promise<RunningService> {
+export async function startRedis(options: RedisOptions = {}): Promise<RunningRedis> {
   const port = options.port ?? (await freePort());
-  const dir = mkdtempSync(join(tmpdir(), "assured-redis-"));
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), "assured-redis-"));
   const bin = process.env.REDIS_SERVER_BIN ?? "redis-server";
+  const persistence = options.appendonly
+    ? ["--appendonly", "yes", "--appendfsync", "always"]
+    : ["--appendonly", "no"];
   const child = await spawnUntilReady(
     bin,
-    [
-      "--bind",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--dir",
-      dir,
-    ],
+    ["--bind", "127.0.0.1", "--port", String(port), "--save", "", ...persistence, "--dir", dir],
     /Ready to accept connections/,
   );
   return {
     url: `redis://127.0.0.1:${port}`,
+    port,
+    dir,
     process: child,
+    async crash() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      await new Promise<void>((resolve) => {
+        child.once("exit", () => resolve());
+        child.kill("SIGKILL");
+      });
+    },
     async stop() {
       await stopProcess(child);
       rmSync(dir, { recursive: true, force: true });
