@@ -1264,6 +1264,40 @@ describe("chaos checker: store restarts", () => {
     expect(verdict.figures.storeRestarts).toEqual({ snapshot: 1 });
   });
 
+  it("an epoch the client had left, brought back shorter by an older snapshot, is told and its new records are not duplicates", () => {
+    // e1#1..#5 delivered; a volatile restart (t 20–22) starts e2 (#1, #2 delivered after an
+    // epoch outcome); then a snapshot taken while e1 was at #3 is restored (t 30–32) and new
+    // appends reuse e1#4 and #5.
+    const older: Restart = {
+      mode: "snapshot",
+      t: 30,
+      upT: 32,
+      before: logs(storeLog("s1", "e2", 2, 1, { 1: 6, 2: 7 })),
+      after: logs(storeLog("s1", "e1", 3)),
+    };
+    const lost: Restart = {
+      ...volatile(),
+      before: logs(storeLog("s1", "e1", 5)),
+    };
+    const lines = [
+      ...published5(),
+      ...c1Got([1, 2, 3, 4, 5]),
+      pub(23, "s1", 1, "e2", 6),
+      pub(24, "s1", 2, "e2", 7),
+      out(25, "c1", "s1", "e2", 0, "epoch"),
+      del(26, "c1", "s1", 1, "e2", 6),
+      del(27, "c1", "s1", 2, "e2", 7),
+      pub(33, "s1", 4, "e1", 8),
+      pub(34, "s1", 5, "e1", 9),
+      out(35, "c1", "s1", "e1", 3, "epoch"),
+      del(36, "c1", "s1", 4, "e1", 8),
+      del(37, "c1", "s1", 5, "e1", 9),
+    ];
+    const final = { s1: storeLog("s1", "e1", 5, 1, { 4: 8, 5: 9 }) };
+    const r = withRestarts(record(lines, final, [], true), [lost, older]);
+    expect(check(r).violations).toEqual([]);
+  });
+
   it("loss without outcome: a snapshot restart replaced the client's events, untold", () => {
     const r = withRestarts(record(restoredLines(), finalRestored(), [], true), [snapshot()]);
     expect(kinds(r)).toEqual(["loss-without-outcome"]);

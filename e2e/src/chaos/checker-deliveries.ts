@@ -150,7 +150,14 @@ export class StreamTracker {
     this.#recovery(o, track);
     this.#stale = null;
     if (track === null || o.epoch !== track.epoch) {
-      this.#enter(o.epoch, o.offset);
+      const entered = this.#enter(o.epoch, o.offset);
+      if (o.offset < entered.cursor) {
+        // An epoch the client had left came back with a shorter log (a snapshot older than a
+        // later reset): the outcome told the client, and the offsets after it are new records.
+        entered.marks.clear(o.offset + 1, entered.cursor);
+        entered.cursor = o.offset;
+        entered.last = null;
+      }
       return;
     }
     if (o.offset > track.cursor) {
