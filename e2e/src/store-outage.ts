@@ -115,6 +115,11 @@ export class OutageDedupStore implements DedupStore {
     return this.#inner.release(key, token);
   }
 
+  async renew(key: string, token: string, leaseMs: number): Promise<boolean> {
+    this.#outage.check("renew");
+    return this.#inner.renew(key, token, leaseMs);
+  }
+
   close(): Promise<void> {
     return this.#inner.close();
   }

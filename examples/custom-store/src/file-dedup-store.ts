@@ -1,10 +1,10 @@
-import { rm } from "node:fs/promises";
 import {
   AssuredError,
   assertClaimOptions,
   assertClaimToken,
   assertCompleteOptions,
   assertDedupKey,
+  assertPositiveInteger,
   assertStoredResponse,
   type ClaimOptions,
   type ClaimResult,
@@ -30,7 +30,9 @@ export interface FileDedupStoreOptions {
 
 /**
  * A key's file: held under a lease, or done with the response (payload in base64); `owner` is
- * the id of the claim's owner, when it had one.
+ * the id of the claim's owner, when it had one; `fencingToken` the latest claim's (absent in
+ * files written before fencing: 0). A released key's file stays as a lease that ended at 0,
+ * held by no token (`""`) and no owner, so the next claim's fencing token is one more.
  */
 type KeyFile =
   | {
@@ -39,6 +41,7 @@ type KeyFile =
       fingerprint: string;
       token: string;
       leaseExpiresAt: number;
+      fencingToken?: number;
       owner?: string;
     }
   | {
@@ -48,6 +51,7 @@ type KeyFile =
       ok: boolean;
       payload: string;
       expiresAt: number;
+      fencingToken?: number;
       owner?: string;
     };
 
@@ -59,8 +63,8 @@ interface OwnerFile {
 
 /**
  * A `DedupStore` on plain files: one small JSON file per key, replaced atomically (write, fsync,
- * rename). Persistent and single-instance, like `FileEventStore`. An expired key's file is
- * overwritten by the next claim of that key.
+ * rename). Persistent and single-instance, like `FileEventStore`. An expired or released key's
+ * file is overwritten by the next claim of that key, whose fencing token is the file's plus one.
  *
  * Quotas: each owner has a file listing its keys and when each stops counting, rewritten by
  * every claim, complete and release of its keys (expired ones are dropped then), so a claim
@@ -104,6 +108,7 @@ export class FileDedupStore implements DedupStore {
             : { status: "done", response: responseOf(current) };
         }
         const token = newId();
+        const fencingToken = (current?.fencingToken ?? 0) + 1;
         const leaseExpiresAt = now + options.leaseMs;
         const { owner } = options;
         if (owner !== undefined) await this.countIn(owner, key, leaseExpiresAt, now);
@@ -113,9 +118,10 @@ export class FileDedupStore implements DedupStore {
           fingerprint: options.fingerprint,
           token,
           leaseExpiresAt,
+          fencingToken,
           ...(owner === undefined ? {} : { owner: owner.id }),
         });
-        return { status: "claimed", token };
+        return { status: "claimed", token, fencingToken };
       },
     );
   }
@@ -150,6 +156,7 @@ export class FileDedupStore implements DedupStore {
         ok: response.ok,
         payload,
         expiresAt,
+        fencingToken: current.fencingToken ?? 0,
         ...(current.owner === undefined ? {} : { owner: current.owner }),
       });
       return true;
@@ -164,13 +171,35 @@ export class FileDedupStore implements DedupStore {
       async (path) => {
         const current = await this.load(path, key);
         if (current?.state !== "leased" || current.token !== token) return false;
-        await rm(path, { force: true });
         if (current.owner !== undefined) {
           await this.updateOwner(current.owner, this.clock(), (entries) => entries.delete(key));
         }
+        const { owner: _, ...rest } = current;
+        await this.save(path, { ...rest, token: "", leaseExpiresAt: 0 });
         return true;
       },
     );
+  }
+
+  renew(key: string, token: string, leaseMs: number): Promise<boolean> {
+    const validate = () => {
+      assertClaimToken(token);
+      assertPositiveInteger(leaseMs, "leaseMs");
+    };
+    return this.files.run("renew", key, validate, async (path) => {
+      const current = await this.load(path, key);
+      const now = this.clock();
+      if (current?.state !== "leased" || current.token !== token || isExpired(current, now)) {
+        return false;
+      }
+      const leaseExpiresAt = now + leaseMs;
+      if (current.owner !== undefined) {
+        // Written first, as in claim: a crash in between can only over-count.
+        await this.updateOwner(current.owner, now, (entries) => entries.set(key, leaseExpiresAt));
+      }
+      await this.save(path, { ...current, leaseExpiresAt });
+      return true;
+    });
   }
 
   close(): Promise<void> {

@@ -33,5 +33,6 @@ it("passes the Assured conformance kit, run through its CLI", async () => {
   const skipped = stdout.split("\n").filter((line) => line.startsWith("  - "));
   expect(skipped).toHaveLength(Number(totals![2]));
   for (const line of skipped) expect(line).toMatch(/capabilities\.sharedAcrossInstances: false\)$/);
-  expect(stdout).toMatch(/^Result: PASS$/m);
+  // Without --strict a run with skips passes, and says how many it skipped.
+  expect(stdout).toMatch(new RegExp(`^Result: PASS \\(${totals![2]} skipped, see above\\)$`, "m"));
 }, 120_000);

@@ -186,6 +186,7 @@ describe("outbox (real socket.io server and client)", () => {
       },
       complete: (...args) => inner.complete(...args),
       release: (...args) => inner.release(...args),
+      renew: (...args) => inner.renew(...args),
       close: () => inner.close(),
     };
     server = await new TestServer().start({ dedupStore });

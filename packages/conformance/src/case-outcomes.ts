@@ -1,5 +1,5 @@
 import { stripVTControlCharacters } from "node:util";
-import type { Reporter, TestCase, TestModule } from "vitest/node";
+import type { Reporter, TestCase, TestModule, TestSuite } from "vitest/node";
 
 /** The outcome of one conformance case. */
 export interface CaseOutcome {
@@ -8,6 +8,15 @@ export interface CaseOutcome {
   state: "passed" | "failed" | "skipped";
   /** Why it failed (the first error) or why it was skipped (the declared capability). */
   reason?: string;
+}
+
+/** The totals of one group of cases (a `describe` holding cases), reported as it finishes. */
+export interface GroupOutcome {
+  /** The full group name: suite > group. */
+  name: string;
+  passed: number;
+  failed: number;
+  skipped: number;
 }
 
 /** What a conformance run found. */
@@ -20,7 +29,12 @@ export interface ConformanceSummary {
   cases: CaseOutcome[];
   /** Errors outside any case: the module failed to load or exported no harness. */
   errors: string[];
-  /** True when no case failed, no error occurred, and at least one case ran. */
+  /** Whether the run was strict: then a skipped case makes `ok` false. */
+  strict: boolean;
+  /**
+   * True when no case failed, no error occurred, at least one case ran, and (in a strict run)
+   * no case was skipped.
+   */
   ok: boolean;
 }
 
@@ -45,12 +59,27 @@ export class CaseOutcomeCollector implements Reporter {
   readonly cases: CaseOutcome[] = [];
   readonly errors: string[] = [];
 
-  constructor(private readonly onCase?: (outcome: CaseOutcome) => void) {}
+  constructor(
+    private readonly onCase?: (outcome: CaseOutcome) => void,
+    private readonly onGroup?: (outcome: GroupOutcome) => void,
+  ) {}
 
   onTestCaseResult(test: TestCase): void {
     const outcome = outcomeOf(test);
     this.cases.push(outcome);
     this.onCase?.(outcome);
+  }
+
+  onTestSuiteResult(suite: TestSuite): void {
+    const states = [...suite.children.tests()].map((test) => outcomeOf(test).state);
+    if (states.length === 0) return;
+    const count = (state: CaseOutcome["state"]) => states.filter((s) => s === state).length;
+    this.onGroup?.({
+      name: suite.fullName,
+      passed: count("passed"),
+      failed: count("failed"),
+      skipped: count("skipped"),
+    });
   }
 
   onTestRunEnd(
@@ -63,19 +92,25 @@ export class CaseOutcomeCollector implements Reporter {
     for (const error of unhandledErrors) this.errors.push(error.message ?? String(error));
   }
 
-  /** The totals for `module`. */
-  summary(module: string): ConformanceSummary {
+  /** The totals for `module`; with `strict`, a skipped case makes the run fail. */
+  summary(module: string, strict = false): ConformanceSummary {
     const count = (state: CaseOutcome["state"]) =>
       this.cases.filter((c) => c.state === state).length;
     const failed = count("failed");
+    const skipped = count("skipped");
     return {
       module,
       passed: count("passed"),
       failed,
-      skipped: count("skipped"),
+      skipped,
       cases: this.cases,
       errors: this.errors,
-      ok: failed === 0 && this.errors.length === 0 && count("passed") > 0,
+      strict,
+      ok:
+        failed === 0 &&
+        this.errors.length === 0 &&
+        count("passed") > 0 &&
+        (!strict || skipped === 0),
     };
   }
 }

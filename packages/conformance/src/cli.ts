@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
 import { isAssuredError } from "@assured/core";
+import type { CaseOutcome, GroupOutcome } from "./case-outcomes.js";
 import { formatSummary } from "./format-summary.js";
 import { runConformance } from "./run-conformance.js";
 
@@ -9,22 +10,33 @@ const USAGE = `Usage: assured-conformance <module> [options]
 Runs the Assured store conformance suite against the harnesses a module exports:
   export const eventStore: EventStoreHarness  (create, optional reopen and destroy)
   export const dedupStore: DedupStoreHarness
-(either or both; or a default export { eventStore, dedupStore }; optional "name" and "options").
-The module may be JavaScript or TypeScript.
+Both, or one and "omit" saying why the other is left out, e.g.
+  export const omit = { dedupStore: "this package only ships an event store" };
+(or a default export { eventStore, dedupStore, omit }; optional "name" and "options").
+The module may be JavaScript or TypeScript. A line per group of cases shows progress.
 
 Options:
+  --strict             fail when any case is skipped
   --timeout <ms>       timeout of each case (default 30000)
   --conditions <name>  extra export condition for resolving imports (repeatable)
   --verbose            print every case as it finishes
   --json               print the summary as JSON instead of text
   -h, --help           show this help
 
-Exit status: 0 when every case passed, 1 when a case failed or the module exports no usable
-harness, 2 on a usage error.`;
+Exit status: 0 when every case passed (skips allowed unless --strict), 1 when a case failed,
+a case was skipped under --strict, or the module exports no usable harness, 2 on a usage error.`;
 
 function fail(message: string, code: number): never {
   process.stderr.write(`assured-conformance: ${message}\n`);
   process.exit(code);
+}
+
+const CASE_MARKS: Record<CaseOutcome["state"], string> = { passed: "✓", failed: "✗", skipped: "-" };
+
+/** One progress line per finished group of cases. */
+function groupLine(group: GroupOutcome): string {
+  const mark = group.failed > 0 ? "✗" : group.skipped > 0 ? "-" : "✓";
+  return `${mark} ${group.name}: ${group.passed} passed, ${group.failed} failed, ${group.skipped} skipped\n`;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -44,20 +56,20 @@ async function main(argv: string[]): Promise<number> {
   if (timeoutMs !== undefined && !(Number.isSafeInteger(timeoutMs) && timeoutMs > 0)) {
     fail(`--timeout must be a positive integer of milliseconds, got ${values.timeout}.`, 2);
   }
+  // Progress goes to stderr under --json, so stdout stays one JSON document.
+  const progress = values.json ? process.stderr : process.stdout;
   try {
     const summary = await runConformance({
       module: positionals[0]!,
       conditions: values.conditions ?? [],
+      strict: values.strict ?? false,
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      onGroup: (group) => progress.write(groupLine(group)),
       ...(values.verbose
-        ? {
-            onCase: (c) =>
-              process.stdout.write(
-                `${c.state === "passed" ? "✓" : c.state === "failed" ? "✗" : "-"} ${c.name}\n`,
-              ),
-          }
+        ? { onCase: (c) => progress.write(`  ${CASE_MARKS[c.state]} ${c.name}\n`) }
         : {}),
     });
+    if (!values.json) progress.write("\n");
     process.stdout.write(
       values.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`,
     );
@@ -73,6 +85,7 @@ function parse(argv: string[]) {
     args: argv,
     allowPositionals: true,
     options: {
+      strict: { type: "boolean" },
       timeout: { type: "string" },
       conditions: { type: "string", multiple: true },
       verbose: { type: "boolean" },

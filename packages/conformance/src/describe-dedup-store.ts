@@ -1,9 +1,11 @@
 import { describe } from "vitest";
 import { describeDedupBasics } from "./cases/dedup-basics.js";
+import { describeDedupCapabilities } from "./cases/dedup-capabilities.js";
 import { describeDedupConcurrency } from "./cases/dedup-concurrency.js";
 import { describeDedupExpiry } from "./cases/dedup-expiry.js";
 import { describeDedupInvalidArguments } from "./cases/dedup-invalid-arguments.js";
 import { describeDedupQuota } from "./cases/dedup-quota.js";
+import { describeDedupRenew } from "./cases/dedup-renew.js";
 import { describeDedupRestart } from "./cases/dedup-restart.js";
 import type { DedupStoreHarness, SuiteOptions } from "./harness.js";
 
@@ -26,5 +28,7 @@ export function describeDedupStore(
     describeDedupRestart(harness, options);
     describeDedupInvalidArguments(harness, options);
     describeDedupQuota(harness, options);
+    describeDedupRenew(harness, options);
+    describeDedupCapabilities(harness, options);
   });
 }

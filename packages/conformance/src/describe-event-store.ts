@@ -1,4 +1,5 @@
 import { describe } from "vitest";
+import { describeCapabilities } from "./cases/capabilities.js";
 import { describeClose } from "./cases/close.js";
 import { describeConcurrency } from "./cases/concurrency.js";
 import { describeHostileNames } from "./cases/hostile-names.js";
@@ -10,12 +11,14 @@ import { describeReads } from "./cases/reads.js";
 import { describeReset } from "./cases/reset.js";
 import { describeRestart } from "./cases/restart.js";
 import { describeRetention } from "./cases/retention.js";
+import { describeTrimmedIds } from "./cases/trimmed-ids.js";
 import type { EventStoreHarness, SuiteOptions } from "./harness.js";
 
 /**
  * The whole `EventStore` conformance suite, as vitest `describe` blocks. Call it at the top of
- * a test file. Cases the store cannot run (by its declared capabilities, or a harness without
- * `reopen`) are skipped with the reason.
+ * a test file. Cases the store cannot run (by its declared capabilities) are skipped with the
+ * reason; a declared lack is probed, and a declared capability the harness cannot check (no
+ * `reopen`, fewer than 2 `instances`) fails.
  *
  * @example
  * import { describeEventStore } from "@assured/conformance";
@@ -34,9 +37,11 @@ export function describeEventStore(
     describeRestart(harness, options);
     describeReset(harness, options);
     describeRetention(harness, options);
+    describeTrimmedIds(harness, options);
     describePayloads(harness, options);
     describeHostileNames(harness, options);
     describeInvalidArguments(harness, options);
     describeClose(harness, options);
+    describeCapabilities(harness, options);
   });
 }

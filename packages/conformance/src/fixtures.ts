@@ -1,6 +1,6 @@
 import type { DedupStore, EventStore, Retention } from "@assured/core";
-import { afterEach, beforeEach, type TestContext } from "vitest";
-import type { DedupStoreHarness, EventStoreHarness } from "./harness.js";
+import { afterEach, beforeEach, expect, type TestContext } from "vitest";
+import type { DedupStoreHarness, EventStoreHarness, SuiteOptions } from "./harness.js";
 import { createTestClock, type TestClock } from "./test-clock.js";
 
 /** The stores of one case: made through the harness, all closed and destroyed when it ends. */
@@ -78,22 +78,37 @@ export function useDedupStores(harness: DedupStoreHarness): StoreFixture<DedupSt
   return useStores<DedupStore>(harness);
 }
 
+/** The message of a case that needs `reopen` from a harness that has none. */
+function addReopen(capability: string): string {
+  return `the store declares capabilities.${capability}: true, but the harness has no reopen(): add reopen to your harness (another instance on the same data) so the kit can check it`;
+}
+
 /**
- * Skips the case, with the reason, unless the store declares it shares data across instances
- * and the harness can reopen.
+ * Skips the case, with the reason, unless the store declares it shares data across instances.
+ * A store that declares it does must let the kit check it: the case fails when the harness has
+ * no `reopen` or `options.instances` is below 2.
  */
 export function requireShared(
   context: TestContext,
   fixture: StoreFixture<unknown>,
   store: { capabilities: { sharedAcrossInstances: boolean } },
+  options: SuiteOptions = {},
 ): void {
   if (!store.capabilities.sharedAcrossInstances) {
     context.skip("the store declares capabilities.sharedAcrossInstances: false");
   }
-  if (!fixture.canReopen) context.skip("the harness has no reopen()");
+  if (!fixture.canReopen) expect.fail(addReopen("sharedAcrossInstances"));
+  if (options.instances !== undefined && options.instances < 2) {
+    expect.fail(
+      `options.instances is ${options.instances}, but the cross-instance cases need at least 2 instances (the store declares capabilities.sharedAcrossInstances: true): set instances to 2 or more`,
+    );
+  }
 }
 
-/** Skips the case, with the reason, unless the store declares it is persistent and the harness can reopen. */
+/**
+ * Skips the case, with the reason, unless the store declares it is persistent. A store that
+ * declares it is must let the kit check it: the case fails when the harness has no `reopen`.
+ */
 export function requirePersistent(
   context: TestContext,
   fixture: StoreFixture<unknown>,
@@ -102,5 +117,24 @@ export function requirePersistent(
   if (!store.capabilities.persistent) {
     context.skip("the store declares capabilities.persistent: false");
   }
-  if (!fixture.canReopen) context.skip("the harness has no reopen()");
+  if (!fixture.canReopen) expect.fail(addReopen("persistent"));
+}
+
+/**
+ * A store with `retention` when the store declares `capability`; else skips the case with the
+ * reason, before asking for the retention (a store without it refuses it, see the capabilities
+ * cases).
+ */
+export async function createRetaining(
+  context: TestContext,
+  fixture: StoreFixture<EventStore>,
+  retention: Retention,
+  capability: "retentionByAge" | "retentionByLength",
+): Promise<EventStore> {
+  const plain = await fixture.create();
+  if (!plain.capabilities[capability]) {
+    context.skip(`the store declares capabilities.${capability}: false`);
+  }
+  await plain.close();
+  return fixture.create(retention);
 }

@@ -10,6 +10,7 @@ import {
   type CaseOutcome,
   CaseOutcomeCollector,
   type ConformanceSummary,
+  type GroupOutcome,
 } from "./case-outcomes.js";
 import { DEFAULT_CASE_TIMEOUT_MS } from "./harness.js";
 
@@ -23,8 +24,12 @@ export interface RunConformanceOptions {
   conditions?: string[];
   /** Timeout of each case in milliseconds. Default 30,000. */
   timeoutMs?: number;
+  /** Fail the run (`ok: false`) when any case was skipped. Default false. */
+  strict?: boolean;
   /** Called as each case finishes, for progress output. */
   onCase?: (outcome: CaseOutcome) => void;
+  /** Called as each group of cases finishes, with its totals, for progress output. */
+  onGroup?: (outcome: GroupOutcome) => void;
 }
 
 /** Vite's default resolve conditions, which a `resolve.conditions` setting replaces. */
@@ -94,7 +99,7 @@ export async function runConformance(options: RunConformanceOptions): Promise<Co
       "",
     ].join("\n"),
   );
-  const collector = new CaseOutcomeCollector(options.onCase);
+  const collector = new CaseOutcomeCollector(options.onCase, options.onGroup);
   const timeout = options.timeoutMs ?? DEFAULT_CASE_TIMEOUT_MS;
   const exitCode = process.exitCode;
   try {
@@ -118,5 +123,5 @@ export async function runConformance(options: RunConformanceOptions): Promise<Co
     process.exitCode = exitCode;
     await rm(dir, { recursive: true, force: true });
   }
-  return collector.summary(label);
+  return collector.summary(label, options.strict ?? false);
 }

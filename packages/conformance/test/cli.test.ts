@@ -30,9 +30,50 @@ describe("assured-conformance CLI", () => {
   it("exits 0 and prints the totals when every case passes", async () => {
     const { code, stdout } = await conformance("test/fixtures/memory-harness.ts", ...source);
     expect(stdout).toMatch(/^Assured conformance: test\/fixtures\/memory-harness\.ts$/m);
-    expect(stdout).toMatch(/^Cases: 93 passed, 0 failed, 0 skipped \(93 total\)$/m);
+    expect(stdout).toMatch(/^Cases: (\d+) passed, 0 failed, 0 skipped \(\1 total\)$/m);
     expect(stdout).toMatch(/^Result: PASS$/m);
     expect(code).toBe(0);
+  });
+
+  it("prints a progress line per group of cases with its passed, failed and skipped counts", async () => {
+    const { stdout } = await conformance("test/fixtures/private-memory-harness.ts", ...source);
+    expect(stdout).toMatch(
+      /^✓ EventStore conformance: memory stores, private \(no reopen\) > offsets .*: \d+ passed, 0 failed, 0 skipped$/m,
+    );
+    expect(stdout).toMatch(
+      /^- EventStore conformance: memory stores, private \(no reopen\) > restart \(G5\): 0 passed, 0 failed, 4 skipped$/m,
+    );
+  });
+
+  it("passes with skips, saying how many; fails on any skip with --strict", async () => {
+    const lenient = await conformance("test/fixtures/private-memory-harness.ts", ...source);
+    expect(lenient.code).toBe(0);
+    expect(lenient.stdout).toMatch(/^Result: PASS \(\d+ skipped, see above\)$/m);
+    const strict = await conformance(
+      "test/fixtures/private-memory-harness.ts",
+      "--strict",
+      ...source,
+    );
+    expect(strict.code).toBe(1);
+    expect(strict.stdout).toMatch(
+      /^ {2}- .*restart \(G5\) > .* \(the store declares capabilities\.persistent: false\)$/m,
+    );
+    expect(strict.stdout).toMatch(/^Result: FAIL \(--strict: \d+ skipped, see above\)$/m);
+  });
+
+  it("reports identical failures once, with how many cases they broke and what to fix", async () => {
+    const { code, stdout } = await conformance(
+      "test/fixtures/persistent-without-reopen.ts",
+      ...source,
+    );
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/^ {2}✗ \d+ cases failed with the same error$/m);
+    expect(
+      stdout.match(
+        /fix: the store declares capabilities\.persistent: true, but the harness has no reopen\(\): add reopen to your harness/g,
+      ),
+    ).toHaveLength(1);
+    expect(stdout).toMatch(/^ {6}in: EventStore conformance: .* > restart \(G5\) > /m);
   });
 
   it("exits 1 and names each failing case with its reason", async () => {
@@ -42,10 +83,16 @@ describe("assured-conformance CLI", () => {
     expect(stdout).toMatch(
       /✗ .*dedup concurrency .* > lets exactly one of 50 concurrent claims on one instance win/,
     );
-    expect(stdout).toMatch(/claims that won/);
+    expect(stdout).toMatch(/^ {6}fix: claims that won/m);
     expect(stdout).toMatch(/^Skipped:$/m);
     expect(stdout).toMatch(/\(the store declares capabilities\.persistent: false\)/);
     expect(stdout).toMatch(/^Result: FAIL$/m);
+  });
+
+  it("exits 1 when a module exports one harness without saying why it omits the other", async () => {
+    const { code, stdout } = await conformance("test/fixtures/event-store-only.ts", ...source);
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/ERROR .*exports "eventStore" but not "dedupStore".*export const omit/);
   });
 
   it("exits 1 with a message naming the expected exports when the module has no harness", async () => {

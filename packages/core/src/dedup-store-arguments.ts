@@ -145,3 +145,13 @@ export function assertReleaseArguments(key: unknown, token: unknown): void {
   assertDedupKey(key);
   assertClaimToken(token);
 }
+
+/**
+ * Validates the arguments of `DedupStore.renew`: the key, the token, then `leaseMs` (a positive
+ * integer). Stores call it before touching state.
+ */
+export function assertRenewArguments(key: unknown, token: unknown, leaseMs: unknown): void {
+  assertDedupKey(key);
+  assertClaimToken(token);
+  assertPositiveInteger(leaseMs, "leaseMs");
+}

@@ -39,8 +39,14 @@ export interface ClaimOptions {
 
 /** The outcome of `claim`. */
 export type ClaimResult =
-  /** This caller holds the key: run the handler, then `complete` or `release` with the token. */
-  | { status: "claimed"; token: string }
+  /**
+   * This caller holds the key: run the handler (renewing the lease with `renew` while it runs),
+   * then `complete` or `release` with the token. `fencingToken` is a positive safe integer that
+   * strictly increases with every successful claim of the key while its entry exists (1 for a
+   * fresh key, the previous one + 1 after a takeover or a release): give it to the resources
+   * the handler writes, so they can refuse a holder whose lease was taken over.
+   */
+  | { status: "claimed"; token: string; fencingToken: number }
   /** Another caller holds an unexpired lease; wait and claim again. */
   | { status: "pending"; leaseExpiresAt: number }
   /** The message was handled; here is its stored response. */
@@ -76,6 +82,18 @@ export interface DedupStoreCapabilities {
  * - `complete(key, token, response, { ttlMs })`: stores the response; only the current holder's
  *   token is accepted (a holder whose lease was taken over gets `false`).
  * - `release(key, token)`: gives the key up without a response, so it can be claimed at once.
+ * - `renew(key, token, leaseMs)`: while `token` still holds the key (claimed, not completed or
+ *   released, lease not expired), the lease now ends `leaseMs` from now and it resolves true;
+ *   otherwise false (taken over, completed, released, expired, unknown key). The server renews
+ *   the lease of a running handler so a slow handler is not taken over.
+ * - Fencing: every `claimed` answer carries a `fencingToken`, stored with the claim (it survives
+ *   restarts of persistent stores and is seen by every instance). For a key it strictly
+ *   increases with every successful claim while the key's entry exists: 1 for a fresh key,
+ *   previous + 1 after taking over an expired lease or claiming after `release` (so `release`
+ *   keeps the entry, expired and without a holder, until the store drops expired entries). An
+ *   entry dropped after it expired starts again at 1.
+ * - Time: leases and TTLs are measured with the store's clock where it has one (the database
+ *   server's), else the injected clock.
  * - Quota: a claim with `owner` that would make the key a new unexpired entry (a free key, or
  *   one whose lease or response expired) is refused with `QUOTA_EXCEEDED` when the owner
  *   already holds `owner.maxEntries` unexpired entries. Answers that create nothing (`pending`,
@@ -98,6 +116,11 @@ export interface DedupStore {
   ): Promise<boolean>;
   /** Releases a claimed key without a response; false if the token no longer holds it. */
   release(key: string, token: string): Promise<boolean>;
+  /**
+   * Extends the lease of a claimed key to end `leaseMs` from now (store clock); false if the
+   * token no longer holds the key (taken over, completed, released, expired, unknown key).
+   */
+  renew(key: string, token: string, leaseMs: number): Promise<boolean>;
   /** Releases connections and handles. Idempotent. */
   close(): Promise<void>;
 }

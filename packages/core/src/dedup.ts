@@ -1,6 +1,15 @@
 import type { DedupOwner, DedupStore, StoredResponse } from "./dedup-store.js";
-import { AssuredError, toStoreError } from "./errors.js";
+import { AssuredError, isAssuredError, toStoreError } from "./errors.js";
+import { LeaseKeeper, type LeaseTimers, monotonicLeaseTimers } from "./lease-keeper.js";
 import { assertPositiveInteger } from "./validate.js";
+
+export {
+  LeaseKeeper,
+  type LeaseKeeperOptions,
+  type LeaseTimers,
+  leaseLostError,
+  monotonicLeaseTimers,
+} from "./lease-keeper.js";
 
 /** How `runOnce` claims, waits and stores. */
 export interface RunOnceOptions {
@@ -8,6 +17,20 @@ export interface RunOnceOptions {
   leaseMs: number;
   /** How long the stored response answers duplicates (the dedup window). */
   ttlMs: number;
+  /**
+   * How often a running handler's lease is renewed (default `leaseMs / 3`, rounded down, at
+   * least 1). A lease that is taken over, or not renewed before it ends, is lost: the handler's
+   * `signal` aborts with `LEASE_LOST` and its answer is not stored.
+   */
+  renewEveryMs?: number;
+  /** Clock and timers of the renewals (default `monotonicLeaseTimers`); tests inject fakes. */
+  timers?: LeaseTimers;
+  /**
+   * Gives the run up when aborted (a handler timeout): a wait for a duplicate stops, a running
+   * handler's signal aborts with this signal's reason, its claim is released and nothing is
+   * stored. The run rejects with the reason (an `AssuredError`; anything else becomes `TIMEOUT`).
+   */
+  signal?: AbortSignal;
   /** Wait for a duplicate that is still running (default true); false fails fast with `TIMEOUT`. */
   waitForPending?: boolean;
   /** Longest wait for a pending duplicate before failing with `TIMEOUT` (default `leaseMs + 1000`). */
@@ -23,13 +46,30 @@ export interface RunOnceOptions {
   owner?: DedupOwner;
 }
 
+/** What a running handler learns about its claim. */
+export interface DedupRun {
+  /**
+   * Aborted when the run's lease is lost (`LEASE_LOST`: taken over, or not renewed in time),
+   * when the run is given up (`RunOnceOptions.signal`), or by `Deduplicator.abortRunning`
+   * (shutdown). Its `reason` is an `AssuredError`. Stop work and do not write once it aborts.
+   */
+  signal: AbortSignal;
+  /**
+   * The claim's fencing token: strictly increasing per key across takeovers. Give it to the
+   * storage the handler writes, which keeps the highest token seen and refuses writes with a
+   * lower one: a run that lost its lease (and does not know yet) then cannot overwrite the work
+   * of the run that took over.
+   */
+  fencingToken: number;
+}
+
 /**
  * Runs the message once. Resolve with the response to store: `{ ok: true, payload }` for a
  * result, `{ ok: false, payload }` for an application error (stored and final). Throw for a
  * failure that must not be stored (the claim is released and the error passed on, so a retry
  * runs the handler again).
  */
-export type DedupHandler = () => Promise<StoredResponse>;
+export type DedupHandler = (run: DedupRun) => Promise<StoredResponse>;
 
 /** What `runOnce` produced. */
 export interface DedupOutcome {
@@ -44,7 +84,32 @@ export interface DedupOutcome {
   stored: boolean;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** Resolves after `ms`, or rejects with the signal's reason once it aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abandonReason(signal));
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** The error a given-up run rejects with: the signal's reason if it is an `AssuredError`. */
+function abandonReason(signal: AbortSignal | undefined): AssuredError {
+  const reason: unknown = signal?.reason;
+  if (reason instanceof AssuredError) return reason;
+  return new AssuredError("TIMEOUT", "the run was given up before it finished; retry later.", {
+    cause: reason,
+  });
+}
+
+/** Called with a run's `LeaseKeeper` once its key is claimed (the `Deduplicator` tracks it). */
+type OnClaimed = (keeper: LeaseKeeper) => void;
 
 /**
  * The G9 protocol over a `DedupStore`: claim the key; if claimed, run the handler and store its
@@ -53,21 +118,39 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * another fingerprint, reject with `IDEMPOTENCY_CONFLICT`. A run whose process died leaves its
  * claim to expire after `leaseMs`; the next duplicate then runs the handler again, once.
  *
- * @throws AssuredError `IDEMPOTENCY_CONFLICT`, `TIMEOUT` (still pending after `maxWaitMs`),
+ * While the handler runs, its lease is renewed every `renewEveryMs` (DESIGN.md §8: leases are
+ * renewed and fenced), so a slow handler is not taken over. If a renewal answers false, or none
+ * succeeds before the lease would end, the lease is lost: the handler's `signal` aborts, the run
+ * rejects with `LEASE_LOST` at once and its answer is never stored. The handler gets the claim's
+ * `fencingToken` for its own writes.
+ *
+ * @throws AssuredError `IDEMPOTENCY_CONFLICT`, `TIMEOUT` (still pending after `maxWaitMs`, or
+ * given up through `options.signal`), `LEASE_LOST`,
  * `QUOTA_EXCEEDED` (the owner holds its `maxEntries`), or the store's errors
  * (`STORE_UNAVAILABLE`, `LIMIT_EXCEEDED`…), or whatever the handler threw.
  * @example
  * const { response } = await runOnce(store, dedupKey(user, id), await messageFingerprint(name, payload),
  *   async () => ({ ok: true, payload: encode(await handle()) }), { leaseMs: 30_000, ttlMs: 86_400_000 });
  */
-export async function runOnce(
+export function runOnce(
   store: DedupStore,
   key: string,
   fingerprint: string,
   handler: DedupHandler,
   options: RunOnceOptions,
 ): Promise<DedupOutcome> {
-  const { leaseMs, ttlMs, owner } = options;
+  return runOnceTracked(store, key, fingerprint, handler, options, undefined);
+}
+
+async function runOnceTracked(
+  store: DedupStore,
+  key: string,
+  fingerprint: string,
+  handler: DedupHandler,
+  options: RunOnceOptions,
+  onClaimed: OnClaimed | undefined,
+): Promise<DedupOutcome> {
+  const { leaseMs, ttlMs, owner, signal } = options;
   assertPositiveInteger(leaseMs, "leaseMs");
   assertPositiveInteger(ttlMs, "ttlMs");
   const maxWaitMs = options.maxWaitMs ?? leaseMs + 1000;
@@ -76,8 +159,13 @@ export async function runOnce(
   // Durations in this process are measured on the monotonic clock: a step of the wall clock
   // neither ends the wait at once nor stretches it by the size of the step.
   const deadline = performance.now() + maxWaitMs;
+  const timers = options.timers ?? monotonicLeaseTimers;
+  const renewEveryMs = options.renewEveryMs ?? Math.max(1, Math.floor(leaseMs / 3));
+  assertPositiveInteger(renewEveryMs, "renewEveryMs");
   for (;;) {
+    if (signal?.aborted) throw abandonReason(signal);
     let claim: Awaited<ReturnType<DedupStore["claim"]>>;
+    const claimedAt = timers.now();
     try {
       claim = await store.claim(
         key,
@@ -91,8 +179,11 @@ export async function runOnce(
         return { response: claim.response, duplicate: true, stored: true };
       case "conflict":
         throw conflictError();
-      case "claimed":
-        return runClaimed(store, key, claim.token, handler, ttlMs);
+      case "claimed": {
+        const lease = { leaseMs, renewEveryMs, claimedAt, timers };
+        const claimed = { key, token: claim.token, fencingToken: claim.fencingToken };
+        return runClaimed(store, claimed, handler, { ttlMs, lease, signal, onClaimed });
+      }
       case "pending": {
         const remaining = deadline - performance.now();
         if (options.waitForPending === false || remaining <= 0) {
@@ -101,31 +192,73 @@ export async function runOnce(
             "an earlier copy of this message is still being handled; retry later.",
           );
         }
-        await sleep(Math.min(delay, remaining));
+        await sleep(Math.min(delay, remaining), signal);
         delay = Math.min(delay * 2, pollMaxMs);
       }
     }
   }
 }
 
+/**
+ * Runs the handler of a claimed key under a renewed lease, then stores its response. A lost
+ * lease or a given-up run rejects at once (the handler may still be running: its signal told
+ * it to stop) and releases the claim; the response of such a run is never stored.
+ */
 async function runClaimed(
   store: DedupStore,
-  key: string,
-  token: string,
+  claimed: { key: string; token: string; fencingToken: number },
   handler: DedupHandler,
-  ttlMs: number,
+  options: {
+    ttlMs: number;
+    lease: { leaseMs: number; renewEveryMs: number; claimedAt: number; timers: LeaseTimers };
+    signal: AbortSignal | undefined;
+    onClaimed: OnClaimed | undefined;
+  },
 ): Promise<DedupOutcome> {
+  const { key, token, fencingToken } = claimed;
+  const { signal } = options;
+  const release = () => store.release(key, token).catch(() => undefined);
+  let reportLost!: (reason: AssuredError) => void;
+  const lost = new Promise<never>((_, reject) => {
+    reportLost = reject;
+  });
+  lost.catch(() => undefined);
+  const keeper = new LeaseKeeper(store, key, token, {
+    ...options.lease,
+    onLost: (reason) => {
+      // Someone else may hold the key already: the release then answers false and changes nothing.
+      void release();
+      reportLost(reason);
+    },
+  });
+  options.onClaimed?.(keeper);
+  // A claim answered after its lease already ended (a slow store) must not start the handler.
+  if (!keeper.holds()) throw keeper.lost;
+  const giveUp = () => keeper.lose(abandonReason(signal));
+  if (signal?.aborted) {
+    giveUp();
+    throw keeper.lost;
+  }
+  signal?.addEventListener("abort", giveUp, { once: true });
   let response: StoredResponse;
   try {
-    response = await handler();
+    const running = (async () => handler({ signal: keeper.signal, fencingToken }))();
+    running.catch(() => undefined);
+    response = await Promise.race([running, lost]);
   } catch (error) {
+    keeper.stop();
+    if (keeper.lost !== undefined) throw keeper.lost;
     // Not a final outcome: give the key up so a retry can run the handler.
-    await store.release(key, token).catch(() => undefined);
+    await release();
     throw error;
+  } finally {
+    signal?.removeEventListener("abort", giveUp);
   }
+  keeper.stop();
+  if (keeper.lost !== undefined) throw keeper.lost;
   let stored = false;
   try {
-    stored = await store.complete(key, token, response, { ttlMs });
+    stored = await store.complete(key, token, response, { ttlMs: options.ttlMs });
   } catch {
     // The handler ran; its caller still gets the response. A duplicate may run it again.
   }
@@ -140,11 +273,22 @@ export function conflictError(): AssuredError {
   );
 }
 
+/** One run of a key in this process: its fingerprint, its outcome, its lease once claimed. */
+interface InFlight {
+  fingerprint: string;
+  promise: Promise<DedupOutcome>;
+  keeper: LeaseKeeper | undefined;
+}
+
 /**
  * `runOnce` with in-process sharing: concurrent runs of the same key in this process share one
  * promise instead of polling the store (a client that reconnected while its first copy is still
  * running waits on it directly). The in-flight table holds only running keys and is bounded by
  * `maxInFlight`; beyond it runs go straight to the store, which stays correct.
+ *
+ * A run in this process is joined while its lease holds: it is renewed while the handler runs,
+ * so a slow handler is neither taken over nor run twice. A run whose lease was lost (taken
+ * over, or not renewed in time) is not joined: the duplicate goes to the store.
  *
  * @example
  * const dedup = new Deduplicator(store, { leaseMs: 30_000, ttlMs: 86_400_000 });
@@ -156,31 +300,35 @@ export class Deduplicator {
   readonly #store: DedupStore;
   readonly #options: RunOnceOptions;
   readonly #maxInFlight: number;
-  readonly #clock: () => number;
-  readonly #inFlight = new Map<
-    string,
-    { fingerprint: string; promise: Promise<DedupOutcome>; startedAt: number }
-  >();
+  readonly #inFlight = new Map<string, InFlight>();
+  /** Leases of every handler running in this process (in the table or beyond its bound). */
+  readonly #leases = new Set<LeaseKeeper>();
 
   constructor(
     store: DedupStore,
     options: RunOnceOptions & {
       maxInFlight?: number;
       /**
-       * Clock for the lease of in-process runs: how long a run here has lasted. Default the
-       * monotonic `performance.now()`, so a step of the wall clock (NTP, an operator, a VM
-       * resume) neither makes a running handler look hung (a duplicate would then take its claim
-       * over and run it twice) nor hides a hung one. Tests inject the store's clock.
+       * Clock of the leases of in-process runs (how long since a renewal succeeded). Default
+       * the monotonic `performance.now()`, so a step of the wall clock (NTP, an operator, a VM
+       * resume) neither makes a running handler look hung nor hides a hung one. Tests inject
+       * the store's clock; `timers` (clock and timers together) takes precedence.
        */
       clock?: () => number;
     },
   ) {
     assertPositiveInteger(options.leaseMs, "leaseMs");
     assertPositiveInteger(options.ttlMs, "ttlMs");
+    const { clock, maxInFlight, ...runOptions } = options;
+    if (runOptions.timers === undefined && clock !== undefined) {
+      runOptions.timers = { now: clock, after: monotonicLeaseTimers.after };
+    }
+    if (runOptions.renewEveryMs !== undefined) {
+      assertPositiveInteger(runOptions.renewEveryMs, "renewEveryMs");
+    }
     this.#store = store;
-    this.#options = options;
-    this.#maxInFlight = options.maxInFlight ?? 10_000;
-    this.#clock = options.clock ?? (() => performance.now());
+    this.#options = runOptions;
+    this.#maxInFlight = maxInFlight ?? 10_000;
     assertPositiveInteger(this.#maxInFlight, "maxInFlight");
   }
 
@@ -191,47 +339,70 @@ export class Deduplicator {
 
   /**
    * Runs the handler once per key; see `runOnce`. `options.owner` is passed with the claim (the
-   * owner's quota); give the same owner for a key every time.
+   * owner's quota); give the same owner for a key every time. `options.signal` gives this call
+   * up (see `RunOnceOptions.signal`); a call that joined a running copy only stops waiting.
    */
   run(
     key: string,
     fingerprint: string,
     handler: DedupHandler,
-    options: { owner?: DedupOwner } = {},
+    options: { owner?: DedupOwner; signal?: AbortSignal } = {},
   ): Promise<DedupOutcome> {
     const running = this.#inFlight.get(key);
-    const now = this.#clock();
-    if (running !== undefined && now - running.startedAt < this.#options.leaseMs) {
+    if (running !== undefined && (running.keeper === undefined || running.keeper.holds())) {
       if (running.fingerprint !== fingerprint) return Promise.reject(conflictError());
-      return this.#join(running.promise);
+      // If the joined run loses its lease, this copy goes to the store like any duplicate.
+      return this.#join(running.promise, options.signal).catch((error: unknown) => {
+        if (!isAssuredError(error, "LEASE_LOST")) throw error;
+        return this.run(key, fingerprint, handler, options);
+      });
     }
-    // A run older than its lease is presumed hung: like a crashed node's, its claim may be taken
-    // over through the store (G9), instead of every duplicate waiting for it forever.
+    // A run whose lease is lost is presumed dead, like a crashed node's: its claim may be taken
+    // over through the store (G9) instead of every duplicate waiting for it.
     if (running !== undefined) this.#inFlight.delete(key);
-    const promise = runOnce(
-      this.#store,
-      key,
-      fingerprint,
-      handler,
-      options.owner === undefined ? this.#options : { ...this.#options, owner: options.owner },
-    );
-    if (this.#inFlight.size >= this.#maxInFlight) return promise;
-    const entry = { fingerprint, promise, startedAt: now };
-    this.#inFlight.set(key, entry);
+    const { owner, signal } = options;
+    const runOptions: RunOnceOptions = { ...this.#options };
+    if (owner !== undefined) runOptions.owner = owner;
+    if (signal !== undefined) runOptions.signal = signal;
+    const tracked = this.#inFlight.size < this.#maxInFlight;
+    const entry: InFlight = { fingerprint, promise: undefined as never, keeper: undefined };
+    const onClaimed = (keeper: LeaseKeeper) => {
+      entry.keeper = keeper;
+      this.#leases.add(keeper);
+    };
+    const promise = runOnceTracked(this.#store, key, fingerprint, handler, runOptions, onClaimed);
+    entry.promise = promise;
     const forget = () => {
+      if (entry.keeper !== undefined) this.#leases.delete(entry.keeper);
       if (this.#inFlight.get(key) === entry) this.#inFlight.delete(key);
     };
     promise.then(forget, forget);
+    if (tracked) this.#inFlight.set(key, entry);
     return promise;
   }
 
+  /**
+   * Aborts the signal of every handler running in this process with `reason` (server
+   * shutdown). Their runs go on: leases are still renewed until the handlers settle, a handler
+   * that returns anyway has its response stored, one that throws releases its claim.
+   */
+  abortRunning(reason: AssuredError): void {
+    for (const keeper of this.#leases) keeper.abort(reason);
+  }
+
   /** Waits for a running copy, at most `maxWaitMs` (a hung handler must not block forever). */
-  #join(running: Promise<DedupOutcome>): Promise<DedupOutcome> {
+  #join(running: Promise<DedupOutcome>, signal: AbortSignal | undefined): Promise<DedupOutcome> {
     const maxWaitMs = this.#options.maxWaitMs ?? this.#options.leaseMs + 1000;
     return new Promise<DedupOutcome>((resolve, reject) => {
+      const stop = (error: unknown) => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        reject(error);
+      };
+      const onAbort = () => stop(abandonReason(signal));
       const timer = setTimeout(
         () =>
-          reject(
+          stop(
             new AssuredError(
               "TIMEOUT",
               "an earlier copy of this message is still being handled; retry later.",
@@ -239,16 +410,13 @@ export class Deduplicator {
           ),
         maxWaitMs,
       );
-      running.then(
-        (outcome) => {
-          clearTimeout(timer);
-          resolve({ ...outcome, duplicate: true });
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      );
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener("abort", onAbort, { once: true });
+      running.then((outcome) => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        resolve({ ...outcome, duplicate: true });
+      }, stop);
     });
   }
 }

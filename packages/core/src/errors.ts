@@ -45,6 +45,8 @@ export type AssuredErrorCode =
   | "NO_HANDLER"
   /** The operation did not complete in time. */
   | "TIMEOUT"
+  /** A running handler's dedup lease was taken over or could not be renewed: it must stop and not write. */
+  | "LEASE_LOST"
   /** The client or server was closed while the operation was pending. */
   | "CLOSED"
   /** A bug in Assured: please report it. */
@@ -73,6 +75,7 @@ export const ASSURED_ERROR_CODES: readonly AssuredErrorCode[] = [
   "OUT_OF_ORDER",
   "NO_HANDLER",
   "TIMEOUT",
+  "LEASE_LOST",
   "CLOSED",
   "INTERNAL",
 ];

@@ -88,6 +88,21 @@ export interface EventStoreCapabilities {
  * `duplicate: true`. Two entries with the same id in one batch: the second is a duplicate of
  * the first.
  *
+ * **Trimmed ids.** The idempotency window is the retention: an id is held exactly while its
+ * event is retained. Retention is applied before an append looks for duplicates (by length,
+ * and by age with the store's clock even if no read trimmed the event yet), so an id whose
+ * event was trimmed — `offset < earliest` — is forgotten: appending it again appends a new
+ * event at a new offset with `duplicate: false`. A store never answers `duplicate: true` with
+ * an offset below the `earliest` it had when the append began. (An id repeated by an append
+ * whose own new events push its event out of `maxLength` may be answered either way.) Why: a
+ * duplicate answer for a trimmed event tells a retrying publisher "already stored" for an
+ * event no consumer can read any more (a consumer that had not reached it yet would silently
+ * lose it), while appending again is at worst a second delivery of the same id,
+ * which consumers already handle (G3: handlers get `id`). It also keeps every store's id index
+ * bounded by its retention (G11). The memory, SQLite and MongoDB (on MongoDB) stores did this
+ * already; Redis (age retention without a read in between) and MongoDB on FerretDB (until its
+ * sweep ran) were fixed to.
+ *
  * **Epochs.** A stream's epoch is created atomically with its first append and never changes
  * while the log exists — across process restarts and reconnects. It changes if and only if the
  * log was lost or `reset`: offsets may then start again at 1.

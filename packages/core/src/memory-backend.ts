@@ -3,7 +3,9 @@ import type { MemoryStreamLog } from "./memory-stream-log.js";
 
 /**
  * A dedup key's state in memory: held under a lease, or done with a stored response; `owner` is
- * the id of the claim's owner, when it had one.
+ * the id of the claim's owner, when it had one; `fencingToken` the fencing token of the key's
+ * latest claim. A released key stays as a lease that expired at its release, with an empty
+ * token (no caller's token matches it) and no owner, so its next claim continues the count.
  */
 export type MemoryClaim =
   | {
@@ -11,6 +13,7 @@ export type MemoryClaim =
       fingerprint: string;
       token: string;
       leaseExpiresAt: number;
+      fencingToken: number;
       owner?: string;
     }
   | {
@@ -18,6 +21,7 @@ export type MemoryClaim =
       fingerprint: string;
       response: StoredResponse;
       expiresAt: number;
+      fencingToken: number;
       owner?: string;
     };
 

@@ -9,6 +9,7 @@ import {
   assertClaimArguments,
   assertCompleteArguments,
   assertReleaseArguments,
+  assertRenewArguments,
   quotaExceededError,
 } from "./dedup-store-arguments.js";
 import { AssuredError } from "./errors.js";
@@ -94,8 +95,9 @@ export class MemoryDedupStore implements DedupStore {
     this.assertOpen();
     assertClaimArguments(key, options);
     const now = this.clock();
-    this.sweepOldest(now);
+    // Read before the sweep: a swept expired entry of this key still passes on its fencing token.
     const current = this.claims.get(key);
+    this.sweepOldest(now);
     if (current !== undefined && !isExpired(current, now)) {
       if (current.fingerprint !== options.fingerprint) return { status: "conflict" };
       return current.state === "leased"
@@ -113,14 +115,16 @@ export class MemoryDedupStore implements DedupStore {
     }
     if (!this.claims.has(key)) this.makeRoom(now);
     const token = newId();
+    const fencingToken = (current?.fencingToken ?? 0) + 1;
     this.put(key, {
       state: "leased",
       fingerprint: options.fingerprint,
       token,
       leaseExpiresAt: now + options.leaseMs,
+      fencingToken,
       ...(owner === undefined ? {} : { owner: owner.id }),
     });
-    return { status: "claimed", token };
+    return { status: "claimed", token, fencingToken };
   }
 
   async complete(
@@ -138,6 +142,7 @@ export class MemoryDedupStore implements DedupStore {
       fingerprint: current.fingerprint,
       response: copyResponse(response),
       expiresAt: this.clock() + options.ttlMs,
+      fencingToken: current.fencingToken,
       ...(current.owner === undefined ? {} : { owner: current.owner }),
     });
     return true;
@@ -148,7 +153,27 @@ export class MemoryDedupStore implements DedupStore {
     assertReleaseArguments(key, token);
     const current = this.claims.get(key);
     if (current?.state !== "leased" || current.token !== token) return false;
-    this.drop(key, current);
+    // Kept as a lease that ended now, held by no token and counted for no owner: free at once,
+    // and the next claim's fencing token follows this one's.
+    this.put(key, {
+      state: "leased",
+      fingerprint: current.fingerprint,
+      token: "",
+      leaseExpiresAt: this.clock(),
+      fencingToken: current.fencingToken,
+    });
+    return true;
+  }
+
+  async renew(key: string, token: string, leaseMs: number): Promise<boolean> {
+    this.assertOpen();
+    assertRenewArguments(key, token, leaseMs);
+    const current = this.claims.get(key);
+    const now = this.clock();
+    if (current?.state !== "leased" || current.token !== token || isExpired(current, now)) {
+      return false;
+    }
+    this.put(key, { ...current, leaseExpiresAt: now + leaseMs });
     return true;
   }
 

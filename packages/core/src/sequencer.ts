@@ -384,8 +384,9 @@ export class Sequencer {
    * Applies a heads reply (the periodic position check, G7). A stream whose head is beyond
    * everything received, and that received nothing since the previous check, gets a fetch for
    * the trailing gap; a stream in another epoch gets an `epoch` outcome. With `marks` (taken
-   * when the request was sent), a head below an offset already handed out then, in the same
-   * epoch and subscription, is a diverged log: the step asks to `resubscribe`.
+   * when the request was sent), a stream whose subscription changed since then is skipped (the
+   * reply may predate its outcome), and a head below an offset already handed out then, in the
+   * same epoch, is a diverged log: the step asks to `resubscribe`.
    */
   heads(
     heads: Record<StreamName, { epoch: Epoch; head: Offset }>,
@@ -396,18 +397,17 @@ export class Sequencer {
       if (s.phase !== "active" || !Object.hasOwn(heads, s.stream)) continue;
       const h = heads[s.stream];
       if (!h || typeof h.epoch !== "string" || !Number.isSafeInteger(h.head)) continue;
+      const mark = marks?.get(s.stream);
+      // A reply to a check sent before the stream's latest outcome (or before it was active)
+      // may describe the log as it was before the one the client was since told about (read
+      // before a subscription's, answered after it): it says nothing of the current one.
+      if (marks !== undefined && mark?.generation !== s.generation) continue;
       const step: SequencerStep = { acks: [] };
       if (!this.#sameEpoch(s, h.epoch, step, h.head)) {
         steps.push(this.#finish(s, step));
         continue;
       }
-      const mark = marks?.get(s.stream);
-      if (
-        mark !== undefined &&
-        mark.generation === s.generation &&
-        mark.epoch === h.epoch &&
-        h.head < mark.offset
-      ) {
+      if (mark !== undefined && mark.epoch === h.epoch && h.head < mark.offset) {
         steps.push(this.#diverge(s, step));
         continue;
       }

@@ -39,6 +39,7 @@ function counting(store: DedupStore) {
     },
     complete: (key, token, response, options) => store.complete(key, token, response, options),
     release: (key, token) => store.release(key, token),
+    renew: (key, token, leaseMs) => store.renew(key, token, leaseMs),
     close: () => store.close(),
   };
   return { store: observed, calls, sawPending: sawPending.promise };
@@ -229,6 +230,7 @@ describe("runOnce (G9)", () => {
       },
       complete: (...args) => inner.complete(...args),
       release: (...args) => inner.release(...args),
+      renew: (...args) => inner.renew(...args),
       close: () => inner.close(),
     };
     let runs = 0;
@@ -323,10 +325,17 @@ describe("Deduplicator wait bound", () => {
     const dedup = new Deduplicator(store, { ...OPTIONS, maxWaitMs: 5_000, clock });
     const hung = deferred<StoredResponse>();
     let runs = 0;
+    const started = deferred<void>();
     const first = dedup.run("k", "f", () => {
       runs++;
+      started.resolve();
       return hung.promise;
     });
+    const firstFailure = first.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await started.promise;
     advance(OPTIONS.leaseMs + 1);
     const retried = await dedup.run("k", "f", async () => {
       runs++;
@@ -335,10 +344,11 @@ describe("Deduplicator wait bound", () => {
     expect(runs).toBe(2);
     expect(retried.duplicate).toBe(false);
     expect(decode(retried.response.payload)).toBe("second");
-    // The duplicate after that gets the stored answer; the hung run, if it ever ends, stores nothing.
+    // The duplicate after that gets the stored answer; the hung run lost its lease (it was not
+    // renewed before the lease ended): it rejects with LEASE_LOST and stores nothing.
     expect((await dedup.run("k", "f", async () => result("third"))).duplicate).toBe(true);
+    expect(await firstFailure).toMatchObject({ code: "LEASE_LOST" });
     hung.resolve(result("first"));
-    expect((await first).stored).toBe(false);
     expect(runs).toBe(2);
   });
 

@@ -4,6 +4,7 @@ import {
   assertCompleteArguments,
   assertDedupKey,
   assertReleaseArguments,
+  assertRenewArguments,
 } from "../src/dedup-store-arguments.js";
 import { assertReadOptions, assertRetention } from "../src/event-store-arguments.js";
 import { assertText } from "../src/validate.js";
@@ -49,6 +50,23 @@ describe("store argument validators (G12)", () => {
     expect(() => assertReleaseArguments("k", "t")).not.toThrow();
     expect(() => assertReleaseArguments("k", 5)).toThrowError(code("INVALID_ARGUMENT"));
     expect(() => assertReleaseArguments(null, "t")).toThrowError(code("INVALID_ARGUMENT"));
+  });
+
+  it("renew takes a key, a token and a positive integer leaseMs", () => {
+    expect(() => assertRenewArguments("k", "t", 1)).not.toThrow();
+    for (const [key, token, leaseMs] of [
+      ["", "t", 1],
+      ["k", "", 1],
+      ["k", "t", 0],
+      ["k", "t", 2.5],
+      ["k", "t", "1000"],
+      ["k", "t", Number.POSITIVE_INFINITY],
+      ["k", "t", undefined],
+    ] as const) {
+      expect(() => assertRenewArguments(key, token, leaseMs)).toThrowError(
+        code("INVALID_ARGUMENT"),
+      );
+    }
   });
 
   it("retention is an object of optional positive integers; arrays are refused", () => {

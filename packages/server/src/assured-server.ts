@@ -77,6 +77,12 @@ export class AssuredServer<
     if (typeof options.dedupStore?.claim !== "function") {
       throw new AssuredError("INVALID_ARGUMENT", "options.dedupStore must be a DedupStore.");
     }
+    if (typeof options.dedupStore.renew !== "function") {
+      throw new AssuredError(
+        "INVALID_ARGUMENT",
+        "options.dedupStore has no renew(): update the store (the server renews the leases of running handlers).",
+      );
+    }
     for (const key of Object.keys(options)) {
       if (!SERVER_OPTION_KEYS.has(key)) {
         throw new AssuredError(
@@ -207,9 +213,10 @@ export class AssuredServer<
 
   /**
    * Detaches from the namespace: stops listening to sockets, stops replays, drops queued
-   * client messages (clients resend them), and waits for pending publishes and running
-   * handlers — at most `timeoutMs` (default `limits.closeTimeoutMs`, 10 s): a hung handler or a
-   * store that never answers cannot hang shutdown. Whatever is still running then is left to
+   * client messages (clients resend them), aborts the `context.signal` of running handlers
+   * (reason `CLOSED`: they should stop), and waits for pending publishes and running handlers
+   * — at most `timeoutMs` (default `limits.closeTimeoutMs`, 10 s): a hung handler or a store
+   * that never answers cannot hang shutdown. Whatever is still running then is left to
    * finish on its own. The stores and Socket.IO server stay open (they are the application's).
    *
    * @returns whether everything finished within the wait.
@@ -238,6 +245,8 @@ export class AssuredServer<
       closeSocketBudget(this.#ctx, socket);
     }
     this.#ctx.writes.stop();
+    // Running handlers are told to stop (`context.signal`, `CLOSED`); their leases are kept.
+    this.#dispatcher.abortRunning();
     const settled = Promise.all([this.#publisher.drained(), this.#dispatcher.idle()]).then(
       () => true,
     );

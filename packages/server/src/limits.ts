@@ -64,11 +64,21 @@ export interface AssuredLimits {
    */
   burstTokens: number;
   /**
-   * Dedup lease: how long a running handler holds its message before a duplicate may run it
-   * again, and how long its socket's queue waits for it (then `TIMEOUT`). Longer than your
-   * slowest handler.
+   * Dedup lease: how long a handler's claim on its message outlives its last renewal. While the
+   * handler runs the server renews the lease every `leaseMs / 3`, so a handler may run longer
+   * than the lease; when the process dies (or cannot reach the dedup store) the lease ends
+   * within `leaseMs` and a copy of the message may run again. A run whose lease is lost (taken
+   * over, or not renewed in time) has its `context.signal` aborted and its answer is not stored.
+   * Shorter leases recover from crashed nodes faster and cost more renewals.
    */
   leaseMs: number;
+  /**
+   * How long one message's turn may take (its handler, or its wait for a copy running
+   * elsewhere) before the server gives it up: the handler's `context.signal` aborts, its claim
+   * is released, and the client gets a retryable `TIMEOUT` and sends the message again later.
+   * Until then the socket's later messages wait behind it (send order, G10). Default 5 minutes.
+   */
+  handlerTimeoutMs: number;
   /**
    * Dedup window: how long a handled message's response answers duplicates. Clients learn it
    * from `assured:hello`; a message older than it less a margin (`min(60 s, dedupTtlMs / 10)`)
@@ -147,6 +157,7 @@ export const DEFAULT_LIMITS: Readonly<AssuredLimits> = Object.freeze({
   tokensPerSecond: 500,
   burstTokens: 1_000,
   leaseMs: 30_000,
+  handlerTimeoutMs: 5 * 60 * 1000,
   dedupTtlMs: 24 * 60 * 60 * 1000,
   maxDedupEntriesPerPrincipal: 10_000,
   maxSocketBacklog: 10_000,

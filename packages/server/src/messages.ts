@@ -3,6 +3,7 @@ import {
   type AssuredErrorData,
   assertBoundedMessagePack,
   Deduplicator,
+  type DedupRun,
   decode,
   dedupKey,
   encode,
@@ -27,11 +28,15 @@ export type AnyMessageHandler = (data: unknown, context: MessageContext<AnySocke
 
 type Ack = (reply: MessageReply) => void;
 
-/** A message whose handler is running, and how to give up on it. */
+/** A message whose turn is running, and how to give up on it. */
 interface RunningTurn {
   deadline: number;
   expire(): void;
 }
+
+/** The reason a running handler's signal is aborted with when the server closes. */
+const closingError = () =>
+  new AssuredError("CLOSED", "the Assured server is closing; the message will be sent again.");
 
 /**
  * Client messages (G8–G10): a bounded serial queue per socket, in arrival order; each message
@@ -42,16 +47,19 @@ export class MessageDispatcher {
   readonly #handlers = new Map<string, AnyMessageHandler>();
   readonly #dedup: Deduplicator;
   #running = 0;
-  /** Handlers running now (at most one per socket), for the lease watchdog. */
+  /** Turns running now (at most one per socket), for the `handlerTimeoutMs` watchdog. */
   readonly #turns = new Set<RunningTurn>();
   #watchdog: ReturnType<typeof setInterval> | undefined;
   #idle: (() => void)[] = [];
 
   constructor(ctx: ServerContext) {
     this.#ctx = ctx;
+    // Leases are renewed while a handler runs, so a copy of a running message waits for it
+    // (on this node or through the store) as long as a turn may last.
     this.#dedup = new Deduplicator(ctx.dedupStore, {
       leaseMs: ctx.limits.leaseMs,
       ttlMs: ctx.limits.dedupTtlMs,
+      maxWaitMs: ctx.limits.handlerTimeoutMs,
     });
   }
 
@@ -115,6 +123,14 @@ export class MessageDispatcher {
     state.queuedBytes = 0;
   }
 
+  /**
+   * Aborts the `context.signal` of every handler running on this server (`CLOSED`): they should
+   * stop. Their leases are kept until they settle; one that still returns has its answer stored.
+   */
+  abortRunning(): void {
+    this.#dedup.abortRunning(closingError());
+  }
+
   /** Resolves once no message is being handled. */
   idle(): Promise<void> {
     if (this.#running === 0) return Promise.resolve();
@@ -138,10 +154,12 @@ export class MessageDispatcher {
   }
 
   /**
-   * One message's turn in the socket's queue, bounded by `leaseMs`: a handler still running
-   * then is presumed hung (its claim expires, so a resend may run the message again, G9); the
-   * client gets a retryable `TIMEOUT` and the socket's later messages are not blocked forever.
-   * No timer per message: one watchdog for the whole dispatcher checks the running turns.
+   * One message's turn in the socket's queue, bounded by `handlerTimeoutMs` (not by the lease:
+   * a live handler's lease is renewed, so a slow handler neither times out nor runs twice). A
+   * turn still running then is given up: the handler's signal aborts, its claim is released (a
+   * resend may run the message again, G9), the client gets a retryable `TIMEOUT`, and the
+   * socket's later messages are not blocked forever. No timer per message: one watchdog for
+   * the whole dispatcher checks the running turns.
    */
   async #turn(
     socket: AnySocket,
@@ -149,33 +167,41 @@ export class MessageDispatcher {
     ack: Ack,
     arrivedAt: number,
   ): Promise<void> {
-    const { leaseMs } = this.#ctx.limits;
+    const { handlerTimeoutMs } = this.#ctx.limits;
+    const giveUp = new AbortController();
     let expire!: () => void;
     const expired = new Promise<MessageReply>((resolve) => {
       expire = () => {
-        log("message %s ran longer than leaseMs (%d ms); the queue moves on", message.id, leaseMs);
-        const error = new AssuredError(
+        log(
+          "message %s took longer than handlerTimeoutMs (%d ms); given up, the queue moves on",
+          message.id,
+          handlerTimeoutMs,
+        );
+        const timeout = new AssuredError(
           "TIMEOUT",
-          `the handler of message ${message.id} did not finish within leaseMs (${leaseMs} ms); retry later.`,
-        ).toJSON();
+          `the handler of message ${message.id} did not finish within handlerTimeoutMs (${handlerTimeoutMs} ms); retry later.`,
+        );
+        giveUp.abort(timeout);
+        const error = timeout.toJSON();
         stateOf(socket, this.#ctx.limits).retryBarrier.note(message.seq, error);
         resolve({ id: message.id, ok: false, error });
       };
     });
     // Monotonic: a step of the wall clock must not time out every running handler (forward) or
     // let a hung one block the socket's queue for the size of the step (backward).
-    const turn: RunningTurn = { deadline: performance.now() + leaseMs, expire };
+    const turn: RunningTurn = { deadline: performance.now() + handlerTimeoutMs, expire };
     this.#turns.add(turn);
-    this.#watchdog ??= this.#startWatchdog(leaseMs);
+    this.#watchdog ??= this.#startWatchdog(handlerTimeoutMs);
     try {
-      ack(await Promise.race([this.#handle(socket, message, arrivedAt), expired]));
+      const handled = this.#handle(socket, message, arrivedAt, giveUp.signal);
+      ack(await Promise.race([handled, expired]));
     } finally {
       this.#turns.delete(turn);
     }
   }
 
-  /** Checks the running turns every `min(leaseMs, 1 s)`; stops itself once none runs. */
-  #startWatchdog(leaseMs: number): ReturnType<typeof setInterval> {
+  /** Checks the running turns every `min(handlerTimeoutMs, 1 s)`; stops itself once none runs. */
+  #startWatchdog(handlerTimeoutMs: number): ReturnType<typeof setInterval> {
     const timer = setInterval(
       () => {
         if (this.#turns.size === 0) {
@@ -190,7 +216,7 @@ export class MessageDispatcher {
           turn.expire();
         }
       },
-      Math.min(leaseMs, 1_000),
+      Math.min(handlerTimeoutMs, 1_000),
     );
     (timer as { unref?: () => void }).unref?.();
     return timer;
@@ -200,6 +226,7 @@ export class MessageDispatcher {
     socket: AnySocket,
     message: MessageFrame,
     arrivedAt: number,
+    giveUp: AbortSignal,
   ): Promise<MessageReply> {
     const state = stateOf(socket, this.#ctx.limits);
     const refusal = state.retryBarrier.atTurn(message.seq);
@@ -213,7 +240,7 @@ export class MessageDispatcher {
       state.retryBarrier.note(message.seq, reply.error);
       return reply;
     }
-    const reply = await this.#run(socket, message, data, arrivedAt);
+    const reply = await this.#run(socket, message, data, arrivedAt, giveUp);
     state.retryBarrier.note(
       message.seq,
       reply.ok || reply.stored === true ? undefined : reply.error,
@@ -226,13 +253,15 @@ export class MessageDispatcher {
    * still looked up there first: the `DedupStore` contract has no read-only lookup, so it is
    * claimed like any message with a handler that refuses (`EXPIRED`), whose claim `runOnce`
    * releases at once. A stored answer (or a copy still running) is returned as for any
-   * duplicate; otherwise the reply is `EXPIRED` and nothing ran.
+   * duplicate; otherwise the reply is `EXPIRED` and nothing ran. `giveUp` aborts at
+   * `handlerTimeoutMs`: the run is abandoned (its claim released, nothing stored).
    */
   async #run(
     socket: AnySocket,
     message: MessageFrame,
     data: unknown,
     arrivedAt: number,
+    giveUp: AbortSignal,
   ): Promise<MessageReply> {
     const { id, seq, name } = message;
     const expired = expiredError(
@@ -245,14 +274,15 @@ export class MessageDispatcher {
       const key = dedupKey(principal, id);
       const fingerprint = messageFingerprintSync(name, message.payload);
       const handler = this.#handlers.get(name)!;
-      const context: MessageContext<AnySocket> = { socket, principal, id, seq };
       const { maxDedupEntriesPerPrincipal: maxEntries } = this.#ctx.limits;
       const run =
         expired === undefined
-          ? () => runHandler(handler, data, context)
+          ? ({ signal, fencingToken }: DedupRun) =>
+              runHandler(handler, data, { socket, principal, id, seq, signal, fencingToken })
           : () => Promise.reject(expired);
       const outcome = await this.#dedup.run(key, fingerprint, run, {
         owner: { id: principal, maxEntries },
+        signal: giveUp,
       });
       if (outcome.duplicate) log("message %s of %o answered from the dedup store", id, principal);
       else if (!outcome.stored) log("response of message %s could not be stored", id);
@@ -265,6 +295,7 @@ export class MessageDispatcher {
       if (expired !== undefined && error === expired) {
         log("message %s of seq %d expired: %o", id, seq, expired.details);
       }
+      if (isAssuredError(error, "LEASE_LOST")) return { id, ok: false, error: leaseLost(id) };
       if (isAssuredError(error, "QUOTA_EXCEEDED")) {
         // An expired message holds no entry (a stored one is answered whatever the quota).
         return { id, ok: false, error: expired?.toJSON() ?? this.#quota() };
@@ -319,6 +350,18 @@ export class MessageDispatcher {
   }
 }
 
+/**
+ * The reply for a run that lost its lease: `TIMEOUT`, which every client retries (`LEASE_LOST`
+ * is unknown to older clients); the retry gets the answer of the run that holds the message.
+ */
+function leaseLost(id: string): AssuredErrorData {
+  return new AssuredError(
+    "TIMEOUT",
+    `the handler of message ${id} lost its dedup lease (taken over, or not renewed in time); retry later.`,
+    { details: { reason: "LEASE_LOST" } },
+  ).toJSON();
+}
+
 async function runHandler(
   handler: AnyMessageHandler,
   data: unknown,
@@ -328,7 +371,8 @@ async function runHandler(
   try {
     result = await handler(data, context);
   } catch (error) {
-    if (isRetryableFailure(error)) throw error;
+    // What a handler throws once told to stop (an AbortError, the signal's reason) is no outcome.
+    if (isRetryableFailure(error) || context.signal.aborted) throw error;
     return { ok: false, payload: encodeApplicationError(error) };
   }
   try {

@@ -39,6 +39,22 @@ export interface MessageContext<S extends Socket = Socket> {
   id: string;
   /** The client's send order. */
   seq: number;
+  /**
+   * Aborted when this run must stop: its dedup lease was lost (taken over by another run, or
+   * not renewed in time: reason `LEASE_LOST`), it ran past `limits.handlerTimeoutMs`
+   * (`TIMEOUT`), or the Assured server is closing (`CLOSED`). Pass it to your I/O
+   * (`fetch(url, { signal })`) and check it before writing. After a lost lease or a timeout the
+   * answer is not stored; whatever the handler throws once it is aborted is not stored either.
+   */
+  signal: AbortSignal;
+  /**
+   * The fencing token of this run's claim: it grows with every takeover of the message (a run
+   * that lost its lease has a lower one than the run that took over). Pass it to your own
+   * storage with each write and keep the highest token seen per message (or per resource):
+   * refuse a write with a lower token, and a run that lost its lease without knowing it yet
+   * cannot overwrite the newer run's work.
+   */
+  fencingToken: number;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { decode, type MessageReply } from "@assured/core";
+import { decode, MemoryDedupStore, type MessageReply } from "@assured/core";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { assuredAuth, startAssured } from "./harness.js";
 
@@ -18,7 +18,12 @@ afterEach(async () => {
 
 describe("the lease watchdog under a wall-clock step", () => {
   it("G9/G11: a running handler is not timed out when the wall clock jumps an hour forward", async () => {
-    const server = await startAssured({ limits: { leaseMs: 2_000 } });
+    // The dedup store keeps time on a clock of its own (Redis and MongoDB use the database
+    // server's): the step is this node's only. A store on the stepped wall clock would see every
+    // lease expire, and the running handler's renewal then loses its lease (as it must: any
+    // other node could take the message over).
+    const dedupStore = new MemoryDedupStore({ clock: () => performance.now() });
+    const server = await startAssured({ dedupStore, limits: { leaseMs: 2_000 } });
     servers.push(server);
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));

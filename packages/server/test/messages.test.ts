@@ -140,6 +140,7 @@ describe("G9: once per (principal, message id)", () => {
       },
       complete: (...args) => shared.complete(...args),
       release: (...args) => shared.release(...args),
+      renew: (...args) => shared.renew(...args),
       close: () => shared.close(),
     };
     const limits = { leaseMs: 5_000 };
@@ -173,8 +174,8 @@ describe("G9: once per (principal, message id)", () => {
     hung.resolve();
   });
 
-  it("G9/G11: a handler hung past leaseMs does not block its socket forever: TIMEOUT, then the resend runs it again, once", async () => {
-    const server = await start({ limits: { leaseMs: 100 } });
+  it("G9/G11: a handler hung past handlerTimeoutMs does not block its socket forever: TIMEOUT, then the resend runs it again, once", async () => {
+    const server = await start({ limits: { leaseMs: 100, handlerTimeoutMs: 300 } });
     let runs = 0;
     server.assured.on("flaky", async () => {
       runs++;
@@ -218,6 +219,10 @@ describe("G9: once per (principal, message id)", () => {
       release: async (...args) => {
         check();
         return inner.release(...args);
+      },
+      renew: async (...args) => {
+        check();
+        return inner.renew(...args);
       },
       close: () => inner.close(),
     };
@@ -333,6 +338,7 @@ describe("G10: order and window", () => {
       },
       complete: (...args) => inner.complete(...args),
       release: (...args) => inner.release(...args),
+      renew: (...args) => inner.renew(...args),
       close: () => inner.close(),
     };
     const server = await start({ dedupStore: flaky });
@@ -376,6 +382,7 @@ describe("G10: order and window", () => {
       },
       complete: (...args) => inner.complete(...args),
       release: (...args) => inner.release(...args),
+      renew: (...args) => inner.renew(...args),
       close: () => inner.close(),
     };
     const server = await start({ dedupStore: flaky, limits: { maxQueuedMessages: 3 } });

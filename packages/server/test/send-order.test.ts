@@ -129,6 +129,7 @@ describe("G10: send order is wire order", () => {
       },
       complete: (...args) => inner.complete(...args),
       release: (...args) => inner.release(...args),
+      renew: (...args) => inner.renew(...args),
       close: () => inner.close(),
     };
     const { started, ran } = await startRecording({ dedupStore: flaky });

@@ -254,10 +254,16 @@ async function isOffsetConflict(
   return holder !== null && holder.i !== id;
 }
 
+/** A unique placeholder id for a trimmed event whose id was freed (no publisher id can match it). */
+function trimmedIdMark(): string {
+  return `\u0000trimmed\u0000${newId()}`;
+}
+
 /**
  * Resolves the pending entries whose ids the stream already holds: a retained one is a
  * duplicate (original offset); one the retention already dropped (but not yet deleted) is
- * deleted so the id can be appended anew. Returns the entries still to insert.
+ * deleted — on servers without atomic updates its id is renamed instead — so the id can be
+ * appended anew. Returns the entries still to insert.
  */
 async function takeDuplicates(
   context: AppendContext,
@@ -284,8 +290,19 @@ async function takeDuplicates(
     else dropped.push(doc.o);
   }
   if (dropped.length > 0 && !context.atomicUpdates) {
-    // Only the sweep deletes here: until it runs, a trimmed id still counts as held.
-    for (const doc of found) offsetOf.set(doc.i, doc.o);
+    // Only the sweep may delete here (it raises the head floor first, and a conditional update
+    // is no compare-and-set on this server). Renaming a trimmed event's id keeps its document,
+    // so the head and every offset stay put, and frees the id: it appends anew, as the
+    // trimmed-id rule requires. Readers never see the renamed event (it is below earliest).
+    await context.events.bulkWrite(
+      dropped.map((o) => ({
+        updateOne: {
+          filter: { _id: eventKey(meta.e, o) },
+          update: { $set: { i: trimmedIdMark() } },
+        },
+      })),
+      { ordered: false },
+    );
   } else if (dropped.length > 0) {
     await context.meta.raise(meta._id, meta.e, { f: earliest - 1, h: earliest - 1 });
     await context.events.deleteMany({ _id: { $in: dropped.map((o) => eventKey(meta.e, o)) } });

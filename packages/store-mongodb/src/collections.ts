@@ -11,10 +11,24 @@ export interface DedupDocument {
   f: string;
   /** "lease" while a handler runs, "done" once the response is stored. */
   st: "lease" | "done";
-  /** The current holder's token. */
+  /**
+   * The state's token: every transition (claim, takeover, renewal, complete, release, sweep)
+   * leaves it for a new one, so a state can be left only once. While leased, also the holder's
+   * token unless `h` is set.
+   */
   tok: string;
-  /** Lease end (store clock, ms). */
+  /**
+   * The holder's token (the claim's), when it is not `tok`: after a renewal on FerretDB, which
+   * moves the lease to a new state token (see `lockedTransitions`).
+   */
+  h?: string;
+  /** Lease end (store clock, ms); 0 once released. */
   le: number;
+  /**
+   * The fencing token of the key's latest claim; the next claim's is one more. Kept through
+   * complete and release; absent on documents written before fencing (counts as 0).
+   */
+  fc?: number;
   /** The response: ok flag and payload bytes, when done. */
   ok?: boolean;
   r?: Binary;

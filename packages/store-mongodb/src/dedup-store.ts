@@ -4,6 +4,7 @@ import {
   assertClaimToken,
   assertCompleteOptions,
   assertDedupKey,
+  assertRenewArguments,
   assertStoredResponse,
   type ClaimOptions,
   type ClaimResult,
@@ -184,9 +185,10 @@ export class MongoDedupStore implements DedupStore {
         };
         const expires = new Date(wall() + leaseMs);
         let won = false;
+        let fencingToken = 1;
         if (room) {
           try {
-            await dedup.insertOne({ _id: key, ...lease, x: expires });
+            await dedup.insertOne({ _id: key, ...lease, x: expires, fc: fencingToken });
             won = true;
             bound.inserted();
           } catch (error) {
@@ -207,13 +209,21 @@ export class MongoDedupStore implements DedupStore {
           }
           const live = doc.st === "lease" ? doc.le > now : (doc.ex ?? 0) > now;
           if (live) return this.answer(doc, fingerprint);
-          // The lease ran out (holder presumed dead) or the response expired: take it over.
-          won = await transitions.replace(key, doc.tok, doc.st, { ...lease, x: expires });
+          // The lease ran out (holder presumed dead), was released, or the response expired:
+          // take it over, with the next fencing token.
+          fencingToken = (doc.fc ?? 0) + 1;
+          won = await transitions.replace(key, doc.tok, doc.st, {
+            ...lease,
+            x: expires,
+            fc: fencingToken,
+          });
         }
         if (!won) continue;
-        if (owner !== undefined)
-          await this.enforceQuota(dedupLocal, transitions, key, token, owner, now);
-        return { status: "claimed", token };
+        if (owner !== undefined) {
+          const claim = { key, token, fresh: fencingToken === 1 };
+          await this.enforceQuota(dedupLocal, transitions, claim, owner, now);
+        }
+        return { status: "claimed", token, fencingToken };
       }
       throw new AssuredError(
         "STORE_UNAVAILABLE",
@@ -224,18 +234,21 @@ export class MongoDedupStore implements DedupStore {
 
   /**
    * After a claim wrote its document: counts the owner's unexpired documents (its own
-   * included) and, beyond the quota, withdraws the claim and throws `QUOTA_EXCEEDED`.
+   * included) and, beyond the quota, withdraws the claim and throws `QUOTA_EXCEEDED`. A claim
+   * that created the document (fencing token 1) deletes it; one that took a document over
+   * releases it, so the key's next claim still gets a larger fencing token.
    */
   private async enforceQuota(
     dedupLocal: Collection<DedupDocument>,
     transitions: DedupTransitions,
-    key: string,
-    token: string,
+    claim: { key: string; token: string; fresh: boolean },
     owner: DedupOwner,
     now: number,
   ): Promise<void> {
     if ((await this.held(dedupLocal, owner, now)) <= owner.maxEntries) return;
-    await transitions.release(key, token);
+    const { key, token } = claim;
+    if (claim.fresh) await transitions.replace(key, token, "lease", null);
+    else await transitions.release(key, token);
     throw quotaExceededError(owner);
   }
 
@@ -284,6 +297,20 @@ export class MongoDedupStore implements DedupStore {
     assertDedupKey(key);
     assertClaimToken(token);
     return this.lifecycle.run("release", ({ transitions }) => transitions.release(key, token));
+  }
+
+  /**
+   * Makes the lease end `leaseMs` from now (the store's clock: the server's unless a `clock` was
+   * given); false if `token` no longer holds the key.
+   */
+  async renew(key: string, token: string, leaseMs: number): Promise<boolean> {
+    this.lifecycle.assertOpen();
+    assertRenewArguments(key, token, leaseMs);
+    return this.lifecycle.run("renew", ({ transitions, clock, wall }) => {
+      const now = clock();
+      const end = now + leaseMs;
+      return transitions.renew(key, token, { le: end, u: end, x: new Date(wall() + leaseMs) }, now);
+    });
   }
 
   /**

@@ -27,27 +27,50 @@ const MAX_LOCK_GENERATIONS = 16;
 /** The new state a transition writes (a lease, or a stored response). */
 export type DedupState = Omit<DedupDocument, "_id">;
 
+/** A renewed lease: its end (store clock), the same as `u`, and the TTL index's date. */
+export interface RenewedLease {
+  le: number;
+  u: number;
+  x: Date;
+}
+
+/**
+ * A released lease: ended (`le` and `u` 0) and held by no token, so the key is free at once;
+ * the document stays until the sweep or the TTL index deletes it, and keeps the fencing token.
+ */
+const RELEASED = { le: 0, u: 0 } as const;
+
 /**
  * Moves a dedup key from the state held by one token to the next, atomically: either the move
  * happens and returns true, or another transition from the same token won and it returns
  * false. Every state has a token of its own, so a token can be left only once.
+ *
+ * `replace` takes the state's token (`tok`, read from the document); `complete`, `release`
+ * and `renew` take the holder's (the claim's token; `h ?? tok` of a leased document).
  */
 export interface DedupTransitions {
-  /** Replaces the state held by `token` (an expired one) with `next`, or deletes it (null). */
+  /** Replaces the state `token` (an expired one) with `next`, or deletes it (null). */
   replace(
     key: string,
     token: string,
     from: DedupDocument["st"],
     next: DedupState | null,
   ): Promise<boolean>;
-  /** Stores the response, if `token` still holds the lease. */
+  /** Stores the response, if `holder` still holds the lease. */
   complete(
     key: string,
-    token: string,
+    holder: string,
     response: { ok: boolean; r: Binary; ex: number; u: number; x: Date },
   ): Promise<boolean>;
-  /** Deletes the key, if `token` still holds the lease. */
-  release(key: string, token: string): Promise<boolean>;
+  /** Frees the key (the document stays, released), if `holder` still holds the lease. */
+  release(key: string, holder: string): Promise<boolean>;
+  /** Moves the lease's end, if `holder` still holds it and it has not ended by `now`. */
+  renew(key: string, holder: string, lease: RenewedLease, now: number): Promise<boolean>;
+}
+
+/** The token of a leased document's holder. */
+function holderOf(doc: DedupDocument): string {
+  return doc.h ?? doc.tok;
 }
 
 /** MongoDB: a filtered update or delete is a compare-and-set on the token. */
@@ -66,8 +89,19 @@ export function atomicTransitions(dedup: Collection<DedupDocument>): DedupTransi
       return result.matchedCount === 1;
     },
     async release(key, token) {
-      const result = await dedup.deleteOne({ _id: key, tok: token, st: "lease" });
-      return result.deletedCount === 1;
+      const result = await dedup.updateOne(
+        { _id: key, tok: token, st: "lease" },
+        { $set: { ...RELEASED, tok: newId() } },
+      );
+      return result.matchedCount === 1;
+    },
+    async renew(key, token, lease, now) {
+      // The token stays: a filtered update is the compare-and-set, nothing needs a new state.
+      const result = await dedup.updateOne(
+        { _id: key, tok: token, st: "lease", le: { $gt: now } },
+        { $set: lease },
+      );
+      return result.matchedCount === 1;
     },
   };
 }
@@ -84,6 +118,12 @@ export function atomicTransitions(dedup: Collection<DedupDocument>): DedupTransi
  * unique `_id` again lets exactly one breaker proceed. A live holder writes only within
  * `LOCK_WRITE_BUDGET_MS` of starting to take its lock; only a write delayed in flight for longer
  * than the rest (as a lease's holder stalled past its lease) could land after a breaker's.
+ *
+ * A renewal is a transition too: it leaves the lease's state token for a new one (keeping the
+ * holder's token in `h`), so the holder's later complete, release or renewal takes a lock of
+ * its own. Complete, release and renew find the state token of the holder's lease first, then
+ * lock and move it like any other transition; a renewal of a lease that has already ended
+ * takes no lock (it would hold a takeover back until the lock goes stale).
  */
 export function lockedTransitions(
   dedup: Collection<DedupDocument>,
@@ -116,6 +156,11 @@ export function lockedTransitions(
     if (!(await lock(key, token)) || !(await holds(key, token, from))) return false;
     return performance.now() - startedAt < LOCK_WRITE_BUDGET_MS;
   };
+  /** The lease `holder` holds (to move it out of its state token), or undefined. */
+  const leaseOf = async (key: string, holder: string) => {
+    const doc = await dedup.findOne({ _id: key });
+    return doc !== null && doc.st === "lease" && holderOf(doc) === holder ? doc : undefined;
+  };
   return {
     async replace(key, token, from, next) {
       if (!(await enter(key, token, from))) return false;
@@ -123,14 +168,30 @@ export function lockedTransitions(
       else await dedup.replaceOne({ _id: key }, next);
       return true;
     },
-    async complete(key, token, response) {
-      if (!(await enter(key, token, "lease"))) return false;
-      await dedup.updateOne({ _id: key }, { $set: { st: "done", ...response, tok: newId() } });
+    async complete(key, holder, response) {
+      const doc = await leaseOf(key, holder);
+      if (doc === undefined || !(await enter(key, doc.tok, "lease"))) return false;
+      await dedup.updateOne(
+        { _id: key },
+        { $set: { st: "done", ...response, tok: newId() }, $unset: { h: "" } },
+      );
       return true;
     },
-    async release(key, token) {
-      if (!(await enter(key, token, "lease"))) return false;
-      await dedup.deleteOne({ _id: key });
+    async release(key, holder) {
+      const doc = await leaseOf(key, holder);
+      if (doc === undefined || !(await enter(key, doc.tok, "lease"))) return false;
+      await dedup.updateOne(
+        { _id: key },
+        { $set: { ...RELEASED, tok: newId() }, $unset: { h: "" } },
+      );
+      return true;
+    },
+    async renew(key, holder, lease, now) {
+      const doc = await leaseOf(key, holder);
+      if (doc === undefined || doc.le <= now || !(await enter(key, doc.tok, "lease"))) {
+        return false;
+      }
+      await dedup.updateOne({ _id: key }, { $set: { ...lease, tok: newId(), h: holder } });
       return true;
     },
   };

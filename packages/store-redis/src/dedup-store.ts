@@ -4,6 +4,7 @@ import {
   assertCompleteArguments,
   assertPositiveInteger,
   assertReleaseArguments,
+  assertRenewArguments,
   type ClaimOptions,
   type ClaimResult,
   type Clock,
@@ -33,7 +34,9 @@ import {
   OWNED_CLAIM_SCRIPT,
   OWNED_COMPLETE_SCRIPT,
   OWNED_RELEASE_SCRIPT,
+  OWNED_RENEW_SCRIPT,
   RELEASE_SCRIPT,
+  RENEW_SCRIPT,
 } from "./scripts/dedup.js";
 import { redisServerClock, storeNow } from "./server-clock.js";
 
@@ -71,8 +74,10 @@ export const DEFAULT_REDIS_MAX_DEDUP_ENTRIES = 1_000_000;
 
 /**
  * The `DedupStore` on Redis (ioredis), Redis Cluster ready. Each key is one hash at
- * `<keyPrefix>dedup:{<base64url(key)>}`; claim, complete and release are Lua scripts, so exactly
- * one of many concurrent claimers wins, and only the current token completes or releases.
+ * `<keyPrefix>dedup:{<base64url(key)>}`; claim, complete, release and renew are Lua scripts, so
+ * exactly one of many concurrent claimers wins, and only the current token completes, releases
+ * or renews. The hash keeps the fencing token of the key's latest claim; a released entry stays
+ * (expired, without a holder) until its Redis TTL, so the next claim's fencing token is one more.
  *
  * A key claimed with an `owner` lives at `<keyPrefix>dedup:{q:<tag>}:<base64url(key)>` instead,
  * next to the owner's quota set `<keyPrefix>dedup-quota:{q:<tag>}` (`tag` = base64url of the
@@ -112,9 +117,11 @@ export class RedisDedupStore implements DedupStore {
   private readonly claimScript: ScriptCall;
   private readonly completeScript: ScriptCall;
   private readonly releaseScript: ScriptCall;
+  private readonly renewScript: ScriptCall;
   private readonly ownedClaimScript: ScriptCall;
   private readonly ownedCompleteScript: ScriptCall;
   private readonly ownedReleaseScript: ScriptCall;
+  private readonly ownedRenewScript: ScriptCall;
   private readonly boundReserveScript: ScriptCall;
   private readonly boundExtendScript: ScriptCall;
   private readonly maxEntries: number;
@@ -140,20 +147,22 @@ export class RedisDedupStore implements DedupStore {
     this.handle = new RedisHandle(common.redis);
     const client = this.handle.client;
     this.serverClock = options.clock === undefined ? redisServerClock(client) : undefined;
-    this.claimScript = this.handle.defineScript("dedup_claim_v2", CLAIM_SCRIPT);
+    this.claimScript = this.handle.defineScript("dedup_claim_v3", CLAIM_SCRIPT);
     this.completeScript = this.handle.defineScript("dedup_complete_v1", COMPLETE_SCRIPT);
-    this.releaseScript = this.handle.defineScript("dedup_release_v1", RELEASE_SCRIPT);
-    this.ownedClaimScript = this.handle.defineScript("dedup_owned_claim_v2", OWNED_CLAIM_SCRIPT, 2);
+    this.releaseScript = this.handle.defineScript("dedup_release_v2", RELEASE_SCRIPT);
+    this.renewScript = this.handle.defineScript("dedup_renew_v1", RENEW_SCRIPT);
+    this.ownedClaimScript = this.handle.defineScript("dedup_owned_claim_v3", OWNED_CLAIM_SCRIPT, 2);
     this.ownedCompleteScript = this.handle.defineScript(
       "dedup_owned_complete_v1",
       OWNED_COMPLETE_SCRIPT,
       2,
     );
     this.ownedReleaseScript = this.handle.defineScript(
-      "dedup_owned_release_v1",
+      "dedup_owned_release_v2",
       OWNED_RELEASE_SCRIPT,
       2,
     );
+    this.ownedRenewScript = this.handle.defineScript("dedup_owned_renew_v1", OWNED_RENEW_SCRIPT, 2);
     this.boundReserveScript = this.handle.defineScript(
       "dedup_bound_reserve_v1",
       BOUND_RESERVE_SCRIPT,
@@ -222,7 +231,7 @@ export class RedisDedupStore implements DedupStore {
     const [status, first, second] = reply as Buffer[];
     switch (status?.toString()) {
       case "claimed":
-        return { status: "claimed", token };
+        return { status: "claimed", token, fencingToken: Number(first?.toString()) };
       case "full":
         throw new AssuredError(
           "LIMIT_EXCEEDED",
@@ -315,6 +324,43 @@ export class RedisDedupStore implements DedupStore {
     }
     await this.dropMember(dedupBoundMember(at.entry));
     return true;
+  }
+
+  /**
+   * Makes the lease end `leaseMs` from now (the store's clock: the Redis server's unless a
+   * `clock` was given); false if `token` no longer holds the key.
+   */
+  async renew(key: string, token: string, leaseMs: number): Promise<boolean> {
+    this.assertOpen();
+    assertRenewArguments(key, token, leaseMs);
+    const now = await this.now("redis dedup renew");
+    const at = this.locate(key, token);
+    if (at === undefined) return false;
+    const expiresAt = now + leaseMs;
+    const redisTtlMs = leaseMs + this.graceMs;
+    try {
+      // As in complete: the entry's place in the bound set first, so it never outlives it.
+      await this.boundExtendScript(
+        this.boundKey,
+        dedupBoundMember(at.entry),
+        expiresAt,
+        redisTtlMs,
+      );
+      const renewed = at.owned
+        ? await this.ownedRenewScript(
+            at.entry,
+            at.quota,
+            at.holder,
+            now,
+            expiresAt,
+            redisTtlMs,
+            key,
+          )
+        : await this.renewScript(at.entry, token, now, expiresAt, redisTtlMs);
+      return renewed === 1;
+    } catch (error) {
+      throw toRedisStoreError(error, "redis dedup renew");
+    }
   }
 
   /**

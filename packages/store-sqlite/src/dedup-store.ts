@@ -3,6 +3,7 @@ import {
   assertClaimArguments,
   assertCompleteArguments,
   assertReleaseArguments,
+  assertRenewArguments,
   type ClaimOptions,
   type ClaimResult,
   type DedupStore,
@@ -109,6 +110,20 @@ export class SqliteDedupStore implements DedupStore {
       return this.table.release(key, token);
     } catch (error) {
       throw toStoreError(error, "release");
+    }
+  }
+
+  /**
+   * Makes the lease end `leaseMs` from now (this store's clock); false if `token` no longer
+   * holds the key (taken over, completed, released, expired).
+   */
+  async renew(key: string, token: string, leaseMs: number): Promise<boolean> {
+    this.assertOpen();
+    assertRenewArguments(key, token, leaseMs);
+    try {
+      return this.table.renew(key, token, leaseMs);
+    } catch (error) {
+      throw toStoreError(error, "renew");
     }
   }
 

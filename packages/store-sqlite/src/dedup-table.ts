@@ -15,6 +15,10 @@ interface DedupRow {
   expiresAt: number;
   ok: number | null;
   payload: Buffer | null;
+  /** The fencing token of the key's latest claim (0 for rows written before fencing). */
+  fence: number;
+  /** The lease length the holder last asked for (null for rows written before renewals). */
+  leaseMs: number | null;
 }
 
 /** Rows deleted per sweep transaction, so a sweep never holds the write lock for long. */
@@ -24,7 +28,8 @@ export const SWEEP_BATCH = 1_000;
  * The dedup table's SQL, synchronous, on prepared statements. A claim reads and writes its key
  * in one `BEGIN IMMEDIATE` transaction, so of many concurrent claimers (on any connection or
  * process) exactly one wins. A row is live while `expires_at` is in the future: the lease of a
- * claim, the TTL of a stored response.
+ * claim, the TTL of a stored response. A released row stays, expired (`expires_at` 0) with no
+ * token and no owner, until the sweep, so the key's next claim continues its fencing tokens.
  *
  * Bounds: `assured_dedup_counts` holds the number of rows per owner and in all, kept by
  * triggers in the same transaction as every insert, delete and owner change (the sweep's
@@ -48,14 +53,16 @@ export class DedupTable {
     this.statements = {
       row: db.prepare<[string], DedupRow>(
         "SELECT fingerprint, state, expires_at AS expiresAt, response_ok AS ok, " +
-          "response_payload AS payload FROM assured_dedup WHERE dedup_key = ?",
+          "response_payload AS payload, fence, lease_ms AS leaseMs " +
+          "FROM assured_dedup WHERE dedup_key = ?",
       ),
-      take: db.prepare<[string, string, string, number, string | null]>(
-        "INSERT INTO assured_dedup (dedup_key, fingerprint, state, token, expires_at, owner) " +
-          "VALUES (?, ?, 'claimed', ?, ?, ?) ON CONFLICT (dedup_key) DO UPDATE SET " +
+      take: db.prepare<[string, string, string, number, string | null, number, number]>(
+        "INSERT INTO assured_dedup " +
+          "(dedup_key, fingerprint, state, token, expires_at, owner, fence, lease_ms) " +
+          "VALUES (?, ?, 'claimed', ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO UPDATE SET " +
           "fingerprint = excluded.fingerprint, state = 'claimed', token = excluded.token, " +
           "expires_at = excluded.expires_at, response_ok = NULL, response_payload = NULL, " +
-          "owner = excluded.owner",
+          "owner = excluded.owner, fence = excluded.fence, lease_ms = excluded.lease_ms",
       ),
       exists: db
         .prepare<[string], number>("SELECT 1 FROM assured_dedup WHERE dedup_key = ?")
@@ -76,7 +83,12 @@ export class DedupTable {
           "WHERE dedup_key = ? AND state = 'claimed' AND expires_at = ?",
       ),
       release: db.prepare<[string, string]>(
-        "DELETE FROM assured_dedup WHERE dedup_key = ? AND state = 'claimed' AND token = ?",
+        "UPDATE assured_dedup SET token = NULL, expires_at = 0, owner = NULL " +
+          "WHERE dedup_key = ? AND state = 'claimed' AND token = ?",
+      ),
+      renew: db.prepare<[number, number, string, string, number]>(
+        "UPDATE assured_dedup SET expires_at = ?, lease_ms = ? " +
+          "WHERE dedup_key = ? AND state = 'claimed' AND token = ? AND expires_at > ?",
       ),
       sweep: db.prepare<[number, number]>(
         "DELETE FROM assured_dedup WHERE dedup_key IN " +
@@ -123,8 +135,18 @@ export class DedupTable {
       }
     }
     const token = newId();
-    this.statements.take.run(key, fingerprint, token, now + leaseMs, owner?.id ?? null);
-    return { status: "claimed", token };
+    // From the row read first: the bound's deletes above may have removed this key's expired row.
+    const fencingToken = (row?.fence ?? 0) + 1;
+    this.statements.take.run(
+      key,
+      fingerprint,
+      token,
+      now + leaseMs,
+      owner?.id ?? null,
+      fencingToken,
+      leaseMs,
+    );
+    return { status: "claimed", token, fencingToken };
   }
 
   /**
@@ -132,9 +154,11 @@ export class DedupTable {
    * that ends more than `leaseMs` from now was stamped by a clock ahead of ours (a wall clock
    * that has since stepped back, or another process's): left alone, a crashed holder's message
    * would wait the size of the step (up to hours) instead of one lease. It is shortened to end
-   * `leaseMs` from now, which still gives a live holder a whole lease.
+   * `leaseMs` from now, which still gives a live holder a whole lease. `leaseMs` is the longer
+   * of this claim's and the one the holder last asked for, so a renewal for longer stands.
    */
-  private boundedLeaseEnd(key: string, row: DedupRow, now: number, leaseMs: number): number {
+  private boundedLeaseEnd(key: string, row: DedupRow, now: number, claimLeaseMs: number): number {
+    const leaseMs = Math.max(claimLeaseMs, row.leaseMs ?? 0);
     if (row.expiresAt - now <= leaseMs) return row.expiresAt;
     this.statements.shorten.run(now + leaseMs, key, row.expiresAt);
     return now + leaseMs;
@@ -159,8 +183,14 @@ export class DedupTable {
     );
   }
 
-  /** Gives the key up if `token` still holds it; true if it did. */
+  /** Gives the key up if `token` still holds it (the row stays, expired); true if it did. */
   release(key: string, token: string): boolean {
     return this.statements.release.run(key, token).changes === 1;
+  }
+
+  /** Makes the lease end `leaseMs` from now if `token` still holds it, unexpired; true if so. */
+  renew(key: string, token: string, leaseMs: number): boolean {
+    const now = this.clock();
+    return this.statements.renew.run(now + leaseMs, leaseMs, key, token, now).changes === 1;
   }
 }

@@ -81,6 +81,13 @@ const MIGRATIONS: readonly string[] = [
       ON CONFLICT (owner) DO UPDATE SET entries = entries + 1;
   END;
   `,
+  `
+  -- Fenced leases: the fencing token of the key's latest claim (kept through complete and
+  -- release, so the next claim's is one more), and the length of the lease its holder last
+  -- asked for (a claim or a renewal), which bounds a lease end stamped by a clock ahead.
+  ALTER TABLE assured_dedup ADD COLUMN fence INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE assured_dedup ADD COLUMN lease_ms INTEGER;
+  `,
 ];
 
 /** The schema version this release writes. */

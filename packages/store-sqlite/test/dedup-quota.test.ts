@@ -76,12 +76,13 @@ describe("SqliteDedupStore bounds: per owner and in all", () => {
     expect(await store.release("a2", b)).toBe(true);
     expect(await store.release("a2", a2)).toBe(false);
     token(await store.claim("a3", { ...lease, owner: alice }));
+    // The released a2 stays, expired and unowned (for its fencing token), until the sweep.
     expect(counts(temp.path)).toEqual({
-      kept: { "": 3, alice: 2 },
-      scanned: { "": 3, alice: 2 },
+      kept: { "": 4, alice: 2 },
+      scanned: { "": 4, alice: 2 },
     });
     now += 5_000;
-    expect(await store.sweepExpired()).toBe(3);
+    expect(await store.sweepExpired()).toBe(4);
     expect(counts(temp.path)).toEqual({ kept: { "": 0 }, scanned: { "": 0 } });
   });
 
@@ -137,6 +138,8 @@ describe("SqliteDedupStore bounds: per owner and in all", () => {
       DROP TABLE assured_dedup_counts;
       DROP INDEX assured_dedup_by_owner;
       ALTER TABLE assured_dedup DROP COLUMN owner;
+      ALTER TABLE assured_dedup DROP COLUMN fence;
+      ALTER TABLE assured_dedup DROP COLUMN lease_ms;
       UPDATE assured_meta SET value = 1 WHERE key = 'schema_version';
     `);
     db.close();

@@ -13,6 +13,8 @@ interface DedupRowInFile {
   response_ok: number | null;
   response_payload: Buffer | null;
   owner: string | null;
+  fence: number;
+  lease_ms: number | null;
 }
 
 function rows(path: string): DedupRowInFile[] {
@@ -43,7 +45,7 @@ describe("SqliteDedupStore", () => {
   it("G9: a claim writes a lease row with the holder's token and expiry", async () => {
     const store = open();
     const claim = await store.claim("user:1/m1", lease);
-    expect(claim).toEqual({ status: "claimed", token: expect.any(String) });
+    expect(claim).toEqual({ status: "claimed", token: expect.any(String), fencingToken: 1 });
     expect(rows(temp.path)).toEqual([
       {
         dedup_key: "user:1/m1",
@@ -54,6 +56,8 @@ describe("SqliteDedupStore", () => {
         response_ok: null,
         response_payload: null,
         owner: null,
+        fence: 1,
+        lease_ms: 1_000,
       },
     ]);
   });
@@ -118,8 +122,9 @@ describe("SqliteDedupStore", () => {
     expect(await store.release("k", "not-the-token")).toBe(false);
     expect(rows(temp.path)).toHaveLength(1);
     expect(await store.release("k", claim.token)).toBe(true);
-    expect(rows(temp.path)).toHaveLength(0);
-    expect(await store.claim("k", lease)).toMatchObject({ status: "claimed" });
+    // The row stays, expired and held by no token, so the next claim continues its fencing.
+    expect(rows(temp.path)).toMatchObject([{ token: null, expires_at: 0, owner: null, fence: 1 }]);
+    expect(await store.claim("k", lease)).toMatchObject({ status: "claimed", fencingToken: 2 });
   });
 
   it("G11: sweeping deletes expired leases and responses from the file and keeps live ones", async () => {

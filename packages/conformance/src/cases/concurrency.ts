@@ -77,7 +77,7 @@ export function describeConcurrency(harness: EventStoreHarness, options: SuiteOp
       `prefix visibility: ${APPENDERS} appenders on ${spread} instances, readers never see a gap`,
       async (context) => {
         const first = await stores.create();
-        requireShared(context, stores, first);
+        requireShared(context, stores, first, options);
         const instances = [first];
         while (instances.length < spread) instances.push(await stores.reopen(first));
         const readers = [await stores.reopen(first), await stores.reopen(first), first];
@@ -102,7 +102,7 @@ export function describeConcurrency(harness: EventStoreHarness, options: SuiteOp
       "appends an id once when instances append it concurrently",
       async (context) => {
         const first = await stores.create();
-        requireShared(context, stores, first);
+        requireShared(context, stores, first, options);
         const instances = [first, await stores.reopen(first), await stores.reopen(first)];
         const results = await Promise.all(
           Array.from({ length: 30 }, (_, n) => instances[n % 3]!.append("s", [entry("same")])),
@@ -118,7 +118,7 @@ export function describeConcurrency(harness: EventStoreHarness, options: SuiteOp
       "shows one instance's append to another instance at once, in the same epoch",
       async (context) => {
         const first = await stores.create();
-        requireShared(context, stores, first);
+        requireShared(context, stores, first, options);
         const second = await stores.reopen(first);
         const [appended] = await first.append("s", [entry("a")]);
         expect(await second.head("s")).toEqual({ epoch: appended!.epoch, head: 1, earliest: 1 });

@@ -42,7 +42,7 @@ export function describeDedupConcurrency(
       `lets exactly one of ${CLAIMERS} concurrent claims on ${spread} instances win`,
       async (context) => {
         const first = await stores.create();
-        requireShared(context, stores, first);
+        requireShared(context, stores, first, options);
         const instances: DedupStore[] = [first];
         while (instances.length < spread) instances.push(await stores.reopen(first));
         const results = await Promise.all(
@@ -69,7 +69,7 @@ export function describeDedupConcurrency(
       "shows a completion on one instance to a claim on another at once",
       async (context) => {
         const first = await stores.create();
-        requireShared(context, stores, first);
+        requireShared(context, stores, first, options);
         const second = await stores.reopen(first);
         const token = expectClaimed(await first.claim("k", lease), "claim");
         expect((await second.claim("k", lease)).status).toBe("pending");

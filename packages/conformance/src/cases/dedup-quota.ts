@@ -234,7 +234,7 @@ export function describeDedupQuota(harness: DedupStoreHarness, options: SuiteOpt
       `never leaves an owner above its quota under ${CLAIMERS} concurrent claims on ${spread} instances`,
       async (context) => {
         const first = await stores.create();
-        requireShared(context, stores, first);
+        requireShared(context, stores, first, options);
         const instances: DedupStore[] = [first];
         while (instances.length < spread) instances.push(await stores.reopen(first));
         const owner = { id: "alice", maxEntries: CONCURRENT_QUOTA };

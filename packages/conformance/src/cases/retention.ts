@@ -1,17 +1,9 @@
-import { describe, expect, it, type TestContext } from "vitest";
+import { describe, expect, it } from "vitest";
 import { expectConsecutive } from "../assertions.js";
 import { entries, entry, readAll } from "../entries.js";
-import { useEventStores } from "../fixtures.js";
+import { createRetaining, useEventStores } from "../fixtures.js";
 import type { EventStoreHarness, SuiteOptions } from "../harness.js";
 import { caseTimeout } from "../suite-options.js";
-
-function requireCapability(
-  context: TestContext,
-  capabilities: { retentionByAge: boolean; retentionByLength: boolean },
-  which: "retentionByAge" | "retentionByLength",
-): void {
-  if (!capabilities[which]) context.skip(`the store declares capabilities.${which}: false`);
-}
 
 /** Retention by length and by age (age measured with the injected clock). */
 export function describeRetention(harness: EventStoreHarness, options: SuiteOptions = {}): void {
@@ -22,8 +14,7 @@ export function describeRetention(harness: EventStoreHarness, options: SuiteOpti
     it(
       "keeps the newest maxLength events; earliest moves, offsets stay",
       async (context) => {
-        const store = await stores.create({ maxLength: 3 });
-        requireCapability(context, store.capabilities, "retentionByLength");
+        const store = await createRetaining(context, stores, { maxLength: 3 }, "retentionByLength");
         await store.append("s", entries(5));
         const [sixth] = await store.append("s", entries(1, "late"));
         expect(sixth?.offset).toBe(6);
@@ -39,8 +30,7 @@ export function describeRetention(harness: EventStoreHarness, options: SuiteOpti
     it(
       "still detects a retained id as a duplicate under length retention",
       async (context) => {
-        const store = await stores.create({ maxLength: 3 });
-        requireCapability(context, store.capabilities, "retentionByLength");
+        const store = await createRetaining(context, stores, { maxLength: 3 }, "retentionByLength");
         await store.append("s", entries(5));
         const [again] = await store.append("s", [entry("e-4")]);
         expect(again).toMatchObject({ offset: 5, duplicate: true });
@@ -51,8 +41,7 @@ export function describeRetention(harness: EventStoreHarness, options: SuiteOpti
     it(
       "trims events older than maxAgeMs by the injected clock and keeps younger ones",
       async (context) => {
-        const store = await stores.create({ maxAgeMs: 1_000 });
-        requireCapability(context, store.capabilities, "retentionByAge");
+        const store = await createRetaining(context, stores, { maxAgeMs: 1_000 }, "retentionByAge");
         await store.append("s", entries(2, "old"));
         stores.clock.advance(600);
         await store.append("s", entries(2, "young"));
@@ -68,8 +57,7 @@ export function describeRetention(harness: EventStoreHarness, options: SuiteOpti
     it(
       "reports earliest = head + 1 when age trimmed everything, and appends continue",
       async (context) => {
-        const store = await stores.create({ maxAgeMs: 1_000 });
-        requireCapability(context, store.capabilities, "retentionByAge");
+        const store = await createRetaining(context, stores, { maxAgeMs: 1_000 }, "retentionByAge");
         const [first] = await store.append("s", entries(3));
         stores.clock.advance(5_000);
         expect(await store.head("s")).toEqual({ epoch: first!.epoch, head: 3, earliest: 4 });
@@ -84,8 +72,7 @@ export function describeRetention(harness: EventStoreHarness, options: SuiteOpti
     it(
       "starts a read from a trimmed position at earliest",
       async (context) => {
-        const store = await stores.create({ maxLength: 2 });
-        requireCapability(context, store.capabilities, "retentionByLength");
+        const store = await createRetaining(context, stores, { maxLength: 2 }, "retentionByLength");
         await store.append("s", entries(6));
         const page = await store.read("s", { after: 1, limit: 10 });
         expect(page.earliest).toBe(5);

@@ -1,8 +1,10 @@
 /**
  * Lua scripts over one deduplication entry, a Redis hash: `s` state (`p` pending, `d` done),
  * `f` fingerprint, `t` holder token, `x` expiry (ms, by the store's clock: lease end while
- * pending, TTL end when done), `ok` and `r` the stored response. The logical expiry `x` decides;
- * a Redis TTL a grace period later only collects keys nobody asks about again.
+ * pending, TTL end when done), `ok` and `r` the stored response, `n` the fencing token of the
+ * latest claim (kept through complete and release; the next claim's is `n + 1`). The logical
+ * expiry `x` decides; a Redis TTL a grace period later only collects keys nobody asks about
+ * again. A released entry stays pending with no `t` and `x` 0 (expired) until that TTL.
  */
 
 // Fragments shared by the plain and the owned scripts (same KEYS[1] and ARGV positions).
@@ -17,11 +19,34 @@ if v[1] and tonumber(v[3]) > tonumber(ARGV[1]) then
 end
 `;
 
-/** Creates the pending entry. ARGV[2] = expiresAt, ARGV[3] = fingerprint, ARGV[4] = token, ARGV[5] = redisTtlMs. */
+/**
+ * Creates the pending entry with the next fencing token `n` (the old entry's plus one).
+ * ARGV[2] = expiresAt, ARGV[3] = fingerprint, ARGV[4] = token, ARGV[5] = redisTtlMs.
+ */
 const CREATE_PENDING_ENTRY = `
+local n = (tonumber(redis.call('HGET', KEYS[1], 'n')) or 0) + 1
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 's', 'p', 'f', ARGV[3], 't', ARGV[4], 'x', ARGV[2])
+redis.call('HSET', KEYS[1], 's', 'p', 'f', ARGV[3], 't', ARGV[4], 'x', ARGV[2], 'n', n)
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
+`;
+
+/** Gives up the pending entry if ARGV[1] (the token) holds it, else returns 0: keeps it, expired, without a holder. */
+const GIVE_UP_ENTRY = `
+local v = redis.call('HMGET', KEYS[1], 's', 't')
+if v[1] ~= 'p' or v[2] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'x', '0')
+redis.call('HDEL', KEYS[1], 't')
+`;
+
+/**
+ * Extends the pending entry's lease if ARGV[1] (the token) holds it unexpired, else returns 0.
+ * ARGV[2] = now, ARGV[3] = expiresAt, ARGV[4] = redisTtlMs.
+ */
+const EXTEND_LEASE = `
+local v = redis.call('HMGET', KEYS[1], 's', 't', 'x')
+if v[1] ~= 'p' or v[2] ~= ARGV[1] or tonumber(v[3]) <= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'x', ARGV[3])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
 `;
 
 /** Stores the response if ARGV[1] (the token) holds the pending entry, else returns 0. */
@@ -36,11 +61,11 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 /**
  * KEYS[1] = entry. ARGV = now, expiresAt, fingerprint, token, redisTtlMs, full ('1': the
  * store's bound set had no room for this entry, so answer but create nothing).
- * Returns `{'claimed'}`, `{'pending', expiresAt}`, `{'done', ok, payload}`, `{'conflict'}` or
- * `{'full'}`.
+ * Returns `{'claimed', fencingToken}`, `{'pending', expiresAt}`, `{'done', ok, payload}`,
+ * `{'conflict'}` or `{'full'}`.
  */
 export const CLAIM_SCRIPT = `${ANSWER_LIVE_ENTRY}if ARGV[6] == '1' then return { 'full' } end
-${CREATE_PENDING_ENTRY}return { 'claimed' }
+${CREATE_PENDING_ENTRY}return { 'claimed', tostring(n) }
 `;
 
 /**
@@ -50,12 +75,15 @@ ${CREATE_PENDING_ENTRY}return { 'claimed' }
 export const COMPLETE_SCRIPT = `${STORE_RESPONSE}return 1
 `;
 
-/** KEYS[1] = entry. ARGV = token. Deletes the pending entry if `token` holds it. Returns 1 or 0. */
-export const RELEASE_SCRIPT = `
-local v = redis.call('HMGET', KEYS[1], 's', 't')
-if v[1] ~= 'p' or v[2] ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-return 1
+/** KEYS[1] = entry. ARGV = token. Gives the pending entry up if `token` holds it. Returns 1 or 0. */
+export const RELEASE_SCRIPT = `${GIVE_UP_ENTRY}return 1
+`;
+
+/**
+ * KEYS[1] = entry. ARGV = token, now, expiresAt, redisTtlMs. Makes the lease end at `expiresAt`
+ * if `token` holds the pending entry and its lease has not ended by `now`. Returns 1 or 0.
+ */
+export const RENEW_SCRIPT = `${EXTEND_LEASE}return 1
 `;
 
 /**
@@ -79,7 +107,7 @@ if held >= tonumber(ARGV[6]) then return { 'quota', tostring(held) } end
 if ARGV[8] == '1' then return { 'full' } end
 ${CREATE_PENDING_ENTRY}redis.call('ZADD', KEYS[2], ARGV[2], ARGV[7])
 if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
-return { 'claimed' }
+return { 'claimed', tostring(n) }
 `;
 
 /**
@@ -91,12 +119,17 @@ if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KE
 return 1
 `;
 
-/** KEYS = entry, quota set. ARGV = token, key. Deletes the pending entry if `token` holds it. */
-export const OWNED_RELEASE_SCRIPT = `
-local v = redis.call('HMGET', KEYS[1], 's', 't')
-if v[1] ~= 'p' or v[2] ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[2])
+/** KEYS = entry, quota set. ARGV = token, key. Gives the pending entry up if `token` holds it. */
+export const OWNED_RELEASE_SCRIPT = `${GIVE_UP_ENTRY}redis.call('ZREM', KEYS[2], ARGV[2])
+return 1
+`;
+
+/**
+ * KEYS = entry, quota set. ARGV = token, now, expiresAt, redisTtlMs, key. As `RENEW_SCRIPT`,
+ * and moves the key's score in the quota set to the new lease end. Returns 1 or 0.
+ */
+export const OWNED_RENEW_SCRIPT = `${EXTEND_LEASE}redis.call('ZADD', KEYS[2], ARGV[3], ARGV[5])
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
 return 1
 `;
 

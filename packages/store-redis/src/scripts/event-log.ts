@@ -58,6 +58,15 @@ if not epoch then
 end
 local out = { epoch }
 local count = (#ARGV - 5) / 2
+local cutoff = nil
+if maxAge > 0 then cutoff = now - maxAge end
+-- Age retention first, so an id whose event has expired is no longer a duplicate.
+local budget = tonumber(ARGV[5]) + count
+if cutoff then
+  local before = earliest
+  earliest = trim(key, head, earliest, 0, cutoff, budget)
+  budget = budget - (earliest - before)
+end
 for i = 1, count do
   local id = ARGV[4 + 2 * i]
   local idField = 'i:' .. id
@@ -70,9 +79,7 @@ for i = 1, count do
     out[#out + 1] = head
   end
 end
-local cutoff = nil
-if maxAge > 0 then cutoff = now - maxAge end
-earliest = trim(key, head, earliest, maxLength, cutoff, tonumber(ARGV[5]) + count)
+earliest = trim(key, head, earliest, maxLength, cutoff, budget)
 redis.call('HSET', key, 'head', head, 'earliest', earliest)
 return out
 `;

@@ -1,0 +1,114 @@
+import { describe, expect, it } from "vitest";
+import {
+  AssuredError,
+  Deduplicator,
+  type DedupRun,
+  type DedupStore,
+  decode,
+  encode,
+  MemoryDedupStore,
+  type StoredResponse,
+} from "../src/index.js";
+import { VirtualTime } from "./virtual-time.js";
+
+const result = (value: unknown): StoredResponse => ({ ok: true, payload: encode(value) });
+
+/** A real store whose `renew` answers false once told to (the lease was taken elsewhere). */
+function refusingRenewals(store: DedupStore) {
+  let refuse = false;
+  const renews: number[] = [];
+  const wrapped: DedupStore = {
+    capabilities: store.capabilities,
+    claim: (...args) => store.claim(...args),
+    complete: (...args) => store.complete(...args),
+    release: (...args) => store.release(...args),
+    renew: async (...args) => {
+      renews.push(args[2]);
+      return refuse ? false : store.renew(...args);
+    },
+    close: () => store.close(),
+  };
+  return { store: wrapped, renews, refuse: () => (refuse = true) };
+}
+
+describe("lease renewal of a running handler (DESIGN.md §8)", () => {
+  it("renews every leaseMs / 3 while the handler runs, and stops once it settles", async () => {
+    const time = new VirtualTime();
+    const { store, renews } = refusingRenewals(new MemoryDedupStore({ clock: time.clock }));
+    const dedup = new Deduplicator(store, { leaseMs: 900, ttlMs: 60_000, timers: time.timers });
+    const outcome = dedup.run("k", "f", async () => {
+      await time.sleep(1_000);
+      return result("done");
+    });
+    await time.run(100_000);
+    expect(await outcome).toMatchObject({ duplicate: false, stored: true });
+    expect(renews).toEqual([900, 900, 900]); // at 300, 600 and 900 ms; none after 1,000
+  });
+
+  it("a renewal answered false aborts the handler's signal with LEASE_LOST at once and stores nothing", async () => {
+    const time = new VirtualTime();
+    const inner = new MemoryDedupStore({ clock: time.clock });
+    const { store, refuse } = refusingRenewals(inner);
+    const dedup = new Deduplicator(store, { leaseMs: 900, ttlMs: 60_000, timers: time.timers });
+    let signal: AbortSignal | undefined;
+    const outcome = dedup.run("k", "f", async (run: DedupRun) => {
+      signal = run.signal;
+      await time.sleep(5_000); // ignores its signal
+      return result("late");
+    });
+    const failure = outcome.catch((error: unknown) => error);
+    time.timers.after(400, refuse);
+    await time.run(650);
+    expect(signal?.aborted).toBe(true);
+    expect(signal?.reason).toMatchObject({ code: "LEASE_LOST" });
+    expect(await failure).toMatchObject({ code: "LEASE_LOST" });
+    await time.run(100_000);
+    expect((await inner.claim("k", { leaseMs: 10, fingerprint: "f" })).status).toBe("claimed");
+  });
+
+  it("a given-up run (RunOnceOptions.signal) aborts the handler with the reason and releases the claim", async () => {
+    const time = new VirtualTime();
+    const store = new MemoryDedupStore({ clock: time.clock });
+    const dedup = new Deduplicator(store, { leaseMs: 900, ttlMs: 60_000, timers: time.timers });
+    const giveUp = new AbortController();
+    let seen: unknown;
+    const outcome = dedup.run(
+      "k",
+      "f",
+      async ({ signal }) => {
+        await new Promise((resolve) => signal.addEventListener("abort", resolve));
+        seen = signal.reason;
+        return result("after abort");
+      },
+      { signal: giveUp.signal },
+    );
+    const failure = outcome.catch((error: unknown) => error);
+    const timeout = new AssuredError("TIMEOUT", "handlerTimeoutMs passed");
+    time.timers.after(2_000, () => giveUp.abort(timeout));
+    await time.run(100_000);
+    expect(await failure).toBe(timeout);
+    expect(seen).toBe(timeout);
+    const retry = await dedup.run("k", "f", async ({ fencingToken }) => result(fencingToken));
+    expect(decode(retry.response.payload)).toBe(2);
+  });
+
+  it("abortRunning aborts signals but keeps the lease: a handler that still returns is stored", async () => {
+    const time = new VirtualTime();
+    const store = new MemoryDedupStore({ clock: time.clock });
+    const dedup = new Deduplicator(store, { leaseMs: 900, ttlMs: 60_000, timers: time.timers });
+    let reason: unknown;
+    const outcome = dedup.run("k", "f", async ({ signal, fencingToken }) => {
+      await new Promise((resolve) => signal.addEventListener("abort", resolve));
+      reason = signal.reason;
+      await time.sleep(3_000); // finishes its work past several leases
+      return result(fencingToken);
+    });
+    time.timers.after(100, () => dedup.abortRunning(new AssuredError("CLOSED", "closing")));
+    await time.run(100_000);
+    expect(reason).toMatchObject({ code: "CLOSED" });
+    expect(await outcome).toMatchObject({ duplicate: false, stored: true });
+    const again = await dedup.run("k", "f", async () => result("again"));
+    expect(again.duplicate).toBe(true);
+    expect(decode(again.response.payload)).toBe(1);
+  });
+});

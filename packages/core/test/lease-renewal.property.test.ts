@@ -1,0 +1,189 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import {
+  createMemoryBackend,
+  Deduplicator,
+  type DedupOutcome,
+  type DedupRun,
+  type DedupStore,
+  encode,
+  isAssuredError,
+  MemoryDedupStore,
+} from "../src/index.js";
+import { VirtualTime } from "./virtual-time.js";
+
+/**
+ * Property test of fenced leases (DESIGN.md §8) with an injected clock: several processes
+ * (a `Deduplicator` each, one shared store) run copies of one message; handlers take random
+ * times and some ignore their signal; the store answers renewals late, or fails them. After
+ * every instant of virtual time: at most one run is live (running, signal not aborted), and a
+ * live run still holds the store's lease (same fencing token, not expired) — so a lost lease
+ * always aborted its run. At the end every run has settled, at most one response was stored,
+ * and no run whose signal was aborted for a lost lease stored its response.
+ */
+
+const KEY = "k";
+
+interface RunSpec {
+  process: number;
+  at: number;
+  durationMs: number;
+  ignoresAbort: boolean;
+}
+
+interface StoreCall {
+  delayMs: number;
+  replyDelayMs: number;
+  fails: boolean;
+}
+
+interface Scenario {
+  leaseMs: number;
+  processes: number;
+  runs: RunSpec[];
+  calls: StoreCall[];
+}
+
+const scenario: fc.Arbitrary<Scenario> = fc.record({
+  leaseMs: fc.integer({ min: 3, max: 60 }),
+  processes: fc.integer({ min: 1, max: 3 }),
+  runs: fc.array(
+    fc.record({
+      process: fc.nat(2),
+      at: fc.nat(200),
+      durationMs: fc.integer({ min: 0, max: 300 }),
+      ignoresAbort: fc.boolean(),
+    }),
+    { minLength: 1, maxLength: 6 },
+  ),
+  calls: fc.array(
+    fc.record({
+      delayMs: fc.nat(30),
+      replyDelayMs: fc.nat(30),
+      fails: fc.integer({ min: 0, max: 3 }).map((n) => n === 0),
+    }),
+    { minLength: 1, maxLength: 40 },
+  ),
+});
+
+/** A real store whose calls (renew most of all) arrive late, answer late, or fail. */
+function unreliable(store: DedupStore, time: VirtualTime, calls: StoreCall[]): DedupStore {
+  let next = 0;
+  const delayed = async <T>(call: () => Promise<T>, canFail: boolean): Promise<T> => {
+    const plan = calls[next++ % calls.length]!;
+    await time.sleep(plan.delayMs);
+    if (canFail && plan.fails) throw new Error("ECONNRESET");
+    const answer = await call();
+    await time.sleep(plan.replyDelayMs);
+    return answer;
+  };
+  return {
+    capabilities: store.capabilities,
+    claim: (key, options) => delayed(() => store.claim(key, options), false),
+    complete: (...args) => delayed(() => store.complete(...args), false),
+    release: (...args) => store.release(...args),
+    renew: (...args) => delayed(() => store.renew(...args), true),
+    close: () => store.close(),
+  };
+}
+
+interface Observed {
+  spec: RunSpec;
+  run: DedupRun;
+  settled: boolean;
+}
+
+async function check({ leaseMs, processes, runs, calls }: Scenario): Promise<void> {
+  const time = new VirtualTime();
+  const backend = createMemoryBackend();
+  const dedups = Array.from({ length: processes }, () => {
+    const store = new MemoryDedupStore({ clock: time.clock, backend });
+    return new Deduplicator(unreliable(store, time, calls), {
+      leaseMs,
+      ttlMs: 1_000_000,
+      timers: time.timers,
+      waitForPending: false,
+      maxWaitMs: 600_000,
+    });
+  });
+  const observed: Observed[] = [];
+  const outcomes: Promise<DedupOutcome | unknown>[] = [];
+  const handler = (spec: RunSpec) => async (run: DedupRun) => {
+    const entry: Observed = { spec, run, settled: false };
+    observed.push(entry);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        time.timers.after(spec.durationMs, resolve);
+        if (!spec.ignoresAbort) {
+          run.signal.addEventListener("abort", () => reject(run.signal.reason), { once: true });
+        }
+      });
+      return { ok: true, payload: encode(spec) };
+    } finally {
+      entry.settled = true;
+    }
+  };
+  for (const spec of runs) {
+    time.timers.after(spec.at, () => {
+      const dedup = dedups[spec.process % processes]!;
+      outcomes.push(dedup.run(KEY, "f", handler(spec)).catch((error: unknown) => error));
+    });
+  }
+  await time.run(100_000, (now) => {
+    const live = observed.filter((o) => !o.settled && !o.run.signal.aborted);
+    expect(live.length).toBeLessThanOrEqual(1);
+    const entry = backend.claims.get(KEY);
+    for (const o of live) {
+      expect(entry).toMatchObject({ state: "leased", fencingToken: o.run.fencingToken });
+      expect((entry as { leaseExpiresAt: number }).leaseExpiresAt).toBeGreaterThan(now);
+    }
+  });
+  const settledOutcomes = await Promise.all(outcomes);
+  expect(observed.every((o) => o.settled)).toBe(true);
+  const fresh = settledOutcomes.filter(
+    (o): o is DedupOutcome => !(o instanceof Error) && !(o as DedupOutcome).duplicate,
+  );
+  expect(fresh.filter((o) => o.stored).length).toBeLessThanOrEqual(1);
+  for (const o of observed) {
+    if (isAssuredError(o.run.signal.reason, "LEASE_LOST")) {
+      expect(
+        fresh.some((f) => f.stored && f.response.payload.join() === encode(o.spec).join()),
+      ).toBe(false);
+    }
+  }
+  // Fencing tokens of successive claims strictly increase.
+  const tokens = observed.map((o) => o.run.fencingToken);
+  expect(tokens).toEqual([...tokens].sort((a, b) => a - b));
+  expect(new Set(tokens).size).toBe(tokens.length);
+}
+
+describe("fenced leases: renewal scheduling (DESIGN.md §8)", () => {
+  it("G9: never two live runs of one key; a lost lease always aborts its run and stores nothing", async () => {
+    await fc.assert(fc.asyncProperty(scenario, check), { numRuns: 150 });
+  });
+
+  it("G9: a handler three times longer than its lease, with renewals answered, runs once and stores", async () => {
+    const time = new VirtualTime();
+    const store = new MemoryDedupStore({ clock: time.clock });
+    const dedup = new Deduplicator(store, { leaseMs: 1_000, ttlMs: 60_000, timers: time.timers });
+    let runs = 0;
+    let aborted = false;
+    const slow = async ({ signal }: DedupRun) => {
+      runs++;
+      await time.sleep(3_000);
+      aborted = signal.aborted;
+      return { ok: true, payload: encode("done") };
+    };
+    const first = dedup.run(KEY, "f", slow);
+    const results: unknown[] = [];
+    // Copies arriving through the store (another process) while it runs find it pending.
+    time.timers.after(1_500, () => {
+      void store.claim(KEY, { leaseMs: 1_000, fingerprint: "f" }).then((c) => results.push(c));
+    });
+    await time.run(10_000);
+    expect(await first).toMatchObject({ duplicate: false, stored: true });
+    expect(runs).toBe(1);
+    expect(aborted).toBe(false);
+    expect(results).toEqual([{ status: "pending", leaseExpiresAt: expect.any(Number) }]);
+  });
+});
