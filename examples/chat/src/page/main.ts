@@ -283,6 +283,7 @@ function renderBanner(outcome: RecoveryOutcome | undefined): void {
   if (!outcome) return;
   const why = {
     epoch: "the server's history was reset, so what you have here may not match it",
+    diverged: "the server's history was rolled back, so what you have here may not match it",
     trimmed: "you were away longer than the server keeps messages",
     limit: "you missed more messages than the server replays at once; new messages still arrive",
   }[outcome.reason ?? "epoch"];
