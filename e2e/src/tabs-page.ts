@@ -42,6 +42,7 @@ tabs.result = async (id) => {
   return r === undefined ? null : { ok: r.ok, value: r.ok ? r.value : r.error.code };
 };
 tabs.close = () => client.close();
+tabs.stored = (key) => storage.get(key);
 tabs.keys = () => params.get("storage") !== "idb" ? Promise.resolve(Object.keys(localStorage)) :
   new Promise((resolve, reject) => {
     const open = indexedDB.open("assured");
@@ -73,6 +74,8 @@ export interface TabsApi {
   emit(data: unknown, id: string): void;
   result(id: string): Promise<{ ok: boolean; value: unknown } | null>;
   close(): Promise<void>;
+  /** The value stored under `key` in the page's Assured storage, or null. */
+  stored(key: string): Promise<string | null>;
   /** Every key Assured has in the shared storage. */
   keys(): Promise<string[]>;
 }
