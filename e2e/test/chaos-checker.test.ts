@@ -1194,6 +1194,20 @@ describe("chaos checker: store restarts", () => {
     expect(verdict.figures.storeRestarts).toEqual({ volatile: 1 });
   });
 
+  it("an epoch outcome to an empty stream after a volatile restart with nothing published since passes", () => {
+    // The store came back empty and stayed so: the client is told `epoch` with no epoch ("").
+    const lines = [...epochLines().slice(0, 6), out(25, "c1", "s1", "", 0, "epoch")];
+    const empty = { s1: { epoch: "", head: 0, earliest: 1, events: new Map() } };
+    const r = withRestarts(record(lines, empty, [], true), [volatile()]);
+    const verdict = check(r);
+    expect(verdict.violations).toEqual([]);
+    expect(verdict.recoveries[0]).toMatchObject({ reason: "epoch", storeLost: true });
+    // Without the restart, the same outcome is unexplained.
+    expect(kinds(withRestarts(record(lines, empty, [], true), []))).toEqual([
+      "outcome-without-loss",
+    ]);
+  });
+
   it("outcome without loss: an epoch outcome when no lossy restart lost the client's epoch", () => {
     const base = record([...epochLines(), ...e2Told()], finalE2(), [], true);
     // Only a persistent restart: the store kept e1, whatever the lines say.

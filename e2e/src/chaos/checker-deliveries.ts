@@ -324,19 +324,19 @@ export class StreamTracker {
       if (track !== null && track.epoch === o.epoch) {
         storeLost = false;
         problems.push(`reason epoch, but the client was already in epoch ${o.epoch}`);
+      } else if (this.ctx.restarts && track !== null) {
+        // With the restart history, a lost epoch is told by the restarts alone: the store may
+        // have come back empty and stayed so (outcome epoch ""), a second epoch never seen.
+        if (!epochLostBy(this.ctx.restarts, this.ctx.history, this.stream, track.epoch, o.t)) {
+          storeLost = false;
+          problems.push(
+            `reason epoch, but no volatile or snapshot restart before it lost the client's epoch ${track.epoch}`,
+          );
+        }
       } else if (epochs.size <= 1) {
         storeLost = false;
         problems.push(
           `reason epoch, but the store's stream had one epoch (${[...epochs].join(", ") || "none"}) all run`,
-        );
-      } else if (
-        this.ctx.restarts &&
-        track !== null &&
-        !epochLostBy(this.ctx.restarts, this.ctx.history, this.stream, track.epoch, o.t)
-      ) {
-        storeLost = false;
-        problems.push(
-          `reason epoch, but no volatile or snapshot restart before it lost the client's epoch ${track.epoch}`,
         );
       }
     } else if (reason === "trimmed") {
