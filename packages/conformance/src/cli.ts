@@ -18,6 +18,8 @@ The module may be JavaScript or TypeScript. A line per group of cases shows prog
 Options:
   --strict             fail when any case is skipped
   --timeout <ms>       timeout of each case (default 30000)
+  --runs <n>           random operation sequences per model-based property (default 25)
+  --seed <n>           seed of the model-based properties, to replay a reported failure
   --conditions <name>  extra export condition for resolving imports (repeatable)
   --verbose            print every case as it finishes
   --json               print the summary as JSON instead of text
@@ -39,6 +41,15 @@ function groupLine(group: GroupOutcome): string {
   return `${mark} ${group.name}: ${group.passed} passed, ${group.failed} failed, ${group.skipped} skipped\n`;
 }
 
+/** An integer option of at least `min`, or undefined when not given (exit 2 when malformed). */
+function integerOption(value: string | undefined, flag: string, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min)
+    fail(`${flag} must be an integer ≥ ${min}, got ${value}.`, 2);
+  return n;
+}
+
 async function main(argv: string[]): Promise<number> {
   let parsed: ReturnType<typeof parse>;
   try {
@@ -56,6 +67,8 @@ async function main(argv: string[]): Promise<number> {
   if (timeoutMs !== undefined && !(Number.isSafeInteger(timeoutMs) && timeoutMs > 0)) {
     fail(`--timeout must be a positive integer of milliseconds, got ${values.timeout}.`, 2);
   }
+  const runs = integerOption(values.runs, "--runs", 1);
+  const seed = integerOption(values.seed, "--seed", -(2 ** 31));
   // Progress goes to stderr under --json, so stdout stays one JSON document.
   const progress = values.json ? process.stderr : process.stdout;
   try {
@@ -64,6 +77,8 @@ async function main(argv: string[]): Promise<number> {
       conditions: values.conditions ?? [],
       strict: values.strict ?? false,
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      ...(runs === undefined ? {} : { runs }),
+      ...(seed === undefined ? {} : { seed }),
       onGroup: (group) => progress.write(groupLine(group)),
       ...(values.verbose
         ? { onCase: (c) => progress.write(`  ${CASE_MARKS[c.state]} ${c.name}\n`) }
@@ -87,6 +102,8 @@ function parse(argv: string[]) {
     options: {
       strict: { type: "boolean" },
       timeout: { type: "string" },
+      runs: { type: "string" },
+      seed: { type: "string" },
       conditions: { type: "string", multiple: true },
       verbose: { type: "boolean" },
       json: { type: "boolean" },

@@ -13,12 +13,20 @@ export interface StoreFixture<S> {
   reopen(store: S): Promise<S>;
   /** Whether the harness can reopen at all. */
   readonly canReopen: boolean;
+  /**
+   * Ends `store` as a crash would: the harness's `crash`, else abandoned (no `close()` until the
+   * case ends). Follow with `reopen(store)` to see what survived.
+   */
+  crash(store: S): Promise<void>;
+  /** Whether the harness has a `crash` of its own (else `crash` abandons the store). */
+  readonly canCrash: boolean;
 }
 
 interface Harness<S> {
   create(options: { clock: TestClock; retention?: Retention }): Promise<S>;
   reopen?(store: S, options: { clock: TestClock; retention?: Retention }): Promise<S>;
   destroy?(store: S): Promise<void>;
+  crash?(store: S): Promise<void>;
 }
 
 function useStores<S extends { close(): Promise<void> }>(harness: Harness<S>): StoreFixture<S> {
@@ -56,6 +64,12 @@ function useStores<S extends { close(): Promise<void> }>(harness: Harness<S>): S
       opened.push(store);
       retentionOf.set(store, retention);
       return store;
+    },
+    get canCrash() {
+      return typeof harness.crash === "function";
+    },
+    async crash(store: S) {
+      if (harness.crash !== undefined) await harness.crash(store);
     },
     async reopen(store: S) {
       if (harness.reopen === undefined) throw new Error("The harness has no reopen().");

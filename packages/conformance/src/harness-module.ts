@@ -132,15 +132,23 @@ export function harnessesOf(imported: Record<string, unknown>, source: string): 
   return found;
 }
 
-/** Describes the suites for every harness a module exports (the CLI's generated test file calls it). */
-export function describeHarnessModule(imported: Record<string, unknown>, source: string): void {
+/**
+ * Describes the suites for every harness a module exports (the CLI's generated test file calls
+ * it); `overrides` (the CLI's `--runs`, `--seed`) win over the module's own `options`.
+ */
+export function describeHarnessModule(
+  imported: Record<string, unknown>,
+  source: string,
+  overrides: SuiteOptions = {},
+): void {
   const harnesses = harnessesOf(imported, source);
   const name = harnesses.name ?? source;
+  const options = { ...harnesses.options, ...overrides };
   if (harnesses.eventStore !== undefined) {
-    describeEventStore(name, harnesses.eventStore, harnesses.options);
+    describeEventStore(name, harnesses.eventStore, options);
   }
   if (harnesses.dedupStore !== undefined) {
-    describeDedupStore(name, harnesses.dedupStore, harnesses.options);
+    describeDedupStore(name, harnesses.dedupStore, options);
   }
   for (const [key, reason] of Object.entries(harnesses.omit ?? {})) {
     const suite = key === "eventStore" ? "EventStore" : "DedupStore";

@@ -30,6 +30,25 @@ export interface EventStoreHarness {
    * returned by `create`, after every instance of that case was closed.
    */
   destroy?(store: EventStore): Promise<void>;
+  /**
+   * Ends `store` as a crash would: no `close()`, nothing it buffered flushed (for a store whose
+   * backend is a process, SIGKILL it and start it again on its data). The kit then opens the
+   * data with `reopen` and expects every acknowledged write. Without it the kit abandons the
+   * store (no `close()` until the case ends) before reopening.
+   */
+  crash?(store: EventStore): Promise<void>;
+  /**
+   * Breaks the backend under `store` (stop the server process, lock or take away the file)
+   * until the returned outage is restored. While broken, every method must reject with
+   * `STORE_UNAVAILABLE`; once restored, work again on the same data.
+   */
+  breakBackend?(store: EventStore): Promise<BackendOutage>;
+}
+
+/** A backend broken by a harness's `breakBackend`, until `restore`. */
+export interface BackendOutage {
+  /** Brings the backend back on the same data (resolves once it answers again). */
+  restore(): Promise<void>;
 }
 
 /** What the kit passes when it asks a harness for a dedup store. */
@@ -46,6 +65,10 @@ export interface DedupStoreHarness {
   reopen?(store: DedupStore, options: DedupStoreFactoryOptions): Promise<DedupStore>;
   /** Optional cleanup after each case, once per store returned by `create`. */
   destroy?(store: DedupStore): Promise<void>;
+  /** Ends `store` as a crash would (see `EventStoreHarness.crash`). */
+  crash?(store: DedupStore): Promise<void>;
+  /** Breaks the backend under `store` until restored (see `EventStoreHarness.breakBackend`). */
+  breakBackend?(store: DedupStore): Promise<BackendOutage>;
 }
 
 /** Options of the `describe*` functions. */
@@ -57,7 +80,17 @@ export interface SuiteOptions {
    * claimers are spread over them). Default 50; lower it for heavy connections.
    */
   instances?: number;
+  /**
+   * How many random operation sequences each model-based property runs (fast-check `numRuns`).
+   * Default `DEFAULT_MODEL_RUNS`; raise it for a deeper search (CLI `--runs`).
+   */
+  runs?: number;
+  /** The fast-check seed of the model-based properties (CLI `--seed`), to replay a failure. */
+  seed?: number;
 }
+
+/** Default runs of each model-based property: a full run of one store stays near a minute. */
+export const DEFAULT_MODEL_RUNS = 25;
 
 /** Default timeout of one case. */
 export const DEFAULT_CASE_TIMEOUT_MS = 30_000;

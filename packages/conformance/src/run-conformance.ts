@@ -12,7 +12,7 @@ import {
   type ConformanceSummary,
   type GroupOutcome,
 } from "./case-outcomes.js";
-import { DEFAULT_CASE_TIMEOUT_MS } from "./harness.js";
+import { DEFAULT_CASE_TIMEOUT_MS, type SuiteOptions } from "./harness.js";
 
 /** Options of `runConformance`. */
 export interface RunConformanceOptions {
@@ -24,6 +24,10 @@ export interface RunConformanceOptions {
   conditions?: string[];
   /** Timeout of each case in milliseconds. Default 30,000. */
   timeoutMs?: number;
+  /** Runs of each model-based property (overrides the module's `options.runs`). */
+  runs?: number;
+  /** Seed of the model-based properties (overrides the module's `options.seed`). */
+  seed?: number;
   /** Fail the run (`ok: false`) when any case was skipped. Default false. */
   strict?: boolean;
   /** Called as each case finishes, for progress output. */
@@ -68,6 +72,14 @@ function checkModule(path: string, given: string): void {
   }
 }
 
+/** The suite options the run sets over the module's own. */
+function overridesOf(options: RunConformanceOptions): SuiteOptions {
+  const overrides: SuiteOptions = {};
+  if (options.runs !== undefined) overrides.runs = options.runs;
+  if (options.seed !== undefined) overrides.seed = options.seed;
+  return overrides;
+}
+
 /** Discards what vitest writes (the collector reports instead). */
 function sink(): Writable {
   return new Writable({ write: (_chunk, _encoding, done) => done() });
@@ -95,7 +107,7 @@ export async function runConformance(options: RunConformanceOptions): Promise<Co
     [
       `import * as harnessModule from ${JSON.stringify(modulePath)};`,
       `import { describeHarnessModule } from ${JSON.stringify(kitEntry())};`,
-      `describeHarnessModule(harnessModule, ${JSON.stringify(label)});`,
+      `describeHarnessModule(harnessModule, ${JSON.stringify(label)}, ${JSON.stringify(overridesOf(options))});`,
       "",
     ].join("\n"),
   );
