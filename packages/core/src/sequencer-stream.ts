@@ -35,8 +35,12 @@ export interface StreamState {
   replayUntil: Offset;
   /** The outstanding gap fetch, at most one per stream. */
   fetch: FetchRequest | null;
-  /** The highest known offset at the previous position check (trailing-gap detection). */
-  lastCheckedKnown: Offset | null;
+  /**
+   * What the previous position check saw: the highest known offset and the contiguous one. Two
+   * checks in a row with neither moved mean nothing is coming for the missing ranges (a fetch
+   * failed or timed out, a replay stopped): they are fetched (G7).
+   */
+  lastCheck: { known: Offset; contiguous: Offset } | null;
   /** Replay acknowledgements held back while the buffer is more than half full. */
   heldAcks: Array<() => void>;
   /**
@@ -66,7 +70,7 @@ export function newStreamState(
     seenHighest: offset,
     replayUntil: offset,
     fetch: null,
-    lastCheckedKnown: null,
+    lastCheck: null,
     heldAcks: [],
     generation: 0,
   };
@@ -135,7 +139,7 @@ export function bufferRecord(s: StreamState, record: EventRecord, maxBuffered: n
 export function clearBuffer(s: StreamState): void {
   s.buffer.clear();
   s.fetch = null;
-  s.lastCheckedKnown = null;
+  s.lastCheck = null;
   const handed = handedOffset(s);
   s.contiguous = handed;
   s.highest = handed;

@@ -224,7 +224,7 @@ export class Sequencer {
     s.epoch = frame.epoch;
     s.phase = "active";
     s.fetch = null;
-    s.lastCheckedKnown = null;
+    s.lastCheck = null;
     s.replayUntil = Math.max(frame.head, offset);
     rebuildIndexes(s);
     const outcome: RecoveryOutcome = {
@@ -381,9 +381,9 @@ export class Sequencer {
   }
 
   /**
-   * Applies a heads reply (the periodic position check, G7). A stream whose head is beyond
-   * everything received, and that received nothing since the previous check, gets a fetch for
-   * the trailing gap; a stream in another epoch gets an `epoch` outcome. With `marks` (taken
+   * Applies a heads reply (the periodic position check, G7). A stream that received nothing
+   * since the previous check and misses records (beyond everything received, or in a hole
+   * whose fetch failed) gets a fetch for them; a stream in another epoch gets an `epoch` outcome. With `marks` (taken
    * when the request was sent), a stream whose subscription changed since then is skipped (the
    * reply may predate its outcome), and a head below an offset already handed out then, in the
    * same epoch, is a diverged log: the step asks to `resubscribe`.
@@ -412,10 +412,16 @@ export class Sequencer {
         continue;
       }
       const known = Math.max(s.highest, s.contiguous, s.seenHighest);
-      if (h.head > known && s.fetch === null && s.lastCheckedKnown === known) {
-        step.fetch = this.#request(s, s.contiguous, h.head);
+      const last = s.lastCheck;
+      // Nothing arrived since the previous check: what is missing will not come by itself —
+      // beyond everything received (the trailing gap), or a hole below it whose fetch failed
+      // or timed out on a quiet stream.
+      const stalled = last !== null && last.known === known && last.contiguous === s.contiguous;
+      const until = Math.max(h.head, known);
+      if (stalled && s.fetch === null && until > s.contiguous) {
+        step.fetch = this.#request(s, s.contiguous, until);
       }
-      s.lastCheckedKnown = known;
+      s.lastCheck = { known, contiguous: s.contiguous };
       if (step.fetch) steps.push(step);
     }
     return steps;
@@ -447,7 +453,7 @@ export class Sequencer {
     s.position = { epoch, offset: start };
     s.epoch = epoch;
     s.fetch = null;
-    s.lastCheckedKnown = null;
+    s.lastCheck = null;
     s.replayUntil = start;
     s.generation++;
     rebuildIndexes(s);
