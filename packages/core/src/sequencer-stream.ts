@@ -36,11 +36,11 @@ export interface StreamState {
   /** The outstanding gap fetch, at most one per stream. */
   fetch: FetchRequest | null;
   /**
-   * What the previous position check saw: the highest known offset and the contiguous one. Two
-   * checks in a row with neither moved mean nothing is coming for the missing ranges (a fetch
-   * failed or timed out, a replay stopped): they are fetched (G7).
+   * `contiguous` at the previous position check: two checks in a row with it unmoved, while
+   * records are missing, mean nothing is coming for them (a fetch failed or timed out, a replay
+   * stopped): they are fetched (G7).
    */
-  lastCheck: { known: Offset; contiguous: Offset } | null;
+  lastCheck: Offset | null;
   /** Replay acknowledgements held back while the buffer is more than half full. */
   heldAcks: Array<() => void>;
   /**

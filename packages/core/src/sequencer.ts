@@ -381,9 +381,10 @@ export class Sequencer {
   }
 
   /**
-   * Applies a heads reply (the periodic position check, G7). A stream that received nothing
-   * since the previous check and misses records (beyond everything received, or in a hole
-   * whose fetch failed) gets a fetch for them; a stream in another epoch gets an `epoch` outcome. With `marks` (taken
+   * Applies a heads reply (the periodic position check, G7). A stream whose received prefix did
+   * not grow since the previous check while records are missing (beyond everything received, in
+   * a hole whose fetch failed, or below a replay the server stopped) gets a fetch for them; a
+   * stream in another epoch gets an `epoch` outcome. With `marks` (taken
    * when the request was sent), a stream whose subscription changed since then is skipped (the
    * reply may predate its outcome), and a head below an offset already handed out then, in the
    * same epoch, is a diverged log: the step asks to `resubscribe`.
@@ -412,16 +413,19 @@ export class Sequencer {
         continue;
       }
       const known = Math.max(s.highest, s.contiguous, s.seenHighest);
-      const last = s.lastCheck;
-      // Nothing arrived since the previous check: what is missing will not come by itself —
-      // beyond everything received (the trailing gap), or a hole below it whose fetch failed
-      // or timed out on a quiet stream.
-      const stalled = last !== null && last.known === known && last.contiguous === s.contiguous;
       const until = Math.max(h.head, known);
-      if (stalled && s.fetch === null && until > s.contiguous) {
+      // The records after `contiguous` did not come since the previous check, and not because
+      // flow control held them back (the buffer has room, or the application handled all it
+      // has): they will not come by themselves — a trailing gap, a hole whose fetch failed or
+      // timed out, a replay the server stopped (live events may keep arriving beyond it).
+      // Fetch them; the replay no longer counts.
+      const waiting = s.buffer.size <= this.#maxBuffered / 2 || handedOffset(s) === s.contiguous;
+      const stalled = s.lastCheck === s.contiguous && waiting && until > s.contiguous;
+      if (stalled && s.fetch === null) {
+        s.replayUntil = Math.min(s.replayUntil, s.contiguous);
         step.fetch = this.#request(s, s.contiguous, until);
       }
-      s.lastCheck = { known, contiguous: s.contiguous };
+      s.lastCheck = s.contiguous;
       if (step.fetch) steps.push(step);
     }
     return steps;

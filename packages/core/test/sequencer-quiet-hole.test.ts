@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type EventRecord, Sequencer } from "../src/index.js";
+import { type EventRecord, Sequencer, type SequencerStep } from "../src/index.js";
 
 /*
  * Found by the sequencer's network property (sequencer-network.property.test.ts): a gap fetch
@@ -44,5 +44,38 @@ describe("Sequencer: a hole whose fetch failed, on a quiet stream", () => {
     });
     for (let r = seq.next(S); r; r = seq.next(S)) seq.delivered(S, r.offset);
     expect(seq.position(S)).toMatchObject({ epoch: "e", offset: 10 });
+  });
+});
+
+describe("Sequencer: a replay the server stopped (its ack timed out)", () => {
+  it("G7: the hole below the announced replay is fetched while live events keep coming", () => {
+    const seq = new Sequencer();
+    seq.track(S, { epoch: "e", offset: 0 }, "earliest");
+    // The replay announces 1–50 but stops after 1–5; live events 51… keep coming.
+    seq.subscribed({ stream: S, epoch: "e", recovered: true, start: 0, head: 50 });
+    seq.receive({ stream: S, epoch: "e", records: range(1, 5) }, () => undefined);
+    for (let r = seq.next(S); r; r = seq.next(S)) seq.delivered(S, r.offset);
+    const fetches: Array<{ after: number }> = [];
+    let head = 50;
+    // The server answers every fetch at once, from its log 1…head.
+    const answer = (step: SequencerStep | undefined): void => {
+      const fetch = step?.fetch;
+      if (!fetch) return;
+      fetches.push(fetch);
+      const to = Math.min(head, fetch.after + fetch.limit);
+      const reply = { ok: true as const, epoch: "e", head, earliest: 1 };
+      answer(seq.fetched(fetch, { ...reply, records: range(fetch.after + 1, to) }));
+    };
+    for (let check = 0; check < 3; check++) {
+      head++;
+      answer(seq.receive({ stream: S, epoch: "e", records: [rec(head)] }));
+      for (const step of seq.heads({ [S]: { epoch: "e", head } }, seq.checkMarks([S]))) {
+        answer(step);
+      }
+    }
+    // Before: only fetches of ranges above the announced replay (after 50), never of 6–50.
+    expect(fetches.map((f) => f.after)).toContain(5);
+    for (let r = seq.next(S); r; r = seq.next(S)) seq.delivered(S, r.offset);
+    expect(seq.position(S)).toMatchObject({ epoch: "e", offset: head });
   });
 });
