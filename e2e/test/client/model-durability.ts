@@ -4,6 +4,8 @@
  * after another on that storage). Steps act on it; `settle` brings everything to rest; `verify`
  * returns the violated invariants.
  */
+
+import { type AssuredClient, createAssuredClient } from "@assured/client";
 import {
   type AssuredError,
   type ClientStorage,
@@ -12,8 +14,7 @@ import {
   type RecoveryOutcome,
 } from "@assured/core";
 import type { Socket } from "socket.io-client";
-import { seeded } from "../../core/test/seeded.js";
-import { type AssuredClient, createAssuredClient } from "../src/index.js";
+import { SeededRandom } from "../../src/chaos/seeded-random.js";
 import { eventually as pollUntil, TestServer, testSocket } from "./harness.js";
 
 export const NAMES = ["a", "b"] as const;
@@ -159,7 +160,8 @@ export class World {
     this.storage = config.slowStorage ? slowStorage(memoryStorage()) : memoryStorage();
     this.appHandlers = new Set(config.handlers);
     this.appStreams = new Set(config.streams);
-    this.#random = seeded(config.seed);
+    const rng = new SeededRandom(config.seed);
+    this.#random = () => rng.next();
   }
 
   get life(): Life {

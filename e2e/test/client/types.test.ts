@@ -2,16 +2,17 @@
 // every `expectTypeOf` and fails on an unused `@ts-expect-error`, so a typo that compiles
 // (or a typed call that stops compiling) fails `pnpm typecheck`. At run time the calls are
 // no-ops; nothing here connects.
-import { io, type Socket } from "socket.io-client";
-import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
-import type { AssuredServer } from "../../server/src/index.js";
+
 import {
   type AssuredClient,
   createAssuredClient,
   type EventHandler,
   type EventMeta,
   type ResultOf,
-} from "../src/index.js";
+} from "@assured/client";
+import type { AssuredServer } from "@assured/server";
+import { io, type Socket } from "socket.io-client";
+import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
 
 /** The one protocol file both ends import: the server's maps, Socket.IO style. */
 interface ChatEvents {

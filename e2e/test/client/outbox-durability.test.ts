@@ -1,6 +1,6 @@
+import type { SettledResult } from "@assured/client";
 import { type ClientStorage, MemoryDedupStore, memoryStorage } from "@assured/core";
 import { describe, expect, it } from "vitest";
-import type { SettledResult } from "../src/index.js";
 import { closeAfterEach, eventually, type TestClient, TestServer, testClient } from "./harness.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;

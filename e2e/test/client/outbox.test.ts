@@ -1,3 +1,4 @@
+import type { SettledResult } from "@assured/client";
 import {
   AssuredError,
   type ClientStorage,
@@ -7,7 +8,6 @@ import {
   memoryStorage,
 } from "@assured/core";
 import { afterEach, describe, expect, it } from "vitest";
-import type { SettledResult } from "../src/index.js";
 import { once, range, type TestClient, TestServer, testClient } from "./harness.js";
 
 let server: TestServer;

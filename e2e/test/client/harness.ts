@@ -1,21 +1,20 @@
 import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type EventStore, MemoryDedupStore, MemoryEventStore } from "@assured/core";
-import { Server, type ServerOptions } from "socket.io";
-import { io, type Socket } from "socket.io-client";
-import { afterEach } from "vitest";
-// The real server, from source. (A workspace dependency would be a cycle: @assured/server
-// tests use this client.)
-import {
-  type AssuredServer,
-  type AssuredServerOptions,
-  createAssuredServer,
-} from "../../server/src/index.js";
 import {
   type AssuredClient,
   type AssuredClientOptions,
   createAssuredClient,
-} from "../src/index.js";
+} from "@assured/client";
+import { type EventStore, MemoryDedupStore, MemoryEventStore } from "@assured/core";
+// The real server and client, over real sockets (cross-package tests live in e2e).
+import {
+  type AssuredServer,
+  type AssuredServerOptions,
+  createAssuredServer,
+} from "@assured/server";
+import { Server, type ServerOptions } from "socket.io";
+import { io, type Socket } from "socket.io-client";
+import { afterEach } from "vitest";
 
 /** Resolves when `check` returns something other than undefined/false; re-checked on `poke()`. */
 export class Waiter {

@@ -1,5 +1,5 @@
+import { createAssuredClient } from "@assured/client";
 import { afterEach, describe, expect, it } from "vitest";
-import { createAssuredClient } from "../src/index.js";
 import { once, type TestClient, TestServer, testClient, testSocket, Waiter } from "./harness.js";
 
 let server: TestServer;
