@@ -91,7 +91,7 @@ export class AssuredServer<
         );
       }
     }
-    for (const hook of ["authorize", "identify"] as const) {
+    for (const hook of ["authorize", "identify", "onError"] as const) {
       if (options[hook] !== undefined && typeof options[hook] !== "function") {
         throw new AssuredError("INVALID_ARGUMENT", `options.${hook} must be a function.`);
       }
@@ -288,6 +288,7 @@ function withinTime(promise: Promise<boolean>, ms: number): Promise<boolean> {
 }
 
 const SERVER_OPTION_KEYS: ReadonlySet<string> = new Set([
+  "onError",
   "store",
   "dedupStore",
   "authorize",

@@ -1,12 +1,18 @@
-import type { DedupStore, EventStore } from "@assured/core";
+import type { AssuredErrorData, DedupStore, EventStore } from "@assured/core";
 import createDebug from "debug";
 import type { Namespace } from "socket.io";
 import { WriteWatchdog } from "./backlog-guard.js";
 import { ServerBudget } from "./byte-budget.js";
+import {
+  createFailureReporter,
+  failureKind,
+  type OnServerFailure,
+  type ServerFailure,
+} from "./failure-reports.js";
 import type { AssuredLimits } from "./limits.js";
 import type { AssuredServerOptions, StreamAction } from "./options.js";
 import { RateLimiter } from "./rate-limit.js";
-import type { AnySocket } from "./wire.js";
+import { type AnySocket, toErrorData } from "./wire.js";
 
 const log = createDebug("assured:server");
 
@@ -29,7 +35,17 @@ export interface ServerContext {
   allowed(socket: AnySocket, stream: string, action: StreamAction): Promise<boolean>;
   /** The `identify` hook, if any (may throw; the caller reports it). */
   identify: ((socket: AnySocket) => string | Promise<string>) | undefined;
+  /** Reports a failure to `onError` (or the default printer). */
+  report(failure: ServerFailure<AnySocket>): void;
+  /**
+   * The wire error for what is about to be answered to a client, reporting it first when it is a
+   * failure (a store failure, a refused frame, an unexpected error; see `failureKind`).
+   */
+  answer(error: unknown, where: FailureSite): AssuredErrorData;
 }
+
+/** Where a failure answered to a client happened. */
+export type FailureSite = Omit<ServerFailure<AnySocket>, "kind" | "error">;
 
 /** Builds the shared context from validated options. */
 export function createContext(
@@ -38,7 +54,14 @@ export function createContext(
   limits: AssuredLimits,
 ): ServerContext {
   const { authorize } = options;
+  const report = createFailureReporter(options.onError as OnServerFailure | undefined);
   return {
+    report,
+    answer(error, where) {
+      const kind = failureKind(error);
+      if (kind !== undefined) report({ kind, error, ...where });
+      return toErrorData(error);
+    },
     nsp,
     store: options.store,
     dedupStore: options.dedupStore,
@@ -53,6 +76,7 @@ export function createContext(
         return (await authorize(socket, stream, action)) === true;
       } catch (error) {
         log("authorize threw for %s %o on socket %s: %o", action, stream, socket.id, error);
+        report({ kind: "hook", error, operation: "authorize", socket, stream });
         return false;
       }
     },

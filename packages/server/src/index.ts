@@ -6,6 +6,7 @@ export {
   type PublishOptions,
   type ServerSubscribeOptions,
 } from "./assured-server.js";
+export type { OnServerFailure, ServerFailure, ServerFailureKind } from "./failure-reports.js";
 export { type AssuredLimits, DEFAULT_LIMITS } from "./limits.js";
 export type {
   AssuredServerOptions,

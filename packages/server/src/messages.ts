@@ -182,6 +182,13 @@ export class MessageDispatcher {
           `the handler of message ${message.id} did not finish within handlerTimeoutMs (${handlerTimeoutMs} ms); retry later.`,
         );
         giveUp.abort(timeout);
+        this.#ctx.report({
+          kind: "handler",
+          error: timeout,
+          operation: "message",
+          socket,
+          message: { id: message.id, name: message.name },
+        });
         const error = timeout.toJSON();
         stateOf(socket, this.#ctx.limits).retryBarrier.note(message.seq, error);
         resolve({ id: message.id, ok: false, error });
@@ -236,7 +243,16 @@ export class MessageDispatcher {
     try {
       data = decode(message.payload);
     } catch (error) {
-      const reply: MessageReply = { id: message.id, ok: false, error: toErrorData(error) };
+      const where = {
+        operation: "message",
+        socket,
+        message: { id: message.id, name: message.name },
+      };
+      const reply: MessageReply = {
+        id: message.id,
+        ok: false,
+        error: this.#ctx.answer(error, where),
+      };
       state.retryBarrier.note(message.seq, reply.error);
       return reply;
     }
@@ -264,6 +280,8 @@ export class MessageDispatcher {
     giveUp: AbortSignal,
   ): Promise<MessageReply> {
     const { id, seq, name } = message;
+    // What the handler threw, reported once as `handler` (not again as a store failure).
+    const thrown = new Set<unknown>();
     const expired = expiredError(
       message,
       performance.now() - arrivedAt,
@@ -275,10 +293,26 @@ export class MessageDispatcher {
       const fingerprint = messageFingerprintSync(name, message.payload);
       const handler = this.#handlers.get(name)!;
       const { maxDedupEntriesPerPrincipal: maxEntries } = this.#ctx.limits;
+      const failed = (error: unknown) => {
+        thrown.add(error);
+        this.#ctx.report({
+          kind: "handler",
+          error,
+          operation: "message",
+          socket,
+          principal,
+          message: { id, name },
+        });
+      };
       const run =
         expired === undefined
           ? ({ signal, fencingToken }: DedupRun) =>
-              runHandler(handler, data, { socket, principal, id, seq, signal, fencingToken })
+              runHandler(
+                handler,
+                data,
+                { socket, principal, id, seq, signal, fencingToken },
+                failed,
+              )
           : () => Promise.reject(expired);
       const outcome = await this.#dedup.run(key, fingerprint, run, {
         owner: { id: principal, maxEntries },
@@ -300,7 +334,12 @@ export class MessageDispatcher {
         // An expired message holds no entry (a stored one is answered whatever the quota).
         return { id, ok: false, error: expired?.toJSON() ?? this.#quota() };
       }
-      return { id, ok: false, error: toErrorData(error) };
+      const where = { operation: "message", socket, message: { id, name } };
+      return {
+        id,
+        ok: false,
+        error: thrown.has(error) ? toErrorData(error) : this.#ctx.answer(error, where),
+      };
     }
   }
 
@@ -345,6 +384,7 @@ export class MessageDispatcher {
       return principal;
     } catch (error) {
       log("identify failed for socket %s: %o", socket.id, error);
+      this.#ctx.report({ kind: "hook", error, operation: "identify", socket });
       throw new AssuredError("UNAUTHORIZED", "the server could not identify this client.");
     }
   }
@@ -362,22 +402,27 @@ function leaseLost(id: string): AssuredErrorData {
   ).toJSON();
 }
 
+/** Runs a handler; what it throws (or a result that does not encode) goes to `failed` too. */
 async function runHandler(
   handler: AnyMessageHandler,
   data: unknown,
   context: MessageContext<AnySocket>,
+  failed: (error: unknown) => void,
 ): Promise<StoredResponse> {
   let result: unknown;
   try {
     result = await handler(data, context);
   } catch (error) {
     // What a handler throws once told to stop (an AbortError, the signal's reason) is no outcome.
-    if (isRetryableFailure(error) || context.signal.aborted) throw error;
+    if (context.signal.aborted) throw error;
+    failed(error);
+    if (isRetryableFailure(error)) throw error;
     return { ok: false, payload: encodeApplicationError(error) };
   }
   try {
     return { ok: true, payload: encode(result) };
   } catch (error) {
+    failed(error);
     return { ok: false, payload: encodeApplicationError(error) };
   }
 }

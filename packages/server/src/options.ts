@@ -1,5 +1,6 @@
 import type { DedupStore, EventStore } from "@assured/core";
 import type { Namespace, Server, Socket } from "socket.io";
+import type { OnServerFailure } from "./failure-reports.js";
 import type { AssuredLimits } from "./limits.js";
 
 /** What a socket asks to do with a stream; `fetch` covers `assured:fetch` and `assured:heads`. */
@@ -27,6 +28,14 @@ export interface AssuredServerOptions<S extends Socket = Socket> {
   identify?: (socket: S) => string | Promise<string>;
   /** Bounds; see `DEFAULT_LIMITS` for every default. */
   limits?: Partial<AssuredLimits>;
+  /**
+   * Called with every failure the server answers on its own: a handler that threw, a store
+   * failure, a refused frame, a hook that threw (`ServerFailure`: kind, error, socket, principal,
+   * stream, message). Clients get the code and a safe message; the details come here. Default:
+   * print each handler failure once and store failures at most once per operation every 10 s
+   * (`console.error`); refused frames and hook failures go to the `assured:server` debug log.
+   */
+  onError?: OnServerFailure<S>;
 }
 
 /** What a message handler learns about the message besides its data. */

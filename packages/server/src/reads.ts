@@ -18,7 +18,7 @@ import type { Grant } from "./byte-budget.js";
 import type { ServerContext } from "./context.js";
 import { stateOf } from "./socket-state.js";
 import { endSubscription } from "./subscriptions.js";
-import { type AnySocket, toErrorData } from "./wire.js";
+import type { AnySocket } from "./wire.js";
 
 /**
  * Answers `assured:fetch` (gap repair, G7) through `ack`: authorized like a subscription, at most
@@ -88,7 +88,8 @@ export async function fetchRange(
   } catch (error) {
     grant.release();
     if (budget.closed) return;
-    ack({ ok: false, error: toErrorData(toStoreError(error, "fetch")) });
+    const where = { operation: "fetch", socket, stream: request.stream };
+    ack({ ok: false, error: ctx.answer(toStoreError(error, "fetch"), where) });
     return;
   }
   ack(reply);
@@ -117,7 +118,10 @@ export async function readHeads(
     const heads = Object.fromEntries(entries.filter((entry) => entry !== undefined));
     return { ok: true, heads };
   } catch (error) {
-    return { ok: false, error: toErrorData(toStoreError(error, "heads")) };
+    return {
+      ok: false,
+      error: ctx.answer(toStoreError(error, "heads"), { operation: "heads", socket }),
+    };
   }
 }
 

@@ -30,7 +30,7 @@ import { readableSeq } from "./retry-barrier.js";
 import { SendOrder } from "./send-order.js";
 import { stateOf } from "./socket-state.js";
 import { leaveAssuredRooms, subscribeSocket, unsubscribeSocket } from "./subscriptions.js";
-import { type AnySocket, badFrame, sendError, toErrorData } from "./wire.js";
+import { type AnySocket, badFrame, sendError } from "./wire.js";
 
 const log = createDebug("assured:server");
 
@@ -68,9 +68,10 @@ export function attachSocket(
     const guarded = (...args: unknown[]) => {
       try {
         const done = listener(args);
-        if (done instanceof Promise) done.catch((error) => internalError(socket, event, error));
+        if (done instanceof Promise)
+          done.catch((error) => internalError(ctx, socket, event, error));
       } catch (error) {
-        internalError(socket, event, error);
+        internalError(ctx, socket, event, error);
       }
     };
     socket.on(event, guarded);
@@ -78,21 +79,24 @@ export function attachSocket(
   };
   // Every frame is charged for its work (RATE_COSTS); a refused frame takes no tokens.
   const withinRate = (cost: number = RATE_COSTS.frame) => ctx.rate.take(state.bucket, cost);
+  // The wire error for a refusal or failure of `operation`, reported first (`ctx.answer`).
+  const answer = (error: unknown, operation: string) => ctx.answer(error, { operation, socket });
+  const refuse = (error: unknown, operation: string) => sendError(socket, answer(error, operation));
 
   listen(FRAMES.subscribe, ([frame]) => {
     // A refusal names the stream when it can, so the client knows which one to retry.
-    if (!withinRate()) return rejectSubscription(socket, streamOf(frame), rateLimited());
+    if (!withinRate()) return rejectSubscription(ctx, socket, streamOf(frame), rateLimited());
     let request: SubscribeRequest;
     try {
       request = parseSubscribeRequest(frame);
     } catch (error) {
-      return rejectSubscription(socket, streamOf(frame), error);
+      return rejectSubscription(ctx, socket, streamOf(frame), error);
     }
     subscribeSocket(ctx, socket, request, true).catch(() => undefined);
   });
 
   listen(FRAMES.unsubscribe, ([frame]) => {
-    if (!withinRate()) return sendError(socket, rateLimited());
+    if (!withinRate()) return refuse(rateLimited(), "unsubscribe");
     unsubscribeSocket(ctx, socket, parseUnsubscribe(frame));
   });
 
@@ -106,7 +110,7 @@ export function attachSocket(
     const bucket = state.bucket;
     const allowed = withinRate(reserved);
     if (ack === undefined) {
-      return sendError(socket, allowed ? badFrame("assured:fetch needs an ack.") : rateLimited());
+      return refuse(allowed ? badFrame("assured:fetch needs an ack.") : rateLimited(), "fetch");
     }
     let used: number = RATE_COSTS.frame;
     try {
@@ -117,7 +121,7 @@ export function attachSocket(
         ack(reply);
       });
     } catch (error) {
-      ack({ ok: false, error: toErrorData(error) });
+      ack({ ok: false, error: answer(error, "fetch") });
     } finally {
       if (allowed) ctx.rate.settle(bucket, reserved, used);
     }
@@ -130,14 +134,14 @@ export function attachSocket(
       streams instanceof Failure ? RATE_COSTS.frame : headsCost(streams.length),
     );
     if (ack === undefined) {
-      return sendError(socket, allowed ? badFrame("assured:heads needs an ack.") : rateLimited());
+      return refuse(allowed ? badFrame("assured:heads needs an ack.") : rateLimited(), "heads");
     }
     try {
       if (!allowed) throw rateLimited();
       if (streams instanceof Failure) throw streams.error;
       ack(await readHeads(ctx, socket, streams));
     } catch (error) {
-      ack({ ok: false, error: toErrorData(error) });
+      ack({ ok: false, error: answer(error, "heads") });
     }
   });
 
@@ -146,7 +150,7 @@ export function attachSocket(
     const payload = (frame as { payload?: unknown } | null)?.payload;
     const allowed = withinRate(messageCost(payload instanceof Uint8Array ? payload.byteLength : 0));
     if (ack === undefined) {
-      return sendError(socket, allowed ? badFrame("assured:msg needs an ack.") : rateLimited());
+      return refuse(allowed ? badFrame("assured:msg needs an ack.") : rateLimited(), "message");
     }
     const rawId = (frame as { id?: unknown } | null)?.id;
     const id = typeof rawId === "string" && rawId.length <= 256 ? rawId : "";
@@ -161,7 +165,7 @@ export function attachSocket(
       const message = parseMessage(frame, ctx.limits.maxPayloadBytes);
       dispatcher.enqueue(socket, message, ack);
     } catch (error) {
-      const reply: MessageReply = { id, ok: false, error: toErrorData(error) };
+      const reply: MessageReply = { id, ok: false, error: answer(error, "message") };
       if (seq !== undefined) state.retryBarrier.note(seq, reply.error);
       ack(reply);
     }
@@ -201,7 +205,7 @@ function evaluateHandshake(ctx: ServerContext, socket: AnySocket): void {
     subscriptions = handshake.subscriptions;
   } catch (error) {
     log("bad handshake from socket %s: %o", socket.id, error);
-    sendError(socket, error);
+    sendError(socket, ctx.answer(error, { operation: "handshake", socket }));
     return;
   }
   const requests: SubscribeRequest[] = [];
@@ -211,7 +215,7 @@ function evaluateHandshake(ctx: ServerContext, socket: AnySocket): void {
       state.handshake.set(request.stream, request);
       requests.push(request);
     } catch (error) {
-      rejectSubscription(socket, streamOf(value), error);
+      rejectSubscription(ctx, socket, streamOf(value), error);
     }
   }
   for (const request of requests) {
@@ -219,7 +223,7 @@ function evaluateHandshake(ctx: ServerContext, socket: AnySocket): void {
     // Each subscription costs a token: those beyond the bucket get the retryable RATE_LIMITED,
     // naming the stream, and the client subscribes them again after a backoff.
     if (!ctx.rate.take(state.bucket, RATE_COSTS.frame)) {
-      rejectSubscription(socket, request.stream, rateLimited());
+      rejectSubscription(ctx, socket, request.stream, rateLimited());
       continue;
     }
     subscribeSocket(ctx, socket, request, true).catch(() => undefined);
@@ -239,9 +243,15 @@ function attempt<T>(parse: () => T): T | Failure {
   }
 }
 
-function rejectSubscription(socket: AnySocket, stream: string | undefined, error: unknown): void {
-  if (stream === undefined) sendError(socket, error);
-  else socket.emit(FRAMES.subscribeError, { stream, error: toErrorData(error) });
+function rejectSubscription(
+  ctx: ServerContext,
+  socket: AnySocket,
+  stream: string | undefined,
+  error: unknown,
+): void {
+  const data = ctx.answer(error, { operation: "subscribe", socket, ...(stream ? { stream } : {}) });
+  if (stream === undefined) sendError(socket, data);
+  else socket.emit(FRAMES.subscribeError, { stream, error: data });
 }
 
 /** The `prev` of a message frame, when it is readable (checked fully by `parseMessage`). */
@@ -256,7 +266,7 @@ function splitAck(args: unknown[]): [frame: unknown, ack: AckFn | undefined] {
   return [args.length > 1 ? args[0] : undefined, last as AckFn];
 }
 
-function internalError(socket: AnySocket, event: string, error: unknown): void {
+function internalError(ctx: ServerContext, socket: AnySocket, event: string, error: unknown): void {
   if (!(error instanceof AssuredError)) log("%s on socket %s failed: %o", event, socket.id, error);
-  sendError(socket, error);
+  sendError(socket, ctx.answer(error, { operation: event, socket }));
 }

@@ -14,7 +14,7 @@ import { rateLimited, replayCost } from "./rate-limit.js";
 import { replay } from "./replay.js";
 import { idAtStart, recordAtPosition } from "./resume-reads.js";
 import { type SocketState, type SubscriptionState, stateOf } from "./socket-state.js";
-import { type AnySocket, roomOf, toErrorData } from "./wire.js";
+import { type AnySocket, roomOf } from "./wire.js";
 
 const log = createDebug("assured:server:subscribe");
 
@@ -117,11 +117,11 @@ async function evaluate(
     const range = { stream, epoch: streamLog.epoch, start: outcome.start, head: streamLog.head };
     replay(ctx, socket, range, isCurrent, stop).then(
       (stop) => log("replay of %o to socket %s: %s", stream, socket.id, stop),
-      (error) => fail(socket, state, stream, isCurrent, error),
+      (error) => fail(ctx, socket, state, stream, isCurrent, error),
     );
     return frame;
   } catch (error) {
-    fail(socket, state, stream, isCurrent, error);
+    fail(ctx, socket, state, stream, isCurrent, error);
     throw error;
   }
 }
@@ -131,6 +131,7 @@ function superseded(): AssuredError {
 }
 
 function fail(
+  ctx: ServerContext,
   socket: AnySocket,
   state: SocketState,
   stream: string,
@@ -145,7 +146,8 @@ function fail(
   state.subscriptions.delete(stream);
   void socket.leave(roomOf(stream));
   log("subscription of socket %s to %o failed: %o", socket.id, stream, error);
-  socket.emit(FRAMES.subscribeError, { stream, error: toErrorData(error) });
+  const data = ctx.answer(error, { operation: "subscribe", socket, stream });
+  socket.emit(FRAMES.subscribeError, { stream, error: data });
 }
 
 /** Ends a socket's subscription to a stream (stops its replay and leaves the room). */

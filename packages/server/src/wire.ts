@@ -16,15 +16,22 @@ export function roomOf(stream: StreamName): string {
   return ROOM_PREFIX + stream;
 }
 
-/** The wire form of any failure; anything but an `AssuredError` becomes `INTERNAL`. */
+/**
+ * The wire form of any failure: anything but an `AssuredError` becomes `INTERNAL`, and a store
+ * failure keeps its code but not its text (driver messages name hosts, ports and internals:
+ * they stay on the server, for `onError`).
+ */
 export function toErrorData(error: unknown): AssuredErrorData {
-  if (error instanceof AssuredError) return error.toJSON();
+  if (error instanceof AssuredError) {
+    if (error.code !== "STORE_UNAVAILABLE") return error.toJSON();
+    return { code: error.code, message: "the server could not reach its store; retry later." };
+  }
   return { code: "INTERNAL", message: "internal server error; see the server log." };
 }
 
-/** Sends an `assured:error` for a frame without an ack. */
-export function sendError(socket: AnySocket, error: unknown): void {
-  socket.emit(FRAMES.error, toErrorData(error));
+/** Sends an `assured:error` (for a frame without an ack). */
+export function sendError(socket: AnySocket, error: AssuredErrorData): void {
+  socket.emit(FRAMES.error, error);
 }
 
 /** A `BAD_FRAME` error. */
