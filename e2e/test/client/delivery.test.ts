@@ -1,6 +1,6 @@
 import { memoryStorage } from "@assured/core";
 import { afterEach, describe, expect, it } from "vitest";
-import { once, range, type TestClient, TestServer, testClient } from "./harness.js";
+import { eventually, once, range, type TestClient, TestServer, testClient } from "./harness.js";
 
 const S = "room:1";
 let server: TestServer;
@@ -254,11 +254,27 @@ describe("delivery (real socket.io server and client)", () => {
     expect(() => c.client.subscribe(S, { from: "middle" as never })).toThrow(
       expect.objectContaining({ code: "INVALID_ARGUMENT" }),
     );
-    await expect(c.client.emit("x", 1)).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
     await c.client.connect();
     await expect(c.client.emit("assured:msg", 1)).rejects.toMatchObject({
       code: "INVALID_ARGUMENT",
     });
+  });
+
+  it("G8: a message emitted before connect() is stored, and sent once the client connects", async () => {
+    server = await new TestServer().start();
+    let runs = 0;
+    server.assured.on("early", async (n: number) => {
+      runs++;
+      return n * 2;
+    });
+    const c = track(testClient(server.url));
+    const answer = c.client.emit<number>("early", 21);
+    await eventually(() => c.client.pending().length === 1, "the message stored before connect");
+    expect(c.socket.connected).toBe(false);
+    expect(runs).toBe(0);
+    await c.client.connect();
+    expect(await answer).toBe(42);
+    expect(runs).toBe(1);
   });
 
   it("G12: null options, non-function listeners and bad option values are INVALID_ARGUMENT, not TypeErrors", async () => {

@@ -29,6 +29,7 @@ import { type AssuredClientOptions, type ResolvedOptions, resolveOptions } from 
 import { OutboxSender } from "./outbox-sender.js";
 import { PositionStore } from "./position-store.js";
 import { purgeAssuredFrames, refuseUnsupportedSocketOptions } from "./send-buffer.js";
+import { ServerPresence } from "./server-presence.js";
 import { type SettledResult, toSettled } from "./settled-result.js";
 import { isThenable, StreamDelivery } from "./stream-delivery.js";
 import { StreamIndex } from "./stream-index.js";
@@ -103,6 +104,9 @@ export class AssuredClient<
   #outbox: Outbox | undefined;
   #sender: OutboxSender | undefined;
   #ready: Promise<void> | undefined;
+  /** The outbox opening (by `connect()`, or by an `emit` before it). */
+  #opened: Promise<void> | undefined;
+  #presence: ServerPresence | undefined;
   #closed = false;
   /** Streams carried by the last handshake. */
   #announced = new Set<StreamName>();
@@ -176,7 +180,33 @@ export class AssuredClient<
     return this.#ready;
   }
 
+  /** Opens the outbox once: for `connect()`, or for an `emit` before it (sent on connect). */
+  #open(): Promise<void> {
+    this.#opened ??= this.#openOutbox();
+    return this.#opened;
+  }
+
   async #start(): Promise<void> {
+    await this.#open();
+    if (this.#closed) return;
+    const o = this.#options;
+    // Streams the server subscribed this client to in an earlier page life resume from their
+    // stored positions like the application's own (DESIGN §8).
+    try {
+      for (const stream of await this.#serverStreams.load()) {
+        if (this.#subscriptions.has(stream) || this.#subscriptions.size >= o.maxStreams) continue;
+        this.#subscriptions.set(stream, { from: "head", byServer: true });
+      }
+    } catch (error) {
+      this.#errors.report(error);
+    }
+    await Promise.all([...this.#subscriptions.keys()].map((stream) => this.#activate(stream)));
+    if (this.#closed) return;
+    this.#attach();
+    this.#socket.connect();
+  }
+
+  async #openOutbox(): Promise<void> {
     const o = this.#options;
     this.#outbox = await Outbox.open({
       storage: o.storage,
@@ -205,23 +235,6 @@ export class AssuredClient<
     this.#sender = new OutboxSender(this.#socket, this.#outbox, this.#errors, (id, result) => {
       for (const listener of this.#resultListeners) this.#errors.guard(() => listener(id, result));
     });
-    // Streams the server subscribed this client to in an earlier page life resume from their
-    // stored positions like the application's own (DESIGN §8).
-    try {
-      for (const stream of await this.#serverStreams.load()) {
-        if (this.#subscriptions.has(stream) || this.#subscriptions.size >= o.maxStreams) continue;
-        this.#subscriptions.set(stream, { from: "head", byServer: true });
-      }
-    } catch (error) {
-      this.#errors.report(error);
-    }
-    await Promise.all([...this.#subscriptions.keys()].map((stream) => this.#activate(stream)));
-    if (this.#closed) {
-      await this.#outbox.close();
-      return;
-    }
-    this.#attach();
-    this.#socket.connect();
   }
 
   /**
@@ -404,9 +417,6 @@ export class AssuredClient<
     if (name.startsWith("assured:")) {
       throw new AssuredError("INVALID_ARGUMENT", 'message names must not start with "assured:".');
     }
-    if (!this.#ready) {
-      throw new AssuredError("INVALID_ARGUMENT", "call client.connect() before client.emit().");
-    }
     const payload = encode(data);
     if (payload.byteLength > this.#options.maxPayloadBytes) {
       throw new AssuredError(
@@ -414,7 +424,9 @@ export class AssuredClient<
         `message payload is ${payload.byteLength} bytes; the limit (maxPayloadBytes) is ${this.#options.maxPayloadBytes}. Send less data per message.`,
       );
     }
-    await this.#ready;
+    // Before connect() the message is stored, and sent once the socket connects.
+    await this.#open();
+    if (this.#closed) throw closedError();
     const outbox = this.#outbox as Outbox;
     const message = await outbox.add(name, payload, Date.now(), options.id);
     if (this.#closed) throw closedError();
@@ -470,6 +482,7 @@ export class AssuredClient<
       // Also when connect() is still opening the outbox: its session is released once open.
       (async () => {
         await this.#ready?.catch(() => undefined);
+        await this.#opened?.catch(() => undefined);
         await this.#outbox?.close();
       })(),
       this.#positions.flush(),
@@ -548,6 +561,10 @@ export class AssuredClient<
   }
 
   #onConnect(): void {
+    this.#presence ??= new ServerPresence(this.#options.ackTimeoutMs, (e) =>
+      this.#errors.report(e),
+    );
+    this.#presence.connected();
     // Streams tracked after the handshake was built are subscribed with frames.
     for (const request of this.#sequencer.subscriptions()) {
       if (!this.#announced.has(request.stream)) this.#sendSubscribe(request);
@@ -561,6 +578,7 @@ export class AssuredClient<
     // buffer, which is written on the next connection *before* the resend of earlier messages
     // (G10): drop it; everything unanswered is resent in order.
     purgeAssuredFrames(this.#socket);
+    this.#presence?.stop();
     this.#sequencer.disconnected();
     this.#delivery.disconnected();
     this.#unsubscribing.clear();
@@ -634,6 +652,7 @@ export class AssuredClient<
 
   /** The server's limits: `messageTtlMs` beyond its dedup window could never be honoured. */
   #onHello(raw: unknown): void {
+    this.#presence?.stop();
     const window = (raw as Partial<HelloFrame> | null)?.dedupTtlMs;
     const ttl = this.#options.messageTtlMs;
     if (typeof window !== "number" || ttl === undefined || ttl <= window) return;
