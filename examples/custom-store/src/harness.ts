@@ -1,7 +1,7 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { DedupStoreHarness, EventStoreHarness } from "@assured/conformance";
+import type { BackendOutage, DedupStoreHarness, EventStoreHarness } from "@assured/conformance";
 import { FileDedupStore } from "./file-dedup-store.js";
 import { FileEventStore } from "./file-event-store.js";
 
@@ -13,6 +13,29 @@ const directories = new WeakMap<object, string>();
 
 async function freshDirectory(): Promise<string> {
   return mkdtemp(join(tmpdir(), "assured-file-store-"));
+}
+
+/**
+ * A crash of these stores is their abandonment: every write is fsynced before it resolves and
+ * nothing is buffered, so dropping the object without `close()` is all a killed process leaves.
+ */
+async function crash(): Promise<void> {}
+
+/**
+ * Takes the store's directory away, as an unmounted volume would: moved aside, with a plain file
+ * in its place so every file operation fails (ENOTDIR); restore puts it back.
+ */
+async function breakBackend(store: object): Promise<BackendOutage> {
+  const directory = directories.get(store)!;
+  const aside = `${directory}.away`;
+  await rename(directory, aside);
+  await writeFile(directory, "");
+  return {
+    async restore() {
+      await rm(directory);
+      await rename(aside, directory);
+    },
+  };
 }
 
 /** Conformance harness for `FileEventStore`: a fresh temporary directory per case. */
@@ -32,6 +55,8 @@ export const eventStore: EventStoreHarness = {
   async destroy(store) {
     await rm(directories.get(store)!, { recursive: true, force: true });
   },
+  crash,
+  breakBackend,
 };
 
 /** Conformance harness for `FileDedupStore`. */
@@ -51,6 +76,8 @@ export const dedupStore: DedupStoreHarness = {
   async destroy(store) {
     await rm(directories.get(store)!, { recursive: true, force: true });
   },
+  crash,
+  breakBackend,
 };
 
 /** The stores the chaos harness opens on a directory (see `chaos` below). */

@@ -59,19 +59,32 @@ export class CaseOutcomeCollector implements Reporter {
   readonly cases: CaseOutcome[] = [];
   readonly errors: string[] = [];
 
+  /**
+   * With `filtered` (a run given a case-name pattern), the cases the pattern left out are
+   * neither counted nor reported.
+   */
   constructor(
     private readonly onCase?: (outcome: CaseOutcome) => void,
     private readonly onGroup?: (outcome: GroupOutcome) => void,
+    private readonly filtered = false,
   ) {}
 
+  /** Whether `test` was left out by the case-name pattern (marked skip before it ran). */
+  private leftOut(test: TestCase): boolean {
+    return this.filtered && test.options.mode === "skip";
+  }
+
   onTestCaseResult(test: TestCase): void {
+    if (this.leftOut(test)) return;
     const outcome = outcomeOf(test);
     this.cases.push(outcome);
     this.onCase?.(outcome);
   }
 
   onTestSuiteResult(suite: TestSuite): void {
-    const states = [...suite.children.tests()].map((test) => outcomeOf(test).state);
+    const states = [...suite.children.tests()]
+      .filter((test) => !this.leftOut(test))
+      .map((test) => outcomeOf(test).state);
     if (states.length === 0) return;
     const count = (state: CaseOutcome["state"]) => states.filter((s) => s === state).length;
     this.onGroup?.({

@@ -20,6 +20,8 @@ Options:
   --timeout <ms>       timeout of each case (default 30000)
   --runs <n>           random operation sequences per model-based property (default 25)
   --seed <n>           seed of the model-based properties, to replay a reported failure
+  --grep <pattern>     run only the cases whose name matches this regular expression
+                       (suite, group and case names joined by spaces), e.g. "reads|reset"
   --conditions <name>  extra export condition for resolving imports (repeatable)
   --verbose            print every case as it finishes
   --json               print the summary as JSON instead of text
@@ -79,6 +81,7 @@ async function main(argv: string[]): Promise<number> {
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
       ...(runs === undefined ? {} : { runs }),
       ...(seed === undefined ? {} : { seed }),
+      ...(values.grep === undefined ? {} : { grep: values.grep }),
       onGroup: (group) => progress.write(groupLine(group)),
       ...(values.verbose
         ? { onCase: (c) => progress.write(`  ${CASE_MARKS[c.state]} ${c.name}\n`) }
@@ -104,6 +107,7 @@ function parse(argv: string[]) {
       timeout: { type: "string" },
       runs: { type: "string" },
       seed: { type: "string" },
+      grep: { type: "string" },
       conditions: { type: "string", multiple: true },
       verbose: { type: "boolean" },
       json: { type: "boolean" },

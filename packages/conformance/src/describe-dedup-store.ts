@@ -1,4 +1,5 @@
 import { describe } from "vitest";
+import { describeDedupBackendFailure } from "./cases/dedup-backend-failure.js";
 import { describeDedupBasics } from "./cases/dedup-basics.js";
 import { describeDedupCapabilities } from "./cases/dedup-capabilities.js";
 import { describeDedupConcurrency } from "./cases/dedup-concurrency.js";
@@ -7,6 +8,7 @@ import { describeDedupInvalidArguments } from "./cases/dedup-invalid-arguments.j
 import { describeDedupQuota } from "./cases/dedup-quota.js";
 import { describeDedupRenew } from "./cases/dedup-renew.js";
 import { describeDedupRestart } from "./cases/dedup-restart.js";
+import { describeDedupStoreModel } from "./cases/model-dedup-store.js";
 import type { DedupStoreHarness, SuiteOptions } from "./harness.js";
 
 /**
@@ -26,9 +28,11 @@ export function describeDedupStore(
     describeDedupExpiry(harness, options);
     describeDedupConcurrency(harness, options);
     describeDedupRestart(harness, options);
+    describeDedupBackendFailure(harness, options);
     describeDedupInvalidArguments(harness, options);
     describeDedupQuota(harness, options);
     describeDedupRenew(harness, options);
     describeDedupCapabilities(harness, options);
+    describeDedupStoreModel(harness, options);
   });
 }

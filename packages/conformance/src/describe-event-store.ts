@@ -1,10 +1,12 @@
 import { describe } from "vitest";
+import { describeBackendFailure } from "./cases/backend-failure.js";
 import { describeCapabilities } from "./cases/capabilities.js";
 import { describeClose } from "./cases/close.js";
 import { describeConcurrency } from "./cases/concurrency.js";
 import { describeHostileNames } from "./cases/hostile-names.js";
 import { describeIdempotency } from "./cases/idempotency.js";
 import { describeInvalidArguments } from "./cases/invalid-arguments.js";
+import { describeEventStoreModel } from "./cases/model-event-store.js";
 import { describeOffsets } from "./cases/offsets.js";
 import { describePayloads } from "./cases/payloads.js";
 import { describeReads } from "./cases/reads.js";
@@ -35,6 +37,7 @@ export function describeEventStore(
     describeIdempotency(harness, options);
     describeConcurrency(harness, options);
     describeRestart(harness, options);
+    describeBackendFailure(harness, options);
     describeReset(harness, options);
     describeRetention(harness, options);
     describeTrimmedIds(harness, options);
@@ -43,5 +46,6 @@ export function describeEventStore(
     describeInvalidArguments(harness, options);
     describeClose(harness, options);
     describeCapabilities(harness, options);
+    describeEventStoreModel(harness, options);
   });
 }

@@ -1,6 +1,11 @@
 import type { DedupStore, EventStore, Retention } from "@assured/core";
 import { afterEach, beforeEach, expect, type TestContext } from "vitest";
-import type { DedupStoreHarness, EventStoreHarness, SuiteOptions } from "./harness.js";
+import type {
+  BackendOutage,
+  DedupStoreHarness,
+  EventStoreHarness,
+  SuiteOptions,
+} from "./harness.js";
 import { createTestClock, type TestClock } from "./test-clock.js";
 
 /** The stores of one case: made through the harness, all closed and destroyed when it ends. */
@@ -20,6 +25,13 @@ export interface StoreFixture<S> {
   crash(store: S): Promise<void>;
   /** Whether the harness has a `crash` of its own (else `crash` abandons the store). */
   readonly canCrash: boolean;
+  /**
+   * Breaks the backend under `store` with the harness's `breakBackend`; an outage not restored
+   * by the case is restored when it ends, before its stores are closed.
+   */
+  breakBackend(store: S): Promise<BackendOutage>;
+  /** Whether the harness has a `breakBackend`. */
+  readonly canBreakBackend: boolean;
 }
 
 interface Harness<S> {
@@ -27,21 +39,25 @@ interface Harness<S> {
   reopen?(store: S, options: { clock: TestClock; retention?: Retention }): Promise<S>;
   destroy?(store: S): Promise<void>;
   crash?(store: S): Promise<void>;
+  breakBackend?(store: S): Promise<BackendOutage>;
 }
 
 function useStores<S extends { close(): Promise<void> }>(harness: Harness<S>): StoreFixture<S> {
   let clock = createTestClock();
   let opened: S[] = [];
   let created: S[] = [];
+  let outages: (() => Promise<void>)[] = [];
   const retentionOf = new WeakMap<S, Retention | undefined>();
 
   beforeEach(() => {
     clock = createTestClock();
     opened = [];
     created = [];
+    outages = [];
   });
 
   afterEach(async () => {
+    for (const restore of outages) await restore().catch(() => undefined);
     for (const store of opened) await store.close().catch(() => undefined);
     if (harness.destroy !== undefined) {
       for (const store of created) await harness.destroy(store);
@@ -70,6 +86,20 @@ function useStores<S extends { close(): Promise<void> }>(harness: Harness<S>): S
     },
     async crash(store: S) {
       if (harness.crash !== undefined) await harness.crash(store);
+    },
+    get canBreakBackend() {
+      return typeof harness.breakBackend === "function";
+    },
+    async breakBackend(store: S) {
+      if (harness.breakBackend === undefined) throw new Error("The harness has no breakBackend().");
+      const outage = await harness.breakBackend(store);
+      let restored: Promise<void> | undefined;
+      const restore = () => {
+        restored ??= outage.restore();
+        return restored;
+      };
+      outages.push(restore);
+      return { readable: outage.readable === true, restore };
     },
     async reopen(store: S) {
       if (harness.reopen === undefined) throw new Error("The harness has no reopen().");

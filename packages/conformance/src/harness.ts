@@ -40,7 +40,8 @@ export interface EventStoreHarness {
   /**
    * Breaks the backend under `store` (stop the server process, lock or take away the file)
    * until the returned outage is restored. While broken, every method must reject with
-   * `STORE_UNAVAILABLE`; once restored, work again on the same data.
+   * `STORE_UNAVAILABLE` (but `read` and `head` in a `readable` outage); once restored, work
+   * again on the same data.
    */
   breakBackend?(store: EventStore): Promise<BackendOutage>;
 }
@@ -49,6 +50,12 @@ export interface EventStoreHarness {
 export interface BackendOutage {
   /** Brings the backend back on the same data (resolves once it answers again). */
   restore(): Promise<void>;
+  /**
+   * True when the broken backend still serves reads: a lock that blocks only writers (another
+   * process's write transaction on a SQLite file in WAL mode). `read` and `head` must then
+   * return the data written before instead of rejecting; every write still rejects.
+   */
+  readonly readable?: boolean;
 }
 
 /** What the kit passes when it asks a harness for a dedup store. */

@@ -1,6 +1,8 @@
+export { describeBackendFailure } from "./cases/backend-failure.js";
 export { describeCapabilities } from "./cases/capabilities.js";
 export { describeClose } from "./cases/close.js";
 export { describeConcurrency } from "./cases/concurrency.js";
+export { describeDedupBackendFailure } from "./cases/dedup-backend-failure.js";
 export { describeDedupBasics } from "./cases/dedup-basics.js";
 export { describeDedupCapabilities } from "./cases/dedup-capabilities.js";
 export { describeDedupConcurrency } from "./cases/dedup-concurrency.js";
@@ -12,6 +14,8 @@ export { describeDedupRestart } from "./cases/dedup-restart.js";
 export { describeHostileNames, HOSTILE_STREAM_NAMES } from "./cases/hostile-names.js";
 export { describeIdempotency } from "./cases/idempotency.js";
 export { describeInvalidArguments } from "./cases/invalid-arguments.js";
+export { describeDedupStoreModel } from "./cases/model-dedup-store.js";
+export { describeEventStoreModel } from "./cases/model-event-store.js";
 export { describeOffsets } from "./cases/offsets.js";
 export { describePayloads } from "./cases/payloads.js";
 export { describeReads } from "./cases/reads.js";

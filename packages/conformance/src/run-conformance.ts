@@ -28,6 +28,13 @@ export interface RunConformanceOptions {
   runs?: number;
   /** Seed of the model-based properties (overrides the module's `options.seed`). */
   seed?: number;
+  /**
+   * Runs only the cases whose name matches this regular expression (vitest's
+   * `testNamePattern`; the name it matches is the suite, group and case names joined by
+   * spaces), e.g. `"reads|reset \\(G6"`. Cases left out are neither run nor reported.
+   * Default: every case.
+   */
+  grep?: string;
   /** Fail the run (`ok: false`) when any case was skipped. Default false. */
   strict?: boolean;
   /** Called as each case finishes, for progress output. */
@@ -80,6 +87,19 @@ function overridesOf(options: RunConformanceOptions): SuiteOptions {
   return overrides;
 }
 
+/** The `grep` option as a RegExp; `INVALID_ARGUMENT` when it is not a regular expression. */
+function grepPattern(grep: string | undefined): RegExp | undefined {
+  if (grep === undefined) return undefined;
+  try {
+    return new RegExp(grep);
+  } catch (error) {
+    throw new AssuredError(
+      "INVALID_ARGUMENT",
+      `grep must be a regular expression matching case names, got ${JSON.stringify(grep)}: ${(error as Error).message}`,
+    );
+  }
+}
+
 /** Discards what vitest writes (the collector reports instead). */
 function sink(): Writable {
   return new Writable({ write: (_chunk, _encoding, done) => done() });
@@ -99,6 +119,7 @@ export async function runConformance(options: RunConformanceOptions): Promise<Co
   const cwd = options.cwd ?? process.cwd();
   const modulePath = resolve(cwd, options.module);
   checkModule(modulePath, options.module);
+  const grep = grepPattern(options.grep);
   const label = relative(cwd, modulePath) || modulePath;
   const dir = await mkdtemp(join(tmpdir(), "assured-conformance-"));
   const testFile = join(dir, "conformance.test.mjs");
@@ -111,7 +132,7 @@ export async function runConformance(options: RunConformanceOptions): Promise<Co
       "",
     ].join("\n"),
   );
-  const collector = new CaseOutcomeCollector(options.onCase, options.onGroup);
+  const collector = new CaseOutcomeCollector(options.onCase, options.onGroup, grep !== undefined);
   const timeout = options.timeoutMs ?? DEFAULT_CASE_TIMEOUT_MS;
   const exitCode = process.exitCode;
   try {
@@ -126,6 +147,7 @@ export async function runConformance(options: RunConformanceOptions): Promise<Co
         reporters: [collector],
         testTimeout: timeout,
         hookTimeout: timeout,
+        ...(grep === undefined ? {} : { testNamePattern: grep }),
       },
       resolveConditions(options.conditions ?? []),
       { stdout: sink(), stderr: sink() },
@@ -134,6 +156,9 @@ export async function runConformance(options: RunConformanceOptions): Promise<Co
   } finally {
     process.exitCode = exitCode;
     await rm(dir, { recursive: true, force: true });
+  }
+  if (grep !== undefined && collector.cases.length === 0 && collector.errors.length === 0) {
+    collector.errors.push(`No case name matches grep ${JSON.stringify(options.grep)}.`);
   }
   return collector.summary(label, options.strict ?? false);
 }

@@ -41,7 +41,7 @@ describe("assured-conformance CLI", () => {
       /^✓ EventStore conformance: memory stores, private \(no reopen\) > offsets .*: \d+ passed, 0 failed, 0 skipped$/m,
     );
     expect(stdout).toMatch(
-      /^- EventStore conformance: memory stores, private \(no reopen\) > restart \(G5\): 0 passed, 0 failed, 4 skipped$/m,
+      /^- EventStore conformance: memory stores, private \(no reopen\) > restart \(G5\): 0 passed, 0 failed, 8 skipped$/m,
     );
   });
 
@@ -111,6 +111,27 @@ describe("assured-conformance CLI", () => {
     const summary = JSON.parse(stdout);
     expect(summary).toMatchObject({ ok: false, module: "test/fixtures/broken-epoch.ts" });
     expect(summary.failed).toBeGreaterThan(0);
+  });
+
+  it("runs and reports only the cases matching --grep; exits 2 on a pattern that is no regular expression", async () => {
+    // broken-epoch fails only its restart and cross-instance cases: its reset group alone passes.
+    const { code, stdout } = await conformance(
+      "test/fixtures/broken-epoch.ts",
+      "--grep",
+      "reset \\(G6",
+      "--json",
+      ...source,
+    );
+    expect(code).toBe(0);
+    const summary = JSON.parse(stdout) as { cases: { name: string; state: string }[] };
+    expect(summary.cases.length).toBeGreaterThan(0);
+    for (const c of summary.cases) {
+      expect(c.name).toMatch(/ > reset \(G6: epoch\) > /);
+      expect(c.state).toBe("passed");
+    }
+    const bad = await conformance("test/fixtures/broken-epoch.ts", "--grep", "(", ...source);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/grep must be a regular expression/);
   });
 
   it("exits 2 on usage errors and explains them; --help prints the usage", async () => {

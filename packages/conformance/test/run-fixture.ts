@@ -1,13 +1,21 @@
 import { fileURLToPath } from "node:url";
 import { type ConformanceSummary, runConformance } from "../src/runner.js";
 
-/** Runs the kit on `fixtures/<name>` through the programmatic runner, sources resolved. */
-export function runFixture(name: string, strict = false): Promise<ConformanceSummary> {
+/**
+ * Runs the kit on `fixtures/<name>` through the programmatic runner, sources resolved; with
+ * `grep`, only the cases whose name matches it (see `RunConformanceOptions.grep`).
+ */
+export function runFixture(
+  name: string,
+  strict = false,
+  grep?: string,
+): Promise<ConformanceSummary> {
   return runConformance({
     module: fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url)),
     conditions: ["@assured/source"],
     timeoutMs: 20_000,
     strict,
+    ...(grep === undefined ? {} : { grep }),
   });
 }
 

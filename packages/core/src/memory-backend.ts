@@ -48,6 +48,14 @@ export interface MemoryBackend {
   readonly claims: Map<string, MemoryClaim>;
   /** Per-owner counts of dedup keys, by owner id (only owners holding at least one key). */
   readonly owners: Map<string, MemoryOwnerEntries>;
+  /** Set while the backend is broken by `breakMemoryBackend`: the cause its stores report. */
+  outage?: Error | undefined;
+}
+
+/** An outage of a memory backend made by `breakMemoryBackend`, until `restore`. */
+export interface MemoryBackendOutage {
+  /** Ends the outage: the stores on the backend work again, on the same data. Idempotent. */
+  restore(): void;
 }
 
 /**
@@ -60,4 +68,27 @@ export interface MemoryBackend {
  */
 export function createMemoryBackend(): MemoryBackend {
   return { streams: new Map(), claims: new Map(), owners: new Map() };
+}
+
+/**
+ * Simulates an outage of `backend`, to test how an application copes with a store that is down:
+ * until `restore()`, every call of every store on it (but `close`) rejects with
+ * `STORE_UNAVAILABLE`, reading and writing nothing; afterwards they work again on the same data.
+ * The error's `cause` says the outage was simulated.
+ *
+ * @example
+ * const backend = createMemoryBackend();
+ * const store = new MemoryEventStore({ backend });
+ * const outage = breakMemoryBackend(backend);
+ * await store.append("s", entries).catch((e) => e.code); // "STORE_UNAVAILABLE"
+ * outage.restore();
+ */
+export function breakMemoryBackend(backend: MemoryBackend): MemoryBackendOutage {
+  const cause = new Error("the memory backend is down (simulated by breakMemoryBackend)");
+  backend.outage = cause;
+  return {
+    restore() {
+      if (backend.outage === cause) backend.outage = undefined;
+    },
+  };
 }

@@ -16,6 +16,7 @@ import { AssuredError } from "./errors.js";
 import { newId } from "./ids.js";
 import { createMemoryBackend, type MemoryBackend, type MemoryClaim } from "./memory-backend.js";
 import { expiryOf, MemoryDedupOwners } from "./memory-dedup-owners.js";
+import { assertMemoryBackendUp } from "./memory-outage.js";
 import { type Clock, systemClock } from "./types.js";
 import { assertKnownOptions, assertPositiveInteger } from "./validate.js";
 
@@ -64,6 +65,7 @@ export class MemoryDedupStore implements DedupStore {
   readonly capabilities: DedupStoreCapabilities;
   private readonly clock: Clock;
   private readonly maxEntries: number;
+  private readonly backend: MemoryBackend;
   private readonly claims: Map<string, MemoryClaim>;
   private readonly owners: MemoryDedupOwners;
   private lastFullSweepAt = Number.NEGATIVE_INFINITY;
@@ -81,6 +83,7 @@ export class MemoryDedupStore implements DedupStore {
     this.clock = options.clock ?? systemClock;
     this.maxEntries = options.maxEntries ?? DEFAULT_MEMORY_MAX_DEDUP_ENTRIES;
     const backend = options.backend ?? createMemoryBackend();
+    this.backend = backend;
     this.claims = backend.claims;
     this.owners = new MemoryDedupOwners(backend.claims, backend.owners);
     const shared = options.backend !== undefined;
@@ -185,6 +188,7 @@ export class MemoryDedupStore implements DedupStore {
     if (this.closed) {
       throw new AssuredError("STORE_CLOSED", "This MemoryDedupStore was closed; create a new one.");
     }
+    assertMemoryBackendUp(this.backend, "MemoryDedupStore");
   }
 
   /** Stores `claim` under `key`, last in the map's order (oldest first for the sweep). */

@@ -16,6 +16,7 @@ import {
 } from "./event-store-arguments.js";
 import { newId } from "./ids.js";
 import { createMemoryBackend, type MemoryBackend } from "./memory-backend.js";
+import { assertMemoryBackendUp } from "./memory-outage.js";
 import { MemoryStreamLog } from "./memory-stream-log.js";
 import { type Clock, type EventRecord, type StreamName, systemClock } from "./types.js";
 import { assertKnownOptions, assertPositiveInteger, assertStreamName } from "./validate.js";
@@ -163,6 +164,7 @@ export class MemoryEventStore implements EventStore {
     if (this.closed) {
       throw new AssuredError("STORE_CLOSED", "This MemoryEventStore was closed; create a new one.");
     }
+    assertMemoryBackendUp(this.backend, "MemoryEventStore");
   }
 
   /** The stream's log, created empty (epoch "") if it has none yet. */

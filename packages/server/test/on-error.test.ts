@@ -93,7 +93,7 @@ describe("onError", () => {
     const [failure] = failures;
     expect(failure).toMatchObject({ kind: "store", operation: "fetch", stream: "s" });
     expect(isAssuredError(failure?.error, "STORE_UNAVAILABLE")).toBe(true);
-    expect(String((failure?.error as AssuredError).cause)).toMatch(/ECONNREFUSED 10\.1\.2\.3/);
+    expect(String((failure!.error as AssuredError).cause)).toMatch(/ECONNREFUSED 10\.1\.2\.3/);
   });
 
   it("gets refused frames and a throwing authorize hook", async () => {

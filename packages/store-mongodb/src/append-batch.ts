@@ -16,6 +16,11 @@ import type { StreamMeta } from "./stream-meta.js";
 
 /** Rounds of "insert at head + 1, lost the race, find the new head" before giving up. */
 const MAX_ROUNDS = 1_000;
+/**
+ * Most id renames in one `bulkWrite` (see `takeDuplicates`): FerretDB (1.24) never answers a
+ * bulk of 100 or more updates that match documents.
+ */
+const RENAME_BATCH = 50;
 
 interface Pending {
   index: number;
@@ -38,6 +43,8 @@ export interface AppendContext {
    * single writer.
    */
   atomicUpdates: boolean;
+  /** Most entries inserted at once (`ServerProfile.orderedInsertLimit`). */
+  orderedInsertLimit: number;
 }
 
 /**
@@ -138,18 +145,21 @@ async function insertAll(
   const epoch = meta.e;
   let head = startHead;
   let pending = entries;
-  for (let round = 1; pending.length > 0; round++) {
-    if (round > MAX_ROUNDS) throw lostRaces();
-    const docs = pending.map((p, k) => toDocument(context, meta._id, epoch, head + 1 + k, p, time));
+  for (let conflicts = 0; pending.length > 0; ) {
+    // Past the server's limit an ordered insert may go on after a failed document, writing
+    // entries at offsets this loop is about to move them from.
+    const batch = pending.slice(0, context.orderedInsertLimit);
+    const docs = batch.map((p, k) => toDocument(context, meta._id, epoch, head + 1 + k, p, time));
     try {
       await context.events.insertMany(docs, { ordered: true });
-      settle(results, pending, head, epoch);
-      placed.push(...pending);
-      head += pending.length;
-      pending = [];
+      settle(results, batch, head, epoch);
+      placed.push(...batch);
+      head += batch.length;
+      pending = pending.slice(batch.length);
     } catch (error) {
       const conflict = insertConflictOf(error);
       if (conflict === undefined) throw error;
+      if (++conflicts > MAX_ROUNDS) throw lostRaces();
       const written = pending.slice(0, conflict.index);
       settle(results, written, head, epoch);
       placed.push(...written);
@@ -294,18 +304,25 @@ async function takeDuplicates(
     // is no compare-and-set on this server). Renaming a trimmed event's id keeps its document,
     // so the head and every offset stay put, and frees the id: it appends anew, as the
     // trimmed-id rule requires. Readers never see the renamed event (it is below earliest).
-    await context.events.bulkWrite(
-      dropped.map((o) => ({
-        updateOne: {
-          filter: { _id: eventKey(meta.e, o) },
-          update: { $set: { i: trimmedIdMark() } },
-        },
-      })),
-      { ordered: false },
-    );
+    // In bulks of RENAME_BATCH: FerretDB never answers a bulk of 100 or more updates.
+    for (let at = 0; at < dropped.length; at += RENAME_BATCH) {
+      await context.events.bulkWrite(
+        dropped.slice(at, at + RENAME_BATCH).map((o) => ({
+          updateOne: {
+            filter: { _id: eventKey(meta.e, o) },
+            update: { $set: { i: trimmedIdMark() } },
+          },
+        })),
+        { ordered: false },
+      );
+    }
   } else if (dropped.length > 0) {
     await context.meta.raise(meta._id, meta.e, { f: earliest - 1, h: earliest - 1 });
     await context.events.deleteMany({ _id: { $in: dropped.map((o) => eventKey(meta.e, o)) } });
+    // Trim all of it, entries this append just wrote under earliest included: left in place
+    // under the raised mark they would look written into slots a concurrent trim had freed
+    // (`trimmedUnder`), and be written again at later offsets.
+    await context.access.deleteRange(meta.e, meta.f + 1, earliest - 1);
   }
   return pending.filter((p) => {
     const offset = offsetOf.get(p.id);

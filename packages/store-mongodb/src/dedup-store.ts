@@ -25,6 +25,7 @@ import { ensureConnected, openConnection } from "./connection.js";
 import { DedupBound } from "./dedup-bound.js";
 import {
   atomicTransitions,
+  type DedupState,
   type DedupTransitions,
   lockedTransitions,
 } from "./dedup-transitions.js";
@@ -220,7 +221,20 @@ export class MongoDedupStore implements DedupStore {
         }
         if (!won) continue;
         if (owner !== undefined) {
-          const claim = { key, token, fresh: fencingToken === 1 };
+          // A refused claim leaves the key free, held by nobody, with the fencing token it had.
+          const withdrawn =
+            fencingToken === 1
+              ? null
+              : {
+                  f: fingerprint,
+                  st: "lease" as const,
+                  tok: newId(),
+                  le: 0,
+                  u: 0,
+                  x: expires,
+                  fc: fencingToken - 1,
+                };
+          const claim = { key, token, withdrawn };
           await this.enforceQuota(dedupLocal, transitions, claim, owner, now);
         }
         return { status: "claimed", token, fencingToken };
@@ -234,21 +248,20 @@ export class MongoDedupStore implements DedupStore {
 
   /**
    * After a claim wrote its document: counts the owner's unexpired documents (its own
-   * included) and, beyond the quota, withdraws the claim and throws `QUOTA_EXCEEDED`. A claim
-   * that created the document (fencing token 1) deletes it; one that took a document over
-   * releases it, so the key's next claim still gets a larger fencing token.
+   * included) and, beyond the quota, withdraws the claim and throws `QUOTA_EXCEEDED`, leaving
+   * the key as if the claim had not run: a document the claim created (`withdrawn` null) is
+   * deleted; one it took over is left released with its previous fencing token, so the key's
+   * next claim gets that one + 1 (the refused claim's token was never handed out).
    */
   private async enforceQuota(
     dedupLocal: Collection<DedupDocument>,
     transitions: DedupTransitions,
-    claim: { key: string; token: string; fresh: boolean },
+    claim: { key: string; token: string; withdrawn: DedupState | null },
     owner: DedupOwner,
     now: number,
   ): Promise<void> {
     if ((await this.held(dedupLocal, owner, now)) <= owner.maxEntries) return;
-    const { key, token } = claim;
-    if (claim.fresh) await transitions.replace(key, token, "lease", null);
-    else await transitions.release(key, token);
+    await transitions.replace(claim.key, claim.token, "lease", claim.withdrawn);
     throw quotaExceededError(owner);
   }
 

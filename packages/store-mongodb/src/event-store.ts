@@ -131,6 +131,7 @@ export class MongoEventStore implements EventStore {
         retention: this.retention,
         clock,
         atomicUpdates: profile.atomicUpdates,
+        orderedInsertLimit: profile.orderedInsertLimit,
       },
       sweep,
       stopSweep:

@@ -15,14 +15,40 @@ export interface ServerProfile {
   rangeQueries: boolean;
   /** A filtered update or delete is atomic (a compare-and-set). */
   atomicUpdates: boolean;
+  /**
+   * Most documents one ordered `insertMany` may hold and still stop at its first failure.
+   * FerretDB inserts in batches of 100 and goes on with the next batch after a failed document,
+   * so an append inserts at most 100 at a time there. It follows the server itself, whatever
+   * code path is forced.
+   */
+  orderedInsertLimit: number;
 }
 
-/** Detects the server from `buildInfo` (FerretDB reports `ferretdbVersion`) unless forced. */
+/** How many documents FerretDB inserts in one internal batch (see `orderedInsertLimit`). */
+const FERRETDB_INSERT_BATCH = 100;
+
+/**
+ * Detects the server from `buildInfo` (FerretDB reports `ferretdbVersion`); a forced kind
+ * chooses the code path, and `buildInfo` (when it answers) still tells the insert limit.
+ */
 export async function detectServerProfile(db: Db, forced: MongoServerKind): Promise<ServerProfile> {
-  let kind = forced;
-  if (kind === "auto") {
-    const info = await db.admin().command({ buildInfo: 1 });
-    kind = "ferretdbVersion" in info ? "ferretdb" : "mongodb";
-  }
-  return { kind, rangeQueries: kind === "mongodb", atomicUpdates: kind === "mongodb" };
+  const ferretdb =
+    forced === "ferretdb" ||
+    (await db
+      .admin()
+      .command({ buildInfo: 1 })
+      .then(
+        (info) => "ferretdbVersion" in info,
+        (error: unknown) => {
+          if (forced === "auto") throw error;
+          return false;
+        },
+      ));
+  const kind = forced === "auto" ? (ferretdb ? "ferretdb" : "mongodb") : forced;
+  return {
+    kind,
+    rangeQueries: kind === "mongodb",
+    atomicUpdates: kind === "mongodb",
+    orderedInsertLimit: ferretdb ? FERRETDB_INSERT_BATCH : Number.POSITIVE_INFINITY,
+  };
 }

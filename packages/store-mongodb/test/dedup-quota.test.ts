@@ -59,6 +59,32 @@ describe.each(["auto", "mongodb"] as MongoServerKind[])(
       expect(indexes.map((i) => i.name)).toContain("owner_until");
     });
 
+    it("leaves the fencing token as it was when the quota refuses a takeover: the next claim gets the previous + 1", async () => {
+      const clock = createTestClock();
+      const store = new MongoDedupStore({
+        connection: client(),
+        database: isolated(),
+        clock,
+        server,
+      });
+      cleanups.push(() => store.close());
+      const owner = { id: "alice", maxEntries: 1 };
+      const first = await store.claim("k", { ...lease, owner });
+      expect(first).toMatchObject({ status: "claimed", fencingToken: 1 });
+      clock.advance(lease.leaseMs);
+      const other = await store.claim("other", { ...lease, owner });
+      expect(other.status).toBe("claimed");
+      // Takes k over, counts two entries for alice, withdraws: no claim happened.
+      await expect(store.claim("k", { ...lease, owner })).rejects.toSatisfy((e) =>
+        isAssuredError(e, "QUOTA_EXCEEDED"),
+      );
+      clock.advance(lease.leaseMs);
+      expect(await store.claim("k", { ...lease, owner })).toMatchObject({
+        status: "claimed",
+        fencingToken: 2,
+      });
+    });
+
     it("never leaves an owner above its quota under claims racing on several clients", async () => {
       const clock = createTestClock();
       const database = isolated();

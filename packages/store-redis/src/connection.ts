@@ -7,8 +7,12 @@ import { Cluster, Redis, type RedisOptions } from "ioredis";
  */
 export type RedisConnection = Redis | Cluster | RedisOptions | string;
 
-/** ioredis defaults for a client the store creates: fail fast rather than queue for minutes. */
-const OWN_CLIENT_DEFAULTS: RedisOptions = { maxRetriesPerRequest: 1 };
+/**
+ * ioredis defaults for a client the store creates: fail fast rather than queue for minutes while
+ * the server is down, and give a command up after 10 s (a hung server or a network partition
+ * keeps the connection open and would never answer).
+ */
+const OWN_CLIENT_DEFAULTS: RedisOptions = { maxRetriesPerRequest: 1, commandTimeout: 10_000 };
 
 /** A server-side script callable with binary arguments and replies. */
 export type ScriptCall = (key: string, ...args: (string | Buffer | number)[]) => Promise<unknown>;

@@ -25,6 +25,18 @@ async function tryCreate(
   }
 }
 
+/**
+ * A second instance on the same data while the first is open, or undefined when the harness or
+ * store refuses one (a store that is not shared may lock its data).
+ */
+export async function openSecond<S>(reopen: () => Promise<S>): Promise<S | undefined> {
+  try {
+    return await reopen();
+  } catch {
+    return undefined;
+  }
+}
+
 function isInvalidArgument(error: unknown): boolean {
   const e = error as { name?: unknown; code?: unknown } | null;
   return (
@@ -37,8 +49,10 @@ function isInvalidArgument(error: unknown): boolean {
 
 /**
  * Declared capabilities are checked, not trusted: a store that declares a lack must really lack
- * it (a reopened instance of a non-persistent store keeps nothing), and a retention the store
- * does not support must be refused with `INVALID_ARGUMENT` rather than accepted and ignored.
+ * it (a reopened instance of a non-persistent store keeps nothing; a second instance of a
+ * non-persistent, non-shared store open at the same time sees nothing), and a retention the
+ * store does not support must be refused with `INVALID_ARGUMENT` rather than accepted and
+ * ignored.
  */
 export function describeCapabilities(harness: EventStoreHarness, options: SuiteOptions = {}): void {
   const timeout = caseTimeout(options);
@@ -64,6 +78,35 @@ export function describeCapabilities(harness: EventStoreHarness, options: SuiteO
         expect(
           head,
           "the store declares capabilities.persistent: false, but a reopened instance kept the data: declare persistent: true (the restart cases then check it)",
+        ).toBe(0);
+      },
+      timeout,
+    );
+
+    it(
+      "sharedAcrossInstances: a non-persistent store that declares sharedAcrossInstances: false shows nothing to a second instance open at the same time",
+      async (context) => {
+        const store = await stores.create();
+        if (store.capabilities.sharedAcrossInstances) {
+          return; // nothing to probe: the cross-instance cases check the declared sharing
+        }
+        if (store.capabilities.persistent) {
+          // A persistent store that is not shared (one process at a time, re-reading its files
+          // on each call) shows a second instance the data too: seeing proves no sharing here.
+          return;
+        }
+        if (!stores.canReopen) {
+          context.skip(
+            "the store declares capabilities.sharedAcrossInstances: false and the harness has no reopen()",
+          );
+        }
+        const second = await openSecond(() => stores.reopen(store));
+        if (second === undefined) return; // it refuses a second instance: not shared indeed
+        await store.append("capability-probe", entries(1));
+        const { head } = await second.head("capability-probe");
+        expect(
+          head,
+          "the store declares capabilities.sharedAcrossInstances: false, but a second instance opened on the same data while the first was open saw its append: declare sharedAcrossInstances: true (the cross-instance cases then check it)",
         ).toBe(0);
       },
       timeout,

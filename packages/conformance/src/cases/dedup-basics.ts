@@ -135,6 +135,56 @@ export function describeDedupBasics(harness: DedupStoreHarness, options: SuiteOp
     );
 
     it(
+      "is not altered when the caller changes the response it completed or got back",
+      async () => {
+        const store = await stores.create();
+        const token = expectClaimed(await store.claim("k", lease), "first claim");
+        const given = { ok: true, payload: new Uint8Array([1, 2, 3]) };
+        await store.complete("k", token, given, ttl);
+        given.payload.fill(0);
+        given.ok = false;
+        const first = await store.claim("k", lease);
+        expect(first.status).toBe("done");
+        if (first.status !== "done") return;
+        expect(first.response.ok, "ok after the caller changed its response (copy it in)").toBe(
+          true,
+        );
+        expectSameBytes(
+          first.response.payload,
+          new Uint8Array([1, 2, 3]),
+          "after the caller changed its response (copy it in)",
+        );
+        first.response.payload.fill(9);
+        const second = await store.claim("k", lease);
+        expect(second.status).toBe("done");
+        if (second.status !== "done") return;
+        expectSameBytes(
+          second.response.payload,
+          new Uint8Array([1, 2, 3]),
+          "after a reader changed the response it got (copy it out)",
+        );
+      },
+      timeout,
+    );
+
+    it(
+      "refuses release with the token of a completed claim: the response stays",
+      async () => {
+        const store = await stores.create();
+        const token = expectClaimed(await store.claim("k", lease), "first claim");
+        expect(await store.complete("k", token, response, ttl)).toBe(true);
+        expect(
+          await store.release("k", token),
+          "release after complete (the token no longer holds the key)",
+        ).toBe(false);
+        const done = await store.claim("k", lease);
+        expect(done.status, "the stored response after a late release").toBe("done");
+        expect(await store.claim("k", other)).toEqual({ status: "conflict" });
+      },
+      timeout,
+    );
+
+    it(
       "keeps every key apart, hostile keys included",
       async () => {
         const store = await stores.create();

@@ -1,6 +1,6 @@
 import type { ClaimResult, DedupStore } from "@assured/core";
 import { describe, expect, it } from "vitest";
-import { expectClaimed } from "../assertions.js";
+import { expectClaimed, expectSameBytes } from "../assertions.js";
 import { requireShared, useDedupStores } from "../fixtures.js";
 import type { DedupStoreHarness, SuiteOptions } from "../harness.js";
 import { caseTimeout, instanceCount } from "../suite-options.js";
@@ -80,6 +80,52 @@ export function describeDedupConcurrency(
           { ttlMs: 60_000 },
         );
         expect((await second.claim("k", lease)).status).toBe("done");
+      },
+      timeout,
+    );
+
+    it(
+      "answers conflict on another instance to another fingerprint, while leased and once done",
+      async (context) => {
+        const first = await stores.create();
+        requireShared(context, stores, first, options);
+        const second = await stores.reopen(first);
+        const token = expectClaimed(await first.claim("k", lease), "claim");
+        const other = { ...lease, fingerprint: "another" };
+        expect(
+          await second.claim("k", other),
+          "another fingerprint on another instance, while leased (keep the fingerprint with the claim in the shared data)",
+        ).toEqual({ status: "conflict" });
+        await first.complete(
+          "k",
+          token,
+          { ok: true, payload: new Uint8Array([1]) },
+          { ttlMs: 60_000 },
+        );
+        expect(await second.claim("k", other), "another fingerprint, once done").toEqual({
+          status: "conflict",
+        });
+      },
+      timeout,
+    );
+
+    it(
+      "shows an application error (ok: false) with its exact bytes to another instance",
+      async (context) => {
+        const first = await stores.create();
+        requireShared(context, stores, first, options);
+        const second = await stores.reopen(first);
+        const token = expectClaimed(await first.claim("k", lease), "claim");
+        const payload = new Uint8Array([0, 0xff, 9]);
+        await first.complete("k", token, { ok: false, payload }, { ttlMs: 60_000 });
+        const done = await second.claim("k", lease);
+        expect(done.status).toBe("done");
+        if (done.status !== "done") return;
+        expect(
+          done.response.ok,
+          "response.ok on another instance (keep the ok flag with the response in the shared data)",
+        ).toBe(false);
+        expectSameBytes(done.response.payload, payload, "response on another instance");
       },
       timeout,
     );

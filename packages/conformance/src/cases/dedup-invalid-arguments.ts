@@ -142,5 +142,30 @@ export function describeDedupInvalidArguments(
       },
       timeout,
     );
+
+    it(
+      "rejects every method with STORE_CLOSED after close for keys it never saw too",
+      async () => {
+        const store = await stores.create();
+        await store.close();
+        await expectAssuredError(() => store.claim("never", lease), "STORE_CLOSED", "claim");
+        await expectAssuredError(
+          () => store.complete("never", "no-token", response, { ttlMs: 1_000 }),
+          "STORE_CLOSED",
+          "complete of a key the store never saw (check close before answering false)",
+        );
+        await expectAssuredError(
+          () => store.release("never", "no-token"),
+          "STORE_CLOSED",
+          "release of a key the store never saw (check close before answering false)",
+        );
+        await expectAssuredError(
+          () => store.renew("never", "no-token", 1_000),
+          "STORE_CLOSED",
+          "renew of a key the store never saw (check close before answering false)",
+        );
+      },
+      timeout,
+    );
   });
 }

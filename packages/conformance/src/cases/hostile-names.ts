@@ -56,6 +56,21 @@ export const HOSTILE_STREAM_NAMES: readonly string[] = [
   "🎉".repeat(256),
 ];
 
+/** Separators a store might join a stream name and an id with, into one key. */
+const JOIN_SEPARATORS: readonly string[] = [
+  ":",
+  "/",
+  "|",
+  ".",
+  "#",
+  "-",
+  "_",
+  " ",
+  ",",
+  "\u0000",
+  "\n",
+];
+
 /** Hostile stream names: opaque data that must never bleed into another stream. */
 export function describeHostileNames(harness: EventStoreHarness, options: SuiteOptions = {}): void {
   const timeout = caseTimeout(options);
@@ -109,6 +124,28 @@ export function describeHostileNames(harness: EventStoreHarness, options: SuiteO
         for (const pattern of ["room:*", "room:?", "room:[12]", "room:%", "room:_", "*", "room"]) {
           expect(await store.head(pattern), pattern).toEqual({ epoch: "", head: 0, earliest: 1 });
           expect((await store.read(pattern, { after: 0, limit: 10 })).records, pattern).toEqual([]);
+        }
+      },
+      timeout,
+    );
+
+    it(
+      'keeps ids apart in streams whose name and id join alike ("a:b" + "c" and "a" + "b:c")',
+      async () => {
+        const store = await stores.create();
+        for (const [i, separator] of JOIN_SEPARATORS.entries()) {
+          const [left, right] = [`j${i}${separator}b`, `j${i}`];
+          const [first] = await store.append(left, [entry("c")]);
+          expect(first, `${JSON.stringify(left)} + "c"`).toMatchObject({
+            offset: 1,
+            duplicate: false,
+          });
+          const [second] = await store.append(right, [entry(`b${separator}c`)]);
+          expect(
+            second,
+            `${JSON.stringify(right)} + ${JSON.stringify(`b${separator}c`)} after ${JSON.stringify(left)} + "c": a stream's ids must not meet another stream's (build keys that cannot collide, e.g. length-prefixed or escaped parts)`,
+          ).toMatchObject({ offset: 1, duplicate: false });
+          expect((await store.head(right)).head, JSON.stringify(right)).toBe(1);
         }
       },
       timeout,

@@ -1,3 +1,4 @@
+import type { AppendResult } from "@assured/core";
 import { describe, expect, it } from "vitest";
 import { entry, readAll } from "../entries.js";
 import { useEventStores } from "../fixtures.js";
@@ -59,6 +60,29 @@ export function describeIdempotency(harness: EventStoreHarness, options: SuiteOp
         await store.append("one", [entry("a"), entry("b")]);
         const [other] = await store.append("two", [entry("b")]);
         expect(other).toMatchObject({ offset: 1, duplicate: false });
+      },
+      timeout,
+    );
+
+    it(
+      "keeps 2,000 distinct ids, appended 100 a call, apart: none is taken for another's duplicate",
+      async () => {
+        const store = await stores.create();
+        const results: AppendResult[] = [];
+        for (let call = 0; call < 20; call++) {
+          const batch = Array.from({ length: 100 }, (_, i) => entry(`id-${call * 100 + i}`));
+          results.push(...(await store.append("s", batch)));
+        }
+        expect(
+          results.filter((r) => r.duplicate).map((r) => r.id),
+          "distinct ids answered as duplicates (ids must be compared whole, not by a short hash)",
+        ).toEqual([]);
+        const again = await store.append("s", [entry("id-1999"), entry("id-0"), entry("new")]);
+        expect(again.map((r) => [r.id, r.offset, r.duplicate])).toEqual([
+          ["id-1999", 2_000, true],
+          ["id-0", 1, true],
+          ["new", 2_001, false],
+        ]);
       },
       timeout,
     );

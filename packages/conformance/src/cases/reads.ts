@@ -1,7 +1,7 @@
 import { MAX_READ_LIMIT } from "@assured/core";
 import { describe, expect, it } from "vitest";
 import { expectConsecutive } from "../assertions.js";
-import { entries } from "../entries.js";
+import { entries, readAll } from "../entries.js";
 import { useEventStores } from "../fixtures.js";
 import type { EventStoreHarness, SuiteOptions } from "../harness.js";
 import { caseTimeout } from "../suite-options.js";
@@ -90,6 +90,21 @@ export function describeReads(harness: EventStoreHarness, options: SuiteOptions 
         expect(head).toEqual({ epoch: first!.epoch, head: 4, earliest: 1 });
         const { records: _records, ...state } = await store.read("s", { after: 0, limit: 2 });
         expect(state).toEqual(head);
+      },
+      timeout,
+    );
+
+    it(
+      "reads a page of more than 1,000 records with no gap, from the first",
+      async () => {
+        const store = await stores.create();
+        await store.append("s", entries(1_500));
+        const { records } = await store.read("s", { after: 0, limit: MAX_READ_LIMIT });
+        expect(records.length, "records of the page").toBeGreaterThan(0);
+        expectConsecutive(records, 1, "one page of 1,500 events (a record lost inside the page)");
+        const rest = await readAll(store, "s");
+        expectConsecutive(rest, 1, "every page of 1,500 events");
+        expect(rest).toHaveLength(1_500);
       },
       timeout,
     );

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { expectConsecutive } from "../assertions.js";
 import { entries, entry, readAll } from "../entries.js";
-import { createRetaining, useEventStores } from "../fixtures.js";
+import { createRetaining, requirePersistent, useEventStores } from "../fixtures.js";
 import type { EventStoreHarness, SuiteOptions } from "../harness.js";
 import { caseTimeout } from "../suite-options.js";
 
@@ -78,6 +78,28 @@ export function describeRetention(harness: EventStoreHarness, options: SuiteOpti
         expect(page.earliest).toBe(5);
         expectConsecutive(page.records, 5, "read from a trimmed position");
         expect(page.records).toHaveLength(2);
+      },
+      timeout,
+    );
+
+    it(
+      "keeps applying length retention in an instance reopened on the data",
+      async (context) => {
+        const store = await createRetaining(context, stores, { maxLength: 2 }, "retentionByLength");
+        requirePersistent(context, stores, store);
+        await store.append("s", entries(4));
+        await store.close();
+        const reopened = await stores.reopen(store);
+        expect(await reopened.head("s"), "after the reopen").toMatchObject({
+          head: 4,
+          earliest: 3,
+        });
+        await reopened.append("s", entries(2, "late"));
+        expect(
+          await reopened.head("s"),
+          "the reopened instance (given the same retention) must still trim to maxLength",
+        ).toMatchObject({ head: 6, earliest: 5 });
+        expect((await readAll(reopened, "s")).map((r) => r.id)).toEqual(["late-0", "late-1"]);
       },
       timeout,
     );
