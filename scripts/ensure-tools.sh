@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Installs what the full test run needs beyond Node and pnpm, when it is missing:
-#   - redis-server, chromium and faketime (Debian packages; needs root and apt-get); faketime's
-#     libfaketime.so.1 moves a chaos node's wall clock (the clock-jump fault),
+#   - redis-server, postgresql, chromium and faketime (Debian packages; needs root and
+#     apt-get); faketime's libfaketime.so.1 moves a chaos node's wall clock (the clock-jump fault),
 #   - the FerretDB test server (MongoDB wire protocol on SQLite), built with Go from
 #     tools/ferretdb into ~/.cache/assured/bin (cached between runs).
-# Set REDIS_URL / MONGODB_URL to use servers of your own; then nothing is started for them.
+# Set REDIS_URL / MONGODB_URL / POSTGRES_URL to use servers of your own; then nothing is
+# started for them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 if [ -z "${REDIS_URL:-}" ] && ! command -v redis-server >/dev/null 2>&1; then need_apt+=(redis-server); fi
+if [ -z "${POSTGRES_URL:-}" ] && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then need_apt+=(postgresql); fi
 if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then need_apt+=(chromium); fi
 if [ -z "${ASSURED_LIBFAKETIME:-}" ] && ! compgen -G "/usr/lib/*/faketime/libfaketime.so.1" >/dev/null; then need_apt+=(faketime); fi
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -1,0 +1,169 @@
+import {
+  AssuredError,
+  assertClaimArguments,
+  assertCompleteArguments,
+  assertReleaseArguments,
+  assertRenewArguments,
+  type ClaimOptions,
+  type ClaimResult,
+  type DedupStore,
+  type DedupStoreCapabilities,
+  type StoredResponse,
+} from "@assured/core";
+import { openConnection, type StoreConnection } from "./connection.js";
+import { DedupBound } from "./dedup-bound.js";
+import { claimInTransaction } from "./dedup-claim.js";
+import { DedupWrites, SWEEP_BATCH } from "./dedup-writes.js";
+import {
+  DEDUP_STORE_OPTION_KEYS,
+  type PostgresDedupStoreOptions,
+  resolveMaxDedupEntries,
+  resolveStoreOptions,
+  resolveSweepInterval,
+} from "./options.js";
+import { ensureSchema } from "./schema.js";
+import { type StoreTime, storeTime } from "./server-clock.js";
+import { StoreLifecycle } from "./store-lifecycle.js";
+import { type Tables, tableNames } from "./tables.js";
+import { inTransaction } from "./transaction.js";
+
+/** Attempts of a claim that keeps losing the first insert of a key to concurrent claimers. */
+const MAX_CLAIM_ATTEMPTS = 5;
+
+/**
+ * A `DedupStore` on PostgreSQL (`pg`): claims with leases, tokens and fencing tokens, stored
+ * responses with a TTL, quotas per owner (exact under contention), a bound on all rows
+ * (`maxEntries`), and a periodic sweep of expired rows. Claims race safely across connections, processes and nodes. Leases and TTLs
+ * are measured by the database server's clock unless a `clock` is given.
+ *
+ * @example
+ * const dedup = new PostgresDedupStore({ connection: pool });
+ * const claim = await dedup.claim("user:42/msg:abc", { leaseMs: 30_000, fingerprint: digest });
+ * if (claim.status === "claimed") {
+ *   await dedup.complete("user:42/msg:abc", claim.token, { ok: true, payload }, { ttlMs: 86_400_000 });
+ * }
+ */
+export class PostgresDedupStore implements DedupStore {
+  /** Shared, persistent, exact quotas. */
+  readonly capabilities: DedupStoreCapabilities = {
+    sharedAcrossInstances: true,
+    persistent: true,
+    quotaUnderContention: "exact",
+  };
+  private readonly connection: StoreConnection;
+  private readonly tables: Tables;
+  private readonly now: StoreTime;
+  private readonly lifecycle: StoreLifecycle;
+  private readonly writes: DedupWrites;
+  private readonly bound: DedupBound;
+  private readonly sweepTimer: NodeJS.Timeout | undefined;
+
+  /** Validates the options (`INVALID_ARGUMENT`); connects lazily, on the first call. */
+  constructor(options: PostgresDedupStoreOptions) {
+    const resolved = resolveStoreOptions(
+      options,
+      "PostgresDedupStore",
+      DEDUP_STORE_OPTION_KEYS,
+      "PostgresDedupStoreOptions",
+    );
+    const sweepIntervalMs = resolveSweepInterval(options.sweepIntervalMs);
+    const maxEntries = resolveMaxDedupEntries(options.maxEntries);
+    this.tables = tableNames(resolved.schema, resolved.tablePrefix);
+    this.connection = openConnection(resolved);
+    this.now = storeTime(this.connection.pool, resolved.clock);
+    this.writes = new DedupWrites(this.connection.pool, this.tables);
+    this.bound = new DedupBound(this.connection.pool, this.tables, this.writes, maxEntries);
+    this.lifecycle = new StoreLifecycle(
+      () => ensureSchema(this.connection.pool, this.tables),
+      this.connection,
+      "PostgresDedupStore",
+    );
+    if (sweepIntervalMs > 0) {
+      this.sweepTimer = setInterval(() => {
+        this.sweepExpired().catch(() => undefined);
+      }, sweepIntervalMs);
+      this.sweepTimer.unref();
+    }
+  }
+
+  /** Takes the key, or reports who holds it or what it answered; see `ClaimResult`. */
+  async claim(key: string, options: ClaimOptions): Promise<ClaimResult> {
+    this.lifecycle.assertOpen();
+    assertClaimArguments(key, options);
+    return this.lifecycle.run("claim", async () => {
+      const now = await this.now();
+      await this.bound.check(key, now);
+      const result = await inTransaction(this.connection.pool, async (client) => {
+        for (let attempt = 1; ; attempt++) {
+          const attempted = await claimInTransaction(client, this.tables, key, options, now);
+          if (attempted !== "retry") return attempted;
+          if (attempt >= MAX_CLAIM_ATTEMPTS) {
+            throw new AssuredError(
+              "STORE_UNAVAILABLE",
+              "claim kept racing concurrent claims of the same new key; retry it.",
+            );
+          }
+        }
+      });
+      // Fencing token 1 is given only with a new row (a reused row continues its tokens).
+      if (result.status === "claimed" && result.fencingToken === 1) this.bound.inserted();
+      return result;
+    });
+  }
+
+  /** Stores the response for `key`, kept `ttlMs`; false if `token` no longer holds the key. */
+  async complete(
+    key: string,
+    token: string,
+    response: StoredResponse,
+    options: { ttlMs: number },
+  ): Promise<boolean> {
+    this.lifecycle.assertOpen();
+    assertCompleteArguments(key, token, response, options);
+    return this.lifecycle.run("complete", async () =>
+      this.writes.complete(key, token, response, options.ttlMs, await this.now()),
+    );
+  }
+
+  /** Frees `key` at once without a response; false if `token` no longer holds it. */
+  async release(key: string, token: string): Promise<boolean> {
+    this.lifecycle.assertOpen();
+    assertReleaseArguments(key, token);
+    return this.lifecycle.run("release", () => this.writes.release(key, token));
+  }
+
+  /**
+   * Makes the lease end `leaseMs` from now (the store's clock); false if `token` no longer
+   * holds the key (taken over, completed, released, expired, unknown key).
+   */
+  async renew(key: string, token: string, leaseMs: number): Promise<boolean> {
+    this.lifecycle.assertOpen();
+    assertRenewArguments(key, token, leaseMs);
+    return this.lifecycle.run("renew", async () =>
+      this.writes.renew(key, token, leaseMs, await this.now()),
+    );
+  }
+
+  /**
+   * Deletes expired leases, released keys and expired responses now (the timer does it every
+   * `sweepIntervalMs`), 1,000 rows per statement. Returns how many it deleted.
+   */
+  async sweepExpired(): Promise<number> {
+    return this.lifecycle.run("sweep", async () => {
+      const now = await this.now();
+      let total = 0;
+      for (;;) {
+        if (this.lifecycle.isClosed) return total;
+        const deleted = await this.writes.sweepBatch(now);
+        total += deleted;
+        if (deleted < SWEEP_BATCH) return total;
+      }
+    });
+  }
+
+  /** Stops the sweep timer, waits for running calls, ends a pool the store created. Idempotent. */
+  async close(): Promise<void> {
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    await this.lifecycle.close();
+  }
+}

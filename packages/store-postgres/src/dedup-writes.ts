@@ -1,0 +1,70 @@
+import type { StoredResponse } from "@assured/core";
+import type { Pool } from "pg";
+import { payloadBytes, textBytes } from "./bytes.js";
+import type { Tables } from "./tables.js";
+
+/** Rows deleted per sweep statement, so a sweep never holds many row locks for long. */
+export const SWEEP_BATCH = 1_000;
+
+/**
+ * The dedup writes after a claim, each ONE conditional statement (atomic on its own): the token
+ * and the state are checked and the row written together, so a holder whose lease was taken
+ * over (a new token) changes nothing.
+ */
+export class DedupWrites {
+  constructor(
+    private readonly pool: Pool,
+    private readonly t: Tables,
+  ) {}
+
+  /** Stores the response for `ttlMs` if `token` still holds the key; true if it did. */
+  async complete(
+    key: string,
+    token: string,
+    response: StoredResponse,
+    ttlMs: number,
+    now: number,
+  ): Promise<boolean> {
+    const result = await this.pool.query(
+      `UPDATE ${this.t.dedup} SET state = 'done', token = NULL, expires_at = $3, ` +
+        "response_ok = $4, response_payload = $5 " +
+        "WHERE dedup_key = $1 AND state = 'claimed' AND token = $2",
+      [textBytes(key), textBytes(token), now + ttlMs, response.ok, payloadBytes(response.payload)],
+    );
+    return result.rowCount === 1;
+  }
+
+  /**
+   * Gives the key up if `token` still holds it; true if it did. The row stays, expired, with no
+   * token and no owner (it frees the owner's place), so the key's next claim continues its
+   * fencing tokens; the sweep deletes it.
+   */
+  async release(key: string, token: string): Promise<boolean> {
+    const result = await this.pool.query(
+      `UPDATE ${this.t.dedup} SET token = NULL, expires_at = '-Infinity', owner = NULL ` +
+        "WHERE dedup_key = $1 AND state = 'claimed' AND token = $2",
+      [textBytes(key), textBytes(token)],
+    );
+    return result.rowCount === 1;
+  }
+
+  /** Makes the lease end `leaseMs` from `now` if `token` still holds it, unexpired; true if so. */
+  async renew(key: string, token: string, leaseMs: number, now: number): Promise<boolean> {
+    const result = await this.pool.query(
+      `UPDATE ${this.t.dedup} SET expires_at = $3, lease_ms = $4 ` +
+        "WHERE dedup_key = $1 AND state = 'claimed' AND token = $2 AND expires_at > $5",
+      [textBytes(key), textBytes(token), now + leaseMs, leaseMs, now],
+    );
+    return result.rowCount === 1;
+  }
+
+  /** Deletes at most `SWEEP_BATCH` expired rows; returns how many. */
+  async sweepBatch(now: number): Promise<number> {
+    const result = await this.pool.query(
+      `DELETE FROM ${this.t.dedup} WHERE dedup_key IN ` +
+        `(SELECT dedup_key FROM ${this.t.dedup} WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+      [now, SWEEP_BATCH],
+    );
+    return result.rowCount ?? 0;
+  }
+}

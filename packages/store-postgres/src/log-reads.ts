@@ -1,0 +1,81 @@
+import type { EventRecord, Offset, ReadResult, Retention, StreamHead } from "@assured/core";
+import type { Pool } from "pg";
+import { bytesPayload, bytesText, textBytes } from "./bytes.js";
+import { earliestSql, retentionParams } from "./earliest-sql.js";
+import type { Tables } from "./tables.js";
+
+const NO_LOG: StreamHead = { epoch: "", head: 0, earliest: 1 };
+
+interface PageRow {
+  epoch: string;
+  head: string;
+  earliest: string;
+  event_offset: string | null;
+  event_id: Buffer | null;
+  event_name: Buffer | null;
+  payload: Buffer | null;
+  appended_at: number | null;
+}
+
+/**
+ * Reads a page of a stream and its state in ONE statement, so the head, the earliest offset and
+ * the records come from one snapshot. Creates nothing.
+ */
+export async function readPage(
+  pool: Pool,
+  t: Tables,
+  stream: string,
+  after: Offset,
+  limit: number,
+  now: number,
+  retention: Retention,
+): Promise<ReadResult> {
+  const { rows } = await pool.query<PageRow>(
+    `WITH s AS (SELECT stream_id, epoch, head FROM ${t.streams} WHERE stream_name = $1), ` +
+      `r AS (SELECT s.stream_id, s.epoch, s.head, ${earliestSql(t.events, "s", 2, 3)} AS earliest FROM s) ` +
+      "SELECT r.epoch, r.head, r.earliest, e.event_offset, e.event_id, e.event_name, e.payload, e.appended_at " +
+      "FROM r LEFT JOIN LATERAL (" +
+      `SELECT * FROM ${t.events} v WHERE v.stream_id = r.stream_id ` +
+      "AND v.event_offset >= greatest($4::bigint + 1, r.earliest) AND v.event_offset <= r.head " +
+      "ORDER BY v.event_offset LIMIT $5) e ON true ORDER BY e.event_offset",
+    [textBytes(stream), ...retentionParams(retention, now), after, limit],
+  );
+  const first = rows[0];
+  if (first === undefined) return { ...NO_LOG, records: [] };
+  const records: EventRecord[] = [];
+  for (const row of rows) {
+    if (row.event_offset === null) continue;
+    records.push({
+      stream,
+      offset: Number(row.event_offset),
+      id: bytesText(row.event_id!),
+      name: bytesText(row.event_name!),
+      payload: bytesPayload(row.payload!),
+      time: row.appended_at!,
+    });
+  }
+  return {
+    epoch: first.epoch,
+    head: Number(first.head),
+    earliest: Number(first.earliest),
+    records,
+  };
+}
+
+/** A stream's epoch, head and earliest retained offset, in one statement; creates nothing. */
+export async function readHead(
+  pool: Pool,
+  t: Tables,
+  stream: string,
+  now: number,
+  retention: Retention,
+): Promise<StreamHead> {
+  const { rows } = await pool.query<{ epoch: string; head: string; earliest: string }>(
+    `SELECT s.epoch, s.head, ${earliestSql(t.events, "s", 2, 3)} AS earliest ` +
+      `FROM ${t.streams} s WHERE s.stream_name = $1`,
+    [textBytes(stream), ...retentionParams(retention, now)],
+  );
+  const row = rows[0];
+  if (row === undefined) return { ...NO_LOG };
+  return { epoch: row.epoch, head: Number(row.head), earliest: Number(row.earliest) };
+}

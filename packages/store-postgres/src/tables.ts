@@ -1,0 +1,39 @@
+/** The quoted, schema-qualified names of a store's tables and indexes. */
+export interface Tables {
+  /** The schema, quoted. */
+  schema: string;
+  /** `schema_version` and future settings. */
+  meta: string;
+  /** One row per stream with a log: its epoch and head (the row appends lock). */
+  streams: string;
+  /** The retained events. */
+  events: string;
+  /** Dedup keys: leases and stored responses. */
+  dedup: string;
+  /** Unqualified index names (indexes live in their table's schema). */
+  index: { dedupByOwner: string; dedupByExpiry: string };
+  /** Identifies this schema and prefix in advisory-lock keys. */
+  lockScope: string;
+}
+
+/** Quotes an identifier (the options only allow letters, digits and `_`; quoting keeps case). */
+function quote(identifier: string): string {
+  return `"${identifier.replaceAll('"', '""')}"`;
+}
+
+/** The table names for `schema` and `prefix` (both validated by the options). */
+export function tableNames(schema: string, prefix: string): Tables {
+  const table = (name: string) => `${quote(schema)}.${quote(prefix + name)}`;
+  return {
+    schema: quote(schema),
+    meta: table("meta"),
+    streams: table("streams"),
+    events: table("events"),
+    dedup: table("dedup"),
+    index: {
+      dedupByOwner: quote(`${prefix}dedup_by_owner`),
+      dedupByExpiry: quote(`${prefix}dedup_by_expiry`),
+    },
+    lockScope: `${schema}.${prefix}`,
+  };
+}

@@ -1,0 +1,87 @@
+import type { EventStore } from "@assured/core";
+import { describe, expect, it } from "vitest";
+import { useStores } from "./fixture.js";
+
+const stores = useStores();
+const payload = new Uint8Array([1]);
+
+/**
+ * A reader that follows the stream like a consumer: every page must start exactly at its
+ * cursor + 1 (or it skipped an offset that was not visible yet) and be consecutive.
+ */
+async function follow(store: EventStore, stream: string, until: () => boolean): Promise<number> {
+  let cursor = 0;
+  let pages = 0;
+  while (!until() || cursor < (await store.head(stream)).head) {
+    const page = await store.read(stream, { after: cursor, limit: 1_000 });
+    pages++;
+    for (const record of page.records) {
+      expect(record.offset, `a reader at ${cursor} got offset ${record.offset}`).toBe(cursor + 1);
+      cursor = record.offset;
+    }
+    expect(cursor).toBeLessThanOrEqual(page.head);
+  }
+  return pages;
+}
+
+describe("PostgresEventStore: concurrent appenders on several pools", () => {
+  it("assigns gapless offsets and readers on other pools never see n + 1 before n", async () => {
+    const schema = stores.schema("concurrent");
+    // Four instances, each its own pool of connections (as four processes would have).
+    const writers = Array.from({ length: 4 }, () => stores.events(schema));
+    const readers = Array.from({ length: 3 }, () => stores.events(schema));
+    await writers[0]!.append("s", [{ id: "warm", name: "e", payload }]);
+    let done = false;
+    const following = readers.map((reader) => follow(reader, "s", () => done));
+    const appends: Promise<{ offset: number; id: string; duplicate: boolean }[]>[] = [];
+    for (let round = 0; round < 20; round++) {
+      for (const [w, writer] of writers.entries()) {
+        for (let k = 0; k < 5; k++) {
+          const id = `w${w}-r${round}-k${k}`;
+          appends.push(
+            writer.append("s", [
+              { id: `${id}-a`, name: "e", payload },
+              { id: `${id}-b`, name: "e", payload },
+            ]),
+          );
+        }
+      }
+      // Let the groups of this round go out before the next round is issued.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const results = (await Promise.all(appends)).flat();
+    done = true;
+    const pages = await Promise.all(following);
+    expect(pages.every((count) => count > 1)).toBe(true);
+
+    const offsets = results.map((result) => result.offset).sort((a, b) => a - b);
+    expect(offsets).toEqual(Array.from({ length: 800 }, (_, i) => i + 2));
+    expect(results.every((result) => !result.duplicate)).toBe(true);
+    // Each call's two entries are consecutive: a group commits whole calls.
+    for (let i = 0; i < results.length; i += 2) {
+      expect(results[i + 1]!.offset).toBe(results[i]!.offset + 1);
+    }
+    const all = await readers[0]!.read("s", { after: 0, limit: 10_000 });
+    expect(all.head).toBe(801);
+    expect(all.records.map((r) => r.offset)).toEqual(Array.from({ length: 801 }, (_, i) => i + 1));
+    const byId = new Map(results.map((result) => [result.id, result.offset]));
+    for (const record of all.records.slice(1)) expect(byId.get(record.id)).toBe(record.offset);
+  });
+
+  it("lets exactly one of many instances append an id racing on the same new stream", async () => {
+    const schema = stores.schema("raceid");
+    const instances = Array.from({ length: 5 }, () => stores.events(schema));
+    const results = await Promise.all(
+      instances.flatMap((store) =>
+        Array.from({ length: 4 }, () =>
+          store.append("fresh", [{ id: "once", name: "e", payload }]),
+        ),
+      ),
+    );
+    const flat = results.flat();
+    expect(flat.filter((result) => !result.duplicate)).toHaveLength(1);
+    expect(new Set(flat.map((result) => result.offset))).toEqual(new Set([1]));
+    expect(new Set(flat.map((result) => result.epoch)).size).toBe(1);
+    expect((await instances[0]!.head("fresh")).head).toBe(1);
+  });
+});
