@@ -92,6 +92,17 @@ export interface DedupStoreCapabilities {
  *   previous + 1 after taking over an expired lease or claiming after `release` (so `release`
  *   keeps the entry, expired and without a holder, until the store drops expired entries). An
  *   entry dropped after it expired starts again at 1.
+ *   Delete an expired lease only a grace period after it ended (not at the first sweep): a
+ *   holder stalled past its lease keeps its token, and a key that starts again at 1 gives the
+ *   next holder a smaller token than the stalled one.
+ * - Responses: `complete` copies the response's bytes (later changes to the caller's array do
+ *   not reach the store) and every `done` answer carries a copy of its own. A response keeps its
+ *   bytes and its `ok` flag, and a key its fingerprint, across restarts of a persistent store
+ *   and on every instance. `release` or `complete` by a token that no longer holds the key
+ *   (taken over, completed, released) resolves false and changes nothing: a stored response
+ *   stays until its TTL.
+ * - Races: of many claims of a key whose lease expired (on one instance or several), exactly
+ *   one wins, with a fencing token larger than the expired holder's; the others get `pending`.
  * - Time: leases and TTLs are measured with the store's clock where it has one (the database
  *   server's), else the injected clock.
  * - Quota: a claim with `owner` that would make the key a new unexpired entry (a free key, or
@@ -101,7 +112,9 @@ export interface DedupStoreCapabilities {
  *   may also bound all entries together (`LIMIT_EXCEEDED`, retryable).
  *
  * Invalid arguments throw `AssuredError` (`INVALID_ARGUMENT`); backend failures are
- * `STORE_UNAVAILABLE`; after `close()`, `STORE_CLOSED`.
+ * `STORE_UNAVAILABLE` (the driver's error as `cause`, in bounded time, the same instance working
+ * again once the backend is back); after `close()`, `STORE_CLOSED` for every method and every
+ * key, also one the store never saw.
  */
 export interface DedupStore {
   readonly capabilities: DedupStoreCapabilities;
