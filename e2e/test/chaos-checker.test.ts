@@ -1365,4 +1365,18 @@ describe("chaos checker: store restarts", () => {
     // Without the restart it is a duplicate.
     expect(kinds(withRestarts(record(m.lines, {}, runs), []))).toEqual(["message-duplicated"]);
   });
+
+  it("a first run recorded while the store was down (claim granted just before the kill, handler started late) is a store-down rerun; one after it was back is a duplicate", () => {
+    const persistent: Restart = { mode: "persistent", t: 20, upT: 22 };
+    const during = message(1, "n1", 21);
+    const runs = [...during.runs, { ...during.runs[0]!, at: AT + 30 }];
+    const verdict = check(withRestarts(record(during.lines, {}, runs), [persistent]));
+    expect(verdict.violations).toEqual([]);
+    expect(verdict.figures.storeDownReruns).toBe(1);
+    const after = message(1, "n1", 23);
+    const afterRuns = [...after.runs, { ...after.runs[0]!, at: AT + 30 }];
+    expect(kinds(withRestarts(record(after.lines, {}, afterRuns), [persistent]))).toEqual([
+      "message-duplicated",
+    ]);
+  });
 });

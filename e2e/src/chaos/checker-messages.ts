@@ -65,13 +65,15 @@ export function checkMessages(
     );
   /**
    * True when the store was killed (any mode) while `before` was in flight: it started at most
-   * `IN_FLIGHT_MS` before the kill, `after` after it. Its answer could not be stored
-   * (`DedupOutcome.stored: false`), so its claim ran out and the retry ran it again.
+   * `IN_FLIGHT_MS` before the kill, or while the store was down (its claim was granted before
+   * the kill; the handler's recorded start lags the claim by the node's event-loop delay),
+   * `after` after the kill. Its answer could not be stored (`DedupOutcome.stored: false`), so
+   * its claim ran out and the retry ran it again.
    */
   const storeDiedDuring = (before: ChaosHandledRun, after: ChaosHandledRun): boolean =>
     storeRestarts.some((r) => {
       const started = before.at - runStartedAt;
-      return started <= r.t && started >= r.t - IN_FLIGHT_MS && after.at - runStartedAt >= r.t;
+      return started <= r.upT && started >= r.t - IN_FLIGHT_MS && after.at - runStartedAt >= r.t;
     });
   const add = (
     kind: ClientToServerViolation,

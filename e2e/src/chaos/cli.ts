@@ -1,5 +1,5 @@
 /**
- * `pnpm chaos [--long] [--topology redis|redis-cluster|sqlite|mongodb] [--store <module>]
+ * `pnpm chaos [--long] [--topology redis|redis-cluster|postgres|sqlite|mongodb] [--store <module>]
  * [--seed N] [--seconds N] [--faults a,b] [--restart-modes a,b] [--tabs N] [--keep]`: one seeded chaos run per topology (every built-in one by
  * default), printing figures and, on a violation, the timeline of the violating clients and the
  * command that replays the run. Exits 1 on any violation.
@@ -66,7 +66,7 @@ if (tabs !== undefined && !(Number.isSafeInteger(tabs) && tabs >= 0 && tabs <= 1
   process.exit(2);
 }
 
-const TOPOLOGIES: readonly Topology[] = ["redis", "redis-cluster", "sqlite", "mongodb"];
+const TOPOLOGIES: readonly Topology[] = ["redis", "redis-cluster", "postgres", "sqlite", "mongodb"];
 const storeModule =
   values.store === undefined
     ? undefined

@@ -4,10 +4,10 @@ import type { StoreRestartMode } from "./store-restarts.js";
  * Where the nodes keep their data: `custom` is a store of your own, from the module in
  * `ChaosProfile.storeModule` (see `store-module.ts`).
  */
-export type Topology = "redis" | "redis-cluster" | "sqlite" | "mongodb" | "custom";
+export type Topology = "redis" | "redis-cluster" | "postgres" | "sqlite" | "mongodb" | "custom";
 
 /** Topologies on more than one node (the others run one). */
-const MULTI_NODE: readonly Topology[] = ["redis", "redis-cluster"];
+const MULTI_NODE: readonly Topology[] = ["redis", "redis-cluster", "postgres"];
 
 /** Every fault a run may inject (`reload-tab` and `offline-tab` act on Chromium tabs). */
 export const FAULT_KINDS = [
@@ -32,7 +32,7 @@ export interface ChaosProfile {
   topology: Topology;
   /** For topology `custom`: the absolute path of the module that exports `chaos`. */
   storeModule?: string;
-  /** Node processes (only Redis and Redis Cluster run more than one). */
+  /** Node processes (only Redis, Redis Cluster and PostgreSQL run more than one). */
   nodes: number;
   /** Client worker processes, and clients in each. */
   workers: number;
@@ -74,10 +74,10 @@ export const NODE_FAULTS: readonly FaultKind[] = [
 
 /**
  * Topologies whose store restarts in the default profiles (Redis: persistent, volatile and
- * snapshot; Mongo-wire: persistent; SQLite: snapshot). Redis Cluster and custom stores do not
- * restart.
+ * snapshot; Mongo-wire and PostgreSQL: persistent; SQLite: snapshot). Redis Cluster and custom
+ * stores do not restart.
  */
-const STORE_RESTARTS: readonly Topology[] = ["redis", "mongodb", "sqlite"];
+const STORE_RESTARTS: readonly Topology[] = ["redis", "mongodb", "postgres", "sqlite"];
 
 /** `faults`, plus `restart-store` where the topology's store restarts by default. */
 function withStoreRestarts(topology: Topology, faults: FaultKind[]): FaultKind[] {
@@ -168,7 +168,7 @@ export function replayCommand(profile: ChaosProfile, seed: number): string {
 
 /**
  * The `restart-store` modes of a profile: its own, else every mode (each store injects those
- * it supports: Redis all three, FerretDB `persistent`, a SQLite file `snapshot`).
+ * it supports: Redis all three, FerretDB and PostgreSQL `persistent`, a SQLite file `snapshot`).
  */
 export function storeRestartModes(profile: ChaosProfile): StoreRestartMode[] {
   return profile.restartModes ?? ["persistent", "volatile", "snapshot"];

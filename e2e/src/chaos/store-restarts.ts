@@ -5,7 +5,7 @@
  *
  * Modes (each topology supports some):
  * - `persistent`: restarted on the same data, losing nothing (Redis `appendonly yes` +
- *   `appendfsync always`; FerretDB on its data directory);
+ *   `appendfsync always`; FerretDB and PostgreSQL on their data directories);
  * - `volatile`: restarted empty (Redis): events and dedup entries are lost, streams get a new
  *   epoch;
  * - `snapshot`: restored from an older snapshot (Redis `SAVE` + a copy of `dump.rdb`; SQLite a
@@ -14,6 +14,7 @@
  */
 import { copyFile, mkdir, rm } from "node:fs/promises";
 import {
+  RestartablePostgres,
   type RunningFerretDB,
   type RunningRedis,
   startFerretDB,
@@ -158,6 +159,47 @@ export class FerretStoreProcess implements RestartableStore {
 
   stop(): Promise<void> {
     return this.#ferret.stop();
+  }
+}
+
+/**
+ * PostgreSQL (`fsync` on), restarted on its data directory: a SIGKILL of the postmaster and
+ * every backend, then crash recovery from the WAL, so every committed transaction survives.
+ */
+export class PostgresStoreProcess implements RestartableStore {
+  readonly modes: readonly StoreRestartMode[] = ["persistent"];
+  readonly hasSnapshot = false;
+  readonly #postgres: RestartablePostgres;
+
+  private constructor(postgres: RestartablePostgres) {
+    this.#postgres = postgres;
+  }
+
+  /** Starts PostgreSQL on a free port and a new cluster. */
+  static async start(): Promise<PostgresStoreProcess> {
+    return new PostgresStoreProcess(await RestartablePostgres.start());
+  }
+
+  /** `postgres://postgres@127.0.0.1:<port>/postgres` (the same across restarts). */
+  get url(): string {
+    return this.#postgres.url;
+  }
+
+  async snapshot(): Promise<void> {
+    throw new Error("PostgreSQL restarts only in persistent mode");
+  }
+
+  kill(): Promise<void> {
+    return this.#postgres.kill();
+  }
+
+  async start(mode: StoreRestartMode): Promise<void> {
+    if (mode !== "persistent") throw new Error(`PostgreSQL cannot restart ${mode}`);
+    await this.#postgres.restart();
+  }
+
+  stop(): Promise<void> {
+    return this.#postgres.stop();
   }
 }
 

@@ -1,24 +1,29 @@
 import { join } from "node:path";
 import { decode, type EventStore, newId } from "@assured/core";
 import { MongoEventStore } from "@assured/store-mongodb";
+import { PostgresEventStore } from "@assured/store-postgres";
 import { RedisEventStore } from "@assured/store-redis";
 import { createSqliteStores } from "@assured/store-sqlite";
 import { freePort, type RunningService, startRedisCluster } from "@assured/test-services";
 import { Cluster, Redis } from "ioredis";
 import { MongoClient } from "mongodb";
+import pg from "pg";
 import {
   type HandledEntry,
   MongoHandledLog,
+  PostgresHandledLog,
   RedisHandledLog,
   SqliteHandledLog,
 } from "../multi-node/handled-log.js";
 import type { NodeConfig } from "../multi-node/node-config.js";
 import { NodeProcess } from "../multi-node/node-process.js";
+import { preparePostgres } from "../multi-node/postgres-fixture.js";
 import { clockFileOf, writeClockOffset } from "./clock-jump.js";
 import type { Topology } from "./profiles.js";
 import { openChaosStores } from "./store-module.js";
 import {
   FerretStoreProcess,
+  PostgresStoreProcess,
   RedisStoreProcess,
   type RestartableStore,
   SqliteStoreFile,
@@ -41,9 +46,9 @@ export interface StoredLog {
 }
 
 /**
- * The servers of a chaos run: the store (a Redis, a SQLite file or a Mongo-wire server) and
- * node processes on it, each on a fixed loopback port so a killed node comes back where the
- * proxy looks for it.
+ * The servers of a chaos run: the store (a Redis, a PostgreSQL, a SQLite file or a Mongo-wire
+ * server) and node processes on it, each on a fixed loopback port so a killed node comes back
+ * where the proxy looks for it.
  */
 export class ChaosTopology {
   readonly kind: Topology;
@@ -134,6 +139,24 @@ export class ChaosTopology {
         },
       ];
       topology = new ChaosTopology(kind, configs, undefined, async () => {});
+    } else if (kind === "postgres") {
+      const postgres = await PostgresStoreProcess.start();
+      try {
+        await preparePostgres(postgres.url);
+      } catch (error) {
+        await postgres.stop();
+        throw error;
+      }
+      const configs: NodeConfig[] = ports.map((port, i) => ({
+        name: `n${i}`,
+        port,
+        store: "postgres",
+        postgresUrl: postgres.url,
+        handledPath,
+        ...HEARTBEAT,
+      }));
+      topology = new ChaosTopology(kind, configs, undefined, () => postgres.stop());
+      store = postgres;
     } else if (kind === "sqlite") {
       const path = join(dir, "chaos.sqlite");
       const configs: NodeConfig[] = [
@@ -290,6 +313,14 @@ export class ChaosTopology {
         redis.disconnect();
       }
     }
+    if (config.store === "postgres") {
+      const pool = new pg.Pool({ connectionString: config.postgresUrl, max: 1 });
+      try {
+        return await new PostgresHandledLog(pool).entries();
+      } finally {
+        await pool.end();
+      }
+    }
     if (config.store === "sqlite") {
       const log = new SqliteHandledLog(`${config.path}.handled`);
       try {
@@ -332,6 +363,10 @@ export class ChaosTopology {
     }
     if (config.store === "redis") {
       const store = new RedisEventStore({ redis: config.redisUrl, keyPrefix: config.keyPrefix });
+      return { store, close: () => store.close() };
+    }
+    if (config.store === "postgres") {
+      const store = new PostgresEventStore({ connection: config.postgresUrl });
       return { store, close: () => store.close() };
     }
     if (config.store === "sqlite") {

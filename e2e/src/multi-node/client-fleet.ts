@@ -6,10 +6,11 @@ export class ClientFleet {
   readonly clients: TrackedClient[];
   #round = 0;
 
-  constructor(count: number, url: string, stream: string) {
+  /** `count` clients named `<prefix>0`, `<prefix>1`… (prefix default `c`). */
+  constructor(count: number, url: string, stream: string, prefix = "c") {
     this.clients = Array.from(
       { length: count },
-      (_, i) => new TrackedClient({ name: `c${i}`, url, stream }),
+      (_, i) => new TrackedClient({ name: `${prefix}${i}`, url, stream }),
     );
   }
 

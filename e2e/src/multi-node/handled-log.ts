@@ -1,6 +1,7 @@
 import Database from "better-sqlite3";
 import type { Cluster, Redis } from "ioredis";
 import type { Db } from "mongodb";
+import type pg from "pg";
 
 /** One run of the message handler, as the handler itself recorded it. */
 export interface HandledEntry {
@@ -63,6 +64,33 @@ export class MongoHandledLog implements HandledLog {
   async entries(): Promise<HandledEntry[]> {
     const docs = await this.#db.collection("handled").find({}).sort({ _id: 1 }).toArray();
     return docs.map(({ id, node, client, n, at }) => ({ id, node, client, n, at }) as HandledEntry);
+  }
+}
+
+/** The handled log as the PostgreSQL table `handled` (in the stores' database). */
+export class PostgresHandledLog implements HandledLog {
+  readonly #pool: pg.Pool;
+
+  constructor(pool: pg.Pool) {
+    this.#pool = pool;
+  }
+
+  /** Creates the table if it is missing (once, before the nodes start). */
+  static async createTable(pool: pg.Pool): Promise<void> {
+    await pool.query(
+      "CREATE TABLE IF NOT EXISTS handled (seq bigserial PRIMARY KEY, entry jsonb NOT NULL)",
+    );
+  }
+
+  async record(entry: HandledEntry): Promise<void> {
+    await this.#pool.query("INSERT INTO handled (entry) VALUES ($1)", [JSON.stringify(entry)]);
+  }
+
+  async entries(): Promise<HandledEntry[]> {
+    const { rows } = await this.#pool.query<{ entry: HandledEntry }>(
+      "SELECT entry FROM handled ORDER BY seq",
+    );
+    return rows.map((row) => row.entry);
   }
 }
 

@@ -1,15 +1,18 @@
 import type { DedupStore, EventStore } from "@assured/core";
 import { MongoDedupStore, MongoEventStore } from "@assured/store-mongodb";
+import { PostgresDedupStore, PostgresEventStore } from "@assured/store-postgres";
 import { RedisDedupStore, RedisEventStore } from "@assured/store-redis";
 import { createSqliteStores } from "@assured/store-sqlite";
 import { createAdapter } from "@socket.io/redis-adapter";
 import { Cluster, Redis } from "ioredis";
 import { MongoClient } from "mongodb";
+import pg from "pg";
 import type { ServerOptions } from "socket.io";
 import { openChaosStores } from "../chaos/store-module.js";
 import {
   type HandledLog,
   MongoHandledLog,
+  PostgresHandledLog,
   RedisHandledLog,
   SqliteHandledLog,
 } from "./handled-log.js";
@@ -17,10 +20,12 @@ import type {
   CustomNodeConfig,
   MongoNodeConfig,
   NodeConfig,
+  PostgresNodeConfig,
   RedisClusterNodeConfig,
   RedisNodeConfig,
   SqliteNodeConfig,
 } from "./node-config.js";
+import { adapterListening, openPostgresAdapter } from "./postgres-adapter.js";
 
 /** What a node server runs on: its stores, its handled log and (on Redis) its adapter. */
 export interface NodeBackend {
@@ -57,6 +62,7 @@ async function openStoreBackend(config: NodeConfig): Promise<NodeBackend> {
   if (config.store === "redis-cluster") return openRedisClusterBackend(config);
   if (config.store === "sqlite") return openSqliteBackend(config);
   if (config.store === "custom") return openCustomBackend(config);
+  if (config.store === "postgres") return openPostgresBackend(config);
   return openMongoBackend(config);
 }
 
@@ -152,6 +158,34 @@ function openSqliteBackend(config: SqliteNodeConfig): NodeBackend {
     async close() {
       await close();
       handled.close();
+    },
+  };
+}
+
+function openPostgresBackend(config: PostgresNodeConfig): NodeBackend {
+  // One pool for both stores and the handled log; the adapter has connections of its own.
+  const pool = new pg.Pool({
+    connectionString: config.postgresUrl,
+    max: 10,
+    connectionTimeoutMillis: 5_000,
+    keepAlive: true,
+  });
+  // Idle connections fail while the server restarts; the next query reconnects.
+  pool.on("error", () => {});
+  const store = new PostgresEventStore({ connection: pool });
+  const dedupStore = new PostgresDedupStore({ connection: pool });
+  const adapter = openPostgresAdapter(config.postgresUrl, config.name);
+  return {
+    store,
+    dedupStore,
+    handled: new PostgresHandledLog(pool),
+    adapter: adapter.adapter,
+    healthy: async () =>
+      (await storeAnswers(store)) &&
+      (await adapterListening(pool, adapter.applicationName).catch(() => false)),
+    async close() {
+      await Promise.allSettled([store.close(), dedupStore.close()]);
+      await Promise.allSettled([pool.end(), adapter.close()]);
     },
   };
 }

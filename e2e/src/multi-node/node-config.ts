@@ -4,6 +4,7 @@ export type NodeConfig =
   | RedisClusterNodeConfig
   | MongoNodeConfig
   | SqliteNodeConfig
+  | PostgresNodeConfig
   | CustomNodeConfig;
 
 interface CommonNodeConfig {
@@ -57,6 +58,16 @@ export interface SqliteNodeConfig extends CommonNodeConfig {
 }
 
 /**
+ * A node on PostgreSQL: `PostgresEventStore` and `PostgresDedupStore` on one pool, and the
+ * Socket.IO PostgreSQL adapter (LISTEN/NOTIFY). The database needs the adapter's table and the
+ * handled log's first (`preparePostgres` in `postgres-fixture.ts`); the stores make their own.
+ */
+export interface PostgresNodeConfig extends CommonNodeConfig {
+  store: "postgres";
+  postgresUrl: string;
+}
+
+/**
  * A single node on a store of your own: the module's `chaos.open({ directory })` (see
  * `e2e/src/chaos/store-module.ts`) opens its stores on `directory`, again after a SIGKILL. Its
  * handled log is the SQLite file `handledPath` (default `<directory>.handled`).
@@ -77,6 +88,7 @@ const STORES: readonly NodeConfig["store"][] = [
   "redis-cluster",
   "mongodb",
   "sqlite",
+  "postgres",
   "custom",
 ];
 

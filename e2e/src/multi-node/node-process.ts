@@ -48,7 +48,7 @@ export class NodeProcess {
   }
 
   /** Starts a node and resolves once it listens; rejects with its output if it exits first. */
-  static async start(config: NodeConfig, timeoutMs = 20_000): Promise<NodeProcess> {
+  static async start(config: NodeConfig, timeoutMs = 60_000): Promise<NodeProcess> {
     const library = findLibfaketime();
     const clockFile = clockFileOf(config);
     // A node restarted during a jump keeps the jumped clock, as a process on that machine would.

@@ -13,6 +13,7 @@ import {
   type DedupStore,
   type DedupStoreCapabilities,
   newId,
+  nextFencingToken,
   quotaExceededError,
   type StoredResponse,
   systemClock,
@@ -32,7 +33,7 @@ export interface FileDedupStoreOptions {
  * A key's file: held under a lease, or done with the response (payload in base64); `owner` is
  * the id of the claim's owner, when it had one; `fencingToken` the latest claim's (absent in
  * files written before fencing: 0). A released key's file stays as a lease that ended at 0,
- * held by no token (`""`) and no owner, so the next claim's fencing token is one more.
+ * held by no token (`""`) and no owner, so the next claim's fencing token follows its own.
  */
 type KeyFile =
   | {
@@ -64,7 +65,8 @@ interface OwnerFile {
 /**
  * A `DedupStore` on plain files: one small JSON file per key, replaced atomically (write, fsync,
  * rename). Persistent and single-instance, like `FileEventStore`. An expired or released key's
- * file is overwritten by the next claim of that key, whose fencing token is the file's plus one.
+ * file is overwritten by the next claim of that key, whose fencing token is larger than the
+ * file's (`nextFencingToken`: the file's plus one, or the clock in ms when larger).
  *
  * Quotas: each owner has a file listing its keys and when each stops counting, rewritten by
  * every claim, complete and release of its keys (expired ones are dropped then), so a claim
@@ -108,7 +110,12 @@ export class FileDedupStore implements DedupStore {
             : { status: "done", response: responseOf(current) };
         }
         const token = newId();
-        const fencingToken = (current?.fencingToken ?? 0) + 1;
+        // Larger than the file's token, and read from the clock for a key without a file (one
+        // deleted by hand after it expired still gets a token above all earlier ones).
+        const fencingToken = nextFencingToken(
+          current === undefined ? undefined : (current.fencingToken ?? 0),
+          now,
+        );
         const leaseExpiresAt = now + options.leaseMs;
         const { owner } = options;
         if (owner !== undefined) await this.countIn(owner, key, leaseExpiresAt, now);

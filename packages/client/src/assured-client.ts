@@ -1,6 +1,7 @@
 import {
   AssuredError,
   assertEventName,
+  assertKnownOptions,
   assertStreamName,
   CLIENT_FEATURES,
   encode,
@@ -21,6 +22,7 @@ import {
   type SubscribeRequest,
 } from "@assured/core";
 import type { Socket } from "socket.io-client";
+import { ClientMetrics, type ClientStats } from "./client-metrics.js";
 import { ErrorReporter } from "./error-reporter.js";
 import { type EventHandler, EventHandlers } from "./event-handlers.js";
 import { GapRepair } from "./gap-repair.js";
@@ -84,6 +86,7 @@ export class AssuredClient<
   readonly #gaps: GapRepair;
   readonly #subscribeRetry: SubscribeRetry;
   readonly #serverStreams: StreamIndex;
+  readonly #metrics: ClientMetrics;
   /** Streams whose recovery outcome waits for the application's listeners before it is saved. */
   readonly #outcomes = new Map<StreamName, OutcomeState>();
   /** Bumped when a stream restarts or is forgotten: a save decided before is then stale. */
@@ -127,6 +130,7 @@ export class AssuredClient<
     refuseUnsupportedSocketOptions(socket);
     this.#socket = socket;
     this.#options = resolveOptions(options);
+    this.#metrics = new ClientMetrics(this.#options.meter, () => this.#outbox?.size ?? 0);
     const locks = this.#options.locks ?? locksFor(this.#options.storage);
     this.#sequencer = new Sequencer({
       maxBuffered: this.#options.maxBufferedEvents,
@@ -146,6 +150,7 @@ export class AssuredClient<
       (s, p) => this.#savePosition(s, p),
       (request) => this.#gaps.fetch(request),
       new Set(this.#options.skipEvents),
+      (record) => this.#metrics.delivered(record.time),
     );
     this.#gaps = new GapRepair(
       socket,
@@ -232,9 +237,16 @@ export class AssuredClient<
       await this.#outbox.close();
       return;
     }
-    this.#sender = new OutboxSender(this.#socket, this.#outbox, this.#errors, (id, result) => {
-      for (const listener of this.#resultListeners) this.#errors.guard(() => listener(id, result));
-    });
+    this.#sender = new OutboxSender(
+      this.#socket,
+      this.#outbox,
+      this.#errors,
+      (id, result) => {
+        for (const listener of this.#resultListeners)
+          this.#errors.guard(() => listener(id, result));
+      },
+      this.#metrics,
+    );
   }
 
   /**
@@ -278,7 +290,7 @@ export class AssuredClient<
    */
   subscribe(stream: StreamName, options: SubscribeOptions = {}): void {
     assertStreamName(stream);
-    const from = checkFrom(checkOptions(options).from);
+    const from = checkFrom(checkOptions(options, SUBSCRIBE_OPTION_KEYS, "subscribe").from);
     if (this.#closed) throw closedError();
     if (this.#subscriptions.has(stream)) return;
     if (this.#subscriptions.size >= this.#options.maxStreams) {
@@ -322,7 +334,7 @@ export class AssuredClient<
    */
   resubscribe(stream: StreamName, options: SubscribeOptions = {}): void {
     assertStreamName(stream);
-    const from = checkFrom(checkOptions(options).from);
+    const from = checkFrom(checkOptions(options, SUBSCRIBE_OPTION_KEYS, "resubscribe").from);
     if (!this.#subscriptions.has(stream) || !this.#sequencer.has(stream)) {
       // Not tracked yet (its position may still be loading): start over without a position.
       this.#subscriptions.delete(stream);
@@ -413,7 +425,7 @@ export class AssuredClient<
   async emit<R = unknown>(name: string, data: unknown, options: EmitOptions = {}): Promise<R> {
     if (this.#closed) throw closedError();
     assertEventName(name);
-    checkOptions(options);
+    checkOptions(options, EMIT_OPTION_KEYS, "emit", "EmitOptions");
     if (name.startsWith("assured:")) {
       throw new AssuredError("INVALID_ARGUMENT", 'message names must not start with "assured:".');
     }
@@ -447,6 +459,16 @@ export class AssuredClient<
   }
 
   /**
+   * A snapshot of the client's figures — outbox depth, messages sent, retried and answered,
+   * events delivered and their delivery lag — the same as its OpenTelemetry metrics
+   * (docs/operations.md), without OpenTelemetry. Counters count since the client was created.
+   * @example const { outboxDepth, deliveryLagMs } = client.stats();
+   */
+  stats(): ClientStats {
+    return this.#metrics.snapshot();
+  }
+
+  /**
    * The answer to a finished message, kept for `resultTtlMs` also across reloads, whichever tab
    * sent it: `{ ok: true, value }` or `{ ok: false, error }` (an `AssuredError` as `emit`
    * would reject); `{ ok: true, omitted: true }` when the value was over `maxResultBytes`.
@@ -471,6 +493,7 @@ export class AssuredClient<
     this.#subscribeRetry.clear();
     this.#delivery.stop();
     this.#sender?.stop(closedError());
+    this.#metrics.close();
     for (const detach of this.#detach.splice(0)) detach();
     purgeAssuredFrames(this.#socket);
     this.#socket.disconnect();
@@ -785,10 +808,17 @@ function checkFrom(from: unknown): StartFrom {
   return from;
 }
 
-function checkOptions<T>(options: T): T {
-  if (typeof options !== "object" || options === null || Array.isArray(options)) {
-    throw new AssuredError("INVALID_ARGUMENT", "options must be an object.");
-  }
+const SUBSCRIBE_OPTION_KEYS: readonly string[] = ["from"] satisfies (keyof SubscribeOptions)[];
+const EMIT_OPTION_KEYS: readonly string[] = ["id"] satisfies (keyof EmitOptions)[];
+
+/** Throws `INVALID_ARGUMENT` unless `options` is an object of `known` keys; returns it. */
+function checkOptions<T>(
+  options: T,
+  known: readonly string[],
+  what: string,
+  typeName = "SubscribeOptions",
+): T {
+  assertKnownOptions(options, known, what, typeName);
   return options;
 }
 

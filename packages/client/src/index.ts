@@ -4,6 +4,8 @@ export {
   type ClientStorage,
   isAssuredError,
   type MessageResult,
+  type MetricSummary,
+  type MetricsMeter,
   memoryStorage,
   type Position,
   type RecoveryOutcome,
@@ -16,6 +18,7 @@ export {
   type PendingMessage,
   type SubscribeOptions,
 } from "./assured-client.js";
+export { CLIENT_METER_NAME, type ClientStats } from "./client-metrics.js";
 export type { EventHandler, EventMeta } from "./event-handlers.js";
 export { type IndexedDbStorageOptions, indexedDbStorage } from "./indexeddb-storage.js";
 export type { AssuredClientOptions } from "./options.js";

@@ -1,4 +1,9 @@
-import { AssuredError, type ClientStorage, type StorageWrite } from "@assured/core";
+import {
+  AssuredError,
+  assertKnownOptions,
+  type ClientStorage,
+  type StorageWrite,
+} from "@assured/core";
 import { createStore, del, get, promisifyRequest, set, type UseStore } from "idb-keyval";
 import { checkWrites } from "./web-storage.js";
 
@@ -37,17 +42,7 @@ const OPTION_NAMES = new Set(["dbName", "storeName"]);
  * await client.connect();
  */
 export function indexedDbStorage(options: IndexedDbStorageOptions = {}): ClientStorage {
-  if (typeof options !== "object" || options === null || Array.isArray(options)) {
-    throw new AssuredError("INVALID_ARGUMENT", "indexedDbStorage options must be an object.");
-  }
-  for (const name of Object.keys(options)) {
-    if (!OPTION_NAMES.has(name)) {
-      throw new AssuredError(
-        "INVALID_ARGUMENT",
-        `indexedDbStorage: unknown option "${name}" (known: dbName, storeName).`,
-      );
-    }
-  }
+  assertKnownOptions(options, OPTION_NAMES, "indexedDbStorage", "IndexedDbStorageOptions");
   const dbName = options.dbName ?? "assured";
   const storeName = options.storeName ?? "kv";
   for (const [name, value] of [

@@ -2,6 +2,8 @@ import {
   AssuredError,
   assertEventName,
   assertId,
+  assertKnownOptions,
+  assertMeterOption,
   assertPositiveInteger,
   assertRetryPolicy,
   type ClientLocks,
@@ -10,6 +12,7 @@ import {
   DEFAULT_MAX_RESULT_BYTES,
   DEFAULT_RETRY_POLICY,
   MAX_READ_LIMIT,
+  type MetricsMeter,
   memoryStorage,
   type RandomSource,
   type RetryPolicy,
@@ -79,15 +82,23 @@ export interface AssuredClientOptions {
    * in-process locks shared by clients given the same storage object in Node).
    */
   locks?: ClientLocks;
+  /**
+   * Where the client's OpenTelemetry metrics go (docs/operations.md): a `Meter` of
+   * `@opentelemetry/api`, or `false` for none. Default: the global meter provider's
+   * `"@assured/client"` meter when `@opentelemetry/api` can be imported (in Node; a browser
+   * bundle does not include it: pass a meter), else none. `client.stats()` works either way.
+   */
+  meter?: MetricsMeter | false;
 }
 
 /** The options with their defaults filled in. */
 export type ResolvedOptions = Required<
-  Omit<AssuredClientOptions, "clientId" | "messageTtlMs" | "locks">
+  Omit<AssuredClientOptions, "clientId" | "messageTtlMs" | "locks" | "meter">
 > & {
   clientId?: string;
   messageTtlMs?: number;
   locks?: ClientLocks;
+  meter?: MetricsMeter | false;
 };
 
 const OPTION_KEYS: ReadonlySet<string> = new Set([
@@ -110,21 +121,12 @@ const OPTION_KEYS: ReadonlySet<string> = new Set([
   "skipEvents",
   "messageTtlMs",
   "locks",
+  "meter",
 ] satisfies (keyof AssuredClientOptions)[]);
 
 /** Validates options and fills in defaults; throws `INVALID_ARGUMENT` on a bad value or an unknown option. */
 export function resolveOptions(options: AssuredClientOptions = {}): ResolvedOptions {
-  if (typeof options !== "object" || options === null) {
-    throw new AssuredError("INVALID_ARGUMENT", "options must be an object.");
-  }
-  for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.has(key)) {
-      throw new AssuredError(
-        "INVALID_ARGUMENT",
-        `unknown option "${key}" (see AssuredClientOptions).`,
-      );
-    }
-  }
+  assertKnownOptions(options, OPTION_KEYS, "createAssuredClient", "AssuredClientOptions");
   const resolved: ResolvedOptions = {
     storage: options.storage ?? memoryStorage(),
     storagePrefix: options.storagePrefix ?? "assured:",
@@ -155,6 +157,10 @@ export function resolveOptions(options: AssuredClientOptions = {}): ResolvedOpti
       );
     }
     resolved.locks = options.locks;
+  }
+  if (options.meter !== undefined) {
+    assertMeterOption(options.meter, "meter");
+    resolved.meter = options.meter;
   }
   if (options.clientId !== undefined) {
     assertId(options.clientId, "clientId");

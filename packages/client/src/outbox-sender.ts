@@ -1,5 +1,6 @@
 import { type AssuredError, FRAMES, type MessageResult, type Outbox } from "@assured/core";
 import type { Socket } from "socket.io-client";
+import type { ClientMetrics } from "./client-metrics.js";
 import { outboxLog } from "./debug-log.js";
 import type { ErrorReporter } from "./error-reporter.js";
 import { type SettledResult, toSettled } from "./settled-result.js";
@@ -21,6 +22,9 @@ export class OutboxSender {
   /** One waiter per unanswered message id (so at most `maxPending`). */
   readonly #waiters = new Map<string, Waiter>();
   readonly #onResult: (id: string, result: SettledResult) => void;
+  readonly #metrics: ClientMetrics | undefined;
+  /** Ids this sender sent and that are not answered yet: sending one again is a retry. */
+  readonly #sentIds = new Set<string>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
 
@@ -29,7 +33,9 @@ export class OutboxSender {
     outbox: Outbox,
     errors: ErrorReporter,
     onResult: (id: string, result: SettledResult) => void,
+    metrics?: ClientMetrics,
   ) {
+    this.#metrics = metrics;
     this.#socket = socket;
     this.#outbox = outbox;
     this.#errors = errors;
@@ -63,6 +69,8 @@ export class OutboxSender {
         frame.name,
         frame.payload.byteLength,
       );
+      this.#metrics?.sent(this.#sentIds.has(frame.id));
+      this.#sentIds.add(frame.id);
       this.#socket.emit(FRAMES.message, frame, (reply: unknown) => this.#onReply(reply));
     }
     this.#arm();
@@ -78,6 +86,9 @@ export class OutboxSender {
   disconnected(): void {
     this.#outbox.disconnected();
     this.#disarm();
+    // Forget ids answered elsewhere (another tab, adoption): keep the set to what still waits.
+    const waiting = new Set(this.#outbox.pending().map((m) => m.id));
+    for (const id of this.#sentIds) if (!waiting.has(id)) this.#sentIds.delete(id);
   }
 
   /** Stops sending and rejects every waiting `emit` with `CLOSED` (messages stay stored). */
@@ -118,6 +129,8 @@ export class OutboxSender {
 
   #settle(result: MessageResult): void {
     const settled = toSettled(result);
+    this.#sentIds.delete(result.id);
+    this.#metrics?.answered(settled.ok);
     if (settled.ok) outboxLog("reply to %s seq %d: ok", result.id, result.seq);
     else outboxLog("reply to %s seq %d: %s (final)", result.id, result.seq, settled.error.code);
     this.#errors.guard(() => this.#onResult(result.id, settled));

@@ -26,6 +26,8 @@ export class StreamDelivery {
   readonly #savePosition: (stream: StreamName, position: Position) => void;
   readonly #fetch: (request: FetchRequest) => void;
   readonly #skip: ReadonlySet<string>;
+  /** Called once a record's handlers resolved (delivery lag). */
+  readonly #delivered: (record: EventRecord) => void;
   readonly #draining = new Set<StreamName>();
   /** Paused streams waiting for a handler of the named event. */
   readonly #waitingForHandler = new Map<StreamName, string>();
@@ -40,7 +42,9 @@ export class StreamDelivery {
     savePosition: (stream: StreamName, position: Position) => void,
     fetch: (request: FetchRequest) => void,
     skip: ReadonlySet<string> = new Set(),
+    delivered: (record: EventRecord) => void = () => undefined,
   ) {
+    this.#delivered = delivered;
     this.#skip = skip;
     this.#sequencer = sequencer;
     this.#handlers = handlers;
@@ -76,6 +80,7 @@ export class StreamDelivery {
           this.#errors.report(failure);
           return;
         }
+        this.#delivered(record);
         const step = seq.delivered(stream, record.offset);
         if (!step) continue;
         for (const ack of step.acks) ack();

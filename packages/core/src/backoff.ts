@@ -1,5 +1,5 @@
 import { AssuredError } from "./errors.js";
-import { assertPositiveInteger } from "./validate.js";
+import { assertKnownOptions, assertPositiveInteger } from "./validate.js";
 
 /** An exponential retry schedule: the n-th retry waits up to `initialMs * factor^(n-1)`, capped at `maxMs`. */
 export interface RetryPolicy {
@@ -21,11 +21,18 @@ export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({
 /** A source of uniformly distributed numbers in [0, 1); inject a seeded one in tests. */
 export type RandomSource = () => number;
 
-/** Throws `INVALID_ARGUMENT` unless `policy` is a valid `RetryPolicy`. */
+const RETRY_POLICY_KEYS: readonly string[] = [
+  "initialMs",
+  "maxMs",
+  "factor",
+] satisfies (keyof RetryPolicy)[];
+
+/** Throws `INVALID_ARGUMENT` unless `policy` is a valid `RetryPolicy` (with no other key). */
 export function assertRetryPolicy(policy: unknown): asserts policy is RetryPolicy {
   if (typeof policy !== "object" || policy === null) {
     throw new AssuredError("INVALID_ARGUMENT", "retry must be { initialMs, maxMs, factor }.");
   }
+  assertKnownOptions(policy, RETRY_POLICY_KEYS, "retry", "RetryPolicy");
   const p = policy as Record<string, unknown>;
   assertPositiveInteger(p.initialMs, "retry.initialMs");
   assertPositiveInteger(p.maxMs, "retry.maxMs");

@@ -1,3 +1,4 @@
+import { didYouMean } from "./closest-name.js";
 import type { ClaimOptions, DedupOwner, StoredResponse } from "./dedup-store.js";
 import { AssuredError } from "./errors.js";
 import {
@@ -25,7 +26,7 @@ function refuseUnknownFields(value: object, known: ReadonlySet<string>, what: st
     if (!known.has(field)) {
       throw new AssuredError(
         "INVALID_ARGUMENT",
-        `${what} has an unknown field ${describe(field)}; expected ${[...known].join(", ")}.`,
+        `${what} has an unknown field ${describe(field)}${didYouMean(field, known)}; expected ${[...known].join(", ")}.`,
       );
     }
   }

@@ -41,10 +41,10 @@ export interface ClaimOptions {
 export type ClaimResult =
   /**
    * This caller holds the key: run the handler (renewing the lease with `renew` while it runs),
-   * then `complete` or `release` with the token. `fencingToken` is a positive safe integer that
-   * strictly increases with every successful claim of the key while its entry exists (1 for a
-   * fresh key, the previous one + 1 after a takeover or a release): give it to the resources
-   * the handler writes, so they can refuse a holder whose lease was taken over.
+   * then `complete` or `release` with the token. `fencingToken` is a positive safe integer
+   * larger than every fencing token given earlier for the key, also after the store dropped its
+   * entry (see "Fencing" on `DedupStore`): give it to the resources the handler writes, so they
+   * can refuse a holder whose lease was taken over.
    */
   | { status: "claimed"; token: string; fencingToken: number }
   /** Another caller holds an unexpired lease; wait and claim again. */
@@ -87,14 +87,22 @@ export interface DedupStoreCapabilities {
  *   otherwise false (taken over, completed, released, expired, unknown key). The server renews
  *   the lease of a running handler so a slow handler is not taken over.
  * - Fencing: every `claimed` answer carries a `fencingToken`, stored with the claim (it survives
- *   restarts of persistent stores and is seen by every instance). For a key it strictly
- *   increases with every successful claim while the key's entry exists: 1 for a fresh key,
- *   previous + 1 after taking over an expired lease or claiming after `release` (so `release`
- *   keeps the entry, expired and without a holder, until the store drops expired entries). An
- *   entry dropped after it expired starts again at 1.
- *   Delete an expired lease only a grace period after it ended (not at the first sweep): a
- *   holder stalled past its lease keeps its token, and a key that starts again at 1 gives the
- *   next holder a smaller token than the stalled one.
+ *   restarts of persistent stores and is seen by every instance). For a key it is larger than
+ *   every token given earlier, also after the entry was dropped: with `now` the store's clock
+ *   in ms, `max(previous + 1, floor(now))` after taking over an expired lease or claiming after
+ *   `release` (so `release` keeps the entry, expired and without a holder, until the store
+ *   drops expired entries), and `max(1, floor(now))` for a key without an entry
+ *   (`nextFencingToken`). Why the clock: an entry is dropped only after its lease (or
+ *   response) ended, so a claim after the drop comes at least a lease after the claim of any
+ *   holder still running (one stalled past its lease: a GC pause, a frozen node), and a token
+ *   read from the clock then is larger than that holder's, which grew by 1 per takeover, each
+ *   at least a lease apart. This holds as long as the store's clock does not step back by more
+ *   than a lease. Without it a dropped key would start again low, and the next holder's token
+ *   would be smaller than the stalled holder's, which the resources would then prefer. A store
+ *   that deletes entries itself (a sweep, a bound) deletes one only once its clock has passed
+ *   the entry's token (`fencingToken < now`): a released entry is expired at once, and deleted
+ *   and claimed again within the same millisecond it would give its token a second time. An
+ *   expired entry kept for that reason still frees its owner's place (as after `release`).
  * - Responses: `complete` copies the response's bytes (later changes to the caller's array do
  *   not reach the store) and every `done` answer carries a copy of its own. A response keeps its
  *   bytes and its `ok` flag, and a key its fingerprint, across restarts of a persistent store

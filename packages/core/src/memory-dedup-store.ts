@@ -13,6 +13,7 @@ import {
   quotaExceededError,
 } from "./dedup-store-arguments.js";
 import { AssuredError } from "./errors.js";
+import { nextFencingToken } from "./fencing-token.js";
 import { newId } from "./ids.js";
 import { createMemoryBackend, type MemoryBackend, type MemoryClaim } from "./memory-backend.js";
 import { expiryOf, MemoryDedupOwners } from "./memory-dedup-owners.js";
@@ -52,7 +53,9 @@ const SWEEP_STEP = 4;
  * The reference `DedupStore`: claims and responses in memory, no I/O, safe in browsers. Each
  * operation is atomic, so exactly one of many concurrent claims wins, and an owner's quota is
  * exact (`quotaUnderContention: "exact"`). The number of keys is bounded; expired leases and
- * responses are swept a few at a time on every claim, and all at once when the store is full.
+ * responses are swept a few at a time on every claim, and all at once when the store is full
+ * (each once the clock has passed its fencing token, so a key claimed again after the sweep
+ * gets a larger token from the clock).
  * Per-owner counts are kept on every write and removal, so a claim at an owner's quota drops
  * that owner's expired entries from a heap of expiry times instead of scanning.
  *
@@ -112,13 +115,14 @@ export class MemoryDedupStore implements DedupStore {
     if (
       owner !== undefined &&
       this.owners.held(owner.id) >= owner.maxEntries &&
-      this.owners.dropExpired(owner.id, now, (k, claim) => this.drop(k, claim)) >= owner.maxEntries
+      this.owners.dropExpired(owner.id, now, (k, claim) => this.drop(k, claim, now)) >=
+        owner.maxEntries
     ) {
       throw quotaExceededError(owner);
     }
     if (!this.claims.has(key)) this.makeRoom(now);
     const token = newId();
-    const fencingToken = (current?.fencingToken ?? 0) + 1;
+    const fencingToken = nextFencingToken(current?.fencingToken, now);
     this.put(key, {
       state: "leased",
       fingerprint: options.fingerprint,
@@ -200,10 +204,26 @@ export class MemoryDedupStore implements DedupStore {
     else this.owners.replaced(key, previous, claim);
   }
 
-  /** Removes `key`, whose current claim is `claim`, and its owner's count of it. */
-  private drop(key: string, claim: MemoryClaim): void {
-    this.claims.delete(key);
-    this.owners.removed(claim);
+  /**
+   * Removes `key`, whose current claim `claim` expired, and its owner's count of it. Only once
+   * the clock has passed its fencing token (`canForget`): until then a claim of the key without
+   * an entry could get a token no larger, so the entry stays, given up by its owner (it no
+   * longer counts for the quota) and held by no token, as after `release`.
+   */
+  private drop(key: string, claim: MemoryClaim, now: number): void {
+    if (canForget(claim, now)) {
+      this.claims.delete(key);
+      this.owners.removed(claim);
+      return;
+    }
+    if (claim.owner === undefined) return;
+    this.put(key, {
+      state: "leased",
+      fingerprint: claim.fingerprint,
+      token: "",
+      leaseExpiresAt: expiryOf(claim),
+      fencingToken: claim.fencingToken,
+    });
   }
 
   /** Drops expired keys among the few least recently written ones. */
@@ -211,7 +231,7 @@ export class MemoryDedupStore implements DedupStore {
     let checked = 0;
     for (const [key, claim] of this.claims) {
       if (checked++ >= SWEEP_STEP) break;
-      if (isExpired(claim, now)) this.drop(key, claim);
+      if (isExpired(claim, now)) this.drop(key, claim, now);
     }
   }
 
@@ -221,7 +241,7 @@ export class MemoryDedupStore implements DedupStore {
     if (now !== this.lastFullSweepAt) {
       this.lastFullSweepAt = now;
       for (const [key, claim] of this.claims) {
-        if (isExpired(claim, now)) this.drop(key, claim);
+        if (isExpired(claim, now)) this.drop(key, claim, now);
       }
     }
     if (this.claims.size >= this.maxEntries) {
@@ -235,6 +255,14 @@ export class MemoryDedupStore implements DedupStore {
 
 function isExpired(claim: MemoryClaim, now: number): boolean {
   return expiryOf(claim) <= now;
+}
+
+/**
+ * Whether an expired claim may be forgotten: the clock has passed its fencing token, so the
+ * key's next claim, whose token comes from the clock, gets a larger one (contract, "Fencing").
+ */
+function canForget(claim: MemoryClaim, now: number): boolean {
+  return claim.fencingToken < Math.floor(now);
 }
 
 function copyResponse(response: StoredResponse): StoredResponse {

@@ -1,3 +1,4 @@
+import { didYouMean } from "./closest-name.js";
 import { AssuredError } from "./errors.js";
 import type { EventRecord, Position } from "./types.js";
 
@@ -128,8 +129,9 @@ export function assertPositiveInteger(value: unknown, what: string): asserts val
 
 /**
  * Throws `INVALID_ARGUMENT` unless `options` is an object (not an array) whose own keys are all
- * in `known`; the message names the first unknown key, so a misspelled option (`maxEntry` for
- * `maxEntries`) fails instead of silently using the default.
+ * in `known`; the message names the first unknown key and the closest known one, so a
+ * misspelled option (`maxEntry` for `maxEntries`) fails, saying the fix, instead of silently
+ * using the default.
  * Derive `known` from the option type (`[...] satisfies (keyof XOptions)[]`) so it cannot drift.
  *
  * @example assertKnownOptions(options, ["clock", "maxEntries"], "MemoryDedupStore", "MemoryDedupStoreOptions");
@@ -154,7 +156,7 @@ export function assertKnownOptions(
     if (!isKnown(key)) {
       throw new AssuredError(
         "INVALID_ARGUMENT",
-        `unknown option ${describe(key)} of ${what} (see ${typeName}).`,
+        `unknown option ${describe(key)} of ${what}${didYouMean(key, known)} (see ${typeName}).`,
       );
     }
   }

@@ -8,7 +8,8 @@ import { type ClaimResult, MemoryDedupStore } from "../src/index.js";
  * the store and against a model that keeps, per key, its state, holder token, expiry and last
  * fencing token. Every answer must be the model's: a renewal succeeds exactly while its token
  * holds an unexpired lease and moves the lease end; every claim's fencing token is the key's
- * previous one + 1 (1 for a fresh key), across takeovers, releases and expired responses.
+ * previous one + 1 or the clock, whichever is larger (the clock, at least 1, for a fresh key),
+ * across takeovers, releases and expired responses.
  */
 
 const KEYS = ["a", "b", "c"] as const;
@@ -75,7 +76,7 @@ function expectedClaim(entry: ModelEntry | undefined, fingerprint: string, now: 
 }
 
 describe("MemoryDedupStore renew and fencing, model-based (fast-check)", () => {
-  it("renews only the current, unexpired holder, and gives each claim the key's previous fencing token + 1", async () => {
+  it("renews only the current, unexpired holder, and gives each claim the key's previous fencing token + 1 or the clock", async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 80 }), async (commands) => {
         let now = 0;
@@ -102,7 +103,8 @@ describe("MemoryDedupStore renew and fencing, model-based (fast-check)", () => {
             });
             expect(result).toMatchObject(expectedClaim(entry, fingerprint, now));
             if (result.status !== "claimed") continue;
-            expect(result.fencingToken).toBe((entry?.fence ?? 0) + 1);
+            // The key's previous token + 1, or the clock when larger (1 at least, fresh key).
+            expect(result.fencingToken).toBe(Math.max((entry?.fence ?? 0) + 1, now, 1));
             tokens.push({ key, token: result.token });
             model.set(key, {
               state: "leased",

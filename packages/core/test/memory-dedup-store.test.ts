@@ -122,7 +122,8 @@ describe("MemoryDedupStore", () => {
     expect(() => new MemoryDedupStore({ maxEntry: 10 } as never)).toThrowError(
       expect.objectContaining({
         code: "INVALID_ARGUMENT",
-        message: 'unknown option "maxEntry" of MemoryDedupStore (see MemoryDedupStoreOptions).',
+        message:
+          'unknown option "maxEntry" of MemoryDedupStore — did you mean "maxEntries"? (see MemoryDedupStoreOptions).',
       }),
     );
     expect(() => new MemoryDedupStore({ maxEntries: 10 })).not.toThrow();

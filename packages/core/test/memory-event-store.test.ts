@@ -141,7 +141,7 @@ describe("MemoryEventStore", () => {
     expect(() => new MemoryEventStore({ retention: { maxLenght: 5 } } as never)).toThrowError(
       expect.objectContaining({
         code: "INVALID_ARGUMENT",
-        message: expect.stringContaining('"maxLenght" of retention'),
+        message: expect.stringContaining('"maxLenght" of retention — did you mean "maxLength"?'),
       }),
     );
     expect(() => new MemoryEventStore(null as never)).toThrowError(

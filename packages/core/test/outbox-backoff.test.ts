@@ -35,4 +35,14 @@ describe("backoffDelay", () => {
     expect(() => assertRetryPolicy({ initialMs: 10, maxMs: 5, factor: 2 })).toThrow(/maxMs/);
     expect(() => assertRetryPolicy(null)).toThrow(/retry/);
   });
+
+  it("refuses an unknown key of a policy, suggesting the closest one", () => {
+    const policy = { initialMs: 10, maxMs: 50, factor: 2 };
+    expect(() => assertRetryPolicy({ ...policy, maxMS: 50 })).toThrow(
+      'unknown option "maxMS" of retry — did you mean "maxMs"? (see RetryPolicy).',
+    );
+    expect(() => assertRetryPolicy({ ...policy, jitter: true })).toThrow(
+      'unknown option "jitter" of retry (see RetryPolicy).',
+    );
+  });
 });

@@ -52,6 +52,19 @@ describe("store argument validators (G12)", () => {
     expect(() => assertReleaseArguments(null, "t")).toThrowError(code("INVALID_ARGUMENT"));
   });
 
+  it("a misspelled claim field is refused with the closest valid one; a far one gets none", () => {
+    expect(() => assertClaimArguments("k", { leaseMS: 1_000, fingerprint: "fp" })).toThrow(
+      'claim options has an unknown field "leaseMS" — did you mean "leaseMs"?',
+    );
+    const owner = { id: "a", maxEntry: 5 };
+    expect(() => assertClaimArguments("k", { leaseMs: 1_000, fingerprint: "fp", owner })).toThrow(
+      'claim owner has an unknown field "maxEntry" — did you mean "maxEntries"?',
+    );
+    expect(() => assertClaimArguments("k", { leaseMs: 1_000, fingerprint: "fp", zzz: 1 })).toThrow(
+      'claim options has an unknown field "zzz"; expected',
+    );
+  });
+
   it("renew takes a key, a token and a positive integer leaseMs", () => {
     expect(() => assertRenewArguments("k", "t", 1)).not.toThrow();
     for (const [key, token, leaseMs] of [

@@ -2,6 +2,8 @@ import {
   AssuredError,
   assertEventName,
   assertId,
+  assertKnownOptions,
+  assertMeterOption,
   assertStreamName,
   encode,
   ROOM_PREFIX,
@@ -14,6 +16,7 @@ import { closeSocketBudget, meterOf } from "./budgets.js";
 import { createContext, type ServerContext } from "./context.js";
 import { type AssuredLimits, resolveLimits } from "./limits.js";
 import { type AnyMessageHandler, MessageDispatcher } from "./messages.js";
+import type { ServerStats } from "./metrics.js";
 import type {
   AnyServer,
   AssuredServerOptions,
@@ -83,19 +86,13 @@ export class AssuredServer<
         "options.dedupStore has no renew(): update the store (the server renews the leases of running handlers).",
       );
     }
-    for (const key of Object.keys(options)) {
-      if (!SERVER_OPTION_KEYS.has(key)) {
-        throw new AssuredError(
-          "INVALID_ARGUMENT",
-          `unknown option "${key}" (see AssuredServerOptions).`,
-        );
-      }
-    }
+    assertKnownOptions(options, SERVER_OPTION_KEYS, "createAssuredServer", "AssuredServerOptions");
     for (const hook of ["authorize", "identify", "onError"] as const) {
       if (options[hook] !== undefined && typeof options[hook] !== "function") {
         throw new AssuredError("INVALID_ARGUMENT", `options.${hook} must be a function.`);
       }
     }
+    assertMeterOption(options.meter, "options.meter");
     const nsp = namespaceOf(io);
     this.limits = resolveLimits(options.limits);
     assertFitsTransport(nsp, this.limits.maxPayloadBytes);
@@ -104,6 +101,7 @@ export class AssuredServer<
       maxPending: this.limits.maxPendingPublishes,
       maxBatch: this.limits.maxAppendBatch,
       maxBatchBytes: this.limits.maxBatchBytes,
+      metrics: this.#ctx.metrics,
     });
     this.#dispatcher = new MessageDispatcher(this.#ctx);
     this.#onConnection = (socket) => {
@@ -133,7 +131,12 @@ export class AssuredServer<
     this.#assertOpen();
     assertStreamName(stream);
     assertEventName(name);
-    assertOptions(options, "publish options");
+    assertKnownOptions(
+      options,
+      ["id"] satisfies (keyof PublishOptions)[],
+      "publish",
+      "PublishOptions",
+    );
     if (options.id !== undefined) assertId(options.id, "event id");
     const payload = encode(data);
     if (payload.byteLength > this.limits.maxPayloadBytes) {
@@ -166,7 +169,12 @@ export class AssuredServer<
     }
     this.#assertSocket(socket);
     assertStreamName(stream);
-    assertOptions(options, "subscribe options");
+    assertKnownOptions(
+      options,
+      ["from"] satisfies (keyof ServerSubscribeOptions)[],
+      "subscribe",
+      "ServerSubscribeOptions",
+    );
     const from = options.from ?? "head";
     if (from !== "head" && from !== "earliest") {
       throw new AssuredError("INVALID_ARGUMENT", 'from must be "earliest" or "head".');
@@ -212,6 +220,17 @@ export class AssuredServer<
   }
 
   /**
+   * A snapshot of the server's figures — publishes, appends, replays, fetches, dedup outcomes,
+   * handler runs and errors, failures, queued messages, sockets, subscriptions — the same as its
+   * OpenTelemetry metrics (docs/operations.md), without OpenTelemetry. Counters count since the
+   * server was created; each call returns a new object.
+   * @example setInterval(() => console.log(assured.stats().dedup), 60_000);
+   */
+  stats(): ServerStats {
+    return this.#ctx.metrics.snapshot();
+  }
+
+  /**
    * Detaches from the namespace: stops listening to sockets, stops replays, drops queued
    * client messages (clients resend them), aborts the `context.signal` of running handlers
    * (reason `CLOSED`: they should stop), and waits for pending publishes and running handlers
@@ -223,9 +242,12 @@ export class AssuredServer<
    * @example process.on("SIGTERM", async () => { await assured.close(); io.close(); });
    */
   async close(options: CloseOptions = {}): Promise<boolean> {
-    if (typeof options !== "object" || options === null) {
-      throw new AssuredError("INVALID_ARGUMENT", "close options must be an object.");
-    }
+    assertKnownOptions(
+      options,
+      ["timeoutMs"] satisfies (keyof CloseOptions)[],
+      "close",
+      "CloseOptions",
+    );
     const timeoutMs = options.timeoutMs ?? this.limits.closeTimeoutMs;
     if (!(typeof timeoutMs === "number" && Number.isSafeInteger(timeoutMs) && timeoutMs >= 0)) {
       throw new AssuredError("INVALID_ARGUMENT", "timeoutMs must be a non-negative integer.");
@@ -251,6 +273,8 @@ export class AssuredServer<
       () => true,
     );
     const finished = await withinTime(settled, timeoutMs);
+    // Unregisters the gauges from the meter (they read this namespace's sockets).
+    this.#ctx.metrics.close();
     if (finished) log("closed on namespace %s", nsp.name);
     else log("closed on namespace %s after %d ms with work still running", nsp.name, timeoutMs);
     return finished;
@@ -294,13 +318,8 @@ const SERVER_OPTION_KEYS: ReadonlySet<string> = new Set([
   "authorize",
   "identify",
   "limits",
+  "meter",
 ] satisfies (keyof AssuredServerOptions)[]);
-
-function assertOptions(options: unknown, what: string): void {
-  if (typeof options !== "object" || options === null || Array.isArray(options)) {
-    throw new AssuredError("INVALID_ARGUMENT", `${what} must be an object.`);
-  }
-}
 
 /** Room for a message frame's other fields next to its payload, in bytes. */
 const FRAME_OVERHEAD_BYTES = 4096;

@@ -10,8 +10,10 @@ import {
   type ServerFailure,
 } from "./failure-reports.js";
 import type { AssuredLimits } from "./limits.js";
+import { ServerMetrics } from "./metrics.js";
 import type { AssuredServerOptions, StreamAction } from "./options.js";
 import { RateLimiter } from "./rate-limit.js";
+import { stateOf } from "./socket-state.js";
 import { type AnySocket, toErrorData } from "./wire.js";
 
 const log = createDebug("assured:server");
@@ -31,6 +33,8 @@ export interface ServerContext {
   writes: WriteWatchdog;
   /** Token buckets of the rate limit (`tokensPerSecond`, `burstTokens`), shared per principal. */
   rate: RateLimiter;
+  /** The server's figures (`stats()`, OpenTelemetry). */
+  metrics: ServerMetrics;
   /** The `authorize` hook; a throwing hook counts as a refusal. */
   allowed(socket: AnySocket, stream: string, action: StreamAction): Promise<boolean>;
   /** The `identify` hook, if any (may throw; the caller reports it). */
@@ -54,9 +58,23 @@ export function createContext(
   limits: AssuredLimits,
 ): ServerContext {
   const { authorize } = options;
-  const report = createFailureReporter(options.onError as OnServerFailure | undefined);
+  const metrics = new ServerMetrics(options.meter, {
+    sockets: () => nsp.sockets.size,
+    subscriptions: () => {
+      let count = 0;
+      for (const socket of nsp.sockets.values())
+        count += stateOf(socket, limits).subscriptions.size;
+      return count;
+    },
+  });
+  const reportFailure = createFailureReporter(options.onError as OnServerFailure | undefined);
+  const report = (failure: ServerFailure<AnySocket>) => {
+    metrics.failed(failure.kind, failure.operation ?? "unknown");
+    reportFailure(failure);
+  };
   return {
     report,
+    metrics,
     answer(error, where) {
       const kind = failureKind(error);
       if (kind !== undefined) report({ kind, error, ...where });

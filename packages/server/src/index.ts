@@ -1,3 +1,4 @@
+export type { MetricSummary, MetricsMeter } from "@assured/core";
 export { encodeApplicationError } from "./application-error.js";
 export {
   AssuredServer,
@@ -8,6 +9,12 @@ export {
 } from "./assured-server.js";
 export type { OnServerFailure, ServerFailure, ServerFailureKind } from "./failure-reports.js";
 export { type AssuredLimits, DEFAULT_LIMITS } from "./limits.js";
+export {
+  type DedupOutcome,
+  type PublishOutcome,
+  SERVER_METER_NAME,
+  type ServerStats,
+} from "./metrics.js";
 export type {
   AssuredServerOptions,
   FirstParameter,

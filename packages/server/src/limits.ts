@@ -1,5 +1,6 @@
 import {
   AssuredError,
+  assertKnownOptions,
   assertPositiveInteger,
   DEFAULT_MAX_PAYLOAD_BYTES,
   MAX_READ_LIMIT,
@@ -173,11 +174,9 @@ export function resolveLimits(limits: Partial<AssuredLimits> | undefined): Assur
   if (limits !== undefined && (typeof limits !== "object" || limits === null)) {
     throw new AssuredError("INVALID_ARGUMENT", "limits must be an object of positive integers.");
   }
+  assertKnownOptions(limits ?? {}, Object.keys(DEFAULT_LIMITS), "limits", "AssuredLimits");
   const resolved: AssuredLimits = { ...DEFAULT_LIMITS };
   for (const [key, value] of Object.entries(limits ?? {})) {
-    if (!(key in DEFAULT_LIMITS)) {
-      throw new AssuredError("INVALID_ARGUMENT", `unknown limit "${key}".`);
-    }
     if (value === undefined) continue;
     assertPositiveInteger(value, `limits.${key}`);
     resolved[key as keyof AssuredLimits] = value;

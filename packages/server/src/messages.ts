@@ -17,6 +17,7 @@ import { encodeApplicationError, isRetryableFailure } from "./application-error.
 import type { ServerContext } from "./context.js";
 import { messageFingerprintSync } from "./fingerprint.js";
 import { expiredError } from "./message-expiry.js";
+import type { DedupOutcome } from "./metrics.js";
 import type { MessageContext } from "./options.js";
 import { stateOf } from "./socket-state.js";
 import { type AnySocket, toErrorData } from "./wire.js";
@@ -113,12 +114,14 @@ export class MessageDispatcher {
     const arrivedAt = performance.now();
     state.queue.push({ bytes, run: () => this.#turn(socket, queued, ack, arrivedAt) });
     state.queuedBytes += bytes;
+    this.#ctx.metrics.queued(1);
     if (!state.busy) void this.#drain(socket);
   }
 
   /** Drops the messages a disconnected socket had queued (the client resends them). */
   dropQueued(socket: AnySocket): void {
     const state = stateOf(socket, this.#ctx.limits);
+    this.#ctx.metrics.queued(-state.queue.length);
     state.queue.length = 0;
     state.queuedBytes = 0;
   }
@@ -144,6 +147,7 @@ export class MessageDispatcher {
     try {
       for (let next = state.queue.shift(); next !== undefined; next = state.queue.shift()) {
         state.queuedBytes = Math.max(0, state.queuedBytes - next.bytes);
+        this.#ctx.metrics.queued(-1);
         await next.run().catch((error) => log("reply failed on socket %s: %o", socket.id, error));
       }
     } finally {
@@ -282,6 +286,8 @@ export class MessageDispatcher {
     const { id, seq, name } = message;
     // What the handler threw, reported once as `handler` (not again as a store failure).
     const thrown = new Set<unknown>();
+    // Whether the message reached the dedup store (not refused before: identify failed).
+    let looked = false;
     const expired = expiredError(
       message,
       performance.now() - arrivedAt,
@@ -295,6 +301,7 @@ export class MessageDispatcher {
       const { maxDedupEntriesPerPrincipal: maxEntries } = this.#ctx.limits;
       const failed = (error: unknown) => {
         thrown.add(error);
+        this.#ctx.metrics.handlerError(name);
         this.#ctx.report({
           kind: "handler",
           error,
@@ -312,16 +319,20 @@ export class MessageDispatcher {
                 data,
                 { socket, principal, id, seq, signal, fencingToken },
                 failed,
+                (ms, ok) => this.#ctx.metrics.handled(name, ms, ok),
               )
           : () => Promise.reject(expired);
+      looked = true;
       const outcome = await this.#dedup.run(key, fingerprint, run, {
         owner: { id: principal, maxEntries },
         signal: giveUp,
       });
+      this.#ctx.metrics.dedupOutcome(outcome.duplicate ? "duplicate" : "claimed");
       if (outcome.duplicate) log("message %s of %o answered from the dedup store", id, principal);
       else if (!outcome.stored) log("response of message %s could not be stored", id);
       return toReply(id, outcome.response);
     } catch (error) {
+      if (looked) this.#ctx.metrics.dedupOutcome(dedupFailure(error, expired, thrown));
       if (!(error instanceof AssuredError)) log("message %s failed: %o", id, error);
       // A message refused again and again (its dedup entry stuck, the store down) shows here.
       else if (error !== expired)
@@ -408,11 +419,15 @@ async function runHandler(
   data: unknown,
   context: MessageContext<AnySocket>,
   failed: (error: unknown) => void,
+  timed: (durationMs: number, ok: boolean) => void,
 ): Promise<StoredResponse> {
   let result: unknown;
+  const start = performance.now();
   try {
     result = await handler(data, context);
+    timed(performance.now() - start, true);
   } catch (error) {
+    timed(performance.now() - start, false);
     // What a handler throws once told to stop (an AbortError, the signal's reason) is no outcome.
     if (context.signal.aborted) throw error;
     failed(error);
@@ -425,6 +440,19 @@ async function runHandler(
     failed(error);
     return { ok: false, payload: encodeApplicationError(error) };
   }
+}
+
+/**
+ * The dedup outcome of a message whose run rejected: the handler ran and threw a retryable
+ * error (`claimed`), too old to run, another message under its id, its sender's quota, or a
+ * failure of the claim (store, lease, timeout).
+ */
+function dedupFailure(error: unknown, expired: unknown, thrown: Set<unknown>): DedupOutcome {
+  if (thrown.has(error)) return "claimed";
+  if (expired !== undefined && error === expired) return "expired";
+  if (isAssuredError(error, "IDEMPOTENCY_CONFLICT")) return "conflict";
+  if (isAssuredError(error, "QUOTA_EXCEEDED")) return "quota";
+  return "failed";
 }
 
 function toReply(id: string, response: StoredResponse): MessageReply {

@@ -1,4 +1,4 @@
-import type { DedupStore, EventStore } from "@assured/core";
+import type { DedupStore, EventStore, MetricsMeter } from "@assured/core";
 import type { Namespace, Server, Socket } from "socket.io";
 import type { OnServerFailure } from "./failure-reports.js";
 import type { AssuredLimits } from "./limits.js";
@@ -36,6 +36,13 @@ export interface AssuredServerOptions<S extends Socket = Socket> {
    * (`console.error`); refused frames and hook failures go to the `assured:server` debug log.
    */
   onError?: OnServerFailure<S>;
+  /**
+   * Where the server's OpenTelemetry metrics go (docs/operations.md): a `Meter` of
+   * `@opentelemetry/api`, or `false` for none. Default: the global meter provider's
+   * `"@assured/server"` meter when `@opentelemetry/api` is installed (a no-op until an SDK is
+   * registered), else none. `assured.stats()` works either way.
+   */
+  meter?: MetricsMeter | false;
 }
 
 /** What a message handler learns about the message besides its data. */

@@ -11,6 +11,7 @@ import {
 import createDebug from "debug";
 import type { Namespace } from "socket.io";
 import { chunkByBytes } from "./batch-chunks.js";
+import type { ServerMetrics } from "./metrics.js";
 import { roomOf } from "./wire.js";
 
 const log = createDebug("assured:server:publish");
@@ -30,6 +31,8 @@ export interface PublishResult {
 interface PendingPublish {
   entry: AppendEntry;
   time: number;
+  /** When `publish` was called (monotonic, for its latency). */
+  startedAt: number;
   resolve(result: PublishResult): void;
   reject(error: unknown): void;
 }
@@ -53,6 +56,7 @@ export class Publisher {
   readonly #maxPending: number;
   readonly #maxBatch: number;
   readonly #maxBatchBytes: number;
+  readonly #metrics: ServerMetrics;
   readonly #streams = new Map<string, StreamQueue>();
   #pending = 0;
   #idle: (() => void)[] = [];
@@ -60,18 +64,20 @@ export class Publisher {
   constructor(
     store: EventStore,
     nsp: Namespace,
-    limits: { maxPending: number; maxBatch: number; maxBatchBytes: number },
+    limits: { maxPending: number; maxBatch: number; maxBatchBytes: number; metrics: ServerMetrics },
   ) {
     this.#store = store;
     this.#nsp = nsp;
     this.#maxPending = limits.maxPending;
     this.#maxBatch = limits.maxBatch;
     this.#maxBatchBytes = limits.maxBatchBytes;
+    this.#metrics = limits.metrics;
   }
 
   /** Queues one validated, encoded entry and resolves once it is stored and emitted. */
   publish(stream: string, entry: AppendEntry): Promise<PublishResult> {
     if (this.#pending >= this.#maxPending) {
+      this.#metrics.published(0, "refused");
       return Promise.reject(
         new AssuredError(
           "LIMIT_EXCEEDED",
@@ -85,7 +91,13 @@ export class Publisher {
         queue = { waiting: [], active: false };
         this.#streams.set(stream, queue);
       }
-      queue.waiting.push({ entry, time: Date.now(), resolve, reject });
+      queue.waiting.push({
+        entry,
+        time: Date.now(),
+        startedAt: performance.now(),
+        resolve,
+        reject,
+      });
       this.#pending++;
       if (!queue.active) {
         queue.active = true;
@@ -104,10 +116,7 @@ export class Publisher {
     while (queue.waiting.length > 0) {
       const group = queue.waiting.splice(0, this.#maxBatch);
       try {
-        const results = await this.#store.append(
-          stream,
-          group.map((p) => p.entry),
-        );
+        const results = await this.#append(stream, group);
         try {
           this.#emit(stream, group, results);
         } catch (error) {
@@ -116,18 +125,41 @@ export class Publisher {
         }
         group.forEach((p, i) => {
           const r = results[i]!;
+          this.#metrics.published(
+            performance.now() - p.startedAt,
+            r.duplicate ? "duplicate" : "ok",
+          );
           p.resolve({ offset: r.offset, epoch: r.epoch, id: r.id, duplicate: r.duplicate });
         });
       } catch (error) {
         const failure = toStoreError(error, "append");
         log("append of %d events to %o failed: %s", group.length, stream, failure.message);
-        for (const p of group) p.reject(failure);
+        for (const p of group) {
+          this.#metrics.published(performance.now() - p.startedAt, "error");
+          p.reject(failure);
+        }
       }
       this.#pending -= group.length;
     }
     queue.active = false;
     this.#streams.delete(stream);
     if (this.#pending === 0) for (const resolve of this.#idle.splice(0)) resolve();
+  }
+
+  /** One `store.append` of a group, timed. */
+  async #append(stream: string, group: PendingPublish[]): ReturnType<EventStore["append"]> {
+    const start = performance.now();
+    let ok = false;
+    try {
+      const results = await this.#store.append(
+        stream,
+        group.map((p) => p.entry),
+      );
+      ok = true;
+      return results;
+    } finally {
+      this.#metrics.appended(performance.now() - start, group.length, ok);
+    }
   }
 
   #emit(

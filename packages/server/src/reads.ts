@@ -78,6 +78,7 @@ export async function fetchRange(
       grant.release();
       grant = await budget.acquire(bytes);
     }
+    ctx.metrics.fetched(records.length, bytes);
     reply = {
       ok: true,
       epoch: page.epoch,

@@ -189,6 +189,7 @@ async function sendPage(
         return "superseded";
       }
       sendFrame(run, { stream, epoch, ...packRecords(chunk) }, grant);
+      ctx.metrics.replayed(chunk.length, bytes);
       sent = chunk[chunk.length - 1]!.offset;
     }
     return sent;

@@ -115,9 +115,21 @@ async function evaluate(
     held.value = true;
     log("socket %s subscribed to %o: %o", socket.id, stream, frame);
     const range = { stream, epoch: streamLog.epoch, start: outcome.start, head: streamLog.head };
+    const replayStart = performance.now();
+    // Only a catch-up (events to replay) is timed; a live start replays nothing.
+    const replayEnded = (result: string) => {
+      if (range.head > range.start)
+        ctx.metrics.replayEnded(performance.now() - replayStart, result);
+    };
     replay(ctx, socket, range, isCurrent, stop).then(
-      (stop) => log("replay of %o to socket %s: %s", stream, socket.id, stop),
-      (error) => fail(ctx, socket, state, stream, isCurrent, error),
+      (stop) => {
+        replayEnded(stop);
+        log("replay of %o to socket %s: %s", stream, socket.id, stop);
+      },
+      (error) => {
+        replayEnded("error");
+        fail(ctx, socket, state, stream, isCurrent, error);
+      },
     );
     return frame;
   } catch (error) {

@@ -157,7 +157,8 @@ describe("fenced leases: losing the lease", () => {
       replyB = await onB.send("pay", 5, "msg-1");
     }
     expect(payloadOf(replyB)).toBe("B");
-    expect(tokensOnB).toEqual([contextA.fencingToken + 1]);
+    expect(tokensOnB).toHaveLength(1);
+    expect(tokensOnB[0]).toBeGreaterThan(contextA.fencingToken);
     // A's handler finishes later: its answer is not stored; duplicates keep getting B's.
     finishA.resolve();
     await serverA.assured.close();

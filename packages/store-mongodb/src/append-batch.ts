@@ -6,8 +6,9 @@ import {
   newId,
   type Retention,
 } from "@assured/core";
-import { Binary, type Collection } from "mongodb";
+import type { Collection } from "mongodb";
 import { type EventDocument, eventKey, type StreamDocument } from "./documents.js";
+import { toBinary } from "./driver.js";
 import { type InsertConflict, insertConflictOf } from "./duplicate-key.js";
 import type { HeadCache } from "./head-cache.js";
 import type { LogAccess } from "./log-access.js";
@@ -227,7 +228,7 @@ function toDocument(
     o: offset,
     i: pending.id,
     n: pending.entry.name,
-    p: new Binary(pending.entry.payload),
+    p: toBinary(pending.entry.payload),
     t: time,
   };
   // Physical expiry for a TTL index: the same age, in wall-clock time.

@@ -25,8 +25,9 @@ export interface DedupDocument {
   /** Lease end (store clock, ms); 0 once released. */
   le: number;
   /**
-   * The fencing token of the key's latest claim; the next claim's is one more. Kept through
-   * complete and release; absent on documents written before fencing (counts as 0).
+   * The fencing token of the key's latest claim; the next claim's is one more, or the store
+   * clock in ms when larger. Kept through complete and release; absent on documents written
+   * before fencing (counts as 0).
    */
   fc?: number;
   /** The response: ok flag and payload bytes, when done. */

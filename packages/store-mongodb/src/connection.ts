@@ -1,4 +1,5 @@
-import { type Db, MongoClient, type MongoClientOptions } from "mongodb";
+import type { Db, MongoClient, MongoClientOptions } from "mongodb";
+import { mongoDriver } from "./driver.js";
 import type { ResolvedStoreOptions } from "./options.js";
 
 /** The database a store works in, and the client it must close (only one it created). */
@@ -48,7 +49,8 @@ export function ownClientOptions(
 export function openConnection(options: ResolvedStoreOptions): StoreConnection {
   const { connection, database } = options;
   if (typeof connection === "string") {
-    const client = new MongoClient(connection, ownClientOptions(connection, options.clientOptions));
+    const { MongoClient: Client } = mongoDriver();
+    const client = new Client(connection, ownClientOptions(connection, options.clientOptions));
     return { db: client.db(database), client, ownedClient: client };
   }
   if (isDb(connection))

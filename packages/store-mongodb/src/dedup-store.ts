@@ -12,10 +12,11 @@ import {
   type DedupStore,
   type DedupStoreCapabilities,
   newId,
+  nextFencingToken,
   quotaExceededError,
   type StoredResponse,
 } from "@assured/core";
-import { Binary, type Collection, type Db } from "mongodb";
+import type { Collection, Db } from "mongodb";
 import {
   type DedupCollections,
   type DedupDocument,
@@ -30,6 +31,7 @@ import {
   lockedTransitions,
 } from "./dedup-transitions.js";
 import { bytesOf } from "./documents.js";
+import { toBinary } from "./driver.js";
 import { isDuplicateKeyError } from "./duplicate-key.js";
 import {
   DEDUP_STORE_OPTION_KEYS,
@@ -128,7 +130,10 @@ export class MongoDedupStore implements DedupStore {
     const sweep = async () => {
       const now = new Date(wall());
       const expired = await dedup
-        .find({ x: { $lt: now } }, { projection: { tok: 1, st: 1 } })
+        .find(
+          { x: { $lt: now }, ...tokenPassed(clock(), wall()) },
+          { projection: { tok: 1, st: 1 } },
+        )
         .toArray();
       let deleted = 0;
       // Each deletion is a transition out of the document's token, so it cannot hit a newer state.
@@ -141,7 +146,7 @@ export class MongoDedupStore implements DedupStore {
     const bound = new DedupBound(this.maxEntries, {
       count: () => dedupLocal.estimatedDocumentCount(),
       deleteExpired: async (now) => {
-        const filter = { u: { $lte: now } };
+        const filter = { u: { $lte: now }, ...tokenPassed(now, wall()) };
         // MongoDB checks the filter on each document as it deletes it: a taken-over one stays.
         if (profile.atomicUpdates) {
           await dedup.deleteMany(filter);
@@ -185,8 +190,12 @@ export class MongoDedupStore implements DedupStore {
           ...(owner === undefined ? {} : { o: owner.id }),
         };
         const expires = new Date(wall() + leaseMs);
+        // From both clocks: the sweeps delete by `clock` (`u`) and by `wall` (`x`, TTL index).
+        const tokenClock = Math.max(now, wall());
         let won = false;
-        let fencingToken = 1;
+        let fencingToken = nextFencingToken(undefined, tokenClock);
+        /** The taken-over document's fencing token; undefined when this claim created it. */
+        let previousFence: number | undefined;
         if (room) {
           try {
             await dedup.insertOne({ _id: key, ...lease, x: expires, fc: fencingToken });
@@ -212,7 +221,8 @@ export class MongoDedupStore implements DedupStore {
           if (live) return this.answer(doc, fingerprint);
           // The lease ran out (holder presumed dead), was released, or the response expired:
           // take it over, with the next fencing token.
-          fencingToken = (doc.fc ?? 0) + 1;
+          previousFence = doc.fc ?? 0;
+          fencingToken = nextFencingToken(previousFence, tokenClock);
           won = await transitions.replace(key, doc.tok, doc.st, {
             ...lease,
             x: expires,
@@ -223,7 +233,7 @@ export class MongoDedupStore implements DedupStore {
         if (owner !== undefined) {
           // A refused claim leaves the key free, held by nobody, with the fencing token it had.
           const withdrawn =
-            fencingToken === 1
+            previousFence === undefined
               ? null
               : {
                   f: fingerprint,
@@ -232,7 +242,7 @@ export class MongoDedupStore implements DedupStore {
                   le: 0,
                   u: 0,
                   x: expires,
-                  fc: fencingToken - 1,
+                  fc: previousFence,
                 };
           const claim = { key, token, withdrawn };
           await this.enforceQuota(dedupLocal, transitions, claim, owner, now);
@@ -251,7 +261,7 @@ export class MongoDedupStore implements DedupStore {
    * included) and, beyond the quota, withdraws the claim and throws `QUOTA_EXCEEDED`, leaving
    * the key as if the claim had not run: a document the claim created (`withdrawn` null) is
    * deleted; one it took over is left released with its previous fencing token, so the key's
-   * next claim gets that one + 1 (the refused claim's token was never handed out).
+   * next claim follows that one (the refused claim's token was never handed out).
    */
   private async enforceQuota(
     dedupLocal: Collection<DedupDocument>,
@@ -296,7 +306,7 @@ export class MongoDedupStore implements DedupStore {
       const expiresAt = clock() + options.ttlMs;
       return transitions.complete(key, token, {
         ok: response.ok,
-        r: new Binary(response.payload),
+        r: toBinary(response.payload),
         ex: expiresAt,
         u: expiresAt,
         x: new Date(wall() + options.ttlMs),
@@ -345,4 +355,15 @@ export class MongoDedupStore implements DedupStore {
       ready?.stopSweep();
     });
   }
+}
+
+/**
+ * The filter of documents whose fencing token both clocks have passed (tokens are read from
+ * the larger one): only those are deleted by this store, so the key's next claim gets a larger
+ * token from the clock, also right after a release (`u` 0). Documents without `fc` (written
+ * before fencing) count as 0. The TTL index deletes by `x` alone: at least a lease after the
+ * claim, or a TTL after the response, which the clock has passed.
+ */
+function tokenPassed(clock: number, wall: number) {
+  return { $or: [{ fc: { $lt: Math.floor(Math.max(clock, wall)) } }, { fc: { $exists: false } }] };
 }

@@ -1,10 +1,10 @@
-import { MongoBulkWriteError, MongoServerError } from "mongodb";
+import { mongoDriver } from "./driver.js";
 
 const DUPLICATE_KEY = 11000;
 
 /** True for a duplicate-key error (E11000) from a single write. */
 export function isDuplicateKeyError(error: unknown): boolean {
-  return error instanceof MongoServerError && error.code === DUPLICATE_KEY;
+  return error instanceof mongoDriver().MongoServerError && error.code === DUPLICATE_KEY;
 }
 
 /** Where an ordered `insertMany` stopped on a duplicate key, and which index, when told. */
@@ -17,7 +17,7 @@ export interface InsertConflict {
 
 /** The duplicate-key stop of an ordered `insertMany`, or undefined for any other error. */
 export function insertConflictOf(error: unknown): InsertConflict | undefined {
-  if (!(error instanceof MongoBulkWriteError)) return undefined;
+  if (!(error instanceof mongoDriver().MongoBulkWriteError)) return undefined;
   const writeErrors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
   const first = writeErrors[0];
   if (first === undefined || first.code !== DUPLICATE_KEY) return undefined;

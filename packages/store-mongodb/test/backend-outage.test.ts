@@ -1,12 +1,12 @@
 import { encode } from "@assured/core";
+import { expectUnavailable, RestartableServer, useOwnServer } from "@assured/test-services";
 import type { MongoClientOptions } from "mongodb";
 import { describe, expect, it } from "vitest";
 import { MongoDedupStore, MongoEventStore } from "../src/index.js";
 import { isolatedDatabase } from "./mongo-fixture.js";
-import { expectUnavailable, useOwnFerretDB } from "./own-ferretdb.js";
 
 // A FerretDB of this file's own: the tests kill and freeze it.
-const ownFerretDB = useOwnFerretDB();
+const ownFerretDB = useOwnServer(() => RestartableServer.ferretdb());
 
 /** The store's default server selection timeout for a client it creates (10 s), plus slack. */
 const DOWN_BOUND_MS = 13_000;

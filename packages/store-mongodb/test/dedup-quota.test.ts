@@ -59,18 +59,14 @@ describe.each(["auto", "mongodb"] as MongoServerKind[])(
       expect(indexes.map((i) => i.name)).toContain("owner_until");
     });
 
-    it("leaves the fencing token as it was when the quota refuses a takeover: the next claim gets the previous + 1", async () => {
+    it("leaves the fencing token as it was when the quota refuses a takeover: the next claim's follows it", async () => {
       const clock = createTestClock();
-      const store = new MongoDedupStore({
-        connection: client(),
-        database: isolated(),
-        clock,
-        server,
-      });
+      const database = isolated();
+      const store = new MongoDedupStore({ connection: client(), database, clock, server });
       cleanups.push(() => store.close());
       const owner = { id: "alice", maxEntries: 1 };
       const first = await store.claim("k", { ...lease, owner });
-      expect(first).toMatchObject({ status: "claimed", fencingToken: 1 });
+      if (first.status !== "claimed") throw new Error("expected a claim");
       clock.advance(lease.leaseMs);
       const other = await store.claim("other", { ...lease, owner });
       expect(other.status).toBe("claimed");
@@ -78,11 +74,12 @@ describe.each(["auto", "mongodb"] as MongoServerKind[])(
       await expect(store.claim("k", { ...lease, owner })).rejects.toSatisfy((e) =>
         isAssuredError(e, "QUOTA_EXCEEDED"),
       );
+      const dedup = client().db(database).collection("assured_dedup");
+      expect(await dedup.findOne({ _id: "k" as never })).toMatchObject({ fc: first.fencingToken });
       clock.advance(lease.leaseMs);
-      expect(await store.claim("k", { ...lease, owner })).toMatchObject({
-        status: "claimed",
-        fencingToken: 2,
-      });
+      const next = await store.claim("k", { ...lease, owner });
+      expect(next.status).toBe("claimed");
+      expect(next.status === "claimed" && next.fencingToken).toBeGreaterThan(first.fencingToken);
     });
 
     it("never leaves an owner above its quota under claims racing on several clients", async () => {

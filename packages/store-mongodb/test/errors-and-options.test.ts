@@ -56,6 +56,19 @@ describe("options", () => {
     );
   });
 
+  it("refuses a misspelled option name with the closest valid one; a far one gets none", () => {
+    const connection = mongodbUrl;
+    expect(() => new MongoEventStore({ connection, retension: {} } as never)).toThrow(
+      'unknown option "retension" of MongoEventStore — did you mean "retention"? (see MongoEventStoreOptions).',
+    );
+    expect(
+      () => new MongoDedupStore({ connection, writeConcern: { wtimeout: 1 } } as never),
+    ).toThrow('unknown option "wtimeout" of writeConcern — did you mean "wtimeoutMS"?');
+    expect(() => new MongoEventStore({ connection, bogus: 1 } as never)).toThrow(
+      'unknown option "bogus" of MongoEventStore (see MongoEventStoreOptions).',
+    );
+  });
+
   it("refuses unknown option names, also in retention and writeConcern; clientOptions pass through", async () => {
     const refused = (make: () => unknown, name: string) =>
       expect(make).toThrow(

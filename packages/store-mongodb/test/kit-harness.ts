@@ -1,10 +1,10 @@
 import type { DedupStoreHarness, EventStoreHarness } from "@assured/conformance";
 import type { Clock, Retention } from "@assured/core";
+import { RestartableServer, useOwnServer } from "@assured/test-services";
 import { MongoClient } from "mongodb";
 import { afterAll } from "vitest";
 import { MongoDedupStore, MongoEventStore, type MongoServerKind } from "../src/index.js";
 import { isolatedDatabase, mongodbUrl } from "./mongo-fixture.js";
-import { useOwnFerretDB } from "./own-ferretdb.js";
 
 /**
  * Driver options of every kit store: a small pool (many instances share one server on a busy
@@ -27,7 +27,9 @@ export function useKitHarnesses(server: MongoServerKind): {
   events: EventStoreHarness;
   dedup: DedupStoreHarness;
 } {
-  const own = process.env.MONGODB_URL ? undefined : useOwnFerretDB();
+  const own = process.env.MONGODB_URL
+    ? undefined
+    : useOwnServer(() => RestartableServer.ferretdb());
   const url = async () => (own === undefined ? mongodbUrl : (await own()).url);
   const clientOptions = own === undefined ? CLIENT_OPTIONS : OWN_SERVER_CLIENT_OPTIONS;
   let admin: MongoClient | undefined;

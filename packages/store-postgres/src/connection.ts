@@ -1,4 +1,5 @@
-import pg from "pg";
+import type pg from "pg";
+import { postgresDriver } from "./driver.js";
 import type { ResolvedStoreOptions } from "./options.js";
 
 /** The pool a store works on, and whether the store owns it (ends it on `close()`). */
@@ -29,7 +30,7 @@ function ignore(): void {}
  */
 export function openConnection(options: ResolvedStoreOptions): StoreConnection {
   if (typeof options.connection !== "string") return { pool: options.connection, owned: false };
-  const pool = new pg.Pool({
+  const pool = new (postgresDriver().Pool)({
     ...OWN_POOL_DEFAULTS,
     ...options.poolOptions,
     connectionString: options.connection,

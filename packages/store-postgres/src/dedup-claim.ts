@@ -1,4 +1,10 @@
-import { type ClaimOptions, type ClaimResult, newId, quotaExceededError } from "@assured/core";
+import {
+  type ClaimOptions,
+  type ClaimResult,
+  newId,
+  nextFencingToken,
+  quotaExceededError,
+} from "@assured/core";
 import type { PoolClient } from "pg";
 import { bytesPayload, textBytes } from "./bytes.js";
 import type { Tables } from "./tables.js";
@@ -12,8 +18,11 @@ interface DedupRow {
   fence: string;
 }
 
-/** What one attempt of a claim found: an answer, or a race lost to a concurrent first insert. */
-type Attempt = ClaimResult | "retry";
+/**
+ * What one attempt of a claim found: an answer (`inserted`: the claim created the key's row),
+ * or a race lost to a concurrent first insert.
+ */
+export type ClaimAttempt = { result: ClaimResult; inserted: boolean } | "retry";
 
 /**
  * Claims `key` in the open transaction of `client` (READ COMMITTED). The key's row is locked
@@ -33,7 +42,7 @@ export async function claimInTransaction(
   key: string,
   options: ClaimOptions,
   now: number,
-): Promise<Attempt> {
+): Promise<ClaimAttempt> {
   const { leaseMs, fingerprint, owner } = options;
   const keyBytes = textBytes(key);
   const { rows } = await client.query<DedupRow>(
@@ -44,15 +53,7 @@ export async function claimInTransaction(
   const row = rows[0];
   const fingerprintBytes = textBytes(fingerprint);
   if (row !== undefined && row.expires_at > now) {
-    if (!row.fingerprint.equals(fingerprintBytes)) return { status: "conflict" };
-    if (row.state === "claimed") return { status: "pending", leaseExpiresAt: row.expires_at };
-    return {
-      status: "done",
-      response: {
-        ok: row.response_ok === true,
-        payload: bytesPayload(row.response_payload ?? Buffer.alloc(0)),
-      },
-    };
+    return { result: answerLive(row, fingerprintBytes), inserted: false };
   }
   // The key becomes a new unexpired entry of its owner: free, or its lease or response expired.
   const ownerBytes = owner === undefined ? null : textBytes(owner.id);
@@ -70,20 +71,35 @@ export async function claimInTransaction(
   const token = newId();
   const tokenBytes = textBytes(token);
   if (row !== undefined) {
-    const fencingToken = Number(row.fence) + 1;
+    const fencingToken = nextFencingToken(Number(row.fence), now);
     await client.query(
       `UPDATE ${t.dedup} SET fingerprint = $2, state = 'claimed', token = $3, expires_at = $4, ` +
         "response_ok = NULL, response_payload = NULL, owner = $5, fence = $6, lease_ms = $7 " +
         "WHERE dedup_key = $1",
       [keyBytes, fingerprintBytes, tokenBytes, now + leaseMs, ownerBytes, fencingToken, leaseMs],
     );
-    return { status: "claimed", token, fencingToken };
+    return { result: { status: "claimed", token, fencingToken }, inserted: false };
   }
+  // A key without a row may have had one the sweep deleted: its token comes from the clock.
+  const fencingToken = nextFencingToken(undefined, now);
   const inserted = await client.query(
     `INSERT INTO ${t.dedup} (dedup_key, fingerprint, state, token, expires_at, owner, fence, lease_ms) ` +
-      "VALUES ($1, $2, 'claimed', $3, $4, $5, 1, $6) ON CONFLICT (dedup_key) DO NOTHING",
-    [keyBytes, fingerprintBytes, tokenBytes, now + leaseMs, ownerBytes, leaseMs],
+      "VALUES ($1, $2, 'claimed', $3, $4, $5, $6, $7) ON CONFLICT (dedup_key) DO NOTHING",
+    [keyBytes, fingerprintBytes, tokenBytes, now + leaseMs, ownerBytes, fencingToken, leaseMs],
   );
   if (inserted.rowCount !== 1) return "retry";
-  return { status: "claimed", token, fencingToken: 1 };
+  return { result: { status: "claimed", token, fencingToken }, inserted: true };
+}
+
+/** The answer for a key whose row is unexpired: `conflict`, `pending` or `done`. */
+function answerLive(row: DedupRow, fingerprintBytes: Buffer): ClaimResult {
+  if (!row.fingerprint.equals(fingerprintBytes)) return { status: "conflict" };
+  if (row.state === "claimed") return { status: "pending", leaseExpiresAt: row.expires_at };
+  return {
+    status: "done",
+    response: {
+      ok: row.response_ok === true,
+      payload: bytesPayload(row.response_payload ?? Buffer.alloc(0)),
+    },
+  };
 }

@@ -93,7 +93,7 @@ export class PostgresDedupStore implements DedupStore {
     return this.lifecycle.run("claim", async () => {
       const now = await this.now();
       await this.bound.check(key, now);
-      const result = await inTransaction(this.connection.pool, async (client) => {
+      const claimed = await inTransaction(this.connection.pool, async (client) => {
         for (let attempt = 1; ; attempt++) {
           const attempted = await claimInTransaction(client, this.tables, key, options, now);
           if (attempted !== "retry") return attempted;
@@ -105,9 +105,8 @@ export class PostgresDedupStore implements DedupStore {
           }
         }
       });
-      // Fencing token 1 is given only with a new row (a reused row continues its tokens).
-      if (result.status === "claimed" && result.fencingToken === 1) this.bound.inserted();
-      return result;
+      if (claimed.inserted) this.bound.inserted();
+      return claimed.result;
     });
   }
 

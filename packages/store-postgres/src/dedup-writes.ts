@@ -58,12 +58,17 @@ export class DedupWrites {
     return result.rowCount === 1;
   }
 
-  /** Deletes at most `SWEEP_BATCH` expired rows; returns how many. */
+  /**
+   * Deletes at most `SWEEP_BATCH` expired rows whose fencing token the clock has passed (so the
+   * key's next claim gets a larger token from the clock, also right after a release); returns
+   * how many.
+   */
   async sweepBatch(now: number): Promise<number> {
     const result = await this.pool.query(
       `DELETE FROM ${this.t.dedup} WHERE dedup_key IN ` +
-        `(SELECT dedup_key FROM ${this.t.dedup} WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
-      [now, SWEEP_BATCH],
+        `(SELECT dedup_key FROM ${this.t.dedup} WHERE expires_at <= $1 AND fence < $3 ` +
+        "LIMIT $2 FOR UPDATE SKIP LOCKED)",
+      [now, SWEEP_BATCH, Math.floor(now)],
     );
     return result.rowCount ?? 0;
   }

@@ -4,6 +4,26 @@ import type { Pool, PoolClient } from "pg";
 function ignore(): void {}
 
 /**
+ * Borrows a client with `ignore` already listening. The pool hands a client over from inside
+ * the previous holder's release, which may run in the middle of parsing one chunk of that
+ * connection's bytes: an error the server sent right after its last answer (a FATAL when it
+ * is terminated or dies) is then emitted before a `pool.connect()` promise's continuation
+ * runs, with no listener, and ends the process. The callback form runs at the handover.
+ */
+function borrow(pool: Pool): Promise<PoolClient> {
+  return new Promise((resolve, reject) => {
+    pool.connect((error, client) => {
+      if (error !== undefined || client === undefined) {
+        reject(error ?? new Error("the pool gave no client"));
+        return;
+      }
+      client.on("error", ignore);
+      resolve(client);
+    });
+  });
+}
+
+/**
  * Runs `work` in one transaction on a client borrowed from `pool`: `BEGIN`, then `COMMIT`, or
  * `ROLLBACK` when it throws. A client whose connection failed is destroyed, not returned.
  */
@@ -11,9 +31,8 @@ export async function inTransaction<T>(
   pool: Pool,
   work: (client: PoolClient) => Promise<T>,
 ): Promise<T> {
-  const client = await pool.connect();
   // A connection that dies between two queries would emit `error` with no listener (a crash).
-  client.on("error", ignore);
+  const client = await borrow(pool);
   let broken: Error | undefined;
   try {
     await client.query("BEGIN");

@@ -1,11 +1,10 @@
 import { isAssuredError } from "@assured/core";
-import { freePort } from "@assured/test-services";
+import { freePort, RestartablePostgres, useOwnServer } from "@assured/test-services";
 import { describe, expect, it } from "vitest";
 import { PostgresDedupStore, PostgresEventStore } from "../src/index.js";
-import { useOwnPostgres } from "./kit-harness.js";
 
 const payload = new Uint8Array([1]);
-const own = useOwnPostgres();
+const own = useOwnServer(() => RestartablePostgres.start());
 
 async function expectUnavailable(call: () => Promise<unknown>, what: string): Promise<void> {
   const started = performance.now();

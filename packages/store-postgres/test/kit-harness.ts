@@ -1,31 +1,11 @@
 import type { DedupStoreHarness, EventStoreHarness } from "@assured/conformance";
 import type { Clock, Retention } from "@assured/core";
-import { RestartablePostgres } from "@assured/test-services";
-import { afterAll, afterEach } from "vitest";
+import { RestartablePostgres, useOwnServer } from "@assured/test-services";
 import { PostgresDedupStore, PostgresEventStore } from "../src/index.js";
 import { isolatedSchema, postgresUrl, useAdminPool } from "./fixture.js";
 
 /** Every kit store gets a small pool of its own: many instances share one server. */
 const POOL_OPTIONS = { max: 3, connectionTimeoutMillis: 2_000 };
-
-/**
- * A PostgreSQL server of the test file's own, which its tests may kill and start again without
- * touching the server other files share. Started on first use, brought back after each test
- * that left it down, stopped when the file ends.
- */
-export function useOwnPostgres(): () => Promise<RestartablePostgres> {
-  let server: Promise<RestartablePostgres> | undefined;
-  afterEach(async () => {
-    await (await server)?.revive();
-  });
-  afterAll(async () => {
-    await (await server)?.stop();
-  });
-  return () => {
-    server ??= RestartablePostgres.start();
-    return server;
-  };
-}
 
 /**
  * Conformance harnesses: every case gets a schema of its own (dropped after it); every store
@@ -38,7 +18,9 @@ export function useOwnPostgres(): () => Promise<RestartablePostgres> {
  * abandons stores instead and skips the backend-failure cases.
  */
 export function useKitHarnesses(): { events: EventStoreHarness; dedup: DedupStoreHarness } {
-  const own = process.env.POSTGRES_URL ? undefined : useOwnPostgres();
+  const own = process.env.POSTGRES_URL
+    ? undefined
+    : useOwnServer(() => RestartablePostgres.start());
   const url = async () => (own === undefined ? postgresUrl : (await own()).url);
   const admin = useAdminPool(url);
   const schemaOf = new WeakMap<object, string>();

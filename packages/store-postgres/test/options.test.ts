@@ -21,7 +21,11 @@ function invalid(make: () => unknown, mentions: string): void {
 describe("options", () => {
   const url = postgresUrl;
   it.each([
-    ["an unknown option", { connection: url, retentoin: {} }, '"retentoin"'],
+    [
+      "a misspelled option, suggesting the valid one",
+      { connection: url, retentoin: {} },
+      'unknown option "retentoin" of PostgresEventStore — did you mean "retention"? (see',
+    ],
     ["no connection", {}, "connection"],
     ["a non-URL connection", { connection: "mysql://x" }, "connection"],
     ["a bad schema", { connection: url, schema: 'a"; DROP' }, "schema"],
@@ -30,7 +34,11 @@ describe("options", () => {
     ["an empty table prefix", { connection: url, tablePrefix: "" }, "tablePrefix"],
     ["a clock that is not a function", { connection: url, clock: 5 }, "clock"],
     ["pool options that are not an object", { connection: url, poolOptions: 3 }, "poolOptions"],
-    ["retention with an unknown bound", { connection: url, retention: { maxLen: 3 } }, "maxLen"],
+    [
+      "retention with a misspelled bound",
+      { connection: url, retention: { maxLen: 3 } },
+      '"maxLen" of retention — did you mean "maxLength"?',
+    ],
     ["a zero maxLength", { connection: url, retention: { maxLength: 0 } }, "maxLength"],
     ["a fractional maxAgeMs", { connection: url, retention: { maxAgeMs: 1.5 } }, "maxAgeMs"],
     ["a zero maxQueuedEntries", { connection: url, maxQueuedEntries: 0 }, "maxQueuedEntries"],
@@ -39,7 +47,11 @@ describe("options", () => {
   });
 
   it.each([
-    ["an unknown option", { connection: postgresUrl, retention: {} }, '"retention"'],
+    [
+      "an option close to no valid one, suggesting none",
+      { connection: postgresUrl, retention: {} },
+      'unknown option "retention" of PostgresDedupStore (see PostgresDedupStoreOptions).',
+    ],
     [
       "a negative sweep interval",
       { connection: postgresUrl, sweepIntervalMs: -1 },

@@ -1,5 +1,6 @@
 import { AssuredError, describe, toStoreError } from "@assured/core";
-import { Cluster, Redis, type RedisOptions } from "ioredis";
+import type { Cluster, Redis, RedisOptions } from "ioredis";
+import { redisDriver } from "./driver.js";
 
 /**
  * Where a store keeps its data: an ioredis client you own (`Redis` or `Cluster`, left open by
@@ -36,11 +37,12 @@ export class RedisHandle {
       );
     }
     if (typeof connection === "object") assertNoBraces((connection as RedisOptions).keyPrefix);
+    const { Redis: RedisClient } = redisDriver();
     try {
       this.client =
         typeof connection === "string"
-          ? new Redis(connection, OWN_CLIENT_DEFAULTS)
-          : new Redis({ ...OWN_CLIENT_DEFAULTS, ...(connection as RedisOptions) });
+          ? new RedisClient(connection, OWN_CLIENT_DEFAULTS)
+          : new RedisClient({ ...OWN_CLIENT_DEFAULTS, ...(connection as RedisOptions) });
     } catch (error) {
       throw new AssuredError(
         "INVALID_ARGUMENT",
@@ -95,8 +97,7 @@ function assertNoBraces(keyPrefix: unknown): void {
 }
 
 function isClient(value: unknown): value is Redis | Cluster {
-  if (value instanceof Redis || value instanceof Cluster) return true;
-  // Another copy of ioredis: recognise it by shape.
+  // By shape, not instanceof: it holds for another copy of ioredis, and needs no driver here.
   const v = value as { defineCommand?: unknown; quit?: unknown; pipeline?: unknown } | null;
   return (
     typeof v === "object" &&

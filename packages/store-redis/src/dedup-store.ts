@@ -77,7 +77,9 @@ export const DEFAULT_REDIS_MAX_DEDUP_ENTRIES = 1_000_000;
  * `<keyPrefix>dedup:{<base64url(key)>}`; claim, complete, release and renew are Lua scripts, so
  * exactly one of many concurrent claimers wins, and only the current token completes, releases
  * or renews. The hash keeps the fencing token of the key's latest claim; a released entry stays
- * (expired, without a holder) until its Redis TTL, so the next claim's fencing token is one more.
+ * (expired, without a holder) until its Redis TTL, so the next claim's fencing token is one more
+ * (or the Redis server's `TIME` in ms, read in the script, when larger: after Redis expired the
+ * hash, the key's next token still exceeds every earlier one).
  *
  * A key claimed with an `owner` lives at `<keyPrefix>dedup:{q:<tag>}:<base64url(key)>` instead,
  * next to the owner's quota set `<keyPrefix>dedup-quota:{q:<tag>}` (`tag` = base64url of the
@@ -147,11 +149,11 @@ export class RedisDedupStore implements DedupStore {
     this.handle = new RedisHandle(common.redis);
     const client = this.handle.client;
     this.serverClock = options.clock === undefined ? redisServerClock(client) : undefined;
-    this.claimScript = this.handle.defineScript("dedup_claim_v3", CLAIM_SCRIPT);
+    this.claimScript = this.handle.defineScript("dedup_claim_v4", CLAIM_SCRIPT);
     this.completeScript = this.handle.defineScript("dedup_complete_v1", COMPLETE_SCRIPT);
     this.releaseScript = this.handle.defineScript("dedup_release_v2", RELEASE_SCRIPT);
     this.renewScript = this.handle.defineScript("dedup_renew_v1", RENEW_SCRIPT);
-    this.ownedClaimScript = this.handle.defineScript("dedup_owned_claim_v3", OWNED_CLAIM_SCRIPT, 2);
+    this.ownedClaimScript = this.handle.defineScript("dedup_owned_claim_v4", OWNED_CLAIM_SCRIPT, 2);
     this.ownedCompleteScript = this.handle.defineScript(
       "dedup_owned_complete_v1",
       OWNED_COMPLETE_SCRIPT,

@@ -1,11 +1,12 @@
 import { encode } from "@assured/core";
+import { expectUnavailable, RestartableServer, useOwnServer } from "@assured/test-services";
 import { describe, expect, it } from "vitest";
 import { RedisDedupStore, RedisEventStore } from "../src/index.js";
-import { expectUnavailable, useOwnRedis } from "./own-redis.js";
+
 import { isolatedPrefix } from "./redis-fixture.js";
 
 // A redis-server of this file's own: the tests kill and freeze it.
-const ownRedis = useOwnRedis();
+const ownRedis = useOwnServer(() => RestartableServer.redis());
 
 /** ioredis gives a command up after two failed reconnections, at most 2 s apart. */
 const DOWN_BOUND_MS = 8_000;

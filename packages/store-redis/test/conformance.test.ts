@@ -1,13 +1,14 @@
 import { describeDedupStore, describeEventStore } from "@assured/conformance";
+import { RestartableServer, useOwnServer } from "@assured/test-services";
 import { RedisDedupStore, RedisEventStore } from "../src/index.js";
-import { useOwnRedis } from "./own-redis.js";
+
 import { isolatedPrefix } from "./redis-fixture.js";
 
 // A redis-server of this file's own (AOF, appendfsync always), so the crash and backend-failure
 // cases can SIGKILL it and start it again on its data without touching the server other files
 // share. Each case gets its own key prefix; reopen() opens another connection on the same
 // prefix; the server and its data go when the file ends.
-const ownRedis = useOwnRedis();
+const ownRedis = useOwnServer(() => RestartableServer.redis());
 const url = async () => (await ownRedis()).url;
 
 /** A crash of the server: SIGKILL, then the same server on its AOF (every acknowledged write). */

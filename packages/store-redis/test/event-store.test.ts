@@ -274,6 +274,18 @@ describe("RedisEventStore on a real redis-server", () => {
     }
   });
 
+  it("refuses a misspelled option name with the closest valid one; a far one gets none", () => {
+    expect(() => new RedisEventStore({ redis: redisUrl(), keyPrefx: "a" } as never)).toThrow(
+      'unknown option "keyPrefx" of RedisEventStore — did you mean "keyPrefix"? (see RedisEventStoreOptions).',
+    );
+    expect(
+      () => new RedisEventStore({ redis: redisUrl(), retention: { maxage: 1 } } as never),
+    ).toThrow('unknown option "maxage" of retention — did you mean "maxAgeMs"?');
+    expect(() => new RedisEventStore({ redis: redisUrl(), bogus: 1 } as never)).toThrow(
+      'unknown option "bogus" of RedisEventStore (see RedisEventStoreOptions).',
+    );
+  });
+
   it("refuses unknown option names, also in retention, naming them; ioredis options pass through", async () => {
     const refused = (options: unknown, name: string) =>
       expect(() => new RedisEventStore(options as RedisEventStoreOptions)).toThrowError(

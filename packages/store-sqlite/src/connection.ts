@@ -1,5 +1,7 @@
 import { AssuredError, toStoreError } from "@assured/core";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { ensureDirectoryOf } from "./database-directory.js";
+import { sqliteDriver } from "./driver.js";
 import type { ResolvedConnectionOptions } from "./options.js";
 import { ensureSchema } from "./schema.js";
 
@@ -22,12 +24,18 @@ export class SqliteConnection {
     this.persistent = !db.memory;
   }
 
-  /** Opens (or adopts) and configures a database; throws `STORE_UNAVAILABLE` if it cannot. */
+  /**
+   * Opens (or adopts) and configures a database, creating the file's directory if missing;
+   * throws `INVALID_ARGUMENT` if that directory cannot be created or better-sqlite3 is not
+   * installed, `STORE_UNAVAILABLE` if the database cannot be opened.
+   */
   static open(options: ResolvedConnectionOptions): SqliteConnection {
     let db: Database.Database | undefined;
     const owned = options.database === undefined;
+    const Driver = sqliteDriver();
+    if (owned) ensureDirectoryOf(options.path!);
     try {
-      db = options.database ?? new Database(options.path!, { timeout: options.busyTimeoutMs });
+      db = options.database ?? new Driver(options.path!, { timeout: options.busyTimeoutMs });
       db.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
       const mode = db.pragma("journal_mode = WAL", { simple: true });
       if (mode !== "wal" && !db.memory) {

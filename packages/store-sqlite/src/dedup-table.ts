@@ -4,6 +4,7 @@ import {
   type ClaimResult,
   type Clock,
   newId,
+  nextFencingToken,
   quotaExceededError,
   type StoredResponse,
 } from "@assured/core";
@@ -29,7 +30,10 @@ export const SWEEP_BATCH = 1_000;
  * in one `BEGIN IMMEDIATE` transaction, so of many concurrent claimers (on any connection or
  * process) exactly one wins. A row is live while `expires_at` is in the future: the lease of a
  * claim, the TTL of a stored response. A released row stays, expired (`expires_at` 0) with no
- * token and no owner, until the sweep, so the key's next claim continues its fencing tokens.
+ * token and no owner, until the sweep, so the key's next claim continues its fencing tokens;
+ * a claim of a key whose row was swept gets a token from the clock (`nextFencingToken`),
+ * larger than the swept row's: rows are deleted only once the clock has passed their token
+ * (an owner's expired row that has not is kept, given up by the owner, as after a release).
  *
  * Bounds: `assured_dedup_counts` holds the number of rows per owner and in all, kept by
  * triggers in the same transaction as every insert, delete and owner change (the sweep's
@@ -70,8 +74,13 @@ export class DedupTable {
       count: db
         .prepare<[string], number>("SELECT entries FROM assured_dedup_counts WHERE owner = ?")
         .pluck(),
-      dropExpiredOf: db.prepare<[string, number]>(
-        "DELETE FROM assured_dedup WHERE owner = ? AND expires_at <= ?",
+      // An expired row whose token the clock has not passed yet is kept, given up by its owner.
+      retireExpiredOf: db.prepare<[string, number, number]>(
+        "UPDATE assured_dedup SET owner = NULL, token = NULL " +
+          "WHERE owner = ? AND expires_at <= ? AND fence >= ?",
+      ),
+      dropExpiredOf: db.prepare<[string, number, number]>(
+        "DELETE FROM assured_dedup WHERE owner = ? AND expires_at <= ? AND fence < ?",
       ),
       complete: db.prepare<[number, number, Buffer, string, string]>(
         "UPDATE assured_dedup SET state = 'done', token = NULL, expires_at = ?, " +
@@ -90,15 +99,19 @@ export class DedupTable {
         "UPDATE assured_dedup SET expires_at = ?, lease_ms = ? " +
           "WHERE dedup_key = ? AND state = 'claimed' AND token = ? AND expires_at > ?",
       ),
-      sweep: db.prepare<[number, number]>(
+      // Expired rows whose fencing token the clock has passed (see `forgetAfter`).
+      sweep: db.prepare<[number, number, number]>(
         "DELETE FROM assured_dedup WHERE dedup_key IN " +
-          "(SELECT dedup_key FROM assured_dedup WHERE expires_at <= ? LIMIT ?)",
+          "(SELECT dedup_key FROM assured_dedup WHERE expires_at <= ? AND fence < ? LIMIT ?)",
       ),
     };
     this.claim = db.transaction((key: string, options: ClaimOptions) =>
       this.claimKey(key, options),
     ).immediate;
-    this.sweepBatch = () => this.statements.sweep.run(this.clock(), SWEEP_BATCH).changes;
+    this.sweepBatch = () => {
+      const now = this.clock();
+      return this.statements.sweep.run(now, forgetAfter(now), SWEEP_BATCH).changes;
+    };
   }
 
   private claimKey(key: string, options: ClaimOptions): ClaimResult {
@@ -121,11 +134,12 @@ export class DedupTable {
     }
     // The key becomes a new unexpired entry of its owner: free, or its lease or response expired.
     if (owner !== undefined && this.held(owner.id) >= owner.maxEntries) {
-      this.statements.dropExpiredOf.run(owner.id, now);
+      this.statements.retireExpiredOf.run(owner.id, now, forgetAfter(now));
+      this.statements.dropExpiredOf.run(owner.id, now, forgetAfter(now));
       if (this.held(owner.id) >= owner.maxEntries) throw quotaExceededError(owner);
     }
     if (this.held("") >= this.maxEntries && this.statements.exists.get(key) === undefined) {
-      this.statements.sweep.run(now, SWEEP_BATCH);
+      this.statements.sweep.run(now, forgetAfter(now), SWEEP_BATCH);
       if (this.held("") >= this.maxEntries) {
         throw new AssuredError(
           "LIMIT_EXCEEDED",
@@ -136,7 +150,7 @@ export class DedupTable {
     }
     const token = newId();
     // From the row read first: the bound's deletes above may have removed this key's expired row.
-    const fencingToken = (row?.fence ?? 0) + 1;
+    const fencingToken = nextFencingToken(row?.fence, now);
     this.statements.take.run(
       key,
       fingerprint,
@@ -193,4 +207,12 @@ export class DedupTable {
     const now = this.clock();
     return this.statements.renew.run(now + leaseMs, leaseMs, key, token, now).changes === 1;
   }
+}
+
+/**
+ * Rows are deleted only when their fencing token is below this (the clock in whole ms): the
+ * key's next claim then gets a larger token from the clock, also right after a release.
+ */
+function forgetAfter(now: number): number {
+  return Math.floor(now);
 }

@@ -7,7 +7,8 @@ import {
   type Retention,
   systemClock,
 } from "@assured/core";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { sqliteDriver } from "./driver.js";
 import { DEFAULT_SYNCHRONOUS, SYNCHRONOUS_LEVELS, type SynchronousLevel } from "./durability.js";
 
 /** Options shared by every SQLite store: where the data lives and how it is written. */
@@ -139,7 +140,7 @@ export function resolveConnectionOptions(
   ) {
     throw invalid(`path must be a non-empty file path, got ${describe(path)}.`);
   }
-  if (database !== undefined && !(database instanceof Database)) {
+  if (database !== undefined && !(database instanceof sqliteDriver())) {
     throw invalid(`database must be a better-sqlite3 Database, got ${describe(database)}.`);
   }
   if (database !== undefined && (!database.open || database.readonly)) {

@@ -45,7 +45,7 @@ describe("SqliteDedupStore renew and fencing", () => {
     });
   });
 
-  it("continues the fencing tokens of rows written before fencing (schema 2) from 1", async () => {
+  it("continues the fencing tokens of rows written before fencing (schema 2) from the clock", async () => {
     const first = temp.open();
     const old = claimed(await first.claim("k", lease));
     await first.close();
@@ -62,14 +62,48 @@ describe("SqliteDedupStore renew and fencing", () => {
     now += 4_000;
     expect((await again.claim("k", lease)).status).toBe("pending");
     expect(await again.release("k", old.token)).toBe(true);
-    expect(claimed(await again.claim("k", lease)).fencingToken).toBe(1);
+    expect(claimed(await again.claim("k", lease)).fencingToken).toBe(now);
   });
 
-  it("deletes a released row at the sweep; the key's fencing then starts again at 1", async () => {
+  it("gives a key whose row the sweep deleted a fencing token larger than a stalled holder's", async () => {
+    const store = temp.open();
+    // A clock at 0 makes the tokens of a store that forgets them (1, 2, 3, then 1) visible.
+    now = 0;
+    claimed(await store.claim("k", lease));
+    now += 1_001;
+    claimed(await store.claim("k", lease));
+    now += 1_001;
+    const stalled = claimed(await store.claim("k", lease)); // its holder freezes past the lease
+    now += 60_000;
+    expect(await store.sweepExpired()).toBe(1);
+    const next = claimed(await store.claim("k", lease));
+    expect(next.fencingToken).toBeGreaterThan(stalled.fencingToken);
+    expect(next.fencingToken).toBe(now);
+  });
+
+  it("keeps a released row until the clock passes its token: a claim in the same millisecond gets a larger one", async () => {
     const store = temp.open();
     const first = claimed(await store.claim("k", lease));
+    expect(first.fencingToken).toBe(now);
     expect(await store.release("k", first.token)).toBe(true);
+    expect(await store.sweepExpired(), "kept: the clock has not passed its token").toBe(0);
+    const second = claimed(await store.claim("k", lease));
+    expect(second.fencingToken).toBe(now + 1);
+    expect(await store.release("k", second.token)).toBe(true);
+    now += 2;
     expect(await store.sweepExpired()).toBe(1);
-    expect(claimed(await store.claim("k", lease)).fencingToken).toBe(1);
+    expect(claimed(await store.claim("k", lease)).fencingToken).toBe(now);
+  });
+
+  it("frees an owner's place for an expired row kept for its token", async () => {
+    const store = temp.open();
+    const owner = { id: "o", maxEntries: 1 };
+    const first = claimed(await store.claim("k", { ...lease, owner }));
+    expect(await store.release("k", first.token)).toBe(true);
+    const again = claimed(await store.claim("k", { leaseMs: 1, fingerprint: "fp", owner }));
+    expect(again.fencingToken).toBe(now + 1);
+    now += 1; // the lease ended; the clock has not passed the token
+    expect(claimed(await store.claim("k2", { ...lease, owner })).fencingToken).toBe(now);
+    expect(claimed(await store.claim("k", lease)).fencingToken).toBe(now + 1);
   });
 });

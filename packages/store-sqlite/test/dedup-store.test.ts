@@ -45,7 +45,7 @@ describe("SqliteDedupStore", () => {
   it("G9: a claim writes a lease row with the holder's token and expiry", async () => {
     const store = open();
     const claim = await store.claim("user:1/m1", lease);
-    expect(claim).toEqual({ status: "claimed", token: expect.any(String), fencingToken: 1 });
+    expect(claim).toEqual({ status: "claimed", token: expect.any(String), fencingToken: now });
     expect(rows(temp.path)).toEqual([
       {
         dedup_key: "user:1/m1",
@@ -56,7 +56,7 @@ describe("SqliteDedupStore", () => {
         response_ok: null,
         response_payload: null,
         owner: null,
-        fence: 1,
+        fence: now,
         lease_ms: 1_000,
       },
     ]);
@@ -123,8 +123,13 @@ describe("SqliteDedupStore", () => {
     expect(rows(temp.path)).toHaveLength(1);
     expect(await store.release("k", claim.token)).toBe(true);
     // The row stays, expired and held by no token, so the next claim continues its fencing.
-    expect(rows(temp.path)).toMatchObject([{ token: null, expires_at: 0, owner: null, fence: 1 }]);
-    expect(await store.claim("k", lease)).toMatchObject({ status: "claimed", fencingToken: 2 });
+    expect(rows(temp.path)).toMatchObject([
+      { token: null, expires_at: 0, owner: null, fence: now },
+    ]);
+    expect(await store.claim("k", lease)).toMatchObject({
+      status: "claimed",
+      fencingToken: now + 1,
+    });
   });
 
   it("G11: sweeping deletes expired leases and responses from the file and keeps live ones", async () => {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AssuredError, isAssuredError } from "@assured/core";
 import Database from "better-sqlite3";
@@ -56,6 +56,20 @@ describe("options, durability levels, schema versions and driver errors", () => 
         );
       }
     }
+    expect(existsSync(temp.path)).toBe(false);
+  });
+
+  it("G12: a misspelled option name is refused with the closest valid one; a far one gets none", () => {
+    const path = temp.path;
+    expect(() => new SqliteEventStore({ path, retension: {} } as never)).toThrow(
+      'unknown option "retension" of SqliteEventStore — did you mean "retention"? (see SqliteEventStoreOptions).',
+    );
+    expect(() => createSqliteStores({ path, retention: { maxAgeMS: 5 } } as never)).toThrow(
+      'unknown option "maxAgeMS" of retention — did you mean "maxAgeMs"?',
+    );
+    expect(() => new SqliteDedupStore({ path, bogus: 1 } as never)).toThrow(
+      'unknown option "bogus" of SqliteDedupStore (see SqliteDedupStoreOptions).',
+    );
     expect(existsSync(temp.path)).toBe(false);
   });
 
@@ -195,11 +209,36 @@ describe("options, durability levels, schema versions and driver errors", () => 
     await second.close();
   });
 
+  it("a path in a missing directory creates the directory (mkdir -p) and opens the file", async () => {
+    const nested = join(temp.path, "..", "data", "deeper", "x.sqlite");
+    const store = new SqliteEventStore({ path: nested });
+    await store.append("s", [{ name: "n", payload: new Uint8Array([1]) }]);
+    await store.close();
+    expect(existsSync(nested)).toBe(true);
+    const stores = createSqliteStores({ path: join(temp.path, "..", "other", "y.sqlite") });
+    await stores.close();
+    expect(existsSync(join(temp.path, "..", "other", "y.sqlite"))).toBe(true);
+  });
+
+  it("INVALID_ARGUMENT: a directory that cannot be created names the path and the system's reason", () => {
+    writeFileSync(temp.path, "a regular file, not a directory");
+    const underFile = join(temp.path, "sub", "x.sqlite");
+    for (const make of [
+      () => new SqliteEventStore({ path: underFile }),
+      () => new SqliteDedupStore({ path: underFile }),
+      () => createSqliteStores({ path: underFile }),
+    ]) {
+      expect(make).toThrow(
+        expect.objectContaining({
+          name: "AssuredError",
+          code: "INVALID_ARGUMENT",
+          message: expect.stringContaining(`of path ${JSON.stringify(underFile)}: ENOTDIR`),
+        }),
+      );
+    }
+  });
+
   it("STORE_UNAVAILABLE: a file that cannot be opened is a typed error, never a raw driver error", () => {
-    const missingDir = join(temp.path, "no", "such", "dir", "x.sqlite");
-    expect(() => new SqliteEventStore({ path: missingDir })).toThrow(
-      expect.objectContaining({ code: "STORE_UNAVAILABLE", name: "AssuredError" }),
-    );
     const dirAsFile = join(temp.path, "..", "a-directory");
     mkdirSync(dirAsFile);
     expect(() => new SqliteDedupStore({ path: dirAsFile })).toThrow(

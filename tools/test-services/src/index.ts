@@ -2,6 +2,7 @@ export * from "./chromium.js";
 export * from "./cut-proxy.js";
 export * from "./ferretdb.js";
 export * from "./free-port.js";
+export * from "./own-server.js";
 export * from "./postgres.js";
 export * from "./process.js";
 export * from "./redis.js";

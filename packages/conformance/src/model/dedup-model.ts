@@ -60,10 +60,10 @@ function sameResponse(got: unknown, expected: StoredResponse): boolean {
  * when the contract does not allow that answer, and otherwise moves to the state it implies.
  *
  * Where the contract leaves a choice, the model accepts each allowed answer and follows it: a
- * store may drop an expired entry (lease ended, response expired, released) at any time, so the
- * next claim's fencing token is the previous one + 1 or, after such a drop, 1; and the holder of
- * an ended lease nobody took over may still `complete` or `release` (true), unless the entry
- * was dropped (false).
+ * store may drop an expired entry (lease ended, response expired, released) at any time, and
+ * the next claim's fencing token may be any larger one (previous + 1, or read from the store's
+ * clock), never one given before; and the holder of an ended lease nobody took over may still
+ * `complete` or `release` (true), unless the entry was dropped (false).
  */
 export class DedupModel {
   private readonly entries = new Map<string, Entry>();
@@ -166,17 +166,23 @@ export class DedupModel {
         "a token never issued before",
       );
     }
-    if (entry === undefined) {
-      if (result.fencingToken !== 1)
-        ruleBroken("the first claim of a key gets fencing token 1", call, got, "fencingToken 1");
-      return;
-    }
-    if (result.fencingToken !== entry.fence + 1 && result.fencingToken !== 1) {
+    const fence = result.fencingToken;
+    if (!Number.isSafeInteger(fence) || fence < 1) {
       ruleBroken(
-        "a claim after a takeover, a release or an expired response gets the key's previous fencing token + 1 (or 1 when the store dropped the expired entry)",
+        "every won claim gets a fencing token that is a positive safe integer",
         call,
         got,
-        `fencingToken ${entry.fence + 1} (or 1)`,
+        "fencingToken ≥ 1",
+      );
+    }
+    // The model keeps every key's latest entry, dropped or not: `entry.fence` is the largest
+    // token the key was given so far (each accepted token is larger than the one before).
+    if (entry !== undefined && fence <= entry.fence) {
+      ruleBroken(
+        "a claim after a takeover, a release or an expired response gets a fencing token larger than every earlier one of the key, also when the store dropped the expired entry",
+        call,
+        got,
+        `fencingToken > ${entry.fence}`,
       );
     }
   }

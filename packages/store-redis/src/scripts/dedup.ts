@@ -2,9 +2,11 @@
  * Lua scripts over one deduplication entry, a Redis hash: `s` state (`p` pending, `d` done),
  * `f` fingerprint, `t` holder token, `x` expiry (ms, by the store's clock: lease end while
  * pending, TTL end when done), `ok` and `r` the stored response, `n` the fencing token of the
- * latest claim (kept through complete and release; the next claim's is `n + 1`). The logical
- * expiry `x` decides; a Redis TTL a grace period later only collects keys nobody asks about
- * again. A released entry stays pending with no `t` and `x` 0 (expired) until that TTL.
+ * latest claim (kept through complete and release). The next claim's is `n + 1` or the Redis
+ * server's `TIME` in ms, whichever is larger, so a key whose hash Redis expired (or that never
+ * had one) still gets a token larger than every earlier one. The logical expiry `x` decides; a
+ * Redis TTL a grace period later only collects keys nobody asks about again. A released entry
+ * stays pending with no `t` and `x` 0 (expired) until that TTL.
  */
 
 // Fragments shared by the plain and the owned scripts (same KEYS[1] and ARGV positions).
@@ -20,11 +22,18 @@ end
 `;
 
 /**
- * Creates the pending entry with the next fencing token `n` (the old entry's plus one).
- * ARGV[2] = expiresAt, ARGV[3] = fingerprint, ARGV[4] = token, ARGV[5] = redisTtlMs.
+ * Creates the pending entry with the next fencing token `n`: the old entry's plus one, or the
+ * server's `TIME` in ms when larger. `TIME` is read here, by the server that expires the hash
+ * (its Redis TTL runs on the same clock), so a hash that expired gives way to a larger token.
+ * Effects replication (always on since Redis 7; asked for on Redis 6) lets a script write after
+ * `TIME`. ARGV[2] = expiresAt, ARGV[3] = fingerprint, ARGV[4] = token, ARGV[5] = redisTtlMs.
  */
 const CREATE_PENDING_ENTRY = `
-local n = (tonumber(redis.call('HGET', KEYS[1], 'n')) or 0) + 1
+if redis.replicate_commands then redis.replicate_commands() end
+local clock = redis.call('TIME')
+local n = math.max((tonumber(redis.call('HGET', KEYS[1], 'n')) or 0) + 1,
+  tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000))
+n = string.format('%.0f', n)
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 's', 'p', 'f', ARGV[3], 't', ARGV[4], 'x', ARGV[2], 'n', n)
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
@@ -65,7 +74,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
  * `{'conflict'}` or `{'full'}`.
  */
 export const CLAIM_SCRIPT = `${ANSWER_LIVE_ENTRY}if ARGV[6] == '1' then return { 'full' } end
-${CREATE_PENDING_ENTRY}return { 'claimed', tostring(n) }
+${CREATE_PENDING_ENTRY}return { 'claimed', n }
 `;
 
 /**
@@ -107,7 +116,7 @@ if held >= tonumber(ARGV[6]) then return { 'quota', tostring(held) } end
 if ARGV[8] == '1' then return { 'full' } end
 ${CREATE_PENDING_ENTRY}redis.call('ZADD', KEYS[2], ARGV[2], ARGV[7])
 if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
-return { 'claimed', tostring(n) }
+return { 'claimed', n }
 `;
 
 /**
