@@ -1,8 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { freePort } from "@assured/test-services";
 import { afterEach, describe, expect, it } from "vitest";
 
@@ -14,7 +15,9 @@ import { afterEach, describe, expect, it } from "vitest";
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 const FILES = ["src/server.ts", "src/client.ts"];
-const tsx = here("../node_modules/.bin/tsx");
+// Node with tsx's loader (an absolute path: the files run in a temporary directory), not the
+// tsx CLI, which runs the file in a child process that a kill of the CLI leaves running.
+const tsxLoader = pathToFileURL(createRequire(here("../package.json")).resolve("tsx")).href;
 
 /** The code block that follows `<!-- examples/quick-start/<file> -->` in the root README. */
 function readmeBlock(file: string): string {
@@ -37,7 +40,8 @@ afterEach(() => {
 
 /** Runs a quick-start file; resolves the output once every pattern was printed. */
 function run(file: string, env: Record<string, string>, cwd: string, patterns: RegExp[]) {
-  const child = spawn(tsx, ["--conditions=@assured/source", here(`../${file}`)], {
+  const flags = ["--conditions=@assured/source", "--import", tsxLoader];
+  const child = spawn(process.execPath, [...flags, here(`../${file}`)], {
     cwd,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
