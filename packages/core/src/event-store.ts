@@ -137,4 +137,21 @@ export interface EventStore {
 
   /** Releases connections and handles. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Optional: reports events committed by writers outside the server's publish path — an
+   * application's own transaction (transactional publish), in this process or another one
+   * sharing the data. The listener is called after the commit, never for a rolled-back
+   * transaction, per stream in commit order as far as the backend allows; a range may be
+   * reported more than once. The server reads each range and emits it to its local
+   * subscribers. Returns a function that stops the reports.
+   */
+  watchCommits?(listener: (commit: CommittedRange) => void): () => void;
+}
+
+/** Events `first`…`last` (inclusive) of `stream` in `epoch`, committed outside `publish`. */
+export interface CommittedRange {
+  stream: StreamName;
+  epoch: Epoch;
+  first: Offset;
+  last: Offset;
 }
