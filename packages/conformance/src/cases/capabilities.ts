@@ -4,6 +4,7 @@ import { entries } from "../entries.js";
 import { useEventStores } from "../fixtures.js";
 import type { EventStoreHarness, SuiteOptions } from "../harness.js";
 import { caseTimeout } from "../suite-options.js";
+import { declaredLackCases } from "./declared-lacks.js";
 
 type RetentionCapability = "retentionByAge" | "retentionByLength";
 
@@ -22,18 +23,6 @@ async function tryCreate(
     return undefined;
   } catch (error) {
     return error;
-  }
-}
-
-/**
- * A second instance on the same data while the first is open, or undefined when the harness or
- * store refuses one (a store that is not shared may lock its data).
- */
-export async function openSecond<S>(reopen: () => Promise<S>): Promise<S | undefined> {
-  try {
-    return await reopen();
-  } catch {
-    return undefined;
   }
 }
 
@@ -59,55 +48,14 @@ export function describeCapabilities(harness: EventStoreHarness, options: SuiteO
   describe("capabilities (declared, then checked)", () => {
     const stores = useEventStores(harness);
 
-    it(
-      "persistent: a store that declares persistent: false keeps nothing in a reopened instance",
-      async (context) => {
-        const store = await stores.create();
-        if (store.capabilities.persistent) {
-          return; // nothing to probe: the restart cases check the declared persistence
-        }
-        if (!stores.canReopen) {
-          context.skip(
-            "the store declares capabilities.persistent: false and the harness has no reopen()",
-          );
-        }
-        await store.append("capability-probe", entries(1));
-        await store.close();
-        const reopened = await stores.reopen(store);
-        const { head } = await reopened.head("capability-probe");
-        expect(
-          head,
-          "the store declares capabilities.persistent: false, but a reopened instance kept the data: declare persistent: true (the restart cases then check it)",
-        ).toBe(0);
-      },
-      timeout,
-    );
-
-    it(
-      "sharedAcrossInstances: a non-persistent store that declares sharedAcrossInstances: false shows nothing to a second instance open at the same time",
-      async (context) => {
-        const store = await stores.create();
-        if (store.capabilities.sharedAcrossInstances) {
-          return; // nothing to probe: the cross-instance cases check the declared sharing
-        }
-        if (store.capabilities.persistent) {
-          // A persistent store that is not shared (one process at a time, re-reading its files
-          // on each call) shows a second instance the data too: seeing proves no sharing here.
-          return;
-        }
-        if (!stores.canReopen) {
-          context.skip(
-            "the store declares capabilities.sharedAcrossInstances: false and the harness has no reopen()",
-          );
-        }
-        const second = await openSecond(() => stores.reopen(store));
-        if (second === undefined) return; // it refuses a second instance: not shared indeed
-        await store.append("capability-probe", entries(1));
-        const { head } = await second.head("capability-probe");
-        expect(
-          head,
-          "the store declares capabilities.sharedAcrossInstances: false, but a second instance opened on the same data while the first was open saw its append: declare sharedAcrossInstances: true (the cross-instance cases then check it)",
-        ).toBe(0);
+    declaredLackCases(
+      stores,
+      {
+        none: "nothing",
+        trace: "the data",
+        seen: "its append",
+        write: async (store) => void (await store.append("capability-probe", entries(1))),
+        sees: async (store) => (await store.head("capability-probe")).head > 0,
       },
       timeout,
     );
