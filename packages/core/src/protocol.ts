@@ -81,6 +81,11 @@ export interface HandshakeAuth {
 
 /** server → client `assured:hello`, sent once when a socket connects. */
 export interface HelloFrame {
+  /**
+   * The server's protocol version (`PROTOCOL_VERSION`; absent from version 1 servers): a client
+   * of another version reports `PROTOCOL_VERSION` instead of misreading its frames.
+   */
+  v?: number;
   /** How long the server remembers a handled message (its dedup window), in ms. */
   dedupTtlMs: number;
 }

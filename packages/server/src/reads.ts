@@ -1,5 +1,6 @@
 import {
   AssuredError,
+  type EventRecord,
   type FetchReply,
   type FetchRequest,
   type HeadsReply,
@@ -20,18 +21,86 @@ import { stateOf } from "./socket-state.js";
 import { endSubscription } from "./subscriptions.js";
 import type { AnySocket } from "./wire.js";
 
+/** A catch-up page read under the socket's byte budget: send it, then `sent()`. */
+export interface BudgetedPage {
+  epoch: string;
+  head: number;
+  earliest: number;
+  /** At most the asked limit and `maxBatchBytes` of payloads (the first record always fits). */
+  records: EventRecord[];
+  bytes: number;
+  /** Call right after emitting the page: its bytes are given back once written. */
+  sent(): void;
+  /** Call instead of `sent` when the page is not sent. */
+  drop(): void;
+}
+
 /**
- * Answers `assured:fetch` (gap repair, G7) through `ack`: authorized like a subscription, at most
- * `fetchLimit` records and `maxBatchBytes` of payloads (the first record always fits). Records are
- * sent only for the client's epoch (or from offset 0); for another epoch the reply carries the
- * current epoch and no records, and the client treats it like an `epoch` outcome.
- *
- * Bytes are budgeted (G11): before reading, the fetch reserves a reply's worth of the socket's
- * `maxSocketReplayBytes` (and the server's `maxReplayBytesInFlight`), waiting in line when they
- * are spent, and the reply holds its bytes until it left the server's buffers; a connection
- * that has not written it within `replayAckTimeoutMs` is closed (the peer stopped reading). At most
- * `maxSubscriptionsPerSocket` fetches of a socket may wait (the client keeps one per stream);
- * beyond, `LIMIT_EXCEEDED` (retryable).
+ * Reads the page after `after` (at most `limit` records and `maxBatchBytes` of payloads) for one
+ * socket under its byte budget (G11): reserves a page's worth of the socket's
+ * `maxSocketReplayBytes` (and the server's `maxReplayBytesInFlight`) first, waiting in line
+ * while they are spent; the page holds its bytes until it left the server's buffers, and a
+ * connection that has not written it within `writeTimeoutMs` is closed (the peer stopped
+ * reading). Records are returned only for `epoch` (or from offset 0). Returns undefined when the
+ * socket is gone or `signal` aborted; throws the store's error (as `STORE_UNAVAILABLE` …).
+ */
+export async function readBudgetedPage(
+  ctx: ServerContext,
+  socket: AnySocket,
+  stream: string,
+  epoch: string,
+  after: number,
+  limit: number,
+  signal?: AbortSignal,
+): Promise<BudgetedPage | undefined> {
+  const budget = socketBudget(ctx, socket);
+  const { maxBatchBytes, maxPayloadBytes } = ctx.limits;
+  let grant: Grant;
+  try {
+    // A page's worth: maxBatchBytes and the records' overhead, less for a small limit.
+    const reservation = frameReservation(maxBatchBytes, limit);
+    grant = await budget.acquire(Math.min(reservation, limit * (maxPayloadBytes + 512)), signal);
+  } catch {
+    return undefined; // the socket is gone or the request superseded: nobody to answer
+  }
+  try {
+    const page = await ctx.store.read(stream, { after, limit });
+    const sameLog = after === 0 || page.epoch === epoch;
+    // At most maxBatchBytes of payloads: the client fetches the rest next.
+    const records = sameLog ? (chunkByBytes(page.records, maxBatchBytes)[0] ?? []) : [];
+    const bytes = recordsBytes(records);
+    if (budget.clamp(bytes) <= grant.bytes) grant.shrink(bytes);
+    else {
+      // A record larger than the reservation (written under larger limits): wait for its size.
+      grant.release();
+      grant = await budget.acquire(bytes, signal);
+    }
+    const held = grant;
+    return {
+      epoch: page.epoch,
+      head: page.head,
+      earliest: page.earliest,
+      records,
+      bytes,
+      sent: () =>
+        releaseWhenWritten(ctx, socket, held, meterOf(ctx, socket).mark(), performance.now()),
+      drop: () => held.release(),
+    };
+  } catch (error) {
+    grant.release();
+    if (budget.closed || signal?.aborted) return undefined;
+    throw toStoreError(error, "read");
+  }
+}
+
+/**
+ * Answers `assured:fetch` (catch-up and repair, G5, G7) through `ack`: authorized like a
+ * subscription, at most `fetchLimit` records and `maxBatchBytes` of payloads (the first record
+ * always fits), read under the socket's byte budget (`readBudgetedPage`). Records are sent only
+ * for the client's epoch (or from offset 0); for another epoch the reply carries the current
+ * epoch and no records, and the client treats it like an `epoch` outcome. At most
+ * `maxSubscriptionsPerSocket` fetches of a socket may wait for their bytes (the client keeps one
+ * per stream); beyond, `LIMIT_EXCEEDED` (retryable).
  */
 export async function fetchRange(
   ctx: ServerContext,
@@ -48,53 +117,32 @@ export async function fetchRange(
     return;
   }
   const budget = socketBudget(ctx, socket);
-  const { maxBatchBytes, maxPayloadBytes, maxSubscriptionsPerSocket } = ctx.limits;
-  if (budget.waiting >= maxSubscriptionsPerSocket) {
+  if (budget.waiting >= ctx.limits.maxSubscriptionsPerSocket) {
     const error = new AssuredError(
       "LIMIT_EXCEEDED",
-      `${budget.waiting} replays and fetches of this socket are waiting for their bytes to fit (maxSocketReplayBytes); retry later.`,
+      `${budget.waiting} fetches and subscriptions of this socket are waiting for their bytes to fit (maxSocketReplayBytes); retry later.`,
     );
     ack({ ok: false, error: error.toJSON() });
     return;
   }
-  let grant: Grant;
+  let page: BudgetedPage | undefined;
   try {
-    // A reply's worth: maxBatchBytes and the records' overhead, less for a small limit.
-    const reservation = frameReservation(maxBatchBytes, limit);
-    grant = await budget.acquire(Math.min(reservation, limit * (maxPayloadBytes + 512)));
-  } catch {
-    return; // the socket is gone: nobody to answer
-  }
-  let reply: FetchReply;
-  try {
-    const page = await ctx.store.read(stream, { after, limit });
-    const sameLog = after === 0 || page.epoch === epoch;
-    // At most maxBatchBytes of payloads: the client fetches the rest next.
-    const records = sameLog ? (chunkByBytes(page.records, maxBatchBytes)[0] ?? []) : [];
-    const bytes = recordsBytes(records);
-    if (budget.clamp(bytes) <= grant.bytes) grant.shrink(bytes);
-    else {
-      // A record larger than the reservation (written under larger limits): wait for its size.
-      grant.release();
-      grant = await budget.acquire(bytes);
-    }
-    ctx.metrics.fetched(records.length, bytes);
-    reply = {
-      ok: true,
-      epoch: page.epoch,
-      head: page.head,
-      earliest: page.earliest,
-      ...packRecords(records),
-    };
+    page = await readBudgetedPage(ctx, socket, stream, epoch, after, limit);
   } catch (error) {
-    grant.release();
-    if (budget.closed) return;
     const where = { operation: "fetch", socket, stream: request.stream };
     ack({ ok: false, error: ctx.answer(toStoreError(error, "fetch"), where) });
     return;
   }
-  ack(reply);
-  releaseWhenWritten(ctx, socket, grant, meterOf(ctx, socket).mark(), performance.now());
+  if (page === undefined) return; // the socket is gone: nobody to answer
+  ctx.metrics.fetched(page.records.length, page.bytes);
+  ack({
+    ok: true,
+    epoch: page.epoch,
+    head: page.head,
+    earliest: page.earliest,
+    ...packRecords(page.records),
+  });
+  page.sent();
 }
 
 /**

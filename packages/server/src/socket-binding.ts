@@ -3,6 +3,7 @@ import {
   FRAMES,
   type HelloFrame,
   type MessageReply,
+  PROTOCOL_VERSION,
   type SubscribeRequest,
 } from "@assured/core";
 import createDebug from "debug";
@@ -51,7 +52,10 @@ export function attachSocket(
   if (state.attached) return;
   state.attached = true;
   // Once per binding, before anything else Assured sends: the limits the client adapts to.
-  socket.emit(FRAMES.hello, { dedupTtlMs: ctx.limits.dedupTtlMs } satisfies HelloFrame);
+  socket.emit(FRAMES.hello, {
+    v: PROTOCOL_VERSION,
+    dedupTtlMs: ctx.limits.dedupTtlMs,
+  } satisfies HelloFrame);
   if (socket.recovered) leaveAssuredRooms(socket);
   // With an identify hook the principal's sockets share one rate-limit bucket (from the moment
   // identify resolves; what the socket spent before is owed to the shared bucket).
