@@ -97,8 +97,8 @@ export function assuredReplay(
         dedupStore: stores.dedupStore,
         limits: {
           replayLimit: missed + 1,
-          replayBatchSize: replay.batchSize,
-          replayWindow: replay.window,
+          // Protocol v2: the client pulls pages of at most fetchLimit records (one outstanding).
+          fetchLimit: replay.batchSize,
         },
       });
       let serverSocket: ServerSocket | undefined;

@@ -75,7 +75,7 @@ describe("slow consumers", () => {
         })),
       );
     }
-    server = await startSocketServer({ store, limits: { replayBatchSize: 100, replayWindow: 2 } });
+    server = await startSocketServer({ store, limits: { fetchLimit: 100 } });
     const c = new RecordingClient(server.url, {
       maxBufferedEvents: 400,
       beforeRecord: slowHandler,

@@ -32,7 +32,7 @@ let beat = 0;
  * Another raw peer with Assured's handshake fields, or the given `auth.assured`, or (`null`)
  * no `auth` at all.
  */
-function rawPeer(assured: unknown = { v: 1, clientId: newId(), subscriptions: [] }): RawPeer {
+function rawPeer(assured: unknown = { v: 2, clientId: newId(), subscriptions: [] }): RawPeer {
   const peer = new RawPeer(server.url, assured === null ? undefined : { assured });
   peers.push(peer);
   return peer;
@@ -99,7 +99,7 @@ describe("bad input from one client leaves the server and other clients unaffect
     expect(Object.keys(heads.heads)).toEqual(["ledger"]);
 
     const viaHandshake = rawPeer({
-      v: 1,
+      v: 2,
       clientId: newId(),
       subscriptions: [
         { stream: "secret:vault", position: null, from: "earliest" },
@@ -302,14 +302,14 @@ describe("bad input from one client leaves the server and other clients unaffect
       "BAD_FRAME",
     );
     expect((await handshakeError("v1")).code).toBe("BAD_FRAME");
-    expect((await handshakeError({ v: 1, clientId: 42, subscriptions: [] })).code).toBe(
+    expect((await handshakeError({ v: 2, clientId: 42, subscriptions: [] })).code).toBe(
       "INVALID_ARGUMENT",
     );
-    expect((await handshakeError({ v: 1, clientId: newId(), subscriptions: "ledger" })).code).toBe(
+    expect((await handshakeError({ v: 2, clientId: newId(), subscriptions: "ledger" })).code).toBe(
       "BAD_FRAME",
     );
     const many = Array.from({ length: 300 }, (_, i) => ({ stream: `s${i}`, position: null }));
-    expect((await handshakeError({ v: 1, clientId: newId(), subscriptions: many })).code).toBe(
+    expect((await handshakeError({ v: 2, clientId: newId(), subscriptions: many })).code).toBe(
       "LIMIT_EXCEEDED",
     );
     await heartbeat();

@@ -30,7 +30,7 @@ afterEach(async () => {
 
 const auth = (tag: string, subscriptions: unknown[] = []) => ({
   tag,
-  assured: { v: 1, clientId: newId(), subscriptions },
+  assured: { v: 2, clientId: newId(), subscriptions },
 });
 
 function connect(url: string, handshake: Record<string, unknown>): Socket {

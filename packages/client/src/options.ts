@@ -42,9 +42,9 @@ export interface AssuredClientOptions {
   /** Backoff before retries (default `{ initialMs: 500, maxMs: 30000, factor: 2 }`, full jitter). */
   retry?: RetryPolicy;
   /**
-   * Events buffered per stream ahead of the handlers (default 2500). Keep it at least the
-   * server's `replayWindow × replayBatchSize` (2000 by default); events beyond it are dropped
-   * and fetched again, which is correct but slower.
+   * Events buffered per stream ahead of the handlers (default 2500). The client fetches only
+   * when its buffer has room (flow control, protocol v2); live events beyond it are dropped and
+   * fetched again, which is correct but slower.
    */
   maxBufferedEvents?: number;
   /** Most streams subscribed at once (default 256, the server's default per socket). */
