@@ -44,15 +44,15 @@ export interface AssuredLimits {
    * of one small frame):
    *
    * - handshake: 1 per subscription; `assured:sub` 1; `assured:unsub` 1;
-   * - a subscription the client asked for (handshake or `assured:sub`) also pays its replay,
-   *   1 per 32 records, once the server has read the head;
+   * - a subscription the client asked for (handshake or `assured:sub`) also pays its first
+   *   page, 1 per 32 records, once the server has read it (the rest is fetched and paid so);
    * - `assured:heads`: 1 per 16 streams, rounded up (16 for 256 streams);
    * - `assured:fetch`: 1 per 32 records read plus 1 per 32 KiB of payloads sent, rounded up;
    *   the records of its `limit` are reserved when it arrives, the rest settled after the reply;
    * - `assured:msg`: 3, plus 1 per full 32 KiB of payload.
    *
    * A frame the bucket cannot pay is answered `RATE_LIMITED` (retryable) and not processed; a
-   * refusal takes no tokens. Work sized only afterwards (a fetch's bytes, a replay) may put the
+   * refusal takes no tokens. Work sized only afterwards (a fetch's bytes, a first page) may put the
    * bucket into debt, which later frames wait out. The bucket is per socket; with an `identify`
    * hook, all sockets of one principal on this server share one. The default, 500, holds a
    * client to a few percent of a core whatever it sends (4 clients hammering heads, fetches or

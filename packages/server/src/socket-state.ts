@@ -16,7 +16,7 @@ export interface QueuedMessage {
 /** One stream subscription of a socket; replaced on resubscribe, removed on unsubscribe. */
 export interface SubscriptionState {
   outcome: Promise<SubscribedFrame>;
-  /** Aborted when the subscription is superseded or ended: its replay stops waiting at once. */
+  /** Aborted when the subscription is superseded or ended: its first page stops waiting at once. */
   stop: AbortController;
   /**
    * Whether the client was told it is subscribed (`assured:subscribed` sent for this or a
