@@ -17,8 +17,8 @@ import { seeded } from "./seeded.js";
 
 /*
  * Model-based test of the client's Sequencer (protocol v2, DESIGN §8: one repair loop pulled by
- * the client). fast-check generates the schedule — appends (live batches), resets (a new epoch)
- * and rewrites (a store restored from an older snapshot, same epoch) of the log, lost live
+ * the client). fast-check generates the schedule — appends (live batches), resets (a new epoch),
+ * trims (retention) and rewrites (a store restored from an older snapshot, same epoch) of the log, lost live
  * batches, fetch replies read at one moment and delivered later or out of order, failed and
  * timed-out fetches, time passing (timeouts, backoff), disconnects and resubscriptions, small
  * buffers — against a reference model: the log (every (epoch, offset) → id it ever held) and
@@ -39,6 +39,8 @@ const RETRY = { initialMs: 50, maxMs: 400, factor: 2 };
 interface Log {
   epoch: string;
   head: number;
+  /** The lowest retained offset (retention trims the log from the front). */
+  earliest: number;
   records: Map<number, EventRecord>;
 }
 
@@ -59,7 +61,7 @@ interface Anchor {
 }
 
 class Simulation {
-  readonly log: Log = { epoch: "", head: 0, records: new Map() };
+  readonly log: Log = { epoch: "", head: 0, earliest: 1, records: new Map() };
   /** Every (epoch, offset) → ids the log ever held there. */
   readonly held = new Map<string, Set<string>>();
   readonly seq: Sequencer;
@@ -131,6 +133,7 @@ class Simulation {
   reset(): void {
     this.log.epoch = "";
     this.log.head = 0;
+    this.log.earliest = 1;
     this.log.records.clear();
     this.trace.push("reset");
   }
@@ -140,27 +143,42 @@ class Simulation {
     const head = Math.floor(this.random() * this.log.head);
     for (let o = head + 1; o <= this.log.head; o++) this.log.records.delete(o);
     this.log.head = head;
+    this.log.earliest = Math.min(this.log.earliest, head + 1);
     this.trace.push(`rewrite → ${this.log.epoch}#${head}`);
   }
 
+  /** Retention trims the log from the front (the client may be behind it: `trimmed`). */
+  trim(): void {
+    const { earliest, head } = this.log;
+    const to = earliest + Math.floor(this.random() * (head + 2 - earliest));
+    for (let o = earliest; o < to; o++) this.log.records.delete(o);
+    this.log.earliest = to;
+    this.trace.push(`trim → earliest ${to}, head ${head}`);
+  }
+
+  /** A store read: up to `limit` records from the first retained offset after `after`. */
   #read(after: number, limit: number): EventRecord[] {
     const out: EventRecord[] = [];
-    for (let o = after + 1; o <= Math.min(this.log.head, after + limit); o++) {
+    const from = Math.max(after + 1, this.log.earliest);
+    for (let o = from; o <= Math.min(this.log.head, from + limit - 1); o++) {
       out.push(this.log.records.get(o)!);
     }
     return out;
   }
 
   #outcome(request: SubscribeRequest): ParsedSubscribed {
-    const { head, epoch } = this.log;
+    const { head, epoch, earliest } = this.log;
     const base = { stream: S, epoch, head };
     const p = request.position;
     let frame: ParsedSubscribed;
-    if (p === null || p.offset === 0) frame = { ...base, recovered: true, start: 0 };
+    // The outcome table of docs/protocol.md (no replayLimit here).
+    if (p === null) frame = { ...base, recovered: true, start: earliest - 1 };
     else {
-      const verdict = judgeResume(p, { epoch, head, earliest: 1 }, this.log.records.get(p.offset));
+      const verdict = judgeResume(p, { epoch, head, earliest }, this.log.records.get(p.offset));
       if (verdict === "epoch" || verdict === "diverged") {
         frame = { ...base, recovered: false, reason: verdict, start: head };
+      } else if (p.offset < earliest - 1) {
+        frame = { ...base, recovered: false, reason: "trimmed", start: head };
       } else frame = { ...base, recovered: true, start: p.offset };
     }
     const id = this.log.records.get(frame.start)?.id;
@@ -193,8 +211,11 @@ class Simulation {
           ok: true,
           epoch: this.log.epoch,
           head: this.log.head,
-          earliest: 1,
-          records: request.epoch === this.log.epoch ? this.#read(request.after, request.limit) : [],
+          earliest: this.log.earliest,
+          records:
+            request.after === 0 || request.epoch === this.log.epoch
+              ? this.#read(request.after, request.limit)
+              : [],
         };
     this.tasks.push({ run: () => [{ kind: "fetched", request, reply: snapshot }] });
   }
@@ -386,6 +407,7 @@ type Action =
   | { kind: "lose" }
   | { kind: "reset" }
   | { kind: "rewrite" }
+  | { kind: "trim" }
   | { kind: "check" }
   | { kind: "failFetches"; on: boolean }
   | { kind: "advance"; ms: number }
@@ -404,6 +426,7 @@ function actions(withRewrites: boolean): fc.Arbitrary<Action[]> {
     { weight: 3, arbitrary: fc.constant({ kind: "lose" } as const) },
     { weight: 2, arbitrary: fc.constant({ kind: "reset" } as const) },
     { weight: withRewrites ? 2 : 0, arbitrary: fc.constant({ kind: "rewrite" } as const) },
+    { weight: 2, arbitrary: fc.constant({ kind: "trim" } as const) },
     { weight: 3, arbitrary: fc.constant({ kind: "check" } as const) },
     { weight: 2, arbitrary: fc.boolean().map((on) => ({ kind: "failFetches", on }) as const) },
     {
@@ -458,6 +481,9 @@ function run(s: Scenario): Simulation {
         break;
       case "rewrite":
         sim.rewrite();
+        break;
+      case "trim":
+        sim.trim();
         break;
       case "check":
         sim.check();
