@@ -70,6 +70,16 @@ export function attachSocket(
 
   const listen = (event: string, listener: (args: unknown[]) => void | Promise<void>) => {
     const guarded = (...args: unknown[]) => {
+      // A client of another protocol version: nothing of it is handled (its frames would be
+      // misread); each frame is answered with the version error.
+      if (state.refused !== undefined && event.startsWith("assured:")) {
+        const last = args[args.length - 1];
+        const id = (args[0] as { id?: unknown } | null)?.id;
+        if (typeof last === "function") {
+          last({ ...(typeof id === "string" ? { id } : {}), ok: false, error: state.refused });
+        } else sendError(socket, state.refused);
+        return;
+      }
       try {
         const done = listener(args);
         if (done instanceof Promise)
@@ -209,7 +219,9 @@ function evaluateHandshake(ctx: ServerContext, socket: AnySocket): void {
     subscriptions = handshake.subscriptions;
   } catch (error) {
     log("bad handshake from socket %s: %o", socket.id, error);
-    sendError(socket, ctx.answer(error, { operation: "handshake", socket }));
+    const answer = ctx.answer(error, { operation: "handshake", socket });
+    if (answer.code === "PROTOCOL_VERSION") state.refused = answer;
+    sendError(socket, answer);
     return;
   }
   const requests: SubscribeRequest[] = [];

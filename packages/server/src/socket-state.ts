@@ -1,4 +1,4 @@
-import type { SubscribedFrame, SubscribeRequest } from "@assured/core";
+import type { AssuredErrorData, SubscribedFrame, SubscribeRequest } from "@assured/core";
 import type { SocketBudget } from "./byte-budget.js";
 import type { AssuredLimits } from "./limits.js";
 import { RetryBarrier } from "./retry-barrier.js";
@@ -55,6 +55,11 @@ export interface SocketState {
   features: ReadonlySet<string>;
   /** The dedup principal, resolved once per socket. */
   principal: Promise<string> | undefined;
+  /**
+   * The client speaks another protocol version (`PROTOCOL_VERSION`): every Assured frame it
+   * sends is answered with this error instead of being handled.
+   */
+  refused: AssuredErrorData | undefined;
   /** True once the handshake was evaluated and Assured's listeners were added. */
   attached: boolean;
   /** Listeners Assured added to the socket, removed on close. */
@@ -85,6 +90,7 @@ export function stateOf(
       sendOrder: new SendOrder(),
       features: new Set(),
       principal: undefined,
+      refused: undefined,
       attached: false,
       listeners: [],
     };

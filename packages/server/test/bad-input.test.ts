@@ -114,9 +114,26 @@ describe("G12: bad input gets typed errors; the server keeps serving; nothing st
       details: { version: 2, peerVersion: 1 },
     });
     expect(error.message).toMatch(/protocol version 1.*version 2.*upgrade @assured\/client/);
-    await peer.roundTrip();
     expect(peer.frames(FRAMES.subscribed)).toEqual([]);
     expect(peer.frames(FRAMES.hello)).toEqual([{ v: 2, dedupTtlMs: expect.any(Number) }]);
+    // Nothing it sends is handled: each frame gets the same error.
+    let ran = false;
+    server.assured.on("echo", () => {
+      ran = true;
+    });
+    const reply = await peer.send("echo", 1);
+    expect(reply).toMatchObject({ ok: false, error: { code: "PROTOCOL_VERSION" } });
+    const fetched = await peer.request(FRAMES.fetch, {
+      stream: "s",
+      epoch: "",
+      after: 0,
+      limit: 1,
+    });
+    expect(fetched).toMatchObject({ ok: false, error: { code: "PROTOCOL_VERSION" } });
+    peer.socket.emit(FRAMES.subscribe, { stream: "s", position: null, from: "earliest" });
+    await peer.until(() => peer.frames(FRAMES.error).length === 2);
+    expect(peer.frames(FRAMES.subscribed)).toEqual([]);
+    expect(ran).toBe(false);
   });
 
   it("G12: a bad handshake gets an assured:error and no subscriptions", async () => {
