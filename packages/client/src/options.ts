@@ -39,7 +39,10 @@ export interface AssuredClientOptions {
   maxPending?: number;
   /** How long to wait for an answer before sending again, and for fetch and heads replies (default 10,000 ms). */
   ackTimeoutMs?: number;
-  /** Backoff before retries (default `{ initialMs: 500, maxMs: 30000, factor: 2 }`, full jitter). */
+  /**
+   * Backoff before retries (default `{ initialMs: 500, maxMs: 30000, factor: 2 }`, full jitter):
+   * of messages, refused subscriptions and failed fetches (retried forever while subscribed).
+   */
   retry?: RetryPolicy;
   /**
    * Events buffered per stream ahead of the handlers (default 2500). The client fetches only
@@ -49,9 +52,12 @@ export interface AssuredClientOptions {
   maxBufferedEvents?: number;
   /** Most streams subscribed at once (default 256, the server's default per socket). */
   maxStreams?: number;
-  /** Interval of the position check that finds trailing gaps (default 15,000 ms). */
+  /**
+   * Interval of the position check (default 15,000 ms): it tells the client heads it did not hear
+   * of (a trailing gap on a quiet stream), epoch changes and rewritten logs.
+   */
   positionCheckIntervalMs?: number;
-  /** Largest gap fetch in events (default 500). */
+  /** Largest fetch in events, catch-up page or gap (default 500; the server may lower it). */
   fetchLimit?: number;
   /** Results of finished messages kept for `result(id)` (default 100). */
   maxResults?: number;
