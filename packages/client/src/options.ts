@@ -37,7 +37,10 @@ export interface AssuredClientOptions {
   window?: number;
   /** Unanswered messages kept; `emit` beyond rejects with `LIMIT_EXCEEDED` (default 1000). */
   maxPending?: number;
-  /** How long to wait for an answer before sending again, and for fetch and heads replies (default 10,000 ms). */
+  /**
+   * How long to wait for an answer before sending again, and for fetch, heads and `history`
+   * replies (default 10,000 ms).
+   */
   ackTimeoutMs?: number;
   /** Backoff before retries (default `{ initialMs: 500, maxMs: 30000, factor: 2 }`, full jitter). */
   retry?: RetryPolicy;
@@ -51,7 +54,7 @@ export interface AssuredClientOptions {
   maxStreams?: number;
   /** Interval of the position check that finds trailing gaps (default 15,000 ms). */
   positionCheckIntervalMs?: number;
-  /** Largest gap fetch in events (default 500). */
+  /** Largest gap fetch in events, and largest `history` limit (default 500). */
   fetchLimit?: number;
   /** Results of finished messages kept for `result(id)` (default 100). */
   maxResults?: number;

@@ -60,10 +60,14 @@ export interface ServerStats {
   replayedEvents: number;
   /** Payload bytes sent by catch-up replays. */
   replayedBytes: number;
-  /** Events sent in answer to `assured:fetch` (gap repair). */
+  /** Events sent in answer to `assured:fetch` (gap repair) and `assured:history` (`client.history`). */
   fetchedEvents: number;
-  /** Payload bytes sent in answer to `assured:fetch`. */
+  /** Payload bytes sent in answer to `assured:fetch` and `assured:history`. */
   fetchedBytes: number;
+  /** Events emitted live after a commit outside `publish` (transactional publish; `watchCommits`). */
+  committedEvents: number;
+  /** Payload bytes of those events. */
+  committedBytes: number;
   /** Duration of finished catch-up replays, in ms. */
   replayDurationMs: MetricSummary;
   /** Client messages by dedup outcome. */
@@ -106,6 +110,8 @@ export class ServerMetrics {
   readonly #replayBytes: MetricRecorder;
   readonly #fetchEvents: MetricRecorder;
   readonly #fetchBytes: MetricRecorder;
+  readonly #committedEvents: MetricRecorder;
+  readonly #committedBytes: MetricRecorder;
   readonly #replayDuration: MetricRecorder;
   readonly #dedup: MetricRecorder;
   readonly #handlerDuration: MetricRecorder;
@@ -124,6 +130,8 @@ export class ServerMetrics {
       replayedBytes: 0,
       fetchedEvents: 0,
       fetchedBytes: 0,
+      committedEvents: 0,
+      committedBytes: 0,
       replayDurationMs: emptySummary(),
       dedup: Object.fromEntries(DEDUP_OUTCOMES.map((o) => [o, 0])) as Record<DedupOutcome, number>,
       handlerDurationMs: emptySummary(),
@@ -159,11 +167,19 @@ export class ServerMetrics {
       unit: "By",
     });
     this.#fetchEvents = m.counter("assured.fetch.events", {
-      description: "Events sent in answer to gap-repair fetches.",
+      description: "Events sent in answer to gap-repair fetches and history reads.",
       unit: "{event}",
     });
     this.#fetchBytes = m.counter("assured.fetch.bytes", {
-      description: "Payload bytes sent in answer to gap-repair fetches.",
+      description: "Payload bytes sent in answer to gap-repair fetches and history reads.",
+      unit: "By",
+    });
+    this.#committedEvents = m.counter("assured.commits.events", {
+      description: "Events emitted live after a commit outside publish (transactional publish).",
+      unit: "{event}",
+    });
+    this.#committedBytes = m.counter("assured.commits.bytes", {
+      description: "Payload bytes of the events emitted after a commit outside publish.",
       unit: "By",
     });
     this.#replayDuration = m.histogram("assured.replay.duration", {
@@ -237,6 +253,14 @@ export class ServerMetrics {
     this.#stats.fetchedBytes += bytes;
     this.#fetchEvents(events);
     this.#fetchBytes(bytes);
+  }
+
+  /** `events` events of `bytes` payload bytes committed outside `publish` were emitted. */
+  committed(events: number, bytes: number): void {
+    this.#stats.committedEvents += events;
+    this.#stats.committedBytes += bytes;
+    this.#committedEvents(events);
+    this.#committedBytes(bytes);
   }
 
   /** A catch-up replay ended after `durationMs` (`result`: why it stopped, or `error`). */

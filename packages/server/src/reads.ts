@@ -1,9 +1,13 @@
 import {
   AssuredError,
+  type EventRecord,
   type FetchReply,
   type FetchRequest,
   type HeadsReply,
+  type HistoryReply,
+  type HistoryRequest,
   packRecords,
+  type StreamHead,
   toStoreError,
 } from "@assured/core";
 import { chunkByBytes } from "./batch-chunks.js";
@@ -40,10 +44,82 @@ export async function fetchRange(
   ack: (reply: FetchReply) => void,
 ): Promise<void> {
   const { stream, epoch, after, limit } = request;
+  await budgetedRead(ctx, socket, { stream, limit, operation: "fetch" }, ack, async () => {
+    const page = await ctx.store.read(stream, { after, limit });
+    const sameLog = after === 0 || page.epoch === epoch;
+    // At most maxBatchBytes of payloads: the client fetches the rest next.
+    const records = sameLog ? (chunkByBytes(page.records, ctx.limits.maxBatchBytes)[0] ?? []) : [];
+    return { page, records };
+  });
+}
+
+/**
+ * Answers `assured:history` through `ack`: the newest retained records of the stream below
+ * `before` (absent: up to the head), at most `limit` of them and — counted from the newest —
+ * `maxBatchBytes` of payloads (the newest always fits), in offset order. Authorized, budgeted
+ * and bounded like `fetchRange`; it reads the log only, so the socket's subscriptions and
+ * positions are not involved.
+ */
+export async function readHistory(
+  ctx: ServerContext,
+  socket: AnySocket,
+  request: HistoryRequest,
+  ack: (reply: HistoryReply) => void,
+): Promise<void> {
+  const { stream, limit } = request;
+  await budgetedRead(ctx, socket, { stream, limit, operation: "history" }, ack, async () => {
+    const below = (before: number) =>
+      ctx.store.read(stream, { after: Math.max(0, before - 1 - limit), limit });
+    let before = request.before ?? (await ctx.store.head(stream)).head + 1;
+    let page = await below(before);
+    if (page.head + 1 < before) {
+      // Asked beyond the head: the page ends at the head.
+      before = page.head + 1;
+      page = await below(before);
+    }
+    // The store starts at `max(after + 1, earliest)`: past a trimmed start that may be `before`
+    // or later, which was not asked.
+    const wanted = page.records.filter((record) => record.offset < before);
+    return { page, records: newestWithin(wanted, ctx.limits.maxBatchBytes) };
+  });
+}
+
+/** The longest run of `records` ending at the last one whose payloads fit `maxBytes` (at least one). */
+function newestWithin<T extends { payload: Uint8Array }>(
+  records: readonly T[],
+  maxBytes: number,
+): T[] {
+  let start = records.length;
+  let bytes = 0;
+  while (start > 0) {
+    const size = (records[start - 1] as T).payload.byteLength;
+    if (start < records.length && bytes + size > maxBytes) break;
+    bytes += size;
+    start--;
+  }
+  return records.slice(start);
+}
+
+/**
+ * The shared path of `fetchRange` and `readHistory`: authorizes the read like a subscription
+ * (`allowedRead`), reserves a reply's worth of the socket's byte budget, runs `read`, and
+ * answers with its records, holding their bytes until the reply left the server's buffers.
+ */
+async function budgetedRead(
+  ctx: ServerContext,
+  socket: AnySocket,
+  request: { stream: string; limit: number; operation: "fetch" | "history" },
+  ack: (reply: FetchReply) => void,
+  read: () => Promise<{ page: StreamHead; records: EventRecord[] }>,
+): Promise<void> {
+  const { stream, limit, operation } = request;
   if (!(await allowedRead(ctx, socket, stream))) {
     ack({
       ok: false,
-      error: new AssuredError("UNAUTHORIZED", "not allowed to fetch this stream.").toJSON(),
+      error: new AssuredError(
+        "UNAUTHORIZED",
+        `not allowed to ${operation === "fetch" ? "fetch" : "read the history of"} this stream.`,
+      ).toJSON(),
     });
     return;
   }
@@ -67,10 +143,7 @@ export async function fetchRange(
   }
   let reply: FetchReply;
   try {
-    const page = await ctx.store.read(stream, { after, limit });
-    const sameLog = after === 0 || page.epoch === epoch;
-    // At most maxBatchBytes of payloads: the client fetches the rest next.
-    const records = sameLog ? (chunkByBytes(page.records, maxBatchBytes)[0] ?? []) : [];
+    const { page, records } = await read();
     const bytes = recordsBytes(records);
     if (budget.clamp(bytes) <= grant.bytes) grant.shrink(bytes);
     else {
@@ -89,8 +162,8 @@ export async function fetchRange(
   } catch (error) {
     grant.release();
     if (budget.closed) return;
-    const where = { operation: "fetch", socket, stream: request.stream };
-    ack({ ok: false, error: ctx.answer(toStoreError(error, "fetch"), where) });
+    const where = { operation, socket, stream };
+    ack({ ok: false, error: ctx.answer(toStoreError(error, operation), where) });
     return;
   }
   ack(reply);
