@@ -5,7 +5,7 @@ import {
   type Retention,
   type StreamHead,
 } from "@assured/core";
-import type { PoolClient } from "pg";
+import type { ClientBase } from "pg";
 import { bytesText, payloadBytes, textBytes } from "./bytes.js";
 import { earliestSql, retentionParams } from "./earliest-sql.js";
 import type { Tables } from "./tables.js";
@@ -42,7 +42,7 @@ interface NewEvent {
  * Ids for entries appended without one: a random prefix per group and a counter — unique like
  * `newId()`, but one group's ids sort together in the id index.
  */
-class GeneratedIds {
+export class GeneratedIds {
   private readonly prefix = `${newId()}.`;
   private count = 0;
 
@@ -52,7 +52,8 @@ class GeneratedIds {
 }
 
 /**
- * Writes a group of appends and resets in the open transaction of `client`, in a fixed number
+ * Writes a group of appends and resets in the open transaction of `client` (the store's own
+ * group commit, or the application's transaction in `appendInTransaction`), in a fixed number
  * of statements whatever the group's size:
  *
  * 1. Lock every touched stream's row (`INSERT … ON CONFLICT DO UPDATE … RETURNING`, in byte
@@ -67,7 +68,7 @@ class GeneratedIds {
  *    delete the events of reset streams, insert the new events and write the heads and epochs.
  */
 export async function writeGroup(
-  client: PoolClient,
+  client: ClientBase,
   t: Tables,
   writes: readonly LogWrite[],
   now: number,
@@ -117,7 +118,7 @@ function idKey(streamId: string, id: string): string {
 }
 
 async function lockStreams(
-  client: PoolClient,
+  client: ClientBase,
   t: Tables,
   writes: readonly LogWrite[],
 ): Promise<Map<string, StreamState>> {
@@ -151,7 +152,7 @@ async function lockStreams(
 }
 
 async function trim(
-  client: PoolClient,
+  client: ClientBase,
   t: Tables,
   streams: readonly StreamState[],
   now: number,
@@ -170,7 +171,7 @@ async function trim(
 }
 
 async function storedIds(
-  client: PoolClient,
+  client: ClientBase,
   t: Tables,
   writes: readonly LogWrite[],
   streams: Map<string, StreamState>,
@@ -203,7 +204,7 @@ async function storedIds(
 }
 
 async function store(
-  client: PoolClient,
+  client: ClientBase,
   t: Tables,
   streams: readonly StreamState[],
   events: readonly NewEvent[],

@@ -3,6 +3,7 @@ import {
   assertKnownOptions,
   assertRetention,
   type Clock,
+  DEFAULT_MAX_PAYLOAD_BYTES,
   describe,
   type Retention,
 } from "@assured/core";
@@ -36,6 +37,11 @@ export interface PostgresEventStoreOptions extends PostgresStoreOptions {
   retention?: Retention;
   /** Most entries waiting for group commit before `append` fails with LIMIT_EXCEEDED. Default 100,000. */
   maxQueuedEntries?: number;
+  /**
+   * Largest encoded payload `appendInTransaction` accepts (`PAYLOAD_TOO_LARGE` beyond); set it
+   * to your server's `limits.maxPayloadBytes`. Default 524,288 (the server's default).
+   */
+  maxPayloadBytes?: number;
 }
 
 /** Options of `PostgresDedupStore`. */
@@ -67,6 +73,7 @@ export const EVENT_STORE_OPTION_KEYS: readonly string[] = [
   ...COMMON_OPTION_KEYS,
   "retention",
   "maxQueuedEntries",
+  "maxPayloadBytes",
 ] satisfies (keyof PostgresEventStoreOptions)[];
 
 /** The option names of `PostgresDedupStore`; any other is refused. */
@@ -201,6 +208,13 @@ export function resolveRetention(value: unknown): Retention {
 /** Validates `maxQueuedEntries`; throws `INVALID_ARGUMENT`. */
 export function resolveMaxQueuedEntries(value: unknown): number {
   return value === undefined ? 100_000 : positiveInteger(value, "maxQueuedEntries");
+}
+
+/** Validates `maxPayloadBytes` (default `DEFAULT_MAX_PAYLOAD_BYTES`); throws `INVALID_ARGUMENT`. */
+export function resolveMaxPayloadBytes(value: unknown): number {
+  return value === undefined
+    ? DEFAULT_MAX_PAYLOAD_BYTES
+    : positiveInteger(value, "maxPayloadBytes");
 }
 
 /** Validates the dedup sweep interval: 0 (off) or a positive integer of ms. */

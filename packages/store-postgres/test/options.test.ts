@@ -42,6 +42,12 @@ describe("options", () => {
     ["a zero maxLength", { connection: url, retention: { maxLength: 0 } }, "maxLength"],
     ["a fractional maxAgeMs", { connection: url, retention: { maxAgeMs: 1.5 } }, "maxAgeMs"],
     ["a zero maxQueuedEntries", { connection: url, maxQueuedEntries: 0 }, "maxQueuedEntries"],
+    ["a fractional maxPayloadBytes", { connection: url, maxPayloadBytes: 1.5 }, "maxPayloadBytes"],
+    [
+      "a misspelled maxPayloadBytes",
+      { connection: url, maxPayloadByte: 10 },
+      'did you mean "maxPayloadBytes"?',
+    ],
   ])("PostgresEventStore refuses %s with INVALID_ARGUMENT", (_, options, mentions) => {
     invalid(() => new PostgresEventStore(options as never), mentions);
   });
