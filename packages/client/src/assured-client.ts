@@ -383,8 +383,9 @@ export class AssuredClient<
 
   /**
    * Reads a page of a stream's retained events ("load older messages"): the newest ones with
-   * offsets below `before` (default: up to the head), at most `limit` (default 50, at most
-   * `fetchLimit`) and — for large events — at most the server's `maxBatchBytes` of payloads
+   * offsets below `before` (default: up to the head), at most `limit` (default 50, or
+   * `fetchLimit` if lower; at most `fetchLimit`) and — for large events — at most the server's
+   * `maxBatchBytes` of payloads
    * (always at least one), oldest first. `more` tells older events are retained:
    * the next page is `{ before: events[0].offset }`. The server authorizes it like a
    * subscription (`authorize(…, "fetch")`); the stream need not be subscribed, and its delivery

@@ -113,7 +113,12 @@ export class AssuredServer<
       attachSocket(this.#ctx, this.#dispatcher, socket);
     };
     // Events committed outside publish (transactional publish), if the store reports them.
-    this.#stopCommits = watchStoreCommits(this.#ctx);
+    try {
+      this.#stopCommits = watchStoreCommits(this.#ctx);
+    } catch (error) {
+      this.#ctx.metrics.close(); // nothing else is attached yet
+      throw error;
+    }
     nsp.on("connection", this.#onConnection);
     for (const socket of nsp.sockets.values()) this.#onConnection(socket);
     log("attached to namespace %s", nsp.name);
