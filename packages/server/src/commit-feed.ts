@@ -215,6 +215,11 @@ export function watchStoreCommits(ctx: ServerContext): (() => void) | undefined 
   log("watching the store's commits");
   return () => {
     feed.stop();
-    unwatch();
+    try {
+      unwatch();
+    } catch (error) {
+      // A store's own stop function must not keep the server from closing.
+      ctx.report({ kind: "store", error: toStoreError(error, "close"), operation: "commits" });
+    }
   };
 }

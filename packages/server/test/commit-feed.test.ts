@@ -148,4 +148,25 @@ describe("commit feed", () => {
     expect(error).toMatchObject({ code: "INVALID_ARGUMENT" });
     expect((error as Error).message).toContain("watchCommits");
   });
+
+  it("closes even when the store's stop function throws, and reports the error to onError", async () => {
+    const { store } = reportingStore();
+    const failures: ServerFailure[] = [];
+    const throwing: EventStore = {
+      ...store,
+      watchCommits: () => () => {
+        throw new Error("the listener connection is gone");
+      },
+    };
+    const io = new Server();
+    const assured = createAssuredServer(io, {
+      store: throwing,
+      dedupStore: new MemoryDedupStore(),
+      onError: (failure) => void failures.push(failure),
+    });
+    await expect(assured.close()).resolves.toBe(true);
+    expect(failures).toMatchObject([
+      { kind: "store", operation: "commits", error: { code: "STORE_UNAVAILABLE" } },
+    ]);
+  });
 });
