@@ -86,7 +86,7 @@ export class PostgresEventStore implements EventStore {
     this.retention = resolveRetention(options.retention);
     const maxQueued = resolveMaxQueuedEntries(options.maxQueuedEntries);
     this.maxPayloadBytes = resolveMaxPayloadBytes(options.maxPayloadBytes);
-    this.tables = tableNames(resolved.schema, resolved.tablePrefix);
+    this.tables = tableNames(resolved.schema, resolved.tablePrefix, resolved.preparedStatements);
     this.commitChannel = commitChannel(this.tables);
     this.connection = openConnection(resolved);
     this.watcher = new CommitWatcher(
@@ -166,7 +166,12 @@ export class PostgresEventStore implements EventStore {
           last: fresh[fresh.length - 1]!.offset,
         };
         // Delivered by PostgreSQL on COMMIT only, in commit order; dropped on ROLLBACK.
-        await client.query("SELECT pg_notify($1, $2)", [this.commitChannel, commitPayload(range)]);
+        await client.query(
+          this.tables.sql.query("SELECT pg_notify($1, $2)", [
+            this.commitChannel,
+            commitPayload(range),
+          ]),
+        );
       }
       return results;
     });
