@@ -3,6 +3,7 @@
 import type Database from "better-sqlite3";
 import type { Redis } from "ioredis";
 import type { Db } from "mongodb";
+import type { Pool } from "pg";
 
 /** Writes one group of event payloads to `stream` with the bare driver. */
 export type RawWriter = (stream: string, payloads: readonly Uint8Array[]) => Promise<void>;
@@ -46,5 +47,31 @@ export function mongoRawWriter(db: Db): RawWriter {
       payloads.map((payload) => ({ stream, time: now, payload: Buffer.from(payload) })),
       { writeConcern: { w: "majority", j: true } },
     );
+  };
+}
+
+/**
+ * pg: one multi-row `INSERT … VALUES (…), (…)` per group (one statement, committed on its own),
+ * into a plain table in `schema`.
+ */
+export async function postgresRawWriter(pool: Pool, schema: string): Promise<RawWriter> {
+  const table = `${schema}.raw_events`;
+  await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  await pool.query(
+    `CREATE TABLE IF NOT EXISTS ${table} (stream text NOT NULL, seq bigint NOT NULL, time double precision NOT NULL, payload bytea NOT NULL, PRIMARY KEY (stream, seq))`,
+  );
+  const heads = new Map<string, number>();
+  return async (stream, payloads) => {
+    let seq = heads.get(stream) ?? 0;
+    const params: unknown[] = [stream, Date.now()];
+    const rows = payloads.map((payload) => {
+      params.push(++seq, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
+      return `($1, $${params.length - 1}, $2, $${params.length})`;
+    });
+    await pool.query(
+      `INSERT INTO ${table} (stream, seq, time, payload) VALUES ${rows.join(", ")}`,
+      params,
+    );
+    heads.set(stream, seq);
   };
 }

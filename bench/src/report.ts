@@ -87,59 +87,74 @@ export function renderMarkdown(results: BenchResults): string {
         `| ${s.kind} | ${s.available ? `measured (${s.setup})` : `unavailable: ${s.reason}`} |`,
     ),
     "",
-    "## Live delivery (server → client)",
-    "",
-    ...results.live.map(
-      (s) =>
-        `- **${s.title}**: ${s.events.toLocaleString("en-US")} events to ${s.clients} client(s), ${s.burst} published per event-loop turn, ${s.rounds} rounds after a warm-up.`,
-    ),
-    "- **latency**: one event at a time, from the publish call to each client's handler.",
-    "",
-    ...liveTable(results.live, "socketio"),
-    "",
   ];
+  // A partial run (`--only`) leaves the sections it did not measure empty: they are left out.
+  if (results.live.length > 0) {
+    out.push(
+      "## Live delivery (server → client)",
+      "",
+      ...results.live.map(
+        (s) =>
+          `- **${s.title}**: ${s.events.toLocaleString("en-US")} events to ${s.clients} client(s), ${s.burst} published per event-loop turn, ${s.rounds} rounds after a warm-up.`,
+      ),
+      "- **latency**: one event at a time, from the publish call to each client's handler.",
+      "",
+      ...liveTable(results.live, "socketio"),
+      "",
+    );
+  }
   const { catchUp } = results;
   const csr = catchUp.results.find((r) => r.system === "socketio-csr");
   const csrMs = csr && "median" in csr ? csr.median : undefined;
-  out.push(
-    `## Catch-up after missing ${catchUp.missed.toLocaleString("en-US")} events`,
-    "",
-    "From the reconnect to the last missed event in the client's handler.",
-    "",
-    "| system | rounds | time (ms) | × faster than Socket.IO recovery |",
-    "|---|---:|---:|---:|",
-    ...catchUp.results.map((r) => {
-      const rounds = "rounds" in r ? r.rounds.length : 0;
-      const speedup = "median" in r && csrMs ? ratio(csrMs / r.median) : "–";
-      return `| ${r.label} | ${rounds} | ${roundsCell(r, (v) => rate(v))} | ${speedup} |`;
-    }),
-    "",
-  );
+  if (catchUp.results.length > 0) {
+    out.push(
+      `## Catch-up after missing ${catchUp.missed.toLocaleString("en-US")} events`,
+      "",
+      "From the reconnect to the last missed event in the client's handler.",
+      "",
+      "| system | rounds | time (ms) | × faster than Socket.IO recovery |",
+      "|---|---:|---:|---:|",
+      ...catchUp.results.map((r) => {
+        const rounds = "rounds" in r ? r.rounds.length : 0;
+        const speedup = "median" in r && csrMs ? ratio(csrMs / r.median) : "–";
+        return `| ${r.label} | ${rounds} | ${roundsCell(r, (v) => rate(v))} | ${speedup} |`;
+      }),
+      "",
+    );
+  }
   const c2s = results.clientToServer;
+  if (c2s.results.length > 0) {
+    out.push(
+      "## Client → server acknowledged messages",
+      "",
+      `At most ${c2s.inFlight} messages unanswered at a time; on loopback ${c2s.messages.toLocaleString("en-US")} messages per round (${c2s.storeMessages.toLocaleString("en-US")} with the persistent stores: SQLite, Redis, MongoDB, PostgreSQL); through a proxy adding a ${c2s.delayed.roundTripMs} ms round trip ${c2s.delayed.messages.toLocaleString("en-US")} messages per round.`,
+      "",
+      "| system | link | rounds | messages/s | × `retries` mode | × plain emitWithAck |",
+      "|---|---|---:|---:|---:|---:|",
+      ...messageRows(c2s.results, "loopback"),
+      ...messageRows(c2s.delayed.results, `${c2s.delayed.roundTripMs} ms RTT`),
+      "",
+    );
+  }
+  if (results.storeWrites.results.length > 0) {
+    out.push(
+      "## Store appends against the bare driver",
+      "",
+      "Groups written one after another (each awaited); Assured's `append` assigns offsets, dedups ids and keeps the epoch, the bare write only stores the payloads.",
+      "",
+      "| store | events per write | events | Assured append (events/s) | bare driver (events/s) | Assured ÷ driver |",
+      "|---|---:|---:|---:|---:|---:|",
+      ...results.storeWrites.results.map((w) => {
+        const cells =
+          w.assuredPerSecond !== null && w.rawPerSecond !== null
+            ? `${rate(w.assuredPerSecond)} | ${rate(w.rawPerSecond)} | ${ratio(w.assuredPerSecond / w.rawPerSecond)}`
+            : `${w.error ?? "not measured"} | – | –`;
+        return `| ${w.store} | ${w.groupSize} | ${w.events.toLocaleString("en-US")} | ${cells} |`;
+      }),
+      "",
+    );
+  }
   out.push(
-    "## Client → server acknowledged messages",
-    "",
-    `At most ${c2s.inFlight} messages unanswered at a time; on loopback ${c2s.messages.toLocaleString("en-US")} messages per round (${c2s.storeMessages.toLocaleString("en-US")} with the SQLite, Redis and MongoDB stores); through a proxy adding a ${c2s.delayed.roundTripMs} ms round trip ${c2s.delayed.messages.toLocaleString("en-US")} messages per round.`,
-    "",
-    "| system | link | rounds | messages/s | × `retries` mode | × plain emitWithAck |",
-    "|---|---|---:|---:|---:|---:|",
-    ...messageRows(c2s.results, "loopback"),
-    ...messageRows(c2s.delayed.results, `${c2s.delayed.roundTripMs} ms RTT`),
-    "",
-    "## Store appends against the bare driver",
-    "",
-    "Groups written one after another (each awaited); Assured's `append` assigns offsets, dedups ids and keeps the epoch, the bare write only stores the payloads.",
-    "",
-    "| store | events per write | events | Assured append (events/s) | bare driver (events/s) | Assured ÷ driver |",
-    "|---|---:|---:|---:|---:|---:|",
-    ...results.storeWrites.results.map((w) => {
-      const cells =
-        w.assuredPerSecond !== null && w.rawPerSecond !== null
-          ? `${rate(w.assuredPerSecond)} | ${rate(w.rawPerSecond)} | ${ratio(w.assuredPerSecond / w.rawPerSecond)}`
-          : `${w.error ?? "not measured"} | – | –`;
-      return `| ${w.store} | ${w.groupSize} | ${w.events.toLocaleString("en-US")} | ${cells} |`;
-    }),
-    "",
     "## Targets",
     "",
     "| target | goal | measured | met |",

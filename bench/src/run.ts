@@ -2,8 +2,9 @@
 // and Socket.IO's `retries` mode in one run, and writes results/latest.json and
 // results/latest.md. Method and reading: docs/benchmarks.md.
 //
-// BENCH_SCALE (default 1) multiplies every amount of work, e.g. 0.1 for a quick smoke run; only
-// a full-scale run writes the results files.
+// BENCH_SCALE (default 1) multiplies every amount of work, e.g. 0.1 for a quick smoke run;
+// `--only <scenarios>` and `--stores <kinds>` (comma-separated) measure a part. Only a complete,
+// full-scale run writes the results files.
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { assuredReplay, type CatchUpSystem, socketIoRecovery } from "./catch-up.js";
@@ -19,6 +20,7 @@ import { assuredSystem, type LiveSystem, socketIoSystem } from "./live-rigs.js";
 import { renderMarkdown } from "./report.js";
 import type { BenchResults, LiveSection } from "./results.js";
 import { interleavedRounds, type RoundsResult } from "./rounds.js";
+import { parseSelection, type Scenario } from "./selection.js";
 import { measureStoreWrites, type StoreWriteResult } from "./store-writes.js";
 import {
   type BenchStores,
@@ -32,6 +34,9 @@ import { checkTargets } from "./targets.js";
 const scale = Number(process.env.BENCH_SCALE ?? "1");
 if (!(scale > 0 && scale <= 1)) throw new Error("BENCH_SCALE must be in (0, 1]");
 const work = (n: number) => Math.max(1, Math.round(n * scale));
+const args = process.argv.slice(2);
+const selection = parseSelection(args[0] === "--" ? args.slice(1) : args);
+const runs = (scenario: Scenario) => selection.scenarios.has(scenario);
 
 /** The fixed amounts of work; docs/benchmarks.md explains each. */
 const PLAN = {
@@ -67,15 +72,23 @@ const runId = `r${Date.now().toString(36)}`;
 const loadAtStart = loadavg();
 
 log("Opening stores…");
-const availability = await openStores(runId);
+const availability = await openStores(runId, selection.stores);
 for (const a of availability)
   log(`  ${a.kind}: ${a.available ? a.stores.setup : `unavailable: ${a.reason}`}`);
 const persistent = (a: StoreAvailability) => a.kind !== "memory";
-/** The memory stores of the current scenario (renewed with the others). */
-function memoryStores(): BenchStores {
+/** The memory stores of the current scenario (renewed with the others), unless left out. */
+function memoryStores(): BenchStores[] {
   const memory = availability.find((a) => a.kind === "memory");
-  if (!memory?.available) throw new Error("the memory store must always be available");
-  return memory.stores;
+  if (memory === undefined) return [];
+  if (!memory.available) throw new Error("the memory store must always be available");
+  return [memory.stores];
+}
+
+let storesUsed = false;
+/** Gives the next scenario empty stores (those just opened are empty already). */
+async function freshStores(): Promise<void> {
+  if (storesUsed) await renewStores(availability);
+  storesUsed = true;
 }
 
 /** A stand-in system for an unavailable store: it fails with the reason, so the row says why. */
@@ -94,9 +107,9 @@ function unavailable<S>(
 
 try {
   const live: LiveSection[] = [];
-  for (const [i, plan] of PLAN.live.entries()) {
+  for (const plan of runs("live") ? PLAN.live : []) {
     log(`Live delivery, ${plan.title}…`);
-    if (i > 0) await renewStores(availability);
+    await freshStores();
     const liveSystems: LiveSystem[] = [
       socketIoSystem(false),
       socketIoSystem(true),
@@ -108,84 +121,43 @@ try {
     live.push({ ...plan, rounds: PLAN.rounds, results });
   }
 
-  log(`Catch-up after ${PLAN.catchUp.missed} missed events…`);
-  await renewStores(availability);
-  const catchUpMain: CatchUpSystem[] = [socketIoRecovery(), assuredReplay(memoryStores())];
-  const catchUpStores = availability
-    .filter(persistent)
-    .map((a) =>
-      unavailable(a, `assured-${a.kind}`, `Assured replay, ${a.kind} store`, assuredReplay),
-    );
-  const describeCatchUp = (s: CatchUpSystem, round: number, value: number) =>
-    `${s.label}, round ${round + 1}: ${Math.round(value)} ms`;
-  const catchUpResults: RoundsResult[] = [
-    ...(await interleavedRounds(
-      catchUpMain,
-      {
-        rounds: PLAN.rounds,
-        warmUp: (s) => s.run(PLAN.catchUp.warmUp, PLAN.catchUp.timeoutMs),
-        measure: (s) => s.run(PLAN.catchUp.missed, PLAN.catchUp.timeoutMs),
-        describe: describeCatchUp,
-      },
-      log,
-    )),
-    ...(await interleavedRounds(
-      catchUpStores,
-      {
-        rounds: PLAN.catchUp.storeRounds,
-        warmUp: async () => {},
-        measure: (s) => s.run(PLAN.catchUp.missed, PLAN.catchUp.timeoutMs),
-        describe: describeCatchUp,
-      },
-      log,
-    )),
-  ];
+  let catchUpResults: RoundsResult[] = [];
+  if (runs("catch-up")) {
+    log(`Catch-up after ${PLAN.catchUp.missed} missed events…`);
+    await freshStores();
+    catchUpResults = await measureCatchUp();
+  }
 
-  log("Client → server acknowledged messages…");
-  await renewStores(availability);
+  let messageResults: RoundsResult[] = [];
+  let delayedResults: RoundsResult[] = [];
   const c2s = PLAN.clientToServer;
-  const messagesMain: MessageSystem[] = [
-    socketIoAcks(false),
-    socketIoAcks(true),
-    assuredMessages(memoryStores()),
-  ];
-  const messagesStores = availability
-    .filter(persistent)
-    .map((a) =>
-      unavailable(a, `assured-${a.kind}`, `Assured client.emit, ${a.kind} store`, assuredMessages),
-    );
-  const messageResults = [
-    ...(await measureMessages(messagesMain, {
-      messages: c2s.messages,
-      rounds: PLAN.rounds,
-      warmUp: c2s.warmUp,
-    })),
-    ...(await measureMessages(messagesStores, {
-      messages: c2s.storeMessages,
-      rounds: 1,
-      warmUp: c2s.warmUp,
-    })),
-  ];
   const { delayed } = c2s;
-  log(`Client → server with ${2 * delayed.oneWayDelayMs} ms round trip…`);
-  const delayedResults = await measureMessages(messagesMain, {
-    messages: delayed.messages,
-    rounds: PLAN.rounds,
-    warmUp: delayed.warmUp,
-    link: { oneWayDelayMs: delayed.oneWayDelayMs },
-  });
+  if (runs("client-to-server")) {
+    await freshStores();
+    log("Client → server acknowledged messages…");
+    messageResults = await measureClientToServer();
+    log(`Client → server with ${2 * delayed.oneWayDelayMs} ms round trip…`);
+    delayedResults = await measureMessages(messagesMain(), {
+      messages: delayed.messages,
+      rounds: PLAN.rounds,
+      warmUp: delayed.warmUp,
+      link: { oneWayDelayMs: delayed.oneWayDelayMs },
+    });
+  }
 
-  log("Store appends against the bare driver…");
-  await renewStores(availability);
   const storeWrites: StoreWriteResult[] = [];
-  for (const a of availability) {
-    if (!a.available || !a.stores.raw) continue;
-    for (const plan of PLAN.storeWrites) {
-      const w = await measureStoreWrites(a.stores, { ...plan, rounds: PLAN.rounds });
-      storeWrites.push(w);
-      log(
-        `  ${w.store}, ${w.groupSize} per write: Assured ${Math.round(w.assuredPerSecond ?? 0)}/s, driver ${Math.round(w.rawPerSecond ?? 0)}/s${w.error ? ` (${w.error})` : ""}`,
-      );
+  if (runs("store-writes")) {
+    log("Store appends against the bare driver…");
+    await freshStores();
+    for (const a of availability) {
+      if (!a.available || !a.stores.raw) continue;
+      for (const plan of PLAN.storeWrites) {
+        const w = await measureStoreWrites(a.stores, { ...plan, rounds: PLAN.rounds });
+        storeWrites.push(w);
+        log(
+          `  ${w.store}, ${w.groupSize} per write: Assured ${Math.round(w.assuredPerSecond ?? 0)}/s, driver ${Math.round(w.rawPerSecond ?? 0)}/s${w.error ? ` (${w.error})` : ""}`,
+        );
+      }
     }
   }
 
@@ -231,20 +203,93 @@ try {
   const markdown = renderMarkdown(results);
   log("");
   log(markdown);
-  if (scale === 1) {
+  if (scale === 1 && selection.complete) {
     const dir = new URL("../results/", import.meta.url);
     mkdirSync(dir, { recursive: true });
     writeAtomically(new URL("latest.json", dir), `${JSON.stringify(results, null, 2)}\n`);
     writeAtomically(new URL("latest.md", dir), markdown);
     log("Wrote bench/results/latest.json and bench/results/latest.md");
   } else {
-    log(`BENCH_SCALE=${scale}: results not written.`);
+    log(
+      `BENCH_SCALE=${scale}${selection.complete ? "" : `, ${args.join(" ")}`}: results not written.`,
+    );
   }
 } finally {
   await closeStores(availability);
 }
 // Socket.IO clients and drivers may keep idle handles (timers, sockets) after close.
 process.exit(0);
+
+/**
+ * Catch-up of `PLAN.catchUp.missed` events: Socket.IO's recovery and the memory store's replay
+ * in interleaved rounds, then one round of each persistent store's.
+ */
+async function measureCatchUp(): Promise<RoundsResult[]> {
+  const main: CatchUpSystem[] = [
+    socketIoRecovery(),
+    ...memoryStores().map((memory) => assuredReplay(memory)),
+  ];
+  const stores = availability
+    .filter(persistent)
+    .map((a) =>
+      unavailable(a, `assured-${a.kind}`, `Assured replay, ${a.kind} store`, assuredReplay),
+    );
+  const describe = (s: CatchUpSystem, round: number, value: number) =>
+    `${s.label}, round ${round + 1}: ${Math.round(value)} ms`;
+  return [
+    ...(await interleavedRounds(
+      main,
+      {
+        rounds: PLAN.rounds,
+        warmUp: (s) => s.run(PLAN.catchUp.warmUp, PLAN.catchUp.timeoutMs),
+        measure: (s) => s.run(PLAN.catchUp.missed, PLAN.catchUp.timeoutMs),
+        describe,
+      },
+      log,
+    )),
+    ...(await interleavedRounds(
+      stores,
+      {
+        rounds: PLAN.catchUp.storeRounds,
+        warmUp: async () => {},
+        measure: (s) => s.run(PLAN.catchUp.missed, PLAN.catchUp.timeoutMs),
+        describe,
+      },
+      log,
+    )),
+  ];
+}
+
+/** The Socket.IO baselines and the memory store's outbox (the rows measured in 5 rounds). */
+function messagesMain(): MessageSystem[] {
+  return [
+    socketIoAcks(false),
+    socketIoAcks(true),
+    ...memoryStores().map((memory) => assuredMessages(memory)),
+  ];
+}
+
+/** Client → server on loopback: the main rows, then one round of each persistent store. */
+async function measureClientToServer(): Promise<RoundsResult[]> {
+  const c2s = PLAN.clientToServer;
+  const stores = availability
+    .filter(persistent)
+    .map((a) =>
+      unavailable(a, `assured-${a.kind}`, `Assured client.emit, ${a.kind} store`, assuredMessages),
+    );
+  return [
+    ...(await measureMessages(messagesMain(), {
+      messages: c2s.messages,
+      rounds: PLAN.rounds,
+      warmUp: c2s.warmUp,
+    })),
+    ...(await measureMessages(stores, {
+      messages: c2s.storeMessages,
+      rounds: 1,
+      warmUp: c2s.warmUp,
+    })),
+  ];
+}
 
 /** Opens each system's rig, then measures messages/s with interleaved rounds. */
 async function measureMessages(

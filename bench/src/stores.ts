@@ -1,5 +1,5 @@
-// The stores Assured is measured with. Memory is always there; SQLite, Redis and MongoDB are
-// opened at run time and probed with one append, one read and one claim. A store whose package
+// The stores Assured is measured with. Memory is always there; SQLite, Redis, MongoDB and
+// PostgreSQL are opened at run time and probed with one append, one read and one claim. A store whose package
 // or server does not work is reported as "unavailable: reason" instead of failing the run.
 // Database servers start once per run; every scenario gets fresh, empty stores (`renewStores`).
 import { mkdtempSync, rmSync } from "node:fs";
@@ -15,11 +15,17 @@ import {
 } from "@assured/core";
 import type { Redis } from "ioredis";
 import { settleWithin } from "./countdown.js";
-import { mongoRawWriter, type RawWriter, redisRawWriter, sqliteRawWriter } from "./raw-writers.js";
+import {
+  mongoRawWriter,
+  postgresRawWriter,
+  type RawWriter,
+  redisRawWriter,
+  sqliteRawWriter,
+} from "./raw-writers.js";
 import { reasonOf } from "./reason.js";
 
 /** The Assured store variants, in report order. */
-export const STORE_KINDS = ["memory", "sqlite", "redis", "mongodb"] as const;
+export const STORE_KINDS = ["memory", "sqlite", "redis", "mongodb", "postgres"] as const;
 export type StoreKind = (typeof STORE_KINDS)[number];
 
 /** An event store and a dedup store of one kind, ready for use. */
@@ -56,18 +62,22 @@ const backends = new Map<StoreKind, StoreBackend>();
 let generation = 0;
 
 /**
- * Starts every store kind that works here and opens its first stores. `runId` keeps this run's
- * data apart (key prefix, database name, temp file).
+ * Starts every store kind of `kinds` (default: all) that works here and opens its first stores.
+ * `runId` keeps this run's data apart (key prefix, database or schema name, temp file).
  */
-export async function openStores(runId: string): Promise<StoreAvailability[]> {
+export async function openStores(
+  runId: string,
+  kinds: readonly StoreKind[] = STORE_KINDS,
+): Promise<StoreAvailability[]> {
   const starters: Record<StoreKind, () => Promise<StoreBackend>> = {
     memory: async () => memoryBackend(),
     sqlite: () => sqliteBackend(runId),
     redis: () => redisBackend(runId),
     mongodb: () => mongoBackend(runId),
+    postgres: () => postgresBackend(runId),
   };
   const result: StoreAvailability[] = [];
-  for (const kind of STORE_KINDS) {
+  for (const kind of STORE_KINDS.filter((k) => kinds.includes(k))) {
     let backend: StoreBackend | undefined;
     try {
       backend = await withTimeout(starters[kind](), PROBE_TIMEOUT_MS, `starting ${kind}`);
@@ -233,6 +243,54 @@ async function mongoBackend(runId: string): Promise<StoreBackend> {
     },
     async stop() {
       await client.close();
+      await server?.stop();
+    },
+  };
+}
+
+async function postgresBackend(runId: string): Promise<StoreBackend> {
+  const { PostgresDedupStore, PostgresEventStore } = await import("@assured/store-postgres");
+  const { default: pg } = await import("pg");
+  const given = process.env.POSTGRES_URL;
+  const server = given ? undefined : await (await import("@assured/test-services")).startPostgres();
+  // One pool for both stores and the bare writer, sized like a store's own pool.
+  const pool = new pg.Pool({ connectionString: given ?? server!.url, max: 10 });
+  pool.on("error", () => {}); // an idle client's error: the next query reports it
+  try {
+    await pool.query("SELECT 1");
+  } catch (error) {
+    await pool.end().catch(() => {});
+    await server?.stop();
+    throw error;
+  }
+  return {
+    async open(n) {
+      const schema = `assured_bench_${runId.replace(/[^A-Za-z0-9_]/g, "_")}_${n}`;
+      const eventStore = new PostgresEventStore({ connection: pool, schema });
+      const dedupStore = new PostgresDedupStore({ connection: pool, schema });
+      const close = async () => {
+        await eventStore.close();
+        await dedupStore.close();
+        await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
+      };
+      try {
+        return {
+          kind: "postgres",
+          setup: given
+            ? "POSTGRES_URL"
+            : `PostgreSQL on loopback, fsync on, data in ${server!.dir.startsWith("/dev/shm") ? "tmpfs (/dev/shm)" : "the temp directory"}`,
+          eventStore,
+          dedupStore,
+          raw: await postgresRawWriter(pool, schema),
+          close,
+        };
+      } catch (error) {
+        await close();
+        throw error;
+      }
+    },
+    async stop() {
+      await pool.end();
       await server?.stop();
     },
   };

@@ -1,14 +1,29 @@
 import { isAbsolute, relative } from "node:path";
 import { readChatConfig } from "./chat-config.js";
-import { type ChatServer, startChatServer } from "./chat-server.js";
+import { startChatServer } from "./chat-server.js";
 
 // `pnpm start`: runs the chat until Ctrl-C or SIGTERM, keeping its messages in a SQLite file.
 
-let chat: ChatServer;
+// A clean stop exits with code 0, so `pnpm start` ends without an error line. The handlers are
+// in place before anything starts: a Ctrl-C while starting stops as cleanly, once started.
+// Ctrl-C reaches the server more than once (from the terminal, and forwarded by pnpm): only
+// the first counts.
+let stopRequested: NodeJS.Signals | undefined;
+let stopNow: (() => void) | undefined;
+const stop = (signal: NodeJS.Signals) => {
+  if (stopRequested) return;
+  stopRequested = signal;
+  console.log(`\n${signal}: stopping…`);
+  stopNow?.();
+};
+process.on("SIGINT", stop);
+process.on("SIGTERM", stop);
+
+let started: Awaited<ReturnType<typeof startChatServer>>;
 let config: ReturnType<typeof readChatConfig>;
 try {
   config = readChatConfig(process.env);
-  chat = await startChatServer(config);
+  started = await startChatServer(config);
 } catch (error) {
   const code = (error as { code?: unknown }).code;
   if (code === "EADDRINUSE") {
@@ -18,21 +33,9 @@ try {
   }
   process.exit(1);
 }
+const chat = started;
 
-console.log(`Assured chat is running at ${chat.url}`);
-console.log(`Messages are kept in ${shortPath(config.dbPath)}`);
-console.log("Press Ctrl-C to stop.");
-
-function shortPath(path: string): string {
-  const fromHere = relative(process.cwd(), path);
-  return fromHere.startsWith("..") || isAbsolute(fromHere) ? path : fromHere;
-}
-
-let stopping = false;
-const stop = (signal: NodeJS.Signals) => {
-  if (stopping) return;
-  stopping = true;
-  console.log(`\n${signal}: stopping…`);
+stopNow = () => {
   chat.close().then(
     () => {
       console.log("Stopped.");
@@ -44,5 +47,16 @@ const stop = (signal: NodeJS.Signals) => {
     },
   );
 };
-process.on("SIGINT", stop);
-process.on("SIGTERM", stop);
+
+if (stopRequested) {
+  stopNow();
+} else {
+  console.log(`Assured chat is running at ${chat.url}`);
+  console.log(`Messages are kept in ${shortPath(config.dbPath)}`);
+  console.log("Press Ctrl-C to stop.");
+}
+
+function shortPath(path: string): string {
+  const fromHere = relative(process.cwd(), path);
+  return fromHere.startsWith("..") || isAbsolute(fromHere) ? path : fromHere;
+}

@@ -46,7 +46,7 @@ export class ChatPage {
   }
 
   /** Resolves once the connection indicator shows `state` with `pending` messages waiting. */
-  async status(state: "online" | "offline", pending: number): Promise<void> {
+  async status(state: "online" | "offline" | "unreachable", pending: number): Promise<void> {
     await this.page.waitForFunction(
       ([s, p]) => {
         const status = document.getElementById("status");
@@ -54,6 +54,13 @@ export class ChatPage {
       },
       [state, pending] as const,
     );
+  }
+
+  /** The connection banner's text, or null while it is hidden. */
+  async connectionBanner(): Promise<string | null> {
+    const banner = this.page.locator("#connection-banner");
+    if (!(await banner.isVisible())) return null;
+    return this.page.locator("#connection-banner-text").textContent();
   }
 
   /** Resolves once exactly these texts are shown, delivered (not pending), in this order. */

@@ -8,8 +8,10 @@ export interface ChatProcess {
   url: string;
   /** SIGKILL: the process dies at once, mid-write if it was writing. Resolves once it is gone. */
   kill(): Promise<void>;
-  /** SIGTERM: a clean stop. Resolves with the exit code. */
-  stop(): Promise<number | null>;
+  /** A clean stop by SIGTERM (default) or SIGINT (Ctrl-C). Resolves with the exit code. */
+  stop(signal?: "SIGTERM" | "SIGINT"): Promise<number | null>;
+  /** What the process printed after its URL, on stdout and stderr; resolves once it exited. */
+  output(): Promise<{ stdout: string; stderr: string }>;
 }
 
 /** Options of `startChatProcess`. */
@@ -41,15 +43,22 @@ export function startChatProcess(options: ChatProcessOptions): Promise<ChatProce
     },
   );
   const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  // "close" follows "exit" once the output pipes are drained too.
+  const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
   return new Promise((resolve, reject) => {
     let output = "";
     let ready = false;
+    // After the URL: what a stop prints (a few lines), kept for `output()`.
+    const after = { stdout: "", stderr: "" };
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       reject(new Error(`the chat server did not start in 20 s:\n${output}`));
     }, 20_000);
     const onData = (chunk: Buffer) => {
-      if (ready) return; // Keep draining the pipe, keep nothing.
+      if (ready) {
+        after.stdout += chunk.toString();
+        return;
+      }
       output += chunk.toString();
       const url = /running at (http:\/\/\S+)/.exec(output)?.[1];
       if (url === undefined) return;
@@ -59,7 +68,8 @@ export function startChatProcess(options: ChatProcessOptions): Promise<ChatProce
       resolve({
         url,
         kill: () => signal(child, "SIGKILL", exited).then(() => undefined),
-        stop: () => signal(child, "SIGTERM", exited),
+        stop: (name = "SIGTERM") => signal(child, name, exited),
+        output: () => closed.then(() => ({ ...after })),
       });
     };
     const onEarlyExit = (code: number | null) => {
@@ -68,7 +78,8 @@ export function startChatProcess(options: ChatProcessOptions): Promise<ChatProce
     };
     child.stdout?.on("data", onData);
     child.stderr?.on("data", (chunk: Buffer) => {
-      if (!ready) output += chunk.toString();
+      if (ready) after.stderr += chunk.toString();
+      else output += chunk.toString();
     });
     child.once("exit", onEarlyExit);
   });

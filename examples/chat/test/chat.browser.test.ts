@@ -9,6 +9,10 @@ import { ChatPage } from "./chat-page.js";
 import { type ChatProcess, startChatProcess } from "./chat-process.js";
 
 const RESULTS_DIR = fileURLToPath(new URL("../test-results/", import.meta.url));
+const OFFLINE_BANNER =
+  "You are offline. Messages you send are kept on this device and will be sent when you are back online.";
+const UNREACHABLE_BANNER =
+  "The server cannot be reached, though your network is up. Messages you send are kept on this device and will be sent when it is back.";
 
 describe("the chat page in Chromium", () => {
   let dir: string;
@@ -59,6 +63,7 @@ describe("the chat page in Chromium", () => {
     // Alice loses her network and keeps typing: her messages wait in the outbox, greyed.
     await contextA.setOffline(true);
     await alice.status("offline", 0);
+    expect(await alice.connectionBanner()).toBe(OFFLINE_BANNER);
     await alice.send("Good! On the train, signal is patchy");
     await alice.send("Did you see the release notes?");
     await alice.status("offline", 2);
@@ -77,17 +82,22 @@ describe("the chat page in Chromium", () => {
     // The event reaches the room before the server's answer: wait for the answer too, so the
     // kill does not catch the message still in Bob's outbox.
     await bob.status("online", 0);
+    // Bob's network is up: the page says the server is unreachable, not that he is offline.
     await server!.kill();
-    await bob.status("offline", 0);
+    await bob.status("unreachable", 0);
+    expect(await bob.connectionBanner()).toBe(UNREACHABLE_BANNER);
     await bob.send("The server just went down, this one will wait");
-    await bob.status("offline", 1);
+    await bob.status("unreachable", 1);
     await bob.pendingLines(1);
+    await bob.page.screenshot({ path: join(RESULTS_DIR, "chat-unreachable.png") });
 
     // The server restarts on the same file; Bob's message goes through, then Alice comes back.
     server = await startChatProcess({ dbPath, port });
     await bob.status("online", 0);
+    expect(await bob.connectionBanner()).toBeNull();
     await contextA.setOffline(false);
     await alice.status("online", 0);
+    expect(await alice.connectionBanner()).toBeNull();
 
     const all = [
       ...greeting,

@@ -27,6 +27,13 @@ import { ErrorReporter } from "./error-reporter.js";
 import { type EventHandler, EventHandlers } from "./event-handlers.js";
 import { GapRepair } from "./gap-repair.js";
 import { installHandshakeAuth } from "./handshake-auth.js";
+import {
+  type HistoryEventOf,
+  type HistoryOptions,
+  type HistoryPage,
+  HistoryReader,
+  historyRequest,
+} from "./history.js";
 import { type AssuredClientOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { OutboxSender } from "./outbox-sender.js";
 import { PositionStore } from "./position-store.js";
@@ -87,6 +94,7 @@ export class AssuredClient<
   readonly #subscribeRetry: SubscribeRetry;
   readonly #serverStreams: StreamIndex;
   readonly #metrics: ClientMetrics;
+  readonly #history: HistoryReader;
   /** Streams whose recovery outcome waits for the application's listeners before it is saved. */
   readonly #outcomes = new Map<StreamName, OutcomeState>();
   /** Bumped when a stream restarts or is forgotten: a save decided before is then stale. */
@@ -166,6 +174,7 @@ export class AssuredClient<
       },
       (stream, step) => this.#apply(stream, step),
     );
+    this.#history = new HistoryReader(socket, this.#options.ackTimeoutMs);
     this.#subscribeRetry = new SubscribeRetry(this.#options.retry, this.#options.random, (s) =>
       this.#subscribeAgain(s),
     );
@@ -375,6 +384,29 @@ export class AssuredClient<
   }
 
   /**
+   * Reads a page of a stream's retained events ("load older messages"): the newest ones with
+   * offsets below `before` (default: up to the head), at most `limit` (default 50, or
+   * `fetchLimit` if lower; at most `fetchLimit`) and — for large events — at most the server's
+   * `maxBatchBytes` of payloads
+   * (always at least one), oldest first. `more` tells older events are retained:
+   * the next page is `{ before: events[0].offset }`. The server authorizes it like a
+   * subscription (`authorize(…, "fetch")`); the stream need not be subscribed, and its delivery
+   * and position are not touched. It waits for the socket to connect, within `ackTimeoutMs`.
+   * @throws AssuredError `INVALID_STREAM`, `INVALID_OFFSET`, `INVALID_ARGUMENT`; the server's
+   * `UNAUTHORIZED`, `RATE_LIMITED`, `STORE_UNAVAILABLE`…; `TIMEOUT` (not connected or no answer
+   * within `ackTimeoutMs`); `CODEC_ERROR` (an event cannot be decoded); `CLOSED`.
+   * @example const page = await client.history("room:1", { before: oldest, limit: 50 });
+   */
+  history<T extends Explicit<E> = Explicit<E>>(
+    stream: StreamName,
+    options?: HistoryOptions,
+  ): Promise<HistoryPage<HistoryEventOf<E, T>>>;
+  async history(stream: StreamName, options: HistoryOptions = {}): Promise<HistoryPage> {
+    if (this.#closed) throw closedError();
+    return this.#history.read(historyRequest(stream, options, this.#options.fetchLimit));
+  }
+
+  /**
    * Listens to subscription outcomes (G6). Returns a function that removes the listener. A
    * listener may return a promise (the application's resync): the outcome is saved, and the
    * stream's delivery continues, only once every listener's promise resolved — so a reload in
@@ -494,6 +526,7 @@ export class AssuredClient<
     this.#gaps.stop();
     this.#subscribeRetry.clear();
     this.#delivery.stop();
+    this.#history.close(closedError());
     this.#sender?.stop(closedError());
     this.#metrics.close();
     for (const detach of this.#detach.splice(0)) detach();

@@ -20,6 +20,12 @@ export {
 } from "./assured-client.js";
 export { CLIENT_METER_NAME, type ClientStats } from "./client-metrics.js";
 export type { EventHandler, EventMeta } from "./event-handlers.js";
+export type {
+  HistoryEvent,
+  HistoryEventOf,
+  HistoryOptions,
+  HistoryPage,
+} from "./history.js";
 export { type IndexedDbStorageOptions, indexedDbStorage } from "./indexeddb-storage.js";
 export type { AssuredClientOptions } from "./options.js";
 export type { SettledResult } from "./settled-result.js";

@@ -37,7 +37,10 @@ export interface AssuredClientOptions {
   window?: number;
   /** Unanswered messages kept; `emit` beyond rejects with `LIMIT_EXCEEDED` (default 1000). */
   maxPending?: number;
-  /** How long to wait for an answer before sending again, and for fetch and heads replies (default 10,000 ms). */
+  /**
+   * How long to wait for an answer before sending again, and for fetch, heads and `history`
+   * replies (default 10,000 ms).
+   */
   ackTimeoutMs?: number;
   /**
    * Backoff before retries (default `{ initialMs: 500, maxMs: 30000, factor: 2 }`, full jitter):
@@ -57,7 +60,7 @@ export interface AssuredClientOptions {
    * of (a trailing gap on a quiet stream), epoch changes and rewritten logs.
    */
   positionCheckIntervalMs?: number;
-  /** Largest fetch in events, catch-up page or gap (default 500; the server may lower it). */
+  /** Largest fetch in events (catch-up page or gap; the server may lower it), and largest `history` limit (default 500). */
   fetchLimit?: number;
   /** Results of finished messages kept for `result(id)` (default 100). */
   maxResults?: number;

@@ -37,6 +37,7 @@ export * from "./resume.js";
 export * from "./sequencer.js";
 export * from "./sequencer-input.js";
 export * from "./server-clock.js";
+export * from "./transactional-entries.js";
 export * from "./types.js";
 export * from "./validate.js";
 export * from "./wire-records.js";

@@ -28,6 +28,8 @@ export const FRAMES = {
   unsubscribe: "assured:unsub",
   /** client → server, with ack: fetch a range of a stream (catch-up and repair, G5, G7). */
   fetch: "assured:fetch",
+  /** client → server, with ack: a page of a stream's retained log below an offset (`history`). */
+  history: "assured:history",
   /** client → server, with ack: heads of streams (periodic position check, G7). */
   heads: "assured:heads",
   /** client → server, with ack: a message for a server handler (G8–G10). */
@@ -165,6 +167,24 @@ export type FetchReply =
       payloads: Uint8Array;
     }
   | { ok: false; error: AssuredErrorData };
+
+/**
+ * client → server `assured:history` (with ack): the newest retained events of `stream` with
+ * offsets below `before` (absent: up to the head), at most `limit` of them. It reads the log
+ * only; no subscription or position is involved.
+ */
+export interface HistoryRequest {
+  stream: StreamName;
+  before?: Offset;
+  limit: number;
+}
+
+/**
+ * Ack of `assured:history`, shaped like a fetch reply: consecutive records in offset order,
+ * ending right below `before` (or at the head), fewer than `limit` when their payloads would
+ * exceed the server's `maxBatchBytes` (the newest record always fits).
+ */
+export type HistoryReply = FetchReply;
 
 /** client → server `assured:heads` (with ack): streams to check. */
 export interface HeadsRequest {

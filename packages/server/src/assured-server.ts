@@ -13,6 +13,7 @@ import {
 import createDebug from "debug";
 import type { Namespace, Server, Socket } from "socket.io";
 import { closeSocketBudget, meterOf } from "./budgets.js";
+import { watchStoreCommits } from "./commit-feed.js";
 import { createContext, type ServerContext } from "./context.js";
 import { type AssuredLimits, resolveLimits } from "./limits.js";
 import { type AnyMessageHandler, MessageDispatcher } from "./messages.js";
@@ -67,6 +68,8 @@ export class AssuredServer<
   readonly #publisher: Publisher;
   readonly #dispatcher: MessageDispatcher;
   readonly #onConnection: (socket: AnySocket) => void;
+  /** Stops emitting events committed outside `publish` (stores with `watchCommits`). */
+  readonly #stopCommits: (() => void) | undefined;
   #closed = false;
   #closing: Promise<boolean> | undefined;
 
@@ -109,6 +112,13 @@ export class AssuredServer<
       meterOf(this.#ctx, socket);
       attachSocket(this.#ctx, this.#dispatcher, socket);
     };
+    // Events committed outside publish (transactional publish), if the store reports them.
+    try {
+      this.#stopCommits = watchStoreCommits(this.#ctx);
+    } catch (error) {
+      this.#ctx.metrics.close(); // nothing else is attached yet
+      throw error;
+    }
     nsp.on("connection", this.#onConnection);
     for (const socket of nsp.sockets.values()) this.#onConnection(socket);
     log("attached to namespace %s", nsp.name);
@@ -260,6 +270,7 @@ export class AssuredServer<
     this.#closed = true;
     const { nsp } = this.#ctx;
     nsp.off("connection", this.#onConnection);
+    this.#stopCommits?.();
     for (const socket of nsp.sockets.values()) {
       this.#dispatcher.dropQueued(socket);
       detachSocket(this.#ctx, socket);

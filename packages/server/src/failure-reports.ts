@@ -21,7 +21,7 @@ export interface ServerFailure<S extends Socket = Socket> {
   kind: ServerFailureKind;
   /** What was thrown, as it was (store errors keep their driver error as `cause`). */
   error: unknown;
-  /** The operation, e.g. `"fetch"`, `"heads"`, `"subscribe"`, `"dedup"`, `"authorize"`. */
+  /** The operation, e.g. `"fetch"`, `"heads"`, `"subscribe"`, `"dedup"`, `"authorize"`, `"commits"`. */
   operation?: string;
   socket?: S;
   /** The socket's dedup principal, when known. */

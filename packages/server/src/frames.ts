@@ -7,6 +7,7 @@ import {
   assertPosition,
   assertStreamName,
   type FetchRequest,
+  type HistoryRequest,
   MAX_PRINCIPAL_LENGTH,
   type MessageFrame,
   PROTOCOL_VERSION,
@@ -157,6 +158,30 @@ export function parseFetch(value: unknown, fetchLimit: number): FetchRequest {
     after: frame.after,
     limit: Math.min(limit, fetchLimit),
   };
+}
+
+/**
+ * Parses an `assured:history` frame: `before` absent or a positive integer offset, `limit` a
+ * positive integer (above `fetchLimit` it is lowered to it).
+ */
+export function parseHistory(value: unknown, fetchLimit: number): HistoryRequest {
+  const frame = asRecord(value, "assured:history");
+  assertStreamName(frame.stream);
+  const request: HistoryRequest = { stream: frame.stream, limit: readLimit(frame.limit) };
+  if (frame.before !== undefined) {
+    assertOffset(frame.before, "before");
+    if (frame.before < 1) throw new AssuredError("INVALID_OFFSET", "before must be at least 1.");
+    request.before = frame.before;
+  }
+  request.limit = Math.min(request.limit, fetchLimit);
+  return request;
+}
+
+function readLimit(limit: unknown): number {
+  if (typeof limit !== "number" || !Number.isSafeInteger(limit) || limit < 1) {
+    throw new AssuredError("INVALID_ARGUMENT", "limit must be a positive integer.");
+  }
+  return limit;
 }
 
 /** Parses an `assured:heads` frame into distinct stream names. */

@@ -60,10 +60,14 @@ export interface ServerStats {
   replayedEvents: number;
   /** Bytes of those first pages. */
   replayedBytes: number;
-  /** Events sent in answer to `assured:fetch` (the client pulling its catch-up, gap repair). */
+  /** Events sent in answer to `assured:fetch` (the client pulling its catch-up, gap repair) and `assured:history` (`client.history`). */
   fetchedEvents: number;
-  /** Payload bytes sent in answer to `assured:fetch`. */
+  /** Payload bytes sent in answer to `assured:fetch` and `assured:history`. */
   fetchedBytes: number;
+  /** Events emitted live after a commit outside `publish` (transactional publish; `watchCommits`). */
+  committedEvents: number;
+  /** Payload bytes of those events. */
+  committedBytes: number;
   /** Client messages by dedup outcome. */
   dedup: Record<DedupOutcome, number>;
   /** Duration of message handler runs, in ms. */
@@ -104,6 +108,8 @@ export class ServerMetrics {
   readonly #replayBytes: MetricRecorder;
   readonly #fetchEvents: MetricRecorder;
   readonly #fetchBytes: MetricRecorder;
+  readonly #committedEvents: MetricRecorder;
+  readonly #committedBytes: MetricRecorder;
   readonly #dedup: MetricRecorder;
   readonly #handlerDuration: MetricRecorder;
   readonly #handlerErrors: MetricRecorder;
@@ -121,6 +127,8 @@ export class ServerMetrics {
       replayedBytes: 0,
       fetchedEvents: 0,
       fetchedBytes: 0,
+      committedEvents: 0,
+      committedBytes: 0,
       dedup: Object.fromEntries(DEDUP_OUTCOMES.map((o) => [o, 0])) as Record<DedupOutcome, number>,
       handlerDurationMs: emptySummary(),
       handlerErrors: 0,
@@ -155,11 +163,20 @@ export class ServerMetrics {
       unit: "By",
     });
     this.#fetchEvents = m.counter("assured.fetch.events", {
-      description: "Events sent in answer to fetches (catch-up and gap repair).",
+      description: "Events sent in answer to fetches (catch-up and gap repair) and history reads.",
       unit: "{event}",
     });
     this.#fetchBytes = m.counter("assured.fetch.bytes", {
-      description: "Bytes sent in answer to fetches (catch-up and gap repair).",
+      description:
+        "Payload bytes sent in answer to fetches (catch-up and gap repair) and history reads.",
+      unit: "By",
+    });
+    this.#committedEvents = m.counter("assured.commits.events", {
+      description: "Events emitted live after a commit outside publish (transactional publish).",
+      unit: "{event}",
+    });
+    this.#committedBytes = m.counter("assured.commits.bytes", {
+      description: "Payload bytes of the events emitted after a commit outside publish.",
       unit: "By",
     });
     this.#dedup = m.counter("assured.dedup.claims", {
@@ -229,6 +246,14 @@ export class ServerMetrics {
     this.#stats.fetchedBytes += bytes;
     this.#fetchEvents(events);
     this.#fetchBytes(bytes);
+  }
+
+  /** `events` events of `bytes` payload bytes committed outside `publish` were emitted. */
+  committed(events: number, bytes: number): void {
+    this.#stats.committedEvents += events;
+    this.#stats.committedBytes += bytes;
+    this.#committedEvents(events);
+    this.#committedBytes(bytes);
   }
 
   /** The dedup outcome of one client message. */

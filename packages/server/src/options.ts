@@ -3,7 +3,10 @@ import type { Namespace, Server, Socket } from "socket.io";
 import type { OnServerFailure } from "./failure-reports.js";
 import type { AssuredLimits } from "./limits.js";
 
-/** What a socket asks to do with a stream; `fetch` covers `assured:fetch` and `assured:heads`. */
+/**
+ * What a socket asks to do with a stream; `fetch` covers `assured:fetch`, `assured:heads` and
+ * `assured:history`.
+ */
 export type StreamAction = "subscribe" | "fetch";
 
 /** Options of `createAssuredServer`. */
@@ -14,8 +17,8 @@ export interface AssuredServerOptions<S extends Socket = Socket> {
   dedupStore: DedupStore;
   /**
    * Decides whether a socket may read a stream. Called for every subscription (handshake,
-   * `assured:sub`, server `subscribe`), every fetch and every stream of a heads request — at
-   * every (re)connect. Default: allow. A throwing hook counts as a refusal.
+   * `assured:sub`, server `subscribe`), every fetch and history read and every stream of a
+   * heads request — at every (re)connect. Default: allow. A throwing hook counts as a refusal.
    */
   authorize?: (socket: S, stream: string, action: StreamAction) => boolean | Promise<boolean>;
   /**

@@ -1,4 +1,10 @@
-import { AssuredError, type FetchReply, type FetchRequest } from "@assured/core";
+import {
+  AssuredError,
+  type FetchReply,
+  type FetchRequest,
+  type HistoryReply,
+  type HistoryRequest,
+} from "@assured/core";
 import type { AssuredLimits } from "./limits.js";
 import {
   availableTokens,
@@ -22,6 +28,7 @@ import {
  * | `assured:unsub`         | 1                                                                       |
  * | `assured:heads`         | 1 per 16 streams, rounded up (1–16 for 1–256 streams)                   |
  * | `assured:fetch`         | 1 per 32 records read plus 1 per 32 KiB of payloads sent, rounded up    |
+ * | `assured:history`       | as `assured:fetch`                                                      |
  * | `assured:msg`           | 3 (binary payload both ways, fingerprint, dedup claim and completion, handler), plus 1 per full 32 KiB of payload |
  *
  * Every frame costs at least 1 (also one that fails to parse). A frame is admitted when the
@@ -80,6 +87,17 @@ export function fetchReplyCost(request: FetchRequest, reply: FetchReply): number
   if (!reply.ok) return RATE_COSTS.frame;
   const from = Math.max(request.after, reply.earliest - 1);
   const read = Math.min(request.limit, Math.max(0, reply.head - from));
+  return fetchCost(Math.max(read, reply.records.length), reply.payloads.byteLength);
+}
+
+/**
+ * What an answered `assured:history` cost, like a fetch: the records the store read for it (at
+ * most `limit`, and no more than it retains) and the payload bytes the reply carries.
+ */
+export function historyReplyCost(request: HistoryRequest, reply: HistoryReply): number {
+  if (!reply.ok) return RATE_COSTS.frame;
+  const retained = Math.max(0, reply.head - reply.earliest + 1);
+  const read = Math.min(request.limit, retained);
   return fetchCost(Math.max(read, reply.records.length), reply.payloads.byteLength);
 }
 

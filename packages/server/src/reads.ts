@@ -4,7 +4,10 @@ import {
   type FetchReply,
   type FetchRequest,
   type HeadsReply,
+  type HistoryReply,
+  type HistoryRequest,
   packRecords,
+  type StreamHead,
   toStoreError,
 } from "@assured/core";
 import { chunkByBytes } from "./batch-chunks.js";
@@ -35,22 +38,54 @@ export interface BudgetedPage {
   drop(): void;
 }
 
+/** What a read of the log gives to send: the log's state and the records chosen from it. */
+type PageRead = () => Promise<{ page: StreamHead; records: EventRecord[] }>;
+
 /**
  * Reads the page after `after` (at most `limit` records and `maxBatchBytes` of payloads) for one
- * socket under its byte budget (G11): reserves a page's worth of the socket's
- * `maxSocketReplayBytes` (and the server's `maxReplayBytesInFlight`) first, waiting in line
- * while they are spent; the page holds its bytes until it left the server's buffers, and a
- * connection that has not written it within `writeTimeoutMs` is closed (the peer stopped
- * reading). Records are returned only for `epoch` (or from offset 0). Returns undefined when the
- * socket is gone or `signal` aborted; throws the store's error (as `STORE_UNAVAILABLE` …).
+ * socket under its byte budget (see `readBudgeted`). Records are returned only for `epoch` (or
+ * from offset 0). Returns undefined when the socket is gone or `signal` aborted; throws the
+ * store's error (as `STORE_UNAVAILABLE` …).
  */
-export async function readBudgetedPage(
+export function readBudgetedPage(
   ctx: ServerContext,
   socket: AnySocket,
   stream: string,
   epoch: string,
   after: number,
   limit: number,
+  signal?: AbortSignal,
+): Promise<BudgetedPage | undefined> {
+  return readBudgeted(
+    ctx,
+    socket,
+    limit,
+    async () => {
+      const page = await ctx.store.read(stream, { after, limit });
+      const sameLog = after === 0 || page.epoch === epoch;
+      // At most maxBatchBytes of payloads: the client fetches the rest next.
+      const records = sameLog
+        ? (chunkByBytes(page.records, ctx.limits.maxBatchBytes)[0] ?? [])
+        : [];
+      return { page, records };
+    },
+    signal,
+  );
+}
+
+/**
+ * Runs `read` for one socket under its byte budget (G11): reserves a page's worth (`limit`
+ * records, at most `maxBatchBytes` of payloads) of the socket's `maxSocketReplayBytes` (and the
+ * server's `maxReplayBytesInFlight`) first, waiting in line while they are spent; the page holds
+ * its bytes until it left the server's buffers, and a connection that has not written it within
+ * `writeTimeoutMs` is closed (the peer stopped reading). Returns undefined when the socket is
+ * gone or `signal` aborted; throws the store's error (as `STORE_UNAVAILABLE` …).
+ */
+async function readBudgeted(
+  ctx: ServerContext,
+  socket: AnySocket,
+  limit: number,
+  read: PageRead,
   signal?: AbortSignal,
 ): Promise<BudgetedPage | undefined> {
   const budget = socketBudget(ctx, socket);
@@ -64,10 +99,7 @@ export async function readBudgetedPage(
     return undefined; // the socket is gone or the request superseded: nobody to answer
   }
   try {
-    const page = await ctx.store.read(stream, { after, limit });
-    const sameLog = after === 0 || page.epoch === epoch;
-    // At most maxBatchBytes of payloads: the client fetches the rest next.
-    const records = sameLog ? (chunkByBytes(page.records, maxBatchBytes)[0] ?? []) : [];
+    const { page, records } = await read();
     const bytes = recordsBytes(records);
     if (budget.clamp(bytes) <= grant.bytes) grant.shrink(bytes);
     else {
@@ -98,9 +130,7 @@ export async function readBudgetedPage(
  * subscription, at most `fetchLimit` records and `maxBatchBytes` of payloads (the first record
  * always fits), read under the socket's byte budget (`readBudgetedPage`). Records are sent only
  * for the client's epoch (or from offset 0); for another epoch the reply carries the current
- * epoch and no records, and the client treats it like an `epoch` outcome. At most
- * `maxSubscriptionsPerSocket` fetches of a socket may wait for their bytes (the client keeps one
- * per stream); beyond, `LIMIT_EXCEEDED` (retryable).
+ * epoch and no records, and the client treats it like an `epoch` outcome.
  */
 export async function fetchRange(
   ctx: ServerContext,
@@ -109,10 +139,81 @@ export async function fetchRange(
   ack: (reply: FetchReply) => void,
 ): Promise<void> {
   const { stream, epoch, after, limit } = request;
+  await answerRead(ctx, socket, { stream, operation: "fetch" }, ack, () =>
+    readBudgetedPage(ctx, socket, stream, epoch, after, limit),
+  );
+}
+
+/**
+ * Answers `assured:history` through `ack`: the newest retained records of the stream below
+ * `before` (absent: up to the head), at most `limit` of them and — counted from the newest —
+ * `maxBatchBytes` of payloads (the newest always fits), in offset order. Authorized, budgeted
+ * and bounded like `fetchRange`; it reads the log only, so the socket's subscriptions and
+ * positions are not involved.
+ */
+export async function readHistory(
+  ctx: ServerContext,
+  socket: AnySocket,
+  request: HistoryRequest,
+  ack: (reply: HistoryReply) => void,
+): Promise<void> {
+  const { stream, limit } = request;
+  await answerRead(ctx, socket, { stream, operation: "history" }, ack, () =>
+    readBudgeted(ctx, socket, limit, async () => {
+      const below = (before: number) =>
+        ctx.store.read(stream, { after: Math.max(0, before - 1 - limit), limit });
+      let before = request.before ?? (await ctx.store.head(stream)).head + 1;
+      let page = await below(before);
+      if (page.head + 1 < before) {
+        // Asked beyond the head: the page ends at the head.
+        before = page.head + 1;
+        page = await below(before);
+      }
+      // The store starts at `max(after + 1, earliest)`: past a trimmed start that may be `before`
+      // or later, which was not asked.
+      const wanted = page.records.filter((record) => record.offset < before);
+      return { page, records: newestWithin(wanted, ctx.limits.maxBatchBytes) };
+    }),
+  );
+}
+
+/** The longest run of `records` ending at the last one whose payloads fit `maxBytes` (at least one). */
+function newestWithin<T extends { payload: Uint8Array }>(
+  records: readonly T[],
+  maxBytes: number,
+): T[] {
+  let start = records.length;
+  let bytes = 0;
+  while (start > 0) {
+    const size = (records[start - 1] as T).payload.byteLength;
+    if (start < records.length && bytes + size > maxBytes) break;
+    bytes += size;
+    start--;
+  }
+  return records.slice(start);
+}
+
+/**
+ * The shared path of `fetchRange` and `readHistory`: authorizes the read like a subscription
+ * (`allowedRead`), refuses it with `LIMIT_EXCEEDED` (retryable) when `maxSubscriptionsPerSocket`
+ * reads of the socket already wait for their bytes (the client keeps one fetch per stream),
+ * runs `read` and answers with its records.
+ */
+async function answerRead(
+  ctx: ServerContext,
+  socket: AnySocket,
+  request: { stream: string; operation: "fetch" | "history" },
+  ack: (reply: FetchReply) => void,
+  read: () => Promise<BudgetedPage | undefined>,
+): Promise<void> {
+  const { stream, operation } = request;
   if (!(await allowedRead(ctx, socket, stream))) {
     ack({
       ok: false,
-      error: new AssuredError("UNAUTHORIZED", "not allowed to fetch this stream.").toJSON(),
+      error: new AssuredError(
+        "UNAUTHORIZED",
+        `not allowed to ${operation === "fetch" ? "fetch" : "read the history of"} this stream.`,
+      ).toJSON(),
     });
     return;
   }
@@ -127,10 +228,10 @@ export async function fetchRange(
   }
   let page: BudgetedPage | undefined;
   try {
-    page = await readBudgetedPage(ctx, socket, stream, epoch, after, limit);
+    page = await read();
   } catch (error) {
-    const where = { operation: "fetch", socket, stream: request.stream };
-    ack({ ok: false, error: ctx.answer(toStoreError(error, "fetch"), where) });
+    const where = { operation, socket, stream };
+    ack({ ok: false, error: ctx.answer(toStoreError(error, operation), where) });
     return;
   }
   if (page === undefined) return; // the socket is gone: nobody to answer

@@ -1,5 +1,6 @@
 import {
   AssuredError,
+  type FetchReply,
   FRAMES,
   type HelloFrame,
   type MessageReply,
@@ -12,6 +13,7 @@ import {
   parseFetch,
   parseHandshake,
   parseHeads,
+  parseHistory,
   parseMessage,
   parseSubscribeRequest,
   parseUnsubscribe,
@@ -22,11 +24,12 @@ import {
   fetchReplyCost,
   fetchReservation,
   headsCost,
+  historyReplyCost,
   messageCost,
   RATE_COSTS,
   rateLimited,
 } from "./rate-limit.js";
-import { fetchRange, readHeads } from "./reads.js";
+import { fetchRange, readHeads, readHistory } from "./reads.js";
 import { readableSeq } from "./retry-barrier.js";
 import { SendOrder } from "./send-order.js";
 import { stateOf } from "./socket-state.js";
@@ -114,32 +117,55 @@ export function attachSocket(
     unsubscribeSocket(ctx, socket, parseUnsubscribe(frame));
   });
 
-  listen(FRAMES.fetch, async (args) => {
-    const [frame, ack] = splitAck(args);
-    const request = attempt(() => parseFetch(frame, ctx.limits.fetchLimit));
-    // Reserves the records it may read; once the reply is sent, what it did not read is given
-    // back and the bytes it sent are paid (RATE_COSTS).
-    const reserved =
-      request instanceof Failure ? RATE_COSTS.frame : fetchReservation(request.limit);
-    const bucket = state.bucket;
-    const allowed = withinRate(reserved);
-    if (ack === undefined) {
-      return refuse(allowed ? badFrame("assured:fetch needs an ack.") : rateLimited(), "fetch");
-    }
-    let used: number = RATE_COSTS.frame;
-    try {
-      if (!allowed) throw rateLimited();
-      if (request instanceof Failure) throw request.error;
-      await fetchRange(ctx, socket, request, (reply) => {
-        used = fetchReplyCost(request, reply);
-        ack(reply);
-      });
-    } catch (error) {
-      ack({ ok: false, error: answer(error, "fetch") });
-    } finally {
-      if (allowed) ctx.rate.settle(bucket, reserved, used);
-    }
-  });
+  // A read with an ack (`assured:fetch`, `assured:history`): reserves the records it may read;
+  // once the reply is sent, what it did not read is given back and the bytes it sent are paid
+  // (RATE_COSTS).
+  const listenRead = <R extends { limit: number }>(
+    frame: typeof FRAMES.fetch | typeof FRAMES.history,
+    operation: "fetch" | "history",
+    parse: (value: unknown) => R,
+    serve: (request: R, ack: (reply: FetchReply) => void) => Promise<void>,
+    cost: (request: R, reply: FetchReply) => number,
+  ) =>
+    listen(frame, async (args) => {
+      const [value, ack] = splitAck(args);
+      const request = attempt(() => parse(value));
+      const reserved =
+        request instanceof Failure ? RATE_COSTS.frame : fetchReservation(request.limit);
+      const bucket = state.bucket;
+      const allowed = withinRate(reserved);
+      if (ack === undefined) {
+        return refuse(allowed ? badFrame(`${frame} needs an ack.`) : rateLimited(), operation);
+      }
+      let used: number = RATE_COSTS.frame;
+      try {
+        if (!allowed) throw rateLimited();
+        if (request instanceof Failure) throw request.error;
+        await serve(request, (reply) => {
+          used = cost(request, reply);
+          ack(reply);
+        });
+      } catch (error) {
+        ack({ ok: false, error: answer(error, operation) });
+      } finally {
+        if (allowed) ctx.rate.settle(bucket, reserved, used);
+      }
+    });
+  const { fetchLimit } = ctx.limits;
+  listenRead(
+    FRAMES.fetch,
+    "fetch",
+    (value) => parseFetch(value, fetchLimit),
+    (request, ack) => fetchRange(ctx, socket, request, ack),
+    fetchReplyCost,
+  );
+  listenRead(
+    FRAMES.history,
+    "history",
+    (value) => parseHistory(value, fetchLimit),
+    (request, ack) => readHistory(ctx, socket, request, ack),
+    historyReplyCost,
+  );
 
   listen(FRAMES.heads, async (args) => {
     const [frame, ack] = splitAck(args);

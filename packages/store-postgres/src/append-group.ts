@@ -5,7 +5,7 @@ import {
   type Retention,
   type StreamHead,
 } from "@assured/core";
-import type { PoolClient } from "pg";
+import type { ClientBase } from "pg";
 import { bytesText, payloadBytes, textBytes } from "./bytes.js";
 import { earliestSql, retentionParams } from "./earliest-sql.js";
 import type { Tables } from "./tables.js";
@@ -42,7 +42,7 @@ interface NewEvent {
  * Ids for entries appended without one: a random prefix per group and a counter — unique like
  * `newId()`, but one group's ids sort together in the id index.
  */
-class GeneratedIds {
+export class GeneratedIds {
   private readonly prefix = `${newId()}.`;
   private count = 0;
 
@@ -52,7 +52,8 @@ class GeneratedIds {
 }
 
 /**
- * Writes a group of appends and resets in the open transaction of `client`, in a fixed number
+ * Writes a group of appends and resets in the open transaction of `client` (the store's own
+ * group commit, or the application's transaction in `appendInTransaction`), in a fixed number
  * of statements whatever the group's size:
  *
  * 1. Lock every touched stream's row (`INSERT … ON CONFLICT DO UPDATE … RETURNING`, in byte
@@ -67,7 +68,7 @@ class GeneratedIds {
  *    delete the events of reset streams, insert the new events and write the heads and epochs.
  */
 export async function writeGroup(
-  client: PoolClient,
+  client: ClientBase,
   t: Tables,
   writes: readonly LogWrite[],
   now: number,
@@ -117,7 +118,7 @@ function idKey(streamId: string, id: string): string {
 }
 
 async function lockStreams(
-  client: PoolClient,
+  client: ClientBase,
   t: Tables,
   writes: readonly LogWrite[],
 ): Promise<Map<string, StreamState>> {
@@ -130,11 +131,13 @@ async function lockStreams(
     epoch: string;
     head: string;
   }>(
-    `INSERT INTO ${t.streams} AS s (stream_name, epoch, head) ` +
-      "SELECT n, e, 0 FROM unnest($1::bytea[], $2::text[]) WITH ORDINALITY AS x(n, e, i) ORDER BY i " +
-      "ON CONFLICT (stream_name) DO UPDATE SET head = s.head " +
-      "RETURNING s.stream_id, s.stream_name, s.epoch, s.head",
-    [names.map((name) => name.bytes), names.map(() => newId())],
+    t.sql.query(
+      `INSERT INTO ${t.streams} AS s (stream_name, epoch, head) ` +
+        "SELECT n, e, 0 FROM unnest($1::bytea[], $2::text[]) WITH ORDINALITY AS x(n, e, i) ORDER BY i " +
+        "ON CONFLICT (stream_name) DO UPDATE SET head = s.head " +
+        "RETURNING s.stream_id, s.stream_name, s.epoch, s.head",
+      [names.map((name) => name.bytes), names.map(() => newId())],
+    ),
   );
   const streams = new Map<string, StreamState>();
   for (const row of rows) {
@@ -151,26 +154,28 @@ async function lockStreams(
 }
 
 async function trim(
-  client: PoolClient,
+  client: ClientBase,
   t: Tables,
   streams: readonly StreamState[],
   now: number,
   retention: Retention,
 ): Promise<void> {
   await client.query(
-    `DELETE FROM ${t.events} d USING (SELECT x.stream_id, ${earliestSql(t.events, "x", 3, 4)} AS earliest ` +
-      "FROM unnest($1::bigint[], $2::bigint[]) AS x(stream_id, head)) k " +
-      "WHERE d.stream_id = k.stream_id AND d.event_offset < k.earliest",
-    [
-      streams.map((stream) => stream.streamId),
-      streams.map((stream) => stream.head),
-      ...retentionParams(retention, now),
-    ],
+    t.sql.query(
+      `DELETE FROM ${t.events} d USING (SELECT x.stream_id, ${earliestSql(t.events, "x", 3, 4)} AS earliest ` +
+        "FROM unnest($1::bigint[], $2::bigint[]) AS x(stream_id, head)) k " +
+        "WHERE d.stream_id = k.stream_id AND d.event_offset < k.earliest",
+      [
+        streams.map((stream) => stream.streamId),
+        streams.map((stream) => stream.head),
+        ...retentionParams(retention, now),
+      ],
+    ),
   );
 }
 
 async function storedIds(
-  client: PoolClient,
+  client: ClientBase,
   t: Tables,
   writes: readonly LogWrite[],
   streams: Map<string, StreamState>,
@@ -191,10 +196,12 @@ async function storedIds(
     event_id: Buffer;
     event_offset: string;
   }>(
-    `SELECT e.stream_id, e.event_id, e.event_offset FROM ${t.events} e ` +
-      "JOIN unnest($1::bigint[], $2::bytea[]) AS q(stream_id, event_id) " +
-      "ON e.stream_id = q.stream_id AND e.event_id = q.event_id",
-    [lookups.map((l) => l.streamId), lookups.map((l) => textBytes(l.id))],
+    t.sql.query(
+      `SELECT e.stream_id, e.event_id, e.event_offset FROM ${t.events} e ` +
+        "JOIN unnest($1::bigint[], $2::bytea[]) AS q(stream_id, event_id) " +
+        "ON e.stream_id = q.stream_id AND e.event_id = q.event_id",
+      [lookups.map((l) => l.streamId), lookups.map((l) => textBytes(l.id))],
+    ),
   );
   for (const row of rows) {
     found.set(idKey(row.stream_id, bytesText(row.event_id)), Number(row.event_offset));
@@ -203,7 +210,7 @@ async function storedIds(
 }
 
 async function store(
-  client: PoolClient,
+  client: ClientBase,
   t: Tables,
   streams: readonly StreamState[],
   events: readonly NewEvent[],
@@ -211,34 +218,40 @@ async function store(
 ): Promise<void> {
   const resets = streams.filter((stream) => stream.reset).map((stream) => stream.streamId);
   if (resets.length > 0) {
-    await client.query(`DELETE FROM ${t.events} WHERE stream_id = ANY($1::bigint[])`, [resets]);
+    await client.query(
+      t.sql.query(`DELETE FROM ${t.events} WHERE stream_id = ANY($1::bigint[])`, [resets]),
+    );
   }
   if (events.length > 0) {
     await client.query(
-      `INSERT INTO ${t.events} (stream_id, event_offset, event_id, event_name, payload, appended_at) ` +
-        "SELECT s, o, i, n, p, $6::double precision " +
-        "FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[], $5::bytea[]) AS x(s, o, i, n, p)",
-      [
-        events.map((event) => event.stream.streamId),
-        events.map((event) => event.offset),
-        events.map((event) => textBytes(event.id)),
-        events.map((event) => textBytes(event.name)),
-        events.map((event) => payloadBytes(event.payload)),
-        now,
-      ],
+      t.sql.query(
+        `INSERT INTO ${t.events} (stream_id, event_offset, event_id, event_name, payload, appended_at) ` +
+          "SELECT s, o, i, n, p, $6::double precision " +
+          "FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[], $5::bytea[]) AS x(s, o, i, n, p)",
+        [
+          events.map((event) => event.stream.streamId),
+          events.map((event) => event.offset),
+          events.map((event) => textBytes(event.id)),
+          events.map((event) => textBytes(event.name)),
+          events.map((event) => payloadBytes(event.payload)),
+          now,
+        ],
+      ),
     );
   }
   const changed = streams.filter((stream) => stream.changed);
   if (changed.length > 0) {
     await client.query(
-      `UPDATE ${t.streams} s SET head = x.head, epoch = x.epoch ` +
-        "FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS x(stream_id, head, epoch) " +
-        "WHERE s.stream_id = x.stream_id",
-      [
-        changed.map((stream) => stream.streamId),
-        changed.map((stream) => stream.head),
-        changed.map((stream) => stream.epoch),
-      ],
+      t.sql.query(
+        `UPDATE ${t.streams} s SET head = x.head, epoch = x.epoch ` +
+          "FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS x(stream_id, head, epoch) " +
+          "WHERE s.stream_id = x.stream_id",
+        [
+          changed.map((stream) => stream.streamId),
+          changed.map((stream) => stream.head),
+          changed.map((stream) => stream.epoch),
+        ],
+      ),
     );
   }
 }

@@ -3,6 +3,7 @@ import {
   assertKnownOptions,
   assertRetention,
   type Clock,
+  DEFAULT_MAX_PAYLOAD_BYTES,
   describe,
   type Retention,
 } from "@assured/core";
@@ -28,6 +29,12 @@ export interface PostgresStoreOptions {
   clock?: Clock;
   /** Options of the `Pool` the store creates from a connection string (`max`, timeouts, ssl…). */
   poolOptions?: Omit<PoolConfig, "connectionString">;
+  /**
+   * Send the hot statements as named prepared statements (parsed and planned once per
+   * connection). Default true; set false behind PgBouncer in transaction mode before 1.21,
+   * which does not keep prepared statements across transactions.
+   */
+  preparedStatements?: boolean;
 }
 
 /** Options of `PostgresEventStore`. */
@@ -36,6 +43,11 @@ export interface PostgresEventStoreOptions extends PostgresStoreOptions {
   retention?: Retention;
   /** Most entries waiting for group commit before `append` fails with LIMIT_EXCEEDED. Default 100,000. */
   maxQueuedEntries?: number;
+  /**
+   * Largest encoded payload `appendInTransaction` accepts (`PAYLOAD_TOO_LARGE` beyond); set it
+   * to your server's `limits.maxPayloadBytes`. Default 524,288 (the server's default).
+   */
+  maxPayloadBytes?: number;
 }
 
 /** Options of `PostgresDedupStore`. */
@@ -60,6 +72,7 @@ const COMMON_OPTION_KEYS = [
   "tablePrefix",
   "clock",
   "poolOptions",
+  "preparedStatements",
 ] as const satisfies readonly (keyof PostgresStoreOptions)[];
 
 /** The option names of `PostgresEventStore`; any other is refused. */
@@ -67,6 +80,7 @@ export const EVENT_STORE_OPTION_KEYS: readonly string[] = [
   ...COMMON_OPTION_KEYS,
   "retention",
   "maxQueuedEntries",
+  "maxPayloadBytes",
 ] satisfies (keyof PostgresEventStoreOptions)[];
 
 /** The option names of `PostgresDedupStore`; any other is refused. */
@@ -84,6 +98,8 @@ export interface ResolvedStoreOptions {
   /** The injected clock, checked on every reading; undefined: the server's clock. */
   clock: Clock | undefined;
   poolOptions: Omit<PoolConfig, "connectionString"> | undefined;
+  /** Whether hot statements are named prepared statements. */
+  preparedStatements: boolean;
 }
 
 const SCHEMA = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -178,12 +194,17 @@ export function resolveStoreOptions(
       "poolOptions apply only to a connection string; configure your own Pool instead.",
     );
   }
+  const preparedStatements = o.preparedStatements ?? true;
+  if (typeof preparedStatements !== "boolean") {
+    throw invalid(`preparedStatements must be a boolean, got ${describe(preparedStatements)}.`);
+  }
   return {
     connection: o.connection as Pool | string,
     schema,
     tablePrefix,
     clock: o.clock === undefined ? undefined : checkedClock(o.clock),
     poolOptions: o.poolOptions as ResolvedStoreOptions["poolOptions"],
+    preparedStatements,
   };
 }
 
@@ -201,6 +222,13 @@ export function resolveRetention(value: unknown): Retention {
 /** Validates `maxQueuedEntries`; throws `INVALID_ARGUMENT`. */
 export function resolveMaxQueuedEntries(value: unknown): number {
   return value === undefined ? 100_000 : positiveInteger(value, "maxQueuedEntries");
+}
+
+/** Validates `maxPayloadBytes` (default `DEFAULT_MAX_PAYLOAD_BYTES`); throws `INVALID_ARGUMENT`. */
+export function resolveMaxPayloadBytes(value: unknown): number {
+  return value === undefined
+    ? DEFAULT_MAX_PAYLOAD_BYTES
+    : positiveInteger(value, "maxPayloadBytes");
 }
 
 /** Validates the dedup sweep interval: 0 (off) or a positive integer of ms. */

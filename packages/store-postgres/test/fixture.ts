@@ -59,9 +59,13 @@ export function useStores() {
       schemas.push(schema);
       return schema;
     },
-    /** An event store on `schema` with a pool of its own (closed after the test). */
-    events(schema: string, options: Omit<PostgresEventStoreOptions, Omitted> = {}) {
-      const store = new PostgresEventStore({ connection: postgresUrl, schema, ...options });
+    /** An event store on `schema` with a pool of its own on `url` (closed after the test). */
+    events(
+      schema: string,
+      options: Omit<PostgresEventStoreOptions, Omitted> = {},
+      url = postgresUrl,
+    ) {
+      const store = new PostgresEventStore({ connection: url, schema, ...options });
       opened.push(store);
       return store;
     },

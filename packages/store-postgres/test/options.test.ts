@@ -42,6 +42,17 @@ describe("options", () => {
     ["a zero maxLength", { connection: url, retention: { maxLength: 0 } }, "maxLength"],
     ["a fractional maxAgeMs", { connection: url, retention: { maxAgeMs: 1.5 } }, "maxAgeMs"],
     ["a zero maxQueuedEntries", { connection: url, maxQueuedEntries: 0 }, "maxQueuedEntries"],
+    ["a fractional maxPayloadBytes", { connection: url, maxPayloadBytes: 1.5 }, "maxPayloadBytes"],
+    [
+      "a misspelled maxPayloadBytes",
+      { connection: url, maxPayloadByte: 10 },
+      'did you mean "maxPayloadBytes"?',
+    ],
+    [
+      "preparedStatements that is not a boolean",
+      { connection: url, preparedStatements: 0 },
+      "preparedStatements",
+    ],
   ])("PostgresEventStore refuses %s with INVALID_ARGUMENT", (_, options, mentions) => {
     invalid(() => new PostgresEventStore(options as never), mentions);
   });
@@ -58,6 +69,16 @@ describe("options", () => {
       "sweepIntervalMs",
     ],
     ["options that are not an object", null, "options"],
+    [
+      "preparedStatements that is not a boolean",
+      { connection: postgresUrl, preparedStatements: "false" },
+      'preparedStatements must be a boolean, got "false"',
+    ],
+    [
+      "a misspelled preparedStatements",
+      { connection: postgresUrl, preparedStatement: false },
+      'did you mean "preparedStatements"?',
+    ],
   ])("PostgresDedupStore refuses %s with INVALID_ARGUMENT", (_, options, mentions) => {
     invalid(() => new PostgresDedupStore(options as never), mentions);
   });

@@ -201,7 +201,11 @@ export class EventLog {
     return state;
   }
 
-  private applyWrites(writes: readonly LogWrite[]): LogWriteResult[] {
+  /**
+   * Applies writes inside the transaction the caller holds on this log's connection (`writeGroup`
+   * wraps it in its own; transactional publish runs it in the application's).
+   */
+  applyWrites(writes: readonly LogWrite[]): LogWriteResult[] {
     const now = this.clock();
     const touched = new Map<string, TouchedStream>();
     const ids = new GeneratedIds();

@@ -5,14 +5,18 @@ import {
   assertAppendEntries,
   assertReadOptions,
   assertStreamName,
+  type CommittedRange,
   type EventStore,
   type EventStoreCapabilities,
   MAX_APPEND_BATCH,
   type ReadOptions,
   type ReadResult,
   type StreamHead,
+  type TransactionalEntry,
   toStoreError,
 } from "@assured/core";
+import type Database from "better-sqlite3";
+import { CommitWatcher } from "./commit-watcher.js";
 import { SqliteConnection } from "./connection.js";
 import { EventLog, type LogWrite, type LogWriteResult } from "./event-log.js";
 import { GroupCommit } from "./group-commit.js";
@@ -26,6 +30,7 @@ import {
   type SqliteEventStoreOptions,
 } from "./options.js";
 import { SweepTimer } from "./sweep-timer.js";
+import { type AppendInTransactionOptions, TransactionalAppender } from "./transactional-append.js";
 
 /** Queued entries that make a group write at once instead of waiting for the next turn. */
 const MAX_GROUP_ENTRIES = MAX_APPEND_BATCH;
@@ -51,6 +56,8 @@ export class SqliteEventStore implements EventStore {
   private readonly writes: GroupCommit<LogWrite, LogWriteResult>;
   private readonly sweepTimer: SweepTimer;
   private readonly retains: boolean;
+  private readonly transactional: TransactionalAppender;
+  private readonly commits: CommitWatcher;
   private closed = false;
 
   /**
@@ -71,10 +78,11 @@ export class SqliteEventStore implements EventStore {
     const retention = resolveRetention(options.retention);
     const sweepIntervalMs = resolveSweepInterval(options.sweepIntervalMs);
     this.connection = connection ?? SqliteConnection.open(resolveConnectionOptions(options));
-    this.log = this.connection.attach(
-      (db) => new EventLog(db, clock, retention),
+    [this.log, this.commits] = this.connection.attach(
+      (db) => [new EventLog(db, clock, retention), new CommitWatcher(db)] as const,
       "preparing the event store",
     );
+    this.transactional = new TransactionalAppender(this.connection.db, clock, retention);
     this.capabilities = {
       sharedAcrossInstances: this.connection.persistent,
       persistent: this.connection.persistent,
@@ -100,6 +108,50 @@ export class SqliteEventStore implements EventStore {
       { kind: "append", stream, entries: copy },
       copy.length,
     )) as AppendResult[];
+  }
+
+  /**
+   * Transactional publish: appends events in the transaction the application holds on its own
+   * better-sqlite3 connection to this store's file (or on the store's `database`), so the
+   * events commit or roll back with the application's own writes. Synchronous; call it inside
+   * `db.transaction(…)`. Offsets, epochs, idempotent ids and retention are those of `append`;
+   * the data is encoded like `publish` does. After the commit, an Assured server on this store
+   * (in this process or another one on the file) emits the events to its subscribers
+   * (`watchCommits`); a rolled-back transaction stores and emits nothing.
+   *
+   * @throws AssuredError `INVALID_ARGUMENT` (no transaction open, another file, bad entries or
+   * options), `INVALID_STREAM`, `CODEC_ERROR`, `PAYLOAD_TOO_LARGE`, `STORE_UNAVAILABLE` (e.g.
+   * the write lock stayed busy), `STORE_CLOSED`. A failed call leaves the transaction as it was.
+   * @example
+   * db.transaction(() => {
+   *   db.prepare("INSERT INTO orders (id, total) VALUES (?, ?)").run(orderId, total);
+   *   store.appendInTransaction(db, `orders:${customerId}`, [{ name: "order:placed", data: { orderId, total } }]);
+   * }).immediate();
+   */
+  appendInTransaction(
+    db: Database.Database,
+    stream: string,
+    entries: readonly TransactionalEntry[],
+    options?: AppendInTransactionOptions,
+  ): AppendResult[] {
+    this.assertOpen();
+    const results = this.transactional.append(db, stream, entries, options);
+    if (db === this.connection.db) this.commits.nudge();
+    return results;
+  }
+
+  /**
+   * Reports the ranges appended by `appendInTransaction` once committed, by any connection or
+   * process on the file: polls `PRAGMA data_version` every 5 ms while a listener exists (an
+   * unref'd timer) and reads the commit feed when it changed. Reports start with commits after
+   * the call; a range is reported once per listener. Returns the function that stops them.
+   */
+  watchCommits(listener: (commit: CommittedRange) => void): () => void {
+    this.assertOpen();
+    if (typeof listener !== "function") {
+      throw new AssuredError("INVALID_ARGUMENT", "watchCommits takes a listener function.");
+    }
+    return this.commits.watch(listener);
   }
 
   /** Reads the events after `options.after`, oldest first, with the stream's state. */
@@ -161,6 +213,7 @@ export class SqliteEventStore implements EventStore {
     if (this.closed) return;
     this.closed = true;
     this.sweepTimer.stop();
+    this.commits.close();
     this.writes.flush();
     this.connection.release();
   }

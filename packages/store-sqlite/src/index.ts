@@ -1,3 +1,4 @@
+export type { TransactionalEntry } from "@assured/core";
 export { createSqliteStores, type SqliteStores } from "./create-stores.js";
 export { SqliteDedupStore } from "./dedup-store.js";
 export { DEFAULT_SYNCHRONOUS, SYNCHRONOUS_LEVELS, type SynchronousLevel } from "./durability.js";
@@ -9,3 +10,4 @@ export type {
   SqliteStoresOptions,
 } from "./options.js";
 export { SCHEMA_VERSION } from "./schema.js";
+export type { AppendInTransactionOptions } from "./transactional-append.js";

@@ -88,6 +88,21 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE assured_dedup ADD COLUMN fence INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE assured_dedup ADD COLUMN lease_ms INTEGER;
   `,
+  `
+  -- Transactional publish: one row per application transaction that appended events
+  -- (appendInTransaction), written in that transaction, so watchers (watchCommits) learn of
+  -- committed ranges only. Ids grow in commit order (one writer at a time); rows older than a
+  -- minute are deleted by later appends. (IF NOT EXISTS: a file whose version was set back keeps it.)
+  CREATE TABLE IF NOT EXISTS assured_commits (
+    commit_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    stream_name TEXT NOT NULL,
+    epoch TEXT NOT NULL,
+    first_offset INTEGER NOT NULL,
+    last_offset INTEGER NOT NULL,
+    committed_at INTEGER NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS assured_commits_by_time ON assured_commits (committed_at);
+  `,
 ];
 
 /** The schema version this release writes. */

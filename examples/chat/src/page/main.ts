@@ -17,19 +17,15 @@ import {
   roomStream,
   type SendResult,
 } from "../chat-protocol.js";
+import { renderConnection, watchConnection } from "./connection.js";
 import { notifyingStorage } from "./notifying-storage.js";
+import { OlderMessages } from "./older-messages.js";
 import { type OutgoingMessage, OutgoingMessages } from "./outgoing.js";
 import { randomId } from "./random-id.js";
 import { RoomHistory } from "./room-history.js";
 import { RoomList } from "./room-list.js";
-import {
-  byId,
-  type MessageItem,
-  paintAvatar,
-  renderMessages,
-  renderRooms,
-  renderStatus,
-} from "./view.js";
+import { setUpTips } from "./tips.js";
+import { byId, type MessageItem, paintAvatar, renderMessages, renderRooms } from "./view.js";
 
 // The chat page: every room is an Assured stream, every message goes through the outbox.
 
@@ -42,7 +38,6 @@ let current = rooms.has(storage.getItem(CURRENT_KEY) ?? "")
   ? (storage.getItem(CURRENT_KEY) as string)
   : FIXED_ROOMS[0];
 let name = storage.getItem(NAME_KEY) ?? "";
-let connection: "connecting" | "online" | "offline" = "connecting";
 const histories = new Map<string, RoomHistory>();
 const outgoing = new OutgoingMessages(storage);
 /** Rooms whose last (re)subscription could not recover the history (G6). */
@@ -64,6 +59,9 @@ const ui = {
   title: byId("room-title"),
   status: byId("status"),
   statusText: byId("status-text"),
+  connectionBanner: byId("connection-banner"),
+  connectionBannerText: byId("connection-banner-text"),
+  tips: byId<HTMLDetailsElement>("tips"),
   banner: byId("banner"),
   bannerText: byId("banner-text"),
   resync: byId<HTMLButtonElement>("resync"),
@@ -100,7 +98,15 @@ client.onRecovery((outcome) => {
   if (room === null) return;
   if (outcome.recovered) notRecovered.delete(room);
   else notRecovered.set(room, outcome);
+  // A room new to this device starts live at the head: show its latest page of history.
+  if (historyOf(room).messages.length === 0) void older.load(room, outcome.position.offset + 1);
   scheduleRender();
+});
+
+// Older messages are read with client.history when the list is scrolled to the top.
+const older = new OlderMessages(client, historyOf, (room) => {
+  if (room === current) renderKeepingView();
+  else scheduleRender();
 });
 
 client.onResult((id, result) => {
@@ -110,12 +116,10 @@ client.onResult((id, result) => {
 
 client.onError((error) => console.warn(`[assured] ${error.code}: ${error.message}`));
 
-socket.on("connect", () => setConnection("online"));
-socket.on("disconnect", () => setConnection("offline"));
-socket.on("connect_error", () => setConnection("offline"));
+const connection = watchConnection(socket, () => refreshStatus());
 
 async function start(): Promise<void> {
-  for (const room of rooms.all) client.subscribe(roomStream(room), { from: "earliest" });
+  for (const room of rooms.all) client.subscribe(roomStream(room), { from: "head" });
   await client.connect();
   await resumeOutgoing();
   render(true);
@@ -179,7 +183,7 @@ function resync(room: string): void {
   notRecovered.delete(room);
   if (outcome?.reason !== "limit") {
     historyOf(room).clear();
-    client.resubscribe(roomStream(room), { from: "earliest" });
+    client.resubscribe(roomStream(room), { from: "head" });
   }
   render(true);
 }
@@ -216,7 +220,7 @@ function describe(error: AssuredError | unknown): string {
 function joinRoom(input: string): string | undefined {
   const joined = rooms.join(input);
   if (!joined.ok) return joined.problem;
-  if (joined.added) client.subscribe(roomStream(joined.room), { from: "earliest" });
+  if (joined.added) client.subscribe(roomStream(joined.room), { from: "head" });
   switchTo(joined.room);
   return undefined;
 }
@@ -226,12 +230,9 @@ function switchTo(room: string): void {
   storage.setItem(CURRENT_KEY, room);
   ui.sendError.hidden = true;
   render(true);
+  // On a narrow screen the rooms are a row that scrolls sideways: bring this one into view.
+  ui.rooms.querySelector('[aria-current="true"]')?.scrollIntoView({ block: "nearest" });
   ui.text.focus();
-}
-
-function setConnection(state: typeof connection): void {
-  connection = state;
-  refreshStatus();
 }
 
 // ——— rendering ———
@@ -276,6 +277,17 @@ function render(toBottom: boolean): void {
   if (toBottom) ui.messages.scrollTop = ui.messages.scrollHeight;
   ui.empty.hidden = items.length > 0;
   refreshStatus();
+  // A list too short to scroll cannot be scrolled to the top: load older messages right away.
+  if (socket.connected && ui.messages.scrollHeight <= ui.messages.clientHeight + 80) {
+    void older.load(current);
+  }
+}
+
+/** Renders after older messages were added above, keeping the messages in view where they were. */
+function renderKeepingView(): void {
+  const { scrollHeight, scrollTop } = ui.messages;
+  render(false);
+  ui.messages.scrollTop = scrollTop + (ui.messages.scrollHeight - scrollHeight);
 }
 
 function renderBanner(outcome: RecoveryOutcome | undefined): void {
@@ -301,10 +313,11 @@ function scheduleStatus(): void {
 
 function refreshStatus(): void {
   statusQueued = false;
-  renderStatus(ui.status, ui.statusText, {
-    state: connection,
-    pending: client.pending().length,
-  });
+  const { status, statusText, connectionBanner: banner, connectionBannerText: bannerText } = ui;
+  renderConnection(
+    { status, statusText, banner, bannerText },
+    { state: connection(), pending: client.pending().length },
+  );
 }
 
 function showName(): void {
@@ -360,7 +373,13 @@ ui.messages.addEventListener("click", (event) => {
   render(false);
 });
 
+ui.messages.addEventListener("scroll", () => {
+  if (ui.messages.scrollTop < 80) void older.load(current);
+});
+
 ui.resync.addEventListener("click", () => resync(current));
+
+setUpTips(ui.tips);
 
 ui.rename.addEventListener("click", () => askName());
 

@@ -15,12 +15,6 @@ export interface RoomItem {
   warning: boolean;
 }
 
-/** What the connection indicator shows. */
-export interface StatusView {
-  state: "connecting" | "online" | "offline";
-  pending: number;
-}
-
 /** Finds an element the page is built with. */
 export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
   const element = document.getElementById(id);
@@ -148,18 +142,4 @@ function stateLabel(message: OutgoingMessage): HTMLElement {
     label.append(" ", dismiss);
   }
   return label;
-}
-
-/** Shows whether the page is connected and how many messages wait for the server. */
-export function renderStatus(element: HTMLElement, text: HTMLElement, view: StatusView): void {
-  element.dataset.state = view.state;
-  element.dataset.pending = String(view.pending);
-  const waiting = view.pending === 1 ? "1 message waiting" : `${view.pending} messages waiting`;
-  if (view.state === "online") {
-    text.textContent = view.pending > 0 ? `Online · sending ${view.pending}` : "Online";
-  } else if (view.state === "offline") {
-    text.textContent = view.pending > 0 ? `Offline · ${waiting}` : "Offline";
-  } else {
-    text.textContent = view.pending > 0 ? `Connecting… · ${waiting}` : "Connecting…";
-  }
 }
