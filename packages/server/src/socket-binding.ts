@@ -202,7 +202,7 @@ export function attachSocket(
   evaluateHandshake(ctx, socket);
 }
 
-/** Removes Assured's listeners from a socket and stops its subscriptions' replays. */
+/** Removes Assured's listeners from a socket and ends its subscriptions. */
 export function detachSocket(ctx: ServerContext, socket: AnySocket): void {
   const state = stateOf(socket, ctx.limits);
   for (const [event, listener] of state.listeners.splice(0)) socket.off(event, listener);
