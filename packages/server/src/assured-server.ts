@@ -232,8 +232,9 @@ export class AssuredServer<
 
   /**
    * Detaches from the namespace: stops listening to sockets, stops subscriptions and fetches
-   * waiting for their bytes, drops queued client messages (clients resend them), aborts the `context.signal` of running handlers
-   * (reason `CLOSED`: they should stop), and waits for pending publishes and running handlers
+   * waiting for their bytes, drops queued client messages (clients resend them), aborts the
+   * `context.signal` of running handlers (reason `CLOSED`: they should stop), and waits for
+   * pending publishes and running handlers
    * — at most `timeoutMs` (default `limits.closeTimeoutMs`, 10 s): a hung handler or a store
    * that never answers cannot hang shutdown. Whatever is still running then is left to
    * finish on its own. The stores and Socket.IO server stay open (they are the application's).
