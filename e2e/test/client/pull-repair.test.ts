@@ -117,4 +117,37 @@ describe("pull repair: convergence in seconds (G2, G5, G7)", () => {
     expect(c.seen.get(S)).toEqual(range(1, 8));
     expect(Date.now() - started).toBeLessThan(5_000);
   });
+
+  it("G7: a fetch that gets no reply is given up at its deadline (ackTimeoutMs) and asked again after a backoff", async () => {
+    server = await new TestServer().start();
+    // The server never sees the first fetch (a node died with it, a proxy lost it).
+    let dropped = 0;
+    let fetches = 0;
+    server.io.on("connection", (socket) => {
+      socket.use((packet, next) => {
+        if (packet[0] !== FRAMES.fetch) return next();
+        fetches++;
+        if (dropped === 0) {
+          dropped++;
+          return; // no next(): no reply, ever
+        }
+        next();
+      });
+    });
+    c = testClient(server.url, { ackTimeoutMs: 400 });
+    c.client.subscribe(S, { from: "head" });
+    await c.client.connect();
+    await c.waiter.until(() => c?.outcomes.length === 1, "outcome");
+    dropLiveBatches([2, 3]);
+    await server.publishMany(S, 1, 4);
+    const started = Date.now();
+    expect(await c.waiter.until(() => (c?.seen.get(S)?.length ?? 0) >= 4, "4 ticks", 5_000)).toBe(
+      true,
+    );
+    expect(c.seen.get(S)).toEqual(range(1, 4));
+    expect(dropped).toBe(1);
+    expect(fetches).toBe(2);
+    // The deadline (0.4 s) plus the first backoff (at most 0.5 s), not the position check (15 s).
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
 });

@@ -77,10 +77,14 @@ export function attachSocket(
       // misread); each frame is answered with the version error.
       if (state.refused !== undefined && event.startsWith("assured:")) {
         const last = args[args.length - 1];
-        const id = (args[0] as { id?: unknown } | null)?.id;
-        if (typeof last === "function") {
-          last({ ...(typeof id === "string" ? { id } : {}), ok: false, error: state.refused });
-        } else sendError(socket, state.refused);
+        const error = state.refused;
+        if (typeof last !== "function") sendError(socket, error);
+        else if (event !== FRAMES.message) last({ ok: false, error });
+        else {
+          // A message reply always names the message (`""` when its id cannot be read).
+          const id = (args[0] as { id?: unknown } | null)?.id;
+          last({ id: typeof id === "string" && id.length <= 256 ? id : "", ok: false, error });
+        }
         return;
       }
       try {
@@ -224,7 +228,7 @@ export function attachSocket(
   evaluateHandshake(ctx, socket);
 }
 
-/** Removes Assured's listeners from a socket and stops its subscriptions' replays. */
+/** Removes Assured's listeners from a socket and ends its subscriptions. */
 export function detachSocket(ctx: ServerContext, socket: AnySocket): void {
   const state = stateOf(socket, ctx.limits);
   for (const [event, listener] of state.listeners.splice(0)) socket.off(event, listener);
