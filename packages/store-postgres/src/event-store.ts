@@ -37,7 +37,11 @@ import { type StoreTime, storeTime } from "./server-clock.js";
 import { StoreLifecycle } from "./store-lifecycle.js";
 import { type Tables, tableNames } from "./tables.js";
 import { inTransaction } from "./transaction.js";
-import { assertInTransaction } from "./transactional-entries.js";
+import {
+  assertInTransaction,
+  FAILED_TRANSACTION,
+  failedTransactionError,
+} from "./transactional-entries.js";
 
 /**
  * An `EventStore` on PostgreSQL (`pg`). Appends issued in the same tick — and those that arrive
@@ -151,7 +155,25 @@ export class PostgresEventStore implements EventStore {
     assertStreamName(stream);
     assertInTransaction(client);
     const encoded = encodeTransactionalEntries(entries, this.maxPayloadBytes);
-    return this.lifecycle.run("appendInTransaction", async () => {
+    return this.lifecycle.run("appendInTransaction", () =>
+      this.appendOnClient(client, stream, encoded).catch((error: unknown) => {
+        // The client's state is read without a round trip, from the last answer it processed:
+        // a statement that failed just before may not have updated it yet.
+        if ((error as { code?: unknown } | null)?.code === FAILED_TRANSACTION) {
+          throw failedTransactionError();
+        }
+        throw error;
+      }),
+    );
+  }
+
+  /** The writes of `appendInTransaction` on the application's client, and its notification. */
+  private async appendOnClient(
+    client: ClientBase,
+    stream: string,
+    encoded: AppendEntry[],
+  ): Promise<AppendResult[]> {
+    {
       const now = await this.now();
       const write: LogWrite = { kind: "append", stream, entries: encoded };
       const [results] = (await writeGroup(client, this.tables, [write], now, this.retention)) as [
@@ -174,7 +196,7 @@ export class PostgresEventStore implements EventStore {
         );
       }
       return results;
-    });
+    }
   }
 
   /**
