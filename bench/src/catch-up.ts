@@ -6,7 +6,9 @@ import { createAssuredServer } from "@assured/server";
 import type { Socket as ServerSocket } from "socket.io";
 import { type BenchEvent, benchEvent } from "./bench-event.js";
 import { countdown, settleWithin } from "./countdown.js";
+import type { ClientStorageKind } from "./live-rigs.js";
 import { connectSocket, dropTransport, newSocket, startServer } from "./loopback.js";
+import { memoryWebStorage } from "./memory-web-storage.js";
 import type { BenchStores } from "./stores.js";
 
 /** One way of catching up: runs one complete scenario and returns the catch-up time in ms. */
@@ -85,11 +87,13 @@ export function socketIoRecovery(): CatchUpSystem {
  */
 export function assuredReplay(
   stores: BenchStores,
+  clientStorage: ClientStorageKind = "memory",
   replay: { batchSize: number; window: number } = REPLAY,
 ): CatchUpSystem {
+  const web = clientStorage === "web";
   return {
-    key: `assured-${stores.kind}`,
-    label: `Assured replay, ${stores.kind} store`,
+    key: `assured-${stores.kind}${web ? "-web" : ""}`,
+    label: `Assured replay, ${stores.kind} store${web ? ", web storage client" : ""}`,
     async run(missed, timeoutMs) {
       const stream = `bench-catch-up-${newId()}`;
       const server = await startServer();
@@ -111,6 +115,7 @@ export function assuredReplay(
         maxBufferedEvents: 2 * replay.batchSize * replay.window,
         // The client asks for pages of its own fetchLimit (default 500): as large as the server's.
         fetchLimit: replay.batchSize,
+        ...(web ? { storage: memoryWebStorage() } : {}),
       });
       let sink: (event: BenchEvent) => void = () => {};
       client.on<BenchEvent>(EVENT, (event) => sink(event));

@@ -6,6 +6,7 @@ import { createAssuredServer } from "@assured/server";
 import type { Socket } from "socket.io-client";
 import type { BenchEvent } from "./bench-event.js";
 import { connectSocket, type LoopbackServer, newSocket, startServer } from "./loopback.js";
+import { memoryWebStorage } from "./memory-web-storage.js";
 import type { BenchStores } from "./stores.js";
 
 /** A server and its clients, all connected and subscribed. */
@@ -62,11 +63,66 @@ export function socketIoSystem(recovery: boolean): LiveSystem {
   };
 }
 
-/** Assured on `stores`: clients subscribe to one stream; `assured.publish` sends to it. */
-export function assuredSystem(stores: BenchStores): LiveSystem {
+/**
+ * Plain Socket.IO whose publisher sends all events of one event-loop turn in one emit (an
+ * array), flushed in a microtask after the turn's first publish: the batching an application
+ * can do by hand, so that Assured's per-turn batches are not credited as protocol efficiency.
+ */
+export function socketIoBatchedSystem(): LiveSystem {
   return {
-    key: `assured-${stores.kind}`,
-    label: `Assured, ${stores.kind} store`,
+    key: "socketio-batched",
+    label: "Socket.IO batched per turn (plain)",
+    async open(clients, onEvent) {
+      const server = await startServer();
+      server.io.on("connection", (socket) => socket.join(ROOM));
+      const sockets: Socket[] = [];
+      try {
+        for (let i = 0; i < clients; i++) {
+          const socket = newSocket(server.url);
+          sockets.push(socket);
+          socket.on(EVENT, (events: BenchEvent[]) => {
+            for (const event of events) onEvent(event);
+          });
+          await connectSocket(socket);
+        }
+      } catch (error) {
+        await closeAll(server, sockets);
+        throw error;
+      }
+      let pending: BenchEvent[] = [];
+      const flush = () => {
+        const events = pending;
+        pending = [];
+        server.io.to(ROOM).emit(EVENT, events);
+      };
+      return {
+        publish(event) {
+          if (pending.length === 0) queueMicrotask(flush);
+          pending.push(event);
+          return undefined;
+        },
+        close: () => closeAll(server, sockets),
+      };
+    },
+  };
+}
+
+/** Which client storage Assured's bench clients use. */
+export type ClientStorageKind = "memory" | "web";
+
+/**
+ * Assured on `stores`: clients subscribe to one stream; `assured.publish` sends to it. With
+ * `clientStorage: "web"` every client persists its positions in the localStorage format
+ * (`webStorage()` on an in-memory Storage object) instead of the default memory storage.
+ */
+export function assuredSystem(
+  stores: BenchStores,
+  clientStorage: ClientStorageKind = "memory",
+): LiveSystem {
+  const web = clientStorage === "web";
+  return {
+    key: `assured-${stores.kind}${web ? "-web" : ""}`,
+    label: `Assured, ${stores.kind} store${web ? ", web storage clients" : ""}`,
     async open(clients, onEvent) {
       const stream = `bench-live-${newId()}`;
       const server = await startServer();
@@ -80,7 +136,7 @@ export function assuredSystem(stores: BenchStores): LiveSystem {
         for (let i = 0; i < clients; i++) {
           const socket = newSocket(server.url);
           sockets.push(socket);
-          const client = createAssuredClient(socket);
+          const client = createAssuredClient(socket, web ? { storage: memoryWebStorage() } : {});
           assuredClients.push(client);
           client.on<BenchEvent>(EVENT, (event) => onEvent(event));
           const subscribed = new Promise<void>((resolve) => {

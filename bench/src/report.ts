@@ -1,7 +1,7 @@
 // Renders one run's results as the Markdown in results/latest.md: every figure next to its
 // ratio to the Socket.IO baseline measured in the same run.
 import type { LiveOutcome } from "./live.js";
-import type { BenchResults, LiveSection } from "./results.js";
+import type { BenchResults, LiveSection, TargetCheck } from "./results.js";
 import type { RoundsResult } from "./rounds.js";
 
 const rate = (value: number) => Math.round(value).toLocaleString("en-US");
@@ -65,6 +65,31 @@ function messageRows(list: RoundsResult[], link: string): string[] {
     const vsRetries = value && retries ? ratio(value / retries) : "–";
     const vsPlain = value && plain ? ratio(value / plain) : "–";
     return `| ${r.label} | ${link} | ${rounds} | ${roundsCell(r, rate)} | ${vsRetries} | ${vsPlain} |`;
+  });
+}
+
+/** A target's value in its unit: `1.23×`, `2.41 s`, `37.2 MB`, `12.0 ms`, `180 B`. */
+export function formatTargetValue(value: number | null, unit: TargetCheck["unit"] = "×"): string {
+  if (value === null || !Number.isFinite(value)) return "–";
+  switch (unit) {
+    case "×":
+      return ratio(value);
+    case "s":
+      return `${value.toFixed(2)} s`;
+    case "MB":
+      return `${value.toFixed(1)} MB`;
+    case "ms":
+      return `${value.toFixed(1)} ms`;
+    case "B":
+      return `${Math.round(value)} B`;
+  }
+}
+
+function stormRows(results: BenchResults): string[] {
+  return (results.storm?.results ?? []).map((r) => {
+    const work = `${r.clients.toLocaleString("en-US")} × ${r.missed.toLocaleString("en-US")}`;
+    if ("error" in r) return `| ${r.label} | ${work} | ${r.error} | – | – | – |`;
+    return `| ${r.label} | ${work} | ${rate(r.timeMs)} | ${r.rssGrowthMb.toFixed(1)} | ${ms(r.lagMaxMs)} | ${ms(r.lagP99Ms)} |`;
   });
 }
 
@@ -154,6 +179,36 @@ export function renderMarkdown(results: BenchResults): string {
       "",
     );
   }
+  const storms = results.storm?.results ?? [];
+  if (storms.length > 0) {
+    out.push(
+      "## Reconnect storm",
+      "",
+      "Every client missed the same events; all reconnect at once. The server runs in a child process (the clients in the bench process): its RSS and event-loop lag are its own. Time from the reconnect calls to the last missed event in the last client's handler; RSS growth is the server's peak during the storm minus its RSS at the start; lag from `perf_hooks.monitorEventLoopDelay` (10 ms resolution).",
+      "",
+      "| system | clients × missed events | time (ms) | server RSS growth (MB) | lag max (ms) | lag p99 (ms) |",
+      "|---|---:|---:|---:|---:|---:|",
+      ...stormRows(results),
+      "",
+    );
+  }
+  const retained = results.retainedMemory?.results ?? [];
+  if (retained.length > 0) {
+    out.push(
+      "## Memory per retained event",
+      "",
+      "Events published through a server into the store, in a child process started with `--expose-gc`: heap used plus off-heap buffers after a full collection, before and after, divided by the events; the median of the rounds.",
+      "",
+      "| store | events | rounds | bytes per event | encoded payload (bytes) |",
+      "|---|---:|---:|---:|---:|",
+      ...retained.map((r) =>
+        "error" in r
+          ? `| ${r.store} | ${r.events.toLocaleString("en-US")} | 0 | ${r.error} | – |`
+          : `| ${r.store} | ${r.events.toLocaleString("en-US")} | ${r.rounds.length} | ${Math.round(r.bytesPerEvent)} | ${r.payloadBytes} |`,
+      ),
+      "",
+    );
+  }
   out.push(
     "## Targets",
     "",
@@ -161,7 +216,7 @@ export function renderMarkdown(results: BenchResults): string {
     "|---|---:|---:|:---:|",
     ...results.targets.map(
       (t) =>
-        `| ${t.target} | ≥ ${ratio(t.goal)} | ${t.measured === null ? "–" : ratio(t.measured)} | ${t.met ? "yes" : "**no**"} |`,
+        `| ${t.target} | ${t.direction === "atMost" ? "≤" : "≥"} ${formatTargetValue(t.goal, t.unit)} | ${formatTargetValue(t.measured, t.unit)} | ${t.met ? "yes" : "**no**"} |`,
     ),
     "",
   );

@@ -1,6 +1,8 @@
 import type { LiveOutcome } from "./live.js";
+import type { RetainedMemoryResult } from "./retained-memory.js";
 import type { RoundsResult } from "./rounds.js";
 import type { StoreWriteResult } from "./store-writes.js";
+import type { StormResult } from "./storm.js";
 
 /** A live workload and what every system measured on it. */
 export interface LiveSection {
@@ -16,9 +18,13 @@ export interface LiveSection {
 /** A target of the project, checked against this run. */
 export interface TargetCheck {
   target: string;
-  /** The measured ratio, or null when it could not be measured. */
+  /** The measured value (a ratio unless `unit` says otherwise), or null when not measured. */
   measured: number | null;
   goal: number;
+  /** "atLeast": met when measured ≥ goal; "atMost": met when measured ≤ goal (default atLeast). */
+  direction?: "atLeast" | "atMost";
+  /** The unit of `measured` and `goal` (default "×", a ratio). */
+  unit?: "×" | "s" | "MB" | "ms" | "B";
   met: boolean;
   note: string;
 }
@@ -48,5 +54,9 @@ export interface BenchResults {
   };
   /** `eventStore.append` against the same database's bare driver. */
   storeWrites: { rounds: number; results: StoreWriteResult[] };
+  /** Reconnect storms (absent in results written before they were measured). */
+  storm?: { rounds: number; results: StormResult[] };
+  /** Memory per retained event (absent in results written before it was measured). */
+  retainedMemory?: { results: RetainedMemoryResult[] };
   targets: TargetCheck[];
 }

@@ -1,6 +1,7 @@
-// `pnpm bench`: measures Assured against plain Socket.IO, Socket.IO's connection state recovery
-// and Socket.IO's `retries` mode in one run, and writes results/latest.json and
-// results/latest.md. Method and reading: docs/benchmarks.md.
+// `pnpm bench`: measures Assured against plain Socket.IO (also batched per turn by hand),
+// Socket.IO's connection state recovery and Socket.IO's `retries` mode in one run, and writes
+// results/latest.json, results/latest.md and docs/bench-chart.svg. Method and reading:
+// docs/benchmarks.md.
 //
 // BENCH_SCALE (default 1) multiplies every amount of work, e.g. 0.1 for a quick smoke run;
 // `--only <scenarios>` and `--stores <kinds>` (comma-separated) measure a part. Only a complete,
@@ -8,6 +9,7 @@
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { assuredReplay, type CatchUpSystem, socketIoRecovery } from "./catch-up.js";
+import { renderChart } from "./chart.js";
 import {
   assuredMessages,
   type Link,
@@ -16,9 +18,15 @@ import {
 } from "./client-to-server.js";
 import { settleWithin } from "./countdown.js";
 import { runLive } from "./live.js";
-import { assuredSystem, type LiveSystem, socketIoSystem } from "./live-rigs.js";
+import {
+  assuredSystem,
+  type LiveSystem,
+  socketIoBatchedSystem,
+  socketIoSystem,
+} from "./live-rigs.js";
 import { renderMarkdown } from "./report.js";
 import type { BenchResults, LiveSection } from "./results.js";
+import { measureRetainedMemory, type RetainedMemoryResult } from "./retained-memory.js";
 import { interleavedRounds, type RoundsResult } from "./rounds.js";
 import { parseSelection, type Scenario } from "./selection.js";
 import { measureStoreWrites, type StoreWriteResult } from "./store-writes.js";
@@ -29,6 +37,7 @@ import {
   renewStores,
   type StoreAvailability,
 } from "./stores.js";
+import { runStorms, STORM_SYSTEMS, type StormResult } from "./storm.js";
 import { checkTargets } from "./targets.js";
 
 const scale = Number(process.env.BENCH_SCALE ?? "1");
@@ -64,6 +73,14 @@ const PLAN = {
     { groupSize: 1, groups: work(200) },
     { groupSize: 100, groups: work(50) },
   ],
+  /** Each storm once per system (a child process per storm); the server's gauges per storm. */
+  storm: {
+    clients: work(1_000),
+    missed: [work(100), work(1_000)],
+    warmUpMissed: work(20),
+    timeoutMs: 60_000,
+  },
+  retainedMemory: { events: work(100_000), rounds: 3 },
 } as const;
 
 const log = (line: string) => console.log(line);
@@ -112,10 +129,12 @@ try {
     await freshStores();
     const liveSystems: LiveSystem[] = [
       socketIoSystem(false),
+      socketIoBatchedSystem(),
       socketIoSystem(true),
       ...availability.map((a) =>
         unavailable(a, `assured-${a.kind}`, `Assured, ${a.kind} store`, assuredSystem),
       ),
+      ...memoryStores().map((memory) => assuredSystem(memory, "web")),
     ];
     const results = await runLive(liveSystems, { ...plan, rounds: PLAN.rounds }, log);
     live.push({ ...plan, rounds: PLAN.rounds, results });
@@ -161,6 +180,23 @@ try {
     }
   }
 
+  const storm: StormResult[] = [];
+  if (runs("storm")) {
+    const { clients, missed } = PLAN.storm;
+    log(`Reconnect storms, ${clients} clients × ${missed.join(" and ")} missed events…`);
+    const systems = STORM_SYSTEMS.filter(
+      (s) => s.spec.system !== "assured" || selection.stores.includes(s.spec.store),
+    );
+    for (const system of systems) storm.push(...(await runStorms(system, PLAN.storm, log)));
+  }
+
+  const retainedMemory: RetainedMemoryResult[] = [];
+  if (runs("memory") && selection.stores.includes("memory")) {
+    const { events, rounds } = PLAN.retainedMemory;
+    log(`Memory per retained event, ${events} events…`);
+    retainedMemory.push(await measureRetainedMemory(events, rounds, log));
+  }
+
   const results: BenchResults = {
     generatedAt: new Date().toISOString(),
     durationSeconds: (performance.now() - started) / 1000,
@@ -197,6 +233,8 @@ try {
       },
     },
     storeWrites: { rounds: PLAN.rounds, results: storeWrites },
+    storm: { rounds: 1, results: storm },
+    retainedMemory: { results: retainedMemory },
     targets: [],
   };
   results.targets = checkTargets(results);
@@ -208,7 +246,8 @@ try {
     mkdirSync(dir, { recursive: true });
     writeAtomically(new URL("latest.json", dir), `${JSON.stringify(results, null, 2)}\n`);
     writeAtomically(new URL("latest.md", dir), markdown);
-    log("Wrote bench/results/latest.json and bench/results/latest.md");
+    writeAtomically(new URL("../../docs/bench-chart.svg", import.meta.url), renderChart(results));
+    log("Wrote bench/results/latest.json, bench/results/latest.md and docs/bench-chart.svg");
   } else {
     log(
       `BENCH_SCALE=${scale}${selection.complete ? "" : `, ${args.join(" ")}`}: results not written.`,
@@ -227,7 +266,7 @@ process.exit(0);
 async function measureCatchUp(): Promise<RoundsResult[]> {
   const main: CatchUpSystem[] = [
     socketIoRecovery(),
-    ...memoryStores().map((memory) => assuredReplay(memory)),
+    ...memoryStores().flatMap((memory) => [assuredReplay(memory), assuredReplay(memory, "web")]),
   ];
   const stores = availability
     .filter(persistent)

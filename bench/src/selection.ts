@@ -5,7 +5,14 @@ import { parseArgs } from "node:util";
 import { STORE_KINDS, type StoreKind } from "./stores.js";
 
 /** The scenarios of a run, in run order. */
-export const SCENARIOS = ["live", "catch-up", "client-to-server", "store-writes"] as const;
+export const SCENARIOS = [
+  "live",
+  "catch-up",
+  "client-to-server",
+  "store-writes",
+  "storm",
+  "memory",
+] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 /** What one run measures. */
