@@ -70,6 +70,11 @@ const EVENT = "event";
 const CONNECT_GROUP = 100;
 const SETUP_TIMEOUT_MS = 60_000;
 const CLOSE_TIMEOUT_MS = 10_000;
+/**
+ * The clients' connect timeout (socket.io-client's default is 20 s): a thousand handshakes at
+ * once on a loaded machine take longer, and the storm's own timeout decides instead.
+ */
+const CONNECT_TIMEOUT_MS = 120_000;
 
 /** A connected client of either kind. */
 interface StormClient {
@@ -174,7 +179,7 @@ export async function runStorms(
 
 /** A plain Socket.IO client (the server keeps a recovery session for it). */
 async function socketIoClient(url: string, onEvent: () => void): Promise<StormClient> {
-  const socket = newSocket(url);
+  const socket = newSocket(url, { timeout: CONNECT_TIMEOUT_MS });
   socket.on(EVENT, () => onEvent());
   await connectSocket(socket);
   return {
@@ -190,7 +195,7 @@ async function assuredClient(
   stream: string,
   onEvent: () => void,
 ): Promise<StormClient> {
-  const socket = newSocket(url);
+  const socket = newSocket(url, { timeout: CONNECT_TIMEOUT_MS });
   const client = createAssuredClient(socket);
   client.on<BenchEvent>(EVENT, () => onEvent());
   const outcomes: boolean[] = [];
