@@ -37,7 +37,8 @@ interface Bar {
   /** Bar length as a multiple of the reference line (1), or null for "not measured". */
   value: number | null;
   text: string;
-  good: boolean;
+  /** The colour: met (green), missed (red), or a Socket.IO baseline (grey). */
+  kind: "met" | "missed" | "baseline";
 }
 
 function panel(title: string, reference: string, bars: readonly Bar[], top: number): string[] {
@@ -58,11 +59,11 @@ function panel(title: string, reference: string, bars: readonly Bar[], top: numb
     const length = bar.value === null ? 0 : Math.min(MAX_SCALE, Math.max(0, bar.value)) * unit;
     if (bar.value !== null) {
       out.push(
-        `<rect x="${x0}" y="${y}" width="${length.toFixed(1)}" height="${ROW}" class="${bar.good ? "met" : "missed"}"/>`,
+        `<rect x="${x0}" y="${y}" width="${length.toFixed(1)}" height="${ROW}" class="${bar.kind}"/>`,
       );
     }
     out.push(
-      `<text x="${x0 + Math.max(length, 0) + 6}" y="${y + 13}" class="value">${escapeXml(bar.text)}</text>`,
+      `<text x="${(x0 + length + 6).toFixed(1)}" y="${y + 13}" class="value">${escapeXml(bar.text)}</text>`,
     );
   });
   return out;
@@ -73,7 +74,7 @@ function targetBars(targets: readonly TargetCheck[]): Bar[] {
     label: t.target,
     value: targetScore(t),
     text: `${formatTargetValue(t.measured, t.unit)} (goal ${t.direction === "atMost" ? "≤" : "≥"} ${formatTargetValue(t.goal, t.unit)})`,
-    good: t.met,
+    kind: t.met ? "met" : "missed",
   }));
 }
 
@@ -89,7 +90,11 @@ function liveBars(results: BenchResults): Bar[] {
         label: `${section.title}: ${r.label}`,
         value,
         text: value === null ? "not measured" : `${value.toFixed(2)}×`,
-        good: value !== null && value >= 1,
+        kind: r.system.startsWith("socketio")
+          ? "baseline"
+          : value !== null && value >= 1
+            ? "met"
+            : "missed",
       });
     }
   }
@@ -127,7 +132,7 @@ export function renderChart(results: BenchResults): string {
   ];
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="system-ui, sans-serif">`,
-    "<style>.heading{font-size:15px;font-weight:600}.title{font-size:13px;font-weight:600}.label,.value{font-size:11px}.axis{font-size:11px;fill:#555}.met{fill:#2e7d32}.missed{fill:#c62828}.goal{stroke:#333;stroke-dasharray:3 3}</style>",
+    "<style>.heading{font-size:15px;font-weight:600}.title{font-size:13px;font-weight:600}.label,.value{font-size:11px}.axis{font-size:11px;fill:#555}.met{fill:#2e7d32}.missed{fill:#c62828}.baseline{fill:#9e9e9e}.goal{stroke:#333;stroke-dasharray:3 3}</style>",
     `<rect width="${WIDTH}" height="${height}" fill="#fff"/>`,
     ...body,
     "</svg>",

@@ -28,13 +28,15 @@ describe("renderChart", () => {
   results.targets = checkTargets(results);
   const svg = renderChart(results);
 
-  it("draws one bar per target and per non-baseline live system, coloured by whether it is met", () => {
+  it("draws one bar per target and per live system but plain Socket.IO, coloured by outcome", () => {
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(svg.trimEnd().endsWith("</svg>")).toBe(true);
-    // 2 targets (plain, batched), 2 measured live bars (batched 1.5×, memory 0.5×); redis has no bar.
+    // 2 missed targets (plain, batched); live bars: batched 1.5× (a baseline), memory 0.5×;
+    // redis failed and has no bar.
     expect(results.targets).toHaveLength(2);
     expect(svg.match(/class="missed"/g)).toHaveLength(3);
-    expect(svg.match(/class="met"/g)).toHaveLength(1);
+    expect(svg.match(/class="baseline"/g)).toHaveLength(1);
+    expect(svg.match(/class="met"/g)).toBeNull();
     expect(svg).toContain("not measured");
     expect(svg).toContain("0.50× (goal ≥ 1.00×)");
   });
