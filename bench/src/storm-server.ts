@@ -32,6 +32,7 @@ const collect = () => (globalThis as { gc?: () => void }).gc?.();
 serveParent({
   async start(arg) {
     const spec = arg as StormServerSpec;
+    let stream: string | null = null;
     if (spec.system === "socketio-csr") {
       server = await startServer({
         connectionStateRecovery: { maxDisconnectionDuration: 10 * 60_000 },
@@ -48,18 +49,12 @@ serveParent({
         store: opened.stores.eventStore,
         dedupStore: opened.stores.dedupStore,
       });
-      const stream = `bench-storm-${newId()}`;
-      publish = (seq) => assured.publish(stream, EVENT, benchEvent(seq));
+      const name = `bench-storm-${newId()}`;
+      stream = name;
+      publish = (seq) => assured.publish(name, EVENT, benchEvent(seq));
       closeAssured = async () => {
         await assured.close();
       };
-      server.io.on("connection", (socket) =>
-        socket.on("disconnect", () => {
-          disconnects++;
-          onDisconnect();
-        }),
-      );
-      return { url: server.url, stream };
     }
     server.io.on("connection", (socket) =>
       socket.on("disconnect", () => {
@@ -67,7 +62,7 @@ serveParent({
         onDisconnect();
       }),
     );
-    return { url: server.url, stream: null };
+    return { url: server.url, stream };
   },
   async publish(arg) {
     const { from, count } = arg as { from: number; count: number };
