@@ -18,19 +18,25 @@ export interface Child {
   /** Sends a command and resolves with its result (rejects with the child's error or a timeout). */
   call<T>(command: string, arg?: unknown, timeoutMs?: number): Promise<T>;
   readonly pid: number;
-  /** Kills the child and waits for it to exit. */
+  /** Closes the channel (the child exits), kills it if it does not, and waits for the exit. */
   stop(): Promise<void>;
 }
 
 const CALL_TIMEOUT_MS = 120_000;
+const STOP_GRACE_MS = 5_000;
+
+/** Extra Node flags for every bench child, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
+function flagsFromEnvironment(): string[] {
+  return (process.env.BENCH_CHILD_FLAGS ?? "").split(" ").filter((flag) => flag !== "");
+}
 
 /**
  * Forks `module` with this process's Node flags (the TypeScript loader included) plus
- * `extraFlags`, and waits for it to say it is ready.
+ * `extraFlags` and `BENCH_CHILD_FLAGS`, and waits for it to say it is ready.
  */
 export async function forkChild(module: URL, extraFlags: readonly string[] = []): Promise<Child> {
   const child: ChildProcess = fork(module, [], {
-    execArgv: [...process.execArgv, ...extraFlags],
+    execArgv: [...process.execArgv, ...extraFlags, ...flagsFromEnvironment()],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   const waiting = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
@@ -77,8 +83,12 @@ export async function forkChild(module: URL, extraFlags: readonly string[] = [])
       });
     },
     async stop() {
-      if (!exited) child.kill();
+      // Closing the channel lets the child exit by itself (writing a --cpu-prof profile, say);
+      // one that does not within STOP_GRACE_MS is killed.
+      if (!exited && child.connected) child.disconnect();
+      const timer = setTimeout(() => child.kill(), STOP_GRACE_MS);
       await exit;
+      clearTimeout(timer);
     },
   };
   await handle.call("ping", undefined, 60_000);
