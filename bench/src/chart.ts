@@ -130,8 +130,10 @@ export function renderChart(results: BenchResults): string {
         )
       : []),
   ];
+  const title = `Assured benchmark of ${results.generatedAt}: targets and live delivery against Socket.IO`;
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="system-ui, sans-serif">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="system-ui, sans-serif" role="img">`,
+    `<title>${escapeXml(title)}</title>`,
     "<style>.heading{font-size:15px;font-weight:600}.title{font-size:13px;font-weight:600}.label,.value{font-size:11px}.axis{font-size:11px;fill:#555}.met{fill:#2e7d32}.missed{fill:#c62828}.baseline{fill:#9e9e9e}.goal{stroke:#333;stroke-dasharray:3 3}</style>",
     `<rect width="${WIDTH}" height="${height}" fill="#fff"/>`,
     ...body,

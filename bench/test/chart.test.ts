@@ -31,6 +31,7 @@ describe("renderChart", () => {
   it("draws one bar per target and per live system but plain Socket.IO, coloured by outcome", () => {
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(svg.trimEnd().endsWith("</svg>")).toBe(true);
+    expect(svg).toContain("<title>Assured benchmark of 2026-11-29T18:00:00.000Z");
     // 2 missed targets (plain, batched); live bars: batched 1.5× (a baseline), memory 0.5×;
     // redis failed and has no bar.
     expect(results.targets).toHaveLength(2);
