@@ -5,9 +5,11 @@ import { formatTargetValue } from "./report.js";
 import type { BenchResults, TargetCheck } from "./results.js";
 
 const WIDTH = 960;
-const LABEL_WIDTH = 470;
-const BAR_WIDTH = 330;
+const LABEL_WIDTH = 500;
+const BAR_WIDTH = 300;
 const ROW = 18;
+/** Longest label in characters: about what fits in LABEL_WIDTH at 11 px. */
+const MAX_LABEL = 80;
 const GAP = 4;
 /** Bars are clamped at this multiple of the goal (or of plain Socket.IO). */
 const MAX_SCALE = 2;
@@ -52,7 +54,8 @@ function panel(title: string, reference: string, bars: readonly Bar[], top: numb
   ];
   bars.forEach((bar, i) => {
     const y = top + 24 + i * (ROW + GAP);
-    const label = bar.label.length > 78 ? `${bar.label.slice(0, 77)}…` : bar.label;
+    const label =
+      bar.label.length > MAX_LABEL ? `${bar.label.slice(0, MAX_LABEL - 1)}…` : bar.label;
     out.push(
       `<text x="${x0 - 6}" y="${y + 13}" class="label" text-anchor="end">${escapeXml(label)}</text>`,
     );

@@ -34,7 +34,7 @@ const STORE_NAMES: Record<string, string> = {
   memory: "memory",
   sqlite: "SQLite",
   redis: "Redis",
-  mongodb: "MongoDB (Mongo-wire server)",
+  mongodb: "MongoDB (Mongo-wire)",
   postgres: "PostgreSQL",
 };
 
@@ -89,7 +89,7 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
   for (const [kind, goal] of Object.entries(CATCH_UP_SPEEDUP)) {
     if (!find(catchUp, `assured-${kind}`)) continue;
     check(
-      `Catch-up of ${results.catchUp.missed.toLocaleString("en-US")} events, ${STORE_NAMES[kind]}: Socket.IO recovery time ÷ Assured time`,
+      `Catch-up of ${results.catchUp.missed.toLocaleString("en-US")}, ${STORE_NAMES[kind]}: Socket.IO recovery time ÷ Assured time`,
       ratioOf(median(find(catchUp, "socketio-csr")), median(find(catchUp, `assured-${kind}`))),
       goal,
       "how many times faster",
@@ -100,7 +100,7 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
   for (const [kind, goal] of Object.entries(MESSAGES_VS_PLAIN)) {
     if (!find(messages, `assured-${kind}`)) continue;
     check(
-      `Client → server, loopback, ${STORE_NAMES[kind]}: Assured client.emit ÷ plain emitWithAck`,
+      `Client → server (loopback), ${STORE_NAMES[kind]}: Assured ÷ plain emitWithAck`,
       ratioOf(median(find(messages, `assured-${kind}`)), median(find(messages, "socketio"))),
       goal,
       "acknowledged messages per second",
@@ -111,7 +111,7 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
   const largest = Math.max(0, ...storms.map((r) => r.missed));
   for (const r of storms.filter((x) => x.missed === largest && x.system.startsWith("assured-"))) {
     const ok = "timeMs" in r ? r : undefined;
-    const what = `Reconnect storm, ${r.clients.toLocaleString("en-US")} clients × ${r.missed.toLocaleString("en-US")} missed events, ${STORE_NAMES[r.system.slice("assured-".length)] ?? r.system}`;
+    const what = `Storm ${r.clients.toLocaleString("en-US")} × ${r.missed.toLocaleString("en-US")}, ${STORE_NAMES[r.system.slice("assured-".length)] ?? r.system}`;
     check(
       `${what}: time to all delivered`,
       ok ? ok.timeMs / 1000 : null,
@@ -132,7 +132,7 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
         unit: "MB",
       },
     );
-    check(`${what}: server event-loop lag (max)`, ok ? ok.lagMaxMs : null, STORM.lagMaxMs, "ms", {
+    check(`${what}: server event-loop lag, max`, ok ? ok.lagMaxMs : null, STORM.lagMaxMs, "ms", {
       direction: "atMost",
       unit: "ms",
     });
@@ -151,7 +151,7 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
 
   for (const w of results.storeWrites.results.filter((r) => r.store === "postgres")) {
     check(
-      `Store append, PostgreSQL, ${w.groupSize} event(s) per write: Assured append ÷ bare driver`,
+      `Store append, PostgreSQL, ${w.groupSize} per write: Assured ÷ bare driver`,
       ratioOf(w.assuredPerSecond, w.rawPerSecond),
       POSTGRES_APPEND_VS_DRIVER,
       "events written per second",
@@ -175,14 +175,14 @@ function liveTargets(
   const memory = of("assured-memory");
   if (memory) {
     check(
-      `Live delivery, ${section.title}: Assured (memory) ÷ plain Socket.IO`,
+      `Live, ${section.title}: Assured (memory) ÷ plain Socket.IO`,
       ratioOf(liveRate(memory), liveRate(of("socketio"))),
       LIVE_VS_PLAIN,
       "deliveries per second",
     );
     if (of("socketio-batched")) {
       check(
-        `Live delivery, ${section.title}: Assured (memory) ÷ Socket.IO batched per turn`,
+        `Live, ${section.title}: Assured (memory) ÷ Socket.IO batched per turn`,
         ratioOf(liveRate(memory), liveRate(of("socketio-batched"))),
         LIVE_VS_BATCHED,
         "deliveries per second",
@@ -201,7 +201,7 @@ function liveTargets(
   const sqlite = of("assured-sqlite");
   if (sqlite && section.burst === 1) {
     check(
-      `Live delivery, ${section.title}: Assured (SQLite) ÷ plain Socket.IO`,
+      `Live, ${section.title}: Assured (SQLite) ÷ plain Socket.IO`,
       ratioOf(liveRate(sqlite), liveRate(of("socketio"))),
       LIVE_SQLITE_ONE_PER_TURN,
       "deliveries per second",

@@ -48,7 +48,7 @@ describe("renderChart", () => {
     const widths = [...svg.matchAll(/<rect x="\d+" y="\d+" width="([\d.]+)"/g)].map((m) =>
       Number(m[1]),
     );
-    expect(Math.max(...widths)).toBeLessThanOrEqual(330);
+    expect(Math.max(...widths)).toBeLessThanOrEqual(300);
   });
 
   it("renders results written before storms and memory were measured", () => {
