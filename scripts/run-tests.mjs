@@ -13,7 +13,7 @@ const folders = ["packages", "examples", "tools"].flatMap((group) =>
     ? readdirSync(join(root, group)).map((name) => join(group, name))
     : [],
 );
-folders.push("e2e");
+folders.push("bench", "e2e");
 const only = process.argv.slice(2);
 
 const outDir = mkdtempSync(join(tmpdir(), "assured-tests-"));
