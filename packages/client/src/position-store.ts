@@ -20,9 +20,10 @@ interface PendingWrite {
  * the id of the event at the offset is stored in the same record as the offset, so both change
  * together (the server checks it on resume to detect a diverged log, DESIGN §8). A record
  * without `id` (written by an older client) loads as a position without one.
- * Writes run one at a time; while one runs, later positions of a stream replace each other, so
- * at most one write per stream waits (bounded by the number of streams, G11, however slow the
- * storage) and the last position saved is the one stored.
+ * Writes run one at a time, the first once the code that saved returns (a microtask); until a
+ * write starts, later positions of a stream replace each other, so at most one write per stream
+ * waits (bounded by the number of streams, G11, however slow the storage) and the last position
+ * saved is the one stored.
  *
  * Tabs sharing the storage track the same streams: each write is a read-compare-write under
  * one lock, and a position never moves back within an epoch (a slower tab cannot undo a faster
@@ -96,7 +97,9 @@ export class PositionStore {
       write.force = true;
     }
     this.#waiting.set(stream, write);
-    this.#running ??= this.#drain();
+    // Started after the current task: the positions of a batch whose handlers ran without
+    // awaiting (one synchronous drain) are written once, not once per event.
+    this.#running ??= Promise.resolve().then(() => this.#drain());
   }
 
   async #drain(): Promise<void> {

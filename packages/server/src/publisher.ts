@@ -123,16 +123,18 @@ export class Publisher {
         // Stored but not emitted: subscribers repair the gap by fetching (G7).
         log("emit to %o failed: %o", stream, error);
       }
+      const now = performance.now();
       group.forEach((p, i) => {
         const r = results[i]!;
-        this.#metrics.published(performance.now() - p.startedAt, r.duplicate ? "duplicate" : "ok");
+        this.#metrics.published(now - p.startedAt, r.duplicate ? "duplicate" : "ok");
         p.resolve({ offset: r.offset, epoch: r.epoch, id: r.id, duplicate: r.duplicate });
       });
     } catch (error) {
       const failure = toStoreError(error, "append");
       log("append of %d events to %o failed: %s", group.length, stream, failure.message);
+      const now = performance.now();
       for (const p of group) {
-        this.#metrics.published(performance.now() - p.startedAt, "error");
+        this.#metrics.published(now - p.startedAt, "error");
         p.reject(failure);
       }
     }
