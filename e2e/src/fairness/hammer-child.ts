@@ -27,7 +27,7 @@ interface Reply {
   error?: { code: string };
   heads?: Record<string, unknown>;
   records?: unknown[];
-  payloads?: Uint8Array;
+  payloads?: Uint8Array | string;
 }
 
 type Kind = "heads" | "fetch" | "msg";
@@ -116,7 +116,8 @@ async function worker(socket: Socket, index: number, kind: Kind, phase: number):
       else if (kind === "heads") stats.heads += Object.keys(reply.heads ?? {}).length;
       else {
         stats.records += reply.records?.length ?? 0;
-        stats.bytes += reply.payloads?.byteLength ?? 0;
+        // Payload bytes as the records announce them (inline payloads travel as base64).
+        for (const record of reply.records ?? []) stats.bytes += (record as number[])[3] ?? 0;
       }
       continue;
     }

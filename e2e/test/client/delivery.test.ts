@@ -245,6 +245,30 @@ describe("delivery (real socket.io server and client)", () => {
     expect(await c.ticks(S, 2)).toEqual([1, 2]);
   });
 
+  it("G12: inline (base64) payloads that do not match their records are BAD_FRAME and delivery goes on", async () => {
+    server = await new TestServer().start();
+    const c = track(testClient(server.url));
+    c.client.subscribe(S, { from: "earliest" });
+    await c.client.connect();
+    await c.waiter.until(() => c.outcomes.length === 1, "outcome");
+    const frame = (length: number, payloads: unknown) => ({
+      stream: S,
+      epoch: "x",
+      records: [[1, "id", "tick", length, 0]],
+      payloads,
+    });
+    server.io.emit("assured:batch", frame(3, "!!!!")); // outside the alphabet
+    server.io.emit("assured:batch", frame(2, "AAAA")); // 3 bytes, 2 announced
+    server.io.emit("assured:batch", frame(1, "AA==AA==")); // padding inside
+    server.io.emit("assured:batch", frame(1, 42)); // neither string nor binary
+    await c.waiter.until(() => c.errors.length === 4, "four errors");
+    expect(new Set(c.errors.map((e) => (e as { code?: string }).code))).toEqual(
+      new Set(["BAD_FRAME"]),
+    );
+    await server.publishMany(S, 1, 2);
+    expect(await c.ticks(S, 2)).toEqual([1, 2]);
+  });
+
   it("G12: bad arguments are typed errors", async () => {
     server = await new TestServer().start();
     const c = track(testClient(server.url));

@@ -20,9 +20,10 @@ interface PendingWrite {
  * the id of the event at the offset is stored in the same record as the offset, so both change
  * together (the server checks it on resume to detect a diverged log, DESIGN §8). A record
  * without `id` (written by an older client) loads as a position without one.
- * Writes run one at a time; while one runs, later positions of a stream replace each other, so
- * at most one write per stream waits (bounded by the number of streams, G11, however slow the
- * storage) and the last position saved is the one stored.
+ * Writes run one at a time, the first on the turn of the event loop after the save; until a
+ * write starts, later positions of a stream replace each other, so at most one write per stream
+ * waits (bounded by the number of streams, G11, however slow the storage) and the last position
+ * saved is the one stored.
  *
  * Tabs sharing the storage track the same streams: each write is a read-compare-write under
  * one lock, and a position never moves back within an epoch (a slower tab cannot undo a faster
@@ -96,7 +97,10 @@ export class PositionStore {
       write.force = true;
     }
     this.#waiting.set(stream, write);
-    this.#running ??= this.#drain();
+    // Started on the next turn: the positions saved meanwhile (a batch's events, the batches
+    // of every socket read in this turn) are written once per stream, and the writes stay off
+    // the path of the deliveries still to run in this turn.
+    this.#running ??= new Promise<void>((resolve) => afterTurn(resolve)).then(() => this.#drain());
   }
 
   async #drain(): Promise<void> {
@@ -129,6 +133,12 @@ export class PositionStore {
     if (stored && stored.epoch === position.epoch && stored.offset >= position.offset) return;
     await this.#storage.set(key, JSON.stringify(position));
   }
+}
+
+/** Runs `callback` after the current turn of the event loop (`setImmediate`, else `setTimeout`). */
+function afterTurn(callback: () => void): void {
+  if (typeof setImmediate === "function") setImmediate(callback);
+  else setTimeout(callback, 0);
 }
 
 function parsePosition(text: string | null): Position | null {

@@ -13,6 +13,7 @@ export type * from "./event-store.js";
 export * from "./event-store-arguments.js";
 export * from "./fencing-token.js";
 export * from "./fingerprint.js";
+export * from "./group-commit.js";
 export * from "./ids.js";
 export * from "./memory-backend.js";
 export * from "./memory-dedup-store.js";

@@ -19,53 +19,31 @@ export const MAX_PAYLOAD_DEPTH = 100;
  * @throws AssuredError `CODEC_ERROR` naming the first offending byte offset.
  */
 export function assertBoundedMessagePack(bytes: Uint8Array, maxDepth = MAX_PAYLOAD_DEPTH): void {
-  const length = bytes.byteLength;
-  // Values still to read at each open level; `owed` is their sum (each needs at least a byte).
-  const levels: number[] = [];
-  let values = 1;
-  let owed = 1;
-  let pos = 0;
-  const fail = (reason: string): never => {
-    throw new AssuredError("CODEC_ERROR", `cannot decode payload: ${reason} at byte ${pos}.`);
+  // One state object and module-level steps, no closures: this runs once per delivered event.
+  const c: Bounds = {
+    bytes,
+    length: bytes.byteLength,
+    pos: 0,
+    levels: [],
+    values: 1,
+    owed: 1,
+    maxDepth,
   };
-  const readLength = (size: 1 | 2 | 4): number => {
-    if (pos + size > length) fail("truncated length");
-    let n = 0;
-    for (let i = 0; i < size; i++) n = n * 256 + bytes[pos + i]!;
-    pos += size;
-    return n;
-  };
-  const skip = (n: number): void => {
-    if (n > length - pos) fail(`a value announces ${n} bytes but ${length - pos} remain`);
-    pos += n;
-  };
-  const open = (count: number): void => {
-    if (count === 0) return;
-    if (levels.length >= maxDepth) fail(`nesting deeper than ${maxDepth}`);
-    if (owed + count > length - pos) {
-      fail(`a container announces ${count} values but ${length - pos} bytes remain`);
-    }
-    levels.push(values);
-    values = count;
-    owed += count;
-  };
-  // An extension value: a type byte and `size` data bytes (its decoders copy at most those).
-  const extension = (size: number): void => skip(1 + size);
-
+  const length = c.length;
   while (true) {
-    if (values === 0) {
-      if (levels.length === 0) break;
-      values = levels.pop()!;
+    if (c.values === 0) {
+      if (c.levels.length === 0) break;
+      c.values = c.levels.pop()!;
       continue;
     }
-    if (pos >= length) fail("truncated input");
-    values--;
-    owed--;
-    const head = bytes[pos++]!;
+    if (c.pos >= length) fail(c, "truncated input");
+    c.values--;
+    c.owed--;
+    const head = bytes[c.pos++]!;
     if (head <= 0x7f || head >= 0xe0) continue; // fixint
-    if (head <= 0x8f) open((head & 0x0f) * 2);
-    else if (head <= 0x9f) open(head & 0x0f);
-    else if (head <= 0xbf) skip(head & 0x1f);
+    if (head <= 0x8f) open(c, (head & 0x0f) * 2);
+    else if (head <= 0x9f) open(c, head & 0x0f);
+    else if (head <= 0xbf) skip(c, head & 0x1f);
     else {
       switch (head) {
         case 0xc0: // nil
@@ -74,75 +52,115 @@ export function assertBoundedMessagePack(bytes: Uint8Array, maxDepth = MAX_PAYLO
           break;
         case 0xc4: // bin8
         case 0xd9: // str8
-          skip(readLength(1));
+          skip(c, readLength(c, 1));
           break;
         case 0xc5: // bin16
         case 0xda: // str16
-          skip(readLength(2));
+          skip(c, readLength(c, 2));
           break;
         case 0xc6: // bin32
         case 0xdb: // str32
-          skip(readLength(4));
+          skip(c, readLength(c, 4));
           break;
+        // An extension value: a type byte and `size` data bytes (its decoders copy at most those).
         case 0xc7: // ext8
-          extension(readLength(1));
+          skip(c, 1 + readLength(c, 1));
           break;
         case 0xc8: // ext16
-          extension(readLength(2));
+          skip(c, 1 + readLength(c, 2));
           break;
         case 0xc9: // ext32
-          extension(readLength(4));
+          skip(c, 1 + readLength(c, 4));
           break;
         case 0xcc: // uint8
         case 0xd0: // int8
-          skip(1);
+          skip(c, 1);
           break;
         case 0xcd: // uint16
         case 0xd1: // int16
-          skip(2);
+          skip(c, 2);
           break;
         case 0xca: // float32
         case 0xce: // uint32
         case 0xd2: // int32
-          skip(4);
+          skip(c, 4);
           break;
         case 0xcb: // float64
         case 0xcf: // uint64
         case 0xd3: // int64
-          skip(8);
+          skip(c, 8);
           break;
         case 0xd4: // fixext1
-          extension(1);
+          skip(c, 1 + 1);
           break;
         case 0xd5: // fixext2
-          extension(2);
+          skip(c, 1 + 2);
           break;
         case 0xd6: // fixext4
-          extension(4);
+          skip(c, 1 + 4);
           break;
         case 0xd7: // fixext8
-          extension(8);
+          skip(c, 1 + 8);
           break;
         case 0xd8: // fixext16
-          extension(16);
+          skip(c, 1 + 16);
           break;
         case 0xdc: // array16
-          open(readLength(2));
+          open(c, readLength(c, 2));
           break;
         case 0xdd: // array32
-          open(readLength(4));
+          open(c, readLength(c, 4));
           break;
         case 0xde: // map16
-          open(readLength(2) * 2);
+          open(c, readLength(c, 2) * 2);
           break;
         case 0xdf: // map32
-          open(readLength(4) * 2);
+          open(c, readLength(c, 4) * 2);
           break;
         default: // 0xc1 is never used
-          pos--;
-          fail(`invalid type byte 0x${head.toString(16)}`);
+          c.pos--;
+          fail(c, `invalid type byte 0x${head.toString(16)}`);
       }
     }
   }
-  if (pos !== length) fail(`${length - pos} extra bytes after the value`);
+  if (c.pos !== length) fail(c, `${length - c.pos} extra bytes after the value`);
+}
+
+/** The walk's state. `levels`: values still to read at each open level; `owed` is their sum (each needs at least a byte). */
+interface Bounds {
+  readonly bytes: Uint8Array;
+  readonly length: number;
+  pos: number;
+  readonly levels: number[];
+  values: number;
+  owed: number;
+  readonly maxDepth: number;
+}
+
+function fail(c: Bounds, reason: string): never {
+  throw new AssuredError("CODEC_ERROR", `cannot decode payload: ${reason} at byte ${c.pos}.`);
+}
+
+function readLength(c: Bounds, size: 1 | 2 | 4): number {
+  if (c.pos + size > c.length) fail(c, "truncated length");
+  let n = 0;
+  for (let i = 0; i < size; i++) n = n * 256 + c.bytes[c.pos + i]!;
+  c.pos += size;
+  return n;
+}
+
+function skip(c: Bounds, n: number): void {
+  if (n > c.length - c.pos) fail(c, `a value announces ${n} bytes but ${c.length - c.pos} remain`);
+  c.pos += n;
+}
+
+function open(c: Bounds, count: number): void {
+  if (count === 0) return;
+  if (c.levels.length >= c.maxDepth) fail(c, `nesting deeper than ${c.maxDepth}`);
+  if (c.owed + count > c.length - c.pos) {
+    fail(c, `a container announces ${count} values but ${c.length - c.pos} bytes remain`);
+  }
+  c.levels.push(c.values);
+  c.values = count;
+  c.owed += count;
 }

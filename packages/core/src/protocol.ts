@@ -101,18 +101,25 @@ export interface UnsubscribedFrame {
 
 /**
  * One record on the wire: [offset, id, name, payloadByteLength, time]. The payload bytes of all
- * records of a frame travel together in its `payloads` attachment (see `packRecords`), because
- * Socket.IO's parser refuses packets with more than 10 binary attachments.
+ * records of a frame travel together in its `payloads` (see `packRecords`): inline as a base64
+ * string up to `INLINE_PAYLOADS_MAX_BYTES` (no binary attachment: one WebSocket frame), else as
+ * one binary attachment (Socket.IO's parser refuses packets with more than 10 of them).
  */
 export type WireRecord = [Offset, string, string, number, number];
+
+/**
+ * The records' payloads concatenated in record order: a padded base64 string (small frames) or
+ * one binary attachment (larger pages).
+ */
+export type WirePayloads = Uint8Array | string;
 
 /** server → client `assured:batch` (live events only). Records are consecutive and in offset order. */
 export interface BatchFrame {
   stream: StreamName;
   epoch: Epoch;
   records: WireRecord[];
-  /** The records' payloads, concatenated in record order (one binary attachment). */
-  payloads: Uint8Array;
+  /** The records' payloads, concatenated in record order (`WirePayloads`). */
+  payloads: WirePayloads;
 }
 
 /**
@@ -137,8 +144,8 @@ export interface SubscribedFrame {
   startId?: string;
   /** The first page: records `start + 1 …`, consecutive (possibly none). */
   records: WireRecord[];
-  /** The records' payloads, concatenated in record order. */
-  payloads: Uint8Array;
+  /** The records' payloads, concatenated in record order (`WirePayloads`). */
+  payloads: WirePayloads;
 }
 
 /** server → client `assured:sub-error`. */
@@ -163,8 +170,8 @@ export type FetchReply =
       head: Offset;
       earliest: Offset;
       records: WireRecord[];
-      /** The records' payloads, concatenated in record order. */
-      payloads: Uint8Array;
+      /** The records' payloads, concatenated in record order (`WirePayloads`). */
+      payloads: WirePayloads;
     }
   | { ok: false; error: AssuredErrorData };
 

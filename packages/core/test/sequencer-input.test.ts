@@ -17,8 +17,13 @@ const records = [1, 2, 3].map((offset) => ({
 }));
 
 describe("frame parsers (client side, G12)", () => {
+  const packBinary = (list: typeof records) => {
+    const packed = packRecords(list, -1);
+    return { records: packed.records, payloads: packed.payloads as Uint8Array };
+  };
+
   it("unpacks a batch frame into records, with payloads as plain Uint8Array", () => {
-    const packed = packRecords(records);
+    const packed = packBinary(records);
     const batch = parseBatchFrame({
       stream: "s",
       epoch: "e",
@@ -30,8 +35,17 @@ describe("frame parsers (client side, G12)", () => {
     expect(batch.records[0]?.stream).toBe("s");
   });
 
-  it("accepts payloads that arrive as an ArrayBuffer (browsers)", () => {
+  it("unpacks a batch frame with inline (base64) payloads", () => {
     const packed = packRecords(records);
+    expect(typeof packed.payloads).toBe("string");
+    const batch = parseBatchFrame({ stream: "s", epoch: "e", ...packed });
+    expect(batch.records.map((r) => r.offset)).toEqual([1, 2, 3]);
+    expect(batch.records[2]?.payload).toEqual(records[2]?.payload);
+    expect(batch.records[2]?.payload.constructor).toBe(Uint8Array);
+  });
+
+  it("accepts payloads that arrive as an ArrayBuffer (browsers)", () => {
+    const packed = packBinary(records);
     const buffer = packed.payloads.buffer.slice(0) as ArrayBuffer;
     const batch = parseBatchFrame({
       stream: "s",
@@ -43,7 +57,7 @@ describe("frame parsers (client side, G12)", () => {
   });
 
   it("rejects non-consecutive offsets, offset 0, bad names and mismatched payloads as BAD_FRAME", () => {
-    const packed = packRecords(records);
+    const packed = packBinary(records);
     const bad = [
       {
         stream: "s",

@@ -138,7 +138,8 @@ describe("assured:history", () => {
         epoch: "e",
         head,
         earliest,
-        records: Array.from({ length: records }, () => [1, "i", "n", 0, 0]),
+        // The payload bytes as the records announce them (all on the first record).
+        records: Array.from({ length: records }, (_, i) => [1, "i", "n", i === 0 ? bytes : 0, 0]),
         payloads: new Uint8Array(bytes),
       }) as HistoryReply;
     expect(historyReplyCost({ stream: "s", limit: 1_000 }, reply(5_000, 1, 1_000, 0))).toBe(32);

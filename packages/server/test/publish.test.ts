@@ -68,6 +68,41 @@ describe("publish", () => {
     expect(peer.data("room")).toEqual(range(1, 50));
   });
 
+  it("coalesces one publish per turn into a few appends and batches, still in offset order", async () => {
+    const store = new FaultyStore();
+    server = await startAssured({ store });
+    const peer = await server.connect(live("room"));
+    await peer.next(FRAMES.subscribed);
+    const published: Promise<{ offset: number }>[] = [];
+    for (const n of range(1, 64)) {
+      published.push(server.assured.publish("room", "msg", n));
+      await new Promise((resolve) => setImmediate(resolve)); // one publish per turn
+    }
+    const results = await Promise.all(published);
+    expect(results.map((r) => r.offset)).toEqual(range(1, 64));
+    // Adaptive group commit: groups of about PUBLISH_MAX_TURNS turns, not one append per turn.
+    expect(store.appendCalls.length).toBeLessThanOrEqual(8);
+    expect(store.appendCalls.reduce((a, b) => a + b, 0)).toBe(64);
+    const batches = await peer.until(
+      () => peer.records("room").length === 64 && peer.frames(FRAMES.batch),
+    );
+    expect(batches.length).toBe(store.appendCalls.length);
+    expect(peer.offsets("room")).toEqual(range(1, 64));
+    expect(peer.data("room")).toEqual(range(1, 64));
+  });
+
+  it("a lone publish goes out after one idle turn, with its own append", async () => {
+    const store = new FaultyStore();
+    server = await startAssured({ store });
+    const peer = await server.connect(live("room"));
+    await peer.next(FRAMES.subscribed);
+    await server.assured.publish("room", "msg", 1);
+    await peer.until(() => peer.offsets("room").length === 1);
+    await server.assured.publish("room", "msg", 2);
+    await peer.until(() => peer.offsets("room").length === 2);
+    expect(store.appendCalls).toEqual([1, 1]);
+  });
+
   it("G11: a large group is emitted in batches of at most maxBatchBytes", async () => {
     server = await startAssured({ limits: { maxBatchBytes: 250 } });
     const peer = await server.connect(live("room"));

@@ -75,7 +75,8 @@ describe("cost table (RATE_COSTS)", () => {
       epoch,
       head,
       earliest,
-      records: range(1, records).map((n) => [100 + n, `id${n}`, "e", 0, 0]),
+      // The payload bytes as the records announce them (all on the first record).
+      records: range(1, records).map((n) => [100 + n, `id${n}`, "e", n === 1 ? bytes : 0, 0]),
       payloads: new Uint8Array(bytes),
     });
     // All 1,000 records read; the reply carried 300 of them (maxBatchBytes).

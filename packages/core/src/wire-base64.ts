@@ -1,0 +1,89 @@
+/**
+ * Strict base64 for inline frame payloads (`packRecords`): Node's native Buffer codec where it
+ * exists, a table codec elsewhere (browsers). Decoding accepts only the canonical padded form of
+ * the expected length, so both paths accept and refuse the same strings.
+ */
+
+interface NodeBuffer {
+  from(buffer: ArrayBufferLike, byteOffset?: number, length?: number): NodeBufferView;
+}
+interface NodeBufferView {
+  toString(encoding: "base64"): string;
+  write(text: string, encoding: "base64"): number;
+}
+
+const NodeBuffer = (globalThis as { Buffer?: NodeBuffer }).Buffer;
+
+const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const CANONICAL = /^[A-Za-z0-9+/]*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const VALUES = new Int16Array(128).fill(-1);
+for (let i = 0; i < ALPHABET.length; i++) VALUES[ALPHABET.charCodeAt(i)] = i;
+
+/** The length of the padded base64 of `bytes` bytes. */
+export function base64Length(bytes: number): number {
+  return Math.ceil(bytes / 3) * 4;
+}
+
+/** True when `text` has the length, alphabet and padding of the base64 of `length` bytes. */
+function isCanonical(text: string, length: number): boolean {
+  if (text.length !== base64Length(length) || !CANONICAL.test(text)) return false;
+  const padding = (3 - (length % 3)) % 3;
+  return padding === 0
+    ? text.length === 0 || text[text.length - 1] !== "="
+    : text.endsWith(padding === 1 ? "=" : "==") && text[text.length - padding - 1] !== "=";
+}
+
+/** Padded base64 of `bytes`. */
+export function encodeBase64(bytes: Uint8Array): string {
+  if (NodeBuffer) {
+    return NodeBuffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
+  }
+  return encodeBase64Table(bytes);
+}
+
+/** `encodeBase64` without Node's Buffer (browsers; exported for tests). */
+export function encodeBase64Table(bytes: Uint8Array): string {
+  let out = "";
+  let i = 0;
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+    out +=
+      ALPHABET[n >> 18]! + ALPHABET[(n >> 12) & 63]! + ALPHABET[(n >> 6) & 63]! + ALPHABET[n & 63]!;
+  }
+  if (i < bytes.length) {
+    const n = (bytes[i]! << 16) | ((bytes[i + 1] ?? 0) << 8);
+    out += ALPHABET[n >> 18]! + ALPHABET[(n >> 12) & 63]!;
+    out += i + 1 < bytes.length ? `${ALPHABET[(n >> 6) & 63]!}=` : "==";
+  }
+  return out;
+}
+
+/**
+ * The `length` bytes `text` encodes, in a new buffer of exactly that size (views of it keep
+ * nothing else alive); undefined unless `text` is canonical padded base64 of `length` bytes.
+ */
+export function decodeBase64(text: string, length: number): Uint8Array | undefined {
+  if (!isCanonical(text, length)) return undefined;
+  if (!NodeBuffer) return decodeBase64Table(text, length);
+  const out = new Uint8Array(length);
+  const written = NodeBuffer.from(out.buffer, 0, length).write(text, "base64");
+  return written === length ? out : undefined;
+}
+
+/** `decodeBase64` without Node's Buffer (browsers; exported for tests). */
+export function decodeBase64Table(text: string, length: number): Uint8Array | undefined {
+  if (!isCanonical(text, length)) return undefined;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (let i = 0; i < text.length; i += 4) {
+    const a = VALUES[text.charCodeAt(i)]!;
+    const b = VALUES[text.charCodeAt(i + 1)]!;
+    const c = text[i + 2] === "=" ? 0 : VALUES[text.charCodeAt(i + 2)]!;
+    const d = text[i + 3] === "=" ? 0 : VALUES[text.charCodeAt(i + 3)]!;
+    const n = (a << 18) | (b << 12) | (c << 6) | d;
+    if (at < length) out[at++] = n >> 16;
+    if (at < length) out[at++] = (n >> 8) & 255;
+    if (at < length) out[at++] = n & 255;
+  }
+  return out;
+}
