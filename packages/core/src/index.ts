@@ -5,6 +5,7 @@ export * from "./client-storage.js";
 export * from "./closest-name.js";
 export * from "./codec.js";
 export * from "./dedup.js";
+export * from "./dedup-batch.js";
 export * from "./dedup-key.js";
 export type * from "./dedup-store.js";
 export * from "./dedup-store-arguments.js";

@@ -1,4 +1,5 @@
 import {
+  type AheadClaim,
   AssuredError,
   type AssuredErrorData,
   assertBoundedMessagePack,
@@ -112,15 +113,48 @@ export class MessageDispatcher {
     // A payload that waits must not keep a larger receive buffer alive through its view.
     const queued = state.busy ? { ...message, payload: compact(message.payload) } : message;
     const arrivedAt = performance.now();
-    state.queue.push({ bytes, run: () => this.#turn(socket, queued, ack, arrivedAt) });
+    const ahead = this.#claimAhead(socket, queued);
+    state.queue.push({
+      bytes,
+      run: () => this.#turn(socket, queued, ack, arrivedAt, ahead),
+      drop: () => ahead?.then((claim) => claim?.discard()),
+    });
     state.queuedBytes += bytes;
     this.#ctx.metrics.queued(1);
     if (!state.busy) void this.#drain(socket);
   }
 
+  /**
+   * Claims a queued message's key now, ahead of its turn, when the store writes batches: the
+   * claims of messages queued in the same turn of the event loop go to the store together, and
+   * the lease of each is renewed until its turn (`Deduplicator.claimAhead`). Handlers still run
+   * one at a time in order (G10). A message already too old to run, or whose principal is not
+   * known, is claimed at its turn as before.
+   */
+  #claimAhead(
+    socket: AnySocket,
+    message: MessageFrame,
+  ): Promise<AheadClaim | undefined> | undefined {
+    if (!this.#dedup.batches) return undefined;
+    if (expiredError(message, 0, this.#ctx.limits.dedupTtlMs) !== undefined) return undefined;
+    const { maxDedupEntriesPerPrincipal: maxEntries } = this.#ctx.limits;
+    const claim = this.principal(socket).then(
+      (principal) =>
+        this.#dedup.claimAhead(
+          dedupKey(principal, message.id),
+          messageFingerprintSync(message.name, message.payload),
+          { id: principal, maxEntries },
+        ),
+      () => undefined,
+    );
+    return claim;
+  }
+
   /** Drops the messages a disconnected socket had queued (the client resends them). */
   dropQueued(socket: AnySocket): void {
     const state = stateOf(socket, this.#ctx.limits);
+    // Keys claimed ahead are released now: a resend on another node must not wait a lease.
+    for (const queued of state.queue) queued.drop();
     this.#ctx.metrics.queued(-state.queue.length);
     state.queue.length = 0;
     state.queuedBytes = 0;
@@ -134,10 +168,15 @@ export class MessageDispatcher {
     this.#dedup.abortRunning(closingError());
   }
 
-  /** Resolves once no message is being handled. */
+  /** Resolves once no message is being handled (or its response stored and its reply sent). */
   idle(): Promise<void> {
     if (this.#running === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  #settled(): void {
+    this.#running--;
+    if (this.#running === 0) for (const resolve of this.#idle.splice(0)) resolve();
   }
 
   async #drain(socket: AnySocket): Promise<void> {
@@ -152,8 +191,7 @@ export class MessageDispatcher {
       }
     } finally {
       state.busy = false;
-      this.#running--;
-      if (this.#running === 0) for (const resolve of this.#idle.splice(0)) resolve();
+      this.#settled();
     }
   }
 
@@ -165,12 +203,53 @@ export class MessageDispatcher {
    * socket's later messages are not blocked forever. No timer per message: one watchdog for
    * the whole dispatcher checks the running turns.
    */
-  async #turn(
+  #turn(
     socket: AnySocket,
     message: MessageFrame,
     ack: Ack,
     arrivedAt: number,
+    ahead: Promise<AheadClaim | undefined> | undefined,
   ): Promise<void> {
+    // The socket's next message may run once this one's handler answered and its response is
+    // being stored (a group write); the reply is sent once it was stored, as before.
+    let handled!: () => void;
+    const movedOn = new Promise<void>((resolve) => {
+      handled = resolve;
+    });
+    // Replies in turn order: this one waits for the previous turn's.
+    const state = stateOf(socket, this.#ctx.limits);
+    const previous = state.replied;
+    let replied!: () => void;
+    state.replied = new Promise<void>((resolve) => {
+      replied = resolve;
+    });
+    let acked = false;
+    const inOrder: Ack = (reply) => {
+      acked = true;
+      void previous
+        .then(() => ack(reply))
+        .catch((error) => log("reply failed on socket %s: %o", socket.id, error))
+        .finally(replied);
+    };
+    this.#running++;
+    const whole = this.#wholeTurn(socket, message, inOrder, arrivedAt, ahead, handled).finally(
+      () => {
+        if (!acked) void previous.finally(replied);
+        this.#settled();
+      },
+    );
+    return Promise.race([whole, movedOn]);
+  }
+
+  async #wholeTurn(
+    socket: AnySocket,
+    message: MessageFrame,
+    ack: Ack,
+    arrivedAt: number,
+    aheadClaim: Promise<AheadClaim | undefined> | undefined,
+    onHandled: () => void,
+  ): Promise<void> {
+    const ahead = aheadClaim === undefined ? undefined : await aheadClaim;
     const { handlerTimeoutMs } = this.#ctx.limits;
     const giveUp = new AbortController();
     let expire!: () => void;
@@ -204,10 +283,12 @@ export class MessageDispatcher {
     this.#turns.add(turn);
     this.#watchdog ??= this.#startWatchdog(handlerTimeoutMs);
     try {
-      const handled = this.#handle(socket, message, arrivedAt, giveUp.signal);
+      const handled = this.#handle(socket, message, arrivedAt, giveUp.signal, ahead, onHandled);
       ack(await Promise.race([handled, expired]));
     } finally {
       this.#turns.delete(turn);
+      // Not taken by the run (refused at its turn, joined a running copy): released now.
+      ahead?.discard();
     }
   }
 
@@ -238,6 +319,8 @@ export class MessageDispatcher {
     message: MessageFrame,
     arrivedAt: number,
     giveUp: AbortSignal,
+    ahead: AheadClaim | undefined,
+    onHandled: () => void,
   ): Promise<MessageReply> {
     const state = stateOf(socket, this.#ctx.limits);
     const refusal = state.retryBarrier.atTurn(message.seq);
@@ -260,7 +343,13 @@ export class MessageDispatcher {
       state.retryBarrier.note(message.seq, reply.error);
       return reply;
     }
-    const reply = await this.#run(socket, message, data, arrivedAt, giveUp);
+    // A response being stored is final (a result or an application error): the message is done
+    // for the barrier before the socket's next message runs.
+    const handled = () => {
+      state.retryBarrier.note(message.seq, undefined);
+      onHandled();
+    };
+    const reply = await this.#run(socket, message, data, arrivedAt, giveUp, ahead, handled);
     state.retryBarrier.note(
       message.seq,
       reply.ok || reply.stored === true ? undefined : reply.error,
@@ -282,6 +371,8 @@ export class MessageDispatcher {
     data: unknown,
     arrivedAt: number,
     giveUp: AbortSignal,
+    ahead: AheadClaim | undefined,
+    onHandled: () => void,
   ): Promise<MessageReply> {
     const { id, seq, name } = message;
     // What the handler threw, reported once as `handler` (not again as a store failure).
@@ -326,6 +417,9 @@ export class MessageDispatcher {
       const outcome = await this.#dedup.run(key, fingerprint, run, {
         owner: { id: principal, maxEntries },
         signal: giveUp,
+        ...(ahead?.key === key ? { ahead } : {}),
+        // Without batches a response is stored before the next message runs, as before.
+        ...(this.#dedup.batches ? { onHandled } : {}),
       });
       this.#ctx.metrics.dedupOutcome(outcome.duplicate ? "duplicate" : "claimed");
       if (outcome.duplicate) log("message %s of %o answered from the dedup store", id, principal);
