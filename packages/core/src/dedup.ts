@@ -137,6 +137,8 @@ interface RunHooks {
   complete?: Complete | undefined;
   /** Called once the handler's response is known and its complete was issued (not resolved). */
   onHandled?: (() => void) | undefined;
+  /** Called each time the run waits for a pending copy of its key. */
+  onWait?: (() => void) | undefined;
 }
 
 /** A claimed key's lease kept from its claim, whose loss is handled by whoever holds it now. */
@@ -264,6 +266,7 @@ async function runOnceTracked(
             "an earlier copy of this message is still being handled; retry later.",
           );
         }
+        hooks.onWait?.();
         await sleep(Math.min(delay, remaining), signal);
         delay = Math.min(delay * 2, pollMaxMs);
       }
@@ -611,6 +614,12 @@ export class Deduplicator {
        */
       ahead?: AheadClaim;
       /**
+       * Called when the run starts waiting for another copy of its key (joined in this process,
+       * or pending in the store): the caller should give up what it claimed ahead for later
+       * runs, so two callers waiting for each other's claims cannot stall until `maxWaitMs`.
+       */
+      onWait?: () => void;
+      /**
        * Called once the handler's response is known and its store write issued, before it
        * resolved (with a store that has `completeMany`, written in a group with others): the
        * caller may start its next run while this one's response is being stored.
@@ -619,8 +628,15 @@ export class Deduplicator {
     } = {},
   ): Promise<DedupOutcome> {
     const running = this.#inFlight.get(key);
-    if (running !== undefined && (running.keeper === undefined || running.keeper.holds())) {
+    // A copy still claiming is not joined by a run holding a claim made ahead: that copy may be
+    // waiting for this very claim.
+    const claiming = running !== undefined && running.keeper === undefined;
+    if (
+      running !== undefined &&
+      (claiming ? options.ahead === undefined : running.keeper!.holds())
+    ) {
       if (running.fingerprint !== fingerprint) return Promise.reject(conflictError());
+      options.onWait?.();
       // If the joined run loses its lease, this copy goes to the store like any duplicate.
       return this.#join(running.promise, options.signal).catch((error: unknown) => {
         if (!isAssuredError(error, "LEASE_LOST")) throw error;
@@ -645,6 +661,7 @@ export class Deduplicator {
       ahead: options.ahead,
       complete: this.#completes === undefined ? undefined : this.#groupedComplete,
       onHandled: options.onHandled,
+      onWait: options.onWait,
     });
     entry.promise = promise;
     const forget = () => {

@@ -375,6 +375,7 @@ export class MessageDispatcher {
     onHandled: () => void,
   ): Promise<MessageReply> {
     const { id, seq, name } = message;
+    const state = stateOf(socket, this.#ctx.limits);
     // What the handler threw, reported once as `handler` (not again as a store failure).
     const thrown = new Set<unknown>();
     // Whether the message reached the dedup store (not refused before: identify failed).
@@ -420,6 +421,12 @@ export class MessageDispatcher {
         ...(ahead?.key === key ? { ahead } : {}),
         // Without batches a response is stored before the next message runs, as before.
         ...(this.#dedup.batches ? { onHandled } : {}),
+        // Waiting for another copy of this message: the socket's later messages give up their
+        // claims made ahead (claimed again at their turns), so that copy's socket, which may
+        // be waiting for one of them, is not stalled until the wait bound (no wait cycle).
+        onWait: () => {
+          for (const queued of state.queue) queued.drop();
+        },
       });
       this.#ctx.metrics.dedupOutcome(outcome.duplicate ? "duplicate" : "claimed");
       if (outcome.duplicate) log("message %s of %o answered from the dedup store", id, principal);
