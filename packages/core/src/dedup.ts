@@ -636,7 +636,8 @@ export class Deduplicator {
       (claiming ? options.ahead === undefined : running.keeper!.holds())
     ) {
       if (running.fingerprint !== fingerprint) return Promise.reject(conflictError());
-      options.onWait?.();
+      // A copy running its handler waits for no claim; one still claiming may wait for ours.
+      if (claiming) options.onWait?.();
       // If the joined run loses its lease, this copy goes to the store like any duplicate.
       return this.#join(running.promise, options.signal).catch((error: unknown) => {
         if (!isAssuredError(error, "LEASE_LOST")) throw error;
