@@ -363,15 +363,12 @@ function unwrap<T>(result: BatchItemResult<T>): T {
   throw result.reason;
 }
 
-const nextTurn: (callback: () => void) => void =
-  typeof setImmediate === "function"
-    ? (callback) => setImmediate(callback)
-    : (callback) => setTimeout(callback, 0);
-
 /**
- * A small group commit: requests submitted in the same turn of the event loop are written by
- * one call of `write` (a batch method), and a group is written only once the one before it
- * answered, so groups reach the store in submission order.
+ * An adaptive group commit: requests submitted together (in one run of the microtask queue: a
+ * packet's messages, handlers settling at once) are written by one call of `write` (a batch
+ * method), and while a group is being written the next one collects, written once the one
+ * before it answered (so groups reach the store in submission order). No timer: an idle store
+ * gets a request at once, a busy one gets larger groups.
  */
 class BatchGroup<Request, Result> {
   readonly #write: (requests: Request[]) => Promise<BatchItemResult<Result>[]>;
@@ -394,7 +391,7 @@ class BatchGroup<Request, Result> {
   #schedule(): void {
     if (this.#scheduled || this.#writing || this.#queue.length === 0) return;
     this.#scheduled = true;
-    nextTurn(() => {
+    queueMicrotask(() => {
       this.#scheduled = false;
       void this.#flush();
     });
@@ -562,8 +559,9 @@ export class Deduplicator {
 
   /**
    * Whether the store writes batches (`claimMany` and `completeMany`): then `claimAhead` claims
-   * and responses of runs are written in groups, and a run's `onHandled` comes before its
-   * response is stored. Without them every claim and complete is a single call, as before.
+   * and the responses of runs are written in groups (responses of runs settling while a group
+   * is written go together in the next). Without them every claim and complete is a single
+   * call, as before.
    */
   get batches(): boolean {
     return this.#claims !== undefined;
@@ -571,8 +569,8 @@ export class Deduplicator {
 
   /**
    * Claims a key now, ahead of its run (a socket's queued messages: G10 keeps their handlers in
-   * order, their claims need not wait). Claims made in the same turn of the event loop go to
-   * the store in one `claimMany`, one group at a time. A claimed key's lease is renewed from
+   * order, their claims need not wait). Claims made together go to the store in one
+   * `claimMany`, one group at a time (those made while a group is written form the next). A claimed key's lease is renewed from
    * the claim on, so it holds while the message waits for its run; pass the result to `run`
    * (`options.ahead`), and `discard()` it if the message will not run (the socket dropped, the
    * message was refused): a key still held is released at once, so a resend elsewhere is not
@@ -621,8 +619,10 @@ export class Deduplicator {
       onWait?: () => void;
       /**
        * Called once the handler's response is known and its store write issued, before it
-       * resolved (with a store that has `completeMany`, written in a group with others): the
-       * caller may start its next run while this one's response is being stored.
+       * resolved (with a store that has `completeMany`, written in a group with others). A
+       * caller that starts its next run then overlaps it with this response's write, and a
+       * crash may then re-run both (the Assured server does not: a message's response is stored
+       * before the socket's next message runs, so a crash re-runs at most one per socket).
        */
       onHandled?: () => void;
     } = {},

@@ -168,15 +168,10 @@ export class MessageDispatcher {
     this.#dedup.abortRunning(closingError());
   }
 
-  /** Resolves once no message is being handled (or its response stored and its reply sent). */
+  /** Resolves once no message is being handled. */
   idle(): Promise<void> {
     if (this.#running === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
-  }
-
-  #settled(): void {
-    this.#running--;
-    if (this.#running === 0) for (const resolve of this.#idle.splice(0)) resolve();
   }
 
   async #drain(socket: AnySocket): Promise<void> {
@@ -191,7 +186,8 @@ export class MessageDispatcher {
       }
     } finally {
       state.busy = false;
-      this.#settled();
+      this.#running--;
+      if (this.#running === 0) for (const resolve of this.#idle.splice(0)) resolve();
     }
   }
 
@@ -203,51 +199,12 @@ export class MessageDispatcher {
    * socket's later messages are not blocked forever. No timer per message: one watchdog for
    * the whole dispatcher checks the running turns.
    */
-  #turn(
-    socket: AnySocket,
-    message: MessageFrame,
-    ack: Ack,
-    arrivedAt: number,
-    ahead: Promise<AheadClaim | undefined> | undefined,
-  ): Promise<void> {
-    // The socket's next message may run once this one's handler answered and its response is
-    // being stored (a group write); the reply is sent once it was stored, as before.
-    let handled!: () => void;
-    const movedOn = new Promise<void>((resolve) => {
-      handled = resolve;
-    });
-    // Replies in turn order: this one waits for the previous turn's.
-    const state = stateOf(socket, this.#ctx.limits);
-    const previous = state.replied;
-    let replied!: () => void;
-    state.replied = new Promise<void>((resolve) => {
-      replied = resolve;
-    });
-    let acked = false;
-    const inOrder: Ack = (reply) => {
-      acked = true;
-      void previous
-        .then(() => ack(reply))
-        .catch((error) => log("reply failed on socket %s: %o", socket.id, error))
-        .finally(replied);
-    };
-    this.#running++;
-    const whole = this.#wholeTurn(socket, message, inOrder, arrivedAt, ahead, handled).finally(
-      () => {
-        if (!acked) void previous.finally(replied);
-        this.#settled();
-      },
-    );
-    return Promise.race([whole, movedOn]);
-  }
-
-  async #wholeTurn(
+  async #turn(
     socket: AnySocket,
     message: MessageFrame,
     ack: Ack,
     arrivedAt: number,
     aheadClaim: Promise<AheadClaim | undefined> | undefined,
-    onHandled: () => void,
   ): Promise<void> {
     const ahead = aheadClaim === undefined ? undefined : await aheadClaim;
     const { handlerTimeoutMs } = this.#ctx.limits;
@@ -283,7 +240,7 @@ export class MessageDispatcher {
     this.#turns.add(turn);
     this.#watchdog ??= this.#startWatchdog(handlerTimeoutMs);
     try {
-      const handled = this.#handle(socket, message, arrivedAt, giveUp.signal, ahead, onHandled);
+      const handled = this.#handle(socket, message, arrivedAt, giveUp.signal, ahead);
       ack(await Promise.race([handled, expired]));
     } finally {
       this.#turns.delete(turn);
@@ -320,7 +277,6 @@ export class MessageDispatcher {
     arrivedAt: number,
     giveUp: AbortSignal,
     ahead: AheadClaim | undefined,
-    onHandled: () => void,
   ): Promise<MessageReply> {
     const state = stateOf(socket, this.#ctx.limits);
     const refusal = state.retryBarrier.atTurn(message.seq);
@@ -343,13 +299,7 @@ export class MessageDispatcher {
       state.retryBarrier.note(message.seq, reply.error);
       return reply;
     }
-    // A response being stored is final (a result or an application error): the message is done
-    // for the barrier before the socket's next message runs.
-    const handled = () => {
-      state.retryBarrier.note(message.seq, undefined);
-      onHandled();
-    };
-    const reply = await this.#run(socket, message, data, arrivedAt, giveUp, ahead, handled);
+    const reply = await this.#run(socket, message, data, arrivedAt, giveUp, ahead);
     state.retryBarrier.note(
       message.seq,
       reply.ok || reply.stored === true ? undefined : reply.error,
@@ -372,7 +322,6 @@ export class MessageDispatcher {
     arrivedAt: number,
     giveUp: AbortSignal,
     ahead: AheadClaim | undefined,
-    onHandled: () => void,
   ): Promise<MessageReply> {
     const { id, seq, name } = message;
     const state = stateOf(socket, this.#ctx.limits);
@@ -419,8 +368,6 @@ export class MessageDispatcher {
         owner: { id: principal, maxEntries },
         signal: giveUp,
         ...(ahead?.key === key ? { ahead } : {}),
-        // Without batches a response is stored before the next message runs, as before.
-        ...(this.#dedup.batches ? { onHandled } : {}),
         // Waiting for another copy of this message: the socket's later messages give up their
         // claims made ahead (claimed again at their turns), so that copy's socket, which may
         // be waiting for one of them, is not stalled until the wait bound (no wait cycle).

@@ -10,10 +10,6 @@ import type { AnySocket } from "./wire.js";
 export interface QueuedMessage {
   /** What it counts against `maxQueuedBytes`. */
   bytes: number;
-  /**
-   * Runs the message's turn; resolves once the socket's next message may run: when the reply
-   * was sent, or earlier, when the handler's response is being stored (the reply follows).
-   */
   run(): Promise<void>;
   /** Gives up what the message holds ahead of its turn (its claim made ahead); idempotent. */
   drop(): void;
@@ -53,11 +49,6 @@ export interface SocketState {
   replayBudget: SocketBudget | undefined;
   /** True while a message of this socket is being handled. */
   busy: boolean;
-  /**
-   * Resolves once the reply of the socket's latest turn was sent: replies go out in turn order
-   * even when a response stored in a group write answers after a later message's reply.
-   */
-  replied: Promise<void>;
   /** Messages refused with a retryable error and not handled since: later ones wait (G10). */
   retryBarrier: RetryBarrier;
   /** The next `seq` expected when the handshake gave `firstSeq`: later ones are OUT_OF_ORDER (G10). */
@@ -91,7 +82,6 @@ export function stateOf(
       queuedBytes: 0,
       replayBudget: undefined,
       busy: false,
-      replied: Promise.resolve(),
       // As many outstanding refusals as messages may queue: more than any sane window.
       retryBarrier: new RetryBarrier(limits.maxQueuedMessages),
       sendOrder: new SendOrder(),
