@@ -37,8 +37,10 @@ import {
   BOUND_EXTEND_SCRIPT,
   BOUND_RESERVE_MANY_SCRIPT,
   BOUND_RESERVE_SCRIPT,
+  CLAIM_MANY_BOUNDED_SCRIPT,
   CLAIM_MANY_SCRIPT,
   CLAIM_SCRIPT,
+  COMPLETE_MANY_BOUNDED_SCRIPT,
   COMPLETE_MANY_SCRIPT,
   COMPLETE_SCRIPT,
   OWNED_CLAIM_SCRIPT,
@@ -151,6 +153,8 @@ export class RedisDedupStore implements DedupStore {
   private readonly boundExtendScript: ScriptCall;
   private readonly claimManyScript: BatchScript;
   private readonly completeManyScript: BatchScript;
+  private readonly claimManyBoundedScript: BatchScript;
+  private readonly completeManyBoundedScript: BatchScript;
   private readonly boundReserveManyScript: BatchScript;
   private readonly boundExtendManyScript: BatchScript;
   private readonly maxEntries: number;
@@ -198,19 +202,27 @@ export class RedisDedupStore implements DedupStore {
     );
     this.boundExtendScript = this.handle.defineScript("dedup_bound_extend_v1", BOUND_EXTEND_SCRIPT);
     this.claimManyScript = this.handle.defineVariadicScript(
-      "dedup_claim_many_v1",
+      "dedup_claim_many_v2",
       CLAIM_MANY_SCRIPT,
     );
+    this.claimManyBoundedScript = this.handle.defineVariadicScript(
+      "dedup_claim_many_bounded_v1",
+      CLAIM_MANY_BOUNDED_SCRIPT,
+    );
+    this.completeManyBoundedScript = this.handle.defineVariadicScript(
+      "dedup_complete_many_bounded_v1",
+      COMPLETE_MANY_BOUNDED_SCRIPT,
+    );
     this.completeManyScript = this.handle.defineVariadicScript(
-      "dedup_complete_many_v1",
+      "dedup_complete_many_v2",
       COMPLETE_MANY_SCRIPT,
     );
     this.boundReserveManyScript = this.handle.defineVariadicScript(
-      "dedup_bound_reserve_many_v1",
+      "dedup_bound_reserve_many_v2",
       BOUND_RESERVE_MANY_SCRIPT,
     );
     this.boundExtendManyScript = this.handle.defineVariadicScript(
-      "dedup_bound_extend_many_v1",
+      "dedup_bound_extend_many_v2",
       BOUND_EXTEND_MANY_SCRIPT,
     );
   }
@@ -256,33 +268,57 @@ export class RedisDedupStore implements DedupStore {
       };
     });
     let replies: unknown[];
-    let reserved: number[];
+    // On a plain Redis one call does it all (places in the bound set included); on a Cluster
+    // the places first, in the bound set's own slot, then one call per hash tag.
+    let reserved: number[] | undefined;
     try {
-      reserved = (await this.boundReserveManyScript(
-        [this.boundKey],
-        now,
-        this.maxEntries,
-        items.length,
-        ...items.flatMap((item) => [item.member, item.expiresAt, item.redisTtlMs]),
-      )) as number[];
-      replies = await this.runBatch(
-        this.claimManyScript,
-        [now],
-        items.map((item, n) => ({
-          entry: item.entry,
-          quota: item.quota,
-          fields: [
-            item.options.fingerprint,
-            item.holder,
-            item.redisTtlMs,
-            item.options.owner?.maxEntries ?? 0,
-            item.key,
-            reserved[n] === 0 ? "1" : "0",
-          ],
-          expiresAt: item.expiresAt,
-        })),
-        (batch) => batch.expiresAt,
-      );
+      if (!this.handle.isCluster) {
+        replies = await this.runBatch(
+          this.claimManyBoundedScript,
+          [this.boundKey],
+          [now, this.maxEntries],
+          items.map((item) => ({
+            entry: item.entry,
+            quota: item.quota,
+            fields: [
+              item.expiresAt,
+              item.options.fingerprint,
+              item.holder,
+              item.redisTtlMs,
+              item.options.owner?.maxEntries ?? 0,
+              item.key,
+              item.member,
+            ],
+          })),
+        );
+      } else {
+        const places = (await this.boundReserveManyScript(
+          [this.boundKey],
+          now,
+          this.maxEntries,
+          items.length,
+          ...items.flatMap((item) => [item.member, item.expiresAt, item.redisTtlMs]),
+        )) as number[];
+        reserved = places;
+        replies = await this.runBatch(
+          this.claimManyScript,
+          [],
+          [now],
+          items.map((item, n) => ({
+            entry: item.entry,
+            quota: item.quota,
+            fields: [
+              item.expiresAt,
+              item.options.fingerprint,
+              item.holder,
+              item.redisTtlMs,
+              item.options.owner?.maxEntries ?? 0,
+              item.key,
+              places[n] === 0 ? "1" : "0",
+            ],
+          })),
+        );
+      }
     } catch (error) {
       throw toRedisStoreError(error, "redis dedup claimMany");
     }
@@ -323,7 +359,7 @@ export class RedisDedupStore implements DedupStore {
           result = { status: "rejected", reason: this.fullError() };
           break;
         case "quota":
-          if (reserved[n] === 2) unreserve.push(item.member);
+          if (reserved?.[n] === 2) unreserve.push(item.member);
           result = {
             status: "rejected",
             reason:
@@ -393,13 +429,19 @@ export class RedisDedupStore implements DedupStore {
     if (items.length === 0) return results;
     let replies: unknown[];
     try {
-      // Before the entries' new expiries, so an entry never outlives its place in the bound set.
-      await this.boundExtendManyScript(
-        [this.boundKey],
-        items.length,
-        ...items.flatMap((item) => [item.member, item.expiresAt, item.fields[4]!]),
-      );
-      replies = await this.runBatch(this.completeManyScript, [], items, undefined);
+      if (!this.handle.isCluster) {
+        // Each entry's place raised before its new expiry, in the same call.
+        const bounded = items.map((item) => ({ ...item, fields: [...item.fields, item.member] }));
+        replies = await this.runBatch(this.completeManyBoundedScript, [this.boundKey], [], bounded);
+      } else {
+        // Before the entries' new expiries, so an entry never outlives its place in the bound set.
+        await this.boundExtendManyScript(
+          [this.boundKey],
+          items.length,
+          ...items.flatMap((item) => [item.member, item.expiresAt, item.fields[4]!]),
+        );
+        replies = await this.runBatch(this.completeManyScript, [], [], items);
+      }
     } catch (error) {
       throw toRedisStoreError(error, "redis dedup completeMany");
     }
@@ -412,14 +454,15 @@ export class RedisDedupStore implements DedupStore {
   /**
    * Runs a batch script over `items`, in order: in one call on a plain Redis, in one call per
    * hash tag on a Cluster (items of one tag keep their order; tags touch disjoint keys, so the
-   * answers are those of one call). Each item goes as entry index, quota index (0: none), then
-   * `expiresAt` first when `expiry` is given, then its fields. Returns one reply per item.
+   * answers are those of one call). `fixed` are the first KEYS of every call; `head` the first
+   * ARGV, then the item count, then per item its entry index, quota index (0: none) and fields.
+   * Returns one reply per item.
    */
-  private async runBatch<T extends BatchItem>(
+  private async runBatch(
     script: BatchScript,
-    head: (string | number)[],
-    items: readonly T[],
-    expiry: ((item: T) => number) | undefined,
+    fixed: readonly string[],
+    head: readonly (string | number)[],
+    items: readonly BatchItem[],
   ): Promise<unknown[]> {
     const groups = new Map<string, number[]>();
     items.forEach((item, n) => {
@@ -431,8 +474,8 @@ export class RedisDedupStore implements DedupStore {
     const replies: unknown[] = new Array(items.length);
     await Promise.all(
       [...groups.values()].map(async (members) => {
-        const keys: string[] = [];
-        const indexOf = new Map<string, number>();
+        const keys: string[] = [...fixed];
+        const indexOf = new Map<string, number>(keys.map((key, i) => [key, i + 1]));
         const place = (key: string) => {
           let at = indexOf.get(key);
           if (at === undefined) {
@@ -446,7 +489,6 @@ export class RedisDedupStore implements DedupStore {
         for (const n of members) {
           const item = items[n]!;
           args.push(place(item.entry), item.quota === undefined ? 0 : place(item.quota));
-          if (expiry !== undefined) args.push(expiry(item));
           args.push(...item.fields);
         }
         const answered = (await script(keys, ...args)) as unknown[];
