@@ -78,9 +78,10 @@ export function socketIoRecovery(): CatchUpSystem {
 }
 
 /**
- * Assured on `stores`: the client's position rides in the reconnect handshake; the server reads
- * the store after it and replays in batches (many events per packet, acked, windowed). The
- * replay cap is raised above `missed`, and batches are made larger than the defaults.
+ * Assured on `stores`: the client's position rides in the reconnect handshake; the subscribe
+ * reply carries the first page and the client pulls the rest, one fetch of `batchSize` records
+ * outstanding at a time (protocol v2). The replay cap is raised above `missed`, and pages are
+ * made larger than the defaults on both sides.
  */
 export function assuredReplay(
   stores: BenchStores,
@@ -97,8 +98,8 @@ export function assuredReplay(
         dedupStore: stores.dedupStore,
         limits: {
           replayLimit: missed + 1,
-          replayBatchSize: replay.batchSize,
-          replayWindow: replay.window,
+          // Protocol v2: the client pulls pages of at most fetchLimit records (one outstanding).
+          fetchLimit: replay.batchSize,
         },
       });
       let serverSocket: ServerSocket | undefined;
@@ -108,6 +109,8 @@ export function assuredReplay(
       const socket = newSocket(server.url);
       const client = createAssuredClient(socket, {
         maxBufferedEvents: 2 * replay.batchSize * replay.window,
+        // The client asks for pages of its own fetchLimit (default 500): as large as the server's.
+        fetchLimit: replay.batchSize,
       });
       let sink: (event: BenchEvent) => void = () => {};
       client.on<BenchEvent>(EVENT, (event) => sink(event));

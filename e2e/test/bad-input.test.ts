@@ -32,7 +32,7 @@ let beat = 0;
  * Another raw peer with Assured's handshake fields, or the given `auth.assured`, or (`null`)
  * no `auth` at all.
  */
-function rawPeer(assured: unknown = { v: 1, clientId: newId(), subscriptions: [] }): RawPeer {
+function rawPeer(assured: unknown = { v: 2, clientId: newId(), subscriptions: [] }): RawPeer {
   const peer = new RawPeer(server.url, assured === null ? undefined : { assured });
   peers.push(peer);
   return peer;
@@ -99,7 +99,7 @@ describe("bad input from one client leaves the server and other clients unaffect
     expect(Object.keys(heads.heads)).toEqual(["ledger"]);
 
     const viaHandshake = rawPeer({
-      v: 1,
+      v: 2,
       clientId: newId(),
       subscriptions: [
         { stream: "secret:vault", position: null, from: "earliest" },
@@ -116,15 +116,17 @@ describe("bad input from one client leaves the server and other clients unaffect
       viaHandshake.frames("assured:subscribed").find((f) => f.stream === "ledger"),
     );
     await viaHandshake.roundTrip();
-    await viaHandshake.changes.until(() =>
+    // Protocol v2: the catch-up 46–50 travels as the subscribe reply's first page.
+    expect(
       viaHandshake
-        .frames<{ stream: string; records: [number][] }>("assured:batch")
-        .flatMap((b) => b.records.map((r) => r[0]))
-        .includes(50),
-    );
+        .frames<{ stream: string; records: [number][] }>("assured:subscribed")
+        .filter((f) => f.stream === "ledger")
+        .flatMap((f) => f.records.map((r) => r[0])),
+    ).toEqual([46, 47, 48, 49, 50]);
     const batches = [...bad.received, ...viaHandshake.received].filter(
       (f) =>
-        f.event === "assured:batch" && (f.args[0] as { stream: string }).stream === "secret:vault",
+        (f.event === "assured:batch" || f.event === "assured:subscribed") &&
+        (f.args[0] as { stream: string }).stream === "secret:vault",
     );
     expect(batches).toEqual([]);
     await heartbeat();
@@ -298,18 +300,22 @@ describe("bad input from one client leaves the server and other clients unaffect
       const peer = await rawPeer(assured).connect();
       return peer.changes.until(() => peer.frames<AssuredErrorData>("assured:error")[0]);
     };
-    expect((await handshakeError({ v: 2, clientId: newId(), subscriptions: [] })).code).toBe(
+    // A protocol v1 client: the final PROTOCOL_VERSION, naming what to upgrade.
+    const v1 = await handshakeError({ v: 1, clientId: newId(), subscriptions: [] });
+    expect(v1).toMatchObject({ code: "PROTOCOL_VERSION", details: { version: 2, peerVersion: 1 } });
+    expect(v1.message).toMatch(/upgrade @assured\/client/);
+    expect((await handshakeError({ v: "2", clientId: newId(), subscriptions: [] })).code).toBe(
       "BAD_FRAME",
     );
     expect((await handshakeError("v1")).code).toBe("BAD_FRAME");
-    expect((await handshakeError({ v: 1, clientId: 42, subscriptions: [] })).code).toBe(
+    expect((await handshakeError({ v: 2, clientId: 42, subscriptions: [] })).code).toBe(
       "INVALID_ARGUMENT",
     );
-    expect((await handshakeError({ v: 1, clientId: newId(), subscriptions: "ledger" })).code).toBe(
+    expect((await handshakeError({ v: 2, clientId: newId(), subscriptions: "ledger" })).code).toBe(
       "BAD_FRAME",
     );
     const many = Array.from({ length: 300 }, (_, i) => ({ stream: `s${i}`, position: null }));
-    expect((await handshakeError({ v: 1, clientId: newId(), subscriptions: many })).code).toBe(
+    expect((await handshakeError({ v: 2, clientId: newId(), subscriptions: many })).code).toBe(
       "LIMIT_EXCEEDED",
     );
     await heartbeat();

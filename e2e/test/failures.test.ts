@@ -64,7 +64,7 @@ describe("failure table without a database", () => {
   it("G5: connection drops mid-replay (twice): the replay resumes from the position, no loss, no duplicate", async () => {
     const store = new MemoryEventStore();
     await seed(store, "big", 5_000);
-    const s = await server({ store, limits: { replayBatchSize: 100, replayWindow: 2 } });
+    const s = await server({ store, limits: { fetchLimit: 100 } });
     const drops = new Map([1_000, 3_000].map((offset) => [offset, deferred()]));
     const c = client(s.url, {
       // The handler stops at offsets 1000 and 3000 until the connection has been dropped,

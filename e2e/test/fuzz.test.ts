@@ -35,7 +35,7 @@ describe("fuzz, short profile", () => {
         transports: ["websocket"],
         forceNew: true,
         reconnection: false,
-        auth: { token: "alice", assured: { v: 1, clientId: "fuzz-property", subscriptions: [] } },
+        auth: { token: "alice", assured: { v: 2, clientId: "fuzz-property", subscriptions: [] } },
       });
       const current = socket;
       await new Promise<void>((resolve, reject) => {

@@ -56,7 +56,7 @@ function connect(index: number): Promise<Socket> {
     forceNew: true,
     reconnection: false,
     transports: ["websocket"],
-    auth: { assured: { v: 1, clientId: `hammer-${process.pid}-${index}`, subscriptions: [] } },
+    auth: { assured: { v: 2, clientId: `hammer-${process.pid}-${index}`, subscriptions: [] } },
   });
   return new Promise((resolve, reject) => {
     socket.once("connect", () => resolve(socket));

@@ -9,7 +9,7 @@
  * Values that must match the server's state (a stream's current epoch) are written as the
  * `EPOCH` placeholder and filled in when the frame is sent (`fillEpochs`).
  */
-import { encode } from "@assured/core";
+import { encode, PROTOCOL_VERSION } from "@assured/core";
 import fc from "fast-check";
 import {
   HANDLER_NAMES,
@@ -660,7 +660,7 @@ export const assuredHandshake: fc.Arbitrary<unknown> = fc.oneof(
     weight: 8,
     arbitrary: fc.record(
       {
-        v: fc.constant(1),
+        v: fc.constant(PROTOCOL_VERSION),
         clientId,
         subscriptions: fc.array(subscriptionEntry, { maxLength: 12 }),
         firstSeq: seq,
@@ -671,7 +671,8 @@ export const assuredHandshake: fc.Arbitrary<unknown> = fc.oneof(
   {
     weight: 1,
     arbitrary: fc.record({
-      v: fc.constantFrom<unknown>(0, 2, "1", null, 1.0000001, -1, undefined),
+      // Another version (a v1 client: PROTOCOL_VERSION for everything it sends) or no version.
+      v: fc.constantFrom<unknown>(0, 1, 3, "2", null, 2.0000001, -1, undefined),
       clientId: fc.uuid(),
       subscriptions: fc.constant([]),
     }),
@@ -679,7 +680,7 @@ export const assuredHandshake: fc.Arbitrary<unknown> = fc.oneof(
   {
     weight: 2,
     arbitrary: fc.record({
-      v: fc.constant(1),
+      v: fc.constant(PROTOCOL_VERSION),
       clientId: fc.uuid(),
       subscriptions: fc.oneof(
         fc.constantFrom<unknown>("ledger", { length: 5 }, null, 7),

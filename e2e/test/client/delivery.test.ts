@@ -18,7 +18,7 @@ afterEach(async () => {
 
 describe("delivery (real socket.io server and client)", () => {
   it("G1 + G3: a replayed history and live events reach the handler once each, in order", async () => {
-    server = await new TestServer().start({ limits: { replayBatchSize: 7 } });
+    server = await new TestServer().start({ limits: { fetchLimit: 7 } });
     await server.publishMany(S, 1, 40);
     const c = track(testClient(server.url));
     c.client.subscribe(S, { from: "earliest" });
@@ -74,7 +74,7 @@ describe("delivery (real socket.io server and client)", () => {
   });
 
   it("G5: a connection that drops mid-replay resumes with no loss and no duplicate", async () => {
-    server = await new TestServer().start({ limits: { replayBatchSize: 10, replayWindow: 2 } });
+    server = await new TestServer().start({ limits: { fetchLimit: 10 } });
     await server.publishMany(S, 1, 200);
     const c = track(testClient(server.url));
     let dropped = false;

@@ -84,7 +84,7 @@ describe("gap repair (G7)", () => {
   });
 
   it("G11: a replay larger than the client buffer arrives complete and in order (overflow is fetched)", async () => {
-    server = await new TestServer().start({ limits: { replayBatchSize: 5, replayWindow: 2 } });
+    server = await new TestServer().start({ limits: { fetchLimit: 5 } });
     await server.publishMany(S, 1, 60);
     // Two unacked batches of 5 exceed a buffer of 8: overflow is dropped and fetched again.
     c = testClient(server.url, { maxBufferedEvents: 8, positionCheckIntervalMs: 50 });

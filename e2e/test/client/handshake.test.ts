@@ -1,6 +1,14 @@
 import { createAssuredClient } from "@assured/client";
 import { afterEach, describe, expect, it } from "vitest";
-import { once, type TestClient, TestServer, testClient, testSocket, Waiter } from "./harness.js";
+import {
+  eventually,
+  once,
+  type TestClient,
+  TestServer,
+  testClient,
+  testSocket,
+  Waiter,
+} from "./harness.js";
 
 let server: TestServer;
 let c: TestClient | undefined;
@@ -33,11 +41,37 @@ describe("handshake", () => {
     await again;
     expect(seen.map((a) => a.token)).toEqual(["t1", "t2"]);
     const assured = seen[1]?.assured as { v: number; clientId: string; subscriptions: unknown[] };
-    expect(assured.v).toBe(1);
+    expect(assured.v).toBe(2);
     expect(assured.clientId).toBe(client.clientId);
     expect(assured.subscriptions).toEqual([
       { stream: "room:1", position: { epoch: expect.any(String), offset: 0 }, from: "head" },
     ]);
+  });
+
+  it("G12: a server speaking protocol v1 (no version in its hello) is reported as PROTOCOL_VERSION", async () => {
+    // A bare Socket.IO server that greets like a v1 Assured server and refuses the v2 handshake.
+    server = await new TestServer().start();
+    server.io.use((socket, next) => {
+      socket.emit("assured:hello", { dedupTtlMs: 1000 });
+      next();
+    });
+    server.io.on("connection", (socket) => {
+      // What a v1 server answers a handshake of another version.
+      socket.emit("assured:error", { code: "BAD_FRAME", message: "auth.assured.v must be 1" });
+    });
+    await server.assured.close();
+    const socket = testSocket(server.url);
+    const client = createAssuredClient(socket);
+    const errors: { code: string; message: string; details?: unknown }[] = [];
+    client.onError((e) => errors.push(e as never));
+    c = { client } as TestClient;
+    await client.connect();
+    await eventually(() => errors.some((e) => e.code === "PROTOCOL_VERSION"), "the error");
+    const error = errors.find((e) => e.code === "PROTOCOL_VERSION")!;
+    expect(error.message).toMatch(
+      /server speaks Assured protocol version 1.*upgrade @assured\/server/,
+    );
+    expect(error.details).toEqual({ version: 2, peerVersion: 1 });
   });
 
   it("G5: a stream subscribed after the handshake was built is subscribed once connected", async () => {

@@ -129,6 +129,23 @@ describe("client.history", () => {
     expect((await c.client.history(S, { limit: 100 })).events).toEqual([]);
   });
 
+  it("without a limit, reads a page of 50, or of the client's fetchLimit when that is lower", async () => {
+    server = await new TestServer().start();
+    await server.publishMany(S, 1, 60);
+    c = testClient(server.url, { fetchLimit: 20 });
+    await c.client.connect();
+    const page = await c.client.history(S);
+    expect(page.events.map((e) => e.offset)).toEqual(range(41, 60));
+    expect(page.more).toBe(true);
+    const wide = testClient(server.url);
+    try {
+      await wide.client.connect();
+      expect((await wide.client.history(S)).events.map((e) => e.offset)).toEqual(range(11, 60));
+    } finally {
+      await wide.client.close();
+    }
+  });
+
   it("is bounded by the server's fetchLimit: a larger limit gets a shorter page, and `more`", async () => {
     server = await new TestServer().start({ limits: { fetchLimit: 20 } });
     await server.publishMany(S, 1, 50);
@@ -159,7 +176,7 @@ describe("client.history", () => {
   });
 
   it("does not disturb live delivery of the stream it reads: events keep arriving in order, the position is the handlers'", async () => {
-    server = await new TestServer().start({ limits: { replayBatchSize: 10 } });
+    server = await new TestServer().start({ limits: { fetchLimit: 10 } });
     await server.publishMany(S, 1, 100);
     c = testClient(server.url);
     c.client.subscribe(S, { from: "earliest" });

@@ -66,7 +66,7 @@ describe("multi-node on Redis: RedisEventStore, RedisDedupStore, Socket.IO Redis
 
     // 2. A one-way partition: nothing from A reaches the clients any more. A handles these
     //    messages (handler run, answer stored for duplicates) but its answers are lost.
-    //    Meanwhile B publishes a backlog of several replay pages (replayBatchSize is 500).
+    //    Meanwhile B publishes a backlog of several catch-up pages (fetchLimit is 1000).
     lb.freeze();
     const partitionedIds: string[] = [];
     for (let round = 0; round < 3; round++) {

@@ -144,6 +144,9 @@ export class AssuredClient<
       maxBuffered: this.#options.maxBufferedEvents,
       fetchLimit: this.#options.fetchLimit,
       maxStreams: this.#options.maxStreams,
+      fetchTimeoutMs: this.#options.ackTimeoutMs,
+      retry: this.#options.retry,
+      random: this.#options.random,
     });
     this.#positions = new PositionStore(this.#options.storage, locks, this.#options.storagePrefix);
     this.#serverStreams = new StreamIndex(
@@ -167,8 +170,7 @@ export class AssuredClient<
       {
         timeoutMs: this.#options.ackTimeoutMs,
         intervalMs: this.#options.positionCheckIntervalMs,
-        retry: this.#options.retry,
-        random: this.#options.random,
+        now: Date.now,
       },
       (stream, step) => this.#apply(stream, step),
     );
@@ -383,8 +385,9 @@ export class AssuredClient<
 
   /**
    * Reads a page of a stream's retained events ("load older messages"): the newest ones with
-   * offsets below `before` (default: up to the head), at most `limit` (default 50, at most
-   * `fetchLimit`) and — for large events — at most the server's `maxBatchBytes` of payloads
+   * offsets below `before` (default: up to the head), at most `limit` (default 50, or
+   * `fetchLimit` if lower; at most `fetchLimit`) and — for large events — at most the server's
+   * `maxBatchBytes` of payloads
    * (always at least one), oldest first. `more` tells older events are retained:
    * the next page is `{ before: events[0].offset }`. The server authorizes it like a
    * subscription (`authorize(…, "fetch")`); the stream need not be subscribed, and its delivery
@@ -567,7 +570,7 @@ export class AssuredClient<
     this.#subscribeRetry.settled(stream);
     this.#outcomes.delete(stream);
     this.#delivery.restarted(stream);
-    for (const ack of this.#sequencer.restart(stream, position, from)) ack();
+    this.#sequencer.restart(stream, position, from);
     if (position === null) this.#positions.remove(stream, (e) => this.#errors.report(e));
     if (this.#socket.connected) this.#sendSubscribe({ stream, position, from });
   }
@@ -604,11 +607,7 @@ export class AssuredClient<
     listen("connect", () => this.#onConnect());
     listen("disconnect", () => this.#onDisconnect());
     listen(FRAMES.subscribed, (raw: unknown) => this.#errors.guard(() => this.#onSubscribed(raw)));
-    listen(FRAMES.batch, (raw: unknown, ack?: unknown) =>
-      this.#errors.guard(() =>
-        this.#onBatch(raw, typeof ack === "function" ? () => ack() : undefined),
-      ),
-    );
+    listen(FRAMES.batch, (raw: unknown) => this.#errors.guard(() => this.#onBatch(raw)));
     listen(FRAMES.subscribeError, (raw: unknown) => this.#onSubscribeError(raw));
     listen(FRAMES.unsubscribed, (raw: unknown) => this.#onUnsubscribed(raw));
     listen(FRAMES.hello, (raw: unknown) => this.#onHello(raw));
@@ -660,15 +659,9 @@ export class AssuredClient<
     this.#apply(frame.stream, this.#sequencer.subscribed(frame));
   }
 
-  #onBatch(raw: unknown, ack: (() => void) | undefined): void {
-    let batch: ReturnType<typeof parseBatchFrame>;
-    try {
-      batch = parseBatchFrame(raw);
-    } catch (error) {
-      ack?.();
-      throw error;
-    }
-    this.#apply(batch.stream, this.#sequencer.receive(batch, ack));
+  #onBatch(raw: unknown): void {
+    const batch = parseBatchFrame(raw);
+    this.#apply(batch.stream, this.#sequencer.receive(batch));
   }
 
   #onSubscribeError(raw: unknown): void {
@@ -705,9 +698,24 @@ export class AssuredClient<
     }
   }
 
-  /** The server's limits: `messageTtlMs` beyond its dedup window could never be honoured. */
+  /**
+   * The server's version and limits: a server of another protocol version is reported (its
+   * frames would be misread); `messageTtlMs` beyond its dedup window could never be honoured.
+   */
   #onHello(raw: unknown): void {
     this.#presence?.stop();
+    const version = (raw as Partial<HelloFrame> | null)?.v;
+    if (version !== PROTOCOL_VERSION) {
+      // A version 1 server sends no `v`; it also refuses this client's handshake (BAD_FRAME).
+      const peerVersion = typeof version === "number" ? version : 1;
+      this.#errors.report(
+        new AssuredError(
+          "PROTOCOL_VERSION",
+          `the server speaks Assured protocol version ${peerVersion}, this client speaks version ${PROTOCOL_VERSION}: upgrade ${peerVersion < PROTOCOL_VERSION ? "@assured/server" : "@assured/client"} so both speak the same version. Nothing is delivered on this connection.`,
+          { details: { version: PROTOCOL_VERSION, peerVersion } },
+        ),
+      );
+    }
     const window = (raw as Partial<HelloFrame> | null)?.dedupTtlMs;
     const ttl = this.#options.messageTtlMs;
     if (typeof window !== "number" || ttl === undefined || ttl <= window) return;
@@ -730,7 +738,6 @@ export class AssuredClient<
 
   #apply(stream: StreamName, step: SequencerStep): void {
     if (step.outcome) this.#reportOutcome(stream, step.outcome, step.rewound === true);
-    for (const ack of step.acks) ack();
     // The log diverged under the stream (seen live): the server judges the position again.
     if (step.resubscribe && this.#socket.connected) this.#sendSubscribe(step.resubscribe);
     if (step.fetch) this.#gaps.fetch(step.fetch);

@@ -1,14 +1,11 @@
 import {
   AssuredError,
-  backoffDelay,
   type FetchRequest,
   FRAMES,
   type HeadsRequest,
   parseFetchReply,
   parseHeadsReply,
-  type RandomSource,
   RETRYABLE_CODES,
-  type RetryPolicy,
   type Sequencer,
   type SequencerStep,
   type StreamName,
@@ -21,12 +18,11 @@ import type { ErrorReporter } from "./error-reporter.js";
 const HEADS_CHUNK = 256;
 
 /**
- * Sends the sequencer's gap fetches (`assured:fetch`) and runs the periodic position check
- * (`assured:heads`, one interval timer while connected) that finds trailing gaps (G7). A fetch
- * that times out or is refused with a retryable code (the server's rate limit or byte budget,
- * a store outage) is sent again after a backoff, for as long as the sequencer still waits for
- * it and the socket is connected: a hole inside a stream is never left to chance (the position
- * check only finds trailing gaps). At most one fetch per stream, so at most one timer per stream.
+ * Binds the sequencer's repair loop (protocol v2, DESIGN §8) to the socket: sends its fetches
+ * (`assured:fetch`) and hands the replies back; runs one timer at the sequencer's
+ * `nextWakeAt` (fetch deadlines and backoffs are the sequencer's, on its injected clock); and
+ * runs the periodic position check (`assured:heads`, one interval timer while connected), which
+ * only tells the sequencer the heads it did not hear of (a trailing gap on a quiet stream).
  */
 export class GapRepair {
   readonly #socket: Socket;
@@ -35,17 +31,16 @@ export class GapRepair {
   readonly #timeoutMs: number;
   readonly #intervalMs: number;
   readonly #apply: (stream: StreamName, step: SequencerStep) => void;
-  readonly #retry: RetryPolicy;
-  readonly #random: RandomSource;
+  readonly #now: () => number;
   #timer: ReturnType<typeof setInterval> | undefined;
-  /** Fetches waiting for their next attempt. */
-  readonly #retries = new Map<ReturnType<typeof setTimeout>, FetchRequest>();
+  #wake: ReturnType<typeof setTimeout> | undefined;
+  #wakeAt: number | undefined;
 
   constructor(
     socket: Socket,
     sequencer: Sequencer,
     errors: ErrorReporter,
-    options: { timeoutMs: number; intervalMs: number; retry: RetryPolicy; random: RandomSource },
+    options: { timeoutMs: number; intervalMs: number; now: () => number },
     apply: (stream: StreamName, step: SequencerStep) => void,
   ) {
     this.#socket = socket;
@@ -53,57 +48,43 @@ export class GapRepair {
     this.#errors = errors;
     this.#timeoutMs = options.timeoutMs;
     this.#intervalMs = options.intervalMs;
-    this.#retry = options.retry;
-    this.#random = options.random;
+    this.#now = options.now;
     this.#apply = apply;
   }
 
   /** Starts the position check timer (on connect). */
   start(): void {
-    this.stop();
+    if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = setInterval(() => this.check(), this.#intervalMs);
     (this.#timer as { unref?: () => void }).unref?.();
   }
 
-  /** Stops the timers (on disconnect and close); fetches waiting for a retry are given up. */
+  /** Stops the timers (on disconnect and close): the sequencer forgot its fetches anyway. */
   stop(): void {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
-    for (const [timer, request] of this.#retries) {
-      clearTimeout(timer);
-      this.#sequencer.fetchFailed(request);
-    }
-    this.#retries.clear();
+    this.#clearWake();
   }
 
-  /** Sends a gap fetch; its reply goes back to the sequencer. */
-  fetch(request: FetchRequest, attempt = 0): void {
+  /** Sends a fetch of the sequencer; its reply (or failure) goes back to it. */
+  fetch(request: FetchRequest): void {
     if (!this.#socket.connected || !this.#sequencer.awaitsFetch(request)) {
       this.#sequencer.fetchFailed(request);
+      this.schedule();
       return;
     }
     streamLog(
-      "fetch %s epoch %s after %d limit %d (attempt %d)",
+      "fetch %s epoch %s after %d limit %d",
       request.stream,
       request.epoch,
       request.after,
       request.limit,
-      attempt,
     );
-    this.#socket
-      .timeout(this.#timeoutMs)
-      .emit(FRAMES.fetch, request, (err: unknown, raw: unknown) => {
-        if (err) {
-          streamLog(
-            "fetch %s after %d: no reply in %d ms",
-            request.stream,
-            request.after,
-            this.#timeoutMs,
-          );
-          this.#retryLater(request, attempt + 1);
-          return;
-        }
-        this.#errors.guard(() => {
+    // No socket-level timeout: the sequencer gives the fetch up at its deadline (and ignores a
+    // late reply), then asks again after a backoff.
+    this.#socket.emit(FRAMES.fetch, request, (raw: unknown) => {
+      this.#errors.guard(() => {
+        try {
           let reply: ReturnType<typeof parseFetchReply>;
           try {
             reply = parseFetchReply(request.stream, raw);
@@ -111,36 +92,60 @@ export class GapRepair {
             this.#sequencer.fetchFailed(request);
             throw error;
           }
-          if (!reply.ok && RETRYABLE_CODES.includes(reply.error.code)) {
-            streamLog("fetch %s refused: %s, retried", request.stream, reply.error.code);
-            this.#retryLater(request, attempt + 1);
-            return;
-          }
-          if (!reply.ok) {
-            streamLog("fetch %s refused: %s (final)", request.stream, reply.error.code);
-            const e = AssuredError.fromJSON(reply.error);
-            const details = { ...e.details, stream: request.stream };
-            this.#errors.report(new AssuredError(e.code, e.message, { details }));
+          if (!reply.ok && this.#sequencer.awaitsFetch(request)) {
+            const final = !RETRYABLE_CODES.includes(reply.error.code);
+            streamLog(
+              "fetch %s refused: %s (%s)",
+              request.stream,
+              reply.error.code,
+              final ? "reported, retried" : "retried",
+            );
+            if (final) {
+              const e = AssuredError.fromJSON(reply.error);
+              const details = { ...e.details, stream: request.stream };
+              this.#errors.report(new AssuredError(e.code, e.message, { details }));
+            }
           }
           this.#apply(request.stream, this.#sequencer.fetched(request, reply));
-        });
+        } finally {
+          this.schedule();
+        }
       });
+    });
+    this.schedule();
   }
 
-  /** Sends `request` again after the backoff of retry number `attempt`. */
-  #retryLater(request: FetchRequest, attempt: number): void {
-    if (!this.#socket.connected) {
-      this.#sequencer.fetchFailed(request);
+  /** Sets the one timer to the sequencer's next deadline (fetch timeout or end of a backoff). */
+  schedule(): void {
+    const at = this.#sequencer.nextWakeAt();
+    if (at === undefined || !this.#socket.connected) {
+      this.#clearWake();
       return;
     }
-    const delay = backoffDelay(attempt, this.#retry, this.#random);
-    streamLog("fetch %s again in %d ms (retry %d)", request.stream, delay, attempt);
-    const timer = setTimeout(() => {
-      this.#retries.delete(timer);
-      this.fetch(request, attempt);
-    }, delay);
-    (timer as { unref?: () => void }).unref?.();
-    this.#retries.set(timer, request);
+    // A timer that fires at or before `at` is kept (it reschedules when it fires).
+    if (this.#wake !== undefined && this.#wakeAt !== undefined && this.#wakeAt <= at) return;
+    this.#clearWake();
+    this.#wakeAt = at;
+    this.#wake = setTimeout(
+      () => {
+        this.#wake = undefined;
+        this.#wakeAt = undefined;
+        this.#errors.guard(() => {
+          for (const step of this.#sequencer.tick()) {
+            if (step.fetch) this.#apply(step.fetch.stream, step);
+          }
+        });
+        this.schedule();
+      },
+      Math.max(0, at - this.#now()),
+    );
+    (this.#wake as { unref?: () => void }).unref?.();
+  }
+
+  #clearWake(): void {
+    if (this.#wake !== undefined) clearTimeout(this.#wake);
+    this.#wake = undefined;
+    this.#wakeAt = undefined;
   }
 
   /** One position check: the heads of every active stream, in chunks. */

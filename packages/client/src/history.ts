@@ -18,7 +18,7 @@ import type { FirstParameter, IsLoose } from "./typed-events.js";
 export interface HistoryOptions {
   /** Only events with offsets below this one (default: up to the stream's head). */
   before?: number;
-  /** Most events in the page: 1 to the client's `fetchLimit` (default 50). */
+  /** Most events in the page: 1 to the client's `fetchLimit` (default 50, or `fetchLimit` if lower). */
   limit?: number;
 }
 
@@ -47,7 +47,7 @@ export interface HistoryPage<V = HistoryEvent> {
   more: boolean;
 }
 
-/** Events in a page when `limit` is not given. */
+/** Events in a page when `limit` is not given (the client's `fetchLimit` if that is lower). */
 export const DEFAULT_HISTORY_LIMIT = 50;
 
 const HISTORY_OPTION_KEYS: readonly string[] = [
@@ -63,7 +63,10 @@ export function historyRequest(
 ): HistoryRequest {
   assertStreamName(stream);
   assertKnownOptions(options, HISTORY_OPTION_KEYS, "history", "HistoryOptions");
-  const { before, limit = DEFAULT_HISTORY_LIMIT } = (options ?? {}) as Record<string, unknown>;
+  const { before, limit = Math.min(DEFAULT_HISTORY_LIMIT, fetchLimit) } = (options ?? {}) as Record<
+    string,
+    unknown
+  >;
   if (
     before !== undefined &&
     (typeof before !== "number" || !Number.isSafeInteger(before) || before < 1)

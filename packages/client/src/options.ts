@@ -42,19 +42,25 @@ export interface AssuredClientOptions {
    * replies (default 10,000 ms).
    */
   ackTimeoutMs?: number;
-  /** Backoff before retries (default `{ initialMs: 500, maxMs: 30000, factor: 2 }`, full jitter). */
+  /**
+   * Backoff before retries (default `{ initialMs: 500, maxMs: 30000, factor: 2 }`, full jitter):
+   * of messages, refused subscriptions and failed fetches (retried forever while subscribed).
+   */
   retry?: RetryPolicy;
   /**
-   * Events buffered per stream ahead of the handlers (default 2500). Keep it at least the
-   * server's `replayWindow × replayBatchSize` (2000 by default); events beyond it are dropped
-   * and fetched again, which is correct but slower.
+   * Events buffered per stream ahead of the handlers (default 2500). The client fetches only
+   * when its buffer has room (flow control, protocol v2); live events beyond it are dropped and
+   * fetched again, which is correct but slower.
    */
   maxBufferedEvents?: number;
   /** Most streams subscribed at once (default 256, the server's default per socket). */
   maxStreams?: number;
-  /** Interval of the position check that finds trailing gaps (default 15,000 ms). */
+  /**
+   * Interval of the position check (default 15,000 ms): it tells the client heads it did not hear
+   * of (a trailing gap on a quiet stream), epoch changes and rewritten logs.
+   */
   positionCheckIntervalMs?: number;
-  /** Largest gap fetch in events, and largest `history` limit (default 500). */
+  /** Largest fetch in events (catch-up page or gap; the server may lower it), and largest `history` limit (default 500). */
   fetchLimit?: number;
   /** Results of finished messages kept for `result(id)` (default 100). */
   maxResults?: number;

@@ -66,7 +66,7 @@ export class StreamDelivery {
         const epoch = seq.position(stream)?.epoch ?? "";
         if (this.#handlers.for(record.name).length === 0 && !this.#skip.has(record.name)) {
           // Nobody handles this name (yet): the stream waits, nothing is consumed.
-          for (const ack of seq.failed(stream, record.offset)) ack();
+          seq.failed(stream, record.offset);
           this.#waitingForHandler.set(stream, record.name);
           this.#errors.report(noHandler(record, epoch));
           return;
@@ -76,14 +76,13 @@ export class StreamDelivery {
         if (failure instanceof Promise) failure = await failure;
         if (failure) {
           // Pause first, then report: a listener may call resume() right away.
-          for (const ack of seq.failed(stream, record.offset)) ack();
+          seq.failed(stream, record.offset);
           this.#errors.report(failure);
           return;
         }
         this.#delivered(record);
         const step = seq.delivered(stream, record.offset);
         if (!step) continue;
-        for (const ack of step.acks) ack();
         this.#savePosition(stream, step.position);
         if (step.fetch) this.#fetch(step.fetch);
       }

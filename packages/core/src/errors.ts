@@ -23,6 +23,12 @@ export type AssuredErrorCode =
   | "CODEC_ERROR"
   /** A frame on the wire did not match the protocol. */
   | "BAD_FRAME"
+  /**
+   * The peer speaks another version of the wire protocol (`details.version`: this side's,
+   * `details.peerVersion`: the peer's): final; upgrade the older side (`@assured/client` and
+   * `@assured/server` of the same major version speak the same protocol).
+   */
+  | "PROTOCOL_VERSION"
   /** The subscription or fetch was refused by the `authorize` hook. */
   | "UNAUTHORIZED"
   /** No handler is registered for a client message name. */
@@ -64,6 +70,7 @@ export const ASSURED_ERROR_CODES: readonly AssuredErrorCode[] = [
   "QUOTA_EXCEEDED",
   "CODEC_ERROR",
   "BAD_FRAME",
+  "PROTOCOL_VERSION",
   "UNAUTHORIZED",
   "UNKNOWN_EVENT",
   "IDEMPOTENCY_CONFLICT",

@@ -6,11 +6,11 @@ import type { Epoch, Offset, Position, RecoveryReason, StreamName } from "./type
  * events on the application's namespace. `docs/protocol.md` describes every frame; bump
  * `PROTOCOL_VERSION` on any incompatible change.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Socket.IO event names used by Assured. Applications must not use the `assured:` prefix. */
 export const FRAMES = {
-  /** server → client: a batch of events of one stream (live or replay). */
+  /** server → client: a batch of live events of one stream. */
   batch: "assured:batch",
   /** server → client: the outcome of a (re)subscription (G6). */
   subscribed: "assured:subscribed",
@@ -26,7 +26,7 @@ export const FRAMES = {
   subscribe: "assured:sub",
   /** client → server: unsubscribe. */
   unsubscribe: "assured:unsub",
-  /** client → server, with ack: fetch a range of a stream (gap repair, G7). */
+  /** client → server, with ack: fetch a range of a stream (catch-up and repair, G5, G7). */
   fetch: "assured:fetch",
   /** client → server, with ack: a page of a stream's retained log below an offset (`history`). */
   history: "assured:history",
@@ -83,6 +83,11 @@ export interface HandshakeAuth {
 
 /** server → client `assured:hello`, sent once when a socket connects. */
 export interface HelloFrame {
+  /**
+   * The server's protocol version (`PROTOCOL_VERSION`; absent from version 1 servers): a client
+   * of another version reports `PROTOCOL_VERSION` instead of misreading its frames.
+   */
+  v?: number;
   /** How long the server remembers a handled message (its dedup window), in ms. */
   dedupTtlMs: number;
 }
@@ -101,7 +106,7 @@ export interface UnsubscribedFrame {
  */
 export type WireRecord = [Offset, string, string, number, number];
 
-/** server → client `assured:batch`. Records are consecutive and in offset order. */
+/** server → client `assured:batch` (live events only). Records are consecutive and in offset order. */
 export interface BatchFrame {
   stream: StreamName;
   epoch: Epoch;
@@ -110,13 +115,17 @@ export interface BatchFrame {
   payloads: Uint8Array;
 }
 
-/** server → client `assured:subscribed`. */
+/**
+ * server → client `assured:subscribed`: the outcome, the log's `(epoch, head)` and the first
+ * page of records after `start` (at most the server's `fetchLimit` records and `maxBatchBytes`
+ * of payloads); the client fetches the rest (DESIGN §8).
+ */
 export interface SubscribedFrame {
   stream: StreamName;
   epoch: Epoch;
   recovered: boolean;
   reason?: RecoveryReason;
-  /** Events after this offset follow (replay, then live). */
+  /** Events after this offset follow (the first page, fetches, live batches). */
   start: Offset;
   /** The stream's head when the subscription was evaluated. */
   head: Offset;
@@ -126,6 +135,10 @@ export interface SubscribedFrame {
    * next resume even before it processed an event.
    */
   startId?: string;
+  /** The first page: records `start + 1 …`, consecutive (possibly none). */
+  records: WireRecord[];
+  /** The records' payloads, concatenated in record order. */
+  payloads: Uint8Array;
 }
 
 /** server → client `assured:sub-error`. */

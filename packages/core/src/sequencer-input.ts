@@ -22,6 +22,12 @@ export interface ParsedBatch {
   records: EventRecord[];
 }
 
+/** A parsed `assured:subscribed` frame: the outcome and the first page of records after `start`. */
+export interface ParsedSubscribed extends Omit<SubscribedFrame, "records" | "payloads"> {
+  /** Records after `start` (consecutive from `start + 1`); absent means none. */
+  records?: EventRecord[];
+}
+
 /** A parsed `assured:fetch` reply. */
 export type FetchResult =
   | { ok: true; epoch: Epoch; head: Offset; earliest: Offset; records: EventRecord[] }
@@ -103,8 +109,8 @@ export function parseBatchFrame(raw: unknown): ParsedBatch {
   };
 }
 
-/** Parses an `assured:subscribed` frame. */
-export function parseSubscribedFrame(raw: unknown): SubscribedFrame {
+/** Parses an `assured:subscribed` frame, with its first page of records. */
+export function parseSubscribedFrame(raw: unknown): ParsedSubscribed {
   if (
     !isObject(raw) ||
     !isText(raw.stream, MAX_STREAM_NAME_LENGTH) ||
@@ -117,12 +123,16 @@ export function parseSubscribedFrame(raw: unknown): SubscribedFrame {
   ) {
     bad("subscribed frame");
   }
-  const frame: SubscribedFrame = {
+  const records = parseWireRecords(raw.stream, raw.records, raw.payloads, "subscribed frame");
+  const first = records[0];
+  if (first !== undefined && first.offset !== raw.start + 1) bad("subscribed frame");
+  const frame: ParsedSubscribed = {
     stream: raw.stream,
     epoch: raw.epoch,
     recovered: raw.recovered,
     start: raw.start,
     head: raw.head,
+    records,
   };
   if (raw.reason !== undefined) frame.reason = raw.reason as RecoveryReason;
   if (raw.startId !== undefined) frame.startId = raw.startId as string;

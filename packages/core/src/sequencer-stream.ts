@@ -4,10 +4,16 @@ import type { Epoch, EventRecord, Offset, Position, StreamName } from "./types.j
 /**
  * Where one stream's subscription stands:
  * - `pending`: waiting for `assured:subscribed` (records that arrive meanwhile are buffered);
- * - `active`: delivering in offset order;
+ * - `active`: delivering in offset order, pulling what is missing;
  * - `paused`: a handler failed; nothing is delivered until the stream is subscribed again.
  */
 export type StreamPhase = "pending" | "active" | "paused";
+
+/** The outstanding fetch of a stream and when it is given up (timeout). */
+export interface OutstandingFetch {
+  request: FetchRequest;
+  deadline: number;
+}
 
 /** The sequencer's state of one subscribed stream. Internal to `Sequencer`. */
 export interface StreamState {
@@ -27,22 +33,17 @@ export interface StreamState {
   /** The highest buffered offset (or `contiguous` when the buffer is empty). */
   highest: Offset;
   /**
-   * The highest offset received in this epoch, buffered or dropped from a full buffer: the
-   * records in (contiguous, seenHighest] that are not buffered must be fetched (G2, G11).
+   * The highest head of the stream's log the client knows in this epoch: from the subscribe
+   * reply, live batches, fetch replies and position checks. While `contiguous` is below it the
+   * stream keeps one fetch outstanding (DESIGN §8, one repair loop pulled by the client).
    */
-  seenHighest: Offset;
-  /** The replay announced by `subscribed` covers offsets up to here. */
-  replayUntil: Offset;
-  /** The outstanding gap fetch, at most one per stream. */
-  fetch: FetchRequest | null;
-  /**
-   * `contiguous` at the previous position check: two checks in a row with it unmoved, while
-   * records are missing, mean nothing is coming for them (a fetch failed or timed out, a replay
-   * stopped): they are fetched (G7).
-   */
-  lastCheck: Offset | null;
-  /** Replay acknowledgements held back while the buffer is more than half full. */
-  heldAcks: Array<() => void>;
+  knownHead: Offset;
+  /** The outstanding fetch, at most one per stream. */
+  fetch: OutstandingFetch | null;
+  /** Failed fetches in a row (timeouts, errors, replies without progress): the backoff. */
+  failures: number;
+  /** After a failure: no fetch before this time. */
+  retryAt: number | null;
   /**
    * Bumped whenever the position may move other than forward by delivery (an outcome): a heads
    * reply is compared with the offsets handed out when its request was sent only if unchanged.
@@ -67,11 +68,10 @@ export function newStreamState(
     buffer: new Map(),
     contiguous: offset,
     highest: offset,
-    seenHighest: offset,
-    replayUntil: offset,
+    knownHead: offset,
     fetch: null,
-    lastCheck: null,
-    heldAcks: [],
+    failures: 0,
+    retryAt: null,
     generation: 0,
   };
 }
@@ -91,41 +91,27 @@ export function rebuildIndexes(s: StreamState): void {
   for (const offset of s.buffer.keys()) if (offset > highest) highest = offset;
   s.contiguous = contiguous;
   s.highest = highest;
-  if (s.seenHighest < highest) s.seenHighest = highest;
-}
-
-/** Drops the buffered records and what was seen of the log (its epoch changed). */
-export function forgetBuffered(s: StreamState): void {
-  s.buffer.clear();
-  s.seenHighest = 0;
+  if (s.knownHead < highest) s.knownHead = highest;
 }
 
 /**
  * Buffers one record, bounded by `maxBuffered`: duplicates (at or below the handed offset, or
  * already buffered) are dropped; when the buffer is full the furthest record is dropped (the
- * incoming one if it is the furthest), to be fetched again as a gap. Returns true if buffered.
+ * incoming one if it is the furthest). A dropped record is below the known head, so the repair
+ * loop fetches it again once there is room. Returns true if buffered.
  */
 export function bufferRecord(s: StreamState, record: EventRecord, maxBuffered: number): boolean {
   const offset = record.offset;
+  if (offset > s.knownHead) s.knownHead = offset;
   if (s.phase === "active" && offset <= handedOffset(s)) return false;
   if (s.buffer.has(offset)) return false;
-  if (offset > s.seenHighest) s.seenHighest = offset;
   if (s.buffer.size >= maxBuffered) {
     // `highest` is never below a buffered offset, so when it is buffered it is the furthest:
     // a slow client whose buffer stays full drops live records without scanning the buffer.
     let furthest = s.buffer.has(s.highest) ? s.highest : -1;
     if (furthest < 0) for (const key of s.buffer.keys()) if (key > furthest) furthest = key;
-    // A dropped record must be fetched: the announced replay will not send it again.
-    if (offset > furthest) {
-      s.replayUntil = Math.min(s.replayUntil, offset - 1);
-      return false;
-    }
-    s.buffer.delete(furthest);
-    s.replayUntil = Math.min(s.replayUntil, furthest - 1);
-    if (s.contiguous >= furthest) s.contiguous = furthest - 1;
-    let highest = s.contiguous;
-    for (const key of s.buffer.keys()) if (key > highest) highest = key;
-    s.highest = highest;
+    if (offset > furthest) return false;
+    dropBuffered(s, furthest);
   }
   s.buffer.set(offset, record);
   if (offset > s.highest) s.highest = offset;
@@ -135,13 +121,25 @@ export function bufferRecord(s: StreamState, record: EventRecord, maxBuffered: n
   return true;
 }
 
-/** Drops buffered records, the outstanding fetch and the check memory. */
+/** Drops one buffered record (it stays below the known head: it is fetched again). */
+export function dropBuffered(s: StreamState, offset: Offset): void {
+  if (!s.buffer.delete(offset)) return;
+  if (s.contiguous >= offset) s.contiguous = offset - 1;
+  if (s.highest === offset) {
+    let highest = s.contiguous;
+    for (const key of s.buffer.keys()) if (key > highest) highest = key;
+    s.highest = highest;
+  }
+}
+
+/** Drops buffered records, the outstanding fetch, the backoff and what is known of the head. */
 export function clearBuffer(s: StreamState): void {
   s.buffer.clear();
   s.fetch = null;
-  s.lastCheck = null;
+  s.failures = 0;
+  s.retryAt = null;
   const handed = handedOffset(s);
   s.contiguous = handed;
   s.highest = handed;
-  s.seenHighest = handed;
+  s.knownHead = handed;
 }

@@ -1,16 +1,16 @@
+import {
+  backoffDelay,
+  DEFAULT_RETRY_POLICY,
+  type RandomSource,
+  type RetryPolicy,
+} from "./backoff.js";
 import { AssuredError } from "./errors.js";
-import type {
-  FetchRequest,
-  HeadsRequest,
-  StartFrom,
-  SubscribedFrame,
-  SubscribeRequest,
-} from "./protocol.js";
-import type { FetchResult, ParsedBatch } from "./sequencer-input.js";
+import type { FetchRequest, HeadsRequest, StartFrom, SubscribeRequest } from "./protocol.js";
+import type { FetchResult, ParsedBatch, ParsedSubscribed } from "./sequencer-input.js";
 import {
   bufferRecord,
   clearBuffer,
-  forgetBuffered,
+  dropBuffered,
   handedOffset,
   newStreamState,
   rebuildIndexes,
@@ -24,29 +24,35 @@ import {
   MAX_READ_LIMIT,
 } from "./validate.js";
 
-/** Bounds of a `Sequencer`. */
+/** Bounds and time of a `Sequencer`. */
 export interface SequencerOptions {
   /** Records buffered per stream ahead of the application (default 1000). */
   maxBuffered?: number;
-  /** Largest gap fetch, in records (default 500, at most 10,000). */
+  /** Largest fetch, in records (default 500, at most 10,000). */
   fetchLimit?: number;
   /** Most streams subscribed at once (default 1000). */
   maxStreams?: number;
+  /** A fetch without a reply after this long is given up and retried (default 10 s). */
+  fetchTimeoutMs?: number;
+  /** Backoff between failed fetches (exponential, full jitter; default 0.5 s … 30 s). */
+  retry?: RetryPolicy;
+  /** Jitter source (default `Math.random`). */
+  random?: RandomSource;
+  /** The clock, in ms (default `Date.now`): inject one in tests. */
+  now?: () => number;
 }
 
-/** What the binding has to do after an input: report an outcome, send a fetch, call acks. */
+/** What the binding has to do after an input: report an outcome, send a fetch, subscribe again. */
 export interface SequencerStep {
-  /** A subscription outcome to report (G6), also for an epoch change seen mid-stream. */
+  /** A subscription outcome to report (G6), also for an epoch change or a trim seen mid-stream. */
   outcome?: RecoveryOutcome;
   /**
    * The outcome moved the position back within its epoch (the log diverged): persist it even
    * below the stored offset.
    */
   rewound?: true;
-  /** A gap fetch to send (G7); pass the same object back to `fetched`. */
+  /** A fetch to send (G7); pass the same object back to `fetched` (or `fetchFailed`). */
   fetch?: FetchRequest;
-  /** Replay acknowledgements that may now be sent (flow control). */
-  acks: Array<() => void>;
   /**
    * The log diverged under the stream's position while it was active (DESIGN §8): a record at
    * the position's offset arrived with another id, or the head fell below an offset already
@@ -62,30 +68,32 @@ export type CheckMarks = ReadonlyMap<
   { epoch: Epoch; offset: Offset; generation: number }
 >;
 
-/** The result of `delivered`: the position to persist, acks that may now be sent, a fetch to send. */
+/** The result of `delivered`: the position to persist and a fetch to send (the buffer has room). */
 export interface DeliveredStep {
   position: Position;
-  acks: Array<() => void>;
-  /** Records dropped from a full buffer, to fetch now that there is room (pass back to `fetched`). */
   fetch?: FetchRequest;
 }
 
-const DEFAULTS = { maxBuffered: 1000, fetchLimit: 500, maxStreams: 1000 };
-/** Held replay acks per stream beyond which the oldest is released anyway. */
-const MAX_HELD_ACKS = 64;
+const DEFAULTS = { maxBuffered: 1000, fetchLimit: 500, maxStreams: 1000, fetchTimeoutMs: 10_000 };
 
 /**
- * The client's ordering state machine for server → client events (G1, G3, G6, G7). Pure: no
- * I/O, no timers; the binding feeds it frames and reports when handlers resolved.
+ * The client's ordering and repair state machine for server → client events (G1–G3, G6, G7).
+ * Pure: no I/O and no timers of its own; time comes from the injected clock, and the binding
+ * calls `tick` at `nextWakeAt`.
  *
  * Per stream it keeps the position (the last offset whose handlers resolved), hands out
  * `last + 1` one record at a time (`next` / `delivered`, so delivery is serial per stream),
- * drops duplicates, buffers records that arrive ahead (bounded), and asks for missing ranges.
+ * drops duplicates and buffers records that arrive ahead (bounded). Repair is one rule (DESIGN
+ * §8): while the contiguously received offset is below the highest head the client knows (from
+ * the subscribe reply, live batches, fetch replies, position checks), keep exactly one fetch
+ * outstanding — with a timeout, and after a failure a backoff with jitter, for as long as the
+ * stream is subscribed — and ask only when the buffer has room (the flow control). Live batches
+ * only raise the known head and fill the buffer.
  *
  * @example
  * const seq = new Sequencer();
  * seq.track("room:1", null, "earliest");
- * seq.subscribed(frame);             // → { outcome }
+ * seq.subscribed(frame);             // → { outcome, fetch? }
  * seq.receive(batch);                // → { fetch? } when the batch skips ahead
  * for (let r; (r = seq.next("room:1")); ) { await handle(r); seq.delivered("room:1", r.offset); }
  */
@@ -94,17 +102,26 @@ export class Sequencer {
   readonly #maxBuffered: number;
   readonly #fetchLimit: number;
   readonly #maxStreams: number;
+  readonly #fetchTimeoutMs: number;
+  readonly #retry: RetryPolicy;
+  readonly #random: RandomSource;
+  readonly #now: () => number;
 
   constructor(options: SequencerOptions = {}) {
     this.#maxBuffered = options.maxBuffered ?? DEFAULTS.maxBuffered;
     this.#fetchLimit = options.fetchLimit ?? DEFAULTS.fetchLimit;
     this.#maxStreams = options.maxStreams ?? DEFAULTS.maxStreams;
+    this.#fetchTimeoutMs = options.fetchTimeoutMs ?? DEFAULTS.fetchTimeoutMs;
+    this.#retry = options.retry ?? DEFAULT_RETRY_POLICY;
+    this.#random = options.random ?? Math.random;
+    this.#now = options.now ?? Date.now;
     assertPositiveInteger(this.#maxBuffered, "maxBuffered");
     assertPositiveInteger(this.#fetchLimit, "fetchLimit");
     if (this.#fetchLimit > MAX_READ_LIMIT) {
       throw new AssuredError("INVALID_ARGUMENT", `fetchLimit must be at most ${MAX_READ_LIMIT}.`);
     }
     assertPositiveInteger(this.#maxStreams, "maxStreams");
+    assertPositiveInteger(this.#fetchTimeoutMs, "fetchTimeoutMs");
   }
 
   /**
@@ -133,21 +150,17 @@ export class Sequencer {
   /**
    * Puts a tracked stream back to waiting for a `subscribed` frame, from `position` (a retry
    * after a handler failure) or afresh (`null`, a resync after an outcome that did not recover).
-   * Returns held replay acks to send (the old replay is abandoned, not stalled).
    */
-  restart(stream: StreamName, position: Position | null, from: StartFrom): Array<() => void> {
+  restart(stream: StreamName, position: Position | null, from: StartFrom): void {
     const s = this.#streams.get(stream);
-    if (!s) return [];
+    if (!s) return;
     if (position !== null) assertPosition(position);
     s.phase = "pending";
     s.from = from;
     s.position = position;
     s.inFlight = null;
     s.epoch = null;
-    const acks = s.heldAcks;
-    s.heldAcks = [];
     clearBuffer(s);
-    return acks;
   }
 
   /** True when the stream is tracked. */
@@ -190,15 +203,17 @@ export class Sequencer {
     for (const s of this.#streams.values()) {
       s.phase = "pending";
       s.epoch = null;
-      s.heldAcks = [];
       clearBuffer(s);
     }
   }
 
-  /** Applies an `assured:subscribed` frame: sets (epoch, start) and reports the outcome (G6). */
-  subscribed(frame: SubscribedFrame): SequencerStep {
+  /**
+   * Applies an `assured:subscribed` frame: sets (epoch, start), reports the outcome (G6),
+   * buffers the first page it carries and pulls the rest up to its head.
+   */
+  subscribed(frame: ParsedSubscribed): SequencerStep {
     const s = this.#streams.get(frame.stream);
-    if (!s) return { acks: [] };
+    if (!s) return {};
     const old = s.position;
     // A log rewritten under the position (`diverged`, or the `epoch` an older server — or any
     // server, for a position without an id — gives an offset beyond the head of its own epoch:
@@ -217,53 +232,49 @@ export class Sequencer {
     if (sameEpoch && offset === old.offset && old.id !== undefined) s.position.id = old.id;
     else if (offset === frame.start && frame.startId !== undefined) s.position.id = frame.startId;
     s.generation++;
-    if (s.epoch !== frame.epoch) forgetBuffered(s);
-    // What was seen of the old history says nothing of the new one (the buffer holds only
-    // records received since this subscription was asked for: the current log).
-    if (rewound) s.seenHighest = 0;
+    // Records of another epoch say nothing of this log. (The buffer holds only records received
+    // since this subscription was asked for: after a rewind, records of the new history.)
+    if (s.epoch !== frame.epoch) s.buffer.clear();
     s.epoch = frame.epoch;
     s.phase = "active";
     s.fetch = null;
-    s.lastCheck = null;
-    s.replayUntil = Math.max(frame.head, offset);
+    s.failures = 0;
+    s.retryAt = null;
+    s.knownHead = 0;
     rebuildIndexes(s);
+    s.knownHead = Math.max(frame.head, s.highest, offset);
+    for (const record of frame.records ?? []) bufferRecord(s, record, this.#maxBuffered);
     const outcome: RecoveryOutcome = {
       stream: s.stream,
       recovered: frame.recovered,
       position: { ...s.position },
     };
     if (frame.reason !== undefined) outcome.reason = frame.reason;
-    const step: SequencerStep = { outcome, acks: [] };
+    const step: SequencerStep = { outcome };
     if (rewound) step.rewound = true;
-    return this.#finish(s, step);
+    return this.#pull(s, step);
   }
 
-  /**
-   * Accepts a batch of records (live or replay). `ack` is the replay flow-control callback; it
-   * comes back in a step's `acks` once the buffer has room (at most half full).
-   */
-  receive(batch: ParsedBatch, ack?: () => void): SequencerStep {
+  /** Accepts a live batch: raises the known head, fills the buffer, pulls what is missing. */
+  receive(batch: ParsedBatch): SequencerStep {
     const s = this.#streams.get(batch.stream);
-    const step: SequencerStep = { acks: [] };
-    if (!s || s.phase === "paused") {
-      if (ack) step.acks.push(ack);
-      return step;
-    }
-    if (ack) this.#hold(s, ack, step);
+    const step: SequencerStep = {};
+    if (!s || s.phase === "paused") return step;
     if (s.phase === "pending") {
       if (s.epoch !== batch.epoch) {
-        forgetBuffered(s);
+        s.buffer.clear();
+        s.knownHead = 0;
         s.epoch = batch.epoch;
       }
       for (const record of batch.records) bufferRecord(s, record, this.#maxBuffered);
-      return this.#release(s, step);
+      return step;
     }
     const first = batch.records[0];
     // A batch in another epoch means the log was reset: continue from just before it.
     const sameEpoch = first ? this.#sameEpoch(s, batch.epoch, step, first.offset - 1) : true;
     if (sameEpoch && this.#rewritten(s, batch.records)) return this.#diverge(s, step);
     for (const record of batch.records) bufferRecord(s, record, this.#maxBuffered);
-    return this.#finish(s, step);
+    return this.#pull(s, step);
   }
 
   /**
@@ -283,7 +294,8 @@ export class Sequencer {
 
   /**
    * The application's handlers resolved for `offset`: the position advances. Returns the new
-   * position to persist, or undefined when the record is stale (the stream was reset meanwhile).
+   * position to persist (and a fetch, now that the buffer has room), or undefined when the
+   * record is stale (the stream was reset meanwhile).
    */
   delivered(stream: StreamName, offset: Offset): DeliveredStep | undefined {
     const s = this.#streams.get(stream);
@@ -292,11 +304,8 @@ export class Sequencer {
     s.inFlight = null;
     // The id goes with the offset (DESIGN §8): the server checks it on resume.
     s.position = { epoch: s.position.epoch, offset, id };
-    const step: SequencerStep = { acks: [] };
-    // Records dropped from a full buffer are fetched once the handlers made room (G2, G11).
-    if (s.seenHighest > s.highest && s.buffer.size <= this.#maxBuffered / 2) this.#finish(s, step);
-    else this.#release(s, step);
-    const result: DeliveredStep = { position: { ...s.position }, acks: step.acks };
+    const step = this.#pull(s, {});
+    const result: DeliveredStep = { position: { ...s.position } };
     if (step.fetch) result.fetch = step.fetch;
     return result;
   }
@@ -304,31 +313,30 @@ export class Sequencer {
   /**
    * A handler failed for `offset`: the position does not advance and the stream pauses (G1: no
    * later record may be delivered before it). It is delivered again after the stream is
-   * subscribed again (`restart`, or the next reconnect). Returns acks to release.
+   * subscribed again (`restart`, or the next reconnect).
    */
-  failed(stream: StreamName, offset: Offset): Array<() => void> {
+  failed(stream: StreamName, offset: Offset): void {
     const s = this.#streams.get(stream);
-    if (!s?.inFlight || s.inFlight.offset !== offset) return [];
+    if (!s?.inFlight || s.inFlight.offset !== offset) return;
     s.inFlight = null;
     s.phase = "paused";
     clearBuffer(s);
-    const acks = s.heldAcks;
-    s.heldAcks = [];
-    return acks;
   }
 
   /**
-   * Applies the reply to a gap fetch made by this sequencer (`request` is the object it
-   * returned). A reply in another epoch is an `epoch` outcome; a range that was trimmed away
-   * meanwhile is a `trimmed` outcome (the position moves to the head).
+   * Applies the reply to a fetch made by this sequencer (`request` is the object it returned).
+   * A reply in another epoch is an `epoch` outcome; a range that was trimmed away meanwhile is a
+   * `trimmed` outcome (the position moves to the head); a refusal (`ok: false`) is a failure,
+   * retried after a backoff. A reply to a fetch that is no longer outstanding is ignored.
    */
   fetched(request: FetchRequest, reply: FetchResult): SequencerStep {
     const s = this.#streams.get(request.stream);
-    const step: SequencerStep = { acks: [] };
-    if (!s || s.fetch !== request) return step;
+    const step: SequencerStep = {};
+    if (!s || s.fetch?.request !== request) return step;
     s.fetch = null;
-    if (!reply.ok || s.phase !== "active") return step;
-    if (!this.#sameEpoch(s, reply.epoch, step, reply.head)) return this.#finish(s, step);
+    if (s.phase !== "active") return step;
+    if (!reply.ok) return this.#failed(s, step);
+    if (!this.#sameEpoch(s, reply.epoch, step, reply.head)) return this.#pull(s, step);
     // Offsets up to `after` had been received when the fetch was sent: a head below them, or
     // another id at the position, is a log rewritten under the stream.
     if (reply.head < request.after || this.#rewritten(s, reply.records)) {
@@ -336,23 +344,64 @@ export class Sequencer {
     }
     const before = s.contiguous;
     for (const record of reply.records) bufferRecord(s, record, this.#maxBuffered);
+    if (reply.head > s.knownHead) s.knownHead = reply.head;
     if (s.contiguous === handedOffset(s) && reply.earliest > s.contiguous + 1) {
       this.#jump(s, reply.epoch, reply.head, "trimmed", step);
-      return this.#finish(s, step);
+      return this.#pull(s, step);
     }
-    // No progress: leave the rest to the next position check rather than loop.
-    return s.contiguous > before ? this.#finish(s, step) : this.#release(s, step);
+    // No progress (the store returned nothing new): back off rather than loop.
+    if (s.contiguous <= before && s.contiguous < s.knownHead) return this.#failed(s, step);
+    s.failures = 0;
+    return this.#pull(s, step);
   }
 
-  /** True while `request` is the stream's outstanding gap fetch (its reply is still wanted). */
+  /** True while `request` is the stream's outstanding fetch (its reply is still wanted). */
   awaitsFetch(request: FetchRequest): boolean {
-    return this.#streams.get(request.stream)?.fetch === request;
+    return this.#streams.get(request.stream)?.fetch?.request === request;
   }
 
-  /** A gap fetch failed or timed out: forget it so a later input can ask again. */
+  /**
+   * A fetch could not be sent or its reply could not be read: it is retried after a backoff
+   * (for as long as the stream is subscribed).
+   */
   fetchFailed(request: FetchRequest): void {
     const s = this.#streams.get(request.stream);
-    if (s && s.fetch === request) s.fetch = null;
+    if (s?.fetch?.request !== request) return;
+    s.fetch = null;
+    this.#failed(s, {});
+  }
+
+  /**
+   * Advances time: outstanding fetches past their deadline are given up (and retried after a
+   * backoff), and streams whose backoff ended fetch again. Returns the fetches to send.
+   */
+  tick(): SequencerStep[] {
+    const now = this.#now();
+    const steps: SequencerStep[] = [];
+    for (const s of this.#streams.values()) {
+      if (s.phase !== "active") continue;
+      if (s.fetch !== null && now >= s.fetch.deadline) {
+        s.fetch = null;
+        this.#failed(s, {});
+      }
+      if (s.retryAt !== null && now >= s.retryAt) {
+        s.retryAt = null;
+        const step = this.#pull(s, {});
+        if (step.fetch) steps.push(step);
+      }
+    }
+    return steps;
+  }
+
+  /** When `tick` has something to do (a fetch deadline, the end of a backoff), or undefined. */
+  nextWakeAt(): number | undefined {
+    let at: number | undefined;
+    for (const s of this.#streams.values()) {
+      if (s.phase !== "active") continue;
+      const t = s.fetch?.deadline ?? s.retryAt;
+      if (t !== null && t !== undefined && (at === undefined || t < at)) at = t;
+    }
+    return at;
   }
 
   /**
@@ -381,13 +430,12 @@ export class Sequencer {
   }
 
   /**
-   * Applies a heads reply (the periodic position check, G7). A stream whose received prefix did
-   * not grow since the previous check while records are missing (beyond everything received, in
-   * a hole whose fetch failed, or below a replay the server stopped) gets a fetch for them; a
-   * stream in another epoch gets an `epoch` outcome. With `marks` (taken
-   * when the request was sent), a stream whose subscription changed since then is skipped (the
-   * reply may predate its outcome), and a head below an offset already handed out then, in the
-   * same epoch, is a diverged log: the step asks to `resubscribe`.
+   * Applies a heads reply (the periodic position check, G7): it raises each stream's known
+   * head — a trailing gap (the last live batch lost on a quiet stream) is then pulled like any
+   * other; a stream in another epoch gets an `epoch` outcome. With `marks` (taken when the
+   * request was sent), a stream whose subscription changed since then is skipped (the reply may
+   * predate its outcome), and a head below an offset already handed out then, in the same
+   * epoch, is a diverged log: the step asks to `resubscribe`.
    */
   heads(
     heads: Record<StreamName, { epoch: Epoch; head: Offset }>,
@@ -403,29 +451,17 @@ export class Sequencer {
       // may describe the log as it was before the one the client was since told about (read
       // before a subscription's, answered after it): it says nothing of the current one.
       if (marks !== undefined && mark?.generation !== s.generation) continue;
-      const step: SequencerStep = { acks: [] };
+      const step: SequencerStep = {};
       if (!this.#sameEpoch(s, h.epoch, step, h.head)) {
-        steps.push(this.#finish(s, step));
+        steps.push(this.#pull(s, step));
         continue;
       }
       if (mark !== undefined && mark.epoch === h.epoch && h.head < mark.offset) {
         steps.push(this.#diverge(s, step));
         continue;
       }
-      const known = Math.max(s.highest, s.contiguous, s.seenHighest);
-      const until = Math.max(h.head, known);
-      // The records after `contiguous` did not come since the previous check, and not because
-      // flow control held them back (the buffer has room, or the application handled all it
-      // has): they will not come by themselves — a trailing gap, a hole whose fetch failed or
-      // timed out, a replay the server stopped (live events may keep arriving beyond it).
-      // Fetch them; the replay no longer counts.
-      const waiting = s.buffer.size <= this.#maxBuffered / 2 || handedOffset(s) === s.contiguous;
-      const stalled = s.lastCheck === s.contiguous && waiting && until > s.contiguous;
-      if (stalled && s.fetch === null) {
-        s.replayUntil = Math.min(s.replayUntil, s.contiguous);
-        step.fetch = this.#request(s, s.contiguous, until);
-      }
-      s.lastCheck = s.contiguous;
+      if (h.head > s.knownHead) s.knownHead = h.head;
+      this.#pull(s, step);
       if (step.fetch) steps.push(step);
     }
     return steps;
@@ -436,9 +472,11 @@ export class Sequencer {
   #sameEpoch(s: StreamState, epoch: Epoch, step: SequencerStep, start: Offset): boolean {
     if (!s.position || s.position.epoch === epoch) return true;
     if (handedOffset(s) === 0 && s.buffer.size === 0) {
-      // Offset 0 is valid in every epoch: a stream's first log gets its epoch here.
+      // Offset 0 is valid in every epoch: a stream's first log gets its epoch here (and what
+      // was known of the head of another log no longer counts).
       s.position = { epoch, offset: 0 };
       s.epoch = epoch;
+      s.knownHead = 0;
       return true;
     }
     this.#jump(s, epoch, Math.max(0, start), "epoch", step);
@@ -452,13 +490,14 @@ export class Sequencer {
     reason: "epoch" | "trimmed",
     step: SequencerStep,
   ): void {
-    if (s.epoch !== epoch) forgetBuffered(s);
+    if (s.epoch !== epoch) s.buffer.clear();
     s.inFlight = null;
     s.position = { epoch, offset: start };
     s.epoch = epoch;
     s.fetch = null;
-    s.lastCheck = null;
-    s.replayUntil = start;
+    s.failures = 0;
+    s.retryAt = null;
+    s.knownHead = start;
     s.generation++;
     rebuildIndexes(s);
     step.outcome = { stream: s.stream, recovered: false, reason, position: { ...s.position } };
@@ -487,8 +526,6 @@ export class Sequencer {
     s.inFlight = null;
     s.epoch = null;
     clearBuffer(s);
-    step.acks.push(...s.heldAcks);
-    s.heldAcks = [];
     step.resubscribe = {
       stream: s.stream,
       position: s.position ? { ...s.position } : null,
@@ -497,41 +534,39 @@ export class Sequencer {
     return step;
   }
 
-  // Adds a gap fetch when records are missing beyond a hole the replay will not fill (records
-  // wait after it, or were dropped from a full buffer), then releases acks.
-  #finish(s: StreamState, step: SequencerStep): SequencerStep {
-    if (s.phase === "active" && s.fetch === null) {
-      const after = Math.max(s.contiguous, s.replayUntil);
-      // Records dropped from a full buffer (up to seenHighest) are fetched once there is room
-      // for them; a hole below the highest buffered record right away.
-      const room = s.buffer.size <= this.#maxBuffered / 2;
-      const until = s.seenHighest > s.highest && room ? s.seenHighest : s.highest - 1;
-      if (until > after) step.fetch = this.#request(s, after, until);
-    }
-    return this.#release(s, step);
+  // A fetch failed (timeout, refusal, no progress): the next one waits for a backoff.
+  #failed(s: StreamState, step: SequencerStep): SequencerStep {
+    s.failures++;
+    s.retryAt = this.#now() + backoffDelay(s.failures, this.#retry, this.#random);
+    return step;
   }
 
-  #request(s: StreamState, after: Offset, until: Offset): FetchRequest {
+  // The one repair rule: while the contiguous offset is below the known head, keep one fetch
+  // outstanding — asked only when the buffer has room (flow control): when the handlers have
+  // records to work through, a buffer more than half full waits for them; when they have none
+  // (a hole at the next offset), the furthest buffered records make room (they stay below the
+  // known head, so they are fetched again).
+  #pull(s: StreamState, step: SequencerStep): SequencerStep {
+    if (s.phase !== "active" || s.fetch !== null || s.retryAt !== null) return step;
+    if (s.contiguous >= s.knownHead) return step;
+    const half = Math.floor(this.#maxBuffered / 2);
+    if (s.buffer.size > half) {
+      if (s.contiguous > handedOffset(s)) return step;
+      const furthest = [...s.buffer.keys()].sort((a, b) => b - a);
+      for (const offset of furthest) {
+        if (s.buffer.size <= half) break;
+        dropBuffered(s, offset);
+      }
+    }
+    const room = this.#maxBuffered - s.buffer.size;
     const request: FetchRequest = {
       stream: s.stream,
       epoch: s.position?.epoch ?? "",
-      after,
-      limit: Math.max(1, Math.min(this.#fetchLimit, until - after)),
+      after: s.contiguous,
+      limit: Math.max(1, Math.min(this.#fetchLimit, s.knownHead - s.contiguous, room)),
     };
-    s.fetch = request;
-    return request;
-  }
-
-  #hold(s: StreamState, ack: () => void, step: SequencerStep): void {
-    s.heldAcks.push(ack);
-    if (s.heldAcks.length > MAX_HELD_ACKS) step.acks.push(s.heldAcks.shift() as () => void);
-  }
-
-  #release(s: StreamState, step: SequencerStep): SequencerStep {
-    if (s.heldAcks.length > 0 && s.buffer.size <= this.#maxBuffered / 2) {
-      step.acks.push(...s.heldAcks);
-      s.heldAcks = [];
-    }
+    s.fetch = { request, deadline: this.#now() + this.#fetchTimeoutMs };
+    step.fetch = request;
     return step;
   }
 }

@@ -2,9 +2,10 @@ import { describe, expect, it } from "vitest";
 import {
   type EventRecord,
   isAssuredError,
+  type ParsedSubscribed,
+  packRecords,
   parseSubscribedFrame,
   Sequencer,
-  type SubscribedFrame,
 } from "../src/index.js";
 
 /* The client half of "positions detect divergence" (DESIGN §8): ids travel with positions. */
@@ -16,7 +17,11 @@ function rec(offset: number, id = `id-${offset}`): EventRecord {
   return { stream: S, offset, id, name: "msg", payload: new Uint8Array([1]), time: 1 };
 }
 
-function frame(start: number, head: number, extra: Partial<SubscribedFrame> = {}): SubscribedFrame {
+function frame(
+  start: number,
+  head: number,
+  extra: Partial<ParsedSubscribed> = {},
+): ParsedSubscribed {
   return { stream: S, epoch: E, recovered: true, start, head, ...extra };
 }
 
@@ -164,7 +169,15 @@ describe("Sequencer positions carry the id of their event", () => {
   });
 
   it("parses diverged and startId in assured:subscribed and refuses a bad position id in track", () => {
-    const raw = { stream: S, epoch: E, recovered: false, reason: "diverged", start: 3, head: 3 };
+    const raw = {
+      stream: S,
+      epoch: E,
+      recovered: false,
+      reason: "diverged",
+      start: 3,
+      head: 3,
+      ...packRecords([]),
+    };
     expect(parseSubscribedFrame(raw).reason).toBe("diverged");
     expect(parseSubscribedFrame({ ...raw, startId: "e-3" }).startId).toBe("e-3");
     for (const startId of ["", 5, "x".repeat(600)]) {

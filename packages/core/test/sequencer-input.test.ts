@@ -72,9 +72,20 @@ describe("frame parsers (client side, G12)", () => {
       start: 4,
       head: 4,
     };
-    expect(parseSubscribedFrame(frame)).toEqual(frame);
-    expect(() => parseSubscribedFrame({ ...frame, reason: "because" })).toThrow(/malformed/);
-    expect(() => parseSubscribedFrame({ ...frame, start: -1 })).toThrow(/malformed/);
+    const empty = packRecords([]);
+    expect(parseSubscribedFrame({ ...frame, ...empty })).toEqual({ ...frame, records: [] });
+    expect(() => parseSubscribedFrame({ ...frame, ...empty, reason: "because" })).toThrow(
+      /malformed/,
+    );
+    expect(() => parseSubscribedFrame({ ...frame, ...empty, start: -1 })).toThrow(/malformed/);
+    // v2: the first page travels with the outcome, starting right after `start`.
+    expect(() => parseSubscribedFrame(frame)).toThrow(/malformed/);
+    const page = packRecords(records.map((r) => ({ ...r, offset: r.offset + 4 })));
+    const parsed = parseSubscribedFrame({ ...frame, ...page, head: 7 });
+    expect(parsed.records?.map((r) => r.offset)).toEqual([5, 6, 7]);
+    expect(() => parseSubscribedFrame({ ...frame, ...packRecords(records), head: 7 })).toThrow(
+      /malformed/,
+    );
   });
 
   it("parses fetch and heads replies, including errors", () => {

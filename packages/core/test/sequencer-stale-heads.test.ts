@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type EventRecord, Sequencer, type SubscribedFrame } from "../src/index.js";
+import { type EventRecord, type ParsedSubscribed, Sequencer } from "../src/index.js";
 
 /*
  * Found by the chaos harness's long run: after a store restarted empty, a position check read
@@ -34,7 +34,7 @@ describe("Sequencer: a heads reply older than the stream's latest outcome", () =
   it("G3/G6: is ignored, so a stale empty head does not send the client back to offset 0", () => {
     const seq = new Sequencer();
     seq.track(S, { epoch: "old", offset: 255, id: "old-255" }, "head");
-    const lost: SubscribedFrame = {
+    const lost: ParsedSubscribed = {
       stream: S,
       epoch: "old",
       recovered: true,

@@ -4,7 +4,7 @@ import type {
   FetchRequest,
   FetchResult,
   ParsedBatch,
-  SubscribedFrame,
+  ParsedSubscribed,
 } from "../src/index.js";
 import { isAssuredError, Sequencer } from "../src/index.js";
 
@@ -26,7 +26,7 @@ function batch(offsets: number[], epoch = E, stream = S): ParsedBatch {
   return { stream, epoch, records: offsets.map((o) => rec(o, stream)) };
 }
 
-function subscribed(start: number, head: number, extra: Partial<SubscribedFrame> = {}) {
+function subscribed(start: number, head: number, extra: Partial<ParsedSubscribed> = {}) {
   return { stream: S, epoch: E, recovered: true, start, head, ...extra };
 }
 
@@ -97,7 +97,8 @@ describe("Sequencer", () => {
   it("G7: a record that skips ahead asks for the missing range once", () => {
     const seq = active({}, 3, 3);
     const step = seq.receive(batch([7]));
-    expect(step.fetch).toEqual({ stream: S, epoch: E, after: 3, limit: 3 });
+    // Up to the known head (7): one fetch while behind it.
+    expect(step.fetch).toEqual({ stream: S, epoch: E, after: 3, limit: 4 });
     expect(seq.receive(batch([8])).fetch).toBeUndefined();
     const repaired = seq.fetched(step.fetch!, page(3, [4, 5, 6], 8));
     expect(repaired.fetch).toBeUndefined();
@@ -115,98 +116,129 @@ describe("Sequencer", () => {
     expect(drain(seq)).toEqual([3, 4]);
   });
 
-  it("G7: a stale or failed fetch reply is ignored and the gap can be asked again", () => {
-    const seq = active();
+  it("G7: a failed or timed-out fetch is asked again after a backoff, and its late reply is ignored", () => {
+    let now = 0;
+    const seq = active({ now: () => now, random: () => 1, fetchTimeoutMs: 1000 });
     const step = seq.receive(batch([3]));
-    seq.fetchFailed(step.fetch!);
-    expect(seq.fetched(step.fetch!, page(0, [1, 2], 3)).fetch).toBeUndefined();
+    expect(step.fetch).toMatchObject({ after: 0, limit: 3 });
+    // A refusal: no fetch before the backoff ended (0.5 s with the default policy, jitter 1).
+    expect(
+      seq.fetched(step.fetch!, { ok: false, error: { code: "INTERNAL", message: "x" } }),
+    ).toEqual({});
+    expect(seq.nextWakeAt()).toBe(500);
+    expect(seq.receive(batch([4])).fetch).toBeUndefined();
+    expect(seq.tick()).toEqual([]);
+    now = 500;
+    const [again] = seq.tick();
+    expect(again?.fetch).toMatchObject({ after: 0, limit: 4 });
+    // No reply: the deadline passes; the next try waits for a longer backoff (1 s).
+    expect(seq.nextWakeAt()).toBe(1500);
+    now = 1500;
+    expect(seq.tick()).toEqual([]);
+    expect(seq.nextWakeAt()).toBe(2500);
+    // The late reply of the timed-out fetch changes nothing.
+    expect(seq.fetched(again!.fetch!, page(0, [1, 2], 4))).toEqual({});
     expect(drain(seq)).toEqual([]);
-    const again = seq.receive(batch([4]));
-    expect(again.fetch).toMatchObject({ after: 0, limit: 3 });
+    now = 2500;
+    const [third] = seq.tick();
+    expect(third?.fetch).toMatchObject({ after: 0, limit: 4 });
+    // Progress resets the backoff; nothing is left to wait for.
+    seq.fetched(third!.fetch!, page(0, [1, 2], 4));
+    expect(drain(seq)).toEqual([1, 2, 3, 4]);
+    expect(seq.nextWakeAt()).toBeUndefined();
   });
 
-  it("G7: no fetch for the range the announced replay will bring", () => {
-    const seq = new Sequencer();
+  it("G7: a fetch reply without progress backs off instead of asking again at once", () => {
+    let now = 0;
+    const seq = active({ now: () => now, random: () => 1 });
+    const step = seq.receive(batch([3]));
+    expect(seq.fetched(step.fetch!, page(0, [], 3)).fetch).toBeUndefined();
+    expect(seq.nextWakeAt()).toBe(500);
+    now = 500;
+    expect(seq.tick()[0]?.fetch).toMatchObject({ after: 0 });
+  });
+
+  it("G5/G7: `subscribed` carries the first page; the rest is pulled one fetch at a time up to its head", () => {
+    const seq = new Sequencer({ fetchLimit: 4 });
     seq.track(S, { epoch: E, offset: 2 }, "earliest");
-    seq.subscribed(subscribed(2, 10));
-    // A live record beyond the replay range arrives before the replay.
+    const step = seq.subscribed({ ...subscribed(2, 10), records: [rec(3), rec(4)] });
+    expect(step.outcome).toMatchObject({ recovered: true });
+    expect(step.fetch).toEqual({ stream: S, epoch: E, after: 4, limit: 4 });
+    // Live records beyond the head only raise it: still the one fetch.
     expect(seq.receive(batch([11])).fetch).toBeUndefined();
-    expect(seq.receive(batch([3, 4, 5])).fetch).toBeUndefined();
-    expect(drain(seq)).toEqual([3, 4, 5]);
-    // A live record that skips beyond the replay range is a gap above the replay only.
-    expect(seq.receive(batch([14])).fetch).toMatchObject({ after: 10, limit: 3 });
+    expect(drain(seq)).toEqual([3, 4]);
+    const next = seq.fetched(step.fetch!, page(4, [5, 6, 7, 8], 11));
+    expect(next.fetch).toEqual({ stream: S, epoch: E, after: 8, limit: 3 });
+    seq.fetched(next.fetch!, page(8, [9, 10, 11], 11));
+    expect(drain(seq)).toEqual([5, 6, 7, 8, 9, 10, 11]);
   });
 
-  it("G7: the periodic check fetches a trailing gap once nothing arrived since the last check", () => {
+  it("G7: a position check above the received offset fetches the trailing gap at once", () => {
     const seq = active({}, 4, 4);
     expect(seq.checkRequest()).toEqual({ streams: [S] });
-    expect(seq.heads({ [S]: { epoch: E, head: 6 } })).toEqual([]);
     const steps = seq.heads({ [S]: { epoch: E, head: 6 } });
     expect(steps).toHaveLength(1);
     expect(steps[0]?.fetch).toEqual({ stream: S, epoch: E, after: 4, limit: 2 });
+    // One fetch outstanding: the next check asks nothing more.
+    expect(seq.heads({ [S]: { epoch: E, head: 6 } })).toEqual([]);
     seq.fetched(steps[0]!.fetch!, page(4, [5, 6], 6));
     expect(drain(seq)).toEqual([5, 6]);
     expect(seq.heads({ [S]: { epoch: E, head: 6 } })).toEqual([]);
   });
 
-  it("G7: the periodic check does not fetch while records keep arriving", () => {
+  it("G7: one fetch outstanding per stream, not one per check or batch", () => {
     const seq = active({}, 0, 0);
-    seq.heads({ [S]: { epoch: E, head: 3 } });
+    expect(seq.heads({ [S]: { epoch: E, head: 3 } })).toHaveLength(1);
     seq.receive(batch([1]));
     expect(seq.heads({ [S]: { epoch: E, head: 3 } })).toEqual([]);
   });
 
-  it("G11: the buffer is bounded; overflow drops the furthest records and fetches them later", () => {
+  it("G11: the buffer is bounded; overflow drops the furthest records and fetches them when there is room", () => {
     const seq = active({ maxBuffered: 3 }, 0, 0);
-    const first = seq.receive(batch([2, 3, 4]));
-    expect(first.fetch).toMatchObject({ after: 0 });
-    seq.receive(batch([5, 6])); // dropped: beyond the furthest of a full buffer
-    const filled = seq.fetched(first.fetch!, page(0, [1], 6));
-    // 1 fills the hole; 4 (the furthest) made room for it. The buffer is full: no fetch yet.
-    expect(filled.fetch).toBeUndefined();
     const fetches: FetchRequest[] = [];
-    expect(drain(seq, S, fetches)).toEqual([1, 2, 3]);
-    // Once the handlers made room, the dropped 4–6 are fetched (not left to the position check).
-    expect(fetches).toMatchObject([{ after: 3, limit: 3 }]);
-    expect(seq.receive(batch([7])).fetch).toBeUndefined(); // one fetch per stream at a time
-    // The page fills the buffer: 7, now the furthest, is dropped, and fetched when there is room.
-    seq.fetched(fetches[0]!, page(3, [4, 5, 6], 7));
-    expect(drain(seq, S, fetches)).toEqual([4, 5, 6]);
-    expect(fetches[1]).toMatchObject({ after: 6, limit: 1 });
-    seq.fetched(fetches[1]!, page(6, [7], 7));
-    expect(drain(seq)).toEqual([7]);
+    const first = seq.receive(batch([2, 3, 4]));
+    // A hole at 1 behind a full buffer: the furthest make room; the fetch fits what is left.
+    expect(first.fetch).toMatchObject({ after: 0, limit: 2 });
+    fetches.push(first.fetch!);
+    expect(seq.receive(batch([5, 6])).fetch).toBeUndefined(); // one fetch per stream at a time
+    const delivered: number[] = [];
+    // The server answers every fetch from its log 1…6; the handlers drain in between.
+    for (let i = 0; i < fetches.length; i++) {
+      const f = fetches[i]!;
+      expect(f.limit).toBeLessThanOrEqual(3);
+      const to = Math.min(6, f.after + f.limit);
+      const step = seq.fetched(
+        f,
+        page(
+          f.after,
+          Array.from({ length: to - f.after }, (_, k) => f.after + 1 + k),
+          6,
+        ),
+      );
+      if (step.fetch) fetches.push(step.fetch);
+      delivered.push(...drain(seq, S, fetches));
+    }
+    expect(delivered).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
-  it("G7: replay records dropped by a full buffer are fetched, not awaited from the replay", () => {
+  it("G11: flow control: no fetch while the handlers have more than half a buffer to work through", () => {
     const seq = new Sequencer({ maxBuffered: 4 });
     seq.track(S, null, "earliest");
-    seq.subscribed(subscribed(0, 10));
-    expect(seq.receive(batch([1, 2, 3, 4, 5])).fetch).toBeUndefined(); // 5 does not fit
-    const fetches: FetchRequest[] = [];
-    expect(drain(seq, S, fetches)).toEqual([1, 2, 3, 4]);
-    // Fetched as soon as the buffer is half empty, not awaited from the replay.
-    expect(fetches).toMatchObject([{ after: 4, limit: 1 }]);
-    seq.receive(batch([6, 7]));
-    seq.fetched(fetches[0]!, page(4, [5], 10));
-    expect(drain(seq)).toEqual([5, 6, 7]);
+    // A page of 3 (more than half of 4), head 10: the handlers first.
+    const step = seq.subscribed({ ...subscribed(0, 10), records: [rec(1), rec(2), rec(3)] });
+    expect(step.fetch).toBeUndefined();
+    const r1 = seq.next(S)!;
+    expect(seq.delivered(S, r1.offset)?.fetch).toMatchObject({ after: 3, limit: 2 });
   });
 
-  it("G11: replay acks are held while the buffer is more than half full", () => {
-    const seq = active({ maxBuffered: 4 }, 0, 6);
-    let acked = 0;
-    const ack = () => {
-      acked++;
-    };
-    const step = seq.receive(batch([1, 2, 3]), ack);
-    expect(step.acks).toHaveLength(0);
-    const r1 = seq.next(S)!;
-    const released = seq.delivered(S, r1.offset);
-    expect(released?.acks).toEqual([ack]);
-    for (const a of released?.acks ?? []) a();
-    expect(acked).toBe(1);
-    expect(seq.receive(batch([4]), ack).acks).toEqual([]);
-    const r2 = seq.next(S)!;
-    expect(seq.delivered(S, r2.offset)?.acks).toEqual([ack]);
+  it("G11: a hole at the next offset behind a full buffer makes room by dropping the furthest records", () => {
+    const seq = active({ maxBuffered: 4 }, 0, 0);
+    const step = seq.receive(batch([3, 4, 5, 6]));
+    expect(step.fetch).toMatchObject({ after: 0, limit: 2 });
+    // The furthest (5, 6) were dropped to make room: they are fetched after the hole.
+    const next = seq.fetched(step.fetch!, page(0, [1, 2], 6));
+    expect(drain(seq)).toEqual([1, 2, 3, 4]);
+    expect(next.fetch ?? seq.tick()[0]?.fetch).toBeUndefined();
   });
 
   it("G5: records that arrive before `subscribed` are kept and delivered after it", () => {
@@ -351,10 +383,9 @@ describe("Sequencer", () => {
     expect(seq.position(S)).toEqual({ epoch: E, offset: 5 });
   });
 
-  it("ignores input for streams it does not track, and releases their acks", () => {
+  it("ignores input for streams it does not track", () => {
     const seq = new Sequencer();
-    const ack = () => {};
-    expect(seq.receive(batch([1]), ack).acks).toEqual([ack]);
+    expect(seq.receive(batch([1]))).toEqual({});
     expect(seq.subscribed(subscribed(0, 0)).outcome).toBeUndefined();
     expect(seq.next(S)).toBeUndefined();
   });

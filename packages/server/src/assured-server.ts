@@ -113,7 +113,12 @@ export class AssuredServer<
       attachSocket(this.#ctx, this.#dispatcher, socket);
     };
     // Events committed outside publish (transactional publish), if the store reports them.
-    this.#stopCommits = watchStoreCommits(this.#ctx);
+    try {
+      this.#stopCommits = watchStoreCommits(this.#ctx);
+    } catch (error) {
+      this.#ctx.metrics.close(); // nothing else is attached yet
+      throw error;
+    }
     nsp.on("connection", this.#onConnection);
     for (const socket of nsp.sockets.values()) this.#onConnection(socket);
     log("attached to namespace %s", nsp.name);
@@ -225,7 +230,7 @@ export class AssuredServer<
   }
 
   /**
-   * A snapshot of the server's figures — publishes, appends, replays, fetches, dedup outcomes,
+   * A snapshot of the server's figures — publishes, appends, first pages, fetches, dedup outcomes,
    * handler runs and errors, failures, queued messages, sockets, subscriptions — the same as its
    * OpenTelemetry metrics (docs/operations.md), without OpenTelemetry. Counters count since the
    * server was created; each call returns a new object.
@@ -236,9 +241,10 @@ export class AssuredServer<
   }
 
   /**
-   * Detaches from the namespace: stops listening to sockets, stops replays, drops queued
-   * client messages (clients resend them), aborts the `context.signal` of running handlers
-   * (reason `CLOSED`: they should stop), and waits for pending publishes and running handlers
+   * Detaches from the namespace: stops listening to sockets, stops subscriptions and fetches
+   * waiting for their bytes, drops queued client messages (clients resend them), aborts the
+   * `context.signal` of running handlers (reason `CLOSED`: they should stop), and waits for
+   * pending publishes and running handlers
    * — at most `timeoutMs` (default `limits.closeTimeoutMs`, 10 s): a hung handler or a store
    * that never answers cannot hang shutdown. Whatever is still running then is left to
    * finish on its own. The stores and Socket.IO server stay open (they are the application's).
@@ -269,7 +275,7 @@ export class AssuredServer<
     for (const socket of nsp.sockets.values()) {
       this.#dispatcher.dropQueued(socket);
       detachSocket(this.#ctx, socket);
-      // Stops replays and fetches waiting for bytes, and gives back what they hold.
+      // Stops subscriptions and fetches waiting for bytes, and gives back what they hold.
       closeSocketBudget(this.#ctx, socket);
     }
     this.#ctx.writes.stop();

@@ -130,7 +130,7 @@ export class ConnectionMeter {
       written();
       return;
     }
-    // Kept in mark order (a replay frame's mark comes back only after its ack timeout).
+    // Kept in mark order (marks may come back out of order, e.g. a page granted late).
     let at = this.#waiting.length;
     while (at > 0 && this.#waiting[at - 1]!.mark > mark) at--;
     this.#waiting.splice(at, 0, { mark, written, deadline });

@@ -5,7 +5,7 @@ import { stateOf } from "./socket-state.js";
 import type { AnySocket } from "./wire.js";
 
 /**
- * The socket's replay/fetch budget (`maxSocketReplayBytes`, drawing from the server's
+ * The socket's catch-up page budget (`maxSocketReplayBytes`, drawing from the server's
  * `maxReplayBytesInFlight`), created on first use and closed when the socket disconnects: its
  * waiters leave the queues and its grants are given back.
  */
@@ -33,7 +33,7 @@ export function meterOf(ctx: ServerContext, socket: AnySocket): ConnectionMeter 
 
 /**
  * Gives `grant` back once the socket's packets up to `mark` left the server's buffers. They must
- * do so within `replayAckTimeoutMs` of `sentAt` (when they were emitted, a monotonic
+ * do so within `writeTimeoutMs` of `sentAt` (when they were emitted, a monotonic
  * `performance.now()` time): a connection that has not written them by then is closed (its
  * buffers dropped, the client recovers by replay), which gives the grant back, so a peer that
  * stopped reading holds its replay/fetch bytes for at most about that long.
@@ -48,7 +48,7 @@ export function releaseWhenWritten(
   meterOf(ctx, socket).afterWritten(
     mark,
     () => grant.release(),
-    sentAt + ctx.limits.replayAckTimeoutMs,
+    sentAt + ctx.limits.writeTimeoutMs,
     ctx.writes,
   );
 }

@@ -1,5 +1,7 @@
 import {
+  AssuredError,
   type CommittedRange,
+  describe,
   type EventRecord,
   FRAMES,
   packRecords,
@@ -55,6 +57,11 @@ interface StreamFeed {
 export class CommitFeed {
   readonly #target: CommitFeedTarget;
   readonly #streams = new Map<string, StreamFeed>();
+  /**
+   * The map's size at which idle entries are dropped next: at least `MAX_IDLE_STREAMS`, and
+   * twice what a sweep kept, so sweeps cost O(1) per new stream however many are subscribed.
+   */
+  #sweepAt = MAX_IDLE_STREAMS;
   #idle: (() => void)[] = [];
   #stopped = false;
 
@@ -70,7 +77,7 @@ export class CommitFeed {
     if (last < first || !this.#target.hasLocalSubscribers(roomOf(stream))) return;
     let feed = this.#streams.get(stream);
     if (feed === undefined) {
-      if (this.#streams.size >= MAX_IDLE_STREAMS) this.#forgetIdle();
+      if (this.#streams.size >= this.#sweepAt) this.#forgetIdle();
       feed = { queue: [], running: false, epoch: "", sent: 0 };
       this.#streams.set(stream, feed);
     }
@@ -82,7 +89,7 @@ export class CommitFeed {
     }
   }
 
-  /** Emits nothing more (the server closes); reads in flight end unemitted. */
+  /** Emits nothing more (the server closes); reads in flight end unemitted and unreported. */
   stop(): void {
     this.#stopped = true;
     for (const feed of this.#streams.values()) feed.queue.length = 0;
@@ -100,7 +107,8 @@ export class CommitFeed {
         await this.#emitRange(stream, feed, range);
       } catch (error) {
         log("reading %o %d–%d failed: %o", stream, range.first, range.last, error);
-        this.#target.failed(error, stream);
+        // After `stop` the store may be closing too: nothing is emitted, nothing to report.
+        if (!this.#stopped) this.#target.failed(error, stream);
       }
     }
     feed.running = false;
@@ -138,13 +146,17 @@ export class CommitFeed {
     log("emitted %d committed events of %o", records.length, stream);
   }
 
-  /** Drops idle entries of streams without subscribers here (bounds the map). */
+  /**
+   * Drops idle entries of streams without subscribers here (bounds the map: at most twice the
+   * streams subscribed or running, or `MAX_IDLE_STREAMS`).
+   */
   #forgetIdle(): void {
     for (const [stream, feed] of this.#streams) {
       if (!feed.running && !this.#target.hasLocalSubscribers(roomOf(stream))) {
         this.#streams.delete(stream);
       }
     }
+    this.#sweepAt = Math.max(MAX_IDLE_STREAMS, 2 * this.#streams.size);
   }
 }
 
@@ -169,7 +181,8 @@ export function enqueue(queue: CommittedRange[], range: CommittedRange): void {
 
 /**
  * Subscribes the server to its store's commit reports (`watchCommits`), if the store has them;
- * returns the function that stops them (undefined for a store without).
+ * returns the function that stops them (undefined for a store without). Throws
+ * `INVALID_ARGUMENT` when `watchCommits` returns no function to stop them.
  */
 export function watchStoreCommits(ctx: ServerContext): (() => void) | undefined {
   const { store, nsp, limits } = ctx;
@@ -191,10 +204,22 @@ export function watchStoreCommits(ctx: ServerContext): (() => void) | undefined 
       }),
     emitted: (events, bytes) => ctx.metrics.committed(events, bytes),
   });
-  const unwatch = store.watchCommits((commit) => feed.report(commit));
+  const unwatch: unknown = store.watchCommits((commit) => feed.report(commit));
+  if (typeof unwatch !== "function") {
+    feed.stop();
+    throw new AssuredError(
+      "INVALID_ARGUMENT",
+      `options.store.watchCommits must return the function that stops its reports, got ${describe(unwatch)}.`,
+    );
+  }
   log("watching the store's commits");
   return () => {
     feed.stop();
-    unwatch();
+    try {
+      unwatch();
+    } catch (error) {
+      // A store's own stop function must not keep the server from closing.
+      ctx.report({ kind: "store", error: toStoreError(error, "close"), operation: "commits" });
+    }
   };
 }

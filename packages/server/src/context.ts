@@ -27,7 +27,7 @@ export interface ServerContext {
   /** Replay pages and fetch replies in flight on this server (`maxReplayBytesInFlight`). */
   replayBudget: ServerBudget;
   /**
-   * Closes connections that hold replay/fetch bytes unwritten past `replayAckTimeoutMs` (a peer
+   * Closes connections that hold replay/fetch bytes unwritten past `writeTimeoutMs` (a peer
    * that stopped reading must not pin `maxReplayBytesInFlight`).
    */
   writes: WriteWatchdog;
@@ -85,7 +85,7 @@ export function createContext(
     dedupStore: options.dedupStore,
     limits,
     replayBudget: new ServerBudget(limits.maxReplayBytesInFlight),
-    writes: new WriteWatchdog(limits.replayAckTimeoutMs),
+    writes: new WriteWatchdog(limits.writeTimeoutMs),
     rate: new RateLimiter(limits),
     identify: options.identify,
     async allowed(socket, stream, action) {

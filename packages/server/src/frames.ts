@@ -86,6 +86,9 @@ export function parseHandshake(
   if (value === undefined) return undefined;
   const auth = asRecord(value, "auth.assured");
   if (auth.v !== PROTOCOL_VERSION) {
+    if (typeof auth.v === "number" && Number.isSafeInteger(auth.v) && auth.v > 0) {
+      throw protocolMismatch(auth.v);
+    }
     throw badFrame(`auth.assured.v must be ${PROTOCOL_VERSION}; upgrade the client or server.`);
   }
   let clientId: string | undefined;
@@ -233,4 +236,20 @@ function optionalInteger(value: unknown, field: string, unit: string): number | 
     throw badFrame(`${field} must be a non-negative integer (${unit}).`);
   }
   return value;
+}
+
+/**
+ * The handshake of a client speaking another protocol version (a v1 client talking to this v2
+ * server): a clear, final error instead of frames it would misread.
+ */
+function protocolMismatch(peerVersion: number): AssuredError {
+  const advice =
+    peerVersion < PROTOCOL_VERSION
+      ? "upgrade @assured/client to the version matching the server"
+      : "upgrade @assured/server to the version matching the client";
+  return new AssuredError(
+    "PROTOCOL_VERSION",
+    `the client speaks Assured protocol version ${peerVersion}, this server speaks version ${PROTOCOL_VERSION}: ${advice}. Nothing is subscribed and no message is handled on this connection.`,
+    { details: { version: PROTOCOL_VERSION, peerVersion } },
+  );
 }

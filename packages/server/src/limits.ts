@@ -12,15 +12,21 @@ export interface AssuredLimits {
   maxPayloadBytes: number;
   /** Most events one (re)subscription replays; beyond it the outcome is `recovered: false, reason: "limit"`. */
   replayLimit: number;
-  /** Events per replay `assured:batch` (and per store read while replaying). */
-  replayBatchSize: number;
-  /** Payload bytes per `assured:batch` frame or fetch reply; larger pages are split (a larger single event travels alone). */
+  /**
+   * Payload bytes per `assured:batch` frame, fetch reply or first page of an
+   * `assured:subscribed`; a larger page is cut short (a larger single event travels alone).
+   */
   maxBatchBytes: number;
-  /** Replay batches sent and not yet acknowledged by the client, per subscription. */
-  replayWindow: number;
-  /** How long the server waits for a replay batch's ack before it stops that replay. */
-  replayAckTimeoutMs: number;
-  /** Most records one `assured:fetch` returns (larger limits are lowered to it). */
+  /**
+   * How long a fetch reply or a subscribe reply's first page may stay unwritten in the server's
+   * buffers: a connection that has not written it by then is closed (the peer stopped reading),
+   * its buffers dropped and its byte budget given back; the client recovers when it reconnects.
+   */
+  writeTimeoutMs: number;
+  /**
+   * Most records one `assured:fetch` returns (larger limits are lowered to it), and most records
+   * in the first page of an `assured:subscribed`.
+   */
   fetchLimit: number;
   /** Most streams in one `assured:heads` request. */
   maxHeadsStreams: number;
@@ -38,15 +44,15 @@ export interface AssuredLimits {
    * of one small frame):
    *
    * - handshake: 1 per subscription; `assured:sub` 1; `assured:unsub` 1;
-   * - a subscription the client asked for (handshake or `assured:sub`) also pays its replay,
-   *   1 per 32 records, once the server has read the head;
+   * - a subscription the client asked for (handshake or `assured:sub`) also pays its first
+   *   page, 1 per 32 records, once the server has read it (the rest is fetched and paid so);
    * - `assured:heads`: 1 per 16 streams, rounded up (16 for 256 streams);
    * - `assured:fetch`: 1 per 32 records read plus 1 per 32 KiB of payloads sent, rounded up;
    *   the records of its `limit` are reserved when it arrives, the rest settled after the reply;
    * - `assured:msg`: 3, plus 1 per full 32 KiB of payload.
    *
    * A frame the bucket cannot pay is answered `RATE_LIMITED` (retryable) and not processed; a
-   * refusal takes no tokens. Work sized only afterwards (a fetch's bytes, a replay) may put the
+   * refusal takes no tokens. Work sized only afterwards (a fetch's bytes, a first page) may put the
    * bucket into debt, which later frames wait out. The bucket is per socket; with an `identify`
    * hook, all sockets of one principal on this server share one. The default, 500, holds a
    * client to a few percent of a core whatever it sends (4 clients hammering heads, fetches or
@@ -112,16 +118,15 @@ export interface AssuredLimits {
    */
   maxSocketBacklogBytes: number;
   /**
-   * Bytes of replay pages and fetch replies in flight per socket: a replay page counts from its
-   * emit until the client acks it (after an ack timeout, until it left the server's buffers),
-   * a fetch reply until it left the server's buffers; both until the socket disconnects. A
-   * replay page or fetch that does not fit waits (FIFO per socket) instead of being buffered.
-   * Default 4 MiB (`replayWindow × maxBatchBytes`); at least `maxBatchBytes`, so one page fits.
+   * Bytes of catch-up pages (fetch replies and the first page of a subscribe reply) in flight
+   * per socket: a page counts from its read until it left the server's buffers (or the socket
+   * disconnected). A fetch or subscription whose page does not fit waits (FIFO per socket)
+   * instead of being buffered. Default 4 MiB; at least `maxBatchBytes`, so one page fits.
    */
   maxSocketReplayBytes: number;
   /**
-   * Bytes of replay pages and fetch replies in flight on the whole server (all sockets of the
-   * namespace). Beyond it replays and fetches queue, first come first served, one waiting
+   * Bytes of catch-up pages in flight on the whole server (all sockets of the namespace).
+   * Beyond it fetches and subscriptions queue, first come first served, one waiting
    * request per socket (a socket's further requests wait in its own queue); a waiter whose
    * socket disconnects or whose subscription is superseded leaves the queue. Default 256 MiB;
    * at least `maxSocketReplayBytes`.
@@ -145,10 +150,8 @@ export interface AssuredLimits {
 export const DEFAULT_LIMITS: Readonly<AssuredLimits> = Object.freeze({
   maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
   replayLimit: 10_000,
-  replayBatchSize: 500,
   maxBatchBytes: 1024 * 1024,
-  replayWindow: 4,
-  replayAckTimeoutMs: 30_000,
+  writeTimeoutMs: 30_000,
   fetchLimit: 1_000,
   maxHeadsStreams: 256,
   maxSubscriptionsPerSocket: 256,
@@ -174,6 +177,15 @@ export function resolveLimits(limits: Partial<AssuredLimits> | undefined): Assur
   if (limits !== undefined && (typeof limits !== "object" || limits === null)) {
     throw new AssuredError("INVALID_ARGUMENT", "limits must be an object of positive integers.");
   }
+  for (const key of Object.keys(limits ?? {})) {
+    const removed = Object.hasOwn(REMOVED_LIMITS, key) ? REMOVED_LIMITS[key] : undefined;
+    if (removed !== undefined) {
+      throw new AssuredError(
+        "INVALID_ARGUMENT",
+        `limits.${key} was removed in protocol v2: ${removed}`,
+      );
+    }
+  }
   assertKnownOptions(limits ?? {}, Object.keys(DEFAULT_LIMITS), "limits", "AssuredLimits");
   const resolved: AssuredLimits = { ...DEFAULT_LIMITS };
   for (const [key, value] of Object.entries(limits ?? {})) {
@@ -181,7 +193,7 @@ export function resolveLimits(limits: Partial<AssuredLimits> | undefined): Assur
     assertPositiveInteger(value, `limits.${key}`);
     resolved[key as keyof AssuredLimits] = value;
   }
-  for (const key of ["replayBatchSize", "fetchLimit", "maxAppendBatch"] as const) {
+  for (const key of ["fetchLimit", "maxAppendBatch"] as const) {
     if (resolved[key] > MAX_READ_LIMIT) {
       throw new AssuredError(
         "INVALID_ARGUMENT",
@@ -192,6 +204,19 @@ export function resolveLimits(limits: Partial<AssuredLimits> | undefined): Assur
   assertRelations(resolved);
   return resolved;
 }
+
+/**
+ * Limits of protocol v1's server-pushed replay, gone in v2 (the client pulls catch-up pages with
+ * `assured:fetch`, one outstanding per stream, and its buffer is the flow control): what to do.
+ */
+const REMOVED_LIMITS: Readonly<Record<string, string>> = Object.freeze({
+  replayBatchSize:
+    "the first page of a subscription and every fetch reply hold at most limits.fetchLimit records; remove it (or set fetchLimit).",
+  replayWindow:
+    "the server no longer pushes replay windows (the client pulls one page at a time when its buffer has room); remove it.",
+  replayAckTimeoutMs:
+    "there are no replay acks any more; the deadline for a peer that stops reading is limits.writeTimeoutMs.",
+});
 
 /** Byte budgets that must hold one unit of what they bound (see each limit's documentation). */
 const AT_LEAST: readonly [

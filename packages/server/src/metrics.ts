@@ -56,11 +56,11 @@ export interface ServerStats {
   appendLatencyMs: MetricSummary;
   /** Events per `store.append` call (the group commit's batch size). */
   appendBatchSize: MetricSummary;
-  /** Events sent by catch-up replays (to subscribers recovering or starting from the past). */
+  /** Events sent in the first pages of subscribe replies (subscribers recovering or starting from the past). */
   replayedEvents: number;
-  /** Payload bytes sent by catch-up replays. */
+  /** Bytes of those first pages. */
   replayedBytes: number;
-  /** Events sent in answer to `assured:fetch` (gap repair) and `assured:history` (`client.history`). */
+  /** Events sent in answer to `assured:fetch` (the client pulling its catch-up, gap repair) and `assured:history` (`client.history`). */
   fetchedEvents: number;
   /** Payload bytes sent in answer to `assured:fetch` and `assured:history`. */
   fetchedBytes: number;
@@ -68,8 +68,6 @@ export interface ServerStats {
   committedEvents: number;
   /** Payload bytes of those events. */
   committedBytes: number;
-  /** Duration of finished catch-up replays, in ms. */
-  replayDurationMs: MetricSummary;
   /** Client messages by dedup outcome. */
   dedup: Record<DedupOutcome, number>;
   /** Duration of message handler runs, in ms. */
@@ -112,7 +110,6 @@ export class ServerMetrics {
   readonly #fetchBytes: MetricRecorder;
   readonly #committedEvents: MetricRecorder;
   readonly #committedBytes: MetricRecorder;
-  readonly #replayDuration: MetricRecorder;
   readonly #dedup: MetricRecorder;
   readonly #handlerDuration: MetricRecorder;
   readonly #handlerErrors: MetricRecorder;
@@ -132,7 +129,6 @@ export class ServerMetrics {
       fetchedBytes: 0,
       committedEvents: 0,
       committedBytes: 0,
-      replayDurationMs: emptySummary(),
       dedup: Object.fromEntries(DEDUP_OUTCOMES.map((o) => [o, 0])) as Record<DedupOutcome, number>,
       handlerDurationMs: emptySummary(),
       handlerErrors: 0,
@@ -159,19 +155,20 @@ export class ServerMetrics {
       unit: "{event}",
     });
     this.#replayEvents = m.counter("assured.replay.events", {
-      description: "Events sent by catch-up replays.",
+      description: "Events sent in the first pages of subscribe replies.",
       unit: "{event}",
     });
     this.#replayBytes = m.counter("assured.replay.bytes", {
-      description: "Payload bytes sent by catch-up replays.",
+      description: "Bytes of the first pages of subscribe replies.",
       unit: "By",
     });
     this.#fetchEvents = m.counter("assured.fetch.events", {
-      description: "Events sent in answer to gap-repair fetches and history reads.",
+      description: "Events sent in answer to fetches (catch-up and gap repair) and history reads.",
       unit: "{event}",
     });
     this.#fetchBytes = m.counter("assured.fetch.bytes", {
-      description: "Payload bytes sent in answer to gap-repair fetches and history reads.",
+      description:
+        "Payload bytes sent in answer to fetches (catch-up and gap repair) and history reads.",
       unit: "By",
     });
     this.#committedEvents = m.counter("assured.commits.events", {
@@ -181,10 +178,6 @@ export class ServerMetrics {
     this.#committedBytes = m.counter("assured.commits.bytes", {
       description: "Payload bytes of the events emitted after a commit outside publish.",
       unit: "By",
-    });
-    this.#replayDuration = m.histogram("assured.replay.duration", {
-      description: "Duration of catch-up replays, by how they ended.",
-      unit: ms,
     });
     this.#dedup = m.counter("assured.dedup.claims", {
       description: "Client messages looked up in the dedup store, by outcome.",
@@ -239,7 +232,7 @@ export class ServerMetrics {
     if (!ok) this.failed("store", "append");
   }
 
-  /** A replay frame of `events` events and `bytes` payload bytes was sent. */
+  /** The first page of a subscribe reply, of `events` events and `bytes` bytes, was sent. */
   replayed(events: number, bytes: number): void {
     this.#stats.replayedEvents += events;
     this.#stats.replayedBytes += bytes;
@@ -261,12 +254,6 @@ export class ServerMetrics {
     this.#stats.committedBytes += bytes;
     this.#committedEvents(events);
     this.#committedBytes(bytes);
-  }
-
-  /** A catch-up replay ended after `durationMs` (`result`: why it stopped, or `error`). */
-  replayEnded(durationMs: number, result: string): void {
-    addToSummary(this.#stats.replayDurationMs, durationMs);
-    this.#replayDuration(durationMs, { result });
   }
 
   /** The dedup outcome of one client message. */

@@ -23,8 +23,8 @@ import {
  *
  * | frame                   | tokens                                                                  |
  * | ----------------------- | ----------------------------------------------------------------------- |
- * | handshake               | 1 per subscription, plus its replay (below)                             |
- * | `assured:sub`           | 1, plus its replay: 1 per 32 records of `(start, head]`, rounded up      |
+ * | handshake               | 1 per subscription, plus its first page (below)                         |
+ * | `assured:sub`           | 1, plus its first page: 1 per 32 records of the page, rounded up         |
  * | `assured:unsub`         | 1                                                                       |
  * | `assured:heads`         | 1 per 16 streams, rounded up (1–16 for 1–256 streams)                   |
  * | `assured:fetch`         | 1 per 32 records read plus 1 per 32 KiB of payloads sent, rounded up    |
@@ -36,8 +36,8 @@ import {
  * else refused with `RATE_LIMITED`, taking nothing. Work whose size is known only later is paid
  * then, and may put the bucket into debt, which later frames wait out (work done is always
  * paid for): a fetch reserves the records of its `limit` when it arrives, and once its reply is
- * sent gets back what it did not read and pays for the bytes it sent; a subscription's replay
- * is paid when the server has read the head — admitted while the bucket is not empty, else
+ * sent gets back what it did not read and pays for the bytes it sent; a subscription's first
+ * page is paid when the server has read it — admitted while the bucket is not empty, else
  * refused with `RATE_LIMITED` before anything is sent. Subscriptions the server makes itself
  * (`assured.subscribe`) are free.
  */
@@ -48,7 +48,7 @@ export const RATE_COSTS = Object.freeze({
   message: 3,
   /** `assured:heads`: 1 token per this many streams (rounded up). */
   streamsPerToken: 16,
-  /** `assured:fetch` and a subscription's replay: 1 token per this many records read … */
+  /** `assured:fetch` and a subscription's first page: 1 token per this many records read … */
   recordsPerToken: 32,
   /** … and per this many payload bytes sent; `assured:msg`: 1 more token per this many payload bytes. */
   bytesPerToken: 32 * 1024,
@@ -65,7 +65,7 @@ export function fetchCost(records: number, bytes: number): number {
   return Math.max(RATE_COSTS.frame, Math.ceil(units));
 }
 
-/** Tokens of a subscription's replay of `records` records (0 for none). */
+/** Tokens of a subscription's first page of `records` records (0 for none). */
 export function replayCost(records: number): number {
   return Math.ceil(Math.max(0, records) / RATE_COSTS.recordsPerToken);
 }
@@ -166,7 +166,7 @@ export class RateLimiter {
   }
 
   /**
-   * Admits work whose size the server learned only now (a subscription's replay) while the
+   * Admits work whose size the server learned only now (a subscription's first page) while the
    * bucket is not empty, and takes its whole cost, which may put the bucket into debt. Refused
    * (nothing taken) when the bucket is empty or in debt; a cost of 0 always passes.
    */

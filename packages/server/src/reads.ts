@@ -24,18 +24,113 @@ import { stateOf } from "./socket-state.js";
 import { endSubscription } from "./subscriptions.js";
 import type { AnySocket } from "./wire.js";
 
+/** A catch-up page read under the socket's byte budget: send it, then `sent()`. */
+export interface BudgetedPage {
+  epoch: string;
+  head: number;
+  earliest: number;
+  /** At most the asked limit and `maxBatchBytes` of payloads (the first record always fits). */
+  records: EventRecord[];
+  bytes: number;
+  /** Call right after emitting the page: its bytes are given back once written. */
+  sent(): void;
+  /** Call instead of `sent` when the page is not sent. */
+  drop(): void;
+}
+
+/** What a read of the log gives to send: the log's state and the records chosen from it. */
+type PageRead = () => Promise<{ page: StreamHead; records: EventRecord[] }>;
+
 /**
- * Answers `assured:fetch` (gap repair, G7) through `ack`: authorized like a subscription, at most
- * `fetchLimit` records and `maxBatchBytes` of payloads (the first record always fits). Records are
- * sent only for the client's epoch (or from offset 0); for another epoch the reply carries the
- * current epoch and no records, and the client treats it like an `epoch` outcome.
- *
- * Bytes are budgeted (G11): before reading, the fetch reserves a reply's worth of the socket's
- * `maxSocketReplayBytes` (and the server's `maxReplayBytesInFlight`), waiting in line when they
- * are spent, and the reply holds its bytes until it left the server's buffers; a connection
- * that has not written it within `replayAckTimeoutMs` is closed (the peer stopped reading). At most
- * `maxSubscriptionsPerSocket` fetches of a socket may wait (the client keeps one per stream);
- * beyond, `LIMIT_EXCEEDED` (retryable).
+ * Reads the page after `after` (at most `limit` records and `maxBatchBytes` of payloads) for one
+ * socket under its byte budget (see `readBudgeted`). Records are returned only for `epoch` (or
+ * from offset 0). Returns undefined when the socket is gone or `signal` aborted; throws the
+ * store's error (as `STORE_UNAVAILABLE` …).
+ */
+export function readBudgetedPage(
+  ctx: ServerContext,
+  socket: AnySocket,
+  stream: string,
+  epoch: string,
+  after: number,
+  limit: number,
+  signal?: AbortSignal,
+): Promise<BudgetedPage | undefined> {
+  return readBudgeted(
+    ctx,
+    socket,
+    limit,
+    async () => {
+      const page = await ctx.store.read(stream, { after, limit });
+      const sameLog = after === 0 || page.epoch === epoch;
+      // At most maxBatchBytes of payloads: the client fetches the rest next.
+      const records = sameLog
+        ? (chunkByBytes(page.records, ctx.limits.maxBatchBytes)[0] ?? [])
+        : [];
+      return { page, records };
+    },
+    signal,
+  );
+}
+
+/**
+ * Runs `read` for one socket under its byte budget (G11): reserves a page's worth (`limit`
+ * records, at most `maxBatchBytes` of payloads) of the socket's `maxSocketReplayBytes` (and the
+ * server's `maxReplayBytesInFlight`) first, waiting in line while they are spent; the page holds
+ * its bytes until it left the server's buffers, and a connection that has not written it within
+ * `writeTimeoutMs` is closed (the peer stopped reading). Returns undefined when the socket is
+ * gone or `signal` aborted; throws the store's error (as `STORE_UNAVAILABLE` …).
+ */
+async function readBudgeted(
+  ctx: ServerContext,
+  socket: AnySocket,
+  limit: number,
+  read: PageRead,
+  signal?: AbortSignal,
+): Promise<BudgetedPage | undefined> {
+  const budget = socketBudget(ctx, socket);
+  const { maxBatchBytes, maxPayloadBytes } = ctx.limits;
+  let grant: Grant;
+  try {
+    // A page's worth: maxBatchBytes and the records' overhead, less for a small limit.
+    const reservation = frameReservation(maxBatchBytes, limit);
+    grant = await budget.acquire(Math.min(reservation, limit * (maxPayloadBytes + 512)), signal);
+  } catch {
+    return undefined; // the socket is gone or the request superseded: nobody to answer
+  }
+  try {
+    const { page, records } = await read();
+    const bytes = recordsBytes(records);
+    if (budget.clamp(bytes) <= grant.bytes) grant.shrink(bytes);
+    else {
+      // A record larger than the reservation (written under larger limits): wait for its size.
+      grant.release();
+      grant = await budget.acquire(bytes, signal);
+    }
+    const held = grant;
+    return {
+      epoch: page.epoch,
+      head: page.head,
+      earliest: page.earliest,
+      records,
+      bytes,
+      sent: () =>
+        releaseWhenWritten(ctx, socket, held, meterOf(ctx, socket).mark(), performance.now()),
+      drop: () => held.release(),
+    };
+  } catch (error) {
+    grant.release();
+    if (budget.closed || signal?.aborted) return undefined;
+    throw toStoreError(error, "read");
+  }
+}
+
+/**
+ * Answers `assured:fetch` (catch-up and repair, G5, G7) through `ack`: authorized like a
+ * subscription, at most `fetchLimit` records and `maxBatchBytes` of payloads (the first record
+ * always fits), read under the socket's byte budget (`readBudgetedPage`). Records are sent only
+ * for the client's epoch (or from offset 0); for another epoch the reply carries the current
+ * epoch and no records, and the client treats it like an `epoch` outcome.
  */
 export async function fetchRange(
   ctx: ServerContext,
@@ -44,13 +139,9 @@ export async function fetchRange(
   ack: (reply: FetchReply) => void,
 ): Promise<void> {
   const { stream, epoch, after, limit } = request;
-  await budgetedRead(ctx, socket, { stream, limit, operation: "fetch" }, ack, async () => {
-    const page = await ctx.store.read(stream, { after, limit });
-    const sameLog = after === 0 || page.epoch === epoch;
-    // At most maxBatchBytes of payloads: the client fetches the rest next.
-    const records = sameLog ? (chunkByBytes(page.records, ctx.limits.maxBatchBytes)[0] ?? []) : [];
-    return { page, records };
-  });
+  await answerRead(ctx, socket, { stream, operation: "fetch" }, ack, () =>
+    readBudgetedPage(ctx, socket, stream, epoch, after, limit),
+  );
 }
 
 /**
@@ -67,21 +158,23 @@ export async function readHistory(
   ack: (reply: HistoryReply) => void,
 ): Promise<void> {
   const { stream, limit } = request;
-  await budgetedRead(ctx, socket, { stream, limit, operation: "history" }, ack, async () => {
-    const below = (before: number) =>
-      ctx.store.read(stream, { after: Math.max(0, before - 1 - limit), limit });
-    let before = request.before ?? (await ctx.store.head(stream)).head + 1;
-    let page = await below(before);
-    if (page.head + 1 < before) {
-      // Asked beyond the head: the page ends at the head.
-      before = page.head + 1;
-      page = await below(before);
-    }
-    // The store starts at `max(after + 1, earliest)`: past a trimmed start that may be `before`
-    // or later, which was not asked.
-    const wanted = page.records.filter((record) => record.offset < before);
-    return { page, records: newestWithin(wanted, ctx.limits.maxBatchBytes) };
-  });
+  await answerRead(ctx, socket, { stream, operation: "history" }, ack, () =>
+    readBudgeted(ctx, socket, limit, async () => {
+      const below = (before: number) =>
+        ctx.store.read(stream, { after: Math.max(0, before - 1 - limit), limit });
+      let before = request.before ?? (await ctx.store.head(stream)).head + 1;
+      let page = await below(before);
+      if (page.head + 1 < before) {
+        // Asked beyond the head: the page ends at the head.
+        before = page.head + 1;
+        page = await below(before);
+      }
+      // The store starts at `max(after + 1, earliest)`: past a trimmed start that may be `before`
+      // or later, which was not asked.
+      const wanted = page.records.filter((record) => record.offset < before);
+      return { page, records: newestWithin(wanted, ctx.limits.maxBatchBytes) };
+    }),
+  );
 }
 
 /** The longest run of `records` ending at the last one whose payloads fit `maxBytes` (at least one). */
@@ -102,17 +195,18 @@ function newestWithin<T extends { payload: Uint8Array }>(
 
 /**
  * The shared path of `fetchRange` and `readHistory`: authorizes the read like a subscription
- * (`allowedRead`), reserves a reply's worth of the socket's byte budget, runs `read`, and
- * answers with its records, holding their bytes until the reply left the server's buffers.
+ * (`allowedRead`), refuses it with `LIMIT_EXCEEDED` (retryable) when `maxSubscriptionsPerSocket`
+ * reads of the socket already wait for their bytes (the client keeps one fetch per stream),
+ * runs `read` and answers with its records.
  */
-async function budgetedRead(
+async function answerRead(
   ctx: ServerContext,
   socket: AnySocket,
-  request: { stream: string; limit: number; operation: "fetch" | "history" },
+  request: { stream: string; operation: "fetch" | "history" },
   ack: (reply: FetchReply) => void,
-  read: () => Promise<{ page: StreamHead; records: EventRecord[] }>,
+  read: () => Promise<BudgetedPage | undefined>,
 ): Promise<void> {
-  const { stream, limit, operation } = request;
+  const { stream, operation } = request;
   if (!(await allowedRead(ctx, socket, stream))) {
     ack({
       ok: false,
@@ -124,50 +218,32 @@ async function budgetedRead(
     return;
   }
   const budget = socketBudget(ctx, socket);
-  const { maxBatchBytes, maxPayloadBytes, maxSubscriptionsPerSocket } = ctx.limits;
-  if (budget.waiting >= maxSubscriptionsPerSocket) {
+  if (budget.waiting >= ctx.limits.maxSubscriptionsPerSocket) {
     const error = new AssuredError(
       "LIMIT_EXCEEDED",
-      `${budget.waiting} replays and fetches of this socket are waiting for their bytes to fit (maxSocketReplayBytes); retry later.`,
+      `${budget.waiting} fetches and subscriptions of this socket are waiting for their bytes to fit (maxSocketReplayBytes); retry later.`,
     );
     ack({ ok: false, error: error.toJSON() });
     return;
   }
-  let grant: Grant;
+  let page: BudgetedPage | undefined;
   try {
-    // A reply's worth: maxBatchBytes and the records' overhead, less for a small limit.
-    const reservation = frameReservation(maxBatchBytes, limit);
-    grant = await budget.acquire(Math.min(reservation, limit * (maxPayloadBytes + 512)));
-  } catch {
-    return; // the socket is gone: nobody to answer
-  }
-  let reply: FetchReply;
-  try {
-    const { page, records } = await read();
-    const bytes = recordsBytes(records);
-    if (budget.clamp(bytes) <= grant.bytes) grant.shrink(bytes);
-    else {
-      // A record larger than the reservation (written under larger limits): wait for its size.
-      grant.release();
-      grant = await budget.acquire(bytes);
-    }
-    ctx.metrics.fetched(records.length, bytes);
-    reply = {
-      ok: true,
-      epoch: page.epoch,
-      head: page.head,
-      earliest: page.earliest,
-      ...packRecords(records),
-    };
+    page = await read();
   } catch (error) {
-    grant.release();
-    if (budget.closed) return;
     const where = { operation, socket, stream };
     ack({ ok: false, error: ctx.answer(toStoreError(error, operation), where) });
     return;
   }
-  ack(reply);
-  releaseWhenWritten(ctx, socket, grant, meterOf(ctx, socket).mark(), performance.now());
+  if (page === undefined) return; // the socket is gone: nobody to answer
+  ctx.metrics.fetched(page.records.length, page.bytes);
+  ack({
+    ok: true,
+    epoch: page.epoch,
+    head: page.head,
+    earliest: page.earliest,
+    ...packRecords(page.records),
+  });
+  page.sent();
 }
 
 /**

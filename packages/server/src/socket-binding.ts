@@ -4,6 +4,7 @@ import {
   FRAMES,
   type HelloFrame,
   type MessageReply,
+  PROTOCOL_VERSION,
   type SubscribeRequest,
 } from "@assured/core";
 import createDebug from "debug";
@@ -54,7 +55,10 @@ export function attachSocket(
   if (state.attached) return;
   state.attached = true;
   // Once per binding, before anything else Assured sends: the limits the client adapts to.
-  socket.emit(FRAMES.hello, { dedupTtlMs: ctx.limits.dedupTtlMs } satisfies HelloFrame);
+  socket.emit(FRAMES.hello, {
+    v: PROTOCOL_VERSION,
+    dedupTtlMs: ctx.limits.dedupTtlMs,
+  } satisfies HelloFrame);
   if (socket.recovered) leaveAssuredRooms(socket);
   // With an identify hook the principal's sockets share one rate-limit bucket (from the moment
   // identify resolves; what the socket spent before is owed to the shared bucket).
@@ -69,6 +73,20 @@ export function attachSocket(
 
   const listen = (event: string, listener: (args: unknown[]) => void | Promise<void>) => {
     const guarded = (...args: unknown[]) => {
+      // A client of another protocol version: nothing of it is handled (its frames would be
+      // misread); each frame is answered with the version error.
+      if (state.refused !== undefined && event.startsWith("assured:")) {
+        const last = args[args.length - 1];
+        const error = state.refused;
+        if (typeof last !== "function") sendError(socket, error);
+        else if (event !== FRAMES.message) last({ ok: false, error });
+        else {
+          // A message reply always names the message (`""` when its id cannot be read).
+          const id = (args[0] as { id?: unknown } | null)?.id;
+          last({ id: typeof id === "string" && id.length <= 256 ? id : "", ok: false, error });
+        }
+        return;
+      }
       try {
         const done = listener(args);
         if (done instanceof Promise)
@@ -210,7 +228,7 @@ export function attachSocket(
   evaluateHandshake(ctx, socket);
 }
 
-/** Removes Assured's listeners from a socket and stops its subscriptions' replays. */
+/** Removes Assured's listeners from a socket and ends its subscriptions. */
 export function detachSocket(ctx: ServerContext, socket: AnySocket): void {
   const state = stateOf(socket, ctx.limits);
   for (const [event, listener] of state.listeners.splice(0)) socket.off(event, listener);
@@ -231,7 +249,9 @@ function evaluateHandshake(ctx: ServerContext, socket: AnySocket): void {
     subscriptions = handshake.subscriptions;
   } catch (error) {
     log("bad handshake from socket %s: %o", socket.id, error);
-    sendError(socket, ctx.answer(error, { operation: "handshake", socket }));
+    const answer = ctx.answer(error, { operation: "handshake", socket });
+    if (answer.code === "PROTOCOL_VERSION") state.refused = answer;
+    sendError(socket, answer);
     return;
   }
   const requests: SubscribeRequest[] = [];

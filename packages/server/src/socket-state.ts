@@ -1,4 +1,4 @@
-import type { SubscribedFrame, SubscribeRequest } from "@assured/core";
+import type { AssuredErrorData, SubscribedFrame, SubscribeRequest } from "@assured/core";
 import type { SocketBudget } from "./byte-budget.js";
 import type { AssuredLimits } from "./limits.js";
 import { RetryBarrier } from "./retry-barrier.js";
@@ -18,7 +18,7 @@ export interface QueuedMessage {
 /** One stream subscription of a socket; replaced on resubscribe, removed on unsubscribe. */
 export interface SubscriptionState {
   outcome: Promise<SubscribedFrame>;
-  /** Aborted when the subscription is superseded or ended: its replay stops waiting at once. */
+  /** Aborted when the subscription is superseded or ended: its first page stops waiting at once. */
   stop: AbortController;
   /**
    * Whether the client was told it is subscribed (`assured:subscribed` sent for this or a
@@ -57,6 +57,11 @@ export interface SocketState {
   features: ReadonlySet<string>;
   /** The dedup principal, resolved once per socket. */
   principal: Promise<string> | undefined;
+  /**
+   * The client speaks another protocol version (`PROTOCOL_VERSION`): every Assured frame it
+   * sends is answered with this error instead of being handled.
+   */
+  refused: AssuredErrorData | undefined;
   /** True once the handshake was evaluated and Assured's listeners were added. */
   attached: boolean;
   /** Listeners Assured added to the socket, removed on close. */
@@ -87,6 +92,7 @@ export function stateOf(
       sendOrder: new SendOrder(),
       features: new Set(),
       principal: undefined,
+      refused: undefined,
       attached: false,
       listeners: [],
     };

@@ -1,6 +1,7 @@
 import {
   AssuredError,
   FRAMES,
+  packRecords,
   ROOM_PREFIX,
   type SubscribedFrame,
   type SubscribeRequest,
@@ -11,7 +12,7 @@ import createDebug from "debug";
 import type { ServerContext } from "./context.js";
 import { decideOutcome } from "./outcome.js";
 import { rateLimited, replayCost } from "./rate-limit.js";
-import { replay } from "./replay.js";
+import { readBudgetedPage } from "./reads.js";
 import { idAtStart, recordAtPosition } from "./resume-reads.js";
 import { type SocketState, type SubscriptionState, stateOf } from "./socket-state.js";
 import { type AnySocket, roomOf } from "./wire.js";
@@ -20,13 +21,14 @@ const log = createDebug("assured:server:subscribe");
 
 /**
  * Subscribes a socket to a stream (G5, G6): authorize → join the stream's room → read the head
- * → decide the outcome → send `assured:subscribed` → replay in the background. A new request
- * for the same stream supersedes a running one. Failures are sent as `assured:sub-error` and
+ * → decide the outcome → read the first page → send `assured:subscribed` with it (the client
+ * pulls the rest with `assured:fetch`). A new request for the same stream supersedes a running
+ * one. Failures are sent as `assured:sub-error` and
  * reject the returned promise; the socket is then not in the room — except a refused
  * re-subscription of a stream the socket held: its authorization was revoked, so the server
  * ends it with `assured:unsubscribed` (`reason: "unauthorized"`) and the client forgets it. A
- * subscription the client asked for (`byClient`) pays its replay from the socket's rate-limit
- * bucket (`RATE_COSTS`).
+ * subscription the client asked for (`byClient`) pays its first page from the socket's rate-limit
+ * bucket (`RATE_COSTS`): 1 token per 32 records of its first page.
  */
 export function subscribeSocket(
   ctx: ServerContext,
@@ -46,8 +48,8 @@ export function subscribeSocket(
     return Promise.reject(error);
   }
   // The subscription is current while the map holds this very object: a resubscribe or an
-  // unsubscribe replaces or removes it, which stops its evaluation and replay (and `stop` ends
-  // at once whatever the replay waits for: budget, acks).
+  // unsubscribe replaces or removes it, which stops its evaluation (and `stop` ends
+  // at once the wait for its first page's byte budget).
   previous?.stop.abort();
   let subscription: SubscriptionState | undefined;
   const isCurrent = () => socket.connected && state.subscriptions.get(stream) === subscription;
@@ -99,9 +101,29 @@ async function evaluate(
     );
     const startId = await idAtStart(ctx, stream, outcome.start, streamLog, recordAtOffset);
     if (!isCurrent()) throw superseded();
-    // The replay is work the client asked for: paid before anything is sent (G11).
-    const replayed = replayCost(streamLog.head - outcome.start);
-    if (byClient && !ctx.rate.charge(state.bucket, replayed)) throw rateLimited();
+    // The first page travels with the outcome (DESIGN §8); the client fetches the rest, one
+    // page at a time, when its buffer has room. Read under the socket's byte budget (G11).
+    const limit = Math.min(ctx.limits.fetchLimit, streamLog.head - outcome.start);
+    const page =
+      limit > 0
+        ? await readBudgetedPage(ctx, socket, stream, streamLog.epoch, outcome.start, limit, stop)
+        : undefined;
+    if (limit > 0 && page === undefined) throw superseded();
+    // Records of the page only when the log is the one judged (not reset or trimmed meanwhile).
+    const first = page?.records[0];
+    const records =
+      page !== undefined && page.epoch === streamLog.epoch && first?.offset === outcome.start + 1
+        ? page.records
+        : [];
+    if (!isCurrent()) {
+      page?.drop();
+      throw superseded();
+    }
+    // The page is work the client asked for: paid before anything is sent (G11).
+    if (byClient && !ctx.rate.charge(state.bucket, replayCost(records.length))) {
+      page?.drop();
+      throw rateLimited();
+    }
     const frame: SubscribedFrame = {
       stream,
       epoch: streamLog.epoch,
@@ -110,26 +132,22 @@ async function evaluate(
       start: outcome.start,
       head: streamLog.head,
       ...(startId === undefined ? {} : { startId }),
+      ...packRecords(records),
     };
     socket.emit(FRAMES.subscribed, frame);
+    page?.sent();
+    if (records.length > 0) ctx.metrics.replayed(records.length, page?.bytes ?? 0);
     held.value = true;
-    log("socket %s subscribed to %o: %o", socket.id, stream, frame);
-    const range = { stream, epoch: streamLog.epoch, start: outcome.start, head: streamLog.head };
-    const replayStart = performance.now();
-    // Only a catch-up (events to replay) is timed; a live start replays nothing.
-    const replayEnded = (result: string) => {
-      if (range.head > range.start)
-        ctx.metrics.replayEnded(performance.now() - replayStart, result);
-    };
-    replay(ctx, socket, range, isCurrent, stop).then(
-      (stop) => {
-        replayEnded(stop);
-        log("replay of %o to socket %s: %s", stream, socket.id, stop);
+    log(
+      "socket %s subscribed to %o: %o (first page: %d records)",
+      socket.id,
+      stream,
+      {
+        ...frame,
+        records: undefined,
+        payloads: undefined,
       },
-      (error) => {
-        replayEnded("error");
-        fail(ctx, socket, state, stream, isCurrent, error);
-      },
+      records.length,
     );
     return frame;
   } catch (error) {
@@ -162,7 +180,7 @@ function fail(
   socket.emit(FRAMES.subscribeError, { stream, error: data });
 }
 
-/** Ends a socket's subscription to a stream (stops its replay and leaves the room). */
+/** Ends a socket's subscription to a stream (stops its evaluation and leaves the room). */
 export function unsubscribeSocket(ctx: ServerContext, socket: AnySocket, stream: string): void {
   const state = stateOf(socket, ctx.limits);
   state.subscriptions.get(stream)?.stop.abort();

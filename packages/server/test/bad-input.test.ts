@@ -98,13 +98,53 @@ describe("G12: bad input gets typed errors; the server keeps serving; nothing st
     expect(after[0]!.epoch).toBe(before[0]!.epoch);
   });
 
+  it("G12: a protocol v1 client gets a clear PROTOCOL_VERSION error and nothing else", async () => {
+    server = await startAssured();
+    await server.assured.publish("s", "e", 1);
+    const peer = await server.connect({
+      assured: {
+        v: 1,
+        clientId: "c",
+        subscriptions: [{ stream: "s", position: null, from: "earliest" }],
+      },
+    });
+    const error = await peer.next<AssuredErrorData>(FRAMES.error);
+    expect(error).toMatchObject({
+      code: "PROTOCOL_VERSION",
+      details: { version: 2, peerVersion: 1 },
+    });
+    expect(error.message).toMatch(/protocol version 1.*version 2.*upgrade @assured\/client/);
+    expect(peer.frames(FRAMES.subscribed)).toEqual([]);
+    expect(peer.frames(FRAMES.hello)).toEqual([{ v: 2, dedupTtlMs: expect.any(Number) }]);
+    // Nothing it sends is handled: each frame gets the same error.
+    let ran = false;
+    server.assured.on("echo", () => {
+      ran = true;
+    });
+    const reply = await peer.send("echo", 1);
+    expect(reply).toMatchObject({ ok: false, error: { code: "PROTOCOL_VERSION" } });
+    const fetched = await peer.request(FRAMES.fetch, {
+      stream: "s",
+      epoch: "",
+      after: 0,
+      limit: 1,
+    });
+    expect(fetched).toMatchObject({ ok: false, error: { code: "PROTOCOL_VERSION" } });
+    peer.socket.emit(FRAMES.subscribe, { stream: "s", position: null, from: "earliest" });
+    await peer.until(() => peer.frames(FRAMES.error).length === 2);
+    expect(peer.frames(FRAMES.subscribed)).toEqual([]);
+    expect(ran).toBe(false);
+  });
+
   it("G12: a bad handshake gets an assured:error and no subscriptions", async () => {
     server = await startAssured();
     const cases: [unknown, string][] = [
-      [{ v: 2, clientId: "c", subscriptions: [] }, "BAD_FRAME"],
-      [{ v: 1, clientId: "c", subscriptions: "s" }, "BAD_FRAME"],
-      [{ v: 1, clientId: 12, subscriptions: [] }, "INVALID_ARGUMENT"],
-      [{ v: 1, clientId: "c".repeat(249), subscriptions: [] }, "INVALID_ARGUMENT"],
+      [{ v: "2", clientId: "c", subscriptions: [] }, "BAD_FRAME"],
+      [{ v: 1, clientId: "c", subscriptions: [] }, "PROTOCOL_VERSION"],
+      [{ v: 3, clientId: "c", subscriptions: [] }, "PROTOCOL_VERSION"],
+      [{ v: 2, clientId: "c", subscriptions: "s" }, "BAD_FRAME"],
+      [{ v: 2, clientId: 12, subscriptions: [] }, "INVALID_ARGUMENT"],
+      [{ v: 2, clientId: "c".repeat(249), subscriptions: [] }, "INVALID_ARGUMENT"],
       ["assured", "BAD_FRAME"],
     ];
     for (const [assured, code] of cases) {

@@ -6,7 +6,6 @@ import {
   MemoryDedupStore,
   MemoryEventStore,
   type MessageReply,
-  unpackRecords,
 } from "@assured/core";
 import { Server, type Socket as ServerSocket } from "socket.io";
 import { afterEach, describe, expect, it } from "vitest";
@@ -25,13 +24,12 @@ afterEach(async () => {
 });
 
 const KiB = 1024;
-/** 100 KiB records; frames of at most two (maxBatchBytes 256 KiB), budgets of two frames. */
+/** 100 KiB records; pages of at most two (maxBatchBytes 256 KiB), budgets of two pages. */
 const LIMITS = {
   maxBatchBytes: 256 * KiB,
   maxSocketReplayBytes: 512 * KiB,
-  replayBatchSize: 2,
-  replayWindow: 16,
-  replayAckTimeoutMs: 60_000,
+  fetchLimit: 2,
+  writeTimeoutMs: 60_000,
 };
 
 async function storeWith(streams: string[], count = 12) {
@@ -63,9 +61,6 @@ function serverSocketOf(started: Started, peer: Peer): ServerSocket {
 const batchesOf = (peer: Peer, stream: string) =>
   peer.frames<BatchFrame>(FRAMES.batch).filter((b) => b.stream === stream);
 
-const firstOffsets = (peer: Peer, stream: string) =>
-  batchesOf(peer, stream).map((b) => unpackRecords(stream, b.records, b.payloads)[0]!.offset);
-
 /** Polls a condition of the server's state (nothing is sent to a client that does not read). */
 async function eventually(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -75,93 +70,70 @@ async function eventually(check: () => boolean, what: string, timeoutMs = 10_000
   }
 }
 
-describe("replay bytes in flight (maxSocketReplayBytes, maxReplayBytesInFlight)", () => {
-  it("G11: replay frames hold the socket's budget until acked: more replay waits, and goes on as acks come", async () => {
-    server = await startAssured({ store: await storeWith(["a", "b"]), limits: LIMITS });
-    const peer = server.peer(assuredAuth([sub("a")]));
-    peer.autoAck = false;
-    await peer.connect();
-    await peer.until(() => batchesOf(peer, "a").length === 2);
-    peer.socket.emit(FRAMES.subscribe, sub("b"));
-    await peer.next(FRAMES.subscribed, (f) => f.stream === "b");
-    await peer.roundTrip();
-    // Two frames of ~200 KiB are in flight and the next page's reservation does not fit: the
-    // replay of "a" waits, and "b" waits behind it (first come, first served).
-    expect(batchesOf(peer, "a")).toHaveLength(2);
-    expect(batchesOf(peer, "b")).toHaveLength(0);
-    peer.pendingAcks.shift()!();
-    await peer.until(() => batchesOf(peer, "a").length === 3);
-    await peer.roundTrip();
-    expect(batchesOf(peer, "b")).toHaveLength(0);
-    // Ending "a" withdraws its waiting reservation; its frames hold their bytes until acked.
-    peer.socket.emit(FRAMES.unsubscribe, { stream: "a" });
-    await peer.roundTrip();
-    expect(batchesOf(peer, "b")).toHaveLength(0);
-    peer.autoAck = true;
-    for (const ack of peer.pendingAcks.splice(0)) ack();
-    await peer.until(() => peer.offsets("b").length === 12);
-    expect(peer.offsets("b")).toEqual(range(1, 12));
-    expect(batchesOf(peer, "a")).toHaveLength(3);
-  });
+/** The peer stops reading its TCP connection (it still sends); returns how to read again. */
+function pauseReading(peer: Peer): () => void {
+  const transport = peer.socket.io.engine.transport as unknown as {
+    ws: { _socket: { pause(): void; resume(): void } };
+  };
+  transport.ws._socket.pause();
+  return () => transport.ws._socket.resume();
+}
 
-  it("G11: a new subscription of a stream stops the old replay at once; the new one starts when the old frames are acked", async () => {
-    server = await startAssured({ store: await storeWith(["a"]), limits: LIMITS });
-    const peer = server.peer(assuredAuth([sub("a")]));
-    peer.autoAck = false;
-    await peer.connect();
-    await peer.until(() => batchesOf(peer, "a").length === 2);
-    const budget = () => stateOf(serverSocketOf(server!, peer), DEFAULT_LIMITS).replayBudget!;
-    expect(budget().waiting).toBe(1); // the old replay's next page
-    peer.socket.emit(FRAMES.subscribe, sub("a"));
-    await peer.until(() => peer.frames(FRAMES.subscribed).length === 2);
-    await peer.roundTrip();
-    // The old replay left the queue at once; only the new one waits, for the old frames' bytes.
-    expect(budget().waiting).toBe(1);
-    expect(batchesOf(peer, "a")).toHaveLength(2);
-    peer.autoAck = true;
-    for (const ack of peer.pendingAcks.splice(0)) ack();
-    await peer.until(() => peer.offsets("a").length === 4 + 12);
-    // The old replay sent nothing more: the new one starts again at offset 1.
-    expect(firstOffsets(peer, "a")).toEqual([1, 3, ...range(0, 5).map((i) => 1 + 2 * i)]);
-    expect(peer.offsets("a").slice(4)).toEqual(range(1, 12));
-  });
-
-  it("G11: after an ack timeout a frame's bytes are given back once it left the server's buffers", async () => {
+describe("catch-up bytes in flight (maxSocketReplayBytes, maxReplayBytesInFlight)", () => {
+  it("G11: a first page counts against the socket's budget: a subscription waits while the peer's unread replies hold it, and is answered once it reads", async () => {
     server = await startAssured({
-      store: await storeWith(["a", "b"]),
-      limits: { ...LIMITS, replayAckTimeoutMs: 2_000 },
+      store: await storeWith(["a", "b"], 4),
+      limits: { ...LIMITS, ...NO_RATE_LIMIT, maxSubscriptionsPerSocket: 256 },
     });
-    const peer = server.peer(assuredAuth([sub("a")]));
-    peer.autoAck = false; // reads, never acks
-    await peer.connect();
-    await peer.until(() => batchesOf(peer, "a").length === 2);
+    const { epoch } = await server.store.head("a");
+    const peer = await server.connect(assuredAuth());
+    const budget = () => stateOf(serverSocketOf(server!, peer), DEFAULT_LIMITS).replayBudget;
+    const resume = pauseReading(peer);
+    // Far more than the kernel buffers take: the socket's 512 KiB are held by unwritten replies.
+    const fetch = { stream: "a", epoch, after: 0, limit: 2 };
+    for (let n = 0; n < 250; n++) peer.socket.emit(FRAMES.fetch, fetch, () => undefined);
+    await eventually(() => (budget()?.waiting ?? 0) > 0, "the peer's budget to be spent");
     peer.socket.emit(FRAMES.subscribe, sub("b"));
-    await peer.next(FRAMES.subscribed, (f) => f.stream === "b");
-    await peer.roundTrip();
-    expect(batchesOf(peer, "b")).toHaveLength(0);
-    // The replay of "a" stops at the timeout; its frames were written, so "b" gets the bytes.
-    peer.autoAck = true;
-    await peer.until(() => peer.offsets("b").length === 12, 10_000);
-    expect(peer.offsets("b")).toEqual(range(1, 12));
-    expect(batchesOf(peer, "a")).toHaveLength(2);
+    const waiting = budget()!.waiting;
+    await eventually(() => budget()!.waiting > waiting, "the subscription to wait for its bytes");
+    expect(budget()!.used).toBeLessThanOrEqual(512 * KiB);
+    resume();
+    const outcome = await peer.until(
+      () => peer.frames(FRAMES.subscribed).find((f) => f.stream === "b"),
+      20_000,
+    );
+    expect(outcome).toMatchObject({ recovered: true, start: 0, head: 4 });
+    expect(peer.offsets("b")).toEqual([1, 2]);
+    await peer.catchUp("b");
+    expect(peer.offsets("b")).toEqual(range(1, 4));
+    // Nothing was pushed beyond the first page.
+    expect(batchesOf(peer, "b")).toEqual([]);
   });
 
-  it("G11: the server's maxReplayBytesInFlight is shared: a socket's replay waits while others hold it, and goes on once they disconnect", async () => {
+  it("G11: the server's maxReplayBytesInFlight is shared: a subscription waits while others hold it, and goes on once they disconnect", async () => {
     server = await startAssured({
       store: await storeWith(["a"]),
-      limits: { ...LIMITS, maxReplayBytesInFlight: 512 * KiB },
+      limits: {
+        ...LIMITS,
+        ...NO_RATE_LIMIT,
+        maxReplayBytesInFlight: 512 * KiB,
+        maxSubscriptionsPerSocket: 256,
+      },
     });
-    const holder = server.peer(assuredAuth([sub("a")]));
-    holder.autoAck = false;
-    await holder.connect();
-    await holder.until(() => batchesOf(holder, "a").length === 2);
+    const { epoch } = await server.store.head("a");
+    const holder = await server.connect(assuredAuth());
+    pauseReading(holder);
+    const fetch = { stream: "a", epoch, after: 0, limit: 2 };
+    for (let n = 0; n < 250; n++) holder.socket.emit(FRAMES.fetch, fetch, () => undefined);
+    const held = () => stateOf(serverSocketOf(server!, holder), DEFAULT_LIMITS).replayBudget;
+    await eventually(() => (held()?.waiting ?? 0) > 0, "the holder to pin the server's budget");
     const waiter = await server.connect(assuredAuth([sub("a")]));
-    await waiter.next(FRAMES.subscribed);
     await waiter.roundTrip();
-    expect(batchesOf(waiter, "a")).toHaveLength(0);
+    expect(waiter.frames(FRAMES.subscribed)).toHaveLength(0);
     expect(server.assured.limits.maxReplayBytesInFlight).toBe(512 * KiB);
     holder.socket.disconnect();
-    await waiter.until(() => waiter.offsets("a").length === 12);
+    await waiter.next(FRAMES.subscribed);
+    await waiter.catchUp("a");
     expect(waiter.offsets("a")).toEqual(range(1, 12));
   });
 });
@@ -216,7 +188,7 @@ describe("fetch replies in flight (maxSocketReplayBytes)", () => {
   });
 });
 
-describe("replay/fetch bytes of a peer that stopped reading (write deadline)", () => {
+describe("catch-up bytes of a peer that stopped reading (write deadline)", () => {
   /** The peer stops reading its TCP connection (it still sends). */
   function stopReading(peer: Peer): void {
     const transport = peer.socket.io.engine.transport as unknown as {
@@ -225,7 +197,7 @@ describe("replay/fetch bytes of a peer that stopped reading (write deadline)", (
     transport.ws._socket.pause();
   }
 
-  it("G11: connections that hold maxReplayBytesInFlight without reading are closed within replayAckTimeoutMs; the fetches and replays queued behind them are served", async () => {
+  it("G11: connections that hold maxReplayBytesInFlight without reading are closed within writeTimeoutMs; the fetches and subscriptions queued behind them are served", async () => {
     const limitMs = 1_500;
     server = await startAssured({
       store: await storeWith(["a"], 4),
@@ -235,7 +207,7 @@ describe("replay/fetch bytes of a peer that stopped reading (write deadline)", (
         // Two sockets' budgets: two readers that stopped pin the server's budget.
         maxReplayBytesInFlight: 1024 * KiB,
         maxSubscriptionsPerSocket: 256,
-        replayAckTimeoutMs: limitMs,
+        writeTimeoutMs: limitMs,
       },
     });
     const started = server;
@@ -266,15 +238,16 @@ describe("replay/fetch bytes of a peer that stopped reading (write deadline)", (
     const replies: FetchReply[] = [];
     reader.socket.emit(FRAMES.fetch, fetch, (reply: FetchReply) => replies.push(reply));
     const replayer = await started.connect(assuredAuth([sub("a")]));
-    await replayer.next(FRAMES.subscribed);
     await reader.roundTrip();
+    await replayer.roundTrip();
     expect(replies).toHaveLength(0); // queued behind the stalled sockets
-    expect(replayer.offsets("a")).toHaveLength(0);
+    expect(replayer.frames(FRAMES.subscribed)).toHaveLength(0);
     // Within the deadline (plus the watchdog's period and the time the last replies took to
     // be granted), not engine.io's heartbeat (45 s): the budget comes back, the queue moves.
     await eventually(() => replies.length === 1, "the fetch queued behind", 3 * limitMs);
     expect(replies[0]).toMatchObject({ ok: true, head: 4 });
-    await replayer.until(() => replayer.offsets("a").length === 4, 3 * limitMs);
+    await replayer.until(() => replayer.frames(FRAMES.subscribed).length === 1, 3 * limitMs);
+    await replayer.catchUp("a");
     expect(replayer.offsets("a")).toEqual(range(1, 4));
     await eventually(
       () => stalled.every((s) => s.closedAt() !== undefined),

@@ -34,10 +34,10 @@ function client(url: string, options: Parameters<typeof createAssuredClient>[1] 
 }
 
 describe("with @assured/client", () => {
-  it("G1/G5: replay, live, then recovery after a reconnect: every event once, in order", async () => {
+  it("G1/G5: catch-up, live, then recovery after a reconnect: every event once, in order", async () => {
     const store = new MemoryEventStore();
     await seed(store, "room", 120);
-    server = await startAssured({ store, limits: { replayBatchSize: 25 } });
+    server = await startAssured({ store, limits: { fetchLimit: 25 } });
     const { socket, assured } = client(server.url);
     const seen: number[] = [];
     let wanted = 120;
@@ -72,10 +72,10 @@ describe("with @assured/client", () => {
     expect(outcomes.every((o) => o.recovered)).toBe(true);
   });
 
-  it("G5: the connection drops mid-replay; the replay resumes with no loss or duplicate", async () => {
+  it("G5: the connection drops mid-catch-up; the catch-up resumes with no loss or duplicate", async () => {
     const store = new MemoryEventStore();
     await seed(store, "big", 2_000);
-    server = await startAssured({ store, limits: { replayBatchSize: 100, replayWindow: 2 } });
+    server = await startAssured({ store, limits: { fetchLimit: 100 } });
     const { socket, assured } = client(server.url);
     const seen: number[] = [];
     const done = deferred();

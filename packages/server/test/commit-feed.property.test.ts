@@ -169,3 +169,52 @@ describe("CommitFeed", () => {
     expect(t.frames).toEqual([{ stream: "s", epoch, offsets: [1] }]);
   });
 });
+
+describe("CommitFeed's stream map", () => {
+  it("stays cheap with more subscribed streams than it keeps idle: a first report does not scan every stream", async () => {
+    let checks = 0;
+    const feed = new CommitFeed({
+      read: async () => ({ epoch: "other", head: 0, earliest: 1, records: [] }),
+      hasLocalSubscribers: () => {
+        checks++;
+        return true;
+      },
+      emitLocal: () => undefined,
+      fetchLimit: 10,
+      maxBatchBytes: 100,
+      failed: () => undefined,
+      emitted: () => undefined,
+    });
+    const streams = 5_000;
+    for (let i = 0; i < streams; i++) {
+      feed.report({ stream: `s${i}`, epoch: "e", first: 1, last: 1 });
+      await feed.idle();
+    }
+    // Per report: the check in `report`, the one in the read loop, and amortized sweeps.
+    expect(checks).toBeLessThan(10 * streams);
+  });
+});
+
+describe("CommitFeed.stop", () => {
+  it("a read that fails after stop (the store closing after the server) is not reported", async () => {
+    let fail: (error: Error) => void = () => undefined;
+    const failures: unknown[] = [];
+    const feed = new CommitFeed({
+      read: () =>
+        new Promise((_resolve, reject) => {
+          fail = reject;
+        }),
+      hasLocalSubscribers: () => true,
+      emitLocal: () => undefined,
+      fetchLimit: 10,
+      maxBatchBytes: 100,
+      failed: (error) => failures.push(error),
+      emitted: () => undefined,
+    });
+    feed.report({ stream: "s", epoch: "e", first: 1, last: 3 });
+    feed.stop();
+    fail(new AssuredError("STORE_CLOSED", "closed"));
+    await feed.idle();
+    expect(failures).toEqual([]);
+  });
+});

@@ -5,10 +5,12 @@ import {
   type EventStore,
   encode,
   FRAMES,
+  MemoryDedupStore,
   MemoryEventStore,
 } from "@assured/core";
+import { Server } from "socket.io";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { ServerFailure } from "../src/index.js";
+import { createAssuredServer, type ServerFailure } from "../src/index.js";
 import { assuredAuth, type Peer, startAssured } from "./harness.js";
 
 /*
@@ -124,5 +126,47 @@ describe("commit feed", () => {
     expect(state.unwatched).toBe(0);
     await server.assured.close();
     expect(state.unwatched).toBe(1);
+  });
+
+  it("refuses a store whose watchCommits does not return the function that stops the reports", () => {
+    const { store } = reportingStore();
+    const broken: EventStore = { ...store, watchCommits: () => undefined as never };
+    let error: unknown;
+    try {
+      const assured = createAssuredServer(new Server(), {
+        store: broken,
+        dedupStore: new MemoryDedupStore(),
+      });
+      // Built despite the broken store (no check): close it, whatever its close does.
+      cleanups.push(async () => {
+        await assured.close().catch(() => false);
+      });
+    } catch (thrown) {
+      error = thrown;
+    }
+    expect(error).toBeInstanceOf(AssuredError);
+    expect(error).toMatchObject({ code: "INVALID_ARGUMENT" });
+    expect((error as Error).message).toContain("watchCommits");
+  });
+
+  it("closes even when the store's stop function throws, and reports the error to onError", async () => {
+    const { store } = reportingStore();
+    const failures: ServerFailure[] = [];
+    const throwing: EventStore = {
+      ...store,
+      watchCommits: () => () => {
+        throw new Error("the listener connection is gone");
+      },
+    };
+    const io = new Server();
+    const assured = createAssuredServer(io, {
+      store: throwing,
+      dedupStore: new MemoryDedupStore(),
+      onError: (failure) => void failures.push(failure),
+    });
+    await expect(assured.close()).resolves.toBe(true);
+    expect(failures).toMatchObject([
+      { kind: "store", operation: "commits", error: { code: "STORE_UNAVAILABLE" } },
+    ]);
   });
 });

@@ -80,6 +80,9 @@ describe("positions detect divergence (server)", () => {
       head: 5,
       // The id of the event at start: the client's new position is checked from now on.
       startId: after[4]!.id,
+      // Nothing after the head: an empty first page.
+      records: [],
+      payloads: expect.anything(),
     });
     // Continues from the head: the next event is delivered live.
     await server.assured.publish("s", "e", 6);

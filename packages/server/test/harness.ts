@@ -7,11 +7,14 @@ import {
   type EventRecord,
   type EventStore,
   encode,
+  type FetchReply,
   FRAMES,
   MemoryDedupStore,
   MemoryEventStore,
   type MessageReply,
   newId,
+  PROTOCOL_VERSION,
+  type SubscribedFrame,
   unpackRecords,
 } from "@assured/core";
 import { Server, type ServerOptions } from "socket.io";
@@ -26,6 +29,9 @@ import {
   type AssuredServerOptions,
   createAssuredServer,
 } from "../src/index.js";
+
+/** A pseudo event under which `Peer.catchUp` records its fetch replies. */
+const FETCHED = "test:fetched";
 
 /** A raw socket.io-client speaking Assured's frames, recording everything it receives. */
 export class Peer {
@@ -75,11 +81,48 @@ export class Peer {
     return this.received.filter((r) => r.event === event).map((r) => r.args[0] as T);
   }
 
-  /** Every record received in `assured:batch` frames of a stream, in arrival order. */
+  /**
+   * Every record received for a stream, in arrival order: the first pages of `assured:subscribed`
+   * frames, `assured:batch` frames and the replies of `catchUp` fetches.
+   */
   records(stream: string): EventRecord[] {
-    return this.frames<BatchFrame>(FRAMES.batch)
-      .filter((b) => b.stream === stream)
+    return this.received
+      .filter(
+        (r) => r.event === FRAMES.batch || r.event === FRAMES.subscribed || r.event === FETCHED,
+      )
+      .map((r) => r.args[0] as BatchFrame)
+      .filter((b) => b.stream === stream && Array.isArray(b.records))
       .flatMap((b) => unpackRecords(stream, b.records, b.payloads));
+  }
+
+  /**
+   * Pulls a stream like the client does (protocol v2): fetches after the last record received
+   * until the head of the latest `assured:subscribed` (or `until`) is reached. The replies count
+   * as received records (`records`, `offsets`).
+   */
+  async catchUp(stream: string, until?: number, limit = 1000): Promise<void> {
+    const subscribed = this.frames<SubscribedFrame>(FRAMES.subscribed).filter(
+      (f) => f.stream === stream,
+    );
+    const last = subscribed[subscribed.length - 1];
+    if (last === undefined) throw new Error(`not subscribed to ${stream}`);
+    const head = until ?? last.head;
+    for (;;) {
+      // After the contiguous prefix received since `start` (live batches may be ahead of it).
+      const received = new Set(this.offsets(stream));
+      let after = last.start;
+      while (received.has(after + 1)) after++;
+      if (after >= head) return;
+      const reply = await this.request<FetchReply>(FRAMES.fetch, {
+        stream,
+        epoch: last.epoch,
+        after,
+        limit,
+      });
+      if (!reply.ok) throw new Error(`fetch failed: ${reply.error.code}`);
+      if (reply.records.length === 0) return;
+      this.received.push({ event: FETCHED, args: [{ ...reply, stream }] });
+    }
   }
 
   /** Offsets received for a stream, in arrival order. */
@@ -187,7 +230,7 @@ export async function startAssured(options: StartOptions = {}) {
 
 /** `auth` for a handshake with Assured's fields. */
 export function assuredAuth(subscriptions: unknown[] = [], clientId = newId()) {
-  return { assured: { v: 1, clientId, subscriptions } };
+  return { assured: { v: PROTOCOL_VERSION, clientId, subscriptions } };
 }
 
 /** Appends `count` events to a stream directly in the store. */

@@ -24,6 +24,16 @@ describe("a misspelled option is refused with the closest valid name (G12)", () 
     expect(() => createAssuredServer(io, { ...stores(), zzz: 1 } as never)).toThrow(
       'unknown option "zzz" of createAssuredServer (see AssuredServerOptions).',
     );
+    // The limits of protocol v1's pushed replay name what replaced them.
+    expect(() =>
+      createAssuredServer(io, { ...stores(), limits: { replayWindow: 4 } } as never),
+    ).toThrow(/limits.replayWindow was removed in protocol v2: the server no longer pushes/);
+    expect(() =>
+      createAssuredServer(io, { ...stores(), limits: { replayAckTimeoutMs: 4 } } as never),
+    ).toThrow(/limits.writeTimeoutMs/);
+    expect(() =>
+      createAssuredServer(io, { ...stores(), limits: { replayBatchSize: 4 } } as never),
+    ).toThrow(/limits.fetchLimit/);
     // An inherited name is not a limit.
     expect(() =>
       createAssuredServer(io, { ...stores(), limits: { toString: 5 } } as never),

@@ -101,7 +101,7 @@ describe("G10: send order is wire order (property)", () => {
       fc.asyncProperty(arrivals, async ({ n, order }) => {
         const clientId = newId();
         const peer = await server.connect({
-          assured: { v: 1, clientId, subscriptions: [], firstSeq: 1 },
+          assured: { v: 2, clientId, subscriptions: [], firstSeq: 1 },
         });
         try {
           await playClient(peer, n, order);

@@ -19,7 +19,7 @@ afterEach(async () => {
 
 /** `auth` of a client whose outbox session waits for `firstSeq` (send order, G10). */
 function orderedAuth(firstSeq: unknown) {
-  return { assured: { v: 1, clientId: newId(), subscriptions: [], firstSeq } };
+  return { assured: { v: 2, clientId: newId(), subscriptions: [], firstSeq } };
 }
 
 /** Sends `seq`, naming `prev` (default `seq - 1`) as its closest earlier unanswered message. */
@@ -152,7 +152,7 @@ describe("G10: send order is wire order", () => {
 
   it("G10: without firstSeq (older clients) the arrival order is not checked", async () => {
     const { started, ran } = await startRecording();
-    const peer = await started.connect({ assured: { v: 1, clientId: newId(), subscriptions: [] } });
+    const peer = await started.connect({ assured: { v: 2, clientId: newId(), subscriptions: [] } });
     expect(await send(peer, 7)).toMatchObject({ ok: true });
     expect(await send(peer, 2)).toMatchObject({ ok: true });
     expect(ran).toEqual([7, 2]);

@@ -29,7 +29,7 @@ describe("assured:hello", () => {
   it("is sent once when Assured binds a socket, with the server's dedup window", async () => {
     server = await startAssured({ limits: { dedupTtlMs: 123_456 } });
     const peer = await server.connect(assuredAuth([sub("s")]));
-    expect(await peer.next<HelloFrame>(FRAMES.hello)).toEqual({ dedupTtlMs: 123_456 });
+    expect(await peer.next<HelloFrame>(FRAMES.hello)).toEqual({ v: 2, dedupTtlMs: 123_456 });
     await peer.next(FRAMES.subscribed);
     // A server-initiated subscribe binds the socket again: no second hello.
     await server.assured.subscribe(serverSocket(server, peer), "t");
@@ -42,7 +42,10 @@ describe("assured:hello", () => {
   it("is sent to a socket without Assured handshake fields too", async () => {
     server = await startAssured();
     const peer = await server.connect();
-    expect(await peer.next<HelloFrame>(FRAMES.hello)).toEqual({ dedupTtlMs: 24 * 60 * 60 * 1000 });
+    expect(await peer.next<HelloFrame>(FRAMES.hello)).toEqual({
+      v: 2,
+      dedupTtlMs: 24 * 60 * 60 * 1000,
+    });
   });
 });
 

@@ -129,14 +129,16 @@ describe("G6: every row of the outcome table", () => {
       const { epoch } = await store.head("s");
       server = await startAssured({
         store,
-        limits: { replayLimit: row.replayLimit ?? 20, replayBatchSize: 7 },
+        limits: { replayLimit: row.replayLimit ?? 20, fetchLimit: 7 },
       });
       const peer = await server.connect(assuredAuth([sub("s", row.position(epoch), row.from)]));
       const outcome = await peer.next<SubscribedFrame>(FRAMES.subscribed);
       expect(outcome).toMatchObject({ stream: "s", epoch, head: 30, ...row.expected });
       if (row.expected.recovered) expect(outcome.reason).toBeUndefined();
-      await peer.until(() => peer.offsets("s").length >= row.replayed.length);
-      await peer.roundTrip();
+      // v2: the first page (at most fetchLimit records) travels with the outcome…
+      expect(peer.offsets("s")).toEqual(row.replayed.slice(0, 7));
+      // …and the client pulls the rest.
+      await peer.catchUp("s");
       expect(peer.offsets("s")).toEqual(row.replayed);
     });
   }
@@ -154,11 +156,11 @@ describe("G6: every row of the outcome table", () => {
 });
 
 describe("G5: subscription and replay", () => {
-  it("G5: replay then live with no seam (live events racing the replay are all there)", async () => {
+  it("G5: first page, fetches, then live with no seam (live events racing the catch-up are all there)", async () => {
     const store = new MemoryEventStore();
     await seed(store, "s", 100);
     const { epoch } = await store.head("s");
-    server = await startAssured({ store, limits: { replayBatchSize: 10 } });
+    server = await startAssured({ store, limits: { fetchLimit: 10 } });
     const { assured } = server;
     const peer = server.peer(assuredAuth([sub("s", { epoch, offset: 40 })]));
     const connected = peer.connect();
@@ -166,77 +168,63 @@ describe("G5: subscription and replay", () => {
     await connected;
     await live;
     await assured.publish("s", "live", 21);
-    await peer.until(() => new Set(peer.offsets("s")).size === 81);
-    const received = peer.offsets("s");
-    expect([...new Set(received)].sort((a, b) => a - b)).toEqual(range(41, 121));
     const outcome = await peer.next<SubscribedFrame>(FRAMES.subscribed);
     expect(outcome.recovered).toBe(true);
-    // The replay itself is in order; live events are in order among themselves.
-    const replayed = received.filter((o) => o <= outcome.head);
-    expect(replayed).toEqual([...replayed].sort((a, b) => a - b));
+    await peer.catchUp("s", 121);
+    const received = peer.offsets("s");
+    expect([...new Set(received)].sort((a, b) => a - b)).toEqual(range(41, 121));
   });
 
-  it("G5: the replay is read in pages and sent many events per batch", async () => {
+  it("G5: the first page travels with the outcome; the server pushes nothing more until fetched", async () => {
     const store = new MemoryEventStore();
     await seed(store, "s", 95);
-    server = await startAssured({ store, limits: { replayBatchSize: 40 } });
+    server = await startAssured({ store, limits: { fetchLimit: 40 } });
     const peer = await server.connect(assuredAuth([sub("s", null, "earliest")]));
-    await peer.until(() => peer.offsets("s").length === 95);
-    const sizes = peer.frames<{ records: unknown[] }>(FRAMES.batch).map((b) => b.records.length);
-    expect(sizes).toEqual([40, 40, 15]);
+    const outcome = await peer.next<SubscribedFrame>(FRAMES.subscribed);
+    expect(outcome).toMatchObject({ recovered: true, start: 0, head: 95 });
+    expect(outcome.records).toHaveLength(40);
+    await peer.roundTrip();
+    // No server-pushed replay (DESIGN §8): no batch frames at all.
+    expect(peer.frames(FRAMES.batch)).toEqual([]);
+    await peer.catchUp("s");
     expect(peer.data("s")).toEqual(range(1, 95));
+    expect(peer.frames(FRAMES.batch)).toEqual([]);
   });
 
-  it("G11: replay pages are split so no batch carries more than maxBatchBytes", async () => {
+  it("G11: the first page and fetch replies are cut so none carries more than maxBatchBytes", async () => {
     const store = new MemoryEventStore();
     const payload = encode("x".repeat(95)); // 97 bytes
     await store.append(
       "s",
       range(1, 9).map(() => ({ name: "e", payload })),
     );
-    server = await startAssured({ store, limits: { maxBatchBytes: 250, replayBatchSize: 5 } });
+    server = await startAssured({ store, limits: { maxBatchBytes: 250, fetchLimit: 5 } });
     const peer = await server.connect(assuredAuth([sub("s", null, "earliest")]));
-    await peer.until(() => peer.offsets("s").length === 9);
-    const sizes = peer.frames<{ records: unknown[] }>(FRAMES.batch).map((b) => b.records.length);
-    expect(sizes).toEqual([2, 2, 1, 2, 2]);
+    const outcome = await peer.next<SubscribedFrame>(FRAMES.subscribed);
+    expect(outcome.records).toHaveLength(2);
+    await peer.catchUp("s");
     expect(peer.offsets("s")).toEqual(range(1, 9));
+    const sizes = peer.received
+      .filter((r) => r.event === FRAMES.subscribed || r.event === "test:fetched")
+      .map((r) => (r.args[0] as { records: unknown[] }).records.length);
+    expect(sizes).toEqual([2, 2, 2, 2, 1]);
   });
 
-  it("G11: replay flow control: at most replayWindow unacked batches are in flight", async () => {
-    const store = new MemoryEventStore();
-    await seed(store, "s", 30);
-    server = await startAssured({ store, limits: { replayBatchSize: 5, replayWindow: 2 } });
-    const peer = server.peer(assuredAuth([sub("s", null, "earliest")]));
-    peer.autoAck = false;
-    await peer.connect();
-    await peer.until(() => peer.frames(FRAMES.batch).length === 2);
-    await peer.roundTrip();
-    expect(peer.frames(FRAMES.batch)).toHaveLength(2);
-    peer.pendingAcks.shift()!();
-    await peer.until(() => peer.frames(FRAMES.batch).length === 3);
-    peer.autoAck = true;
-    for (const ack of peer.pendingAcks.splice(0)) ack();
-    await peer.until(() => peer.offsets("s").length === 30);
-    expect(peer.offsets("s")).toEqual(range(1, 30));
-  });
-
-  it("G6: a log trimmed under a running replay gets a second outcome: trimmed", async () => {
+  it("G6: a fetch after the log was trimmed past the position answers an earliest above it (the client's trimmed outcome)", async () => {
     const store = new MemoryEventStore({ retention: { maxLength: 10 } });
     await seed(store, "s", 10);
-    server = await startAssured({ store, limits: { replayBatchSize: 2, replayWindow: 1 } });
-    const peer = server.peer(assuredAuth([sub("s", null, "earliest")]));
-    peer.autoAck = false;
-    await peer.connect();
-    await peer.until(() => peer.frames(FRAMES.batch).length === 1);
-    await seed(store, "s", 20);
-    peer.pendingAcks.shift()!();
-    const outcomes = await peer.until(
-      () =>
-        peer.frames<SubscribedFrame>(FRAMES.subscribed).length === 2 &&
-        peer.frames<SubscribedFrame>(FRAMES.subscribed),
-    );
-    expect(outcomes[1]).toMatchObject({ recovered: false, reason: "trimmed", start: 30, head: 30 });
+    server = await startAssured({ store, limits: { fetchLimit: 2 } });
+    const peer = await server.connect(assuredAuth([sub("s", null, "earliest")]));
+    const outcome = await peer.next<SubscribedFrame>(FRAMES.subscribed);
     expect(peer.offsets("s")).toEqual([1, 2]);
+    await seed(store, "s", 20);
+    const reply = await peer.request<{ ok: true; earliest: number; head: number }>(FRAMES.fetch, {
+      stream: "s",
+      epoch: outcome.epoch,
+      after: 2,
+      limit: 2,
+    });
+    expect(reply).toMatchObject({ ok: true, earliest: 21, head: 30 });
   });
 
   it("G5: assured:sub frames subscribe with a position and unsub stops live events", async () => {

@@ -32,7 +32,7 @@ async function eventually(check: () => boolean, what: string, timeoutMs = 10_000
   }
 }
 
-describe("the replay/fetch write deadline under a wall-clock step", () => {
+describe("the fetch write deadline under a wall-clock step", () => {
   it("G11: a connection holding unwritten fetch replies is not closed when the wall clock jumps an hour forward", async () => {
     const store = new MemoryEventStore();
     const payload = encode(new Uint8Array(100 * KiB));
@@ -46,7 +46,7 @@ describe("the replay/fetch write deadline under a wall-clock step", () => {
       limits: {
         maxBatchBytes: 256 * KiB,
         maxSocketReplayBytes: 512 * KiB,
-        replayAckTimeoutMs: 4_000,
+        writeTimeoutMs: 4_000,
         tokensPerSecond: 1_000_000,
         burstTokens: 1_000_000,
       },

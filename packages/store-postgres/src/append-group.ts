@@ -131,11 +131,13 @@ async function lockStreams(
     epoch: string;
     head: string;
   }>(
-    `INSERT INTO ${t.streams} AS s (stream_name, epoch, head) ` +
-      "SELECT n, e, 0 FROM unnest($1::bytea[], $2::text[]) WITH ORDINALITY AS x(n, e, i) ORDER BY i " +
-      "ON CONFLICT (stream_name) DO UPDATE SET head = s.head " +
-      "RETURNING s.stream_id, s.stream_name, s.epoch, s.head",
-    [names.map((name) => name.bytes), names.map(() => newId())],
+    t.sql.query(
+      `INSERT INTO ${t.streams} AS s (stream_name, epoch, head) ` +
+        "SELECT n, e, 0 FROM unnest($1::bytea[], $2::text[]) WITH ORDINALITY AS x(n, e, i) ORDER BY i " +
+        "ON CONFLICT (stream_name) DO UPDATE SET head = s.head " +
+        "RETURNING s.stream_id, s.stream_name, s.epoch, s.head",
+      [names.map((name) => name.bytes), names.map(() => newId())],
+    ),
   );
   const streams = new Map<string, StreamState>();
   for (const row of rows) {
@@ -159,14 +161,16 @@ async function trim(
   retention: Retention,
 ): Promise<void> {
   await client.query(
-    `DELETE FROM ${t.events} d USING (SELECT x.stream_id, ${earliestSql(t.events, "x", 3, 4)} AS earliest ` +
-      "FROM unnest($1::bigint[], $2::bigint[]) AS x(stream_id, head)) k " +
-      "WHERE d.stream_id = k.stream_id AND d.event_offset < k.earliest",
-    [
-      streams.map((stream) => stream.streamId),
-      streams.map((stream) => stream.head),
-      ...retentionParams(retention, now),
-    ],
+    t.sql.query(
+      `DELETE FROM ${t.events} d USING (SELECT x.stream_id, ${earliestSql(t.events, "x", 3, 4)} AS earliest ` +
+        "FROM unnest($1::bigint[], $2::bigint[]) AS x(stream_id, head)) k " +
+        "WHERE d.stream_id = k.stream_id AND d.event_offset < k.earliest",
+      [
+        streams.map((stream) => stream.streamId),
+        streams.map((stream) => stream.head),
+        ...retentionParams(retention, now),
+      ],
+    ),
   );
 }
 
@@ -192,10 +196,12 @@ async function storedIds(
     event_id: Buffer;
     event_offset: string;
   }>(
-    `SELECT e.stream_id, e.event_id, e.event_offset FROM ${t.events} e ` +
-      "JOIN unnest($1::bigint[], $2::bytea[]) AS q(stream_id, event_id) " +
-      "ON e.stream_id = q.stream_id AND e.event_id = q.event_id",
-    [lookups.map((l) => l.streamId), lookups.map((l) => textBytes(l.id))],
+    t.sql.query(
+      `SELECT e.stream_id, e.event_id, e.event_offset FROM ${t.events} e ` +
+        "JOIN unnest($1::bigint[], $2::bytea[]) AS q(stream_id, event_id) " +
+        "ON e.stream_id = q.stream_id AND e.event_id = q.event_id",
+      [lookups.map((l) => l.streamId), lookups.map((l) => textBytes(l.id))],
+    ),
   );
   for (const row of rows) {
     found.set(idKey(row.stream_id, bytesText(row.event_id)), Number(row.event_offset));
@@ -212,34 +218,40 @@ async function store(
 ): Promise<void> {
   const resets = streams.filter((stream) => stream.reset).map((stream) => stream.streamId);
   if (resets.length > 0) {
-    await client.query(`DELETE FROM ${t.events} WHERE stream_id = ANY($1::bigint[])`, [resets]);
+    await client.query(
+      t.sql.query(`DELETE FROM ${t.events} WHERE stream_id = ANY($1::bigint[])`, [resets]),
+    );
   }
   if (events.length > 0) {
     await client.query(
-      `INSERT INTO ${t.events} (stream_id, event_offset, event_id, event_name, payload, appended_at) ` +
-        "SELECT s, o, i, n, p, $6::double precision " +
-        "FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[], $5::bytea[]) AS x(s, o, i, n, p)",
-      [
-        events.map((event) => event.stream.streamId),
-        events.map((event) => event.offset),
-        events.map((event) => textBytes(event.id)),
-        events.map((event) => textBytes(event.name)),
-        events.map((event) => payloadBytes(event.payload)),
-        now,
-      ],
+      t.sql.query(
+        `INSERT INTO ${t.events} (stream_id, event_offset, event_id, event_name, payload, appended_at) ` +
+          "SELECT s, o, i, n, p, $6::double precision " +
+          "FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[], $5::bytea[]) AS x(s, o, i, n, p)",
+        [
+          events.map((event) => event.stream.streamId),
+          events.map((event) => event.offset),
+          events.map((event) => textBytes(event.id)),
+          events.map((event) => textBytes(event.name)),
+          events.map((event) => payloadBytes(event.payload)),
+          now,
+        ],
+      ),
     );
   }
   const changed = streams.filter((stream) => stream.changed);
   if (changed.length > 0) {
     await client.query(
-      `UPDATE ${t.streams} s SET head = x.head, epoch = x.epoch ` +
-        "FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS x(stream_id, head, epoch) " +
-        "WHERE s.stream_id = x.stream_id",
-      [
-        changed.map((stream) => stream.streamId),
-        changed.map((stream) => stream.head),
-        changed.map((stream) => stream.epoch),
-      ],
+      t.sql.query(
+        `UPDATE ${t.streams} s SET head = x.head, epoch = x.epoch ` +
+          "FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS x(stream_id, head, epoch) " +
+          "WHERE s.stream_id = x.stream_id",
+        [
+          changed.map((stream) => stream.streamId),
+          changed.map((stream) => stream.head),
+          changed.map((stream) => stream.epoch),
+        ],
+      ),
     );
   }
 }

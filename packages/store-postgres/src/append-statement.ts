@@ -110,14 +110,16 @@ async function oneStream(
   now: number,
 ): Promise<Heads> {
   const { rows } = await pool.query<{ epoch: string; head: string }>(
-    `WITH s AS (INSERT INTO ${t.streams} AS s (stream_name, epoch, head) VALUES ($1, $2, $3) ` +
-      "ON CONFLICT (stream_name) DO UPDATE SET head = s.head + excluded.head " +
-      "RETURNING s.stream_id, s.epoch, s.head), " +
-      `e AS (INSERT INTO ${t.events} (stream_id, event_offset, event_id, event_name, payload, appended_at) ` +
-      "SELECT s.stream_id, s.head - x.b, x.i, x.n, x.p, $8::double precision " +
-      "FROM s, unnest($4::bigint[], $5::bytea[], $6::bytea[], $7::bytea[]) AS x(b, i, n, p)) " +
-      "SELECT s.epoch, s.head FROM s",
-    [name.bytes, newId(), count, events.below, events.ids, events.names, events.payloads, now],
+    t.sql.query(
+      `WITH s AS (INSERT INTO ${t.streams} AS s (stream_name, epoch, head) VALUES ($1, $2, $3) ` +
+        "ON CONFLICT (stream_name) DO UPDATE SET head = s.head + excluded.head " +
+        "RETURNING s.stream_id, s.epoch, s.head), " +
+        `e AS (INSERT INTO ${t.events} (stream_id, event_offset, event_id, event_name, payload, appended_at) ` +
+        "SELECT s.stream_id, s.head - x.b, x.i, x.n, x.p, $8::double precision " +
+        "FROM s, unnest($4::bigint[], $5::bytea[], $6::bytea[], $7::bytea[]) AS x(b, i, n, p)) " +
+        "SELECT s.epoch, s.head FROM s",
+      [name.bytes, newId(), count, events.below, events.ids, events.names, events.payloads, now],
+    ),
   );
   const row = rows[0]!;
   return new Map([[name.stream, { epoch: row.epoch, head: Number(row.head) }]]);
@@ -133,26 +135,28 @@ async function manyStreams(
   now: number,
 ): Promise<Heads> {
   const { rows } = await pool.query<{ i: string; epoch: string; head: string }>(
-    `WITH s AS (INSERT INTO ${t.streams} AS s (stream_name, epoch, head) ` +
-      "SELECT n, e, c FROM unnest($1::bytea[], $2::text[], $3::bigint[]) WITH ORDINALITY AS x(n, e, c, i) ORDER BY i " +
-      "ON CONFLICT (stream_name) DO UPDATE SET head = s.head + excluded.head " +
-      "RETURNING s.stream_id, s.stream_name, s.epoch, s.head), " +
-      `e AS (INSERT INTO ${t.events} (stream_id, event_offset, event_id, event_name, payload, appended_at) ` +
-      "SELECT s.stream_id, s.head - x.b, x.i, x.n, x.p, $9::double precision " +
-      "FROM unnest($4::int[], $5::bigint[], $6::bytea[], $7::bytea[], $8::bytea[]) AS x(k, b, i, n, p) " +
-      "JOIN s ON s.stream_name = ($1::bytea[])[x.k]) " +
-      "SELECT array_position($1::bytea[], s.stream_name) AS i, s.epoch, s.head FROM s",
-    [
-      names.map((name) => name.bytes),
-      names.map(() => newId()),
-      names.map((name) => counts.get(name.stream)!),
-      events.streams,
-      events.below,
-      events.ids,
-      events.names,
-      events.payloads,
-      now,
-    ],
+    t.sql.query(
+      `WITH s AS (INSERT INTO ${t.streams} AS s (stream_name, epoch, head) ` +
+        "SELECT n, e, c FROM unnest($1::bytea[], $2::text[], $3::bigint[]) WITH ORDINALITY AS x(n, e, c, i) ORDER BY i " +
+        "ON CONFLICT (stream_name) DO UPDATE SET head = s.head + excluded.head " +
+        "RETURNING s.stream_id, s.stream_name, s.epoch, s.head), " +
+        `e AS (INSERT INTO ${t.events} (stream_id, event_offset, event_id, event_name, payload, appended_at) ` +
+        "SELECT s.stream_id, s.head - x.b, x.i, x.n, x.p, $9::double precision " +
+        "FROM unnest($4::int[], $5::bigint[], $6::bytea[], $7::bytea[], $8::bytea[]) AS x(k, b, i, n, p) " +
+        "JOIN s ON s.stream_name = ($1::bytea[])[x.k]) " +
+        "SELECT array_position($1::bytea[], s.stream_name) AS i, s.epoch, s.head FROM s",
+      [
+        names.map((name) => name.bytes),
+        names.map(() => newId()),
+        names.map((name) => counts.get(name.stream)!),
+        events.streams,
+        events.below,
+        events.ids,
+        events.names,
+        events.payloads,
+        now,
+      ],
+    ),
   );
   const heads: Heads = new Map();
   for (const row of rows) {

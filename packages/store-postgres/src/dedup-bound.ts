@@ -32,8 +32,7 @@ export class DedupBound {
   async check(key: string, now: number): Promise<void> {
     if ((await this.rows(false)) < this.maxEntries) return;
     const { rowCount } = await this.pool.query(
-      `SELECT 1 FROM ${this.t.dedup} WHERE dedup_key = $1`,
-      [textBytes(key)],
+      this.t.sql.query(`SELECT 1 FROM ${this.t.dedup} WHERE dedup_key = $1`, [textBytes(key)]),
     );
     if (rowCount === 1) return;
     for (let batch = 0; batch < SWEEP_BATCHES_AT_BOUND; batch++) {
@@ -59,8 +58,10 @@ export class DedupBound {
       return counted.rows;
     }
     const { rows } = await this.pool.query<{ rows: string }>(
-      `SELECT count(*) AS rows FROM (SELECT 1 FROM ${this.t.dedup} LIMIT $1) capped`,
-      [this.maxEntries],
+      this.t.sql.query(
+        `SELECT count(*) AS rows FROM (SELECT 1 FROM ${this.t.dedup} LIMIT $1) capped`,
+        [this.maxEntries],
+      ),
     );
     const count = Number(rows[0]!.rows);
     this.counted = { rows: count, at: performance.now() };

@@ -10,9 +10,10 @@ import {
   type DedupStoreCapabilities,
   type StoredResponse,
 } from "@assured/core";
+import type { PoolClient } from "pg";
 import { openConnection, type StoreConnection } from "./connection.js";
 import { DedupBound } from "./dedup-bound.js";
-import { claimInTransaction } from "./dedup-claim.js";
+import { type ClaimAttempt, claimOnce, ownerLockBegin } from "./dedup-claim.js";
 import { DedupWrites, SWEEP_BATCH } from "./dedup-writes.js";
 import {
   DEDUP_STORE_OPTION_KEYS,
@@ -27,7 +28,7 @@ import { StoreLifecycle } from "./store-lifecycle.js";
 import { type Tables, tableNames } from "./tables.js";
 import { inTransaction } from "./transaction.js";
 
-/** Attempts of a claim that keeps losing the first insert of a key to concurrent claimers. */
+/** Attempts of a claim whose snapshot keeps missing the concurrent claims that took the key. */
 const MAX_CLAIM_ATTEMPTS = 5;
 
 /**
@@ -68,7 +69,7 @@ export class PostgresDedupStore implements DedupStore {
     );
     const sweepIntervalMs = resolveSweepInterval(options.sweepIntervalMs);
     const maxEntries = resolveMaxDedupEntries(options.maxEntries);
-    this.tables = tableNames(resolved.schema, resolved.tablePrefix);
+    this.tables = tableNames(resolved.schema, resolved.tablePrefix, resolved.preparedStatements);
     this.connection = openConnection(resolved);
     this.now = storeTime(this.connection.pool, resolved.clock);
     this.writes = new DedupWrites(this.connection.pool, this.tables);
@@ -93,9 +94,9 @@ export class PostgresDedupStore implements DedupStore {
     return this.lifecycle.run("claim", async () => {
       const now = await this.now();
       await this.bound.check(key, now);
-      const claimed = await inTransaction(this.connection.pool, async (client) => {
+      const attempts = async (db: Pick<PoolClient, "query">) => {
         for (let attempt = 1; ; attempt++) {
-          const attempted = await claimInTransaction(client, this.tables, key, options, now);
+          const attempted: ClaimAttempt = await claimOnce(db, this.tables, key, options, now);
           if (attempted !== "retry") return attempted;
           if (attempt >= MAX_CLAIM_ATTEMPTS) {
             throw new AssuredError(
@@ -104,7 +105,17 @@ export class PostgresDedupStore implements DedupStore {
             );
           }
         }
-      });
+      };
+      // No owner: one statement, in its own transaction. An owner: BEGIN with the owner's
+      // lock, the statement, COMMIT (three round trips), so its quota is exact.
+      const claimed =
+        options.owner === undefined
+          ? await attempts(this.connection.pool)
+          : await inTransaction(
+              this.connection.pool,
+              attempts,
+              ownerLockBegin(this.tables, options.owner.id),
+            );
       if (claimed.inserted) this.bound.inserted();
       return claimed.result;
     });

@@ -26,10 +26,18 @@ export class DedupWrites {
     now: number,
   ): Promise<boolean> {
     const result = await this.pool.query(
-      `UPDATE ${this.t.dedup} SET state = 'done', token = NULL, expires_at = $3, ` +
-        "response_ok = $4, response_payload = $5 " +
-        "WHERE dedup_key = $1 AND state = 'claimed' AND token = $2",
-      [textBytes(key), textBytes(token), now + ttlMs, response.ok, payloadBytes(response.payload)],
+      this.t.sql.query(
+        `UPDATE ${this.t.dedup} SET state = 'done', token = NULL, expires_at = $3, ` +
+          "response_ok = $4, response_payload = $5 " +
+          "WHERE dedup_key = $1 AND state = 'claimed' AND token = $2",
+        [
+          textBytes(key),
+          textBytes(token),
+          now + ttlMs,
+          response.ok,
+          payloadBytes(response.payload),
+        ],
+      ),
     );
     return result.rowCount === 1;
   }
@@ -41,9 +49,11 @@ export class DedupWrites {
    */
   async release(key: string, token: string): Promise<boolean> {
     const result = await this.pool.query(
-      `UPDATE ${this.t.dedup} SET token = NULL, expires_at = '-Infinity', owner = NULL ` +
-        "WHERE dedup_key = $1 AND state = 'claimed' AND token = $2",
-      [textBytes(key), textBytes(token)],
+      this.t.sql.query(
+        `UPDATE ${this.t.dedup} SET token = NULL, expires_at = '-Infinity', owner = NULL ` +
+          "WHERE dedup_key = $1 AND state = 'claimed' AND token = $2",
+        [textBytes(key), textBytes(token)],
+      ),
     );
     return result.rowCount === 1;
   }
@@ -51,9 +61,11 @@ export class DedupWrites {
   /** Makes the lease end `leaseMs` from `now` if `token` still holds it, unexpired; true if so. */
   async renew(key: string, token: string, leaseMs: number, now: number): Promise<boolean> {
     const result = await this.pool.query(
-      `UPDATE ${this.t.dedup} SET expires_at = $3, lease_ms = $4 ` +
-        "WHERE dedup_key = $1 AND state = 'claimed' AND token = $2 AND expires_at > $5",
-      [textBytes(key), textBytes(token), now + leaseMs, leaseMs, now],
+      this.t.sql.query(
+        `UPDATE ${this.t.dedup} SET expires_at = $3, lease_ms = $4 ` +
+          "WHERE dedup_key = $1 AND state = 'claimed' AND token = $2 AND expires_at > $5",
+        [textBytes(key), textBytes(token), now + leaseMs, leaseMs, now],
+      ),
     );
     return result.rowCount === 1;
   }
@@ -65,10 +77,12 @@ export class DedupWrites {
    */
   async sweepBatch(now: number): Promise<number> {
     const result = await this.pool.query(
-      `DELETE FROM ${this.t.dedup} WHERE dedup_key IN ` +
-        `(SELECT dedup_key FROM ${this.t.dedup} WHERE expires_at <= $1 AND fence < $3 ` +
-        "LIMIT $2 FOR UPDATE SKIP LOCKED)",
-      [now, SWEEP_BATCH, Math.floor(now)],
+      this.t.sql.query(
+        `DELETE FROM ${this.t.dedup} WHERE dedup_key IN ` +
+          `(SELECT dedup_key FROM ${this.t.dedup} WHERE expires_at <= $1 AND fence < $3 ` +
+          "LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        [now, SWEEP_BATCH, Math.floor(now)],
+      ),
     );
     return result.rowCount ?? 0;
   }

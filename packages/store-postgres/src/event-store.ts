@@ -37,7 +37,11 @@ import { type StoreTime, storeTime } from "./server-clock.js";
 import { StoreLifecycle } from "./store-lifecycle.js";
 import { type Tables, tableNames } from "./tables.js";
 import { inTransaction } from "./transaction.js";
-import { assertInTransaction } from "./transactional-entries.js";
+import {
+  assertInTransaction,
+  FAILED_TRANSACTION,
+  failedTransactionError,
+} from "./transactional-entries.js";
 
 /**
  * An `EventStore` on PostgreSQL (`pg`). Appends issued in the same tick — and those that arrive
@@ -86,7 +90,7 @@ export class PostgresEventStore implements EventStore {
     this.retention = resolveRetention(options.retention);
     const maxQueued = resolveMaxQueuedEntries(options.maxQueuedEntries);
     this.maxPayloadBytes = resolveMaxPayloadBytes(options.maxPayloadBytes);
-    this.tables = tableNames(resolved.schema, resolved.tablePrefix);
+    this.tables = tableNames(resolved.schema, resolved.tablePrefix, resolved.preparedStatements);
     this.commitChannel = commitChannel(this.tables);
     this.connection = openConnection(resolved);
     this.watcher = new CommitWatcher(
@@ -151,7 +155,25 @@ export class PostgresEventStore implements EventStore {
     assertStreamName(stream);
     assertInTransaction(client);
     const encoded = encodeTransactionalEntries(entries, this.maxPayloadBytes);
-    return this.lifecycle.run("appendInTransaction", async () => {
+    return this.lifecycle.run("appendInTransaction", () =>
+      this.appendOnClient(client, stream, encoded).catch((error: unknown) => {
+        // The client's state is read without a round trip, from the last answer it processed:
+        // a statement that failed just before may not have updated it yet.
+        if ((error as { code?: unknown } | null)?.code === FAILED_TRANSACTION) {
+          throw failedTransactionError();
+        }
+        throw error;
+      }),
+    );
+  }
+
+  /** The writes of `appendInTransaction` on the application's client, and its notification. */
+  private async appendOnClient(
+    client: ClientBase,
+    stream: string,
+    encoded: AppendEntry[],
+  ): Promise<AppendResult[]> {
+    {
       const now = await this.now();
       const write: LogWrite = { kind: "append", stream, entries: encoded };
       const [results] = (await writeGroup(client, this.tables, [write], now, this.retention)) as [
@@ -166,10 +188,15 @@ export class PostgresEventStore implements EventStore {
           last: fresh[fresh.length - 1]!.offset,
         };
         // Delivered by PostgreSQL on COMMIT only, in commit order; dropped on ROLLBACK.
-        await client.query("SELECT pg_notify($1, $2)", [this.commitChannel, commitPayload(range)]);
+        await client.query(
+          this.tables.sql.query("SELECT pg_notify($1, $2)", [
+            this.commitChannel,
+            commitPayload(range),
+          ]),
+        );
       }
       return results;
-    });
+    }
   }
 
   /**

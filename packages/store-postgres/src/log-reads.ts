@@ -31,14 +31,16 @@ export async function readPage(
   retention: Retention,
 ): Promise<ReadResult> {
   const { rows } = await pool.query<PageRow>(
-    `WITH s AS (SELECT stream_id, epoch, head FROM ${t.streams} WHERE stream_name = $1), ` +
-      `r AS (SELECT s.stream_id, s.epoch, s.head, ${earliestSql(t.events, "s", 2, 3)} AS earliest FROM s) ` +
-      "SELECT r.epoch, r.head, r.earliest, e.event_offset, e.event_id, e.event_name, e.payload, e.appended_at " +
-      "FROM r LEFT JOIN LATERAL (" +
-      `SELECT * FROM ${t.events} v WHERE v.stream_id = r.stream_id ` +
-      "AND v.event_offset >= greatest($4::bigint + 1, r.earliest) AND v.event_offset <= r.head " +
-      "ORDER BY v.event_offset LIMIT $5) e ON true ORDER BY e.event_offset",
-    [textBytes(stream), ...retentionParams(retention, now), after, limit],
+    t.sql.query(
+      `WITH s AS (SELECT stream_id, epoch, head FROM ${t.streams} WHERE stream_name = $1), ` +
+        `r AS (SELECT s.stream_id, s.epoch, s.head, ${earliestSql(t.events, "s", 2, 3)} AS earliest FROM s) ` +
+        "SELECT r.epoch, r.head, r.earliest, e.event_offset, e.event_id, e.event_name, e.payload, e.appended_at " +
+        "FROM r LEFT JOIN LATERAL (" +
+        `SELECT * FROM ${t.events} v WHERE v.stream_id = r.stream_id ` +
+        "AND v.event_offset >= greatest($4::bigint + 1, r.earliest) AND v.event_offset <= r.head " +
+        "ORDER BY v.event_offset LIMIT $5) e ON true ORDER BY e.event_offset",
+      [textBytes(stream), ...retentionParams(retention, now), after, limit],
+    ),
   );
   const first = rows[0];
   if (first === undefined) return { ...NO_LOG, records: [] };
@@ -71,9 +73,11 @@ export async function readHead(
   retention: Retention,
 ): Promise<StreamHead> {
   const { rows } = await pool.query<{ epoch: string; head: string; earliest: string }>(
-    `SELECT s.epoch, s.head, ${earliestSql(t.events, "s", 2, 3)} AS earliest ` +
-      `FROM ${t.streams} s WHERE s.stream_name = $1`,
-    [textBytes(stream), ...retentionParams(retention, now)],
+    t.sql.query(
+      `SELECT s.epoch, s.head, ${earliestSql(t.events, "s", 2, 3)} AS earliest ` +
+        `FROM ${t.streams} s WHERE s.stream_name = $1`,
+      [textBytes(stream), ...retentionParams(retention, now)],
+    ),
   );
   const row = rows[0];
   if (row === undefined) return { ...NO_LOG };

@@ -29,6 +29,12 @@ export interface PostgresStoreOptions {
   clock?: Clock;
   /** Options of the `Pool` the store creates from a connection string (`max`, timeouts, ssl…). */
   poolOptions?: Omit<PoolConfig, "connectionString">;
+  /**
+   * Send the hot statements as named prepared statements (parsed and planned once per
+   * connection). Default true; set false behind PgBouncer in transaction mode before 1.21,
+   * which does not keep prepared statements across transactions.
+   */
+  preparedStatements?: boolean;
 }
 
 /** Options of `PostgresEventStore`. */
@@ -66,6 +72,7 @@ const COMMON_OPTION_KEYS = [
   "tablePrefix",
   "clock",
   "poolOptions",
+  "preparedStatements",
 ] as const satisfies readonly (keyof PostgresStoreOptions)[];
 
 /** The option names of `PostgresEventStore`; any other is refused. */
@@ -91,6 +98,8 @@ export interface ResolvedStoreOptions {
   /** The injected clock, checked on every reading; undefined: the server's clock. */
   clock: Clock | undefined;
   poolOptions: Omit<PoolConfig, "connectionString"> | undefined;
+  /** Whether hot statements are named prepared statements. */
+  preparedStatements: boolean;
 }
 
 const SCHEMA = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -185,12 +194,17 @@ export function resolveStoreOptions(
       "poolOptions apply only to a connection string; configure your own Pool instead.",
     );
   }
+  const preparedStatements = o.preparedStatements ?? true;
+  if (typeof preparedStatements !== "boolean") {
+    throw invalid(`preparedStatements must be a boolean, got ${describe(preparedStatements)}.`);
+  }
   return {
     connection: o.connection as Pool | string,
     schema,
     tablePrefix,
     clock: o.clock === undefined ? undefined : checkedClock(o.clock),
     poolOptions: o.poolOptions as ResolvedStoreOptions["poolOptions"],
+    preparedStatements,
   };
 }
 

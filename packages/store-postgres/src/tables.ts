@@ -1,4 +1,6 @@
-/** The quoted, schema-qualified names of a store's tables and indexes. */
+import { Statements } from "./statements.js";
+
+/** The quoted, schema-qualified names of a store's tables and indexes, and its statements. */
 export interface Tables {
   /** The schema, quoted. */
   schema: string;
@@ -14,6 +16,8 @@ export interface Tables {
   index: { dedupByOwner: string; dedupByExpiry: string };
   /** Identifies this schema and prefix in advisory-lock keys. */
   lockScope: string;
+  /** Builds the query configs of the store's fixed statements (see `Statements`). */
+  sql: Statements;
 }
 
 /** Quotes an identifier (the options only allow letters, digits and `_`; quoting keeps case). */
@@ -21,8 +25,11 @@ function quote(identifier: string): string {
   return `"${identifier.replaceAll('"', '""')}"`;
 }
 
-/** The table names for `schema` and `prefix` (both validated by the options). */
-export function tableNames(schema: string, prefix: string): Tables {
+/**
+ * The table names for `schema` and `prefix` (both validated by the options); statements are
+ * named prepared statements unless `preparedStatements` is false.
+ */
+export function tableNames(schema: string, prefix: string, preparedStatements = true): Tables {
   const table = (name: string) => `${quote(schema)}.${quote(prefix + name)}`;
   return {
     schema: quote(schema),
@@ -35,5 +42,6 @@ export function tableNames(schema: string, prefix: string): Tables {
       dedupByExpiry: quote(`${prefix}dedup_by_expiry`),
     },
     lockScope: `${schema}.${prefix}`,
+    sql: new Statements(preparedStatements),
   };
 }

@@ -24,18 +24,20 @@ function borrow(pool: Pool): Promise<PoolClient> {
 }
 
 /**
- * Runs `work` in one transaction on a client borrowed from `pool`: `BEGIN`, then `COMMIT`, or
- * `ROLLBACK` when it throws. A client whose connection failed is destroyed, not returned.
+ * Runs `work` in one transaction on a client borrowed from `pool`: `begin` (default `BEGIN`;
+ * a simple query, which may go on with more statements in the same round trip), then `COMMIT`,
+ * or `ROLLBACK` when it throws. A client whose connection failed is destroyed, not returned.
  */
 export async function inTransaction<T>(
   pool: Pool,
   work: (client: PoolClient) => Promise<T>,
+  begin = "BEGIN",
 ): Promise<T> {
   // A connection that dies between two queries would emit `error` with no listener (a crash).
   const client = await borrow(pool);
   let broken: Error | undefined;
   try {
-    await client.query("BEGIN");
+    await client.query(begin);
     const result = await work(client);
     await client.query("COMMIT");
     return result;

@@ -23,10 +23,16 @@ export function assertInTransaction(client: unknown): asserts client is ClientBa
         "first, then COMMIT (or ROLLBACK) after the call; outside one the events would commit at once.",
     );
   }
-  if (status === "E") {
-    throw new AssuredError(
-      "INVALID_ARGUMENT",
-      "the client's transaction has failed (an earlier statement errored); ROLLBACK it and start again.",
-    );
-  }
+  if (status === "E") throw failedTransactionError();
+}
+
+/** PostgreSQL's SQLSTATE for a statement sent in a transaction that already failed. */
+export const FAILED_TRANSACTION = "25P02";
+
+/** `INVALID_ARGUMENT`: the application's transaction failed before `appendInTransaction`. */
+export function failedTransactionError(): AssuredError {
+  return new AssuredError(
+    "INVALID_ARGUMENT",
+    "the client's transaction has failed (an earlier statement errored); ROLLBACK it and start again.",
+  );
 }

@@ -48,6 +48,11 @@ describe("options", () => {
       { connection: url, maxPayloadByte: 10 },
       'did you mean "maxPayloadBytes"?',
     ],
+    [
+      "preparedStatements that is not a boolean",
+      { connection: url, preparedStatements: 0 },
+      "preparedStatements",
+    ],
   ])("PostgresEventStore refuses %s with INVALID_ARGUMENT", (_, options, mentions) => {
     invalid(() => new PostgresEventStore(options as never), mentions);
   });
@@ -64,6 +69,16 @@ describe("options", () => {
       "sweepIntervalMs",
     ],
     ["options that are not an object", null, "options"],
+    [
+      "preparedStatements that is not a boolean",
+      { connection: postgresUrl, preparedStatements: "false" },
+      'preparedStatements must be a boolean, got "false"',
+    ],
+    [
+      "a misspelled preparedStatements",
+      { connection: postgresUrl, preparedStatement: false },
+      'did you mean "preparedStatements"?',
+    ],
   ])("PostgresDedupStore refuses %s with INVALID_ARGUMENT", (_, options, mentions) => {
     invalid(() => new PostgresDedupStore(options as never), mentions);
   });

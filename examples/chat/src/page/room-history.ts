@@ -80,12 +80,16 @@ export class RoomHistory {
   /**
    * Adds a page of older messages (from `client.history`), which count as seen; `reachedStart`:
    * the server retains nothing older. A page of another epoch than the kept messages' (the
-   * log was reset under them) is ignored: the recovery banner offers to load it again. Returns
+   * log was reset under them) is ignored and stops paging: the recovery banner offers to load it again. Returns
    * how many messages were new.
    */
   addOlder(epoch: string, messages: readonly ShownMessage[], reachedStart: boolean): number {
     if (this.#log.messages.length === 0 && epoch !== this.#log.epoch) this.#restart(epoch);
-    if (epoch !== this.#log.epoch) return 0;
+    if (epoch !== this.#log.epoch) {
+      // Paging this log further would only fetch more pages of the other epoch.
+      this.#complete = true;
+      return 0;
+    }
     if (reachedStart) this.#complete = true;
     const list = this.#log.messages;
     const kept = new Set(list.map((m) => m.offset));
