@@ -1,4 +1,11 @@
-import { type AssuredError, FRAMES, type MessageResult, type Outbox } from "@assured/core";
+import {
+  type AssuredError,
+  batchMessages,
+  FRAMES,
+  type MessageResult,
+  type Outbox,
+  unpackReplyBatch,
+} from "@assured/core";
 import type { Socket } from "socket.io-client";
 import type { ClientMetrics } from "./client-metrics.js";
 import { outboxLog } from "./debug-log.js";
@@ -12,8 +19,9 @@ type Waiter = {
 };
 
 /**
- * Sends the outbox over the socket: `assured:msg` with an ack, a window of messages in flight,
- * one timer for ack timeouts and retries (`nextWakeAt`), and the promises of `emit`.
+ * Sends the outbox over the socket: the messages due go together in `assured:msgs` packets
+ * (answered in `assured:replies` packets), a window of messages in flight, one timer for ack
+ * timeouts and retries (`nextWakeAt`), and the promises of `emit`.
  */
 export class OutboxSender {
   readonly #socket: Socket;
@@ -61,7 +69,8 @@ export class OutboxSender {
   /** Sends what is due and re-arms the one timer. Call after any change. */
   pump(): void {
     if (this.#stopped || !this.#socket.connected) return;
-    for (const frame of this.#outbox.due(Date.now())) {
+    const due = this.#outbox.due(Date.now());
+    for (const frame of due) {
       outboxLog(
         "send %s seq %d (%s, %d bytes)",
         frame.id,
@@ -71,9 +80,19 @@ export class OutboxSender {
       );
       this.#metrics?.sent(this.#sentIds.has(frame.id));
       this.#sentIds.add(frame.id);
-      this.#socket.emit(FRAMES.message, frame, (reply: unknown) => this.#onReply(reply));
+    }
+    // In seq order, several per packet: send order is wire order (G10).
+    if (due.length > 0) {
+      for (const batch of batchMessages(due)) this.#socket.emit(FRAMES.messages, batch);
     }
     this.#arm();
+  }
+
+  /** An `assured:replies` frame: each reply applied as the answer of its message. */
+  replies(raw: unknown): void {
+    const replies = unpackReplyBatch(raw);
+    for (const reply of replies) this.#apply(reply);
+    this.pump();
   }
 
   /** The connection is up: resend everything unanswered, in seq order. */
@@ -113,7 +132,7 @@ export class OutboxSender {
     this.#timer = undefined;
   }
 
-  #onReply(reply: unknown): void {
+  #apply(reply: unknown): void {
     const outcome = this.#outbox.acked(reply, Date.now());
     if (outcome.kind === "settled") this.#settle(outcome.result);
     else if (outcome.kind === "retry") {
@@ -124,7 +143,6 @@ export class OutboxSender {
         outcome.error.message,
       );
     }
-    this.pump();
   }
 
   #settle(result: MessageResult): void {

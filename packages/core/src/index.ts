@@ -19,6 +19,7 @@ export * from "./memory-backend.js";
 export * from "./memory-dedup-store.js";
 export * from "./memory-event-store.js";
 export * from "./memory-stream-log.js";
+export * from "./message-batch.js";
 export * from "./metric-instruments.js";
 export * from "./metric-summary.js";
 export * from "./metrics-meter.js";

@@ -1,6 +1,7 @@
 import type { AssuredErrorData, SubscribedFrame, SubscribeRequest } from "@assured/core";
 import type { SocketBudget } from "./byte-budget.js";
 import type { AssuredLimits } from "./limits.js";
+import type { ReplyBatcher } from "./reply-batcher.js";
 import { RetryBarrier } from "./retry-barrier.js";
 import { SendOrder } from "./send-order.js";
 import { fullBucket, type TokenBucket } from "./token-bucket.js";
@@ -45,6 +46,8 @@ export interface SocketState {
   queue: QueuedMessage[];
   /** Bytes of the messages in `queue`. */
   queuedBytes: number;
+  /** Replies to `assured:msgs` messages not sent yet, created on first use. */
+  replies: ReplyBatcher | undefined;
   /** Replay pages and fetch replies in flight (`maxSocketReplayBytes`), created on first use. */
   replayBudget: SocketBudget | undefined;
   /** True while a message of this socket is being handled. */
@@ -85,6 +88,7 @@ export function stateOf(
       bucket: fullBucket(limits.burstTokens, performance.now()),
       queue: [],
       queuedBytes: 0,
+      replies: undefined,
       replayBudget: undefined,
       busy: false,
       // As many outstanding refusals as messages may queue: more than any sane window.
