@@ -325,7 +325,14 @@ async function runClaimed(
   signal?.addEventListener("abort", giveUp, { once: true });
   let response: StoredResponse;
   try {
-    const running = (async () => handler({ signal: keeper.signal, fencingToken }))();
+    // The signal is made when the handler reads it (an AbortController per message is costly).
+    const run: DedupRun = {
+      get signal() {
+        return keeper.signal;
+      },
+      fencingToken,
+    };
+    const running = (async () => handler(run))();
     running.catch(() => undefined);
     response = await Promise.race([running, lost]);
   } catch (error) {

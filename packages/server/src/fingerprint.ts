@@ -7,8 +7,10 @@ import { createHash } from "node:crypto";
  * so nodes and stores agree whichever computed it.
  */
 export function messageFingerprintSync(name: string, payload: Uint8Array): string {
-  const nameBytes = Buffer.from(name, "utf8");
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(nameBytes.byteLength, 0);
-  return createHash("sha256").update(length).update(nameBytes).update(payload).digest("hex");
+  // The length prefix and the name in one buffer: one `update` for both.
+  const nameLength = Buffer.byteLength(name, "utf8");
+  const head = Buffer.allocUnsafe(4 + nameLength);
+  head.writeUInt32BE(nameLength, 0);
+  head.write(name, 4, "utf8");
+  return createHash("sha256").update(head).update(payload).digest("hex");
 }

@@ -113,10 +113,12 @@ export class MessageDispatcher {
     // A payload that waits must not keep a larger receive buffer alive through its view.
     const queued = state.busy ? { ...message, payload: compact(message.payload) } : message;
     const arrivedAt = performance.now();
-    const ahead = this.#claimAhead(socket, queued);
+    // Hashed once, for the claim made ahead and the turn.
+    const fingerprint = messageFingerprintSync(message.name, message.payload);
+    const ahead = this.#claimAhead(socket, queued, fingerprint);
     state.queue.push({
       bytes,
-      run: () => this.#turn(socket, queued, ack, arrivedAt, ahead),
+      run: () => this.#turn(socket, queued, fingerprint, ack, arrivedAt, ahead),
       drop: () => ahead?.then((claim) => claim?.discard()),
     });
     state.queuedBytes += bytes;
@@ -134,17 +136,17 @@ export class MessageDispatcher {
   #claimAhead(
     socket: AnySocket,
     message: MessageFrame,
+    fingerprint: string,
   ): Promise<AheadClaim | undefined> | undefined {
     if (!this.#dedup.batches) return undefined;
     if (expiredError(message, 0, this.#ctx.limits.dedupTtlMs) !== undefined) return undefined;
     const { maxDedupEntriesPerPrincipal: maxEntries } = this.#ctx.limits;
     const claim = this.principal(socket).then(
       (principal) =>
-        this.#dedup.claimAhead(
-          dedupKey(principal, message.id),
-          messageFingerprintSync(message.name, message.payload),
-          { id: principal, maxEntries },
-        ),
+        this.#dedup.claimAhead(dedupKey(principal, message.id), fingerprint, {
+          id: principal,
+          maxEntries,
+        }),
       () => undefined,
     );
     return claim;
@@ -202,13 +204,18 @@ export class MessageDispatcher {
   async #turn(
     socket: AnySocket,
     message: MessageFrame,
+    fingerprint: string,
     ack: Ack,
     arrivedAt: number,
     aheadClaim: Promise<AheadClaim | undefined> | undefined,
   ): Promise<void> {
     const ahead = aheadClaim === undefined ? undefined : await aheadClaim;
     const { handlerTimeoutMs } = this.#ctx.limits;
-    const giveUp = new AbortController();
+    // One controller per socket, used by its turns one after another (they run one at a
+    // time) and replaced once a turn is given up: no AbortController per message.
+    const state = stateOf(socket, this.#ctx.limits);
+    state.giveUp ??= new AbortController();
+    const giveUp = state.giveUp;
     let expire!: () => void;
     const expired = new Promise<MessageReply>((resolve) => {
       expire = () => {
@@ -221,6 +228,7 @@ export class MessageDispatcher {
           "TIMEOUT",
           `the handler of message ${message.id} did not finish within handlerTimeoutMs (${handlerTimeoutMs} ms); retry later.`,
         );
+        if (state.giveUp === giveUp) state.giveUp = undefined;
         giveUp.abort(timeout);
         this.#ctx.report({
           kind: "handler",
@@ -230,7 +238,7 @@ export class MessageDispatcher {
           message: { id: message.id, name: message.name },
         });
         const error = timeout.toJSON();
-        stateOf(socket, this.#ctx.limits).retryBarrier.note(message.seq, error);
+        state.retryBarrier.note(message.seq, error);
         resolve({ id: message.id, ok: false, error });
       };
     });
@@ -240,7 +248,7 @@ export class MessageDispatcher {
     this.#turns.add(turn);
     this.#watchdog ??= this.#startWatchdog(handlerTimeoutMs);
     try {
-      const handled = this.#handle(socket, message, arrivedAt, giveUp.signal, ahead);
+      const handled = this.#handle(socket, message, fingerprint, arrivedAt, giveUp.signal, ahead);
       ack(await Promise.race([handled, expired]));
     } finally {
       this.#turns.delete(turn);
@@ -274,6 +282,7 @@ export class MessageDispatcher {
   async #handle(
     socket: AnySocket,
     message: MessageFrame,
+    fingerprint: string,
     arrivedAt: number,
     giveUp: AbortSignal,
     ahead: AheadClaim | undefined,
@@ -299,7 +308,7 @@ export class MessageDispatcher {
       state.retryBarrier.note(message.seq, reply.error);
       return reply;
     }
-    const reply = await this.#run(socket, message, data, arrivedAt, giveUp, ahead);
+    const reply = await this.#run(socket, message, fingerprint, data, arrivedAt, giveUp, ahead);
     state.retryBarrier.note(
       message.seq,
       reply.ok || reply.stored === true ? undefined : reply.error,
@@ -318,6 +327,7 @@ export class MessageDispatcher {
   async #run(
     socket: AnySocket,
     message: MessageFrame,
+    fingerprint: string,
     data: unknown,
     arrivedAt: number,
     giveUp: AbortSignal,
@@ -337,7 +347,6 @@ export class MessageDispatcher {
     try {
       const principal = await this.principal(socket);
       const key = dedupKey(principal, id);
-      const fingerprint = messageFingerprintSync(name, message.payload);
       const handler = this.#handlers.get(name)!;
       const { maxDedupEntriesPerPrincipal: maxEntries } = this.#ctx.limits;
       const failed = (error: unknown) => {
@@ -354,11 +363,21 @@ export class MessageDispatcher {
       };
       const run =
         expired === undefined
-          ? ({ signal, fencingToken }: DedupRun) =>
+          ? (dedupRun: DedupRun) =>
               runHandler(
                 handler,
                 data,
-                { socket, principal, id, seq, signal, fencingToken },
+                {
+                  socket,
+                  principal,
+                  id,
+                  seq,
+                  // Read from the run when the handler asks (it is made on first read).
+                  get signal() {
+                    return dedupRun.signal;
+                  },
+                  fencingToken: dedupRun.fencingToken,
+                },
                 failed,
                 (ms, ok) => this.#ctx.metrics.handled(name, ms, ok),
               )

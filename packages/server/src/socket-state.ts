@@ -52,6 +52,8 @@ export interface SocketState {
   replayBudget: SocketBudget | undefined;
   /** True while a message of this socket is being handled. */
   busy: boolean;
+  /** Aborts the running turn at `handlerTimeoutMs`; shared by the socket's turns until used. */
+  giveUp: AbortController | undefined;
   /** Messages refused with a retryable error and not handled since: later ones wait (G10). */
   retryBarrier: RetryBarrier;
   /** The next `seq` expected when the handshake gave `firstSeq`: later ones are OUT_OF_ORDER (G10). */
@@ -91,6 +93,7 @@ export function stateOf(
       replies: undefined,
       replayBudget: undefined,
       busy: false,
+      giveUp: undefined,
       // As many outstanding refusals as messages may queue: more than any sane window.
       retryBarrier: new RetryBarrier(limits.maxQueuedMessages),
       sendOrder: new SendOrder(),
