@@ -34,6 +34,8 @@ export class OutboxSender {
   /** Ids this sender sent and that are not answered yet: sending one again is a retry. */
   readonly #sentIds = new Set<string>();
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The deadline `#timer` fires for. */
+  #armedAt: number | null = null;
   #stopped = false;
 
   constructor(
@@ -120,16 +122,29 @@ export class OutboxSender {
   }
 
   #arm(): void {
-    this.#disarm();
     const at = this.#outbox.nextWakeAt();
+    // A timer due no later than the next deadline is kept: firing early only pumps and
+    // re-arms (most pumps move the deadline later, and re-arming each time is costly).
+    if (this.#timer !== undefined && at !== null && this.#armedAt !== null && this.#armedAt <= at) {
+      return;
+    }
+    this.#disarm();
     if (at === null) return;
-    this.#timer = setTimeout(() => this.pump(), Math.max(0, at - Date.now()));
+    this.#armedAt = at;
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.pump();
+      },
+      Math.max(0, at - Date.now()),
+    );
     (this.#timer as { unref?: () => void }).unref?.();
   }
 
   #disarm(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#armedAt = null;
   }
 
   #apply(reply: unknown): void {

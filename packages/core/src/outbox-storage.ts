@@ -121,7 +121,9 @@ export function encodeResult(
   const full = JSON.stringify(
     "payload" in result ? { ...result, payload: bytesToBase64(result.payload) } : result,
   );
-  if (utf8Length(full) <= maxBytes) return { value: full, omitted: "omitted" in result };
+  // A UTF-16 unit is at most 3 UTF-8 bytes: a short value needs no scan.
+  if (full.length * 3 <= maxBytes || utf8Length(full) <= maxBytes)
+    return { value: full, omitted: "omitted" in result };
   return { value: resultMarker(result), omitted: true };
 }
 
