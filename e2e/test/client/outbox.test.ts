@@ -3,7 +3,6 @@ import {
   AssuredError,
   type ClientStorage,
   type DedupStore,
-  FRAMES,
   MemoryDedupStore,
   memoryStorage,
 } from "@assured/core";

@@ -57,7 +57,7 @@ const reply: fc.Arbitrary<MessageReply> = fc.oneof(
 function overTheWire<T>(value: T): T {
   return JSON.parse(
     JSON.stringify(value, (_, v) => (v instanceof Uint8Array ? "BIN" : v)),
-    (k, v) => (v === "BIN" ? (value as { payloads: unknown }).payloads : v),
+    (_, v) => (v === "BIN" ? (value as { payloads: unknown }).payloads : v),
   ) as T;
 }
 
