@@ -72,14 +72,18 @@ export class OutboxSender {
   pump(): void {
     if (this.#stopped || !this.#socket.connected) return;
     const due = this.#outbox.due(Date.now());
+    // The debug logger is asked once per pump, not per message (its check is not free).
+    const logging = outboxLog.enabled;
     for (const frame of due) {
-      outboxLog(
-        "send %s seq %d (%s, %d bytes)",
-        frame.id,
-        frame.seq,
-        frame.name,
-        frame.payload.byteLength,
-      );
+      if (logging) {
+        outboxLog(
+          "send %s seq %d (%s, %d bytes)",
+          frame.id,
+          frame.seq,
+          frame.name,
+          frame.payload.byteLength,
+        );
+      }
       this.#metrics?.sent(this.#sentIds.has(frame.id));
       this.#sentIds.add(frame.id);
     }
@@ -164,7 +168,9 @@ export class OutboxSender {
     const settled = toSettled(result);
     this.#sentIds.delete(result.id);
     this.#metrics?.answered(settled.ok);
-    if (settled.ok) outboxLog("reply to %s seq %d: ok", result.id, result.seq);
+    if (!outboxLog.enabled) {
+      // Nothing to log.
+    } else if (settled.ok) outboxLog("reply to %s seq %d: ok", result.id, result.seq);
     else outboxLog("reply to %s seq %d: %s (final)", result.id, result.seq, settled.error.code);
     this.#errors.guard(() => this.#onResult(result.id, settled));
     const waiter = this.#waiters.get(result.id);
