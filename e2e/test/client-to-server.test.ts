@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { Changes } from "../src/changes.js";
 import { startChurn } from "../src/connection-churn.js";
 import { deferred } from "../src/deferred.js";
+import { messagesIn } from "../src/message-frames.js";
 import { RecordingClient } from "../src/recording-client.js";
 import { type RunningSocketServer, startSocketServer } from "../src/socket-server.js";
 
@@ -37,8 +38,8 @@ describe("client → server under reconnect churn", () => {
     // Every message frame that reaches the server, resends included.
     let frames = 0;
     server.io.on("connection", (socket) =>
-      socket.onAny((event: string) => {
-        if (event === "assured:msg") frames++;
+      socket.onAny((event: string, frame: unknown) => {
+        frames += messagesIn(event, frame);
       }),
     );
     server.assured.on("work", async (data: { client: number; n: number }, ctx) => {

@@ -3,6 +3,7 @@ import { encode, MemoryDedupStore, MemoryEventStore } from "@assured/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { Changes } from "../src/changes.js";
 import { deferred } from "../src/deferred.js";
+import { messagesIn } from "../src/message-frames.js";
 import { nextEvent } from "../src/next-event.js";
 import { RecordingClient, type RecordingClientOptions } from "../src/recording-client.js";
 import {
@@ -97,8 +98,8 @@ describe("failure table without a database", () => {
     const gate = deferred();
     let frames = 0;
     s.io.on("connection", (socket) =>
-      socket.onAny((event: string) => {
-        if (event === "assured:msg") frames++;
+      socket.onAny((event: string, frame: unknown) => {
+        frames += messagesIn(event, frame);
         started.notify();
       }),
     );
@@ -221,8 +222,8 @@ describe("failure table without a database", () => {
     const invoked: number[] = [];
     let frames = 0;
     s.io.on("connection", (socket) =>
-      socket.onAny((event: string) => {
-        if (event === "assured:msg") frames++;
+      socket.onAny((event: string, frame: unknown) => {
+        frames += messagesIn(event, frame);
       }),
     );
     s.assured.on("work", ({ n }: { n: number }) => {

@@ -3,11 +3,11 @@ import {
   AssuredError,
   type ClientStorage,
   type DedupStore,
-  FRAMES,
   MemoryDedupStore,
   memoryStorage,
 } from "@assured/core";
 import { afterEach, describe, expect, it } from "vitest";
+import { messagesIn } from "../../src/message-frames.js";
 import { once, range, type TestClient, TestServer, testClient } from "./harness.js";
 
 let server: TestServer;
@@ -115,9 +115,10 @@ describe("outbox (real socket.io server and client)", () => {
     let received = 0;
     let maxOutstanding = 0;
     server.io.on("connection", (socket) => {
-      socket.onAny((event: string) => {
-        if (event !== FRAMES.message) return;
-        received++;
+      socket.onAny((event: string, frame: unknown) => {
+        const count = messagesIn(event, frame);
+        if (count === 0) return;
+        received += count;
         maxOutstanding = Math.max(maxOutstanding, received - handled.length);
       });
     });

@@ -611,6 +611,7 @@ export class AssuredClient<
     listen(FRAMES.subscribeError, (raw: unknown) => this.#onSubscribeError(raw));
     listen(FRAMES.unsubscribed, (raw: unknown) => this.#onUnsubscribed(raw));
     listen(FRAMES.hello, (raw: unknown) => this.#onHello(raw));
+    listen(FRAMES.replies, (raw: unknown) => this.#errors.guard(() => this.#sender?.replies(raw)));
     listen(FRAMES.error, (raw: unknown) => this.#errors.report(AssuredError.fromJSON(raw)));
   }
 

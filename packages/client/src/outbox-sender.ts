@@ -1,4 +1,11 @@
-import { type AssuredError, FRAMES, type MessageResult, type Outbox } from "@assured/core";
+import {
+  type AssuredError,
+  batchMessages,
+  FRAMES,
+  type MessageResult,
+  type Outbox,
+  unpackReplyBatch,
+} from "@assured/core";
 import type { Socket } from "socket.io-client";
 import type { ClientMetrics } from "./client-metrics.js";
 import { outboxLog } from "./debug-log.js";
@@ -12,8 +19,9 @@ type Waiter = {
 };
 
 /**
- * Sends the outbox over the socket: `assured:msg` with an ack, a window of messages in flight,
- * one timer for ack timeouts and retries (`nextWakeAt`), and the promises of `emit`.
+ * Sends the outbox over the socket: the messages due go together in `assured:msgs` packets
+ * (answered in `assured:replies` packets), a window of messages in flight, one timer for ack
+ * timeouts and retries (`nextWakeAt`), and the promises of `emit`.
  */
 export class OutboxSender {
   readonly #socket: Socket;
@@ -26,6 +34,8 @@ export class OutboxSender {
   /** Ids this sender sent and that are not answered yet: sending one again is a retry. */
   readonly #sentIds = new Set<string>();
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The deadline `#timer` fires for. */
+  #armedAt: number | null = null;
   #stopped = false;
 
   constructor(
@@ -61,19 +71,34 @@ export class OutboxSender {
   /** Sends what is due and re-arms the one timer. Call after any change. */
   pump(): void {
     if (this.#stopped || !this.#socket.connected) return;
-    for (const frame of this.#outbox.due(Date.now())) {
-      outboxLog(
-        "send %s seq %d (%s, %d bytes)",
-        frame.id,
-        frame.seq,
-        frame.name,
-        frame.payload.byteLength,
-      );
+    const due = this.#outbox.due(Date.now());
+    // The debug logger is asked once per pump, not per message (its check is not free).
+    const logging = outboxLog.enabled;
+    for (const frame of due) {
+      if (logging) {
+        outboxLog(
+          "send %s seq %d (%s, %d bytes)",
+          frame.id,
+          frame.seq,
+          frame.name,
+          frame.payload.byteLength,
+        );
+      }
       this.#metrics?.sent(this.#sentIds.has(frame.id));
       this.#sentIds.add(frame.id);
-      this.#socket.emit(FRAMES.message, frame, (reply: unknown) => this.#onReply(reply));
+    }
+    // In seq order, several per packet: send order is wire order (G10).
+    if (due.length > 0) {
+      for (const batch of batchMessages(due)) this.#socket.emit(FRAMES.messages, batch);
     }
     this.#arm();
+  }
+
+  /** An `assured:replies` frame: each reply applied as the answer of its message. */
+  replies(raw: unknown): void {
+    const replies = unpackReplyBatch(raw);
+    for (const reply of replies) this.#apply(reply);
+    this.pump();
   }
 
   /** The connection is up: resend everything unanswered, in seq order. */
@@ -101,19 +126,32 @@ export class OutboxSender {
   }
 
   #arm(): void {
-    this.#disarm();
     const at = this.#outbox.nextWakeAt();
+    // A timer due no later than the next deadline is kept: firing early only pumps and
+    // re-arms (most pumps move the deadline later, and re-arming each time is costly).
+    if (this.#timer !== undefined && at !== null && this.#armedAt !== null && this.#armedAt <= at) {
+      return;
+    }
+    this.#disarm();
     if (at === null) return;
-    this.#timer = setTimeout(() => this.pump(), Math.max(0, at - Date.now()));
+    this.#armedAt = at;
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.pump();
+      },
+      Math.max(0, at - Date.now()),
+    );
     (this.#timer as { unref?: () => void }).unref?.();
   }
 
   #disarm(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#armedAt = null;
   }
 
-  #onReply(reply: unknown): void {
+  #apply(reply: unknown): void {
     const outcome = this.#outbox.acked(reply, Date.now());
     if (outcome.kind === "settled") this.#settle(outcome.result);
     else if (outcome.kind === "retry") {
@@ -124,14 +162,15 @@ export class OutboxSender {
         outcome.error.message,
       );
     }
-    this.pump();
   }
 
   #settle(result: MessageResult): void {
     const settled = toSettled(result);
     this.#sentIds.delete(result.id);
     this.#metrics?.answered(settled.ok);
-    if (settled.ok) outboxLog("reply to %s seq %d: ok", result.id, result.seq);
+    if (!outboxLog.enabled) {
+      // Nothing to log.
+    } else if (settled.ok) outboxLog("reply to %s seq %d: ok", result.id, result.seq);
     else outboxLog("reply to %s seq %d: %s (final)", result.id, result.seq, settled.error.code);
     this.#errors.guard(() => this.#onResult(result.id, settled));
     const waiter = this.#waiters.get(result.id);

@@ -1,6 +1,7 @@
 import { describe } from "vitest";
 import { describeDedupBackendFailure } from "./cases/dedup-backend-failure.js";
 import { describeDedupBasics } from "./cases/dedup-basics.js";
+import { describeDedupBatch } from "./cases/dedup-batch.js";
 import { describeDedupCapabilities } from "./cases/dedup-capabilities.js";
 import { describeDedupConcurrency } from "./cases/dedup-concurrency.js";
 import { describeDedupExpiry } from "./cases/dedup-expiry.js";
@@ -34,5 +35,6 @@ export function describeDedupStore(
     describeDedupRenew(harness, options);
     describeDedupCapabilities(harness, options);
     describeDedupStoreModel(harness, options);
+    describeDedupBatch(harness, options);
   });
 }

@@ -4,6 +4,7 @@ export { describeClose } from "./cases/close.js";
 export { describeConcurrency } from "./cases/concurrency.js";
 export { describeDedupBackendFailure } from "./cases/dedup-backend-failure.js";
 export { describeDedupBasics } from "./cases/dedup-basics.js";
+export { describeDedupBatch } from "./cases/dedup-batch.js";
 export { describeDedupCapabilities } from "./cases/dedup-capabilities.js";
 export { describeDedupConcurrency } from "./cases/dedup-concurrency.js";
 export { describeDedupExpiry } from "./cases/dedup-expiry.js";

@@ -156,3 +156,69 @@ export function assertRenewArguments(key: unknown, token: unknown, leaseMs: unkn
   assertClaimToken(token);
   assertPositiveInteger(leaseMs, "leaseMs");
 }
+
+/** Most items of one `claimMany` or `completeMany` call (G11); the core helpers split longer. */
+export const MAX_DEDUP_BATCH = 256;
+
+/**
+ * Throws `INVALID_ARGUMENT` unless `requests` is an array of at most `MAX_DEDUP_BATCH` items
+ * (the whole batch call is refused; the items themselves are checked one by one).
+ */
+export function assertDedupBatch(requests: unknown, method: string): asserts requests is unknown[] {
+  if (!Array.isArray(requests)) {
+    throw new AssuredError(
+      "INVALID_ARGUMENT",
+      `${method} takes an array of requests, got ${describe(requests)}.`,
+    );
+  }
+  if (requests.length > MAX_DEDUP_BATCH) {
+    throw new AssuredError(
+      "INVALID_ARGUMENT",
+      `${method} takes at most ${MAX_DEDUP_BATCH} requests (MAX_DEDUP_BATCH), got ${requests.length}; split the batch.`,
+    );
+  }
+}
+
+/** The `INVALID_ARGUMENT` error of one item, or undefined when `check` passes. */
+function itemError(check: () => void): AssuredError | undefined {
+  try {
+    check();
+    return undefined;
+  } catch (error) {
+    if (error instanceof AssuredError) return error;
+    throw error;
+  }
+}
+
+function assertRequestObject(request: unknown, what: string): asserts request is object {
+  if (typeof request !== "object" || request === null || Array.isArray(request)) {
+    throw new AssuredError(
+      "INVALID_ARGUMENT",
+      `${what} must be an object, got ${describe(request)}.`,
+    );
+  }
+}
+
+/**
+ * Validates one item of `claimMany` (`{ key, options }`, checked as `claim`'s arguments):
+ * the item's `INVALID_ARGUMENT` error, or undefined when it is valid.
+ */
+export function claimRequestError(request: unknown): AssuredError | undefined {
+  return itemError(() => {
+    assertRequestObject(request, "a claimMany request");
+    const r = request as Record<string, unknown>;
+    assertClaimArguments(r.key, r.options);
+  });
+}
+
+/**
+ * Validates one item of `completeMany` (`{ key, token, response, options }`, checked as
+ * `complete`'s arguments): the item's `INVALID_ARGUMENT` error, or undefined when it is valid.
+ */
+export function completeRequestError(request: unknown): AssuredError | undefined {
+  return itemError(() => {
+    assertRequestObject(request, "a completeMany request");
+    const r = request as Record<string, unknown>;
+    assertCompleteArguments(r.key, r.token, r.response, r.options);
+  });
+}

@@ -1,3 +1,5 @@
+import type { AssuredError } from "./errors.js";
+
 /**
  * The stored outcome of a handled client message: the handler's result or the application
  * error it threw, encoded with `encode`.
@@ -53,6 +55,29 @@ export type ClaimResult =
   | { status: "done"; response: StoredResponse }
   /** The key is held or done with a different fingerprint. */
   | { status: "conflict" };
+
+/** One claim of `DedupStore.claimMany`: the arguments of one `claim` call. */
+export interface ClaimRequest {
+  key: string;
+  options: ClaimOptions;
+}
+
+/** One complete of `DedupStore.completeMany`: the arguments of one `complete` call. */
+export interface CompleteRequest {
+  key: string;
+  token: string;
+  response: StoredResponse;
+  options: { ttlMs: number };
+}
+
+/**
+ * The outcome of one item of a batch call: what the single call would have resolved with
+ * (`fulfilled`), or the error it would have rejected with (`rejected`, an `AssuredError`), in
+ * the shape of `Promise.allSettled`.
+ */
+export type BatchItemResult<T> =
+  | { status: "fulfilled"; value: T }
+  | { status: "rejected"; reason: AssuredError };
 
 /** What a dedup store can do; the conformance kit reads it. */
 export interface DedupStoreCapabilities {
@@ -142,6 +167,24 @@ export interface DedupStore {
    * token no longer holds the key (taken over, completed, released, expired, unknown key).
    */
   renew(key: string, token: string, leaseMs: number): Promise<boolean>;
+  /**
+   * Optional batch of claims (one transaction, one script call…): resolves with one result per
+   * request, in order, each what `claim` would have answered had the requests been claimed one
+   * after the other in that order (quota counted in order, a key repeated in the batch sees the
+   * earlier item's claim, fencing tokens as for single claims). An item whose single call would
+   * throw (`INVALID_ARGUMENT`, `QUOTA_EXCEEDED`, `LIMIT_EXCEEDED`) is `rejected` with that error
+   * and the others go on. The whole call rejects only when the backend failed
+   * (`STORE_UNAVAILABLE`; nothing or any prefix of the items may have been applied), after
+   * `close()` (`STORE_CLOSED`), or when `requests` is not an array of at most
+   * `MAX_DEDUP_BATCH` items (`INVALID_ARGUMENT`). Use `claimMany` of `@assured/core`, which
+   * falls back to single calls for a store without it.
+   */
+  claimMany?(requests: readonly ClaimRequest[]): Promise<BatchItemResult<ClaimResult>[]>;
+  /**
+   * Optional batch of completes, with the rules of `claimMany`: one result per request, in
+   * order, each what `complete` would have answered (per-item `INVALID_ARGUMENT` is `rejected`).
+   */
+  completeMany?(requests: readonly CompleteRequest[]): Promise<BatchItemResult<boolean>[]>;
   /** Releases connections and handles. Idempotent. */
   close(): Promise<void>;
 }

@@ -1,4 +1,13 @@
-import type { DedupOwner, DedupStore, StoredResponse } from "./dedup-store.js";
+import { claimMany, completeMany } from "./dedup-batch.js";
+import type {
+  BatchItemResult,
+  ClaimRequest,
+  ClaimResult,
+  CompleteRequest,
+  DedupOwner,
+  DedupStore,
+  StoredResponse,
+} from "./dedup-store.js";
 import { AssuredError, isAssuredError, toStoreError } from "./errors.js";
 import { LeaseKeeper, type LeaseTimers, monotonicLeaseTimers } from "./lease-keeper.js";
 import { assertPositiveInteger } from "./validate.js";
@@ -111,6 +120,49 @@ function abandonReason(signal: AbortSignal | undefined): AssuredError {
 /** Called with a run's `LeaseKeeper` once its key is claimed (the `Deduplicator` tracks it). */
 type OnClaimed = (keeper: LeaseKeeper) => void;
 
+/** Stores a response (`DedupStore.complete`, or the `Deduplicator`'s grouped completes). */
+type Complete = (
+  key: string,
+  token: string,
+  response: StoredResponse,
+  options: { ttlMs: number },
+) => Promise<boolean>;
+
+/** How a tracked run claims and stores beyond `RunOnceOptions` (the `Deduplicator`'s additions). */
+interface RunHooks {
+  onClaimed?: OnClaimed | undefined;
+  /** A claim made ahead of the run (`Deduplicator.claimAhead`), used instead of the first claim. */
+  ahead?: AheadClaim | undefined;
+  /** How the response is stored (default `store.complete`). */
+  complete?: Complete | undefined;
+  /** Called once the handler's response is known and its complete was issued (not resolved). */
+  onHandled?: (() => void) | undefined;
+  /** Called each time the run waits for a pending copy of its key. */
+  onWait?: (() => void) | undefined;
+}
+
+/** A claimed key's lease kept from its claim, whose loss is handled by whoever holds it now. */
+interface HeldLease {
+  keeper: LeaseKeeper;
+  /** Called when the lease is lost; replaced when a run takes the claim over. */
+  onLost: { current: (reason: AssuredError) => void };
+}
+
+function holdLease(
+  store: DedupStore,
+  key: string,
+  token: string,
+  lease: { leaseMs: number; renewEveryMs: number; claimedAt: number; timers: LeaseTimers },
+  onLost: (reason: AssuredError) => void,
+): HeldLease {
+  const hook = { current: onLost };
+  const keeper = new LeaseKeeper(store, key, token, {
+    ...lease,
+    onLost: (reason) => hook.current(reason),
+  });
+  return { keeper, onLost: hook };
+}
+
 /**
  * The G9 protocol over a `DedupStore`: claim the key; if claimed, run the handler and store its
  * response; if another run holds it, wait (polling with bounded exponential backoff) and return
@@ -139,7 +191,7 @@ export function runOnce(
   handler: DedupHandler,
   options: RunOnceOptions,
 ): Promise<DedupOutcome> {
-  return runOnceTracked(store, key, fingerprint, handler, options, undefined);
+  return runOnceTracked(store, key, fingerprint, handler, options, {});
 }
 
 async function runOnceTracked(
@@ -148,9 +200,13 @@ async function runOnceTracked(
   fingerprint: string,
   handler: DedupHandler,
   options: RunOnceOptions,
-  onClaimed: OnClaimed | undefined,
+  hooks: RunHooks,
 ): Promise<DedupOutcome> {
   const { leaseMs, ttlMs, owner, signal } = options;
+  const { onClaimed, onHandled } = hooks;
+  const complete: Complete =
+    hooks.complete ?? ((key, token, response, o) => store.complete(key, token, response, o));
+  let ahead = hooks.ahead;
   assertPositiveInteger(leaseMs, "leaseMs");
   assertPositiveInteger(ttlMs, "ttlMs");
   const maxWaitMs = options.maxWaitMs ?? leaseMs + 1000;
@@ -164,15 +220,25 @@ async function runOnceTracked(
   assertPositiveInteger(renewEveryMs, "renewEveryMs");
   for (;;) {
     if (signal?.aborted) throw abandonReason(signal);
-    let claim: Awaited<ReturnType<DedupStore["claim"]>>;
+    let claim: ClaimResult;
+    let held: HeldLease | undefined;
     const claimedAt = timers.now();
-    try {
-      claim = await store.claim(
-        key,
-        owner === undefined ? { leaseMs, fingerprint } : { leaseMs, fingerprint, owner },
-      );
-    } catch (error) {
-      throw toStoreError(error, "dedup claim");
+    // A claim made ahead answers for the first claim when it is final (claimed with its lease
+    // still held, done, conflict); anything else (pending, an error) is claimed again now.
+    const taken = ahead === undefined ? undefined : await ahead.take();
+    ahead = undefined;
+    if (taken !== undefined) {
+      claim = taken.claim;
+      held = taken.held;
+    } else {
+      try {
+        claim = await store.claim(
+          key,
+          owner === undefined ? { leaseMs, fingerprint } : { leaseMs, fingerprint, owner },
+        );
+      } catch (error) {
+        throw toStoreError(error, "dedup claim");
+      }
     }
     switch (claim.status) {
       case "done":
@@ -182,7 +248,15 @@ async function runOnceTracked(
       case "claimed": {
         const lease = { leaseMs, renewEveryMs, claimedAt, timers };
         const claimed = { key, token: claim.token, fencingToken: claim.fencingToken };
-        return runClaimed(store, claimed, handler, { ttlMs, lease, signal, onClaimed });
+        return runClaimed(store, claimed, handler, {
+          ttlMs,
+          lease,
+          held,
+          signal,
+          onClaimed,
+          complete,
+          onHandled,
+        });
       }
       case "pending": {
         const remaining = deadline - performance.now();
@@ -192,6 +266,7 @@ async function runOnceTracked(
             "an earlier copy of this message is still being handled; retry later.",
           );
         }
+        hooks.onWait?.();
         await sleep(Math.min(delay, remaining), signal);
         delay = Math.min(delay * 2, pollMaxMs);
       }
@@ -211,8 +286,12 @@ async function runClaimed(
   options: {
     ttlMs: number;
     lease: { leaseMs: number; renewEveryMs: number; claimedAt: number; timers: LeaseTimers };
+    /** The lease kept since a claim made ahead, if the key was claimed so. */
+    held: HeldLease | undefined;
     signal: AbortSignal | undefined;
     onClaimed: OnClaimed | undefined;
+    complete: Complete;
+    onHandled: (() => void) | undefined;
   },
 ): Promise<DedupOutcome> {
   const { key, token, fencingToken } = claimed;
@@ -223,14 +302,18 @@ async function runClaimed(
     reportLost = reject;
   });
   lost.catch(() => undefined);
-  const keeper = new LeaseKeeper(store, key, token, {
-    ...options.lease,
-    onLost: (reason) => {
-      // Someone else may hold the key already: the release then answers false and changes nothing.
-      void release();
-      reportLost(reason);
-    },
-  });
+  const onLost = (reason: AssuredError) => {
+    // Someone else may hold the key already: the release then answers false and changes nothing.
+    void release();
+    reportLost(reason);
+  };
+  let keeper: LeaseKeeper;
+  if (options.held === undefined) {
+    keeper = holdLease(store, key, token, options.lease, onLost).keeper;
+  } else {
+    keeper = options.held.keeper;
+    options.held.onLost.current = onLost;
+  }
   options.onClaimed?.(keeper);
   // A claim answered after its lease already ended (a slow store) must not start the handler.
   if (!keeper.holds()) throw keeper.lost;
@@ -242,7 +325,14 @@ async function runClaimed(
   signal?.addEventListener("abort", giveUp, { once: true });
   let response: StoredResponse;
   try {
-    const running = (async () => handler({ signal: keeper.signal, fencingToken }))();
+    // The signal is made when the handler reads it (an AbortController per message is costly).
+    const run: DedupRun = {
+      get signal() {
+        return keeper.signal;
+      },
+      fencingToken,
+    };
+    const running = (async () => handler(run))();
     running.catch(() => undefined);
     response = await Promise.race([running, lost]);
   } catch (error) {
@@ -257,8 +347,10 @@ async function runClaimed(
   keeper.stop();
   if (keeper.lost !== undefined) throw keeper.lost;
   let stored = false;
+  const storing = options.complete(key, token, response, { ttlMs: options.ttlMs });
+  options.onHandled?.();
   try {
-    stored = await store.complete(key, token, response, { ttlMs: options.ttlMs });
+    stored = await storing;
   } catch {
     // The handler ran; its caller still gets the response. A duplicate may run it again.
   }
@@ -271,6 +363,136 @@ export function conflictError(): AssuredError {
     "IDEMPOTENCY_CONFLICT",
     "this message id was already used for a different message; use a new id for each message.",
   );
+}
+
+function unwrap<T>(result: BatchItemResult<T>): T {
+  if (result.status === "fulfilled") return result.value;
+  throw result.reason;
+}
+
+/**
+ * An adaptive group commit: requests submitted together (in one run of the microtask queue: a
+ * packet's messages, handlers settling at once) are written by one call of `write` (a batch
+ * method), and while a group is being written the next one collects, written once the one
+ * before it answered (so groups reach the store in submission order). No timer: an idle store
+ * gets a request at once, a busy one gets larger groups.
+ */
+class BatchGroup<Request, Result> {
+  readonly #write: (requests: Request[]) => Promise<BatchItemResult<Result>[]>;
+  #queue: { request: Request; resolve: (result: BatchItemResult<Result>) => void }[] = [];
+  #scheduled = false;
+  #writing = false;
+
+  constructor(write: (requests: Request[]) => Promise<BatchItemResult<Result>[]>) {
+    this.#write = write;
+  }
+
+  /** Resolves with the request's own result (never rejects: a failure is a `rejected` item). */
+  submit(request: Request): Promise<BatchItemResult<Result>> {
+    return new Promise((resolve) => {
+      this.#queue.push({ request, resolve });
+      this.#schedule();
+    });
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#writing || this.#queue.length === 0) return;
+    this.#scheduled = true;
+    queueMicrotask(() => {
+      this.#scheduled = false;
+      void this.#flush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    const group = this.#queue;
+    this.#queue = [];
+    this.#writing = true;
+    let results: BatchItemResult<Result>[];
+    try {
+      results = await this.#write(group.map((item) => item.request));
+    } catch (error) {
+      const reason = toStoreError(error, "dedup batch");
+      results = group.map(() => ({ status: "rejected", reason }));
+    }
+    this.#writing = false;
+    group.forEach((item, i) => {
+      item.resolve(
+        results[i] ?? {
+          status: "rejected",
+          reason: new AssuredError(
+            "STORE_CORRUPT",
+            "the dedup store answered fewer items than asked.",
+          ),
+        },
+      );
+    });
+    this.#schedule();
+  }
+}
+
+/**
+ * A key claimed ahead of its run (`Deduplicator.claimAhead`). Once claimed, its lease is renewed
+ * from the claim on; `take()` hands the claim to the run, `discard()` gives it up.
+ */
+export class AheadClaim {
+  readonly key: string;
+  readonly #store: DedupStore;
+  readonly #answer: Promise<{ claim: ClaimResult; held: HeldLease | undefined } | undefined>;
+  #discarded = false;
+  #taken = false;
+  #held: HeldLease | undefined;
+  #token: string | undefined;
+
+  constructor(
+    store: DedupStore,
+    key: string,
+    result: Promise<BatchItemResult<ClaimResult>>,
+    lease: { leaseMs: number; renewEveryMs: number; claimedAt: number; timers: LeaseTimers },
+  ) {
+    this.key = key;
+    this.#store = store;
+    this.#answer = result.then((item) => {
+      if (item.status === "rejected") return undefined;
+      const claim = item.value;
+      if (claim.status !== "claimed") return { claim, held: undefined };
+      this.#token = claim.token;
+      if (this.#discarded) {
+        this.#release();
+        return undefined;
+      }
+      // Until a run takes it over, a lost lease only gives the key up.
+      this.#held = holdLease(store, key, claim.token, lease, () => this.#release());
+      return { claim, held: this.#held };
+    });
+  }
+
+  /**
+   * The claim for the run: its answer when final (claimed with the lease still held, done,
+   * conflict), else undefined (pending, an error, a lost lease: the run claims again). Once.
+   */
+  async take(): Promise<{ claim: ClaimResult; held: HeldLease | undefined } | undefined> {
+    if (this.#taken || this.#discarded) return undefined;
+    this.#taken = true;
+    const answer = await this.#answer;
+    if (answer === undefined || answer.claim.status === "pending") return undefined;
+    if (answer.held !== undefined && !answer.held.keeper.holds()) return undefined;
+    return answer;
+  }
+
+  /** Gives the claim up unless a run took it: a key still held is released now. Idempotent. */
+  discard(): void {
+    if (this.#taken || this.#discarded) return;
+    this.#discarded = true;
+    if (this.#held !== undefined) this.#release();
+  }
+
+  #release(): void {
+    this.#held?.keeper.stop();
+    const token = this.#token;
+    if (token === undefined) return;
+    this.#store.release(this.key, token).catch(() => undefined);
+  }
 }
 
 /** One run of a key in this process: its fingerprint, its outcome, its lease once claimed. */
@@ -303,6 +525,12 @@ export class Deduplicator {
   readonly #inFlight = new Map<string, InFlight>();
   /** Leases of every handler running in this process (in the table or beyond its bound). */
   readonly #leases = new Set<LeaseKeeper>();
+  /** Claims made ahead, written together (`claimMany`); only with a store that has batches. */
+  readonly #claims: BatchGroup<ClaimRequest, ClaimResult> | undefined;
+  /** Responses of runs, written together (`completeMany`); only with a store that has batches. */
+  readonly #completes: BatchGroup<CompleteRequest, boolean> | undefined;
+  readonly #groupedComplete: Complete = (key, token, response, options) =>
+    this.#completes!.submit({ key, token, response, options }).then(unwrap);
 
   constructor(
     store: DedupStore,
@@ -330,6 +558,41 @@ export class Deduplicator {
     this.#options = runOptions;
     this.#maxInFlight = maxInFlight ?? 10_000;
     assertPositiveInteger(this.#maxInFlight, "maxInFlight");
+    if (typeof store.claimMany === "function" && typeof store.completeMany === "function") {
+      this.#claims = new BatchGroup((requests) => claimMany(store, requests));
+      this.#completes = new BatchGroup((requests) => completeMany(store, requests));
+    }
+  }
+
+  /**
+   * Whether the store writes batches (`claimMany` and `completeMany`): then `claimAhead` claims
+   * and the responses of runs are written in groups (responses of runs settling while a group
+   * is written go together in the next). Without them every claim and complete is a single
+   * call, as before.
+   */
+  get batches(): boolean {
+    return this.#claims !== undefined;
+  }
+
+  /**
+   * Claims a key now, ahead of its run (a socket's queued messages: G10 keeps their handlers in
+   * order, their claims need not wait). Claims made together go to the store in one
+   * `claimMany`, one group at a time (those made while a group is written form the next). A claimed key's lease is renewed from
+   * the claim on, so it holds while the message waits for its run; pass the result to `run`
+   * (`options.ahead`), and `discard()` it if the message will not run (the socket dropped, the
+   * message was refused): a key still held is released at once, so a resend elsewhere is not
+   * blocked until the lease ends. Undefined when the store has no batches (`batches`).
+   */
+  claimAhead(key: string, fingerprint: string, owner?: DedupOwner): AheadClaim | undefined {
+    if (this.#claims === undefined) return undefined;
+    const { leaseMs } = this.#options;
+    const timers = this.#options.timers ?? monotonicLeaseTimers;
+    const renewEveryMs = this.#options.renewEveryMs ?? Math.max(1, Math.floor(leaseMs / 3));
+    const options =
+      owner === undefined ? { leaseMs, fingerprint } : { leaseMs, fingerprint, owner };
+    const claimedAt = timers.now();
+    const result = this.#claims.submit({ key, options });
+    return new AheadClaim(this.#store, key, result, { leaseMs, renewEveryMs, claimedAt, timers });
   }
 
   /** Number of keys currently running in this process. */
@@ -346,11 +609,42 @@ export class Deduplicator {
     key: string,
     fingerprint: string,
     handler: DedupHandler,
-    options: { owner?: DedupOwner; signal?: AbortSignal } = {},
+    options: {
+      owner?: DedupOwner;
+      signal?: AbortSignal;
+      /**
+       * The key's claim made ahead with `claimAhead`: its answer stands for the run's first
+       * claim when final (claimed with the lease still held, done, conflict); a copy running
+       * in this process is joined as usual and the claim made ahead discarded by the caller.
+       */
+      ahead?: AheadClaim;
+      /**
+       * Called when the run starts waiting for another copy of its key (joined in this process,
+       * or pending in the store): the caller should give up what it claimed ahead for later
+       * runs, so two callers waiting for each other's claims cannot stall until `maxWaitMs`.
+       */
+      onWait?: () => void;
+      /**
+       * Called once the handler's response is known and its store write issued, before it
+       * resolved (with a store that has `completeMany`, written in a group with others). A
+       * caller that starts its next run then overlaps it with this response's write, and a
+       * crash may then re-run both (the Assured server does not: a message's response is stored
+       * before the socket's next message runs, so a crash re-runs at most one per socket).
+       */
+      onHandled?: () => void;
+    } = {},
   ): Promise<DedupOutcome> {
     const running = this.#inFlight.get(key);
-    if (running !== undefined && (running.keeper === undefined || running.keeper.holds())) {
+    // A copy still claiming is not joined by a run holding a claim made ahead: that copy may be
+    // waiting for this very claim.
+    const claiming = running !== undefined && running.keeper === undefined;
+    if (
+      running !== undefined &&
+      (claiming ? options.ahead === undefined : running.keeper!.holds())
+    ) {
       if (running.fingerprint !== fingerprint) return Promise.reject(conflictError());
+      // A copy running its handler waits for no claim; one still claiming may wait for ours.
+      if (claiming) options.onWait?.();
       // If the joined run loses its lease, this copy goes to the store like any duplicate.
       return this.#join(running.promise, options.signal).catch((error: unknown) => {
         if (!isAssuredError(error, "LEASE_LOST")) throw error;
@@ -370,7 +664,13 @@ export class Deduplicator {
       entry.keeper = keeper;
       this.#leases.add(keeper);
     };
-    const promise = runOnceTracked(this.#store, key, fingerprint, handler, runOptions, onClaimed);
+    const promise = runOnceTracked(this.#store, key, fingerprint, handler, runOptions, {
+      onClaimed,
+      ahead: options.ahead,
+      complete: this.#completes === undefined ? undefined : this.#groupedComplete,
+      onHandled: options.onHandled,
+      onWait: options.onWait,
+    });
     entry.promise = promise;
     const forget = () => {
       if (entry.keeper !== undefined) this.#leases.delete(entry.keeper);

@@ -58,7 +58,10 @@ export class LeaseKeeper {
   readonly #key: string;
   readonly #token: string;
   readonly #options: LeaseKeeperOptions;
-  readonly #controller = new AbortController();
+  /** Created when the signal is first read (most handlers never read it). */
+  #controller: AbortController | undefined;
+  /** Why the signal is (or will be, once created) aborted. */
+  #aborted: { reason: AssuredError } | undefined;
   #leaseEndsAt: number;
   #renewing = false;
   #cancel: (() => void) | undefined;
@@ -76,6 +79,10 @@ export class LeaseKeeper {
 
   /** Aborted when the lease is lost (`LEASE_LOST`) or by `abort(reason)`. */
   get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#aborted !== undefined) this.#controller.abort(this.#aborted.reason);
+    }
     return this.#controller.signal;
   }
 
@@ -108,13 +115,15 @@ export class LeaseKeeper {
     if (this.#lost !== undefined || this.#stopped) return;
     this.#lost = reason;
     this.stop();
-    this.#controller.abort(reason);
+    this.abort(reason);
     this.#options.onLost?.(reason);
   }
 
   /** Aborts the handler's signal without giving the lease up (server shutdown). */
   abort(reason: AssuredError): void {
-    if (!this.#controller.signal.aborted) this.#controller.abort(reason);
+    if (this.#aborted !== undefined) return;
+    this.#aborted = { reason };
+    this.#controller?.abort(reason);
   }
 
   #schedule(): void {

@@ -1,6 +1,9 @@
 import type {
+  BatchItemResult,
   ClaimOptions,
+  ClaimRequest,
   ClaimResult,
+  CompleteRequest,
   DedupStore,
   DedupStoreCapabilities,
   StoredResponse,
@@ -8,8 +11,11 @@ import type {
 import {
   assertClaimArguments,
   assertCompleteArguments,
+  assertDedupBatch,
   assertReleaseArguments,
   assertRenewArguments,
+  claimRequestError,
+  completeRequestError,
   quotaExceededError,
 } from "./dedup-store-arguments.js";
 import { AssuredError } from "./errors.js";
@@ -100,6 +106,30 @@ export class MemoryDedupStore implements DedupStore {
   async claim(key: string, options: ClaimOptions): Promise<ClaimResult> {
     this.assertOpen();
     assertClaimArguments(key, options);
+    return this.claimNow(key, options);
+  }
+
+  /** Claims each request in order, as `claim` one after the other would (one batch, no I/O). */
+  async claimMany(requests: readonly ClaimRequest[]): Promise<BatchItemResult<ClaimResult>[]> {
+    this.assertOpen();
+    assertDedupBatch(requests, "claimMany");
+    return requests.map((request) =>
+      settle(claimRequestError(request), () => this.claimNow(request.key, request.options)),
+    );
+  }
+
+  /** Completes each request in order, as `complete` one after the other would. */
+  async completeMany(requests: readonly CompleteRequest[]): Promise<BatchItemResult<boolean>[]> {
+    this.assertOpen();
+    assertDedupBatch(requests, "completeMany");
+    return requests.map((r) =>
+      settle(completeRequestError(r), () =>
+        this.completeNow(r.key, r.token, r.response, r.options),
+      ),
+    );
+  }
+
+  private claimNow(key: string, options: ClaimOptions): ClaimResult {
     const now = this.clock();
     // Read before the sweep: a swept expired entry of this key still passes on its fencing token.
     const current = this.claims.get(key);
@@ -142,6 +172,15 @@ export class MemoryDedupStore implements DedupStore {
   ): Promise<boolean> {
     this.assertOpen();
     assertCompleteArguments(key, token, response, options);
+    return this.completeNow(key, token, response, options);
+  }
+
+  private completeNow(
+    key: string,
+    token: string,
+    response: StoredResponse,
+    options: { ttlMs: number },
+  ): boolean {
     const current = this.claims.get(key);
     if (current?.state !== "leased" || current.token !== token) return false;
     this.put(key, {
@@ -250,6 +289,17 @@ export class MemoryDedupStore implements DedupStore {
         `MemoryDedupStore holds ${this.maxEntries} unexpired keys (maxEntries); raise it or shorten TTLs.`,
       );
     }
+  }
+}
+
+/** One batch item: its validation error, else what `run` returns or throws. */
+function settle<T>(invalid: AssuredError | undefined, run: () => T): BatchItemResult<T> {
+  if (invalid !== undefined) return { status: "rejected", reason: invalid };
+  try {
+    return { status: "fulfilled", value: run() };
+  } catch (error) {
+    if (error instanceof AssuredError) return { status: "rejected", reason: error };
+    throw error;
   }
 }
 

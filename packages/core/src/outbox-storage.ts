@@ -1,5 +1,6 @@
 import { AssuredError, type AssuredErrorData } from "./errors.js";
 import type { ClientMessage } from "./types.js";
+import { decodeBase64Text, encodeBase64 } from "./wire-base64.js";
 
 /**
  * The JSON values the outbox stores (payload bytes as base64) and their tolerant decoders. Where
@@ -36,23 +37,17 @@ export type MessageResult = {
 /** A result as the outbox that received it holds it: never `omitted`. */
 export type ReceivedResult = Extract<MessageResult, { omitted?: false }>;
 
-const CHUNK = 0x8000;
-
-/** Base64 of bytes, without Node's Buffer (browser-safe). */
+/** Base64 of bytes (browser-safe; Node's `Buffer` where present). */
 export function bytesToBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += CHUNK) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + CHUNK));
-  }
-  return btoa(binary);
+  return encodeBase64(bytes);
 }
 
-/** Bytes of a base64 string. */
+/** Bytes of a base64 string. @throws TypeError when it is not base64. */
 export function base64ToBytes(text: string): Uint8Array {
-  const binary = atob(text);
-  const out = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
-  return out;
+  const bytes = decodeBase64Text(text);
+  if (bytes === undefined) throw new TypeError("not a base64 string");
+  // A plain Uint8Array (Node's decoder gives a Buffer, which may share a pooled ArrayBuffer).
+  return bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes);
 }
 
 /** The error reported for a stored value the outbox cannot read (it is then ignored). */
@@ -126,7 +121,9 @@ export function encodeResult(
   const full = JSON.stringify(
     "payload" in result ? { ...result, payload: bytesToBase64(result.payload) } : result,
   );
-  if (utf8Length(full) <= maxBytes) return { value: full, omitted: "omitted" in result };
+  // A UTF-16 unit is at most 3 UTF-8 bytes: a short value needs no scan.
+  if (full.length * 3 <= maxBytes || utf8Length(full) <= maxBytes)
+    return { value: full, omitted: "omitted" in result };
   return { value: resultMarker(result), omitted: true };
 }
 

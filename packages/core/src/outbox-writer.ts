@@ -162,30 +162,29 @@ export class SessionWriter {
   #apply(): ResultWrite[] {
     const { store, maxResultBytes, maxResults, resultTtlMs } = this.#o;
     const settles = this.#settles.splice(0);
-    const known = new Map(this.#results);
-    for (const [id, at] of this.#merges.splice(0)) if (!known.has(id)) known.set(id, at);
+    const merges = this.#merges.splice(0);
     for (const id of this.#forgets.splice(0)) this.#deletes.add(store.messageKey(id));
     for (const result of settles) {
       this.#ids.delete(result.id);
       this.#deletes.add(store.messageKey(result.id));
-      known.delete(result.id);
-      known.set(result.id, result.finishedAt);
     }
-    const sorted = [...known].sort((a, b) => a[1] - b[1]);
+    const sorted = appendInOrder(this.#results, settles, merges);
     const excess = Math.max(0, sorted.length - maxResults);
     const kept: Array<[string, number]> = [];
+    // Every settled id is in `sorted` once: it is kept unless dropped here (usually few are).
+    const dropped = new Set<string>();
     sorted.forEach((entry, i) => {
       if (i < excess || this.#now - entry[1] > resultTtlMs) {
         this.#deletes.add(store.resultKey(entry[0]));
+        dropped.add(entry[0]);
       } else {
         kept.push(entry);
       }
     });
     this.#results = kept;
-    const keptIds = new Set(kept.map(([id]) => id));
     const writes: ResultWrite[] = [];
     for (const result of settles) {
-      if (!keptIds.has(result.id)) continue;
+      if (dropped.has(result.id)) continue;
       this.#deletes.delete(store.resultKey(result.id));
       writes.push({ result, write: store.resultWrite(result, maxResultBytes) });
     }
@@ -280,6 +279,39 @@ export class SessionWriter {
       results: this.#results.slice(),
     };
   }
+}
+
+/**
+ * `[id, finishedAt]` of stored results (oldest first) with new settles and merged entries, oldest
+ * first, one entry per id (a settle replaces its id's entry, a merge never does). The usual case
+ * — settles in time order, newer than every stored result, nothing merged — appends without a
+ * sort.
+ */
+function appendInOrder(
+  results: ReadonlyArray<[string, number]>,
+  settles: readonly MessageResult[],
+  merges: ReadonlyArray<[string, number]>,
+): Array<[string, number]> {
+  const ids = new Set<string>();
+  let last = results.length === 0 ? Number.NEGATIVE_INFINITY : results[results.length - 1]![1];
+  let ordered = merges.length === 0;
+  for (const { id, finishedAt } of settles) {
+    if (ids.has(id) || finishedAt < last) ordered = false;
+    ids.add(id);
+    last = finishedAt;
+  }
+  if (ordered) {
+    const out = results.filter(([id]) => !ids.has(id));
+    for (const { id, finishedAt } of settles) out.push([id, finishedAt]);
+    return out;
+  }
+  const known = new Map(results);
+  for (const [id, at] of merges) if (!known.has(id)) known.set(id, at);
+  for (const { id, finishedAt } of settles) {
+    known.delete(id);
+    known.set(id, finishedAt);
+  }
+  return [...known].sort((a, b) => a[1] - b[1]);
 }
 
 function withSeq(message: NewMessage, seq: number): OutboxMessage {

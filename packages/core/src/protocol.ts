@@ -34,6 +34,10 @@ export const FRAMES = {
   heads: "assured:heads",
   /** client → server, with ack: a message for a server handler (G8–G10). */
   message: "assured:msg",
+  /** client → server, no ack: several messages in one packet (`message-batch.ts`). */
+  messages: "assured:msgs",
+  /** server → client: replies to messages of `assured:msgs` frames, several in one packet. */
+  replies: "assured:replies",
 } as const;
 
 /** Prefix of the Socket.IO room that carries a stream's live events. */

@@ -87,3 +87,13 @@ export function decodeBase64Table(text: string, length: number): Uint8Array | un
   }
   return out;
 }
+
+/**
+ * The bytes of a canonical padded base64 string whose decoded length is not known beforehand
+ * (the padding says it); undefined when `text` is not one.
+ */
+export function decodeBase64Text(text: string): Uint8Array | undefined {
+  if (text.length % 4 !== 0) return undefined;
+  const padding = text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0;
+  return decodeBase64(text, (text.length / 4) * 3 - padding);
+}

@@ -1,4 +1,9 @@
-import { createHash } from "node:crypto";
+import * as crypto from "node:crypto";
+
+/** `crypto.hash` (one call, no Hash object): Node ≥ 20.12; older versions use `createHash`. */
+const oneShot = (
+  crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: "hex") => string }
+).hash;
 
 /**
  * `messageFingerprint` of `@assured/core` (hex SHA-256 of the length-prefixed name and the
@@ -7,8 +12,17 @@ import { createHash } from "node:crypto";
  * so nodes and stores agree whichever computed it.
  */
 export function messageFingerprintSync(name: string, payload: Uint8Array): string {
-  const nameBytes = Buffer.from(name, "utf8");
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(nameBytes.byteLength, 0);
-  return createHash("sha256").update(length).update(nameBytes).update(payload).digest("hex");
+  const nameLength = Buffer.byteLength(name, "utf8");
+  if (oneShot !== undefined) {
+    // The length prefix, the name and the payload in one buffer, hashed in one call.
+    const input = Buffer.allocUnsafe(4 + nameLength + payload.byteLength);
+    input.writeUInt32BE(nameLength, 0);
+    input.write(name, 4, "utf8");
+    input.set(payload, 4 + nameLength);
+    return oneShot("sha256", input, "hex");
+  }
+  const head = Buffer.allocUnsafe(4 + nameLength);
+  head.writeUInt32BE(nameLength, 0);
+  head.write(name, 4, "utf8");
+  return crypto.createHash("sha256").update(head).update(payload).digest("hex");
 }

@@ -1,4 +1,5 @@
 import {
+  type AheadClaim,
   AssuredError,
   type AssuredErrorData,
   assertBoundedMessagePack,
@@ -112,15 +113,50 @@ export class MessageDispatcher {
     // A payload that waits must not keep a larger receive buffer alive through its view.
     const queued = state.busy ? { ...message, payload: compact(message.payload) } : message;
     const arrivedAt = performance.now();
-    state.queue.push({ bytes, run: () => this.#turn(socket, queued, ack, arrivedAt) });
+    // Hashed once, for the claim made ahead and the turn.
+    const fingerprint = messageFingerprintSync(message.name, message.payload);
+    const ahead = this.#claimAhead(socket, queued, fingerprint);
+    state.queue.push({
+      bytes,
+      run: () => this.#turn(socket, queued, fingerprint, ack, arrivedAt, ahead),
+      drop: () => ahead?.then((claim) => claim?.discard()),
+    });
     state.queuedBytes += bytes;
     this.#ctx.metrics.queued(1);
     if (!state.busy) void this.#drain(socket);
   }
 
+  /**
+   * Claims a queued message's key now, ahead of its turn, when the store writes batches: the
+   * claims of messages queued in the same turn of the event loop go to the store together, and
+   * the lease of each is renewed until its turn (`Deduplicator.claimAhead`). Handlers still run
+   * one at a time in order (G10). A message already too old to run, or whose principal is not
+   * known, is claimed at its turn as before.
+   */
+  #claimAhead(
+    socket: AnySocket,
+    message: MessageFrame,
+    fingerprint: string,
+  ): Promise<AheadClaim | undefined> | undefined {
+    if (!this.#dedup.batches) return undefined;
+    if (expiredError(message, 0, this.#ctx.limits.dedupTtlMs) !== undefined) return undefined;
+    const { maxDedupEntriesPerPrincipal: maxEntries } = this.#ctx.limits;
+    const claim = this.principal(socket).then(
+      (principal) =>
+        this.#dedup.claimAhead(dedupKey(principal, message.id), fingerprint, {
+          id: principal,
+          maxEntries,
+        }),
+      () => undefined,
+    );
+    return claim;
+  }
+
   /** Drops the messages a disconnected socket had queued (the client resends them). */
   dropQueued(socket: AnySocket): void {
     const state = stateOf(socket, this.#ctx.limits);
+    // Keys claimed ahead are released now: a resend on another node must not wait a lease.
+    for (const queued of state.queue) queued.drop();
     this.#ctx.metrics.queued(-state.queue.length);
     state.queue.length = 0;
     state.queuedBytes = 0;
@@ -168,11 +204,18 @@ export class MessageDispatcher {
   async #turn(
     socket: AnySocket,
     message: MessageFrame,
+    fingerprint: string,
     ack: Ack,
     arrivedAt: number,
+    aheadClaim: Promise<AheadClaim | undefined> | undefined,
   ): Promise<void> {
+    const ahead = aheadClaim === undefined ? undefined : await aheadClaim;
     const { handlerTimeoutMs } = this.#ctx.limits;
-    const giveUp = new AbortController();
+    // One controller per socket, used by its turns one after another (they run one at a
+    // time) and replaced once a turn is given up: no AbortController per message.
+    const state = stateOf(socket, this.#ctx.limits);
+    state.giveUp ??= new AbortController();
+    const giveUp = state.giveUp;
     let expire!: () => void;
     const expired = new Promise<MessageReply>((resolve) => {
       expire = () => {
@@ -185,6 +228,7 @@ export class MessageDispatcher {
           "TIMEOUT",
           `the handler of message ${message.id} did not finish within handlerTimeoutMs (${handlerTimeoutMs} ms); retry later.`,
         );
+        if (state.giveUp === giveUp) state.giveUp = undefined;
         giveUp.abort(timeout);
         this.#ctx.report({
           kind: "handler",
@@ -194,7 +238,7 @@ export class MessageDispatcher {
           message: { id: message.id, name: message.name },
         });
         const error = timeout.toJSON();
-        stateOf(socket, this.#ctx.limits).retryBarrier.note(message.seq, error);
+        state.retryBarrier.note(message.seq, error);
         resolve({ id: message.id, ok: false, error });
       };
     });
@@ -204,10 +248,12 @@ export class MessageDispatcher {
     this.#turns.add(turn);
     this.#watchdog ??= this.#startWatchdog(handlerTimeoutMs);
     try {
-      const handled = this.#handle(socket, message, arrivedAt, giveUp.signal);
+      const handled = this.#handle(socket, message, fingerprint, arrivedAt, giveUp.signal, ahead);
       ack(await Promise.race([handled, expired]));
     } finally {
       this.#turns.delete(turn);
+      // Not taken by the run (refused at its turn, joined a running copy): released now.
+      ahead?.discard();
     }
   }
 
@@ -236,8 +282,10 @@ export class MessageDispatcher {
   async #handle(
     socket: AnySocket,
     message: MessageFrame,
+    fingerprint: string,
     arrivedAt: number,
     giveUp: AbortSignal,
+    ahead: AheadClaim | undefined,
   ): Promise<MessageReply> {
     const state = stateOf(socket, this.#ctx.limits);
     const refusal = state.retryBarrier.atTurn(message.seq);
@@ -260,7 +308,7 @@ export class MessageDispatcher {
       state.retryBarrier.note(message.seq, reply.error);
       return reply;
     }
-    const reply = await this.#run(socket, message, data, arrivedAt, giveUp);
+    const reply = await this.#run(socket, message, fingerprint, data, arrivedAt, giveUp, ahead);
     state.retryBarrier.note(
       message.seq,
       reply.ok || reply.stored === true ? undefined : reply.error,
@@ -279,11 +327,14 @@ export class MessageDispatcher {
   async #run(
     socket: AnySocket,
     message: MessageFrame,
+    fingerprint: string,
     data: unknown,
     arrivedAt: number,
     giveUp: AbortSignal,
+    ahead: AheadClaim | undefined,
   ): Promise<MessageReply> {
     const { id, seq, name } = message;
+    const state = stateOf(socket, this.#ctx.limits);
     // What the handler threw, reported once as `handler` (not again as a store failure).
     const thrown = new Set<unknown>();
     // Whether the message reached the dedup store (not refused before: identify failed).
@@ -296,7 +347,6 @@ export class MessageDispatcher {
     try {
       const principal = await this.principal(socket);
       const key = dedupKey(principal, id);
-      const fingerprint = messageFingerprintSync(name, message.payload);
       const handler = this.#handlers.get(name)!;
       const { maxDedupEntriesPerPrincipal: maxEntries } = this.#ctx.limits;
       const failed = (error: unknown) => {
@@ -313,11 +363,21 @@ export class MessageDispatcher {
       };
       const run =
         expired === undefined
-          ? ({ signal, fencingToken }: DedupRun) =>
+          ? (dedupRun: DedupRun) =>
               runHandler(
                 handler,
                 data,
-                { socket, principal, id, seq, signal, fencingToken },
+                {
+                  socket,
+                  principal,
+                  id,
+                  seq,
+                  // Read from the run when the handler asks (it is made on first read).
+                  get signal() {
+                    return dedupRun.signal;
+                  },
+                  fencingToken: dedupRun.fencingToken,
+                },
                 failed,
                 (ms, ok) => this.#ctx.metrics.handled(name, ms, ok),
               )
@@ -326,6 +386,13 @@ export class MessageDispatcher {
       const outcome = await this.#dedup.run(key, fingerprint, run, {
         owner: { id: principal, maxEntries },
         signal: giveUp,
+        ...(ahead?.key === key ? { ahead } : {}),
+        // Waiting for another copy of this message: the socket's later messages give up their
+        // claims made ahead (claimed again at their turns), so that copy's socket, which may
+        // be waiting for one of them, is not stalled until the wait bound (no wait cycle).
+        onWait: () => {
+          for (const queued of state.queue) queued.drop();
+        },
       });
       this.#ctx.metrics.dedupOutcome(outcome.duplicate ? "duplicate" : "claimed");
       if (outcome.duplicate) log("message %s of %o answered from the dedup store", id, principal);

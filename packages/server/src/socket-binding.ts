@@ -6,6 +6,7 @@ import {
   type MessageReply,
   PROTOCOL_VERSION,
   type SubscribeRequest,
+  unpackMessageBatch,
 } from "@assured/core";
 import createDebug from "debug";
 import type { ServerContext } from "./context.js";
@@ -30,6 +31,7 @@ import {
   rateLimited,
 } from "./rate-limit.js";
 import { fetchRange, readHeads, readHistory } from "./reads.js";
+import { ReplyBatcher } from "./reply-batcher.js";
 import { readableSeq } from "./retry-barrier.js";
 import { SendOrder } from "./send-order.js";
 import { stateOf } from "./socket-state.js";
@@ -189,13 +191,13 @@ export function attachSocket(
     }
   });
 
-  listen(FRAMES.message, (args) => {
-    const [frame, ack] = splitAck(args);
+  /**
+   * One client message (alone in `assured:msg`, or one of an `assured:msgs` frame): charged
+   * its own tokens, checked for send order, parsed and queued; every outcome goes to `reply`.
+   */
+  const acceptMessage = (frame: unknown, reply: (reply: MessageReply) => void) => {
     const payload = (frame as { payload?: unknown } | null)?.payload;
     const allowed = withinRate(messageCost(payload instanceof Uint8Array ? payload.byteLength : 0));
-    if (ack === undefined) {
-      return refuse(allowed ? badFrame("assured:msg needs an ack.") : rateLimited(), "message");
-    }
     const rawId = (frame as { id?: unknown } | null)?.id;
     const id = typeof rawId === "string" && rawId.length <= 256 ? rawId : "";
     const seq = readableSeq(frame);
@@ -203,16 +205,45 @@ export function attachSocket(
     // answer; one ahead of an earlier one is refused and noted nowhere else (send-order.ts).
     const outOfOrder =
       seq === undefined ? undefined : state.sendOrder.atArrival(seq, readablePrev(frame));
-    if (outOfOrder !== undefined) return ack({ id, ok: false, error: outOfOrder });
+    if (outOfOrder !== undefined) return reply({ id, ok: false, error: outOfOrder });
     try {
       if (!allowed) throw rateLimited();
       const message = parseMessage(frame, ctx.limits.maxPayloadBytes);
-      dispatcher.enqueue(socket, message, ack);
+      dispatcher.enqueue(socket, message, reply);
     } catch (error) {
-      const reply: MessageReply = { id, ok: false, error: answer(error, "message") };
-      if (seq !== undefined) state.retryBarrier.note(seq, reply.error);
-      ack(reply);
+      const refused: MessageReply = { id, ok: false, error: answer(error, "message") };
+      if (seq !== undefined) state.retryBarrier.note(seq, refused.error);
+      reply(refused);
     }
+  };
+
+  listen(FRAMES.message, (args) => {
+    const [frame, ack] = splitAck(args);
+    if (ack === undefined) {
+      const payload = (frame as { payload?: unknown } | null)?.payload;
+      const allowed = withinRate(
+        messageCost(payload instanceof Uint8Array ? payload.byteLength : 0),
+      );
+      return refuse(allowed ? badFrame("assured:msg needs an ack.") : rateLimited(), "message");
+    }
+    acceptMessage(frame, ack);
+  });
+
+  // Several messages in one packet; each is handled as if it came alone, in frame order, and
+  // its reply leaves in an `assured:replies` packet with the others ready in the same turn.
+  listen(FRAMES.messages, (args) => {
+    const [frame] = args;
+    let messages: Array<Record<string, unknown>>;
+    try {
+      messages = unpackMessageBatch(frame);
+    } catch (error) {
+      // A frame that cannot be split names no message: its client times out and resends.
+      return refuse(withinRate() ? error : rateLimited(), "message");
+    }
+    state.replies ??= new ReplyBatcher(socket);
+    const replies = state.replies;
+    const reply = (answer: MessageReply) => replies.push(answer);
+    for (const message of messages) acceptMessage(message, reply);
   });
 
   // Leave the stream rooms before Socket.IO persists the session for connection state

@@ -1,6 +1,7 @@
 import type { AssuredErrorData, SubscribedFrame, SubscribeRequest } from "@assured/core";
 import type { SocketBudget } from "./byte-budget.js";
 import type { AssuredLimits } from "./limits.js";
+import type { ReplyBatcher } from "./reply-batcher.js";
 import { RetryBarrier } from "./retry-barrier.js";
 import { SendOrder } from "./send-order.js";
 import { fullBucket, type TokenBucket } from "./token-bucket.js";
@@ -11,6 +12,8 @@ export interface QueuedMessage {
   /** What it counts against `maxQueuedBytes`. */
   bytes: number;
   run(): Promise<void>;
+  /** Gives up what the message holds ahead of its turn (its claim made ahead); idempotent. */
+  drop(): void;
 }
 
 /** One stream subscription of a socket; replaced on resubscribe, removed on unsubscribe. */
@@ -43,10 +46,14 @@ export interface SocketState {
   queue: QueuedMessage[];
   /** Bytes of the messages in `queue`. */
   queuedBytes: number;
+  /** Replies to `assured:msgs` messages not sent yet, created on first use. */
+  replies: ReplyBatcher | undefined;
   /** Replay pages and fetch replies in flight (`maxSocketReplayBytes`), created on first use. */
   replayBudget: SocketBudget | undefined;
   /** True while a message of this socket is being handled. */
   busy: boolean;
+  /** Aborts the running turn at `handlerTimeoutMs`; shared by the socket's turns until used. */
+  giveUp: AbortController | undefined;
   /** Messages refused with a retryable error and not handled since: later ones wait (G10). */
   retryBarrier: RetryBarrier;
   /** The next `seq` expected when the handshake gave `firstSeq`: later ones are OUT_OF_ORDER (G10). */
@@ -83,8 +90,10 @@ export function stateOf(
       bucket: fullBucket(limits.burstTokens, performance.now()),
       queue: [],
       queuedBytes: 0,
+      replies: undefined,
       replayBudget: undefined,
       busy: false,
+      giveUp: undefined,
       // As many outstanding refusals as messages may queue: more than any sane window.
       retryBarrier: new RetryBarrier(limits.maxQueuedMessages),
       sendOrder: new SendOrder(),

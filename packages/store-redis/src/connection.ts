@@ -70,6 +70,31 @@ export class RedisHandle {
     return call.bind(this.client);
   }
 
+  /**
+   * Registers a Lua script taking any number of keys (the batch scripts): its caller takes the
+   * keys (all in one Cluster slot) as an array, then the arguments.
+   */
+  defineVariadicScript(
+    name: string,
+    lua: string,
+  ): (keys: readonly string[], ...args: (string | Buffer | number)[]) => Promise<unknown> {
+    const command = `assured_${name}`;
+    this.client.defineCommand(command, { lua });
+    const commands = this.client as unknown as Record<
+      string,
+      (...args: (string | Buffer | number)[]) => Promise<unknown>
+    >;
+    const call = commands[`${command}Buffer`];
+    if (!call) throw new AssuredError("INTERNAL", `ioredis did not define script ${command}`);
+    const bound = call.bind(this.client);
+    return (keys, ...args) => bound(keys.length, ...keys, ...args);
+  }
+
+  /** Whether the client is a Redis Cluster client (a batch is then split by hash slot). */
+  get isCluster(): boolean {
+    return (this.client as { isCluster?: unknown }).isCluster === true;
+  }
+
   /** Quits the client if the store created it; a client passed in is left open. */
   async close(): Promise<void> {
     if (!this.owned) return;

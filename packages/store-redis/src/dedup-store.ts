@@ -2,12 +2,18 @@ import {
   AssuredError,
   assertClaimArguments,
   assertCompleteArguments,
+  assertDedupBatch,
   assertPositiveInteger,
   assertReleaseArguments,
   assertRenewArguments,
+  type BatchItemResult,
   type ClaimOptions,
+  type ClaimRequest,
   type ClaimResult,
   type Clock,
+  type CompleteRequest,
+  claimRequestError,
+  completeRequestError,
   type DedupStore,
   type DedupStoreCapabilities,
   newId,
@@ -27,9 +33,15 @@ import {
 } from "./keys.js";
 import { COMMON_OPTION_KEYS, type RedisStoreOptions, resolveStoreOptions } from "./options.js";
 import {
+  BOUND_EXTEND_MANY_SCRIPT,
   BOUND_EXTEND_SCRIPT,
+  BOUND_RESERVE_MANY_SCRIPT,
   BOUND_RESERVE_SCRIPT,
+  CLAIM_MANY_BOUNDED_SCRIPT,
+  CLAIM_MANY_SCRIPT,
   CLAIM_SCRIPT,
+  COMPLETE_MANY_BOUNDED_SCRIPT,
+  COMPLETE_MANY_SCRIPT,
   COMPLETE_SCRIPT,
   OWNED_CLAIM_SCRIPT,
   OWNED_COMPLETE_SCRIPT,
@@ -45,6 +57,19 @@ type Location =
   | { owned: false; entry: string }
   /** `holder`: the part of the token the entry stores (its location is the rest). */
   | { owned: true; entry: string; quota: string; holder: string };
+
+/** A variadic batch script's caller (`RedisHandle.defineVariadicScript`). */
+type BatchScript = (
+  keys: readonly string[],
+  ...args: (string | Buffer | number)[]
+) => Promise<unknown>;
+
+/** One item of a batch script call: its entry, its owner's quota set (if owned), its fields. */
+interface BatchItem {
+  entry: string;
+  quota: string | undefined;
+  fields: (string | Buffer | number)[];
+}
 
 /** Options of `RedisDedupStore`. */
 export interface RedisDedupStoreOptions extends RedisStoreOptions {
@@ -126,6 +151,12 @@ export class RedisDedupStore implements DedupStore {
   private readonly ownedRenewScript: ScriptCall;
   private readonly boundReserveScript: ScriptCall;
   private readonly boundExtendScript: ScriptCall;
+  private readonly claimManyScript: BatchScript;
+  private readonly completeManyScript: BatchScript;
+  private readonly claimManyBoundedScript: BatchScript;
+  private readonly completeManyBoundedScript: BatchScript;
+  private readonly boundReserveManyScript: BatchScript;
+  private readonly boundExtendManyScript: BatchScript;
   private readonly maxEntries: number;
   private readonly boundKey: string;
   private closed = false;
@@ -170,6 +201,320 @@ export class RedisDedupStore implements DedupStore {
       BOUND_RESERVE_SCRIPT,
     );
     this.boundExtendScript = this.handle.defineScript("dedup_bound_extend_v1", BOUND_EXTEND_SCRIPT);
+    this.claimManyScript = this.handle.defineVariadicScript(
+      "dedup_claim_many_v2",
+      CLAIM_MANY_SCRIPT,
+    );
+    this.claimManyBoundedScript = this.handle.defineVariadicScript(
+      "dedup_claim_many_bounded_v1",
+      CLAIM_MANY_BOUNDED_SCRIPT,
+    );
+    this.completeManyBoundedScript = this.handle.defineVariadicScript(
+      "dedup_complete_many_bounded_v1",
+      COMPLETE_MANY_BOUNDED_SCRIPT,
+    );
+    this.completeManyScript = this.handle.defineVariadicScript(
+      "dedup_complete_many_v2",
+      COMPLETE_MANY_SCRIPT,
+    );
+    this.boundReserveManyScript = this.handle.defineVariadicScript(
+      "dedup_bound_reserve_many_v2",
+      BOUND_RESERVE_MANY_SCRIPT,
+    );
+    this.boundExtendManyScript = this.handle.defineVariadicScript(
+      "dedup_bound_extend_many_v2",
+      BOUND_EXTEND_MANY_SCRIPT,
+    );
+  }
+
+  /**
+   * Claims each request in order, as `claim` one after the other would (see
+   * `DedupStore.claimMany`): one script call reserves the entries' places in the bound set, then
+   * one script call per Cluster slot claims them (a single call on a plain Redis; on a Cluster,
+   * one per owner, and one per key without owner).
+   */
+  async claimMany(requests: readonly ClaimRequest[]): Promise<BatchItemResult<ClaimResult>[]> {
+    this.assertOpen();
+    assertDedupBatch(requests, "claimMany");
+    const results: BatchItemResult<ClaimResult>[] = new Array(requests.length);
+    const valid: number[] = [];
+    requests.forEach((request, i) => {
+      const invalid = claimRequestError(request);
+      if (invalid === undefined) valid.push(i);
+      else results[i] = { status: "rejected", reason: invalid };
+    });
+    if (valid.length === 0) return results;
+    const now = await this.now("redis dedup claimMany");
+    const items = valid.map((i) => {
+      const { key, options } = requests[i]!;
+      const { owner } = options;
+      const tag = owner === undefined ? undefined : dedupOwnerTag(owner.id);
+      const entry =
+        tag === undefined
+          ? dedupEntryKey(this.keyPrefix, key)
+          : ownedDedupEntryKey(this.keyPrefix, tag, key);
+      const holder = newId();
+      return {
+        index: i,
+        key,
+        options,
+        entry,
+        quota: tag === undefined ? undefined : dedupQuotaKey(this.keyPrefix, tag),
+        member: dedupBoundMember(entry),
+        holder,
+        token: tag === undefined ? holder : `${holder}.${tag}`,
+        expiresAt: now + options.leaseMs,
+        redisTtlMs: options.leaseMs + this.graceMs,
+      };
+    });
+    let replies: unknown[];
+    // On a plain Redis one call does it all (places in the bound set included); on a Cluster
+    // the places first, in the bound set's own slot, then one call per hash tag.
+    let reserved: number[] | undefined;
+    try {
+      if (!this.handle.isCluster) {
+        replies = await this.runBatch(
+          this.claimManyBoundedScript,
+          [this.boundKey],
+          [now, this.maxEntries],
+          items.map((item) => ({
+            entry: item.entry,
+            quota: item.quota,
+            fields: [
+              item.expiresAt,
+              item.options.fingerprint,
+              item.holder,
+              item.redisTtlMs,
+              item.options.owner?.maxEntries ?? 0,
+              item.key,
+              item.member,
+            ],
+          })),
+        );
+      } else {
+        const places = (await this.boundReserveManyScript(
+          [this.boundKey],
+          now,
+          this.maxEntries,
+          items.length,
+          ...items.flatMap((item) => [item.member, item.expiresAt, item.redisTtlMs]),
+        )) as number[];
+        reserved = places;
+        replies = await this.runBatch(
+          this.claimManyScript,
+          [],
+          [now],
+          items.map((item, n) => ({
+            entry: item.entry,
+            quota: item.quota,
+            fields: [
+              item.expiresAt,
+              item.options.fingerprint,
+              item.holder,
+              item.redisTtlMs,
+              item.options.owner?.maxEntries ?? 0,
+              item.key,
+              places[n] === 0 ? "1" : "0",
+            ],
+          })),
+        );
+      }
+    } catch (error) {
+      throw toRedisStoreError(error, "redis dedup claimMany");
+    }
+    const unreserve: string[] = [];
+    items.forEach((item, n) => {
+      const [status, first, second] = (replies[n] ?? []) as Buffer[];
+      let result: BatchItemResult<ClaimResult>;
+      switch (status?.toString()) {
+        case "claimed":
+          result = {
+            status: "fulfilled",
+            value: {
+              status: "claimed",
+              token: item.token,
+              fencingToken: Number(first?.toString()),
+            },
+          };
+          break;
+        case "pending":
+          result = {
+            status: "fulfilled",
+            value: { status: "pending", leaseExpiresAt: Number(first?.toString()) },
+          };
+          break;
+        case "done":
+          result = {
+            status: "fulfilled",
+            value: {
+              status: "done",
+              response: { ok: first?.toString() === "1", payload: new Uint8Array(second ?? []) },
+            },
+          };
+          break;
+        case "conflict":
+          result = { status: "fulfilled", value: { status: "conflict" } };
+          break;
+        case "full":
+          result = { status: "rejected", reason: this.fullError() };
+          break;
+        case "quota":
+          if (reserved?.[n] === 2) unreserve.push(item.member);
+          result = {
+            status: "rejected",
+            reason:
+              item.options.owner === undefined
+                ? corruptReply()
+                : quotaExceededError(item.options.owner),
+          };
+          break;
+        default:
+          result = { status: "rejected", reason: corruptReply() };
+      }
+      results[item.index] = result;
+    });
+    // A place reserved for an entry the quota refused would count it until its lease end.
+    if (unreserve.length > 0) await this.dropMembers(unreserve);
+    return results;
+  }
+
+  /**
+   * Stores each response in order, as `complete` for each would (see `DedupStore.completeMany`):
+   * one script call raises the entries' places in the bound set, then one per Cluster slot
+   * stores the responses.
+   */
+  async completeMany(requests: readonly CompleteRequest[]): Promise<BatchItemResult<boolean>[]> {
+    this.assertOpen();
+    assertDedupBatch(requests, "completeMany");
+    const results: BatchItemResult<boolean>[] = new Array(requests.length);
+    const valid: number[] = [];
+    requests.forEach((request, i) => {
+      const invalid = completeRequestError(request);
+      if (invalid === undefined) valid.push(i);
+      else results[i] = { status: "rejected", reason: invalid };
+    });
+    if (valid.length === 0) return results;
+    const now = await this.now("redis dedup completeMany");
+    const items: (BatchItem & { index: number; member: string; expiresAt: number })[] = [];
+    for (const i of valid) {
+      const { key, token, response, options } = requests[i]!;
+      const at = this.locate(key, token);
+      if (at === undefined) {
+        results[i] = { status: "fulfilled", value: false };
+        continue;
+      }
+      const expiresAt = now + options.ttlMs;
+      const redisTtlMs = options.ttlMs + this.graceMs;
+      const payload = Buffer.from(
+        response.payload.buffer,
+        response.payload.byteOffset,
+        response.payload.byteLength,
+      );
+      items.push({
+        index: i,
+        entry: at.entry,
+        quota: at.owned ? at.quota : undefined,
+        member: dedupBoundMember(at.entry),
+        expiresAt,
+        fields: [
+          at.owned ? at.holder : token,
+          expiresAt,
+          response.ok ? "1" : "0",
+          payload,
+          redisTtlMs,
+          key,
+        ],
+      });
+    }
+    if (items.length === 0) return results;
+    let replies: unknown[];
+    try {
+      if (!this.handle.isCluster) {
+        // Each entry's place raised before its new expiry, in the same call.
+        const bounded = items.map((item) => ({ ...item, fields: [...item.fields, item.member] }));
+        replies = await this.runBatch(this.completeManyBoundedScript, [this.boundKey], [], bounded);
+      } else {
+        // Before the entries' new expiries, so an entry never outlives its place in the bound set.
+        await this.boundExtendManyScript(
+          [this.boundKey],
+          items.length,
+          ...items.flatMap((item) => [item.member, item.expiresAt, item.fields[4]!]),
+        );
+        replies = await this.runBatch(this.completeManyScript, [], [], items);
+      }
+    } catch (error) {
+      throw toRedisStoreError(error, "redis dedup completeMany");
+    }
+    items.forEach((item, n) => {
+      results[item.index] = { status: "fulfilled", value: replies[n] === 1 };
+    });
+    return results;
+  }
+
+  /**
+   * Runs a batch script over `items`, in order: in one call on a plain Redis, in one call per
+   * hash tag on a Cluster (items of one tag keep their order; tags touch disjoint keys, so the
+   * answers are those of one call). `fixed` are the first KEYS of every call; `head` the first
+   * ARGV, then the item count, then per item its entry index, quota index (0: none) and fields.
+   * Returns one reply per item.
+   */
+  private async runBatch(
+    script: BatchScript,
+    fixed: readonly string[],
+    head: readonly (string | number)[],
+    items: readonly BatchItem[],
+  ): Promise<unknown[]> {
+    const groups = new Map<string, number[]>();
+    items.forEach((item, n) => {
+      const slot = this.handle.isCluster ? hashTagOf(item.entry) : "";
+      const group = groups.get(slot);
+      if (group === undefined) groups.set(slot, [n]);
+      else group.push(n);
+    });
+    const replies: unknown[] = new Array(items.length);
+    await Promise.all(
+      [...groups.values()].map(async (members) => {
+        const keys: string[] = [...fixed];
+        const indexOf = new Map<string, number>(keys.map((key, i) => [key, i + 1]));
+        const place = (key: string) => {
+          let at = indexOf.get(key);
+          if (at === undefined) {
+            keys.push(key);
+            at = keys.length;
+            indexOf.set(key, at);
+          }
+          return at;
+        };
+        const args: (string | Buffer | number)[] = [...head, members.length];
+        for (const n of members) {
+          const item = items[n]!;
+          args.push(place(item.entry), item.quota === undefined ? 0 : place(item.quota));
+          args.push(...item.fields);
+        }
+        const answered = (await script(keys, ...args)) as unknown[];
+        members.forEach((n, k) => {
+          replies[n] = answered[k];
+        });
+      }),
+    );
+    return replies;
+  }
+
+  private fullError(): AssuredError {
+    return new AssuredError(
+      "LIMIT_EXCEEDED",
+      `the Redis dedup store holds ${this.maxEntries} unexpired entries (maxEntries); ` +
+        "retry later, or raise maxEntries or shorten TTLs.",
+    );
+  }
+
+  /** Removes members of the bound set (best effort, as `dropMember`). */
+  private async dropMembers(members: string[]): Promise<void> {
+    try {
+      await this.handle.client.zrem(this.boundKey, ...members);
+    } catch {
+      // Redis is failing; the members expire by their scores (the lease ends).
+    }
   }
 
   /** Takes the key for `leaseMs`, or reports who has it (see `ClaimResult`). */
@@ -403,4 +748,17 @@ export class RedisDedupStore implements DedupStore {
       throw new AssuredError("STORE_CLOSED", "the Redis dedup store is closed; create a new one.");
     }
   }
+}
+
+/** The hash tag of a Redis key (what decides its Cluster slot): the text in its first `{…}`. */
+function hashTagOf(key: string): string {
+  const open = key.indexOf("{");
+  if (open < 0) return key;
+  const close = key.indexOf("}", open + 1);
+  if (close <= open + 1) return key;
+  return key.slice(open + 1, close);
+}
+
+function corruptReply(): AssuredError {
+  return new AssuredError("STORE_CORRUPT", "the dedup claim script gave an unknown reply.");
 }

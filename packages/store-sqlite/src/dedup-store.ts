@@ -2,10 +2,16 @@ import {
   AssuredError,
   assertClaimArguments,
   assertCompleteArguments,
+  assertDedupBatch,
   assertReleaseArguments,
   assertRenewArguments,
+  type BatchItemResult,
   type ClaimOptions,
+  type ClaimRequest,
   type ClaimResult,
+  type CompleteRequest,
+  claimRequestError,
+  completeRequestError,
   type DedupStore,
   type DedupStoreCapabilities,
   type StoredResponse,
@@ -83,6 +89,33 @@ export class SqliteDedupStore implements DedupStore {
       return this.table.claim(key, options);
     } catch (error) {
       throw toStoreError(error, "claim");
+    }
+  }
+
+  /**
+   * Claims each request in order, as `claim` one after the other would, in one transaction
+   * (each claim in a savepoint: a refused one leaves no trace). See `DedupStore.claimMany`.
+   */
+  async claimMany(requests: readonly ClaimRequest[]): Promise<BatchItemResult<ClaimResult>[]> {
+    this.assertOpen();
+    assertDedupBatch(requests, "claimMany");
+    const invalid = requests.map(claimRequestError);
+    try {
+      return this.table.claimMany(requests, invalid);
+    } catch (error) {
+      throw toStoreError(error, "claimMany");
+    }
+  }
+
+  /** Stores each response in order, as `complete` for each would, in one transaction. */
+  async completeMany(requests: readonly CompleteRequest[]): Promise<BatchItemResult<boolean>[]> {
+    this.assertOpen();
+    assertDedupBatch(requests, "completeMany");
+    const invalid = requests.map(completeRequestError);
+    try {
+      return this.table.completeMany(requests, invalid);
+    } catch (error) {
+      throw toStoreError(error, "completeMany");
     }
   }
 

@@ -1,5 +1,6 @@
 import {
   AssuredError,
+  type BatchItemResult,
   type ClaimOptions,
   type ClaimResult,
   type Clock,
@@ -48,6 +49,25 @@ export class DedupTable {
   readonly claim: (key: string, options: ClaimOptions) => ClaimResult;
   /** Deletes at most `SWEEP_BATCH` expired rows; returns how many. */
   readonly sweepBatch: () => number;
+  /**
+   * Claims each request in order in one `BEGIN IMMEDIATE` transaction; each claim in a
+   * savepoint of its own, so one refused (quota, bound) leaves no trace and the others stand.
+   * `invalid[i]` is item i's argument error (it is skipped). A SQLite failure rolls all back.
+   */
+  readonly claimMany: (
+    requests: readonly { key: string; options: ClaimOptions }[],
+    invalid: readonly (AssuredError | undefined)[],
+  ) => BatchItemResult<ClaimResult>[];
+  /** Stores each response in order in one transaction; as `complete` for each. */
+  readonly completeMany: (
+    requests: readonly {
+      key: string;
+      token: string;
+      response: StoredResponse;
+      options: { ttlMs: number };
+    }[],
+    invalid: readonly (AssuredError | undefined)[],
+  ) => BatchItemResult<boolean>[];
 
   constructor(
     db: Database.Database,
@@ -107,6 +127,45 @@ export class DedupTable {
     };
     this.claim = db.transaction((key: string, options: ClaimOptions) =>
       this.claimKey(key, options),
+    ).immediate;
+    const claimOne = db.transaction((key: string, options: ClaimOptions) =>
+      this.claimKey(key, options),
+    );
+    this.claimMany = db.transaction(
+      (
+        requests: readonly { key: string; options: ClaimOptions }[],
+        invalid: readonly (AssuredError | undefined)[],
+      ) =>
+        requests.map((request, i): BatchItemResult<ClaimResult> => {
+          const error = invalid[i];
+          if (error !== undefined) return { status: "rejected", reason: error };
+          try {
+            return { status: "fulfilled", value: claimOne(request.key, request.options) };
+          } catch (thrown) {
+            // The item's own refusal; anything else (SQLite failed) rolls the batch back.
+            if (thrown instanceof AssuredError) return { status: "rejected", reason: thrown };
+            throw thrown;
+          }
+        }),
+    ).immediate;
+    this.completeMany = db.transaction(
+      (
+        requests: readonly {
+          key: string;
+          token: string;
+          response: StoredResponse;
+          options: { ttlMs: number };
+        }[],
+        invalid: readonly (AssuredError | undefined)[],
+      ) =>
+        requests.map((r, i): BatchItemResult<boolean> => {
+          const error = invalid[i];
+          if (error !== undefined) return { status: "rejected", reason: error };
+          return {
+            status: "fulfilled",
+            value: this.complete(r.key, r.token, r.response, r.options.ttlMs),
+          };
+        }),
     ).immediate;
     this.sweepBatch = () => {
       const now = this.clock();

@@ -183,3 +183,176 @@ end
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
 return 1
 `;
+
+/**
+ * The batch variants (`claimMany`, `completeMany`): one script call runs the items of a batch
+ * in order, each as its single scripts would. KEYS are the distinct keys of the call; each item
+ * names its entry and its owner's quota set by index into KEYS (quota 0: none). On a plain Redis
+ * the bound set is KEYS[1] of the same call ("bounded" scripts: one call per batch); on a
+ * Cluster, whose bound set lives in a slot of its own, the store reserves (or raises) the
+ * batch's places in one call on the bound set, then runs one call per hash tag.
+ */
+
+/** Lua functions shared by the batch scripts. */
+const BATCH_FUNCTIONS = `
+if redis.replicate_commands then redis.replicate_commands() end
+local function claim_item(entry, quota, now, expiresAt, fingerprint, token, ttl, maxEntries, key, full)
+  local v = redis.call('HMGET', entry, 's', 'f', 'x', 'ok', 'r')
+  if v[1] and tonumber(v[3]) > now then
+    if v[2] ~= fingerprint then return { 'conflict' } end
+    if v[1] == 'p' then return { 'pending', v[3] } end
+    return { 'done', v[4], v[5] }
+  end
+  if quota then
+    redis.call('ZREMRANGEBYSCORE', quota, '-inf', now)
+    redis.call('ZREM', quota, key)
+    local held = redis.call('ZCARD', quota)
+    if held >= tonumber(maxEntries) then return { 'quota', tostring(held) } end
+  end
+  if full then return { 'full' } end
+  local clock = redis.call('TIME')
+  local n = math.max((tonumber(redis.call('HGET', entry, 'n')) or 0) + 1,
+    tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000))
+  n = string.format('%.0f', n)
+  redis.call('DEL', entry)
+  redis.call('HSET', entry, 's', 'p', 'f', fingerprint, 't', token, 'x', expiresAt, 'n', n)
+  redis.call('PEXPIRE', entry, ttl)
+  if quota then
+    redis.call('ZADD', quota, expiresAt, key)
+    if redis.call('PTTL', quota) < tonumber(ttl) then redis.call('PEXPIRE', quota, ttl) end
+  end
+  return { 'claimed', n }
+end
+local function complete_item(entry, quota, token, expiresAt, ok, payload, ttl, key)
+  local v = redis.call('HMGET', entry, 's', 't')
+  if v[1] ~= 'p' or v[2] ~= token then return 0 end
+  redis.call('HSET', entry, 's', 'd', 'x', expiresAt, 'ok', ok, 'r', payload)
+  redis.call('HDEL', entry, 't')
+  redis.call('PEXPIRE', entry, ttl)
+  if quota then
+    redis.call('ZADD', quota, expiresAt, key)
+    if redis.call('PTTL', quota) < tonumber(ttl) then redis.call('PEXPIRE', quota, ttl) end
+  end
+  return 1
+end
+local function reserve_member(bound, member, expiresAt, maxEntries, ttl)
+  local score = redis.call('ZSCORE', bound, member)
+  local result = 1
+  if not score then
+    if redis.call('ZCARD', bound) >= tonumber(maxEntries) then return 0 end
+    result = 2
+  end
+  if not score or tonumber(score) < tonumber(expiresAt) then
+    redis.call('ZADD', bound, expiresAt, member)
+  end
+  if redis.call('PTTL', bound) < tonumber(ttl) then redis.call('PEXPIRE', bound, ttl) end
+  return result
+end
+local function extend_member(bound, member, expiresAt, ttl)
+  local score = redis.call('ZSCORE', bound, member)
+  if not score or tonumber(score) < tonumber(expiresAt) then
+    redis.call('ZADD', bound, expiresAt, member)
+  end
+  if redis.call('PTTL', bound) < tonumber(ttl) then redis.call('PEXPIRE', bound, ttl) end
+end
+local function quota_of(index)
+  local i = tonumber(index)
+  if i > 0 then return KEYS[i] end
+  return nil
+end
+`;
+
+/**
+ * Claims on a Cluster (places already reserved). ARGV = now, count, then per item 9 fields:
+ * entry index, quota index, expiresAt, fingerprint, token (the holder part for an owned entry),
+ * redisTtlMs, maxEntries, key, full ('1': no place in the bound set). Returns one reply per
+ * item, as `CLAIM_SCRIPT` or `OWNED_CLAIM_SCRIPT` would give.
+ */
+export const CLAIM_MANY_SCRIPT = `${BATCH_FUNCTIONS}
+local now = tonumber(ARGV[1])
+local results = {}
+for i = 0, tonumber(ARGV[2]) - 1 do
+  local b = 2 + i * 9
+  results[i + 1] = claim_item(KEYS[tonumber(ARGV[b + 1])], quota_of(ARGV[b + 2]), now,
+    ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8], ARGV[b + 9] == '1')
+end
+return results
+`;
+
+/**
+ * Claims on a plain Redis, bound set included: KEYS[1] = bound set. ARGV = now, maxEntries
+ * (the store's), count, then per item 9 fields: entry index, quota index, expiresAt,
+ * fingerprint, token, redisTtlMs, maxEntries (the owner's), key, member. Per item, as the single
+ * calls: reserve its place, claim, give the place back when the quota refused a new one.
+ */
+export const CLAIM_MANY_BOUNDED_SCRIPT = `${BATCH_FUNCTIONS}
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local results = {}
+for i = 0, tonumber(ARGV[3]) - 1 do
+  local b = 3 + i * 9
+  local reserved = reserve_member(KEYS[1], ARGV[b + 9], ARGV[b + 3], ARGV[2], ARGV[b + 6])
+  local result = claim_item(KEYS[tonumber(ARGV[b + 1])], quota_of(ARGV[b + 2]), now,
+    ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8], reserved == 0)
+  if result[1] == 'quota' and reserved == 2 then redis.call('ZREM', KEYS[1], ARGV[b + 9]) end
+  results[i + 1] = result
+end
+return results
+`;
+
+/**
+ * Completes on a Cluster (places already raised). ARGV = count, then per item 8 fields: entry
+ * index, quota index, token (the holder part for an owned entry), expiresAt, ok ('1'/'0'),
+ * payload, redisTtlMs, key. Returns one 1 or 0 per item.
+ */
+export const COMPLETE_MANY_SCRIPT = `${BATCH_FUNCTIONS}
+local results = {}
+for i = 0, tonumber(ARGV[1]) - 1 do
+  local b = 1 + i * 8
+  results[i + 1] = complete_item(KEYS[tonumber(ARGV[b + 1])], quota_of(ARGV[b + 2]), ARGV[b + 3],
+    ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8])
+end
+return results
+`;
+
+/**
+ * Completes on a plain Redis: KEYS[1] = bound set. ARGV = count, then per item 9 fields: those
+ * of `COMPLETE_MANY_SCRIPT`, then the member. Per item: raise its place, then store.
+ */
+export const COMPLETE_MANY_BOUNDED_SCRIPT = `${BATCH_FUNCTIONS}
+local results = {}
+for i = 0, tonumber(ARGV[1]) - 1 do
+  local b = 1 + i * 9
+  extend_member(KEYS[1], ARGV[b + 9], ARGV[b + 4], ARGV[b + 7])
+  results[i + 1] = complete_item(KEYS[tonumber(ARGV[b + 1])], quota_of(ARGV[b + 2]), ARGV[b + 3],
+    ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8])
+end
+return results
+`;
+
+/**
+ * The bound set alone, on a Cluster. KEYS[1] = bound set. ARGV = now, maxEntries, count, then per
+ * item: member, expiresAt, redisTtlMs. Reserves each as `BOUND_RESERVE_SCRIPT` would; returns one
+ * 0, 1 or 2 per item.
+ */
+export const BOUND_RESERVE_MANY_SCRIPT = `${BATCH_FUNCTIONS}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local results = {}
+for i = 0, tonumber(ARGV[3]) - 1 do
+  local b = 3 + i * 3
+  results[i + 1] = reserve_member(KEYS[1], ARGV[b + 1], ARGV[b + 2], ARGV[2], ARGV[b + 3])
+end
+return results
+`;
+
+/**
+ * The bound set alone, on a Cluster. KEYS[1] = bound set. ARGV = count, then per item: member,
+ * expiresAt, redisTtlMs. Raises each as `BOUND_EXTEND_SCRIPT` would. Returns 1.
+ */
+export const BOUND_EXTEND_MANY_SCRIPT = `${BATCH_FUNCTIONS}
+for i = 0, tonumber(ARGV[1]) - 1 do
+  local b = 1 + i * 3
+  extend_member(KEYS[1], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3])
+end
+return 1
+`;

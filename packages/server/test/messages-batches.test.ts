@@ -1,0 +1,168 @@
+import { type DedupStore, decode, MemoryDedupStore, type MessageReply } from "@assured/core";
+import { afterEach, describe, expect, it } from "vitest";
+import { assuredAuth, startAssured } from "./harness.js";
+
+type Started = Awaited<ReturnType<typeof startAssured>>;
+const servers: Started[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.close();
+});
+async function start(options: Parameters<typeof startAssured>[0] = {}) {
+  const started = await startAssured(options);
+  servers.push(started);
+  return started;
+}
+
+function deferred<T = void>() {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+const payloadOf = (reply: MessageReply) => decode((reply as { payload: Uint8Array }).payload);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A memory dedup store (with batches) recording every call and batch size. */
+function recording(store = new MemoryDedupStore()) {
+  const calls: string[] = [];
+  const observed: DedupStore = {
+    capabilities: store.capabilities,
+    claim: (key, options) => {
+      calls.push("claim");
+      return store.claim(key, options);
+    },
+    complete: (key, token, response, options) => {
+      calls.push("complete");
+      return store.complete(key, token, response, options);
+    },
+    release: (key, token) => {
+      calls.push("release");
+      return store.release(key, token);
+    },
+    renew: (key, token, leaseMs) => store.renew(key, token, leaseMs),
+    claimMany: (requests) => {
+      calls.push(`claimMany:${requests.length}`);
+      return store.claimMany(requests);
+    },
+    completeMany: (requests) => {
+      calls.push(`completeMany:${requests.length}`);
+      return store.completeMany(requests);
+    },
+    close: () => store.close(),
+  };
+  return { store: observed, calls };
+}
+
+describe("claims ahead and grouped completes (a store with batches)", () => {
+  it("G10: claims a socket's queued messages ahead in batches; each response is stored before the socket's next handler runs; replies in send order", async () => {
+    const { store, calls } = recording();
+    const server = await start({ dedupStore: store });
+    const gate = deferred();
+    const ran: number[] = [];
+    server.assured.on("step", async (n: number) => {
+      ran.push(n);
+      calls.push(`run:${n}`);
+      if (n === 0) await gate.promise;
+      return n * 10;
+    });
+    const peer = await server.connect(assuredAuth());
+    const replied: number[] = [];
+    const replies = Array.from({ length: 8 }, (_, n) =>
+      peer.send("step", n, `m${n}`, n + 1).then((reply) => {
+        replied.push(n);
+        return reply;
+      }),
+    );
+    await peer.roundTrip();
+    await sleep(20);
+    expect(ran).toEqual([0]);
+    gate.resolve();
+    const answers = await Promise.all(replies);
+    expect(answers.map(payloadOf)).toEqual([0, 10, 20, 30, 40, 50, 60, 70]);
+    expect(ran).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(replied).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    // Every message was claimed ahead (no single claim), in fewer batches than messages.
+    expect(calls.filter((c) => c === "claim" || c === "complete")).toEqual([]);
+    const sizes = (prefix: string) =>
+      calls.filter((c) => c.startsWith(prefix)).map((c) => Number(c.split(":")[1]));
+    expect(sizes("claimMany:").reduce((a, b) => a + b, 0)).toBe(8);
+    expect(sizes("claimMany:").length).toBeLessThan(8);
+    // A crash re-runs at most one message per socket: a handler runs only once the previous
+    // message's response was stored.
+    const order = calls.filter((c) => c.startsWith("run:") || c.startsWith("completeMany:"));
+    expect(order).toEqual(
+      Array.from({ length: 8 }, (_, n) => [`run:${n}`, "completeMany:1"]).flat(),
+    );
+  });
+
+  it("stores the responses of handlers settling together on several sockets in one completeMany", async () => {
+    const { store, calls } = recording();
+    const server = await start({ dedupStore: store });
+    const gate = deferred();
+    let started = 0;
+    server.assured.on("wait", async () => {
+      started++;
+      await gate.promise;
+      return "ok";
+    });
+    const peers = await Promise.all([0, 1, 2].map(() => server.connect(assuredAuth())));
+    const replies = peers.map((peer, i) => peer.send("wait", i, `w${i}`, 1));
+    while (started < 3) await sleep(5);
+    gate.resolve();
+    expect((await Promise.all(replies)).map(payloadOf)).toEqual(["ok", "ok", "ok"]);
+    expect(calls.filter((c) => c.startsWith("completeMany:"))).toEqual(["completeMany:3"]);
+  });
+
+  it("G9: a disconnect releases the keys claimed ahead, so a resend on another socket runs at once (not after the lease)", async () => {
+    const { store } = recording();
+    const server = await start({ dedupStore: store, limits: { handlerTimeoutMs: 20_000 } });
+    const gate = deferred();
+    const ran: string[] = [];
+    server.assured.on("job", async (name: string) => {
+      ran.push(name);
+      if (name === "slow") await gate.promise;
+      return name;
+    });
+    const auth = assuredAuth([], "client-1");
+    const first = await server.connect(auth);
+    void first.send("job", "slow", "m-slow", 1).catch(() => undefined);
+    void first.send("job", "queued", "m-queued", 2).catch(() => undefined);
+    await first.roundTrip();
+    await sleep(20);
+    expect(ran).toEqual(["slow"]);
+    first.socket.disconnect();
+    await sleep(20);
+    const second = await server.connect(auth);
+    const started = performance.now();
+    const reply = await second.send("job", "queued", "m-queued", 1);
+    expect(payloadOf(reply)).toBe("queued");
+    // The lease is 30 s: a key still held would make the resend wait for it.
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(ran).toEqual(["slow", "queued"]);
+    gate.resolve();
+  });
+
+  it("G9/G10: a message claimed ahead keeps its lease while a slow handler runs before it: a copy on another socket waits instead of running first", async () => {
+    const { store } = recording();
+    const server = await start({ dedupStore: store, limits: { leaseMs: 150 } });
+    const events: string[] = [];
+    server.assured.on("work", async (name: string) => {
+      events.push(`start ${name}`);
+      if (name === "slow") await sleep(600);
+      events.push(`end ${name}`);
+      return name;
+    });
+    const auth = assuredAuth([], "client-1");
+    const first = await server.connect(auth);
+    const other = await server.connect(auth);
+    const slow = first.send("work", "slow", "m-slow", 1);
+    const queued = first.send("work", "next", "m-next", 2);
+    await first.roundTrip();
+    // Several leases later, a copy of the queued message arrives on another socket.
+    await sleep(400);
+    const copy = other.send("work", "next", "m-next", 1);
+    const replies = await Promise.all([slow, queued, copy]);
+    expect(replies.map(payloadOf)).toEqual(["slow", "next", "next"]);
+    expect(events).toEqual(["start slow", "end slow", "start next", "end next"]);
+  });
+});
