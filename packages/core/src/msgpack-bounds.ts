@@ -19,130 +19,158 @@ export const MAX_PAYLOAD_DEPTH = 100;
  * @throws AssuredError `CODEC_ERROR` naming the first offending byte offset.
  */
 export function assertBoundedMessagePack(bytes: Uint8Array, maxDepth = MAX_PAYLOAD_DEPTH): void {
-  const length = bytes.byteLength;
-  // Values still to read at each open level; `owed` is their sum (each needs at least a byte).
+  const end = boundedValueEnd(bytes, 0, bytes.byteLength, maxDepth);
+  if (end !== bytes.byteLength) fail(`${bytes.byteLength - end} extra bytes after the value`, end);
+}
+
+/**
+ * Checks one MessagePack value starting at `start`, within `bytes[start, limit)`, as
+ * `assertBoundedMessagePack` does (byte offsets in errors count from `start`), and returns where
+ * it ends. Lets a page of concatenated payloads be checked in place, one value per record.
+ * @throws AssuredError `CODEC_ERROR` naming the first offending byte offset.
+ */
+export function boundedValueEnd(
+  bytes: Uint8Array,
+  start: number,
+  limit: number,
+  maxDepth = MAX_PAYLOAD_DEPTH,
+): number {
+  // No closures: this runs once per decoded payload. Values still to read at each open level;
+  // `owed` is their sum (each needs at least a byte).
   const levels: number[] = [];
   let values = 1;
   let owed = 1;
-  let pos = 0;
-  const fail = (reason: string): never => {
-    throw new AssuredError("CODEC_ERROR", `cannot decode payload: ${reason} at byte ${pos}.`);
-  };
-  const readLength = (size: 1 | 2 | 4): number => {
-    if (pos + size > length) fail("truncated length");
-    let n = 0;
-    for (let i = 0; i < size; i++) n = n * 256 + bytes[pos + i]!;
-    pos += size;
-    return n;
-  };
-  const skip = (n: number): void => {
-    if (n > length - pos) fail(`a value announces ${n} bytes but ${length - pos} remain`);
-    pos += n;
-  };
-  const open = (count: number): void => {
-    if (count === 0) return;
-    if (levels.length >= maxDepth) fail(`nesting deeper than ${maxDepth}`);
-    if (owed + count > length - pos) {
-      fail(`a container announces ${count} values but ${length - pos} bytes remain`);
-    }
-    levels.push(values);
-    values = count;
-    owed += count;
-  };
-  // An extension value: a type byte and `size` data bytes (its decoders copy at most those).
-  const extension = (size: number): void => skip(1 + size);
-
+  let pos = start;
   while (true) {
     if (values === 0) {
       if (levels.length === 0) break;
       values = levels.pop()!;
       continue;
     }
-    if (pos >= length) fail("truncated input");
+    if (pos >= limit) fail("truncated input", pos - start);
     values--;
     owed--;
     const head = bytes[pos++]!;
     if (head <= 0x7f || head >= 0xe0) continue; // fixint
-    if (head <= 0x8f) open((head & 0x0f) * 2);
-    else if (head <= 0x9f) open(head & 0x0f);
-    else if (head <= 0xbf) skip(head & 0x1f);
+    // What the header announces: `skip` bytes to jump over, or `open` values of a container.
+    let skip = 0;
+    let open = -1;
+    if (head <= 0x8f) open = (head & 0x0f) * 2;
+    else if (head <= 0x9f) open = head & 0x0f;
+    else if (head <= 0xbf) skip = head & 0x1f;
     else {
+      // Size of a length field that follows the header (1, 2 or 4 bytes).
+      let size = 0;
       switch (head) {
         case 0xc0: // nil
         case 0xc2: // false
         case 0xc3: // true
-          break;
+          continue;
         case 0xc4: // bin8
         case 0xd9: // str8
-          skip(readLength(1));
+          size = 1;
           break;
         case 0xc5: // bin16
         case 0xda: // str16
-          skip(readLength(2));
+          size = 2;
           break;
         case 0xc6: // bin32
         case 0xdb: // str32
-          skip(readLength(4));
+          size = 4;
           break;
-        case 0xc7: // ext8
-          extension(readLength(1));
+        case 0xc7: // ext8: a type byte and the data bytes (its decoders copy at most those)
+          size = 1;
+          skip = 1;
           break;
         case 0xc8: // ext16
-          extension(readLength(2));
+          size = 2;
+          skip = 1;
           break;
         case 0xc9: // ext32
-          extension(readLength(4));
+          size = 4;
+          skip = 1;
           break;
         case 0xcc: // uint8
         case 0xd0: // int8
-          skip(1);
+          skip = 1;
           break;
         case 0xcd: // uint16
         case 0xd1: // int16
-          skip(2);
+          skip = 2;
           break;
         case 0xca: // float32
         case 0xce: // uint32
         case 0xd2: // int32
-          skip(4);
+          skip = 4;
           break;
         case 0xcb: // float64
         case 0xcf: // uint64
         case 0xd3: // int64
-          skip(8);
+          skip = 8;
           break;
         case 0xd4: // fixext1
-          extension(1);
+          skip = 2;
           break;
         case 0xd5: // fixext2
-          extension(2);
+          skip = 3;
           break;
         case 0xd6: // fixext4
-          extension(4);
+          skip = 5;
           break;
         case 0xd7: // fixext8
-          extension(8);
+          skip = 9;
           break;
         case 0xd8: // fixext16
-          extension(16);
+          skip = 17;
           break;
         case 0xdc: // array16
-          open(readLength(2));
+          size = 2;
+          open = 0;
           break;
         case 0xdd: // array32
-          open(readLength(4));
+          size = 4;
+          open = 0;
           break;
         case 0xde: // map16
-          open(readLength(2) * 2);
+          size = -2;
+          open = 0;
           break;
         case 0xdf: // map32
-          open(readLength(4) * 2);
+          size = -4;
+          open = 0;
           break;
         default: // 0xc1 is never used
-          pos--;
-          fail(`invalid type byte 0x${head.toString(16)}`);
+          fail(`invalid type byte 0x${head.toString(16)}`, pos - 1 - start);
+      }
+      if (size !== 0) {
+        // A length field: a container's count (maps count keys and values) or a byte length.
+        const width = size < 0 ? -size : size;
+        if (pos + width > limit) fail("truncated length", pos - start);
+        let n = 0;
+        for (let i = 0; i < width; i++) n = n * 256 + bytes[pos + i]!;
+        pos += width;
+        if (open === 0) open = size < 0 ? n * 2 : n;
+        else skip += n;
       }
     }
+    if (open > 0) {
+      if (levels.length >= maxDepth) fail(`nesting deeper than ${maxDepth}`, pos - start);
+      if (owed + open > limit - pos) {
+        fail(`a container announces ${open} values but ${limit - pos} bytes remain`, pos - start);
+      }
+      levels.push(values);
+      values = open;
+      owed += open;
+    } else if (skip > 0) {
+      if (skip > limit - pos) {
+        fail(`a value announces ${skip} bytes but ${limit - pos} remain`, pos - start);
+      }
+      pos += skip;
+    }
   }
-  if (pos !== length) fail(`${length - pos} extra bytes after the value`);
+  return pos;
+}
+
+function fail(reason: string, at: number): never {
+  throw new AssuredError("CODEC_ERROR", `cannot decode payload: ${reason} at byte ${at}.`);
 }
