@@ -4,6 +4,8 @@ import type {
   AppendResult,
   EventStore,
   EventStoreCapabilities,
+  PackedPage,
+  PackedReadOptions,
   ReadOptions,
   ReadResult,
   Retention,
@@ -137,6 +139,22 @@ export class MemoryEventStore implements EventStore {
       if (record !== undefined) records.push(record);
     }
     return { epoch: log.epoch, head: log.head, earliest: log.earliest, records };
+  }
+
+  /** `read` packed for the wire: each payload copied once, into the page (`EventStore.readPacked`). */
+  async readPacked(stream: StreamName, options: PackedReadOptions): Promise<PackedPage> {
+    this.assertOpen();
+    assertStreamName(stream);
+    assertReadOptions(options);
+    assertPositiveInteger(options.maxBytes, "maxBytes");
+    const log = this.backend.streams.get(stream);
+    if (log === undefined) {
+      return { epoch: "", head: 0, earliest: 1, records: [], payloads: new Uint8Array(0) };
+    }
+    this.trim(log, this.clock());
+    const from = Math.max(options.after + 1, log.earliest);
+    const page = log.pack(from, from + options.limit - 1, options.maxBytes);
+    return { epoch: log.epoch, head: log.head, earliest: log.earliest, ...page };
   }
 
   async head(stream: StreamName): Promise<StreamHead> {

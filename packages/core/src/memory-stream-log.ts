@@ -1,3 +1,4 @@
+import type { WireRecord } from "./protocol.js";
 import type { EventRecord, StreamName } from "./types.js";
 
 /** Bytes of one payload slab: small payloads are copied into shared slabs of this size. */
@@ -93,6 +94,40 @@ export class MemoryStreamLog {
       payload: this.#slabs[i]!.slice(start, start + this.#lengths[i]!),
       time: this.#times[i]!,
     };
+  }
+
+  /**
+   * The retained records `from..to` packed for the wire (see `packRecords`), cut after
+   * `maxBytes` of payloads (the first record always fits): each payload copied once, into the
+   * page's buffer.
+   */
+  pack(
+    from: number,
+    to: number,
+    maxBytes: number,
+  ): { records: WireRecord[]; payloads: Uint8Array } {
+    const first = Math.max(from, this.earliest);
+    const last = Math.min(to, this.head);
+    const base = this.#start - this.earliest;
+    let end = first;
+    let total = 0;
+    for (; end <= last; end++) {
+      const length = this.#lengths[base + end]!;
+      if (end > first && total + length > maxBytes) break;
+      total += length;
+    }
+    const records: WireRecord[] = new Array(Math.max(0, end - first));
+    const payloads = new Uint8Array(total);
+    let at = 0;
+    for (let offset = first; offset < end; offset++) {
+      const i = base + offset;
+      const start = this.#starts[i]!;
+      const length = this.#lengths[i]!;
+      payloads.set(this.#slabs[i]!.subarray(start, start + length), at);
+      at += length;
+      records[offset - first] = [offset, this.#ids[i]!, this.#names[i]!, length, this.#times[i]!];
+    }
+    return { records, payloads };
   }
 
   /** Drops the oldest retained record. */

@@ -117,10 +117,11 @@ async function evaluate(
     if (limit > 0 && page === undefined) throw superseded();
     // Records of the page only when the log is the one judged (not reset or trimmed meanwhile).
     const first = page?.records[0];
-    const records =
-      page !== undefined && page.epoch === streamLog.epoch && first?.offset === outcome.start + 1
-        ? page.records
-        : [];
+    const wire =
+      page !== undefined && page.epoch === streamLog.epoch && first?.[0] === outcome.start + 1
+        ? { records: page.records, payloads: page.payloads }
+        : packRecords([]);
+    const { records } = wire;
     if (!isCurrent()) {
       page?.drop();
       throw superseded();
@@ -138,7 +139,7 @@ async function evaluate(
       start: outcome.start,
       head: streamLog.head,
       ...(startId === undefined ? {} : { startId }),
-      ...packRecords(records),
+      ...wire,
     };
     socket.emit(FRAMES.subscribed, frame);
     page?.sent();
