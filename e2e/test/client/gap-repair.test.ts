@@ -106,14 +106,18 @@ describe("gap repair retries (G7, G11)", () => {
     // as it would get RATE_LIMITED or LIMIT_EXCEEDED from the server's budgets.
     let failReads = 0;
     const store = new MemoryEventStore();
-    const read = store.read.bind(store);
-    store.read = (stream, options) => {
-      if (failReads > 0) {
-        failReads--;
-        return Promise.reject(new AssuredError("STORE_UNAVAILABLE", "injected read failure"));
-      }
-      return read(stream, options);
-    };
+    // Both read paths fail: the server reads pages with `readPacked` where the store has it.
+    const failing =
+      <A extends unknown[], R>(original: (...args: A) => Promise<R>) =>
+      (...args: A): Promise<R> => {
+        if (failReads > 0) {
+          failReads--;
+          return Promise.reject(new AssuredError("STORE_UNAVAILABLE", "injected read failure"));
+        }
+        return original(...args);
+      };
+    store.read = failing(store.read.bind(store));
+    store.readPacked = failing(store.readPacked.bind(store));
     server = await new TestServer(store).start();
     const fetches = countFetches();
     c = testClient(server.url, { retry: { initialMs: 20, maxMs: 50, factor: 2 } });

@@ -93,14 +93,18 @@ describe("pull repair: convergence in seconds (G2, G5, G7)", () => {
     // corrupt page that a failover repairs); nothing else is published afterwards.
     let failReads = 0;
     const store = new MemoryEventStore();
-    const read = store.read.bind(store);
-    store.read = (stream, options) => {
-      if (failReads > 0) {
-        failReads--;
-        return Promise.reject(new AssuredError("STORE_CORRUPT", "injected read failure"));
-      }
-      return read(stream, options);
-    };
+    // Both read paths fail: the server reads pages with `readPacked` where the store has it.
+    const failing =
+      <A extends unknown[], R>(original: (...args: A) => Promise<R>) =>
+      (...args: A): Promise<R> => {
+        if (failReads > 0) {
+          failReads--;
+          return Promise.reject(new AssuredError("STORE_CORRUPT", "injected read failure"));
+        }
+        return original(...args);
+      };
+    store.read = failing(store.read.bind(store));
+    store.readPacked = failing(store.readPacked.bind(store));
     server = await new TestServer(store).start();
     c = testClient(server.url);
     c.client.subscribe(S, { from: "head" });

@@ -3,7 +3,7 @@ import {
   assertKnownOptions,
   assertLimit,
   assertStreamName,
-  decode,
+  decodeRecord,
   type Epoch,
   FRAMES,
   type HistoryRequest,
@@ -162,7 +162,7 @@ function toPage(request: HistoryRequest, raw: unknown): HistoryPage {
   const events = reply.records.map((record): HistoryEvent => {
     let data: unknown;
     try {
-      data = decode(record.payload);
+      data = decodeRecord(record);
     } catch (error) {
       throw new AssuredError(
         "CODEC_ERROR",

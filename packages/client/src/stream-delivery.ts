@@ -1,6 +1,6 @@
 import {
   AssuredError,
-  decode,
+  decodeRecord,
   type EventRecord,
   type FetchRequest,
   type Position,
@@ -145,7 +145,7 @@ export class StreamDelivery {
     };
     let data: unknown;
     try {
-      data = decode(record.payload);
+      data = decodeRecord(record);
     } catch (error) {
       // Never skipped silently: the stream pauses and the error is reported, like a handler
       // that threw; `resume` tries again (after a fix on the server, or a new client version).

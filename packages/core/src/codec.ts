@@ -1,6 +1,6 @@
 import { Decoder, Encoder, ExtensionCodec } from "@msgpack/msgpack";
 import { AssuredError } from "./errors.js";
-import { assertBoundedMessagePack, MAX_PAYLOAD_DEPTH } from "./msgpack-bounds.js";
+import { assertBoundedMessagePack, boundedValueEnd, MAX_PAYLOAD_DEPTH } from "./msgpack-bounds.js";
 
 /**
  * The payload codec: any value Socket.IO can carry — JSON values plus binary (`Buffer`,
@@ -145,6 +145,47 @@ export function decode(payload: Uint8Array): unknown {
       { cause: error },
     );
   }
+}
+
+/**
+ * Decodes payloads packed one after another in `bytes` (a page's `payloads`: `lengths[i]` bytes
+ * each, in order) in one pass over the page: each value is what `decode` gives for its payload,
+ * checked the same way first. Stops at the first payload that is not exactly one valid value
+ * and returns the values before it, so the caller decodes that one alone (and reports its
+ * error) at its turn; returns `[]` when `lengths` do not add up to `bytes`.
+ */
+export function decodeConcatenated(bytes: Uint8Array, lengths: readonly number[]): unknown[] {
+  const plain =
+    bytes.constructor === Uint8Array
+      ? bytes
+      : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let total = 0;
+  for (const length of lengths) total += length;
+  if (total !== plain.byteLength) return [];
+  // The longest prefix of payloads that are each exactly one bounded value.
+  let end = 0;
+  let count = 0;
+  for (const length of lengths) {
+    const next = end + length;
+    try {
+      if (length === 0 || boundedValueEnd(plain, end, next) !== next) break;
+    } catch {
+      break;
+    }
+    end = next;
+    count++;
+  }
+  const values: unknown[] = [];
+  if (count === 0) return values;
+  try {
+    for (const value of decoder.decodeMulti(plain.subarray(0, end))) {
+      values.push(copyBinaries(value));
+      if (values.length === count) break;
+    }
+  } catch {
+    // An extension that does not decode: the values before it stand.
+  }
+  return values;
 }
 
 // The decoder returns `bin` values as views into the input; copy so results own their bytes.

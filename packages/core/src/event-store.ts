@@ -1,3 +1,4 @@
+import type { WireRecord } from "./protocol.js";
 import type { Epoch, EventRecord, Offset, StreamName } from "./types.js";
 
 /**
@@ -48,6 +49,23 @@ export interface ReadOptions {
 export interface ReadResult extends StreamHead {
   /** Consecutive records in offset order, starting at `max(after + 1, earliest)`. */
   records: EventRecord[];
+}
+
+/** What to read packed for the wire: as `ReadOptions`, and at most `maxBytes` of payloads. */
+export interface PackedReadOptions extends ReadOptions {
+  /** Most payload bytes of the page; its first record is included whatever its size. */
+  maxBytes: number;
+}
+
+/**
+ * A page of a stream's log packed for the wire (`EventStore.readPacked`): what `packRecords`
+ * makes of the records `read` returns, cut after `maxBytes` of payloads.
+ */
+export interface PackedPage extends StreamHead {
+  /** `[offset, id, name, payload length, time]` of consecutive records from `max(after + 1, earliest)`. */
+  records: WireRecord[];
+  /** Their payloads concatenated in order, in a buffer of the caller's own. */
+  payloads: Uint8Array;
 }
 
 /** Retention of a stream's log. Events beyond either bound may be trimmed from the front. */
@@ -128,6 +146,12 @@ export interface EventStore {
 
   /** Reads events after `options.after`, oldest first, at most `options.limit`. */
   read(stream: StreamName, options: ReadOptions): Promise<ReadResult>;
+
+  /**
+   * Optional fast path of `read` for the server's catch-up pages: the same page packed for the
+   * wire, each payload copied once, straight into the page's buffer (no record objects).
+   */
+  readPacked?(stream: StreamName, options: PackedReadOptions): Promise<PackedPage>;
 
   /** The stream's epoch, head and earliest retained offset. Creates nothing. */
   head(stream: StreamName): Promise<StreamHead>;

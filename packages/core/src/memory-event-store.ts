@@ -4,6 +4,8 @@ import type {
   AppendResult,
   EventStore,
   EventStoreCapabilities,
+  PackedPage,
+  PackedReadOptions,
   ReadOptions,
   ReadResult,
   Retention,
@@ -115,7 +117,7 @@ export class MemoryEventStore implements EventStore {
         continue;
       }
       const offset = log.head + 1;
-      log.push({ stream, offset, id, name: entry.name, payload: entry.payload.slice(), time: now });
+      log.push({ stream, offset, id, name: entry.name, payload: entry.payload, time: now }); // copied
       results.push({ offset, id, duplicate: false, epoch });
     }
     this.trim(log, now);
@@ -133,10 +135,26 @@ export class MemoryEventStore implements EventStore {
     const from = Math.max(options.after + 1, log.earliest);
     const to = Math.min(log.head, from + options.limit - 1);
     for (let offset = from; offset <= to; offset++) {
-      const record = log.at(offset);
-      if (record !== undefined) records.push({ ...record, payload: record.payload.slice() });
+      const record = log.at(offset); // a copy
+      if (record !== undefined) records.push(record);
     }
     return { epoch: log.epoch, head: log.head, earliest: log.earliest, records };
+  }
+
+  /** `read` packed for the wire: each payload copied once, into the page (`EventStore.readPacked`). */
+  async readPacked(stream: StreamName, options: PackedReadOptions): Promise<PackedPage> {
+    this.assertOpen();
+    assertStreamName(stream);
+    assertReadOptions(options);
+    assertPositiveInteger(options.maxBytes, "maxBytes");
+    const log = this.backend.streams.get(stream);
+    if (log === undefined) {
+      return { epoch: "", head: 0, earliest: 1, records: [], payloads: new Uint8Array(0) };
+    }
+    this.trim(log, this.clock());
+    const from = Math.max(options.after + 1, log.earliest);
+    const page = log.pack(from, from + options.limit - 1, options.maxBytes);
+    return { epoch: log.epoch, head: log.head, earliest: log.earliest, ...page };
   }
 
   async head(stream: StreamName): Promise<StreamHead> {
@@ -187,7 +205,7 @@ export class MemoryEventStore implements EventStore {
     while (log.size > this.maxLength) log.shift();
     const maxAgeMs = this.maxAgeMs;
     if (maxAgeMs === undefined) return;
-    for (let r = log.oldest(); r !== undefined && now - r.time > maxAgeMs; r = log.oldest()) {
+    for (let t = log.oldestTime(); t !== undefined && now - t > maxAgeMs; t = log.oldestTime()) {
       log.shift();
     }
   }

@@ -19,148 +19,158 @@ export const MAX_PAYLOAD_DEPTH = 100;
  * @throws AssuredError `CODEC_ERROR` naming the first offending byte offset.
  */
 export function assertBoundedMessagePack(bytes: Uint8Array, maxDepth = MAX_PAYLOAD_DEPTH): void {
-  // One state object and module-level steps, no closures: this runs once per delivered event.
-  const c: Bounds = {
-    bytes,
-    length: bytes.byteLength,
-    pos: 0,
-    levels: [],
-    values: 1,
-    owed: 1,
-    maxDepth,
-  };
-  const length = c.length;
+  const end = boundedValueEnd(bytes, 0, bytes.byteLength, maxDepth);
+  if (end !== bytes.byteLength) fail(`${bytes.byteLength - end} extra bytes after the value`, end);
+}
+
+/**
+ * Checks one MessagePack value starting at `start`, within `bytes[start, limit)`, as
+ * `assertBoundedMessagePack` does (byte offsets in errors count from `start`), and returns where
+ * it ends. Lets a page of concatenated payloads be checked in place, one value per record.
+ * @throws AssuredError `CODEC_ERROR` naming the first offending byte offset.
+ */
+export function boundedValueEnd(
+  bytes: Uint8Array,
+  start: number,
+  limit: number,
+  maxDepth = MAX_PAYLOAD_DEPTH,
+): number {
+  // No closures: this runs once per decoded payload. Values still to read at each open level;
+  // `owed` is their sum (each needs at least a byte).
+  const levels: number[] = [];
+  let values = 1;
+  let owed = 1;
+  let pos = start;
   while (true) {
-    if (c.values === 0) {
-      if (c.levels.length === 0) break;
-      c.values = c.levels.pop()!;
+    if (values === 0) {
+      if (levels.length === 0) break;
+      values = levels.pop()!;
       continue;
     }
-    if (c.pos >= length) fail(c, "truncated input");
-    c.values--;
-    c.owed--;
-    const head = bytes[c.pos++]!;
+    if (pos >= limit) fail("truncated input", pos - start);
+    values--;
+    owed--;
+    const head = bytes[pos++]!;
     if (head <= 0x7f || head >= 0xe0) continue; // fixint
-    if (head <= 0x8f) open(c, (head & 0x0f) * 2);
-    else if (head <= 0x9f) open(c, head & 0x0f);
-    else if (head <= 0xbf) skip(c, head & 0x1f);
+    // What the header announces: `skip` bytes to jump over, or `open` values of a container.
+    let skip = 0;
+    let open = -1;
+    if (head <= 0x8f) open = (head & 0x0f) * 2;
+    else if (head <= 0x9f) open = head & 0x0f;
+    else if (head <= 0xbf) skip = head & 0x1f;
     else {
+      // Size of a length field that follows the header (1, 2 or 4 bytes).
+      let size = 0;
       switch (head) {
         case 0xc0: // nil
         case 0xc2: // false
         case 0xc3: // true
-          break;
+          continue;
         case 0xc4: // bin8
         case 0xd9: // str8
-          skip(c, readLength(c, 1));
+          size = 1;
           break;
         case 0xc5: // bin16
         case 0xda: // str16
-          skip(c, readLength(c, 2));
+          size = 2;
           break;
         case 0xc6: // bin32
         case 0xdb: // str32
-          skip(c, readLength(c, 4));
+          size = 4;
           break;
-        // An extension value: a type byte and `size` data bytes (its decoders copy at most those).
-        case 0xc7: // ext8
-          skip(c, 1 + readLength(c, 1));
+        case 0xc7: // ext8: a type byte and the data bytes (its decoders copy at most those)
+          size = 1;
+          skip = 1;
           break;
         case 0xc8: // ext16
-          skip(c, 1 + readLength(c, 2));
+          size = 2;
+          skip = 1;
           break;
         case 0xc9: // ext32
-          skip(c, 1 + readLength(c, 4));
+          size = 4;
+          skip = 1;
           break;
         case 0xcc: // uint8
         case 0xd0: // int8
-          skip(c, 1);
+          skip = 1;
           break;
         case 0xcd: // uint16
         case 0xd1: // int16
-          skip(c, 2);
+          skip = 2;
           break;
         case 0xca: // float32
         case 0xce: // uint32
         case 0xd2: // int32
-          skip(c, 4);
+          skip = 4;
           break;
         case 0xcb: // float64
         case 0xcf: // uint64
         case 0xd3: // int64
-          skip(c, 8);
+          skip = 8;
           break;
         case 0xd4: // fixext1
-          skip(c, 1 + 1);
+          skip = 2;
           break;
         case 0xd5: // fixext2
-          skip(c, 1 + 2);
+          skip = 3;
           break;
         case 0xd6: // fixext4
-          skip(c, 1 + 4);
+          skip = 5;
           break;
         case 0xd7: // fixext8
-          skip(c, 1 + 8);
+          skip = 9;
           break;
         case 0xd8: // fixext16
-          skip(c, 1 + 16);
+          skip = 17;
           break;
         case 0xdc: // array16
-          open(c, readLength(c, 2));
+          size = 2;
+          open = 0;
           break;
         case 0xdd: // array32
-          open(c, readLength(c, 4));
+          size = 4;
+          open = 0;
           break;
         case 0xde: // map16
-          open(c, readLength(c, 2) * 2);
+          size = -2;
+          open = 0;
           break;
         case 0xdf: // map32
-          open(c, readLength(c, 4) * 2);
+          size = -4;
+          open = 0;
           break;
         default: // 0xc1 is never used
-          c.pos--;
-          fail(c, `invalid type byte 0x${head.toString(16)}`);
+          fail(`invalid type byte 0x${head.toString(16)}`, pos - 1 - start);
+      }
+      if (size !== 0) {
+        // A length field: a container's count (maps count keys and values) or a byte length.
+        const width = size < 0 ? -size : size;
+        if (pos + width > limit) fail("truncated length", pos - start);
+        let n = 0;
+        for (let i = 0; i < width; i++) n = n * 256 + bytes[pos + i]!;
+        pos += width;
+        if (open === 0) open = size < 0 ? n * 2 : n;
+        else skip += n;
       }
     }
+    if (open > 0) {
+      if (levels.length >= maxDepth) fail(`nesting deeper than ${maxDepth}`, pos - start);
+      if (owed + open > limit - pos) {
+        fail(`a container announces ${open} values but ${limit - pos} bytes remain`, pos - start);
+      }
+      levels.push(values);
+      values = open;
+      owed += open;
+    } else if (skip > 0) {
+      if (skip > limit - pos) {
+        fail(`a value announces ${skip} bytes but ${limit - pos} remain`, pos - start);
+      }
+      pos += skip;
+    }
   }
-  if (c.pos !== length) fail(c, `${length - c.pos} extra bytes after the value`);
+  return pos;
 }
 
-/** The walk's state. `levels`: values still to read at each open level; `owed` is their sum (each needs at least a byte). */
-interface Bounds {
-  readonly bytes: Uint8Array;
-  readonly length: number;
-  pos: number;
-  readonly levels: number[];
-  values: number;
-  owed: number;
-  readonly maxDepth: number;
-}
-
-function fail(c: Bounds, reason: string): never {
-  throw new AssuredError("CODEC_ERROR", `cannot decode payload: ${reason} at byte ${c.pos}.`);
-}
-
-function readLength(c: Bounds, size: 1 | 2 | 4): number {
-  if (c.pos + size > c.length) fail(c, "truncated length");
-  let n = 0;
-  for (let i = 0; i < size; i++) n = n * 256 + c.bytes[c.pos + i]!;
-  c.pos += size;
-  return n;
-}
-
-function skip(c: Bounds, n: number): void {
-  if (n > c.length - c.pos) fail(c, `a value announces ${n} bytes but ${c.length - c.pos} remain`);
-  c.pos += n;
-}
-
-function open(c: Bounds, count: number): void {
-  if (count === 0) return;
-  if (c.levels.length >= c.maxDepth) fail(c, `nesting deeper than ${c.maxDepth}`);
-  if (c.owed + count > c.length - c.pos) {
-    fail(c, `a container announces ${count} values but ${c.length - c.pos} bytes remain`);
-  }
-  c.levels.push(c.values);
-  c.values = count;
-  c.owed += count;
+function fail(reason: string, at: number): never {
+  throw new AssuredError("CODEC_ERROR", `cannot decode payload: ${reason} at byte ${at}.`);
 }

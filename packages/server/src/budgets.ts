@@ -1,3 +1,4 @@
+import type { WireRecord } from "@assured/core";
 import { type ConnectionMeter, connectionMeter, disposeConnectionMeter } from "./backlog-guard.js";
 import { type Grant, SocketBudget } from "./byte-budget.js";
 import type { ServerContext } from "./context.js";
@@ -65,14 +66,12 @@ export function frameReservation(maxBatchBytes: number, records: number): number
   return maxBatchBytes + records * (RECORD_OVERHEAD_BYTES + 80);
 }
 
-/** What a run of records costs in a batch frame or fetch reply, in bytes (an estimate of the wire size). */
-export function recordsBytes(
-  records: readonly { id: string; name: string; payload: Uint8Array }[],
-): number {
-  let bytes = 0;
-  for (const record of records) {
-    bytes +=
-      record.payload.byteLength + record.id.length + record.name.length + RECORD_OVERHEAD_BYTES;
-  }
+/**
+ * What a page of wire records (`[offset, id, name, length, time]`) and their payloads cost in a
+ * fetch reply or first page, in bytes (an estimate of the wire size).
+ */
+export function pageBytes(records: readonly WireRecord[], payloads: Uint8Array): number {
+  let bytes = payloads.byteLength;
+  for (const [, id, name] of records) bytes += id.length + name.length + RECORD_OVERHEAD_BYTES;
   return bytes;
 }

@@ -40,7 +40,8 @@ import {
  * sent gets back what it did not read and pays for the bytes it sent; a subscription's first
  * page is paid when the server has read it — admitted while the bucket is not empty, else
  * refused with `RATE_LIMITED` before anything is sent. Subscriptions the server makes itself
- * (`assured.subscribe`) are free.
+ * (`assured.subscribe`) are free. A fetch that continues a subscription's catch-up reserves
+ * nothing and is admitted even in debt, then paid like any fetch (`catch-up-pacing.ts`).
  */
 export const RATE_COSTS = Object.freeze({
   /** `assured:sub`, `assured:unsub`, one handshake subscription; the least any frame costs. */

@@ -9,12 +9,13 @@ import {
   packRecords,
   type StreamHead,
   toStoreError,
+  type WireRecord,
 } from "@assured/core";
 import { chunkByBytes } from "./batch-chunks.js";
 import {
   frameReservation,
   meterOf,
-  recordsBytes,
+  pageBytes,
   releaseWhenWritten,
   socketBudget,
 } from "./budgets.js";
@@ -29,8 +30,12 @@ export interface BudgetedPage {
   epoch: string;
   head: number;
   earliest: number;
-  /** At most the asked limit and `maxBatchBytes` of payloads (the first record always fits). */
-  records: EventRecord[];
+  /**
+   * At most the asked limit and `maxBatchBytes` of payloads (the first record always fits),
+   * packed for the wire (`packRecords`).
+   */
+  records: WireRecord[];
+  payloads: Uint8Array;
   bytes: number;
   /** Call right after emitting the page: its bytes are given back once written. */
   sent(): void;
@@ -38,8 +43,17 @@ export interface BudgetedPage {
   drop(): void;
 }
 
-/** What a read of the log gives to send: the log's state and the records chosen from it. */
-type PageRead = () => Promise<{ page: StreamHead; records: EventRecord[] }>;
+/** What a read of the log gives to send: the log's state and the records chosen from it, packed. */
+type PageRead = () => Promise<{
+  page: StreamHead;
+  records: WireRecord[];
+  payloads: Uint8Array;
+}>;
+
+/** `records` packed for the wire. */
+function packed(page: StreamHead, records: readonly EventRecord[]) {
+  return { page, ...packRecords(records) };
+}
 
 /**
  * Reads the page after `after` (at most `limit` records and `maxBatchBytes` of payloads) for one
@@ -61,13 +75,17 @@ export function readBudgetedPage(
     socket,
     limit,
     async () => {
+      const { maxBatchBytes } = ctx.limits;
+      // A store that packs pages itself copies each payload once, into the page.
+      if (ctx.store.readPacked !== undefined) {
+        const page = await ctx.store.readPacked(stream, { after, limit, maxBytes: maxBatchBytes });
+        if (after === 0 || page.epoch === epoch) return { page, ...page };
+        return packed(page, []);
+      }
       const page = await ctx.store.read(stream, { after, limit });
       const sameLog = after === 0 || page.epoch === epoch;
       // At most maxBatchBytes of payloads: the client fetches the rest next.
-      const records = sameLog
-        ? (chunkByBytes(page.records, ctx.limits.maxBatchBytes)[0] ?? [])
-        : [];
-      return { page, records };
+      return packed(page, sameLog ? (chunkByBytes(page.records, maxBatchBytes)[0] ?? []) : []);
     },
     signal,
   );
@@ -99,8 +117,8 @@ async function readBudgeted(
     return undefined; // the socket is gone or the request superseded: nobody to answer
   }
   try {
-    const { page, records } = await read();
-    const bytes = recordsBytes(records);
+    const { page, records, payloads } = await read();
+    const bytes = pageBytes(records, payloads);
     if (budget.clamp(bytes) <= grant.bytes) grant.shrink(bytes);
     else {
       // A record larger than the reservation (written under larger limits): wait for its size.
@@ -113,6 +131,7 @@ async function readBudgeted(
       head: page.head,
       earliest: page.earliest,
       records,
+      payloads,
       bytes,
       sent: () =>
         releaseWhenWritten(ctx, socket, held, meterOf(ctx, socket).mark(), performance.now()),
@@ -172,7 +191,7 @@ export async function readHistory(
       // The store starts at `max(after + 1, earliest)`: past a trimmed start that may be `before`
       // or later, which was not asked.
       const wanted = page.records.filter((record) => record.offset < before);
-      return { page, records: newestWithin(wanted, ctx.limits.maxBatchBytes) };
+      return packed(page, newestWithin(wanted, ctx.limits.maxBatchBytes));
     }),
   );
 }
@@ -241,7 +260,8 @@ async function answerRead(
     epoch: page.epoch,
     head: page.head,
     earliest: page.earliest,
-    ...packRecords(page.records),
+    records: page.records,
+    payloads: page.payloads,
   });
   page.sent();
 }

@@ -9,6 +9,7 @@ import {
   unpackMessageBatch,
 } from "@assured/core";
 import createDebug from "debug";
+import { claimContinuation, type SettleContinuation } from "./catch-up-pacing.js";
 import type { ServerContext } from "./context.js";
 import {
   parseFetch,
@@ -125,35 +126,46 @@ export function attachSocket(
 
   // A read with an ack (`assured:fetch`, `assured:history`): reserves the records it may read;
   // once the reply is sent, what it did not read is given back and the bytes it sent are paid
-  // (RATE_COSTS).
+  // (RATE_COSTS). A fetch that pulls a subscription's catch-up reserves nothing and is paid
+  // after, even into debt (`catch-up-pacing.ts`).
   const listenRead = <R extends { limit: number }>(
     frame: typeof FRAMES.fetch | typeof FRAMES.history,
     operation: "fetch" | "history",
     parse: (value: unknown) => R,
     serve: (request: R, ack: (reply: FetchReply) => void) => Promise<void>,
     cost: (request: R, reply: FetchReply) => number,
+    claimCatchUp: (request: R) => SettleContinuation | undefined = () => undefined,
   ) =>
     listen(frame, async (args) => {
       const [value, ack] = splitAck(args);
       const request = attempt(() => parse(value));
+      const continuation = request instanceof Failure ? undefined : claimCatchUp(request);
       const reserved =
-        request instanceof Failure ? RATE_COSTS.frame : fetchReservation(request.limit);
+        continuation !== undefined
+          ? 0
+          : request instanceof Failure
+            ? RATE_COSTS.frame
+            : fetchReservation(request.limit);
       const bucket = state.bucket;
-      const allowed = withinRate(reserved);
+      const allowed = continuation !== undefined || withinRate(reserved);
       if (ack === undefined) {
+        continuation?.(undefined);
         return refuse(allowed ? badFrame(`${frame} needs an ack.`) : rateLimited(), operation);
       }
       let used: number = RATE_COSTS.frame;
+      let answered: FetchReply | undefined;
       try {
         if (!allowed) throw rateLimited();
         if (request instanceof Failure) throw request.error;
         await serve(request, (reply) => {
           used = cost(request, reply);
+          answered = reply;
           ack(reply);
         });
       } catch (error) {
         ack({ ok: false, error: answer(error, operation) });
       } finally {
+        continuation?.(answered);
         if (allowed) ctx.rate.settle(bucket, reserved, used);
       }
     });
@@ -164,6 +176,7 @@ export function attachSocket(
     (value) => parseFetch(value, fetchLimit),
     (request, ack) => fetchRange(ctx, socket, request, ack),
     fetchReplyCost,
+    (request) => claimContinuation(state.subscriptions.get(request.stream)?.catchUp, request),
   );
   listenRead(
     FRAMES.history,

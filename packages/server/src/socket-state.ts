@@ -1,5 +1,6 @@
 import type { AssuredErrorData, SubscribedFrame, SubscribeRequest } from "@assured/core";
 import type { SocketBudget } from "./byte-budget.js";
+import type { CatchUp } from "./catch-up-pacing.js";
 import type { AssuredLimits } from "./limits.js";
 import type { ReplyBatcher } from "./reply-batcher.js";
 import { RetryBarrier } from "./retry-barrier.js";
@@ -26,6 +27,8 @@ export interface SubscriptionState {
    * subscription it superseded): a refused `authorize` then ends it with `assured:unsubscribed`.
    */
   held: { value: boolean };
+  /** The catch-up range its fetches pull, paid after (`catch-up-pacing.ts`). */
+  catchUp: CatchUp;
 }
 
 /**

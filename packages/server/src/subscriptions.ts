@@ -9,6 +9,7 @@ import {
   type UnsubscribedFrame,
 } from "@assured/core";
 import createDebug from "debug";
+import { type CatchUp, pendingCatchUp, startCatchUp } from "./catch-up-pacing.js";
 import type { ServerContext } from "./context.js";
 import { decideOutcome } from "./outcome.js";
 import { rateLimited, replayCost } from "./rate-limit.js";
@@ -28,7 +29,8 @@ const log = createDebug("assured:server:subscribe");
  * re-subscription of a stream the socket held: its authorization was revoked, so the server
  * ends it with `assured:unsubscribed` (`reason: "unauthorized"`) and the client forgets it. A
  * subscription the client asked for (`byClient`) pays its first page from the socket's rate-limit
- * bucket (`RATE_COSTS`): 1 token per 32 records of its first page.
+ * bucket (`RATE_COSTS`): 1 token per 32 records of its first page, admitted while the bucket is
+ * not empty; the fetches that pull the rest of its catch-up are paid after (`catch-up-pacing.ts`).
  */
 export function subscribeSocket(
   ctx: ServerContext,
@@ -56,8 +58,12 @@ export function subscribeSocket(
   const stop = new AbortController();
   // The client holds the stream once told it is subscribed, by this or a superseded subscription.
   const held = { value: previous?.held.value ?? false };
-  const outcome = evaluate(ctx, socket, state, request, isCurrent, stop.signal, byClient, held);
-  subscription = { outcome, stop, held };
+  const catchUp = pendingCatchUp();
+  const outcome = evaluate(ctx, socket, state, request, isCurrent, stop.signal, byClient, {
+    held,
+    catchUp,
+  });
+  subscription = { outcome, stop, held, catchUp };
   state.subscriptions.set(stream, subscription);
   subscription.outcome.catch(() => undefined);
   return subscription.outcome;
@@ -71,7 +77,7 @@ async function evaluate(
   isCurrent: () => boolean,
   stop: AbortSignal,
   byClient: boolean,
-  held: { value: boolean },
+  { held, catchUp }: { held: { value: boolean }; catchUp: CatchUp },
 ): Promise<SubscribedFrame> {
   const { stream } = request;
   try {
@@ -111,10 +117,11 @@ async function evaluate(
     if (limit > 0 && page === undefined) throw superseded();
     // Records of the page only when the log is the one judged (not reset or trimmed meanwhile).
     const first = page?.records[0];
-    const records =
-      page !== undefined && page.epoch === streamLog.epoch && first?.offset === outcome.start + 1
-        ? page.records
-        : [];
+    const wire =
+      page !== undefined && page.epoch === streamLog.epoch && first?.[0] === outcome.start + 1
+        ? { records: page.records, payloads: page.payloads }
+        : packRecords([]);
+    const { records } = wire;
     if (!isCurrent()) {
       page?.drop();
       throw superseded();
@@ -132,10 +139,12 @@ async function evaluate(
       start: outcome.start,
       head: streamLog.head,
       ...(startId === undefined ? {} : { startId }),
-      ...packRecords(records),
+      ...wire,
     };
     socket.emit(FRAMES.subscribed, frame);
     page?.sent();
+    // The rest of `(start, head]` is pulled by fetches paid after they are answered.
+    startCatchUp(catchUp, streamLog.epoch, outcome.start + records.length, streamLog.head);
     if (records.length > 0) ctx.metrics.replayed(records.length, page?.bytes ?? 0);
     held.value = true;
     log(

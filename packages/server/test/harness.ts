@@ -31,7 +31,8 @@ import {
 } from "../src/index.js";
 
 /** A pseudo event under which `Peer.catchUp` records its fetch replies. */
-const FETCHED = "test:fetched";
+/** The event name `catchUp` files fetch replies under (`records`, `offsets`). */
+export const FETCHED = "test:fetched";
 
 /** A raw socket.io-client speaking Assured's frames, recording everything it receives. */
 export class Peer {

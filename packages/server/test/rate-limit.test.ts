@@ -17,7 +17,7 @@ import {
   RateLimiter,
   replayCost,
 } from "../src/rate-limit.js";
-import { assuredAuth, type Peer, range, seed, startAssured } from "./harness.js";
+import { assuredAuth, FETCHED, type Peer, range, seed, startAssured } from "./harness.js";
 
 /**
  * The rate limit charges tokens per unit of work, not per frame (G11, DESIGN §8): the cost
@@ -285,6 +285,52 @@ describe("G11: frames are charged for their work over real sockets", () => {
     const outcome = await server.assured.subscribe(socket, "big4", { from: "earliest" });
     expect(outcome).toMatchObject({ recovered: true, start: 0, head: 1_000 });
     await peer.until(() => peer.offsets("big4").length === 1_000);
+  });
+
+  it("G11: a subscription's catch-up is pulled by fetches paid after their reply, like a replay; the debt bounds the next frames", async () => {
+    // 1 token a second and a burst of 40: the old pacing (32 tokens reserved per page of 1,000
+    // records before it is read) refuses the second page and allows one page per 32 s after.
+    server = await startAssured({ limits: { tokensPerSecond: 1, burstTokens: 40 } });
+    await seed(server.store, "big", 8_000);
+    await seed(server.store, "other", 1_000);
+    const peer = await server.connect(
+      assuredAuth([{ stream: "big", position: null, from: "earliest" }]),
+    );
+    const subscribed = await peer.next<{ epoch: string; head: number }>(FRAMES.subscribed);
+    expect(subscribed.head).toBe(8_000);
+    const { epoch } = subscribed;
+    // Two pulls at once: only one is the catch-up's, the other is charged up front (refused).
+    const [first, second] = await Promise.all([
+      peer.request<FetchReply>(FRAMES.fetch, { stream: "big", epoch, after: 1_000, limit: 1_000 }),
+      peer.request<FetchReply>(FRAMES.fetch, { stream: "big", epoch, after: 1_000, limit: 1_000 }),
+    ]);
+    expect([first.ok, second.ok].sort()).toEqual([false, true]);
+    expect(first.ok ? second : first).toMatchObject({ error: { code: "RATE_LIMITED" } });
+    peer.received.push({
+      event: FETCHED,
+      args: [{ ...(first.ok ? first : second), stream: "big" }],
+    });
+    // The whole range is pulled, every page admitted though the bucket is deep in debt.
+    await peer.catchUp("big");
+    expect(peer.offsets("big")).toEqual(range(1, 8_000));
+    // About 250 tokens owed: every other read is charged up front, and refused…
+    const fetch = (stream: string, after: number) =>
+      peer.request<FetchReply>(FRAMES.fetch, { stream, epoch, after, limit: 10 });
+    const refused = { ok: false, error: { code: "RATE_LIMITED" } };
+    expect(await fetch("big", 0)).toMatchObject(refused); // a re-read of what was served
+    expect(await fetch("big", 7_990)).toMatchObject(refused);
+    const otherEpoch = (await server.store.head("other")).epoch;
+    expect(
+      await peer.request(FRAMES.fetch, { stream: "other", epoch: otherEpoch, after: 0, limit: 10 }),
+    ).toMatchObject(refused); // a stream the socket is not subscribed to
+    expect(await peer.request(FRAMES.history, { stream: "big", limit: 10 })).toMatchObject(refused);
+    // …and so are the next frames: the catch-up was paid for.
+    expect(await headsCode(peer, ["big"])).toBe("RATE_LIMITED");
+    peer.socket.emit(FRAMES.subscribe, { stream: "other", position: null, from: "earliest" });
+    expect(await peer.next<SubscribeErrorFrame>(FRAMES.subscribeError)).toMatchObject({
+      stream: "other",
+      error: { code: "RATE_LIMITED" },
+    });
   });
 
   it("G11: a message costs 3 tokens, plus 1 per full 32 KiB of payload", async () => {

@@ -55,14 +55,24 @@ export function bytesOf(binary: Binary): Uint8Array {
   return out;
 }
 
-/** The record a stored event document stands for. */
+/**
+ * A plain `Uint8Array` view of stored bytes (no copy): the driver deserializes each reply into a
+ * buffer of its own, so a read's records may point into it (the catch-up path copies each
+ * payload once more, into the page it sends).
+ */
+function viewOf(binary: Binary): Uint8Array {
+  const bytes = binary.buffer;
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, binary.position);
+}
+
+/** The record a stored event document stands for (its payload a view into the reply). */
 export function toEventRecord(doc: EventDocument): EventRecord {
   return {
     stream: doc.s,
     offset: doc.o,
     id: doc.i,
     name: doc.n,
-    payload: bytesOf(doc.p),
+    payload: viewOf(doc.p),
     time: doc.t,
   };
 }

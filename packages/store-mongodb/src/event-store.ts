@@ -249,6 +249,7 @@ export class MongoEventStore implements EventStore {
       await this.group.close();
       const ready = await this.lifecycle.started()?.catch(() => undefined);
       ready?.stopSweep();
+      await ready?.reader.access.close();
     });
   }
 }

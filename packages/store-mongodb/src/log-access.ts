@@ -1,12 +1,14 @@
 import type { Collection } from "mongodb";
 import { type EventDocument, eventKey } from "./documents.js";
+import { SequentialScans } from "./sequential-scan.js";
 
 /** How many point lookups run at once when reading a page without range queries. */
 const LOOKUP_CONCURRENCY = 8;
 /**
  * Longest range read by point lookups. Each FerretDB query costs a pass over the collection
- * (SQLite scans even for `_id`), a lookup a fast one, a range query a slower one: beyond this
- * many events one range query is cheaper.
+ * (SQLite scans even for `_id`), a lookup a fast one (it stops at the match), a range query a
+ * slower one: beyond this many events a range is read from a sorted cursor that the next read
+ * continues (`SequentialScans`), one pass for many pages.
  */
 const MAX_POINT_RANGE = 16;
 /** How many deletes go in one bulk write. */
@@ -33,6 +35,8 @@ export interface LogAccess {
   lookup(epoch: string, offset: number): Promise<EventDocument | null>;
   /** Deletes the events `from..to` of `epoch`. */
   deleteRange(epoch: string, from: number, to: number): Promise<void>;
+  /** Releases what reads keep open (cursors); the store closes. */
+  close(): Promise<void>;
 }
 
 function consecutive(docs: EventDocument[], from: number): EventDocument[] {
@@ -93,14 +97,17 @@ export function rangeLogAccess(events: Collection<EventDocument>): LogAccess {
       if (to < from) return;
       await events.deleteMany({ _id: { $gte: eventKey(epoch, from), $lte: eventKey(epoch, to) } });
     },
+    async close() {},
   };
 }
 
 /**
  * Point lookups on `_id` (FerretDB on SQLite: `{ _id }` is the one filter it hands to SQLite,
- * every other one it evaluates document by document) for heads and short ranges.
+ * every other one it evaluates document by document) for heads and short ranges; longer ranges
+ * from sorted cursors that consecutive reads continue (`SequentialScans`).
  */
 export function pointLogAccess(events: Collection<EventDocument>): LogAccess {
+  const scans = new SequentialScans(events);
   const exists = async (epoch: string, offset: number) =>
     (await events.findOne({ _id: eventKey(epoch, offset) }, { projection: { _id: 1 } })) !== null;
   const timeOf = async (epoch: string, offset: number) =>
@@ -123,7 +130,7 @@ export function pointLogAccess(events: Collection<EventDocument>): LogAccess {
       return present;
     },
     async readRange(epoch, from, to) {
-      if (to - from + 1 > MAX_POINT_RANGE) return readByRange(events, epoch, from, to);
+      if (to - from + 1 > MAX_POINT_RANGE) return scans.read(epoch, from, to);
       const out: EventDocument[] = [];
       for (let start = from; start <= to; start += LOOKUP_CONCURRENCY) {
         const end = Math.min(to, start + LOOKUP_CONCURRENCY - 1);
@@ -161,6 +168,9 @@ export function pointLogAccess(events: Collection<EventDocument>): LogAccess {
         }
         await events.bulkWrite(operations, { ordered: false });
       }
+    },
+    close() {
+      return scans.close();
     },
   };
 }

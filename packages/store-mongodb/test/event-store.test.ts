@@ -159,6 +159,42 @@ describe("MongoEventStore documents", () => {
     }
   });
 
+  it("FerretDB: consecutive page reads continue one sorted cursor (one pass over the collection), not one range query each", async () => {
+    const monitored = new MongoClient(mongodbUrl, { monitorCommands: true, maxPoolSize: 4 });
+    const ranges: CommandStartedEvent[] = [];
+    monitored.on("commandStarted", (event) => {
+      const id = (event.command.filter as { _id?: unknown } | undefined)?._id;
+      if (event.commandName === "find" && typeof id === "object" && id !== null) ranges.push(event);
+    });
+    try {
+      const database = isolatedDatabase("scan");
+      databases.push(database);
+      const store = new MongoEventStore({ connection: monitored, database });
+      opened.push(store);
+      const entries = Array.from({ length: 600 }, (_, n) => entry(`e${n}`, [n % 256]));
+      for (let n = 0; n < entries.length; n += 100)
+        await store.append("s", entries.slice(n, n + 100));
+      const ferretdb =
+        "ferretdbVersion" in (await monitored.db(database).admin().command({ buildInfo: 1 }));
+      ranges.length = 0;
+      const offsets: number[] = [];
+      for (let after = 0; after < 600; ) {
+        const page = await store.read("s", { after, limit: 100 });
+        offsets.push(...page.records.map((r) => r.offset));
+        after = page.records.at(-1)!.offset;
+      }
+      expect(offsets).toEqual(Array.from({ length: 600 }, (_, n) => n + 1));
+      // MongoDB answers each page from its `_id` index; FerretDB scans per query: one cursor.
+      expect(ranges).toHaveLength(ferretdb ? 1 : 6);
+      // A read that does not continue it (a re-read) asks the log anew.
+      const again = await store.read("s", { after: 100, limit: 100 });
+      expect(again.records.map((r) => r.offset)[0]).toBe(101);
+      expect(ranges).toHaveLength(ferretdb ? 2 : 7);
+    } finally {
+      await monitored.close();
+    }
+  });
+
   it("length retention deletes the trimmed documents (inline on MongoDB, by the sweep on FerretDB)", async () => {
     const { store, database } = open({ retention: { maxLength: 4 } });
     for (let n = 0; n < 5; n++) await store.append("s", [entry(`a${n}`), entry(`b${n}`)]);

@@ -1,4 +1,4 @@
-import { MAX_READ_LIMIT } from "@assured/core";
+import { MAX_READ_LIMIT, packRecords } from "@assured/core";
 import { describe, expect, it } from "vitest";
 import { expectConsecutive } from "../assertions.js";
 import { entries, readAll } from "../entries.js";
@@ -123,6 +123,49 @@ export function describeReads(harness: EventStoreHarness, options: SuiteOptions 
           after = records.at(-1)?.offset ?? after;
         }
         expect(seen).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+      },
+      timeout,
+    );
+
+    it(
+      "readPacked, when the store has it, gives read's page packed for the wire, cut after maxBytes of payloads",
+      async () => {
+        const store = await stores.create();
+        if (store.readPacked === undefined) return; // optional: servers fall back to read
+        expect(await store.readPacked("unknown", { after: 0, limit: 10, maxBytes: 100 })).toEqual({
+          epoch: "",
+          head: 0,
+          earliest: 1,
+          records: [],
+          payloads: new Uint8Array(0),
+        });
+        await store.append("s", entries(40));
+        for (const [after, limit, maxBytes] of [
+          [0, 10, 1_000],
+          [5, 100, 1_000],
+          [3, 20, 7], // 2 bytes a payload: three fit
+          [10, 5, 1], // the first always fits
+          [40, 10, 1_000],
+          [100, 10, 1_000],
+        ] as const) {
+          const page = await store.read("s", { after, limit });
+          const fitting = page.records.filter((_, i) => i === 0 || (i + 1) * 2 <= maxBytes);
+          const wire = packRecords(fitting);
+          const got = await store.readPacked("s", { after, limit, maxBytes });
+          expect({ ...got, payloads: [...got.payloads] }, `after ${after}`).toEqual({
+            epoch: page.epoch,
+            head: page.head,
+            earliest: page.earliest,
+            records: wire.records,
+            payloads: [...wire.payloads],
+          });
+        }
+        // The page is the caller's: changing it does not change the store.
+        const got = await store.readPacked("s", { after: 0, limit: 1, maxBytes: 10 });
+        got.payloads.fill(9);
+        expect([...(await store.read("s", { after: 0, limit: 1 })).records[0]!.payload]).toEqual([
+          0, 0,
+        ]);
       },
       timeout,
     );
