@@ -119,18 +119,39 @@ export function parseWireRecords(
 
 /** Decodes the payloads of `records` in one pass over the page's `payloads`, where it can. */
 function decodePage(records: EventRecord[], payloads: unknown): void {
+  if (records.length === 0) return;
+  const lengths = records.map((record) => record.payload.byteLength);
   const page =
     payloads instanceof Uint8Array
       ? payloads
       : payloads instanceof ArrayBuffer
         ? new Uint8Array(payloads)
-        : undefined;
-  if (page === undefined || records.length === 0) return;
-  const lengths = records.map((record) => record.payload.byteLength);
+        : typeof payloads === "string"
+          ? inlinePage(records, lengths)
+          : undefined;
+  if (page === undefined) return;
   const values = decodeConcatenated(page, lengths);
   for (let i = 0; i < values.length; i++) {
     (records[i] as EventRecord & { [DECODED]?: unknown })[DECODED] = values[i];
   }
+}
+
+/**
+ * The bytes of an inline (base64) page: `unpackRecords` decoded it into one buffer and made
+ * each record's payload a consecutive view of it.
+ */
+function inlinePage(records: EventRecord[], lengths: readonly number[]): Uint8Array | undefined {
+  const first = records[0]!.payload;
+  let total = 0;
+  for (const length of lengths) total += length;
+  const last = records[records.length - 1]!.payload;
+  if (
+    last.buffer !== first.buffer ||
+    last.byteOffset + last.byteLength !== first.byteOffset + total
+  ) {
+    return undefined;
+  }
+  return new Uint8Array(first.buffer, first.byteOffset, total);
 }
 
 /** Parses an `assured:batch` frame. */

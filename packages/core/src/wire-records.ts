@@ -35,7 +35,15 @@ export function packRecords(
     at += record.payload.byteLength;
     wire[i] = [record.offset, record.id, record.name, record.payload.byteLength, record.time];
   }
-  return { records: wire, payloads: total <= inlineMaxBytes ? encodeBase64(payloads) : payloads };
+  return { records: wire, payloads: toWirePayloads(payloads, inlineMaxBytes) };
+}
+
+/** A page's concatenated payload bytes in their wire form: inline base64 when small, else binary. */
+export function toWirePayloads(
+  bytes: Uint8Array,
+  inlineMaxBytes = INLINE_PAYLOADS_MAX_BYTES,
+): WirePayloads {
+  return bytes.byteLength <= inlineMaxBytes ? encodeBase64(bytes) : bytes;
 }
 
 /** Binary attachments arrive as Buffer in Node and as ArrayBuffer in browsers: a plain view. */

@@ -8,6 +8,7 @@ import {
   packRecords,
   parseFetchReply,
 } from "../src/index.js";
+import { decodeBase64Text } from "../src/wire-base64.js";
 
 /** A page's payloads decoded in one pass: the same values as one `decode` per payload. */
 
@@ -27,7 +28,11 @@ function pageOf(payloads: Uint8Array[]) {
     payload,
     time: 0,
   }));
-  return packRecords(records);
+  const packed = packRecords(records);
+  // Small pages travel inline (base64): the one-pass decode works on the bytes either way.
+  const bytes =
+    typeof packed.payloads === "string" ? decodeBase64Text(packed.payloads)! : packed.payloads;
+  return { records: packed.records, payloads: bytes };
 }
 
 describe("decodeConcatenated", () => {

@@ -1,4 +1,4 @@
-import type { WireRecord } from "@assured/core";
+import { type WireRecord, wirePayloadBytes } from "@assured/core";
 import { type ConnectionMeter, connectionMeter, disposeConnectionMeter } from "./backlog-guard.js";
 import { type Grant, SocketBudget } from "./byte-budget.js";
 import type { ServerContext } from "./context.js";
@@ -70,8 +70,8 @@ export function frameReservation(maxBatchBytes: number, records: number): number
  * What a page of wire records (`[offset, id, name, length, time]`) and their payloads cost in a
  * fetch reply or first page, in bytes (an estimate of the wire size).
  */
-export function pageBytes(records: readonly WireRecord[], payloads: Uint8Array): number {
-  let bytes = payloads.byteLength;
+export function pageBytes(records: readonly WireRecord[]): number {
+  let bytes = wirePayloadBytes(records);
   for (const [, id, name] of records) bytes += id.length + name.length + RECORD_OVERHEAD_BYTES;
   return bytes;
 }

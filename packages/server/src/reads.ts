@@ -9,6 +9,8 @@ import {
   packRecords,
   type StreamHead,
   toStoreError,
+  toWirePayloads,
+  type WirePayloads,
   type WireRecord,
 } from "@assured/core";
 import { chunkByBytes } from "./batch-chunks.js";
@@ -35,7 +37,7 @@ export interface BudgetedPage {
    * packed for the wire (`packRecords`).
    */
   records: WireRecord[];
-  payloads: Uint8Array;
+  payloads: WirePayloads;
   bytes: number;
   /** Call right after emitting the page: its bytes are given back once written. */
   sent(): void;
@@ -47,7 +49,7 @@ export interface BudgetedPage {
 type PageRead = () => Promise<{
   page: StreamHead;
   records: WireRecord[];
-  payloads: Uint8Array;
+  payloads: WirePayloads;
 }>;
 
 /** `records` packed for the wire. */
@@ -79,7 +81,9 @@ export function readBudgetedPage(
       // A store that packs pages itself copies each payload once, into the page.
       if (ctx.store.readPacked !== undefined) {
         const page = await ctx.store.readPacked(stream, { after, limit, maxBytes: maxBatchBytes });
-        if (after === 0 || page.epoch === epoch) return { page, ...page };
+        if (after === 0 || page.epoch === epoch) {
+          return { page, records: page.records, payloads: toWirePayloads(page.payloads) };
+        }
         return packed(page, []);
       }
       const page = await ctx.store.read(stream, { after, limit });
@@ -118,7 +122,7 @@ async function readBudgeted(
   }
   try {
     const { page, records, payloads } = await read();
-    const bytes = pageBytes(records, payloads);
+    const bytes = pageBytes(records);
     if (budget.clamp(bytes) <= grant.bytes) grant.shrink(bytes);
     else {
       // A record larger than the reservation (written under larger limits): wait for its size.
