@@ -1,12 +1,7 @@
 import type { SettledResult } from "@assured/client";
-import {
-  AssuredError,
-  type ClientStorage,
-  type DedupStore,
-  FRAMES,
-  MemoryDedupStore,
-  memoryStorage,
-} from "@assured/core";
+import { AssuredError, MemoryDedupStore } from "@assured/core";
+import { type ClientStorage, FRAMES, memoryStorage } from "@assured/core/protocol";
+import type { DedupStore } from "@assured/core/store";
 import { afterEach, describe, expect, it } from "vitest";
 import { once, range, type TestClient, TestServer, testClient } from "./harness.js";
 

@@ -1,15 +1,6 @@
-import {
-  AssuredError,
-  assertKnownOptions,
-  assertLimit,
-  assertStreamName,
-  decode,
-  type Epoch,
-  FRAMES,
-  type HistoryRequest,
-  parseFetchReply,
-  type StreamName,
-} from "@assured/core";
+import { AssuredError, decode, type Epoch, type StreamName } from "@assured/core";
+import { assertLimit, FRAMES, type HistoryRequest, parseFetchReply } from "@assured/core/protocol";
+import { assertKnownOptions, assertStreamName } from "@assured/core/store";
 import type { Socket } from "socket.io-client";
 import type { EventMeta } from "./event-handlers.js";
 import type { FirstParameter, IsLoose } from "./typed-events.js";

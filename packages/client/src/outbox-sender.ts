@@ -1,4 +1,5 @@
-import { type AssuredError, FRAMES, type MessageResult, type Outbox } from "@assured/core";
+import type { AssuredError } from "@assured/core";
+import { FRAMES, type MessageResult, type Outbox } from "@assured/core/protocol";
 import type { Socket } from "socket.io-client";
 import type { ClientMetrics } from "./client-metrics.js";
 import { outboxLog } from "./debug-log.js";

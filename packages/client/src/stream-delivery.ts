@@ -2,11 +2,10 @@ import {
   AssuredError,
   decode,
   type EventRecord,
-  type FetchRequest,
   type Position,
-  type Sequencer,
   type StreamName,
 } from "@assured/core";
+import type { FetchRequest, Sequencer } from "@assured/core/protocol";
 import { type ErrorReporter, toAssuredError, withDetails } from "./error-reporter.js";
 import type { EventHandler, EventHandlers, EventMeta } from "./event-handlers.js";
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { encode, isAssuredError, packRecords, unpackRecords } from "../src/index.js";
+import { encode, isAssuredError } from "../src/index.js";
+import { packRecords, unpackRecords } from "../src/protocol-entry.js";
 
 const record = (offset: number, payload: Uint8Array) => ({
   offset,

@@ -1,17 +1,13 @@
+import { AssuredError, type AssuredErrorData, decode, encode, isAssuredError } from "@assured/core";
 import {
-  AssuredError,
-  type AssuredErrorData,
   assertBoundedMessagePack,
   Deduplicator,
   type DedupRun,
-  decode,
   dedupKey,
-  encode,
-  isAssuredError,
   type MessageFrame,
   type MessageReply,
-  type StoredResponse,
-} from "@assured/core";
+} from "@assured/core/protocol";
+import type { StoredResponse } from "@assured/core/store";
 import createDebug from "debug";
 import { encodeApplicationError, isRetryableFailure } from "./application-error.js";
 import type { ServerContext } from "./context.js";

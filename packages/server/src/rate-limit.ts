@@ -1,10 +1,10 @@
-import {
-  AssuredError,
-  type FetchReply,
-  type FetchRequest,
-  type HistoryReply,
-  type HistoryRequest,
-} from "@assured/core";
+import { AssuredError } from "@assured/core";
+import type {
+  FetchReply,
+  FetchRequest,
+  HistoryReply,
+  HistoryRequest,
+} from "@assured/core/protocol";
 import type { AssuredLimits } from "./limits.js";
 import {
   availableTokens,

@@ -1,12 +1,12 @@
+import { AssuredError } from "@assured/core";
 import {
-  AssuredError,
   type FetchReply,
   FRAMES,
   type HelloFrame,
   type MessageReply,
   PROTOCOL_VERSION,
   type SubscribeRequest,
-} from "@assured/core";
+} from "@assured/core/protocol";
 import createDebug from "debug";
 import type { ServerContext } from "./context.js";
 import {

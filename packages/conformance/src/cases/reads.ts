@@ -1,4 +1,4 @@
-import { MAX_READ_LIMIT } from "@assured/core";
+import { MAX_READ_LIMIT } from "@assured/core/store";
 import { describe, expect, it } from "vitest";
 import { expectConsecutive } from "../assertions.js";
 import { entries, readAll } from "../entries.js";
