@@ -42,7 +42,9 @@ function readEntries() {
       moduleResolution: ts.ModuleResolutionKind.NodeNext,
       target: ts.ScriptTarget.ES2022,
       noEmit: true,
-      skipLibCheck: true,
+      // Only the exports are read: no lib, no @types (10 times faster).
+      noLib: true,
+      types: [],
     },
   );
   const checker = program.getTypeChecker();
