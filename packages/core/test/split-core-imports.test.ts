@@ -71,10 +71,12 @@ describe("scripts/split-core-imports.mjs", () => {
     ].join("\n"),
     "kept.ts": 'import { AssuredError, decode } from "@assured/core";\n',
     "guide.md": MARKDOWN,
+    "namespace.ts":
+      'import * as wire from "@assured/core";\nexport type F = wire.HelloFrame | typeof wire.FRAMES;\n',
     "unknown.ts": UNKNOWN,
   });
 
-  it("moves each name to its entry, keeping type-only forms and aliases; a second run changes nothing", () => {
+  it("moves each name (or a namespace import) to its entry, keeping type-only forms and aliases; a second run changes nothing", () => {
     expect(after["mixed.ts"]).toBe(
       [
         'import { AssuredError, encode } from "@assured/core";',
@@ -92,8 +94,11 @@ describe("scripts/split-core-imports.mjs", () => {
       ].join("\n"),
     );
     expect(after["kept.ts"]).toBe('import { AssuredError, decode } from "@assured/core";\n');
-    expect(first.stdout).toContain("2 of 4 files rewritten");
-    expect(second.stdout).toContain("0 of 4 files rewritten");
+    expect(after["namespace.ts"]).toBe(
+      'import * as wire from "@assured/core/protocol";\nexport type F = wire.HelloFrame | typeof wire.FRAMES;\n',
+    );
+    expect(first.stdout).toContain("3 of 5 files rewritten");
+    expect(second.stdout).toContain("0 of 5 files rewritten");
   });
 
   it("rewrites the ts code blocks of markdown, not its prose or other blocks", () => {
@@ -111,7 +116,9 @@ describe("scripts/split-core-imports.mjs", () => {
     expect(first.stderr).toContain(
       "unknown.ts:1: not exported by any entry of @assured/core: groupCommit",
     );
-    expect(first.stderr).toContain('import * as core from "@assured/core" uses Sequencer');
+    expect(first.stderr).toContain(
+      "unknown.ts:2: import * as core takes names from several entries (@assured/core, @assured/core/protocol)",
+    );
     expect(first.stderr).toContain("unknown.ts:4: export * from @assured/core cannot be split");
     expect(after["unknown.ts"]).toBe(UNKNOWN);
   });
