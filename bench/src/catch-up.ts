@@ -1,7 +1,7 @@
 // Catch-up: how long a client that missed `missed` events takes to have handled all of them
 // after it reconnects. Socket.IO's connection state recovery against Assured's replay.
 import { createAssuredClient } from "@assured/client";
-import { newId } from "@assured/core";
+import { newId } from "@assured/core/store";
 import { createAssuredServer } from "@assured/server";
 import type { Socket as ServerSocket } from "socket.io";
 import { type BenchEvent, benchEvent } from "./bench-event.js";

@@ -1,7 +1,7 @@
 // One "rig" per system for the live scenarios: a server with N connected, subscribed clients,
 // and a `publish` that sends one event to all of them through the system's normal path.
 import { createAssuredClient } from "@assured/client";
-import { newId } from "@assured/core";
+import { newId } from "@assured/core/store";
 import { createAssuredServer } from "@assured/server";
 import type { Socket } from "socket.io-client";
 import type { BenchEvent } from "./bench-event.js";

@@ -2,7 +2,7 @@
 // "web storage" clients persist to through `webStorage()`, so the cost of the persisted format
 // (JSON strings per key, written synchronously) is measured without a browser.
 import { webStorage } from "@assured/client";
-import type { ClientStorage } from "@assured/core";
+import type { ClientStorage } from "@assured/core/protocol";
 
 /** `Storage` (the Web Storage API) backed by a Map: string keys, string values. */
 export class MemoryWebStorage {

@@ -1,7 +1,8 @@
 // Memory per retained event, measured in a child process started with --expose-gc (see
 // retained-memory.ts): events published through a real Assured server into a store, the heap
 // (and off-heap buffers) after a full collection before and after.
-import { encode, MemoryDedupStore, MemoryEventStore, newId } from "@assured/core";
+import { encode, MemoryDedupStore, MemoryEventStore } from "@assured/core";
+import { newId } from "@assured/core/store";
 import { createAssuredServer } from "@assured/server";
 import { benchEvent } from "./bench-event.js";
 import { serveParent } from "./child-rpc.js";

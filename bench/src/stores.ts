@@ -5,14 +5,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  type DedupStore,
-  type EventStore,
-  encode,
-  MemoryDedupStore,
-  MemoryEventStore,
-  newId,
-} from "@assured/core";
+import { encode, MemoryDedupStore, MemoryEventStore } from "@assured/core";
+import { type DedupStore, type EventStore, newId } from "@assured/core/store";
 import type { Redis } from "ioredis";
 import { settleWithin } from "./countdown.js";
 import {

@@ -1,7 +1,7 @@
 // The reconnect storm's server, run in a child process (see storm.ts): a Socket.IO server with
 // connection state recovery, or with Assured on a memory or SQLite store, driven by the parent
 // over IPC. Its RSS and event-loop lag are measured here, apart from the clients.
-import { newId } from "@assured/core";
+import { newId } from "@assured/core/store";
 import { createAssuredServer } from "@assured/server";
 import { benchEvent } from "./bench-event.js";
 import { serveParent } from "./child-rpc.js";

@@ -5,7 +5,8 @@
  * `node --conditions=@assured/source --import tsx e2e/src/child-server.ts`.
  */
 import { createServer } from "node:http";
-import { type AppendEntry, type AppendResult, decode, type EventStore } from "@assured/core";
+import { decode } from "@assured/core";
+import type { AppendEntry, AppendResult, EventStore } from "@assured/core/store";
 import { createAssuredServer } from "@assured/server";
 import { createSqliteStores } from "@assured/store-sqlite";
 import { Server } from "socket.io";

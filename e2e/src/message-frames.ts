@@ -1,4 +1,4 @@
-import { FRAMES } from "@assured/core";
+import { FRAMES } from "@assured/core/protocol";
 
 /**
  * How many client messages a frame seen by `socket.onAny` carries: 1 for `assured:msg`, the

@@ -1,4 +1,4 @@
-import type { ClientStorage } from "@assured/core";
+import type { ClientStorage } from "@assured/core/protocol";
 
 /**
  * The test page of the browser storage tests. It loads the bundled client and exposes its

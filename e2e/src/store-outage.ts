@@ -9,7 +9,7 @@ import type {
   ReadResult,
   StoredResponse,
   StreamHead,
-} from "@assured/core";
+} from "@assured/core/store";
 import type { Changes } from "./changes.js";
 
 /**

@@ -1,4 +1,5 @@
-import type { EventRecord, EventStore, StreamHead } from "@assured/core";
+import type { EventRecord } from "@assured/core";
+import type { EventStore, StreamHead } from "@assured/core/store";
 
 /** Everything a store holds for some streams: head state and every retained record. */
 export type StoreSnapshot = Record<string, { head: StreamHead; records: EventRecord[] }>;

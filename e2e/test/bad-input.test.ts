@@ -4,9 +4,9 @@ import {
   encode,
   MemoryDedupStore,
   MemoryEventStore,
-  type MessageReply,
-  newId,
 } from "@assured/core";
+import type { MessageReply } from "@assured/core/protocol";
+import { newId } from "@assured/core/store";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RawPeer } from "../src/raw-peer.js";
 import { RecordingClient } from "../src/recording-client.js";

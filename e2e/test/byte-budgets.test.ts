@@ -1,4 +1,5 @@
-import { encode, newId } from "@assured/core";
+import { encode } from "@assured/core";
+import { newId } from "@assured/core/store";
 import { io, type Socket } from "socket.io-client";
 import { afterEach, describe, expect, it } from "vitest";
 import { Changes } from "../src/changes.js";

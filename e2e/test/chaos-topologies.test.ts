@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { newId } from "@assured/core";
+import { newId } from "@assured/core/store";
 import { type RunningRedisCluster, startRedisCluster } from "@assured/test-services";
 import { Server } from "socket.io";
 import { io as connect } from "socket.io-client";

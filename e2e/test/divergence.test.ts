@@ -1,7 +1,8 @@
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type ClientStorage, memoryStorage, newId } from "@assured/core";
+import { type ClientStorage, memoryStorage } from "@assured/core/protocol";
+import { newId } from "@assured/core/store";
 import { MongoDedupStore, MongoEventStore } from "@assured/store-mongodb";
 import { RedisDedupStore, RedisEventStore, streamLogKey } from "@assured/store-redis";
 import { createSqliteStores } from "@assured/store-sqlite";

@@ -1,13 +1,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  type DedupStore,
-  type EventStore,
-  encode,
-  MemoryDedupStore,
-  MemoryEventStore,
-} from "@assured/core";
+import { encode, MemoryDedupStore, MemoryEventStore } from "@assured/core";
+import type { DedupStore, EventStore } from "@assured/core/store";
 import { DEFAULT_LIMITS } from "@assured/server";
 import { createSqliteStores } from "@assured/store-sqlite";
 import { afterAll, describe, expect, it } from "vitest";

@@ -18,7 +18,7 @@ import {
   type SettledResult,
   webStorage,
 } from "@assured/client";
-import { newId } from "@assured/core";
+import { newId } from "@assured/core/store";
 import { io } from "socket.io-client";
 import { TabJournal } from "./browser-tab-journal.js";
 import {

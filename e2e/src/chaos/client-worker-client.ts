@@ -6,7 +6,7 @@ import {
   memoryStorage,
   type RecoveryOutcome,
 } from "@assured/client";
-import { newId } from "@assured/core";
+import { newId } from "@assured/core/store";
 import { io, type Socket } from "socket.io-client";
 import type { ChaosMessageAnswer, ChaosMessageData } from "./chaos-log.js";
 import type { ChaosLogWriter } from "./client-worker-log.js";

@@ -1,6 +1,7 @@
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { AssuredError, type DedupStore, type EventStore } from "@assured/core";
+import { AssuredError } from "@assured/core";
+import type { DedupStore, EventStore } from "@assured/core/store";
 
 /** The stores a chaos store module opens on a directory. */
 export interface ChaosStores {

@@ -1,5 +1,6 @@
 import { join } from "node:path";
-import { decode, type EventStore, newId } from "@assured/core";
+import { decode } from "@assured/core";
+import { type EventStore, newId } from "@assured/core/store";
 import { MongoEventStore } from "@assured/store-mongodb";
 import { PostgresEventStore } from "@assured/store-postgres";
 import { RedisEventStore } from "@assured/store-redis";

@@ -9,7 +9,8 @@
  * Values that must match the server's state (a stream's current epoch) are written as the
  * `EPOCH` placeholder and filled in when the frame is sent (`fillEpochs`).
  */
-import { encode, PROTOCOL_VERSION } from "@assured/core";
+import { encode } from "@assured/core";
+import { PROTOCOL_VERSION } from "@assured/core/protocol";
 import fc from "fast-check";
 import {
   HANDLER_NAMES,

@@ -13,14 +13,9 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-import {
-  AssuredError,
-  type DedupStore,
-  type EventStore,
-  MemoryDedupStore,
-  MemoryEventStore,
-  ROOM_PREFIX,
-} from "@assured/core";
+import { AssuredError, MemoryDedupStore, MemoryEventStore } from "@assured/core";
+import { ROOM_PREFIX } from "@assured/core/protocol";
+import type { DedupStore, EventStore } from "@assured/core/store";
 import { createAssuredServer } from "@assured/server";
 import { createSqliteStores } from "@assured/store-sqlite";
 import { Server, type Socket } from "socket.io";

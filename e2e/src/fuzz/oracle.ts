@@ -3,7 +3,8 @@
  * fuzz server runs with (`rules.ts`). Every check records a `Finding` instead of throwing, so a
  * run reports all it saw.
  */
-import { ASSURED_ERROR_CODES, decode, unpackRecords } from "@assured/core";
+import { ASSURED_ERROR_CODES, decode } from "@assured/core";
+import { unpackRecords } from "@assured/core/protocol";
 import { asSent, mayRead, OWNER_FIELD, STREAM_FIELD } from "./rules.js";
 
 export type FindingKind =

@@ -6,15 +6,15 @@
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import {
-  type AppendEntry,
-  type AppendResult,
-  type EventStore,
-  MemoryDedupStore,
-  type ReadOptions,
-  type ReadResult,
-  type StreamHead,
-} from "@assured/core";
+import { MemoryDedupStore } from "@assured/core";
+import type {
+  AppendEntry,
+  AppendResult,
+  EventStore,
+  ReadOptions,
+  ReadResult,
+  StreamHead,
+} from "@assured/core/store";
 import { createAssuredServer } from "@assured/server";
 import { Server } from "socket.io";
 import {

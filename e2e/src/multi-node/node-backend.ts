@@ -1,4 +1,4 @@
-import type { DedupStore, EventStore } from "@assured/core";
+import type { DedupStore, EventStore } from "@assured/core/store";
 import { MongoDedupStore, MongoEventStore } from "@assured/store-mongodb";
 import { PostgresDedupStore, PostgresEventStore } from "@assured/store-postgres";
 import { RedisDedupStore, RedisEventStore } from "@assured/store-redis";

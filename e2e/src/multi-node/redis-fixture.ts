@@ -1,4 +1,4 @@
-import { newId } from "@assured/core";
+import { newId } from "@assured/core/store";
 import { type RunningService, startRedis } from "@assured/test-services";
 import { Redis } from "ioredis";
 

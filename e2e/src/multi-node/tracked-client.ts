@@ -5,7 +5,8 @@ import {
   memoryStorage,
   type RecoveryOutcome,
 } from "@assured/client";
-import { type AssuredError, newId } from "@assured/core";
+import type { AssuredError } from "@assured/core";
+import { newId } from "@assured/core/store";
 import { io, type Socket } from "socket.io-client";
 
 /** One event as the client's handler saw it. */

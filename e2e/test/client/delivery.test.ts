@@ -1,4 +1,4 @@
-import { memoryStorage } from "@assured/core";
+import { memoryStorage } from "@assured/core/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually, once, range, type TestClient, TestServer, testClient } from "./harness.js";
 

@@ -1,10 +1,6 @@
-import {
-  createMemoryBackend,
-  type MemoryBackend,
-  MemoryEventStore,
-  MemoryStreamLog,
-  memoryStorage,
-} from "@assured/core";
+import { createMemoryBackend, type MemoryBackend, MemoryEventStore } from "@assured/core";
+import { memoryStorage } from "@assured/core/protocol";
+import { MemoryStreamLog } from "@assured/core/store";
 import { describe, expect, it } from "vitest";
 import { closeAfterEach, TestServer, testClient } from "./harness.js";
 

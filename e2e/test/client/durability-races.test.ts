@@ -1,4 +1,5 @@
-import { type ClientStorage, encode, MemoryEventStore, memoryStorage, Outbox } from "@assured/core";
+import { encode, MemoryEventStore } from "@assured/core";
+import { type ClientStorage, memoryStorage, Outbox } from "@assured/core/protocol";
 import { describe, expect, it } from "vitest";
 import { closeAfterEach, eventually, TestServer, testClient } from "./harness.js";
 

@@ -1,4 +1,4 @@
-import { type ClientStorage, memoryStorage } from "@assured/core";
+import { type ClientStorage, memoryStorage } from "@assured/core/protocol";
 import { describe, expect, it } from "vitest";
 import { closeAfterEach, once, range, TestServer, testClient } from "./harness.js";
 

@@ -1,4 +1,5 @@
-import { AssuredError, FRAMES, MemoryEventStore } from "@assured/core";
+import { AssuredError, MemoryEventStore } from "@assured/core";
+import { FRAMES } from "@assured/core/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { range, type TestClient, TestServer, testClient } from "./harness.js";
 

@@ -5,7 +5,8 @@ import {
   type AssuredClientOptions,
   createAssuredClient,
 } from "@assured/client";
-import { type EventStore, MemoryDedupStore, MemoryEventStore } from "@assured/core";
+import { MemoryDedupStore, MemoryEventStore } from "@assured/core";
+import type { EventStore } from "@assured/core/store";
 // The real server and client, over real sockets (cross-package tests live in e2e).
 import {
   type AssuredServer,

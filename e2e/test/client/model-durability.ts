@@ -6,13 +6,8 @@
  */
 
 import { type AssuredClient, createAssuredClient } from "@assured/client";
-import {
-  type AssuredError,
-  type ClientStorage,
-  encode,
-  memoryStorage,
-  type RecoveryOutcome,
-} from "@assured/core";
+import { type AssuredError, encode, type RecoveryOutcome } from "@assured/core";
+import { type ClientStorage, memoryStorage } from "@assured/core/protocol";
 import type { Socket } from "socket.io-client";
 import { SeededRandom } from "../../src/chaos/seeded-random.js";
 import { eventually as pollUntil, TestServer, testSocket } from "./harness.js";

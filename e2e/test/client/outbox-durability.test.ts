@@ -1,5 +1,6 @@
 import type { SettledResult } from "@assured/client";
-import { type ClientStorage, MemoryDedupStore, memoryStorage } from "@assured/core";
+import { MemoryDedupStore } from "@assured/core";
+import { type ClientStorage, memoryStorage } from "@assured/core/protocol";
 import { describe, expect, it } from "vitest";
 import { closeAfterEach, eventually, type TestClient, TestServer, testClient } from "./harness.js";
 

@@ -1,11 +1,7 @@
 import type { SettledResult } from "@assured/client";
-import {
-  AssuredError,
-  type ClientStorage,
-  type DedupStore,
-  MemoryDedupStore,
-  memoryStorage,
-} from "@assured/core";
+import { AssuredError, MemoryDedupStore } from "@assured/core";
+import { type ClientStorage, memoryStorage } from "@assured/core/protocol";
+import type { DedupStore } from "@assured/core/store";
 import { afterEach, describe, expect, it } from "vitest";
 import { messagesIn } from "../../src/message-frames.js";
 import { once, range, type TestClient, TestServer, testClient } from "./harness.js";

@@ -1,4 +1,4 @@
-import { type ClientStorage, memoryStorage } from "@assured/core";
+import { type ClientStorage, memoryStorage } from "@assured/core/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { range, type TestClient, TestServer, testClient } from "./harness.js";
 

@@ -1,4 +1,5 @@
-import { AssuredError, encode, FRAMES, MemoryEventStore } from "@assured/core";
+import { AssuredError, encode, MemoryEventStore } from "@assured/core";
+import { FRAMES } from "@assured/core/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { range, type TestClient, TestServer, testClient } from "./harness.js";
 

@@ -1,4 +1,5 @@
-import { type EventStore, MemoryEventStore } from "@assured/core";
+import { MemoryEventStore } from "@assured/core";
+import type { EventStore } from "@assured/core/store";
 import { afterEach, describe, expect, it } from "vitest";
 import { type TestClient, TestServer, testClient } from "./harness.js";
 

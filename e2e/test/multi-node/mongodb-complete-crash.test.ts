@@ -1,4 +1,4 @@
-import { newId } from "@assured/core";
+import { newId } from "@assured/core/store";
 import {
   type CutProxy,
   freePort,

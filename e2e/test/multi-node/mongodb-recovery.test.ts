@@ -1,4 +1,4 @@
-import { newId } from "@assured/core";
+import { newId } from "@assured/core/store";
 import { freePort, type RunningFerretDB, startFerretDB } from "@assured/test-services";
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -1,4 +1,4 @@
-import { newId } from "@assured/core";
+import { newId } from "@assured/core/store";
 import { freePort, type RunningService, startRedis } from "@assured/test-services";
 import { afterEach, describe, expect, it } from "vitest";
 import { FailoverProxy } from "../../src/multi-node/failover-proxy.js";

@@ -1,5 +1,6 @@
 import { mkdir } from "node:fs/promises";
-import { AssuredError, toStoreError } from "@assured/core";
+import { AssuredError } from "@assured/core";
+import { toStoreError } from "@assured/core/store";
 import { fileFor } from "./durable-file.js";
 import { SerialQueue } from "./serial-queue.js";
 

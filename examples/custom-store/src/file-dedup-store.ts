@@ -1,5 +1,5 @@
+import { AssuredError } from "@assured/core";
 import {
-  AssuredError,
   assertClaimOptions,
   assertClaimToken,
   assertCompleteOptions,
@@ -17,7 +17,7 @@ import {
   quotaExceededError,
   type StoredResponse,
   systemClock,
-} from "@assured/core";
+} from "@assured/core/store";
 import { DirectoryOperations } from "./directory-operations.js";
 import { fileFor, readIfExists, replaceDurably } from "./durable-file.js";
 

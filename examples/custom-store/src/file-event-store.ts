@@ -15,7 +15,7 @@ import {
   type StreamHead,
   snapshotEntries,
   systemClock,
-} from "@assured/core";
+} from "@assured/core/store";
 import { DirectoryOperations } from "./directory-operations.js";
 import { appendDurably, replaceDurably } from "./durable-file.js";
 import { eventLine, headerLine, loadStreamLog, type StreamLog } from "./stream-file.js";

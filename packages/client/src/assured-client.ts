@@ -1,26 +1,27 @@
 import {
   AssuredError,
-  assertEventName,
-  assertKnownOptions,
-  assertStreamName,
-  CLIENT_FEATURES,
   encode,
+  type Position,
+  type RecoveryOutcome,
+  type StreamName,
+} from "@assured/core";
+import {
+  assertEventName,
+  CLIENT_FEATURES,
   FRAMES,
   type HandshakeAuth,
   type HelloFrame,
   locksFor,
   Outbox,
-  type Position,
   PROTOCOL_VERSION,
   parseBatchFrame,
   parseSubscribedFrame,
-  type RecoveryOutcome,
   Sequencer,
   type SequencerStep,
   type StartFrom,
-  type StreamName,
   type SubscribeRequest,
-} from "@assured/core";
+} from "@assured/core/protocol";
+import { assertKnownOptions, assertStreamName } from "@assured/core/store";
 import type { Socket } from "socket.io-client";
 import { ClientMetrics, type ClientStats } from "./client-metrics.js";
 import { ErrorReporter } from "./error-reporter.js";

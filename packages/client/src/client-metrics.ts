@@ -6,7 +6,7 @@ import {
   MetricInstruments,
   type MetricRecorder,
   type MetricSummary,
-} from "@assured/core";
+} from "@assured/core/protocol";
 
 /**
  * In a variable: bundlers leave the optional peer alone (a missing one must not fail a build;

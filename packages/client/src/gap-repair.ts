@@ -1,5 +1,5 @@
+import { AssuredError, type StreamName } from "@assured/core";
 import {
-  AssuredError,
   type FetchRequest,
   FRAMES,
   type HeadsRequest,
@@ -8,8 +8,7 @@ import {
   RETRYABLE_CODES,
   type Sequencer,
   type SequencerStep,
-  type StreamName,
-} from "@assured/core";
+} from "@assured/core/protocol";
 import type { Socket } from "socket.io-client";
 import { streamLog } from "./debug-log.js";
 import type { ErrorReporter } from "./error-reporter.js";

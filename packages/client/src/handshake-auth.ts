@@ -1,4 +1,4 @@
-import type { HandshakeAuth } from "@assured/core";
+import type { HandshakeAuth } from "@assured/core/protocol";
 import type { Socket } from "socket.io-client";
 
 type AuthData = Record<string, unknown>;

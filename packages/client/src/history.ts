@@ -1,15 +1,12 @@
+import { AssuredError, type Epoch, type StreamName } from "@assured/core";
 import {
-  AssuredError,
-  assertKnownOptions,
   assertLimit,
-  assertStreamName,
   decodeRecord,
-  type Epoch,
   FRAMES,
   type HistoryRequest,
   parseFetchReply,
-  type StreamName,
-} from "@assured/core";
+} from "@assured/core/protocol";
+import { assertKnownOptions, assertStreamName } from "@assured/core/store";
 import type { Socket } from "socket.io-client";
 import type { EventMeta } from "./event-handlers.js";
 import type { FirstParameter, IsLoose } from "./typed-events.js";

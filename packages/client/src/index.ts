@@ -1,16 +1,18 @@
 export {
   AssuredError,
   type AssuredErrorCode,
-  type ClientStorage,
   isAssuredError,
+  type Position,
+  type RecoveryOutcome,
+} from "@assured/core";
+export {
+  type ClientStorage,
   type MessageResult,
   type MetricSummary,
   type MetricsMeter,
   memoryStorage,
-  type Position,
-  type RecoveryOutcome,
   type RetryPolicy,
-} from "@assured/core";
+} from "@assured/core/protocol";
 export {
   AssuredClient,
   createAssuredClient,

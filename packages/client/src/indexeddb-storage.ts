@@ -1,9 +1,6 @@
-import {
-  AssuredError,
-  assertKnownOptions,
-  type ClientStorage,
-  type StorageWrite,
-} from "@assured/core";
+import { AssuredError } from "@assured/core";
+import type { ClientStorage, StorageWrite } from "@assured/core/protocol";
+import { assertKnownOptions } from "@assured/core/store";
 import { createStore, del, get, promisifyRequest, set, type UseStore } from "idb-keyval";
 import { checkWrites } from "./web-storage.js";
 

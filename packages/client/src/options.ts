@@ -1,22 +1,20 @@
+import { AssuredError } from "@assured/core";
 import {
-  AssuredError,
   assertEventName,
   assertId,
-  assertKnownOptions,
   assertMeterOption,
-  assertPositiveInteger,
   assertRetryPolicy,
   type ClientLocks,
   type ClientStorage,
   DEFAULT_MAX_PAYLOAD_BYTES,
   DEFAULT_MAX_RESULT_BYTES,
   DEFAULT_RETRY_POLICY,
-  MAX_READ_LIMIT,
   type MetricsMeter,
   memoryStorage,
   type RandomSource,
   type RetryPolicy,
-} from "@assured/core";
+} from "@assured/core/protocol";
+import { assertKnownOptions, assertPositiveInteger, MAX_READ_LIMIT } from "@assured/core/store";
 
 /** Options of `createAssuredClient`. Every field is optional. */
 export interface AssuredClientOptions {

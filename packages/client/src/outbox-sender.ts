@@ -1,11 +1,11 @@
+import type { AssuredError } from "@assured/core";
 import {
-  type AssuredError,
   batchMessages,
   FRAMES,
   type MessageResult,
   type Outbox,
   unpackReplyBatch,
-} from "@assured/core";
+} from "@assured/core/protocol";
 import type { Socket } from "socket.io-client";
 import type { ClientMetrics } from "./client-metrics.js";
 import { outboxLog } from "./debug-log.js";

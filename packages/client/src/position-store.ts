@@ -1,11 +1,5 @@
-import {
-  AssuredError,
-  assertPosition,
-  type ClientLocks,
-  type ClientStorage,
-  type Position,
-  type StreamName,
-} from "@assured/core";
+import { AssuredError, type Position, type StreamName } from "@assured/core";
+import { assertPosition, type ClientLocks, type ClientStorage } from "@assured/core/protocol";
 
 /** A position write waiting for its turn: the latest value for its stream, or null to remove it. */
 interface PendingWrite {

@@ -1,4 +1,5 @@
-import { AssuredError, decode, type MessageResult } from "@assured/core";
+import { AssuredError, decode } from "@assured/core";
+import type { MessageResult } from "@assured/core/protocol";
 
 /**
  * The answer to a message as the application sees it. `omitted: true`: the message finished,

@@ -1,12 +1,6 @@
-import {
-  AssuredError,
-  decodeRecord,
-  type EventRecord,
-  type FetchRequest,
-  type Position,
-  type Sequencer,
-  type StreamName,
-} from "@assured/core";
+import { AssuredError, type EventRecord, type Position, type StreamName } from "@assured/core";
+import type { FetchRequest, Sequencer } from "@assured/core/protocol";
+import { decodeRecord } from "@assured/core/protocol";
 import { type ErrorReporter, toAssuredError, withDetails } from "./error-reporter.js";
 import type { EventHandler, EventHandlers, EventMeta } from "./event-handlers.js";
 

@@ -1,10 +1,6 @@
-import {
-  AssuredError,
-  assertStreamName,
-  type ClientLocks,
-  type ClientStorage,
-  type StreamName,
-} from "@assured/core";
+import { AssuredError, type StreamName } from "@assured/core";
+import type { ClientLocks, ClientStorage } from "@assured/core/protocol";
+import { assertStreamName } from "@assured/core/store";
 
 /**
  * The streams the server subscribed this client to (`assured.subscribe(socket, stream)` on the

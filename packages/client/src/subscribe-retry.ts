@@ -1,10 +1,5 @@
-import {
-  type AssuredErrorCode,
-  backoffDelay,
-  type RandomSource,
-  type RetryPolicy,
-  type StreamName,
-} from "@assured/core";
+import type { AssuredErrorCode, StreamName } from "@assured/core";
+import { backoffDelay, type RandomSource, type RetryPolicy } from "@assured/core/protocol";
 import { streamLog } from "./debug-log.js";
 
 /** `assured:sub-error` codes worth subscribing again for; every other code is final. */

@@ -1,4 +1,5 @@
-import { AssuredError, type ClientStorage, type StorageWrite } from "@assured/core";
+import { AssuredError } from "@assured/core";
+import type { ClientStorage, StorageWrite } from "@assured/core/protocol";
 
 /** The part of the Web Storage API (`localStorage`, `sessionStorage`) the adapter uses. */
 export interface WebStorageLike {

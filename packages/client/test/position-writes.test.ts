@@ -1,4 +1,4 @@
-import { type ClientStorage, memoryLocks, memoryStorage } from "@assured/core";
+import { type ClientStorage, memoryLocks, memoryStorage } from "@assured/core/protocol";
 import { io } from "socket.io-client";
 import { describe, expect, it } from "vitest";
 import { createAssuredClient } from "../src/index.js";

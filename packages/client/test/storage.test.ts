@@ -1,4 +1,5 @@
-import { isAssuredError, memoryStorage, Outbox } from "@assured/core";
+import { isAssuredError } from "@assured/core";
+import { memoryStorage, Outbox } from "@assured/core/protocol";
 import { describe, expect, it } from "vitest";
 import { type WebStorageLike, webStorage } from "../src/index.js";
 

@@ -1,4 +1,5 @@
-import type { AppendEntry, EventRecord, EventStore } from "@assured/core";
+import type { EventRecord } from "@assured/core";
+import type { AppendEntry, EventStore } from "@assured/core/store";
 
 /** One entry with a one-byte payload, optionally with an id. */
 export function entry(id?: string, payload: Uint8Array = new Uint8Array([1])): AppendEntry {

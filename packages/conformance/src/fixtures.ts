@@ -1,4 +1,4 @@
-import type { DedupStore, EventStore, Retention } from "@assured/core";
+import type { DedupStore, EventStore, Retention } from "@assured/core/store";
 import { afterEach, beforeEach, expect, type TestContext } from "vitest";
 import type {
   BackendOutage,

@@ -1,4 +1,4 @@
-import type { Clock, DedupStore, EventStore, Retention } from "@assured/core";
+import type { Clock, DedupStore, EventStore, Retention } from "@assured/core/store";
 
 /** What the kit passes when it asks a harness for an event store. */
 export interface EventStoreFactoryOptions {

@@ -1,4 +1,5 @@
-import { AssuredError, assertPositiveInteger } from "@assured/core";
+import { AssuredError } from "@assured/core";
+import { assertPositiveInteger } from "@assured/core/store";
 import { DEFAULT_CASE_TIMEOUT_MS, DEFAULT_MODEL_RUNS, type SuiteOptions } from "./harness.js";
 
 /** The per-case timeout from the suite options (validated; default 30,000 ms). */

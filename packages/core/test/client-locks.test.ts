@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { isWebLocks, locksFor, memoryLocks, webLocks } from "../src/index.js";
+import { isWebLocks, locksFor, memoryLocks, webLocks } from "../src/protocol-entry.js";
 
 const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 

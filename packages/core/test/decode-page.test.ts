@@ -1,13 +1,11 @@
 import { describe, expect, it } from "vitest";
+import { AssuredError, decode, encode } from "../src/index.js";
 import {
-  AssuredError,
-  decode,
   decodeConcatenated,
   decodeRecord,
-  encode,
   packRecords,
   parseFetchReply,
-} from "../src/index.js";
+} from "../src/protocol-entry.js";
 import { decodeBase64Text } from "../src/wire-base64.js";
 
 /** A page's payloads decoded in one pass: the same values as one `decode` per payload. */

@@ -1,16 +1,15 @@
 import { describe, expect, it } from "vitest";
+import { AssuredError, MemoryDedupStore } from "../src/index.js";
+import { Deduplicator } from "../src/protocol-entry.js";
 import {
-  AssuredError,
   type BatchItemResult,
   type ClaimResult,
   claimMany,
   completeMany,
-  Deduplicator,
   type DedupStore,
   MAX_DEDUP_BATCH,
-  MemoryDedupStore,
   type StoredResponse,
-} from "../src/index.js";
+} from "../src/store-entry.js";
 
 const lease = { leaseMs: 1_000, fingerprint: "fp" };
 const response: StoredResponse = { ok: true, payload: new Uint8Array([7]) };

@@ -1,11 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import {
-  Deduplicator,
-  decode,
-  encode,
-  MemoryDedupStore,
-  type StoredResponse,
-} from "../src/index.js";
+import { decode, encode, MemoryDedupStore } from "../src/index.js";
+import { Deduplicator } from "../src/protocol-entry.js";
+import type { StoredResponse } from "../src/store-entry.js";
 
 const OPTIONS = { leaseMs: 5_000, ttlMs: 60_000 };
 const HOUR = 3_600_000;

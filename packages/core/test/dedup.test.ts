@@ -1,16 +1,7 @@
 import { describe, expect, it } from "vitest";
-import {
-  Deduplicator,
-  type DedupStore,
-  decode,
-  dedupKey,
-  encode,
-  isAssuredError,
-  MemoryDedupStore,
-  messageFingerprint,
-  runOnce,
-  type StoredResponse,
-} from "../src/index.js";
+import { decode, encode, isAssuredError, MemoryDedupStore } from "../src/index.js";
+import { Deduplicator, dedupKey, messageFingerprint, runOnce } from "../src/protocol-entry.js";
+import type { DedupStore, StoredResponse } from "../src/store-entry.js";
 
 const OPTIONS = { leaseMs: 1_000, ttlMs: 60_000 };
 

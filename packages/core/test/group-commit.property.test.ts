@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { GroupCommit, isAssuredError } from "../src/index.js";
+import { isAssuredError } from "../src/index.js";
+import { GroupCommit } from "../src/protocol-entry.js";
 
 /*
  * Adaptive group commit (DESIGN §8) against a model: random interleavings of adds (keys and

@@ -1,14 +1,7 @@
 import { describe, expect, it } from "vitest";
-import {
-  AssuredError,
-  Deduplicator,
-  type DedupRun,
-  type DedupStore,
-  decode,
-  encode,
-  MemoryDedupStore,
-  type StoredResponse,
-} from "../src/index.js";
+import { AssuredError, decode, encode, MemoryDedupStore } from "../src/index.js";
+import { Deduplicator, type DedupRun } from "../src/protocol-entry.js";
+import type { DedupStore, StoredResponse } from "../src/store-entry.js";
 import { VirtualTime } from "./virtual-time.js";
 
 const result = (value: unknown): StoredResponse => ({ ok: true, payload: encode(value) });

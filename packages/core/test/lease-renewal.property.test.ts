@@ -1,15 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  createMemoryBackend,
-  Deduplicator,
-  type DedupOutcome,
-  type DedupRun,
-  type DedupStore,
-  encode,
-  isAssuredError,
-  MemoryDedupStore,
-} from "../src/index.js";
+import { createMemoryBackend, encode, isAssuredError, MemoryDedupStore } from "../src/index.js";
+import { Deduplicator, type DedupOutcome, type DedupRun } from "../src/protocol-entry.js";
+import type { DedupStore } from "../src/store-entry.js";
 import { VirtualTime } from "./virtual-time.js";
 
 /**

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type ClaimResult, MemoryDedupStore, nextFencingToken } from "../src/index.js";
+import { MemoryDedupStore } from "../src/index.js";
+import { type ClaimResult, nextFencingToken } from "../src/store-entry.js";
 
 const lease = { leaseMs: 10, fingerprint: "f" };
 

@@ -1,12 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  AssuredError,
-  type ClaimResult,
-  createMemoryBackend,
-  type DedupOwner,
-  MemoryDedupStore,
-} from "../src/index.js";
+import { AssuredError, createMemoryBackend, MemoryDedupStore } from "../src/index.js";
+import type { ClaimResult, DedupOwner } from "../src/store-entry.js";
 
 /**
  * Model-based property test of the per-owner quota of `MemoryDedupStore`: random claims,

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type ClaimResult, MemoryDedupStore } from "../src/index.js";
+import { MemoryDedupStore } from "../src/index.js";
+import type { ClaimResult } from "../src/store-entry.js";
 
 /**
  * Model-based property test of renewed, fenced leases in `MemoryDedupStore` (DESIGN.md §8):

@@ -3,9 +3,9 @@ import {
   AssuredError,
   createMemoryBackend,
   DEFAULT_MEMORY_MAX_LENGTH,
-  MAX_APPEND_BATCH,
   MemoryEventStore,
 } from "../src/index.js";
+import { MAX_APPEND_BATCH } from "../src/store-entry.js";
 
 const bytes = (...values: number[]) => new Uint8Array(values);
 const entry = (id?: string) => ({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MemoryStreamLog } from "../src/index.js";
+import { MemoryStreamLog } from "../src/store-entry.js";
 
 /** The in-memory log keeps records in columns and payloads in shared slabs; reads copy. */
 

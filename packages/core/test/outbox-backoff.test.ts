@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { assertRetryPolicy, backoffDelay, DEFAULT_RETRY_POLICY } from "../src/index.js";
+import { assertRetryPolicy, backoffDelay, DEFAULT_RETRY_POLICY } from "../src/protocol-entry.js";
 import { seeded } from "./seeded.js";
 
 describe("backoffDelay", () => {

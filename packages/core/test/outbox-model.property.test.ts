@@ -1,16 +1,15 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { encode, isAssuredError } from "../src/index.js";
 import {
   type ClientLocks,
   type ClientStorage,
-  encode,
-  isAssuredError,
   type MessageFrame,
   memoryLocks,
   Outbox,
   type OutboxChannel,
   type StorageWrite,
-} from "../src/index.js";
+} from "../src/protocol-entry.js";
 import { seeded } from "./seeded.js";
 
 /*

@@ -1,18 +1,16 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { decode, encode, isAssuredError } from "../src/index.js";
+import { DEFAULT_ADOPT_GRACE_MS, outboxConfig } from "../src/outbox-options.js";
 import {
   type ClientLocks,
   type ClientStorage,
-  decode,
-  encode,
-  isAssuredError,
   memoryLocks,
   Outbox,
   type OutboxChannel,
   type OutboxOptions,
   type OutboxTimers,
   type StorageWrite,
-} from "../src/index.js";
-import { DEFAULT_ADOPT_GRACE_MS, outboxConfig } from "../src/outbox-options.js";
+} from "../src/protocol-entry.js";
 
 const T0 = 1_000_000;
 const half = () => 0.5;

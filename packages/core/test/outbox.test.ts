@@ -1,14 +1,12 @@
 import { describe, expect, it } from "vitest";
+import { decode, encode, isAssuredError } from "../src/index.js";
 import {
   type ClientStorage,
   DEFAULT_RETRY_POLICY,
-  decode,
-  encode,
-  isAssuredError,
   memoryStorage,
   Outbox,
   type OutboxOptions,
-} from "../src/index.js";
+} from "../src/protocol-entry.js";
 
 const T0 = 1_000_000;
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);

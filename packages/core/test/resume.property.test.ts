@@ -1,13 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  type EventRecord,
-  judgeResume,
-  type Position,
-  type ResumeVerdict,
-  resumeCheckOffset,
-  type StreamHead,
-} from "../src/index.js";
+import type { EventRecord, Position } from "../src/index.js";
+import { judgeResume, type ResumeVerdict, resumeCheckOffset } from "../src/protocol-entry.js";
+import type { StreamHead } from "../src/store-entry.js";
 
 /*
  * Positions detect divergence (DESIGN §8): a model of one stream's log under appends, trims,

@@ -1,12 +1,11 @@
 import { describe, expect, it } from "vitest";
+import { type EventRecord, isAssuredError } from "../src/index.js";
 import {
-  type EventRecord,
-  isAssuredError,
   type ParsedSubscribed,
   packRecords,
   parseSubscribedFrame,
   Sequencer,
-} from "../src/index.js";
+} from "../src/protocol-entry.js";
 
 /* The client half of "positions detect divergence" (DESIGN §8): ids travel with positions. */
 

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
+import { encode } from "../src/index.js";
 import {
-  encode,
   packRecords,
   parseBatchFrame,
   parseFetchReply,
   parseHeadsReply,
   parseSubscribedFrame,
-} from "../src/index.js";
+} from "../src/protocol-entry.js";
 
 const records = [1, 2, 3].map((offset) => ({
   offset,

@@ -1,18 +1,16 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import type { EventRecord, Position, RecoveryOutcome } from "../src/index.js";
 import {
   type CheckMarks,
-  type EventRecord,
   type FetchRequest,
   type FetchResult,
   judgeResume,
   type ParsedSubscribed,
-  type Position,
-  type RecoveryOutcome,
   Sequencer,
   type SequencerStep,
   type SubscribeRequest,
-} from "../src/index.js";
+} from "../src/protocol-entry.js";
 import { seeded } from "./seeded.js";
 
 /*

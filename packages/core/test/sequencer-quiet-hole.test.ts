@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type EventRecord, Sequencer, type SequencerStep } from "../src/index.js";
+import type { EventRecord } from "../src/index.js";
+import { Sequencer, type SequencerStep } from "../src/protocol-entry.js";
 
 /*
  * Found by the sequencer's network property (now sequencer-model.property.test.ts): a fetch of a

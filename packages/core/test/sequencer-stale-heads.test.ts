@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type EventRecord, type ParsedSubscribed, Sequencer } from "../src/index.js";
+import type { EventRecord } from "../src/index.js";
+import { type ParsedSubscribed, Sequencer } from "../src/protocol-entry.js";
 
 /*
  * Found by the chaos harness's long run: after a store restarted empty, a position check read

@@ -1,12 +1,13 @@
 import { describe, expect, it } from "vitest";
+import type { EventRecord } from "../src/index.js";
+import { isAssuredError } from "../src/index.js";
 import type {
-  EventRecord,
   FetchRequest,
   FetchResult,
   ParsedBatch,
   ParsedSubscribed,
-} from "../src/index.js";
-import { isAssuredError, Sequencer } from "../src/index.js";
+} from "../src/protocol-entry.js";
+import { Sequencer } from "../src/protocol-entry.js";
 
 const S = "room:1";
 const E = "epoch-a";

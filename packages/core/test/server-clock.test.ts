@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { ServerClock } from "../src/index.js";
+import { ServerClock } from "../src/store-entry.js";
 
 describe("ServerClock", () => {
   it("carries the server's time forward on the monotonic clock and reads it again when due", async () => {

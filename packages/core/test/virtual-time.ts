@@ -1,4 +1,4 @@
-import type { LeaseTimers } from "../src/index.js";
+import type { LeaseTimers } from "../src/protocol-entry.js";
 
 interface Scheduled {
   at: number;

@@ -1,13 +1,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { encode, isAssuredError } from "../src/index.js";
 import {
-  encode,
   INLINE_PAYLOADS_MAX_BYTES,
-  isAssuredError,
   packRecords,
   unpackRecords,
   wirePayloadBytes,
-} from "../src/index.js";
+} from "../src/protocol-entry.js";
 import {
   base64Length,
   decodeBase64,

@@ -1,15 +1,13 @@
+import { AssuredError, encode } from "@assured/core";
 import {
-  AssuredError,
   assertEventName,
   assertId,
-  assertKnownOptions,
   assertMeterOption,
-  assertStreamName,
-  encode,
   ROOM_PREFIX,
   type StartFrom,
   type SubscribedFrame,
-} from "@assured/core";
+} from "@assured/core/protocol";
+import { assertKnownOptions, assertStreamName } from "@assured/core/store";
 import createDebug from "debug";
 import type { Namespace, Server, Socket } from "socket.io";
 import { closeSocketBudget, meterOf } from "./budgets.js";

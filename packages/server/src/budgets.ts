@@ -1,4 +1,4 @@
-import { type WireRecord, wirePayloadBytes } from "@assured/core";
+import { type WireRecord, wirePayloadBytes } from "@assured/core/protocol";
 import { type ConnectionMeter, connectionMeter, disposeConnectionMeter } from "./backlog-guard.js";
 import { type Grant, SocketBudget } from "./byte-budget.js";
 import type { ServerContext } from "./context.js";

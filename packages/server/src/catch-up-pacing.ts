@@ -1,4 +1,5 @@
-import type { Epoch, FetchReply, FetchRequest, Offset } from "@assured/core";
+import type { Epoch, Offset } from "@assured/core";
+import type { FetchReply, FetchRequest } from "@assured/core/protocol";
 
 /**
  * How a subscription's catch-up is paced (G11, DESIGN §8): like the first protocol's replay,

@@ -1,12 +1,6 @@
-import {
-  AssuredError,
-  type CommittedRange,
-  describe,
-  type EventRecord,
-  FRAMES,
-  packRecords,
-  toStoreError,
-} from "@assured/core";
+import { AssuredError, type EventRecord } from "@assured/core";
+import { FRAMES, packRecords } from "@assured/core/protocol";
+import { type CommittedRange, describe, toStoreError } from "@assured/core/store";
 import createDebug from "debug";
 import { chunkByBytes } from "./batch-chunks.js";
 import type { ServerContext } from "./context.js";

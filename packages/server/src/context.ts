@@ -1,4 +1,5 @@
-import type { AssuredErrorData, DedupStore, EventStore } from "@assured/core";
+import type { AssuredErrorData } from "@assured/core";
+import type { DedupStore, EventStore } from "@assured/core/store";
 import createDebug from "debug";
 import type { Namespace } from "socket.io";
 import { WriteWatchdog } from "./backlog-guard.js";

@@ -1,11 +1,10 @@
+import { AssuredError } from "@assured/core";
 import {
-  AssuredError,
   assertEpoch,
   assertEventName,
   assertId,
   assertOffset,
   assertPosition,
-  assertStreamName,
   type FetchRequest,
   type HistoryRequest,
   MAX_PRINCIPAL_LENGTH,
@@ -13,7 +12,8 @@ import {
   PROTOCOL_VERSION,
   type StartFrom,
   type SubscribeRequest,
-} from "@assured/core";
+} from "@assured/core/protocol";
+import { assertStreamName } from "@assured/core/store";
 import { badFrame } from "./wire.js";
 
 /**

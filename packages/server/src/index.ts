@@ -1,4 +1,4 @@
-export type { MetricSummary, MetricsMeter } from "@assured/core";
+export type { MetricSummary, MetricsMeter } from "@assured/core/protocol";
 export { encodeApplicationError } from "./application-error.js";
 export {
   AssuredServer,

@@ -1,10 +1,6 @@
-import {
-  AssuredError,
-  assertKnownOptions,
-  assertPositiveInteger,
-  DEFAULT_MAX_PAYLOAD_BYTES,
-  MAX_READ_LIMIT,
-} from "@assured/core";
+import { AssuredError } from "@assured/core";
+import { DEFAULT_MAX_PAYLOAD_BYTES } from "@assured/core/protocol";
+import { assertKnownOptions, assertPositiveInteger, MAX_READ_LIMIT } from "@assured/core/store";
 
 /** Every bound the server enforces (G11). All are positive integers. */
 export interface AssuredLimits {

@@ -1,4 +1,5 @@
-import { AssuredError, type MessageFrame } from "@assured/core";
+import { AssuredError } from "@assured/core";
+import type { MessageFrame } from "@assured/core/protocol";
 
 /**
  * Messages expire, never re-run (G9 with a window, DESIGN.md §8). The dedup store remembers a

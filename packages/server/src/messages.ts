@@ -1,18 +1,14 @@
+import { AssuredError, type AssuredErrorData, decode, encode, isAssuredError } from "@assured/core";
 import {
   type AheadClaim,
-  AssuredError,
-  type AssuredErrorData,
   assertBoundedMessagePack,
   Deduplicator,
   type DedupRun,
-  decode,
   dedupKey,
-  encode,
-  isAssuredError,
   type MessageFrame,
   type MessageReply,
-  type StoredResponse,
-} from "@assured/core";
+} from "@assured/core/protocol";
+import type { StoredResponse } from "@assured/core/store";
 import createDebug from "debug";
 import { encodeApplicationError, isRetryableFailure } from "./application-error.js";
 import type { ServerContext } from "./context.js";

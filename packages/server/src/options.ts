@@ -1,4 +1,5 @@
-import type { DedupStore, EventStore, MetricsMeter } from "@assured/core";
+import type { MetricsMeter } from "@assured/core/protocol";
+import type { DedupStore, EventStore } from "@assured/core/store";
 import type { Namespace, Server, Socket } from "socket.io";
 import type { OnServerFailure } from "./failure-reports.js";
 import type { AssuredLimits } from "./limits.js";

@@ -1,11 +1,6 @@
-import {
-  type EventRecord,
-  judgeResume,
-  type Position,
-  type RecoveryReason,
-  type StartFrom,
-  type StreamHead,
-} from "@assured/core";
+import type { EventRecord, Position, RecoveryReason } from "@assured/core";
+import { judgeResume, type StartFrom } from "@assured/core/protocol";
+import type { StreamHead } from "@assured/core/store";
 
 /** Where a (re)subscription starts and whether it recovers every missed event (G6). */
 export interface SubscribeOutcome {

@@ -1,14 +1,6 @@
-import {
-  type AppendEntry,
-  AssuredError,
-  type Epoch,
-  type EventRecord,
-  type EventStore,
-  FRAMES,
-  GroupCommit,
-  packRecords,
-  toStoreError,
-} from "@assured/core";
+import { AssuredError, type Epoch, type EventRecord } from "@assured/core";
+import { FRAMES, GroupCommit, packRecords } from "@assured/core/protocol";
+import { type AppendEntry, type EventStore, toStoreError } from "@assured/core/store";
 import createDebug from "debug";
 import type { Namespace } from "socket.io";
 import { chunkByBytes } from "./batch-chunks.js";

@@ -1,11 +1,11 @@
+import { AssuredError } from "@assured/core";
 import {
-  AssuredError,
   type FetchReply,
   type FetchRequest,
   type HistoryReply,
   type HistoryRequest,
   wirePayloadBytes,
-} from "@assured/core";
+} from "@assured/core/protocol";
 import type { AssuredLimits } from "./limits.js";
 import {
   availableTokens,

@@ -1,18 +1,16 @@
+import { AssuredError, type EventRecord } from "@assured/core";
 import {
-  AssuredError,
-  type EventRecord,
   type FetchReply,
   type FetchRequest,
   type HeadsReply,
   type HistoryReply,
   type HistoryRequest,
   packRecords,
-  type StreamHead,
-  toStoreError,
   toWirePayloads,
   type WirePayloads,
   type WireRecord,
-} from "@assured/core";
+} from "@assured/core/protocol";
+import { type StreamHead, toStoreError } from "@assured/core/store";
 import { chunkByBytes } from "./batch-chunks.js";
 import {
   frameReservation,

@@ -1,4 +1,4 @@
-import { batchReplies, FRAMES, type MessageReply } from "@assured/core";
+import { batchReplies, FRAMES, type MessageReply } from "@assured/core/protocol";
 import type { AnySocket } from "./wire.js";
 
 /**

@@ -1,11 +1,6 @@
-import {
-  type EventRecord,
-  type Offset,
-  type Position,
-  resumeCheckOffset,
-  type StreamHead,
-  toStoreError,
-} from "@assured/core";
+import type { EventRecord, Offset, Position } from "@assured/core";
+import { resumeCheckOffset } from "@assured/core/protocol";
+import { type StreamHead, toStoreError } from "@assured/core/store";
 import type { ServerContext } from "./context.js";
 
 /**

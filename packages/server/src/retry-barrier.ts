@@ -1,9 +1,5 @@
-import {
-  AssuredError,
-  type AssuredErrorCode,
-  type AssuredErrorData,
-  RETRYABLE_CODES,
-} from "@assured/core";
+import { AssuredError, type AssuredErrorCode, type AssuredErrorData } from "@assured/core";
+import { RETRYABLE_CODES } from "@assured/core/protocol";
 
 /**
  * Send order across retries (G10). A client keeps a window of messages in flight; when one of

@@ -1,5 +1,5 @@
+import { AssuredError } from "@assured/core";
 import {
-  AssuredError,
   type FetchReply,
   FRAMES,
   type HelloFrame,
@@ -7,7 +7,7 @@ import {
   PROTOCOL_VERSION,
   type SubscribeRequest,
   unpackMessageBatch,
-} from "@assured/core";
+} from "@assured/core/protocol";
 import createDebug from "debug";
 import { claimContinuation, type SettleContinuation } from "./catch-up-pacing.js";
 import type { ServerContext } from "./context.js";

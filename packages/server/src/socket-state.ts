@@ -1,4 +1,5 @@
-import type { AssuredErrorData, SubscribedFrame, SubscribeRequest } from "@assured/core";
+import type { AssuredErrorData } from "@assured/core";
+import type { SubscribedFrame, SubscribeRequest } from "@assured/core/protocol";
 import type { SocketBudget } from "./byte-budget.js";
 import type { CatchUp } from "./catch-up-pacing.js";
 import type { AssuredLimits } from "./limits.js";

@@ -1,13 +1,13 @@
+import { AssuredError } from "@assured/core";
 import {
-  AssuredError,
   FRAMES,
   packRecords,
   ROOM_PREFIX,
   type SubscribedFrame,
   type SubscribeRequest,
-  toStoreError,
   type UnsubscribedFrame,
-} from "@assured/core";
+} from "@assured/core/protocol";
+import { toStoreError } from "@assured/core/store";
 import createDebug from "debug";
 import { type CatchUp, pendingCatchUp, startCatchUp } from "./catch-up-pacing.js";
 import type { ServerContext } from "./context.js";

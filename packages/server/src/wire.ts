@@ -1,10 +1,5 @@
-import {
-  AssuredError,
-  type AssuredErrorData,
-  FRAMES,
-  ROOM_PREFIX,
-  type StreamName,
-} from "@assured/core";
+import { AssuredError, type AssuredErrorData, type StreamName } from "@assured/core";
+import { FRAMES, ROOM_PREFIX } from "@assured/core/protocol";
 import type { Socket } from "socket.io";
 
 /** A socket with Assured's frames, free of the application's typed-events constraints. */

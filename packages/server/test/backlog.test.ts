@@ -1,4 +1,4 @@
-import { FRAMES } from "@assured/core";
+import { FRAMES } from "@assured/core/protocol";
 import type { Socket as ServerSocket } from "socket.io";
 import { afterEach, describe, expect, it } from "vitest";
 import { assuredAuth, type Peer, startAssured } from "./harness.js";

@@ -1,11 +1,5 @@
-import {
-  type AssuredErrorData,
-  encode,
-  FRAMES,
-  MemoryDedupStore,
-  MemoryEventStore,
-  type SubscribeErrorFrame,
-} from "@assured/core";
+import { type AssuredErrorData, encode, MemoryDedupStore, MemoryEventStore } from "@assured/core";
+import { FRAMES, type SubscribeErrorFrame } from "@assured/core/protocol";
 import { Server } from "socket.io";
 import { afterEach, describe, expect, it } from "vitest";
 import { createAssuredServer } from "../src/index.js";

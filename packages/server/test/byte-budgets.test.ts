@@ -1,12 +1,10 @@
+import { encode, MemoryDedupStore, MemoryEventStore } from "@assured/core";
 import {
   type BatchFrame,
-  encode,
   type FetchReply,
   FRAMES,
-  MemoryDedupStore,
-  MemoryEventStore,
   type MessageReply,
-} from "@assured/core";
+} from "@assured/core/protocol";
 import { Server, type Socket as ServerSocket } from "socket.io";
 import { afterEach, describe, expect, it } from "vitest";
 import { createAssuredServer, DEFAULT_LIMITS } from "../src/index.js";

@@ -1,10 +1,6 @@
-import {
-  AssuredError,
-  type CommittedRange,
-  encode,
-  MemoryEventStore,
-  unpackRecords,
-} from "@assured/core";
+import { AssuredError, encode, MemoryEventStore } from "@assured/core";
+import { unpackRecords } from "@assured/core/protocol";
+import type { CommittedRange } from "@assured/core/store";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { CommitFeed, type CommitFeedTarget } from "../src/commit-feed.js";

@@ -1,13 +1,6 @@
-import {
-  AssuredError,
-  type BatchFrame,
-  type CommittedRange,
-  type EventStore,
-  encode,
-  FRAMES,
-  MemoryDedupStore,
-  MemoryEventStore,
-} from "@assured/core";
+import { AssuredError, encode, MemoryDedupStore, MemoryEventStore } from "@assured/core";
+import { type BatchFrame, FRAMES } from "@assured/core/protocol";
+import type { CommittedRange, EventStore } from "@assured/core/store";
 import { Server } from "socket.io";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createAssuredServer, type ServerFailure } from "../src/index.js";

@@ -1,5 +1,6 @@
 import { createAssuredClient } from "@assured/client";
-import { decode, isAssuredError, MemoryDedupStore, type MessageReply } from "@assured/core";
+import { decode, isAssuredError, MemoryDedupStore } from "@assured/core";
+import type { MessageReply } from "@assured/core/protocol";
 import { io as connectClient } from "socket.io-client";
 import { afterEach, describe, expect, it } from "vitest";
 import { assuredAuth, startAssured } from "./harness.js";

@@ -1,14 +1,12 @@
 import {
   createMemoryBackend,
   type EventRecord,
-  FRAMES,
   isAssuredError,
   type MemoryBackend,
   MemoryEventStore,
-  MemoryStreamLog,
-  type SubscribedFrame,
-  type SubscribeErrorFrame,
 } from "@assured/core";
+import { FRAMES, type SubscribedFrame, type SubscribeErrorFrame } from "@assured/core/protocol";
+import { MemoryStreamLog } from "@assured/core/store";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseSubscribeRequest } from "../src/frames.js";
 import { assuredAuth, seed, startAssured } from "./harness.js";

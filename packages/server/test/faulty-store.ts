@@ -1,11 +1,5 @@
-import {
-  type AppendEntry,
-  type AppendResult,
-  type EventStore,
-  MemoryEventStore,
-  type MemoryEventStoreOptions,
-  type ReadOptions,
-} from "@assured/core";
+import { MemoryEventStore, type MemoryEventStoreOptions } from "@assured/core";
+import type { AppendEntry, AppendResult, EventStore, ReadOptions } from "@assured/core/store";
 
 /**
  * A real `MemoryEventStore` with switches for failures a real backend has: it can be down

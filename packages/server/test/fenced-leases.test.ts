@@ -2,14 +2,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createAssuredClient } from "@assured/client";
-import {
-  createMemoryBackend,
-  type DedupStore,
-  decode,
-  dedupKey,
-  MemoryDedupStore,
-  type MessageReply,
-} from "@assured/core";
+import { createMemoryBackend, decode, MemoryDedupStore } from "@assured/core";
+import { dedupKey, type MessageReply } from "@assured/core/protocol";
+import type { DedupStore } from "@assured/core/store";
 import { SqliteDedupStore } from "@assured/store-sqlite";
 import { io as connectClient } from "socket.io-client";
 import { afterEach, describe, expect, it } from "vitest";

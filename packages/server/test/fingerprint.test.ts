@@ -1,4 +1,5 @@
-import { encode, messageFingerprint } from "@assured/core";
+import { encode } from "@assured/core";
+import { messageFingerprint } from "@assured/core/protocol";
 import { describe, expect, it } from "vitest";
 import { messageFingerprintSync } from "../src/fingerprint.js";
 

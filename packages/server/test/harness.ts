@@ -1,22 +1,22 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import {
-  type BatchFrame,
-  type DedupStore,
   decode,
   type EventRecord,
-  type EventStore,
   encode,
-  type FetchReply,
-  FRAMES,
   MemoryDedupStore,
   MemoryEventStore,
+} from "@assured/core";
+import {
+  type BatchFrame,
+  type FetchReply,
+  FRAMES,
   type MessageReply,
-  newId,
   PROTOCOL_VERSION,
   type SubscribedFrame,
   unpackRecords,
-} from "@assured/core";
+} from "@assured/core/protocol";
+import { type DedupStore, type EventStore, newId } from "@assured/core/store";
 import { Server, type ServerOptions } from "socket.io";
 import {
   type Socket as ClientSocket,

@@ -1,12 +1,5 @@
-import {
-  type AssuredErrorData,
-  decode,
-  encode,
-  FRAMES,
-  type HistoryReply,
-  MemoryEventStore,
-  unpackRecords,
-} from "@assured/core";
+import { type AssuredErrorData, decode, encode, MemoryEventStore } from "@assured/core";
+import { FRAMES, type HistoryReply, unpackRecords } from "@assured/core/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { historyReplyCost } from "../src/rate-limit.js";
 import { assuredAuth, range, seed, startAssured } from "./harness.js";

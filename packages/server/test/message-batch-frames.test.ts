@@ -1,13 +1,12 @@
+import { decode, encode } from "@assured/core";
 import {
   batchMessages,
-  decode,
-  encode,
   FRAMES,
   type MessageFrame,
-  newId,
   type ReplyBatchFrame,
   unpackReplyBatch,
-} from "@assured/core";
+} from "@assured/core/protocol";
+import { newId } from "@assured/core/store";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Peer, range, type StartOptions, startAssured } from "./harness.js";
 

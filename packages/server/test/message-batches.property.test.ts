@@ -1,14 +1,12 @@
+import { AssuredError, decode, encode } from "@assured/core";
 import {
-  AssuredError,
   batchMessages,
-  decode,
-  encode,
   FRAMES,
   memoryStorage,
   Outbox,
   type ReplyBatchFrame,
   unpackReplyBatch,
-} from "@assured/core";
+} from "@assured/core/protocol";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Peer, startAssured } from "./harness.js";

@@ -1,12 +1,6 @@
-import {
-  type AssuredErrorData,
-  decode,
-  encode,
-  FRAMES,
-  MemoryDedupStore,
-  type MessageReply,
-  newId,
-} from "@assured/core";
+import { type AssuredErrorData, decode, encode, MemoryDedupStore } from "@assured/core";
+import { FRAMES, type MessageReply } from "@assured/core/protocol";
+import { newId } from "@assured/core/store";
 import { afterEach, describe, expect, it } from "vitest";
 import { expiryMarginMs, expiryWindowMs } from "../src/message-expiry.js";
 import { assuredAuth, type Peer, startAssured } from "./harness.js";

@@ -1,4 +1,6 @@
-import { type DedupStore, decode, MemoryDedupStore, type MessageReply } from "@assured/core";
+import { decode, MemoryDedupStore } from "@assured/core";
+import type { MessageReply } from "@assured/core/protocol";
+import type { DedupStore } from "@assured/core/store";
 import { afterEach, describe, expect, it } from "vitest";
 import { assuredAuth, startAssured } from "./harness.js";
 

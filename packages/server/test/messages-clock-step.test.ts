@@ -1,4 +1,5 @@
-import { decode, MemoryDedupStore, type MessageReply } from "@assured/core";
+import { decode, MemoryDedupStore } from "@assured/core";
+import type { MessageReply } from "@assured/core/protocol";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { assuredAuth, startAssured } from "./harness.js";
 

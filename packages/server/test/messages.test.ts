@@ -1,15 +1,6 @@
-import {
-  AssuredError,
-  createMemoryBackend,
-  type DedupStore,
-  decode,
-  dedupKey,
-  encode,
-  FRAMES,
-  MemoryDedupStore,
-  type MessageReply,
-  newId,
-} from "@assured/core";
+import { AssuredError, createMemoryBackend, decode, encode, MemoryDedupStore } from "@assured/core";
+import { dedupKey, FRAMES, type MessageReply } from "@assured/core/protocol";
+import { type DedupStore, newId } from "@assured/core/store";
 import { afterEach, describe, expect, it } from "vitest";
 import { assuredAuth, startAssured } from "./harness.js";
 

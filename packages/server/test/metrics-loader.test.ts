@@ -1,4 +1,4 @@
-import { loadGlobalMeter, MetricInstruments } from "@assured/core";
+import { loadGlobalMeter, MetricInstruments } from "@assured/core/protocol";
 import { metrics } from "@opentelemetry/api";
 import { afterEach, describe, expect, it } from "vitest";
 import { SERVER_METER_NAME } from "../src/index.js";

@@ -1,4 +1,5 @@
-import { AssuredError, FRAMES, MemoryEventStore, type MessageReply } from "@assured/core";
+import { AssuredError, MemoryEventStore } from "@assured/core";
+import { FRAMES, type MessageReply } from "@assured/core/protocol";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { SERVER_METER_NAME } from "../src/index.js";
 import { assuredAuth, seed, startAssured } from "./harness.js";

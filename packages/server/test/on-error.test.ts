@@ -1,13 +1,6 @@
-import {
-  AssuredError,
-  decode,
-  type EventStore,
-  type FetchReply,
-  FRAMES,
-  isAssuredError,
-  MemoryEventStore,
-  toStoreError,
-} from "@assured/core";
+import { AssuredError, decode, isAssuredError, MemoryEventStore } from "@assured/core";
+import { type FetchReply, FRAMES } from "@assured/core/protocol";
+import { type EventStore, toStoreError } from "@assured/core/store";
 import { Server } from "socket.io";
 import { afterEach, describe, expect, it } from "vitest";
 import { createFailureReporter } from "../src/failure-reports.js";

@@ -1,4 +1,5 @@
-import { FRAMES, type MessageReply, newId } from "@assured/core";
+import { FRAMES, type MessageReply } from "@assured/core/protocol";
+import { newId } from "@assured/core/store";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { assuredAuth, startAssured } from "./harness.js";

@@ -1,4 +1,5 @@
-import { decode, FRAMES, isAssuredError } from "@assured/core";
+import { decode, isAssuredError } from "@assured/core";
+import { FRAMES } from "@assured/core/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { FaultyStore } from "./faulty-store.js";
 import { assuredAuth, range, startAssured } from "./harness.js";

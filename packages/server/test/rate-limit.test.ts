@@ -1,10 +1,5 @@
-import {
-  type AssuredErrorData,
-  encode,
-  type FetchReply,
-  FRAMES,
-  type SubscribeErrorFrame,
-} from "@assured/core";
+import { type AssuredErrorData, encode } from "@assured/core";
+import { type FetchReply, FRAMES, type SubscribeErrorFrame } from "@assured/core/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { DEFAULT_LIMITS } from "../src/index.js";
 import {

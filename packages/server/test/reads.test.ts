@@ -1,4 +1,5 @@
-import { decode, encode, FRAMES, MemoryEventStore, unpackRecords } from "@assured/core";
+import { decode, encode, MemoryEventStore } from "@assured/core";
+import { FRAMES, unpackRecords } from "@assured/core/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { assuredAuth, range, seed, startAssured } from "./harness.js";
 

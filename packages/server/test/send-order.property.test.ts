@@ -1,4 +1,6 @@
-import { type AssuredErrorData, encode, FRAMES, type MessageReply, newId } from "@assured/core";
+import { type AssuredErrorData, encode } from "@assured/core";
+import { FRAMES, type MessageReply } from "@assured/core/protocol";
+import { newId } from "@assured/core/store";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Peer, range, startAssured } from "./harness.js";

@@ -1,12 +1,6 @@
-import {
-  type AssuredErrorData,
-  type DedupStore,
-  encode,
-  FRAMES,
-  MemoryDedupStore,
-  type MessageReply,
-  newId,
-} from "@assured/core";
+import { type AssuredErrorData, encode, MemoryDedupStore } from "@assured/core";
+import { FRAMES, type MessageReply } from "@assured/core/protocol";
+import { type DedupStore, newId } from "@assured/core/store";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Peer, startAssured } from "./harness.js";
 

@@ -4,7 +4,7 @@ import {
   type SubscribedFrame,
   type SubscribeErrorFrame,
   type UnsubscribedFrame,
-} from "@assured/core";
+} from "@assured/core/protocol";
 import type { Socket } from "socket.io";
 import { afterEach, describe, expect, it } from "vitest";
 import { assuredAuth, type Peer, startAssured } from "./harness.js";

@@ -1,10 +1,5 @@
-import {
-  encode,
-  FRAMES,
-  MemoryEventStore,
-  type SubscribedFrame,
-  type SubscribeErrorFrame,
-} from "@assured/core";
+import { encode, MemoryEventStore } from "@assured/core";
+import { FRAMES, type SubscribedFrame, type SubscribeErrorFrame } from "@assured/core/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { FaultyStore } from "./faulty-store.js";
 import { assuredAuth, range, seed, startAssured } from "./harness.js";

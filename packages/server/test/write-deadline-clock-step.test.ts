@@ -1,4 +1,5 @@
-import { encode, FRAMES, MemoryEventStore } from "@assured/core";
+import { encode, MemoryEventStore } from "@assured/core";
+import { FRAMES } from "@assured/core/protocol";
 import type { Socket as ServerSocket } from "socket.io";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DEFAULT_LIMITS } from "../src/index.js";

@@ -2,7 +2,7 @@
 // same documents, in the same run, on the same server. Uses MONGODB_URL, else starts FerretDB.
 //   pnpm bench                      (defaults)
 //   BENCH_EVENTS=20000 pnpm bench   (events per scenario)
-import { newId } from "@assured/core";
+import { newId } from "@assured/core/store";
 import { type RunningService, startFerretDB } from "@assured/test-services";
 import { Binary, type Collection, type Document, MongoClient } from "mongodb";
 import { MongoEventStore } from "../src/index.js";

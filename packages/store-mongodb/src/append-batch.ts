@@ -1,11 +1,11 @@
+import { AssuredError } from "@assured/core";
 import {
   type AppendEntry,
   type AppendResult,
-  AssuredError,
   type Clock,
   newId,
   type Retention,
-} from "@assured/core";
+} from "@assured/core/store";
 import type { Collection } from "mongodb";
 import { type EventDocument, eventKey, type StreamDocument } from "./documents.js";
 import { toBinary } from "./driver.js";

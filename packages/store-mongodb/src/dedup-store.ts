@@ -1,5 +1,5 @@
+import { AssuredError } from "@assured/core";
 import {
-  AssuredError,
   assertClaimOptions,
   assertClaimToken,
   assertCompleteOptions,
@@ -15,7 +15,7 @@ import {
   nextFencingToken,
   quotaExceededError,
   type StoredResponse,
-} from "@assured/core";
+} from "@assured/core/store";
 import type { Collection, Db } from "mongodb";
 import {
   type DedupCollections,

@@ -1,4 +1,4 @@
-import { type Clock, newId } from "@assured/core";
+import { type Clock, newId } from "@assured/core/store";
 import type { Binary, Collection } from "mongodb";
 import type { DedupDocument } from "./collections.js";
 import { isDuplicateKeyError } from "./duplicate-key.js";

@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import { loadDriver } from "@assured/core";
+import { loadDriver } from "@assured/core/store";
 import type { Binary } from "mongodb";
 
 type MongoDriver = typeof import("mongodb");

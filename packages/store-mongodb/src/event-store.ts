@@ -11,7 +11,7 @@ import {
   type Retention,
   type StreamHead,
   snapshotEntries,
-} from "@assured/core";
+} from "@assured/core/store";
 import type { Db } from "mongodb";
 import { type AppendContext, appendBatch } from "./append-batch.js";
 import { type EventCollections, prepareEventCollections } from "./collections.js";

@@ -1,10 +1,10 @@
+import { AssuredError } from "@assured/core";
 import {
   type AppendEntry,
   type AppendResult,
-  AssuredError,
   MAX_APPEND_BATCH,
   toStoreError,
-} from "@assured/core";
+} from "@assured/core/store";
 
 interface QueuedAppend {
   entries: readonly AppendEntry[];

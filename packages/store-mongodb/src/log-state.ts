@@ -1,4 +1,4 @@
-import type { Clock, Retention, StreamHead } from "@assured/core";
+import type { Clock, Retention, StreamHead } from "@assured/core/store";
 import type { StreamDocument } from "./documents.js";
 import type { HeadCache } from "./head-cache.js";
 import type { LogAccess } from "./log-access.js";

@@ -1,11 +1,11 @@
+import { AssuredError } from "@assured/core";
 import {
-  AssuredError,
   assertKnownOptions,
   type Clock,
   describe,
   type Retention,
   systemClock,
-} from "@assured/core";
+} from "@assured/core/store";
 import type { Db, MongoClient, MongoClientOptions, ReadConcernLevel } from "mongodb";
 
 /** Which server-specific code paths to use; `"auto"` asks the server (`buildInfo`). */

@@ -1,4 +1,4 @@
-import { type Clock, ServerClock } from "@assured/core";
+import { type Clock, ServerClock } from "@assured/core/store";
 import type { Db } from "mongodb";
 
 /** The clocks a Mongo store judges time by. */

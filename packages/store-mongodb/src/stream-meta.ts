@@ -1,4 +1,4 @@
-import { newId } from "@assured/core";
+import { newId } from "@assured/core/store";
 import type { Collection } from "mongodb";
 import type { StreamDocument } from "./documents.js";
 import { isDuplicateKeyError } from "./duplicate-key.js";

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import type { EventStore } from "@assured/core";
+import type { EventStore } from "@assured/core/store";
 import { afterEach, describe, expect, it } from "vitest";
 import { MongoEventStore } from "../src/index.js";
 import { isolatedDatabase, mongodbUrl, newClient, useClient } from "./mongo-fixture.js";

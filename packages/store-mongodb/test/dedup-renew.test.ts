@@ -1,5 +1,5 @@
 import { createTestClock, type TestClock } from "@assured/conformance";
-import type { ClaimResult } from "@assured/core";
+import type { ClaimResult } from "@assured/core/store";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { MongoDedupStore, type MongoServerKind } from "../src/index.js";
 import { isolatedDatabase, useClient } from "./mongo-fixture.js";

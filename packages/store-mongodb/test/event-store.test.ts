@@ -1,5 +1,6 @@
 import { createTestClock } from "@assured/conformance";
-import { type AppendEntry, isAssuredError } from "@assured/core";
+import { isAssuredError } from "@assured/core";
+import type { AppendEntry } from "@assured/core/store";
 import { Binary, type CommandStartedEvent, MongoClient } from "mongodb";
 import { afterEach, describe, expect, it } from "vitest";
 import { MongoEventStore, type MongoEventStoreOptions } from "../src/index.js";

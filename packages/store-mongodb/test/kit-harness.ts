@@ -1,5 +1,5 @@
 import type { DedupStoreHarness, EventStoreHarness } from "@assured/conformance";
-import type { Clock, Retention } from "@assured/core";
+import type { Clock, Retention } from "@assured/core/store";
 import { RestartableServer, useOwnServer } from "@assured/test-services";
 import { MongoClient } from "mongodb";
 import { afterAll } from "vitest";

@@ -1,4 +1,5 @@
-import { type AppendEntry, encode } from "@assured/core";
+import { encode } from "@assured/core";
+import type { AppendEntry } from "@assured/core/store";
 import { afterEach, describe, expect, it } from "vitest";
 import { MongoEventStore, type MongoServerKind } from "../src/index.js";
 import { isolatedDatabase, useClient } from "./mongo-fixture.js";

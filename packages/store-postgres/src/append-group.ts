@@ -4,7 +4,7 @@ import {
   newId,
   type Retention,
   type StreamHead,
-} from "@assured/core";
+} from "@assured/core/store";
 import type { ClientBase } from "pg";
 import { bytesText, payloadBytes, textBytes } from "./bytes.js";
 import { earliestSql, retentionParams } from "./earliest-sql.js";

@@ -1,4 +1,4 @@
-import { type AppendResult, newId, type Retention } from "@assured/core";
+import { type AppendResult, newId, type Retention } from "@assured/core/store";
 import type { Pool } from "pg";
 import { GeneratedIds, type LogWrite } from "./append-group.js";
 import { payloadBytes, textBytes } from "./bytes.js";

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { CommittedRange } from "@assured/core";
+import type { CommittedRange } from "@assured/core/store";
 import type { Tables } from "./tables.js";
 
 /**

@@ -1,4 +1,5 @@
-import { backoffDelay, type CommittedRange, DEFAULT_RETRY_POLICY } from "@assured/core";
+import { backoffDelay, DEFAULT_RETRY_POLICY } from "@assured/core/protocol";
+import type { CommittedRange } from "@assured/core/store";
 import type pg from "pg";
 import { bytesText, textBytes } from "./bytes.js";
 import { parseCommitPayload } from "./commit-channel.js";

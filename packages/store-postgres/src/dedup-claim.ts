@@ -5,7 +5,7 @@ import {
   newId,
   nextFencingToken,
   quotaExceededError,
-} from "@assured/core";
+} from "@assured/core/store";
 import type { ClientBase } from "pg";
 import { bytesPayload, textBytes } from "./bytes.js";
 import type { Tables } from "./tables.js";

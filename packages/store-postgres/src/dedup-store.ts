@@ -1,5 +1,5 @@
+import { AssuredError } from "@assured/core";
 import {
-  AssuredError,
   assertClaimArguments,
   assertCompleteArguments,
   assertReleaseArguments,
@@ -9,7 +9,7 @@ import {
   type DedupStore,
   type DedupStoreCapabilities,
   type StoredResponse,
-} from "@assured/core";
+} from "@assured/core/store";
 import type { PoolClient } from "pg";
 import { openConnection, type StoreConnection } from "./connection.js";
 import { DedupBound } from "./dedup-bound.js";

@@ -1,4 +1,4 @@
-import type { StoredResponse } from "@assured/core";
+import type { StoredResponse } from "@assured/core/store";
 import type { Pool } from "pg";
 import { payloadBytes, textBytes } from "./bytes.js";
 import type { Tables } from "./tables.js";

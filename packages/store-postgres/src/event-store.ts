@@ -1,7 +1,7 @@
+import { AssuredError } from "@assured/core";
 import {
   type AppendEntry,
   type AppendResult,
-  AssuredError,
   assertAppendEntries,
   assertReadOptions,
   assertStreamName,
@@ -14,7 +14,7 @@ import {
   type Retention,
   type StreamHead,
   type TransactionalEntry,
-} from "@assured/core";
+} from "@assured/core/store";
 import type { ClientBase } from "pg";
 import { type LogWrite, type LogWriteResult, writeGroup } from "./append-group.js";
 import { appendInOneStatement, fitsOneStatement } from "./append-statement.js";

@@ -1,4 +1,5 @@
-import { AssuredError, MAX_APPEND_BATCH, toStoreError } from "@assured/core";
+import { AssuredError } from "@assured/core";
+import { MAX_APPEND_BATCH, toStoreError } from "@assured/core/store";
 
 interface Pending<Op, Result> {
   op: Op;

@@ -1,4 +1,4 @@
-export type { TransactionalEntry } from "@assured/core";
+export type { TransactionalEntry } from "@assured/core/store";
 export { OWN_POOL_DEFAULTS } from "./connection.js";
 export { PostgresDedupStore } from "./dedup-store.js";
 export { PostgresEventStore } from "./event-store.js";

@@ -1,4 +1,5 @@
-import type { EventRecord, Offset, ReadResult, Retention, StreamHead } from "@assured/core";
+import type { EventRecord, Offset } from "@assured/core";
+import type { ReadResult, Retention, StreamHead } from "@assured/core/store";
 import type { Pool } from "pg";
 import { bytesPayload, bytesText, textBytes } from "./bytes.js";
 import { earliestSql, retentionParams } from "./earliest-sql.js";

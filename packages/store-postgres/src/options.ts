@@ -1,12 +1,12 @@
+import { AssuredError } from "@assured/core";
+import { DEFAULT_MAX_PAYLOAD_BYTES } from "@assured/core/protocol";
 import {
-  AssuredError,
   assertKnownOptions,
   assertRetention,
   type Clock,
-  DEFAULT_MAX_PAYLOAD_BYTES,
   describe,
   type Retention,
-} from "@assured/core";
+} from "@assured/core/store";
 import type { Pool, PoolConfig } from "pg";
 
 /** Options shared by `PostgresEventStore` and `PostgresDedupStore`. */

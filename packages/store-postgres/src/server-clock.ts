@@ -1,4 +1,4 @@
-import { type Clock, ServerClock } from "@assured/core";
+import { type Clock, ServerClock } from "@assured/core/store";
 import type { Pool } from "pg";
 
 /** A store's time source: the injected clock, or the database server's. */

@@ -1,4 +1,5 @@
-import { AssuredError, toStoreError } from "@assured/core";
+import { AssuredError } from "@assured/core";
+import { toStoreError } from "@assured/core/store";
 import type { StoreConnection } from "./connection.js";
 
 /**

@@ -1,4 +1,5 @@
-import { AssuredError, describe } from "@assured/core";
+import { AssuredError } from "@assured/core";
+import { describe } from "@assured/core/store";
 import type { ClientBase } from "pg";
 
 /**

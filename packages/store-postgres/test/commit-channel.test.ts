@@ -1,4 +1,4 @@
-import { MAX_STREAM_NAME_LENGTH } from "@assured/core";
+import { MAX_STREAM_NAME_LENGTH } from "@assured/core/store";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { commitChannel, commitPayload, parseCommitPayload } from "../src/commit-channel.js";

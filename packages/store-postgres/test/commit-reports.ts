@@ -1,4 +1,4 @@
-import type { CommittedRange } from "@assured/core";
+import type { CommittedRange } from "@assured/core/store";
 import type pg from "pg";
 import type { PostgresEventStore } from "../src/index.js";
 

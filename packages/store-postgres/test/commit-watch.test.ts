@@ -1,4 +1,4 @@
-import type { CommittedRange } from "@assured/core";
+import type { CommittedRange } from "@assured/core/store";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import type { PostgresEventStore } from "../src/index.js";

@@ -1,4 +1,4 @@
-import type { EventStore } from "@assured/core";
+import type { EventStore } from "@assured/core/store";
 import { describe, expect, it } from "vitest";
 import { useStores } from "./fixture.js";
 

@@ -1,4 +1,4 @@
-import type { ClaimResult } from "@assured/core";
+import type { ClaimResult } from "@assured/core/store";
 import { describe, expect, it } from "vitest";
 import { useStores } from "./fixture.js";
 

@@ -1,5 +1,5 @@
 import type { DedupStoreHarness, EventStoreHarness } from "@assured/conformance";
-import type { Clock, Retention } from "@assured/core";
+import type { Clock, Retention } from "@assured/core/store";
 import { RestartablePostgres, useOwnServer } from "@assured/test-services";
 import { PostgresDedupStore, PostgresEventStore } from "../src/index.js";
 import { isolatedSchema, postgresUrl, useAdminPool } from "./fixture.js";

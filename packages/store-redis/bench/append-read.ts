@@ -6,7 +6,8 @@
  *   pnpm bench --events 50000 --memory 1000000
  */
 import { parseArgs } from "node:util";
-import { encode, newId } from "@assured/core";
+import { encode } from "@assured/core";
+import { newId } from "@assured/core/store";
 import { type RunningService, startRedis } from "@assured/test-services";
 import { Redis } from "ioredis";
 import { RedisEventStore, streamLogKey } from "../src/index.js";

@@ -1,4 +1,5 @@
-import { AssuredError, describe, toStoreError } from "@assured/core";
+import { AssuredError } from "@assured/core";
+import { describe, toStoreError } from "@assured/core/store";
 import type { Cluster, Redis, RedisOptions } from "ioredis";
 import { redisDriver } from "./driver.js";
 

@@ -1,5 +1,5 @@
+import { AssuredError } from "@assured/core";
 import {
-  AssuredError,
   assertClaimArguments,
   assertCompleteArguments,
   assertDedupBatch,
@@ -20,7 +20,7 @@ import {
   quotaExceededError,
   type ServerClock,
   type StoredResponse,
-} from "@assured/core";
+} from "@assured/core/store";
 import { RedisHandle, type ScriptCall, toRedisStoreError } from "./connection.js";
 import {
   dedupBoundKey,

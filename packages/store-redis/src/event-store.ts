@@ -1,7 +1,7 @@
+import { AssuredError } from "@assured/core";
 import {
   type AppendEntry,
   type AppendResult,
-  AssuredError,
   assertAppendEntries,
   assertReadOptions,
   assertRetention,
@@ -17,7 +17,7 @@ import {
   type Retention,
   type ServerClock,
   type StreamHead,
-} from "@assured/core";
+} from "@assured/core/store";
 import { RedisHandle, type ScriptCall, toRedisStoreError } from "./connection.js";
 import { GroupCommit, type QueuedAppend } from "./group-commit.js";
 import { streamLogKey } from "./keys.js";

@@ -1,4 +1,5 @@
-import { type AppendResult, AssuredError } from "@assured/core";
+import { AssuredError } from "@assured/core";
+import type { AppendResult } from "@assured/core/store";
 
 /** One `append` call waiting for its stream's next write. */
 export interface QueuedAppend {

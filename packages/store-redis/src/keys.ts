@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { AssuredError, describe } from "@assured/core";
+import { AssuredError } from "@assured/core";
+import { describe } from "@assured/core/store";
 
 /** The key prefix used when none is configured. */
 export const DEFAULT_KEY_PREFIX = "assured:";

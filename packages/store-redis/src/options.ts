@@ -1,4 +1,5 @@
-import { AssuredError, assertKnownOptions, type Clock, describe, systemClock } from "@assured/core";
+import { AssuredError } from "@assured/core";
+import { assertKnownOptions, type Clock, describe, systemClock } from "@assured/core/store";
 import type { RedisConnection } from "./connection.js";
 import { assertKeyPrefix, DEFAULT_KEY_PREFIX } from "./keys.js";
 

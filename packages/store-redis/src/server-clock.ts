@@ -1,4 +1,4 @@
-import { type Clock, ServerClock } from "@assured/core";
+import { type Clock, ServerClock } from "@assured/core/store";
 import { toRedisStoreError } from "./connection.js";
 import { readClock } from "./options.js";
 

@@ -1,5 +1,6 @@
 import { describeDedupStore, describeEventStore } from "@assured/conformance";
-import { type DedupStore, type EventStore, encode, newId } from "@assured/core";
+import { encode } from "@assured/core";
+import { type DedupStore, type EventStore, newId } from "@assured/core/store";
 import { type RunningRedisCluster, startRedisCluster } from "@assured/test-services";
 import { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

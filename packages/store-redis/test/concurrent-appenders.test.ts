@@ -1,4 +1,5 @@
-import { encode, type ReadResult } from "@assured/core";
+import { encode } from "@assured/core";
+import type { ReadResult } from "@assured/core/store";
 import { afterAll, expect, it } from "vitest";
 import { RedisEventStore } from "../src/index.js";
 import { isolatedPrefix, redisUrl } from "./redis-fixture.js";

@@ -1,4 +1,5 @@
-import { type BatchItemResult, type ClaimResult, isAssuredError } from "@assured/core";
+import { isAssuredError } from "@assured/core";
+import type { BatchItemResult, ClaimResult } from "@assured/core/store";
 import { describe, expect, it } from "vitest";
 import { dedupBoundKey, RedisDedupStore, type RedisDedupStoreOptions } from "../src/index.js";
 import { redisUrl, useIsolatedStores } from "./redis-fixture.js";

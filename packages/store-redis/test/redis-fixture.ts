@@ -1,4 +1,4 @@
-import { newId } from "@assured/core";
+import { newId } from "@assured/core/store";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, inject } from "vitest";
 

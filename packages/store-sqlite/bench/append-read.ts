@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { type AppendEntry, newId } from "@assured/core";
+import { type AppendEntry, newId } from "@assured/core/store";
 import Database from "better-sqlite3";
 import { SqliteEventStore } from "../src/index.js";
 

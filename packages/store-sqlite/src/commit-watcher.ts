@@ -1,4 +1,4 @@
-import type { CommittedRange } from "@assured/core";
+import type { CommittedRange } from "@assured/core/store";
 import type Database from "better-sqlite3";
 
 /** How often the watcher looks for commits of other connections, in ms. */

@@ -1,5 +1,5 @@
+import { AssuredError } from "@assured/core";
 import {
-  AssuredError,
   assertClaimArguments,
   assertCompleteArguments,
   assertDedupBatch,
@@ -16,7 +16,7 @@ import {
   type DedupStoreCapabilities,
   type StoredResponse,
   toStoreError,
-} from "@assured/core";
+} from "@assured/core/store";
 import { SqliteConnection } from "./connection.js";
 import { DedupTable, SWEEP_BATCH } from "./dedup-table.js";
 import {

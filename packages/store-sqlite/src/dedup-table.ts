@@ -1,5 +1,5 @@
+import { AssuredError } from "@assured/core";
 import {
-  AssuredError,
   type BatchItemResult,
   type ClaimOptions,
   type ClaimResult,
@@ -8,7 +8,7 @@ import {
   nextFencingToken,
   quotaExceededError,
   type StoredResponse,
-} from "@assured/core";
+} from "@assured/core/store";
 import type Database from "better-sqlite3";
 
 interface DedupRow {

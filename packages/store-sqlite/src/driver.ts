@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import { loadDriver } from "@assured/core";
+import { loadDriver } from "@assured/core/store";
 import type BetterSqlite3 from "better-sqlite3";
 
 let loaded: typeof BetterSqlite3 | undefined;

@@ -1,14 +1,13 @@
+import type { EventRecord, Offset } from "@assured/core";
 import type {
   AppendEntry,
   AppendResult,
   Clock,
-  EventRecord,
-  Offset,
   ReadResult,
   Retention,
   StreamHead,
-} from "@assured/core";
-import { newId } from "@assured/core";
+} from "@assured/core/store";
+import { newId } from "@assured/core/store";
 import type Database from "better-sqlite3";
 
 /** One queued write: an append of entries, or a reset. */

@@ -1,7 +1,7 @@
+import { AssuredError } from "@assured/core";
 import {
   type AppendEntry,
   type AppendResult,
-  AssuredError,
   assertAppendEntries,
   assertReadOptions,
   assertStreamName,
@@ -14,7 +14,7 @@ import {
   type StreamHead,
   type TransactionalEntry,
   toStoreError,
-} from "@assured/core";
+} from "@assured/core/store";
 import type Database from "better-sqlite3";
 import { CommitWatcher } from "./commit-watcher.js";
 import { SqliteConnection } from "./connection.js";

@@ -1,4 +1,4 @@
-import { toStoreError } from "@assured/core";
+import { toStoreError } from "@assured/core/store";
 
 interface Pending<Op, Result> {
   op: Op;

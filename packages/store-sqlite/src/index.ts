@@ -1,4 +1,4 @@
-export type { TransactionalEntry } from "@assured/core";
+export type { TransactionalEntry } from "@assured/core/store";
 export { createSqliteStores, type SqliteStores } from "./create-stores.js";
 export { SqliteDedupStore } from "./dedup-store.js";
 export { DEFAULT_SYNCHRONOUS, SYNCHRONOUS_LEVELS, type SynchronousLevel } from "./durability.js";

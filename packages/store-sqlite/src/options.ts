@@ -1,12 +1,12 @@
+import { AssuredError } from "@assured/core";
 import {
-  AssuredError,
   assertKnownOptions,
   assertRetention,
   type Clock,
   describe,
   type Retention,
   systemClock,
-} from "@assured/core";
+} from "@assured/core/store";
 import type Database from "better-sqlite3";
 import { sqliteDriver } from "./driver.js";
 import { DEFAULT_SYNCHRONOUS, SYNCHRONOUS_LEVELS, type SynchronousLevel } from "./durability.js";

@@ -1,17 +1,17 @@
 import { realpathSync } from "node:fs";
+import { AssuredError } from "@assured/core";
+import { DEFAULT_MAX_PAYLOAD_BYTES } from "@assured/core/protocol";
 import {
   type AppendResult,
-  AssuredError,
   assertKnownOptions,
   assertPositiveInteger,
   assertStreamName,
   type Clock,
-  DEFAULT_MAX_PAYLOAD_BYTES,
   describe,
   encodeTransactionalEntries,
   type Retention,
   toStoreError,
-} from "@assured/core";
+} from "@assured/core/store";
 import type Database from "better-sqlite3";
 import { EventLog } from "./event-log.js";
 

@@ -1,4 +1,4 @@
-import type { Retention } from "@assured/core";
+import type { Retention } from "@assured/core/store";
 import Database from "better-sqlite3";
 import { beforeEach, describe, expect, it } from "vitest";
 import { SqliteEventStore } from "../src/index.js";

@@ -13,7 +13,7 @@
  *   so the outage is `readable`.
  */
 import type { BackendOutage, DedupStoreHarness, EventStoreHarness } from "@assured/conformance";
-import type { DedupStore, EventStore } from "@assured/core";
+import type { DedupStore, EventStore } from "@assured/core/store";
 import type { SqliteConnection } from "../src/connection.js";
 import { SqliteDedupStore, SqliteEventStore } from "../src/index.js";
 import { holdFile } from "./support/file-holder.js";

@@ -1,4 +1,5 @@
-import { AssuredError, type CommittedRange, decode } from "@assured/core";
+import { AssuredError, decode } from "@assured/core";
+import type { CommittedRange } from "@assured/core/store";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { SCHEMA_VERSION, SqliteEventStore } from "../src/index.js";

@@ -1,4 +1,4 @@
-import type { EventStore, EventStoreCapabilities, Retention } from "@assured/core";
+import type { EventStore, EventStoreCapabilities, Retention } from "@assured/core/store";
 import { describe, expect, it } from "vitest";
 import { entries } from "../entries.js";
 import { useEventStores } from "../fixtures.js";

@@ -1,4 +1,4 @@
-import type { AppendResult, EventStore } from "@assured/core";
+import type { AppendResult, EventStore } from "@assured/core/store";
 import { describe, expect, it } from "vitest";
 import { expectConsecutive } from "../assertions.js";
 import { entries, entry, readAll } from "../entries.js";

@@ -6,7 +6,7 @@ import {
   type DedupOwner,
   type DedupStore,
   MAX_DEDUP_BATCH,
-} from "@assured/core";
+} from "@assured/core/store";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { expectAssuredError } from "../assertions.js";

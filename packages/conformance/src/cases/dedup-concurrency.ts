@@ -1,4 +1,4 @@
-import type { ClaimResult, DedupStore } from "@assured/core";
+import type { ClaimResult, DedupStore } from "@assured/core/store";
 import { describe, expect, it } from "vitest";
 import { expectClaimed, expectSameBytes } from "../assertions.js";
 import { requireShared, useDedupStores } from "../fixtures.js";

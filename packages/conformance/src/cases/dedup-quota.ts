@@ -1,4 +1,4 @@
-import type { ClaimOptions, ClaimResult, DedupOwner, DedupStore } from "@assured/core";
+import type { ClaimOptions, ClaimResult, DedupOwner, DedupStore } from "@assured/core/store";
 import { describe, expect, it } from "vitest";
 import { expectAssuredError, expectClaimed } from "../assertions.js";
 import { requirePersistent, requireShared, useDedupStores } from "../fixtures.js";

@@ -1,4 +1,4 @@
-import type { AppendResult } from "@assured/core";
+import type { AppendResult } from "@assured/core/store";
 import { describe, expect, it } from "vitest";
 import { entry, readAll } from "../entries.js";
 import { useEventStores } from "../fixtures.js";

@@ -1,4 +1,4 @@
-import { type EventStore, MAX_APPEND_BATCH, MAX_READ_LIMIT } from "@assured/core";
+import { type EventStore, MAX_APPEND_BATCH, MAX_READ_LIMIT } from "@assured/core/store";
 import { describe, expect, it } from "vitest";
 import { expectAssuredError } from "../assertions.js";
 import { entries, entry, readAll } from "../entries.js";

@@ -1,4 +1,4 @@
-import type { DedupStore } from "@assured/core";
+import type { DedupStore } from "@assured/core/store";
 import fc from "fast-check";
 import { describe, it } from "vitest";
 import { expectAssuredError, expectClaimed } from "../assertions.js";

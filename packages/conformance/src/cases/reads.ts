@@ -1,4 +1,5 @@
-import { MAX_READ_LIMIT, packRecords } from "@assured/core";
+import { packRecords } from "@assured/core/protocol";
+import { MAX_READ_LIMIT } from "@assured/core/store";
 import { describe, expect, it } from "vitest";
 import { expectConsecutive } from "../assertions.js";
 import { entries, readAll } from "../entries.js";

@@ -1,4 +1,4 @@
-import type { ClaimResult, StoredResponse } from "@assured/core";
+import type { ClaimResult, StoredResponse } from "@assured/core/store";
 import { describeKey, describeOutcome, hexOf, type Outcome, ruleBroken } from "./dedup-outcome.js";
 
 /** A claim's options as the model sees them (the owner's quota included). */

@@ -1,4 +1,4 @@
-import type { ClaimResult } from "@assured/core";
+import type { ClaimResult } from "@assured/core/store";
 import fc from "fast-check";
 import { MODEL_DEDUP_KEYS } from "./dedup-arbitraries.js";
 import { describeKey, describeOutcome, outcomeOf, ruleBroken } from "./dedup-outcome.js";

@@ -1,4 +1,4 @@
-import type { DedupStore } from "@assured/core";
+import type { DedupStore } from "@assured/core/store";
 import type { StoreFixture } from "../fixtures.js";
 import type { TestClock } from "../test-clock.js";
 

@@ -1,4 +1,4 @@
-import type { AppendEntry, Retention } from "@assured/core";
+import type { AppendEntry, Retention } from "@assured/core/store";
 import fc from "fast-check";
 import { HOSTILE_STREAM_NAMES } from "../cases/hostile-names.js";
 

@@ -1,4 +1,5 @@
-import type { AppendEntry, AppendResult, EventRecord, ReadResult, StreamHead } from "@assured/core";
+import type { EventRecord } from "@assured/core";
+import type { AppendEntry, AppendResult, ReadResult, StreamHead } from "@assured/core/store";
 import type { EpochBook } from "./event-epoch-book.js";
 import type { EventLogModel, ModelEntry, ModelRecord, ModelState } from "./event-log-model.js";
 import { show, violation } from "./violation.js";

@@ -1,4 +1,4 @@
-import type { AppendEntry, EventStore } from "@assured/core";
+import type { AppendEntry, EventStore } from "@assured/core/store";
 import fc from "fast-check";
 import type { StoreFixture } from "../fixtures.js";
 import {

@@ -1,4 +1,10 @@
-import type { AppendEntry, AppendResult, EventStore, ReadResult, StreamHead } from "@assured/core";
+import type {
+  AppendEntry,
+  AppendResult,
+  EventStore,
+  ReadResult,
+  StreamHead,
+} from "@assured/core/store";
 import fc from "fast-check";
 import { appendEntry, type BigBatch, bigBatchEntries } from "./event-arbitraries.js";
 import { checkRecord, checkState, type ModelWorld } from "./event-checks.js";

@@ -1,4 +1,4 @@
-import type { Retention } from "@assured/core";
+import type { Retention } from "@assured/core/store";
 
 /** One event as the model keeps it. */
 export interface ModelRecord {

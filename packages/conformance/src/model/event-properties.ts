@@ -1,4 +1,4 @@
-import type { EventStore, Retention } from "@assured/core";
+import type { EventStore, Retention } from "@assured/core/store";
 import fc from "fast-check";
 import type { StoreFixture } from "../fixtures.js";
 import { streamNames } from "./event-arbitraries.js";
