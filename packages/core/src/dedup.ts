@@ -443,15 +443,26 @@ export class AheadClaim {
   #taken = false;
   #held: HeldLease | undefined;
   #token: string | undefined;
+  /** Called once, when the claim is taken or discarded (the `Deduplicator` forgets it). */
+  readonly #onSettled: (() => void) | undefined;
 
   constructor(
     store: DedupStore,
     key: string,
-    result: Promise<BatchItemResult<ClaimResult>>,
-    lease: { leaseMs: number; renewEveryMs: number; claimedAt: number; timers: LeaseTimers },
+    /** The claim's answer; undefined for a copy that claims nothing ahead (its run claims). */
+    result: Promise<BatchItemResult<ClaimResult>> | undefined,
+    lease:
+      | { leaseMs: number; renewEveryMs: number; claimedAt: number; timers: LeaseTimers }
+      | undefined,
+    onSettled?: () => void,
   ) {
     this.key = key;
     this.#store = store;
+    this.#onSettled = onSettled;
+    if (result === undefined || lease === undefined) {
+      this.#answer = Promise.resolve(undefined);
+      return;
+    }
     this.#answer = result.then((item) => {
       if (item.status === "rejected") return undefined;
       const claim = item.value;
@@ -474,6 +485,7 @@ export class AheadClaim {
   async take(): Promise<{ claim: ClaimResult; held: HeldLease | undefined } | undefined> {
     if (this.#taken || this.#discarded) return undefined;
     this.#taken = true;
+    this.#onSettled?.();
     const answer = await this.#answer;
     if (answer === undefined || answer.claim.status === "pending") return undefined;
     if (answer.held !== undefined && !answer.held.keeper.holds()) return undefined;
@@ -484,6 +496,7 @@ export class AheadClaim {
   discard(): void {
     if (this.#taken || this.#discarded) return;
     this.#discarded = true;
+    this.#onSettled?.();
     if (this.#held !== undefined) this.#release();
   }
 
@@ -525,6 +538,11 @@ export class Deduplicator {
   readonly #inFlight = new Map<string, InFlight>();
   /** Leases of every handler running in this process (in the table or beyond its bound). */
   readonly #leases = new Set<LeaseKeeper>();
+  /**
+   * Per key, the copies given a claim made ahead and not yet taken by a run or discarded: only
+   * the first of them claims in the store.
+   */
+  readonly #aheadKeys = new Map<string, number>();
   /** Claims made ahead, written together (`claimMany`); only with a store that has batches. */
   readonly #claims: BatchGroup<ClaimRequest, ClaimResult> | undefined;
   /** Responses of runs, written together (`completeMany`); only with a store that has batches. */
@@ -582,9 +600,28 @@ export class Deduplicator {
    * (`options.ahead`), and `discard()` it if the message will not run (the socket dropped, the
    * message was refused): a key still held is released at once, so a resend elsewhere is not
    * blocked until the lease ends. Undefined when the store has no batches (`batches`).
+   *
+   * One claim per key in this process: while a copy of the key waits for its run (claimed
+   * ahead, not taken or discarded yet) or runs, a later copy claims nothing ahead (its `take()`
+   * answers undefined and its run claims or joins then), so an earlier copy never waits for a
+   * claim made for a copy queued behind it.
    */
   claimAhead(key: string, fingerprint: string, owner?: DedupOwner): AheadClaim | undefined {
     if (this.#claims === undefined) return undefined;
+    const copies = this.#aheadKeys.get(key) ?? 0;
+    this.#aheadKeys.set(key, copies + 1);
+    const forget = () => {
+      const left = (this.#aheadKeys.get(key) ?? 1) - 1;
+      if (left > 0) this.#aheadKeys.set(key, left);
+      else this.#aheadKeys.delete(key);
+    };
+    // An earlier copy of this key is waiting for its run or running here: this copy claims
+    // nothing now (its run claims, or joins that copy). Holding the key, it would make that
+    // earlier copy wait for a claim queued behind it, and a copy sent again and again would
+    // keep the key from it until the resends stop.
+    if (copies > 0 || this.#inFlight.has(key)) {
+      return new AheadClaim(this.#store, key, undefined, undefined, forget);
+    }
     const { leaseMs } = this.#options;
     const timers = this.#options.timers ?? monotonicLeaseTimers;
     const renewEveryMs = this.#options.renewEveryMs ?? Math.max(1, Math.floor(leaseMs / 3));
@@ -592,7 +629,8 @@ export class Deduplicator {
       owner === undefined ? { leaseMs, fingerprint } : { leaseMs, fingerprint, owner };
     const claimedAt = timers.now();
     const result = this.#claims.submit({ key, options });
-    return new AheadClaim(this.#store, key, result, { leaseMs, renewEveryMs, claimedAt, timers });
+    const lease = { leaseMs, renewEveryMs, claimedAt, timers };
+    return new AheadClaim(this.#store, key, result, lease, forget);
   }
 
   /** Number of keys currently running in this process. */

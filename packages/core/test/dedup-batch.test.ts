@@ -236,6 +236,42 @@ describe("Deduplicator.claimAhead", () => {
     expect((await memory.claim("b", lease)).status).toBe("claimed");
   });
 
+  it("claims a key ahead once in this process: a later copy claims nothing while an earlier one waits for its run or runs, so the earlier one never waits for it", async () => {
+    const memory = new MemoryDedupStore();
+    const { store, calls } = recording(memory);
+    const dedup = new Deduplicator(store, { leaseMs: 30_000, ttlMs: 60_000 });
+    const claims = () => calls.filter((c) => c.startsWith("claim"));
+    const first = dedup.claimAhead("a", "fp")!;
+    const second = dedup.claimAhead("a", "fp")!;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(claims()).toEqual(["claimMany a"]);
+    // The first copy is dropped (refused at its turn): its key is released; a copy arriving
+    // now still claims nothing, the second copy (earlier in line) gets the key at its run.
+    first.discard();
+    const third = dedup.claimAhead("a", "fp")!;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(claims()).toEqual(["claimMany a"]);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const running = dedup.run("a", "fp", () => gate.then(() => response), { ahead: second });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(claims()).toEqual(["claimMany a", "claim a"]);
+    // While it runs, a new copy claims nothing either.
+    const fourth = dedup.claimAhead("a", "fp")!;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(claims()).toEqual(["claimMany a", "claim a"]);
+    release();
+    expect(await running).toMatchObject({ duplicate: false, stored: true });
+    for (const copy of [third, fourth]) {
+      const outcome = await dedup.run("a", "fp", async () => response, { ahead: copy });
+      expect(outcome).toMatchObject({ duplicate: true, response });
+    }
+    // All copies gone: the key is claimed ahead again (answered from the store).
+    dedup.claimAhead("a", "fp")!.discard();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(claims().at(-1)).toBe("claimMany a");
+  });
+
   it("a claim made ahead that was pending or refused is claimed again at the run (quota freed meanwhile)", async () => {
     const memory = new MemoryDedupStore();
     const { store, calls } = recording(memory);

@@ -1,4 +1,4 @@
-import { decode, MemoryDedupStore } from "@assured/core";
+import { AssuredError, decode, MemoryDedupStore } from "@assured/core";
 import type { MessageReply } from "@assured/core/protocol";
 import type { DedupStore } from "@assured/core/store";
 import { afterEach, describe, expect, it } from "vitest";
@@ -166,5 +166,50 @@ describe("claims ahead and grouped completes (a store with batches)", () => {
     const replies = await Promise.all([slow, queued, copy]);
     expect(replies.map(payloadOf)).toEqual(["slow", "next", "next"]);
     expect(events).toEqual(["start slow", "end slow", "start next", "end next"]);
+  });
+});
+
+describe("copies of one message claimed ahead (a store with batches)", () => {
+  it("G9/G10: a copy queued behind a refused message is not starved by resends of it: a later copy never holds the key an earlier copy waits for", async () => {
+    const server = await start({ onError: () => {} });
+    const calls: number[] = [];
+    const secondCall = deferred();
+    const gate = deferred();
+    server.assured.on("work", async (n: number) => {
+      calls.push(n);
+      if (n === 1 && calls.length === 1) {
+        throw new AssuredError("STORE_UNAVAILABLE", "fails once, retryably");
+      }
+      if (n === 1) {
+        secondCall.resolve();
+        await gate.promise;
+      }
+      return n * 10;
+    });
+    const peer = await server.connect(assuredAuth());
+    // One window sent twice: the first m1 fails retryably, so the first m2 is refused at its
+    // turn (G10) and its claim made ahead is released; the second copies run.
+    const first = [peer.send("work", 1, "m1", 1), peer.send("work", 2, "m2", 2)];
+    const second = [peer.send("work", 1, "m1", 1), peer.send("work", 2, "m2", 2)];
+    await secondCall.promise;
+    // While the second m1 runs, the client sends m2 again and again (ack timeouts): each copy
+    // is queued behind the second m2, which must still get the key at its turn.
+    const resends: Promise<MessageReply>[] = [peer.send("work", 2, "m2", 2)];
+    await peer.roundTrip();
+    gate.resolve();
+    let answered = false;
+    void second[1]!.then(() => {
+      answered = true;
+    });
+    for (let i = 0; i < 300 && !answered; i++) {
+      resends.push(peer.send("work", 2, "m2", 2));
+      await peer.roundTrip();
+    }
+    expect(answered).toBe(true);
+    const [f1, f2] = await Promise.all(first);
+    expect([f1!.ok, f2!.ok]).toEqual([false, false]);
+    expect((await Promise.all(second)).map(payloadOf)).toEqual([10, 20]);
+    expect((await Promise.all(resends)).map(payloadOf)).toEqual(resends.map(() => 20));
+    expect(calls).toEqual([1, 1, 2]);
   });
 });
