@@ -151,7 +151,8 @@ export function describeReads(harness: EventStoreHarness, options: SuiteOptions 
         ] as const) {
           const page = await store.read("s", { after, limit });
           const fitting = page.records.filter((_, i) => i === 0 || (i + 1) * 2 <= maxBytes);
-          const wire = packRecords(fitting);
+          // The binary form (no inline threshold): readPacked gives bytes, as a store reads them.
+          const wire = packRecords(fitting, -1);
           const got = await store.readPacked("s", { after, limit, maxBytes });
           expect({ ...got, payloads: [...got.payloads] }, `after ${after}`).toEqual({
             epoch: page.epoch,
