@@ -118,8 +118,10 @@ export class FaultSchedule {
         const i = r.int(0, topology.size - 1);
         if (!topology.running(i)) return;
         const down = r.int(200, 3_000);
-        this.#note(kind, topology.name(i), { downMs: down });
+        // Noted once the node is dead: a start still in progress finishes first, and runs it
+        // handles before the kill must count as before the crash (the checker's crash reruns).
         await topology.killNode(i);
+        this.#note(kind, topology.name(i), { downMs: down });
         await new Promise((resolve) => setTimeout(resolve, down));
         await topology.startNode(i);
         this.#note("node-restarted", topology.name(i));
