@@ -1,6 +1,7 @@
 import { AssuredError, type AssuredErrorData } from "./errors.js";
 import type { MessageFrame, MessageReply } from "./protocol.js";
-import { decodeBase64Text, encodeBase64 } from "./wire-base64.js";
+import { decodeBase64Text } from "./wire-base64.js";
+import { INLINE_PAYLOADS_MAX_BYTES, toWirePayloads } from "./wire-records.js";
 
 /**
  * Batched client messages and their replies (DESIGN §8, "frames are cheap"): several
@@ -8,7 +9,7 @@ import { decodeBase64Text, encodeBase64 } from "./wire-base64.js";
  * them in one `assured:replies` packet. Each message keeps its own `seq`, `prev`, `age` and
  * `ttl` and gets its own reply, exactly as if it had been sent alone. Payloads are
  * concatenated in message order; each message says its payload's byte `size`. Up to
- * `INLINE_PAYLOAD_BYTES` they travel inline as one base64 string (a packet without binary
+ * `INLINE_PAYLOADS_MAX_BYTES` they travel inline as one base64 string (a packet without binary
  * attachment is one WebSocket frame), above as one binary attachment.
  */
 
@@ -17,9 +18,6 @@ export const MAX_MESSAGE_BATCH = 64;
 
 /** Most replies in one `assured:replies` frame. */
 export const MAX_REPLY_BATCH = 256;
-
-/** A frame whose payloads hold at most this many bytes carries them inline, as base64. */
-export const INLINE_PAYLOAD_BYTES = 16 * 1024;
 
 /** A batch is closed before its payloads would pass this; a larger payload travels alone. */
 export const MAX_BATCH_PAYLOAD_BYTES = 256 * 1024;
@@ -38,7 +36,7 @@ export interface WireMessage {
 /** client → server `assured:msgs` (no ack: the answers come in `assured:replies`). */
 export interface MessageBatchFrame {
   msgs: WireMessage[];
-  /** The payloads, concatenated in message order: base64 text, or binary above `INLINE_PAYLOAD_BYTES`. */
+  /** The payloads, concatenated in message order: base64 text, or binary above `INLINE_PAYLOADS_MAX_BYTES`. */
   payloads: string | Uint8Array;
 }
 
@@ -167,7 +165,7 @@ function groups<T>(items: readonly T[], sizeOf: (item: T) => number, max: number
   return out;
 }
 
-/** Payloads concatenated: base64 up to `INLINE_PAYLOAD_BYTES`, else binary. */
+/** Payloads concatenated, in the record frames' wire form (`toWirePayloads`). */
 function joinPayloads(payloads: readonly Uint8Array[]): string | Uint8Array {
   let total = 0;
   for (const p of payloads) total += p.byteLength;
@@ -179,7 +177,7 @@ function joinPayloads(payloads: readonly Uint8Array[]): string | Uint8Array {
       at += p.byteLength;
     }
   }
-  return total <= INLINE_PAYLOAD_BYTES ? encodeBase64(joined) : joined;
+  return toWirePayloads(joined);
 }
 
 /**

@@ -3,7 +3,6 @@ import { describe, expect, it } from "vitest";
 import {
   batchMessages,
   batchReplies,
-  INLINE_PAYLOAD_BYTES,
   MAX_BATCH_PAYLOAD_BYTES,
   MAX_MESSAGE_BATCH,
   unpackMessageBatch,
@@ -16,6 +15,7 @@ import {
   encodeBase64,
   encodeBase64Table,
 } from "../src/wire-base64.js";
+import { INLINE_PAYLOADS_MAX_BYTES } from "../src/wire-records.js";
 
 const sizes = fc.oneof(
   { weight: 8, arbitrary: fc.integer({ min: 0, max: 200 }) },
@@ -75,7 +75,7 @@ describe("assured:msgs and assured:replies packing", () => {
           expect(batch.msgs.length).toBeLessThanOrEqual(MAX_MESSAGE_BATCH);
           const total = payloadBytes(batch.payloads);
           if (batch.msgs.length > 1) expect(total).toBeLessThanOrEqual(MAX_BATCH_PAYLOAD_BYTES);
-          expect(typeof batch.payloads === "string").toBe(total <= INLINE_PAYLOAD_BYTES);
+          expect(typeof batch.payloads === "string").toBe(total <= INLINE_PAYLOADS_MAX_BYTES);
           back.push(...unpackMessageBatch(overTheWire(batch)));
         }
         expect(back.length).toBe(frames.length);
