@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encode, MemoryDedupStore, MemoryEventStore } from "@assured/core";
 import type { DedupStore, EventStore } from "@assured/core/store";
-import { DEFAULT_LIMITS } from "@assured/server";
+import { DEFAULT_LIMITS, RATE_COSTS } from "@assured/server";
 import { createSqliteStores } from "@assured/store-sqlite";
 import { afterAll, describe, expect, it } from "vitest";
 import { HammerProcess } from "../src/fairness/hammer-process.js";
@@ -41,7 +41,19 @@ const ROOMS = Array.from({ length: DEFAULT_LIMITS.maxHeadsStreams }, (_, i) => `
 const VICTIM_STREAMS = ROOMS.slice(0, 32);
 
 /** Round trips per phase, and phases: baseline, hammered, baseline, hammered, baseline. */
-const SAMPLES_PER_PHASE = 400;
+const SAMPLES_PER_PHASE = 250;
+/**
+ * A well-behaved client stays within its own limit: the victim spends at most this share of
+ * `tokensPerSecond` (messages, plus its position checks in the rest). Unpaced, its round trips
+ * (about 1 ms, then 0–3 ms apart) would spend 3 tokens each about 300 times a second, nearly
+ * twice the default rate, and its own position checks would then be refused (RATE_LIMITED)
+ * whether or not anybody else hammers the server.
+ */
+const VICTIM_RATE_SHARE = 0.6;
+/** The least time from the start of one victim round trip to the start of the next. */
+const ROUND_TRIP_SPACING_MS = Math.ceil(
+  (1000 * RATE_COSTS.message) / (VICTIM_RATE_SHARE * DEFAULT_LIMITS.tokensPerSecond),
+);
 const HAMMERED_PHASES = 2;
 /**
  * A measurement can only decide the 2× bound if the machine's own noise is smaller than that
@@ -82,7 +94,10 @@ const median = (values: number[]): number => {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** `count` sequential round trips of the victim, spaced by 0–3 ms so they sample every phase of the hammering. */
+/**
+ * `count` sequential round trips of the victim, started `ROUND_TRIP_SPACING_MS` plus 0–3 ms
+ * apart (so they stay within its rate and sample every phase of the hammering).
+ */
 async function roundTrips(victim: RecordingClient, count: number): Promise<number[]> {
   const samples: number[] = [];
   for (let i = 0; i < count; i++) {
@@ -90,7 +105,8 @@ async function roundTrips(victim: RecordingClient, count: number): Promise<numbe
     const reply = await victim.client.emit("echo", { i });
     samples.push(performance.now() - started);
     expect(reply).toEqual({ i });
-    await sleep(Math.floor(Math.random() * 4));
+    const next = started + ROUND_TRIP_SPACING_MS + Math.floor(Math.random() * 4);
+    await sleep(Math.max(0, next - performance.now()));
   }
   return samples;
 }
@@ -196,7 +212,7 @@ describe("fairness: rate limits charge work, not frames (G11)", () => {
           fetch: { stream: ARCHIVE, epoch, after: 0, limit: DEFAULT_LIMITS.fetchLimit },
           backoff: { minMs: 5, maxMs: 100 },
         });
-        await roundTrips(victim, 200); // warm-up
+        await roundTrips(victim, 100); // warm-up
 
         let measurement: Measurement | undefined;
         for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
