@@ -12,6 +12,8 @@ export interface ChildServerConfig {
    * is killed.
    */
   hangAfterAppend: boolean;
+  /** The server's `limits.maxUnstoredResponses` (its default when absent). */
+  maxUnstoredResponses?: number;
 }
 
 /** One line the child writes to stdout, as JSON. Pipes are synchronous on Linux, so a line written before a SIGKILL arrives. */

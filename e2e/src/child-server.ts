@@ -59,7 +59,12 @@ const io = new Server(httpServer);
 const assured = createAssuredServer(io, {
   store: hangingAfterAppend(stores.eventStore),
   dedupStore: stores.dedupStore,
-  limits: { leaseMs: config.leaseMs },
+  limits: {
+    leaseMs: config.leaseMs,
+    ...(config.maxUnstoredResponses === undefined
+      ? {}
+      : { maxUnstoredResponses: config.maxUnstoredResponses }),
+  },
 });
 
 assured.on("post", async (data: PostData, { principal, id, seq }) => {

@@ -666,8 +666,8 @@ export class Deduplicator {
        * Called once the handler's response is known and its store write issued, before it
        * resolved (with a store that has `completeMany`, written in a group with others). A
        * caller that starts its next run then overlaps it with this response's write, and a
-       * crash may then re-run both (the Assured server does not: a message's response is stored
-       * before the socket's next message runs, so a crash re-runs at most one per socket).
+       * crash may then re-run both (the Assured server does so for at most
+       * `limits.maxUnstoredResponses` messages per socket, and replies once stored).
        */
       onHandled?: () => void;
     } = {},

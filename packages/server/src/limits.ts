@@ -30,6 +30,16 @@ export interface AssuredLimits {
   maxSubscriptionsPerSocket: number;
   /** Client messages queued per socket behind the running one; beyond it `LIMIT_EXCEEDED`. */
   maxQueuedMessages: number;
+  /**
+   * Handled messages of one socket whose responses may still be on their way into the dedup
+   * store while the socket's next messages run (default 32). Handlers still run one at a time
+   * in send order, and each reply leaves only once its response is stored; the window lets the
+   * responses of one client's messages be written together (one store write for many) instead
+   * of one store round trip per message. The price: a server that crashes runs again the
+   * handlers of the messages whose responses were not stored yet, at most this many per socket
+   * (with 1, each response is stored before the socket's next handler starts: at most one).
+   */
+  maxUnstoredResponses: number;
   /** Published events waiting for their append (all streams); beyond it `publish` rejects with `LIMIT_EXCEEDED`. */
   maxPendingPublishes: number;
   /** Most events written by one group-committed `store.append` call. */
@@ -152,6 +162,7 @@ export const DEFAULT_LIMITS: Readonly<AssuredLimits> = Object.freeze({
   maxHeadsStreams: 256,
   maxSubscriptionsPerSocket: 256,
   maxQueuedMessages: 256,
+  maxUnstoredResponses: 32,
   maxPendingPublishes: 10_000,
   maxAppendBatch: 1_000,
   tokensPerSecond: 500,

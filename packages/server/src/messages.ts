@@ -26,6 +26,14 @@ export type AnyMessageHandler = (data: unknown, context: MessageContext<AnySocke
 
 type Ack = (reply: MessageReply) => void;
 
+/** How a turn's run claims its key, and whom it tells once its response is known. */
+interface RunClaim {
+  /** The key's claim made ahead, if any. */
+  ahead: AheadClaim | undefined;
+  /** Called once the handler's response is known and its store write issued. */
+  onHandled: () => void;
+}
+
 /** A message whose turn is running, and how to give up on it. */
 interface RunningTurn {
   deadline: number;
@@ -44,8 +52,9 @@ export class MessageDispatcher {
   readonly #ctx: ServerContext;
   readonly #handlers = new Map<string, AnyMessageHandler>();
   readonly #dedup: Deduplicator;
+  /** Sockets draining their queue, plus replies waiting for their responses to be stored. */
   #running = 0;
-  /** Turns running now (at most one per socket), for the `handlerTimeoutMs` watchdog. */
+  /** Turns running now (one handler per socket, plus replies waiting for their store writes), for the `handlerTimeoutMs` watchdog. */
   readonly #turns = new Set<RunningTurn>();
   #watchdog: ReturnType<typeof setInterval> | undefined;
   #idle: (() => void)[] = [];
@@ -184,8 +193,31 @@ export class MessageDispatcher {
       }
     } finally {
       state.busy = false;
-      this.#running--;
-      if (this.#running === 0) for (const resolve of this.#idle.splice(0)) resolve();
+      this.#settled();
+    }
+  }
+
+  /** One socket's drain or one stored reply is over: `idle()` resolves once none is left. */
+  #settled(): void {
+    this.#running--;
+    if (this.#running === 0) for (const resolve of this.#idle.splice(0)) resolve();
+  }
+
+  /**
+   * Lets the socket's next message run while `replied` (a handled message's reply, waiting for
+   * its response to be stored) is pending, as long as fewer than `maxUnstoredResponses` of the
+   * socket's replies wait so; otherwise waits until one of them has left.
+   */
+  async #moveOn(socket: AnySocket, replied: Promise<void>): Promise<void> {
+    const state = stateOf(socket, this.#ctx.limits);
+    this.#running++;
+    state.unstored.add(replied);
+    void replied.then(() => {
+      state.unstored.delete(replied);
+      this.#settled();
+    });
+    while (state.unstored.size >= this.#ctx.limits.maxUnstoredResponses) {
+      await Promise.race(state.unstored);
     }
   }
 
@@ -196,6 +228,9 @@ export class MessageDispatcher {
    * resend may run the message again, G9), the client gets a retryable `TIMEOUT`, and the
    * socket's later messages are not blocked forever. No timer per message: one watchdog for
    * the whole dispatcher checks the running turns.
+   *
+   * The turn ends once the handler's response is known and its store write issued (the reply
+   * is sent when the write answered, `#moveOn`), or once the reply was sent.
    */
   async #turn(
     socket: AnySocket,
@@ -212,6 +247,12 @@ export class MessageDispatcher {
     const state = stateOf(socket, this.#ctx.limits);
     state.giveUp ??= new AbortController();
     const giveUp = state.giveUp;
+    // Set once the handler's response is known: the turn then only waits for its store write.
+    let handled = false;
+    let markHandled!: () => void;
+    const handledNow = new Promise<void>((resolve) => {
+      markHandled = resolve;
+    });
     let expire!: () => void;
     const expired = new Promise<MessageReply>((resolve) => {
       expire = () => {
@@ -222,10 +263,15 @@ export class MessageDispatcher {
         );
         const timeout = new AssuredError(
           "TIMEOUT",
-          `the handler of message ${message.id} did not finish within handlerTimeoutMs (${handlerTimeoutMs} ms); retry later.`,
+          handled
+            ? `the response of message ${message.id} was not stored within handlerTimeoutMs (${handlerTimeoutMs} ms); retry later.`
+            : `the handler of message ${message.id} did not finish within handlerTimeoutMs (${handlerTimeoutMs} ms); retry later.`,
         );
-        if (state.giveUp === giveUp) state.giveUp = undefined;
-        giveUp.abort(timeout);
+        // A handled message's controller may be a later message's already: it is left alone.
+        if (!handled) {
+          if (state.giveUp === giveUp) state.giveUp = undefined;
+          giveUp.abort(timeout);
+        }
         this.#ctx.report({
           kind: "handler",
           error: timeout,
@@ -243,14 +289,39 @@ export class MessageDispatcher {
     const turn: RunningTurn = { deadline: performance.now() + handlerTimeoutMs, expire };
     this.#turns.add(turn);
     this.#watchdog ??= this.#startWatchdog(handlerTimeoutMs);
-    try {
-      const handled = this.#handle(socket, message, fingerprint, arrivedAt, giveUp.signal, ahead);
-      ack(await Promise.race([handled, expired]));
-    } finally {
-      this.#turns.delete(turn);
-      // Not taken by the run (refused at its turn, joined a running copy): released now.
-      ahead?.discard();
-    }
+    const onHandled = () => {
+      handled = true;
+      // Its answer is final (a result or an application error): the socket's next message,
+      // which may run now, does not wait for its retry (G10).
+      state.retryBarrier.note(message.seq, undefined);
+      markHandled();
+    };
+    // Replies leave in send order: after the socket's previous reply (which may still wait
+    // for its response to be stored).
+    const previous = state.lastReply;
+    const replied = (async () => {
+      try {
+        const reply = this.#handle(socket, message, fingerprint, arrivedAt, giveUp.signal, {
+          ahead,
+          onHandled,
+        });
+        const answer = await Promise.race([reply, expired]);
+        await previous;
+        ack(answer);
+      } finally {
+        this.#turns.delete(turn);
+        // Not taken by the run (refused at its turn, joined a running copy): released now.
+        ahead?.discard();
+      }
+    })().catch((error: unknown) => log("reply failed on socket %s: %o", socket.id, error));
+    state.lastReply = replied;
+    let done = false;
+    void replied.then(() => {
+      done = true;
+      if (state.lastReply === replied) state.lastReply = undefined;
+    });
+    await Promise.race([replied, handledNow]);
+    if (!done) await this.#moveOn(socket, replied);
   }
 
   /** Checks the running turns every `min(handlerTimeoutMs, 1 s)`; stops itself once none runs. */
@@ -281,7 +352,7 @@ export class MessageDispatcher {
     fingerprint: string,
     arrivedAt: number,
     giveUp: AbortSignal,
-    ahead: AheadClaim | undefined,
+    claim: RunClaim,
   ): Promise<MessageReply> {
     const state = stateOf(socket, this.#ctx.limits);
     const refusal = state.retryBarrier.atTurn(message.seq);
@@ -304,7 +375,7 @@ export class MessageDispatcher {
       state.retryBarrier.note(message.seq, reply.error);
       return reply;
     }
-    const reply = await this.#run(socket, message, fingerprint, data, arrivedAt, giveUp, ahead);
+    const reply = await this.#run(socket, message, fingerprint, data, arrivedAt, giveUp, claim);
     state.retryBarrier.note(
       message.seq,
       reply.ok || reply.stored === true ? undefined : reply.error,
@@ -327,7 +398,7 @@ export class MessageDispatcher {
     data: unknown,
     arrivedAt: number,
     giveUp: AbortSignal,
-    ahead: AheadClaim | undefined,
+    { ahead, onHandled }: RunClaim,
   ): Promise<MessageReply> {
     const { id, seq, name } = message;
     const state = stateOf(socket, this.#ctx.limits);
@@ -383,6 +454,8 @@ export class MessageDispatcher {
         owner: { id: principal, maxEntries },
         signal: giveUp,
         ...(ahead?.key === key ? { ahead } : {}),
+        // The socket's next message may run while this response is written (`#moveOn`).
+        onHandled,
         // Waiting for another copy of this message: the socket's later messages give up their
         // claims made ahead (claimed again at their turns), so that copy's socket, which may
         // be waiting for one of them, is not stalled until the wait bound (no wait cycle).

@@ -56,6 +56,10 @@ export interface SocketState {
   replayBudget: SocketBudget | undefined;
   /** True while a message of this socket is being handled. */
   busy: boolean;
+  /** Replies of handled messages waiting for their responses to be stored (`maxUnstoredResponses`). */
+  unstored: Set<Promise<void>>;
+  /** The socket's latest reply not sent yet: the next one leaves after it (send order). */
+  lastReply: Promise<void> | undefined;
   /** Aborts the running turn at `handlerTimeoutMs`; shared by the socket's turns until used. */
   giveUp: AbortController | undefined;
   /** Messages refused with a retryable error and not handled since: later ones wait (G10). */
@@ -97,6 +101,8 @@ export function stateOf(
       replies: undefined,
       replayBudget: undefined,
       busy: false,
+      unstored: new Set(),
+      lastReply: undefined,
       giveUp: undefined,
       // As many outstanding refusals as messages may queue: more than any sane window.
       retryBarrier: new RetryBarrier(limits.maxQueuedMessages),

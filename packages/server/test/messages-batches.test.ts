@@ -56,9 +56,9 @@ function recording(store = new MemoryDedupStore()) {
 }
 
 describe("claims ahead and grouped completes (a store with batches)", () => {
-  it("G10: claims a socket's queued messages ahead in batches; each response is stored before the socket's next handler runs; replies in send order", async () => {
+  it("G10: claims a socket's queued messages ahead in batches; with maxUnstoredResponses 1 each response is stored before the socket's next handler runs; replies in send order", async () => {
     const { store, calls } = recording();
-    const server = await start({ dedupStore: store });
+    const server = await start({ dedupStore: store, limits: { maxUnstoredResponses: 1 } });
     const gate = deferred();
     const ran: number[] = [];
     server.assured.on("step", async (n: number) => {
@@ -89,12 +89,58 @@ describe("claims ahead and grouped completes (a store with batches)", () => {
       calls.filter((c) => c.startsWith(prefix)).map((c) => Number(c.split(":")[1]));
     expect(sizes("claimMany:").reduce((a, b) => a + b, 0)).toBe(8);
     expect(sizes("claimMany:").length).toBeLessThan(8);
-    // A crash re-runs at most one message per socket: a handler runs only once the previous
-    // message's response was stored.
+    // With a window of 1 a crash re-runs at most one message per socket: a handler runs only
+    // once the previous message's response was stored.
     const order = calls.filter((c) => c.startsWith("run:") || c.startsWith("completeMany:"));
     expect(order).toEqual(
       Array.from({ length: 8 }, (_, n) => [`run:${n}`, "completeMany:1"]).flat(),
     );
+  });
+
+  it("G9/G10: the socket's next handlers run while responses are written, at most maxUnstoredResponses of them unstored; each reply leaves once its response is stored, in send order", async () => {
+    const { store, calls } = recording();
+    const writes = deferred();
+    const gated: DedupStore = {
+      ...store,
+      completeMany: async (requests) => {
+        await writes.promise;
+        return store.completeMany!(requests);
+      },
+    };
+    const server = await start({ dedupStore: gated, limits: { maxUnstoredResponses: 3 } });
+    const ran: number[] = [];
+    server.assured.on("step", (n: number) => {
+      ran.push(n);
+      return n * 10;
+    });
+    const peer = await server.connect(assuredAuth());
+    const replied: number[] = [];
+    const replies = Array.from({ length: 8 }, (_, n) =>
+      peer.send("step", n, `m${n}`, n + 1).then((reply) => {
+        replied.push(n);
+        return reply;
+      }),
+    );
+    // Three handlers ran; their responses are not stored, so nothing is answered and the
+    // fourth waits for room in the window.
+    while (ran.length < 3) await sleep(2);
+    await peer.roundTrip();
+    await sleep(20);
+    expect(ran).toEqual([0, 1, 2]);
+    expect(replied).toEqual([]);
+    writes.resolve();
+    const answers = await Promise.all(replies);
+    expect(answers.map(payloadOf)).toEqual([0, 10, 20, 30, 40, 50, 60, 70]);
+    expect(ran).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(replied).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    // The socket's responses were written together: fewer writes than messages.
+    const completes = calls.filter((c) => c.startsWith("completeMany:"));
+    expect(completes.length).toBeLessThan(8);
+    expect(completes.reduce((sum, c) => sum + Number(c.split(":")[1]), 0)).toBe(8);
+    // Every response is stored (a duplicate is answered from the store).
+    const again = await peer.send("step", 0, "m0", 9);
+    expect(payloadOf(again)).toBe(0);
+    expect(ran).toHaveLength(8);
   });
 
   it("stores the responses of handlers settling together on several sockets in one completeMany", async () => {
