@@ -8,7 +8,9 @@ import type {
   DedupStore,
   StoredResponse,
 } from "./dedup-store.js";
+import { MAX_DEDUP_BATCH } from "./dedup-store-arguments.js";
 import { AssuredError, isAssuredError, toStoreError } from "./errors.js";
+import { GroupCommit } from "./group-commit.js";
 import { LeaseKeeper, type LeaseTimers, monotonicLeaseTimers } from "./lease-keeper.js";
 import { assertPositiveInteger } from "./validate.js";
 
@@ -370,44 +372,49 @@ function unwrap<T>(result: BatchItemResult<T>): T {
   throw result.reason;
 }
 
+/** Most turns of the event loop a dedup write waits while more keep coming (`GroupCommit.maxTurns`). */
+const DEDUP_GROUP_TURNS = 32;
+/** Most bytes of responses in one `completeMany` group (a larger response goes alone). */
+const DEDUP_GROUP_BYTES = 4 * 1024 * 1024;
+
+/** A request waiting for its group, and how to give it its result. */
+interface PendingWrite<Request, Result> {
+  request: Request;
+  resolve: (result: BatchItemResult<Result>) => void;
+}
+
 /**
- * An adaptive group commit: requests submitted together (in one run of the microtask queue: a
- * packet's messages, handlers settling at once) are written by one call of `write` (a batch
- * method), and while a group is being written the next one collects, written once the one
- * before it answered (so groups reach the store in submission order). No timer: an idle store
- * gets a request at once, a busy one gets larger groups.
+ * The claims (or responses) of a `Deduplicator`, written in groups by core's adaptive group
+ * commit (`GroupCommit`, the publisher's too): a group goes to the store's batch method once a
+ * turn of the event loop passed without a new request (while requests keep coming, after at
+ * most `DEDUP_GROUP_TURNS` turns), with at most `MAX_DEDUP_BATCH` requests and
+ * `DEDUP_GROUP_BYTES` of responses; one group at a time, in submission order. No timer: a lone
+ * request waits one turn, a busy socket's or server's requests go together.
  */
 class BatchGroup<Request, Result> {
   readonly #write: (requests: Request[]) => Promise<BatchItemResult<Result>[]>;
-  #queue: { request: Request; resolve: (result: BatchItemResult<Result>) => void }[] = [];
-  #scheduled = false;
-  #writing = false;
+  readonly #commit: GroupCommit<0, PendingWrite<Request, Result>>;
 
-  constructor(write: (requests: Request[]) => Promise<BatchItemResult<Result>[]>) {
+  constructor(
+    write: (requests: Request[]) => Promise<BatchItemResult<Result>[]>,
+    sizeOf: (request: Request) => number,
+  ) {
     this.#write = write;
+    this.#commit = new GroupCommit({
+      flush: (_key, group) => this.#flush(group),
+      maxItems: MAX_DEDUP_BATCH,
+      maxBytes: DEDUP_GROUP_BYTES,
+      sizeOf: (pending) => sizeOf(pending.request),
+      maxTurns: DEDUP_GROUP_TURNS,
+    });
   }
 
   /** Resolves with the request's own result (never rejects: a failure is a `rejected` item). */
   submit(request: Request): Promise<BatchItemResult<Result>> {
-    return new Promise((resolve) => {
-      this.#queue.push({ request, resolve });
-      this.#schedule();
-    });
+    return new Promise((resolve) => this.#commit.add(0, { request, resolve }));
   }
 
-  #schedule(): void {
-    if (this.#scheduled || this.#writing || this.#queue.length === 0) return;
-    this.#scheduled = true;
-    queueMicrotask(() => {
-      this.#scheduled = false;
-      void this.#flush();
-    });
-  }
-
-  async #flush(): Promise<void> {
-    const group = this.#queue;
-    this.#queue = [];
-    this.#writing = true;
+  async #flush(group: PendingWrite<Request, Result>[]): Promise<void> {
     let results: BatchItemResult<Result>[];
     try {
       results = await this.#write(group.map((item) => item.request));
@@ -415,7 +422,6 @@ class BatchGroup<Request, Result> {
       const reason = toStoreError(error, "dedup batch");
       results = group.map(() => ({ status: "rejected", reason }));
     }
-    this.#writing = false;
     group.forEach((item, i) => {
       item.resolve(
         results[i] ?? {
@@ -427,7 +433,6 @@ class BatchGroup<Request, Result> {
         },
       );
     });
-    this.#schedule();
   }
 }
 
@@ -577,8 +582,14 @@ export class Deduplicator {
     this.#maxInFlight = maxInFlight ?? 10_000;
     assertPositiveInteger(this.#maxInFlight, "maxInFlight");
     if (typeof store.claimMany === "function" && typeof store.completeMany === "function") {
-      this.#claims = new BatchGroup((requests) => claimMany(store, requests));
-      this.#completes = new BatchGroup((requests) => completeMany(store, requests));
+      this.#claims = new BatchGroup(
+        (requests) => claimMany(store, requests),
+        (request) => request.key.length,
+      );
+      this.#completes = new BatchGroup(
+        (requests) => completeMany(store, requests),
+        (request) => request.key.length + request.response.payload.byteLength,
+      );
     }
   }
 

@@ -11,6 +11,14 @@ import {
   type StoredResponse,
 } from "../src/store-entry.js";
 
+/**
+ * Waits until a lone dedup request's group was written: the adaptive group commit flushes it
+ * at the end of the first turn of the event loop in which nothing was added (its second turn).
+ */
+async function groupWritten(): Promise<void> {
+  for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
+}
+
 const lease = { leaseMs: 1_000, fingerprint: "fp" };
 const response: StoredResponse = { ok: true, payload: new Uint8Array([7]) };
 
@@ -226,8 +234,7 @@ describe("Deduplicator.claimAhead", () => {
     const memory = new MemoryDedupStore();
     const dedup = new Deduplicator(recording(memory).store, { leaseMs: 30_000, ttlMs: 60_000 });
     const settled = dedup.claimAhead("a", "fp")!;
-    await new Promise((resolve) => setImmediate(resolve));
-    await new Promise((resolve) => setImmediate(resolve));
+    await groupWritten();
     settled.discard();
     const early = dedup.claimAhead("b", "fp")!;
     early.discard();
@@ -243,22 +250,22 @@ describe("Deduplicator.claimAhead", () => {
     const claims = () => calls.filter((c) => c.startsWith("claim"));
     const first = dedup.claimAhead("a", "fp")!;
     const second = dedup.claimAhead("a", "fp")!;
-    await new Promise((resolve) => setImmediate(resolve));
+    await groupWritten();
     expect(claims()).toEqual(["claimMany a"]);
     // The first copy is dropped (refused at its turn): its key is released; a copy arriving
     // now still claims nothing, the second copy (earlier in line) gets the key at its run.
     first.discard();
     const third = dedup.claimAhead("a", "fp")!;
-    await new Promise((resolve) => setImmediate(resolve));
+    await groupWritten();
     expect(claims()).toEqual(["claimMany a"]);
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     const running = dedup.run("a", "fp", () => gate.then(() => response), { ahead: second });
-    await new Promise((resolve) => setImmediate(resolve));
+    await groupWritten();
     expect(claims()).toEqual(["claimMany a", "claim a"]);
     // While it runs, a new copy claims nothing either.
     const fourth = dedup.claimAhead("a", "fp")!;
-    await new Promise((resolve) => setImmediate(resolve));
+    await groupWritten();
     expect(claims()).toEqual(["claimMany a", "claim a"]);
     release();
     expect(await running).toMatchObject({ duplicate: false, stored: true });
@@ -268,7 +275,7 @@ describe("Deduplicator.claimAhead", () => {
     }
     // All copies gone: the key is claimed ahead again (answered from the store).
     dedup.claimAhead("a", "fp")!.discard();
-    await new Promise((resolve) => setImmediate(resolve));
+    await groupWritten();
     expect(claims().at(-1)).toBe("claimMany a");
   });
 
