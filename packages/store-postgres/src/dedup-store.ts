@@ -2,10 +2,16 @@ import { AssuredError } from "@assured/core";
 import {
   assertClaimArguments,
   assertCompleteArguments,
+  assertDedupBatch,
   assertReleaseArguments,
   assertRenewArguments,
+  type BatchItemResult,
   type ClaimOptions,
+  type ClaimRequest,
   type ClaimResult,
+  type CompleteRequest,
+  claimRequestError,
+  completeRequestError,
   type DedupStore,
   type DedupStoreCapabilities,
   type StoredResponse,
@@ -14,6 +20,7 @@ import type { PoolClient } from "pg";
 import { openConnection, type StoreConnection } from "./connection.js";
 import { DedupBound } from "./dedup-bound.js";
 import { type ClaimAttempt, claimOnce, ownerLockBegin } from "./dedup-claim.js";
+import { type BatchClaim, claimBatch } from "./dedup-claim-batch.js";
 import { DedupWrites, SWEEP_BATCH } from "./dedup-writes.js";
 import {
   DEDUP_STORE_OPTION_KEYS,
@@ -118,6 +125,85 @@ export class PostgresDedupStore implements DedupStore {
             );
       if (claimed.inserted) this.bound.inserted();
       return claimed.result;
+    });
+  }
+
+  /**
+   * Claims each request in order, as `claim` one after the other would, in one transaction of
+   * four round trips whatever the batch's size (`BEGIN` with the owners' locks, one read, one
+   * write, `COMMIT`); an item's own error (`INVALID_ARGUMENT`, `QUOTA_EXCEEDED`,
+   * `LIMIT_EXCEEDED`) is its `rejected` result. See `DedupStore.claimMany`.
+   */
+  async claimMany(requests: readonly ClaimRequest[]): Promise<BatchItemResult<ClaimResult>[]> {
+    this.lifecycle.assertOpen();
+    assertDedupBatch(requests, "claimMany");
+    const results: (BatchItemResult<ClaimResult> | undefined)[] = requests.map((request) => {
+      const error = claimRequestError(request);
+      return error === undefined ? undefined : { status: "rejected", reason: error };
+    });
+    if (results.every((r) => r !== undefined)) return results as BatchItemResult<ClaimResult>[];
+    return this.lifecycle.run("claimMany", async () => {
+      const now = await this.now();
+      const valid = results.flatMap((r, i) => (r === undefined ? [i] : []));
+      const refused = await this.bound.checkMany(
+        valid.map((i) => requests[i]!.key),
+        now,
+      );
+      const claims: BatchClaim[] = [];
+      const positions: number[] = [];
+      valid.forEach((i, n) => {
+        const error = refused[n];
+        if (error !== undefined) results[i] = { status: "rejected", reason: error };
+        else {
+          claims.push(requests[i]!);
+          positions.push(i);
+        }
+      });
+      if (claims.length > 0) {
+        const answers = await claimBatch(
+          this.connection.pool,
+          this.tables,
+          claims,
+          now,
+          MAX_CLAIM_ATTEMPTS,
+        );
+        this.bound.inserted(answers.inserted);
+        answers.outcomes.forEach((outcome, n) => {
+          results[positions[n]!] =
+            "error" in outcome
+              ? { status: "rejected", reason: outcome.error }
+              : { status: "fulfilled", value: outcome.result };
+        });
+      }
+      return results as BatchItemResult<ClaimResult>[];
+    });
+  }
+
+  /**
+   * Stores each response in order, as `complete` one after the other would, in one statement
+   * (one round trip); an invalid item is its `rejected` result. See `DedupStore.completeMany`.
+   */
+  async completeMany(requests: readonly CompleteRequest[]): Promise<BatchItemResult<boolean>[]> {
+    this.lifecycle.assertOpen();
+    assertDedupBatch(requests, "completeMany");
+    const results: (BatchItemResult<boolean> | undefined)[] = requests.map((request) => {
+      const error = completeRequestError(request);
+      return error === undefined ? undefined : { status: "rejected", reason: error };
+    });
+    if (results.every((r) => r !== undefined)) return results as BatchItemResult<boolean>[];
+    return this.lifecycle.run("completeMany", async () => {
+      const valid = results.flatMap((r, i) => (r === undefined ? [i] : []));
+      const stored = await this.writes.completeMany(
+        valid.map((i) => {
+          const { key, token, response, options } = requests[i]!;
+          return { key, token, response, ttlMs: options.ttlMs };
+        }),
+        await this.now(),
+      );
+      valid.forEach((i, n) => {
+        results[i] = { status: "fulfilled", value: stored[n]! };
+      });
+      return results as BatchItemResult<boolean>[];
     });
   }
 
