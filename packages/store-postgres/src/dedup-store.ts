@@ -1,4 +1,4 @@
-import { AssuredError } from "@assured/core";
+import { AssuredError, isAssuredError } from "@assured/core";
 import {
   assertClaimArguments,
   assertCompleteArguments,
@@ -20,7 +20,7 @@ import type { PoolClient } from "pg";
 import { openConnection, type StoreConnection } from "./connection.js";
 import { DedupBound } from "./dedup-bound.js";
 import { type ClaimAttempt, claimOnce, ownerLockBegin } from "./dedup-claim.js";
-import { type BatchClaim, claimBatch } from "./dedup-claim-batch.js";
+import { type BatchClaim, type BatchClaimAnswers, claimBatch } from "./dedup-claim-batch.js";
 import { DedupWrites, SWEEP_BATCH } from "./dedup-writes.js";
 import {
   DEDUP_STORE_OPTION_KEYS,
@@ -101,37 +101,56 @@ export class PostgresDedupStore implements DedupStore {
     return this.lifecycle.run("claim", async () => {
       const now = await this.now();
       await this.bound.check(key, now);
-      const attempts = async (db: Pick<PoolClient, "query">) => {
-        for (let attempt = 1; ; attempt++) {
-          const attempted: ClaimAttempt = await claimOnce(db, this.tables, key, options, now);
-          if (attempted !== "retry") return attempted;
-          if (attempt >= MAX_CLAIM_ATTEMPTS) {
-            throw new AssuredError(
-              "STORE_UNAVAILABLE",
-              "claim kept racing concurrent claims of the same new key; retry it.",
-            );
-          }
-        }
-      };
-      // No owner: one statement, in its own transaction. An owner: BEGIN with the owner's
-      // lock, the statement, COMMIT (three round trips), so its quota is exact.
-      const claimed =
-        options.owner === undefined
-          ? await attempts(this.connection.pool)
-          : await inTransaction(
-              this.connection.pool,
-              attempts,
-              ownerLockBegin(this.tables, options.owner.id),
-            );
+      const claimed = await this.claimKey(key, options, now);
       if (claimed.inserted) this.bound.inserted();
       return claimed.result;
     });
   }
 
+  /** A claim after the bound's check: `claimOnce`, again while it races (see `claimOnce`). */
+  private async claimKey(
+    key: string,
+    options: ClaimOptions,
+    now: number,
+  ): Promise<{ result: ClaimResult; inserted: boolean }> {
+    const attempts = async (db: Pick<PoolClient, "query">) => {
+      for (let attempt = 1; ; attempt++) {
+        const attempted: ClaimAttempt = await claimOnce(db, this.tables, key, options, now);
+        if (attempted !== "retry") return attempted;
+        if (attempt >= MAX_CLAIM_ATTEMPTS) {
+          throw new AssuredError(
+            "STORE_UNAVAILABLE",
+            "claim kept racing concurrent claims of the same new key; retry it.",
+          );
+        }
+      }
+    };
+    // No owner: one statement, in its own transaction. An owner: BEGIN with the owner's
+    // lock, the statement, COMMIT (three round trips), so its quota is exact.
+    return options.owner === undefined
+      ? attempts(this.connection.pool)
+      : inTransaction(
+          this.connection.pool,
+          attempts,
+          ownerLockBegin(this.tables, options.owner.id),
+        );
+  }
+
+  /** A batch of one claim: the single claim (fewer round trips), its quota refusal as answer. */
+  private async claimAlone(claim: BatchClaim, now: number): Promise<BatchClaimAnswers> {
+    try {
+      const { result, inserted } = await this.claimKey(claim.key, claim.options, now);
+      return { outcomes: [{ result }], inserted: inserted ? 1 : 0 };
+    } catch (error) {
+      if (!isAssuredError(error, "QUOTA_EXCEEDED")) throw error;
+      return { outcomes: [{ error }], inserted: 0 };
+    }
+  }
+
   /**
    * Claims each request in order, as `claim` one after the other would, in one transaction of
    * four round trips whatever the batch's size (`BEGIN` with the owners' locks, one read, one
-   * write, `COMMIT`); an item's own error (`INVALID_ARGUMENT`, `QUOTA_EXCEEDED`,
+   * write, `COMMIT`; a batch of one is a single claim); an item's own error (`INVALID_ARGUMENT`, `QUOTA_EXCEEDED`,
    * `LIMIT_EXCEEDED`) is its `rejected` result. See `DedupStore.claimMany`.
    */
   async claimMany(requests: readonly ClaimRequest[]): Promise<BatchItemResult<ClaimResult>[]> {
@@ -160,13 +179,10 @@ export class PostgresDedupStore implements DedupStore {
         }
       });
       if (claims.length > 0) {
-        const answers = await claimBatch(
-          this.connection.pool,
-          this.tables,
-          claims,
-          now,
-          MAX_CLAIM_ATTEMPTS,
-        );
+        const answers =
+          claims.length === 1
+            ? await this.claimAlone(claims[0]!, now)
+            : await claimBatch(this.connection.pool, this.tables, claims, now, MAX_CLAIM_ATTEMPTS);
         this.bound.inserted(answers.inserted);
         answers.outcomes.forEach((outcome, n) => {
           results[positions[n]!] =

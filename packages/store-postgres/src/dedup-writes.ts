@@ -47,13 +47,18 @@ export class DedupWrites {
    * (one round trip, atomic): per key, the first request (in order) whose token holds the key
    * in the statement's snapshot is written (a later one of the same key finds it done), and
    * the update checks the token again on the row's newest version, so a holder taken over
-   * meanwhile writes nothing. Resolves with whether each request stored its response.
+   * meanwhile writes nothing (a batch of one is `complete`'s simpler statement). Resolves with
+   * whether each request stored its response.
    */
   async completeMany(
     requests: readonly { key: string; token: string; response: StoredResponse; ttlMs: number }[],
     now: number,
   ): Promise<boolean[]> {
     if (requests.length === 0) return [];
+    if (requests.length === 1) {
+      const { key, token, response, ttlMs } = requests[0]!;
+      return [await this.complete(key, token, response, ttlMs, now)];
+    }
     const { rows } = await this.pool.query<{ i: string }>(
       this.t.sql.query(completeManyStatement(this.t), [
         requests.map((r) => textBytes(r.key)),
