@@ -36,7 +36,8 @@ describe("PostgresDedupStore claimMany and completeMany", () => {
       const pool = await stores.admin();
       for (;;) {
         const { rowCount } = await pool.query(
-          "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO%'",
+          "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1",
+          [`INSERT INTO "${schema}".%`],
         );
         if (rowCount !== null && rowCount > 0) break;
         await new Promise((resolve) => setTimeout(resolve, 10));
