@@ -41,8 +41,9 @@ const MAX_CLAIM_ATTEMPTS = 5;
 /**
  * A `DedupStore` on PostgreSQL (`pg`): claims with leases, tokens and fencing tokens, stored
  * responses with a TTL, quotas per owner (exact under contention), a bound on all rows
- * (`maxEntries`), and a periodic sweep of expired rows. Claims race safely across connections, processes and nodes. Leases and TTLs
- * are measured by the database server's clock unless a `clock` is given.
+ * (`maxEntries`), a periodic sweep of expired rows, and batches (`claimMany`, `completeMany`).
+ * Claims race safely across connections, processes and nodes. Leases and TTLs are measured by
+ * the database server's clock unless a `clock` is given.
  *
  * @example
  * const dedup = new PostgresDedupStore({ connection: pool });
@@ -150,8 +151,9 @@ export class PostgresDedupStore implements DedupStore {
   /**
    * Claims each request in order, as `claim` one after the other would, in one transaction of
    * four round trips whatever the batch's size (`BEGIN` with the owners' locks, one read, one
-   * write, `COMMIT`; a batch of one is a single claim); an item's own error (`INVALID_ARGUMENT`, `QUOTA_EXCEEDED`,
-   * `LIMIT_EXCEEDED`) is its `rejected` result. See `DedupStore.claimMany`.
+   * write, `COMMIT`; a batch of one is a single claim); an item's own error
+   * (`INVALID_ARGUMENT`, `QUOTA_EXCEEDED`, `LIMIT_EXCEEDED`) is its `rejected` result. See
+   * `DedupStore.claimMany`.
    */
   async claimMany(requests: readonly ClaimRequest[]): Promise<BatchItemResult<ClaimResult>[]> {
     this.lifecycle.assertOpen();
@@ -197,7 +199,8 @@ export class PostgresDedupStore implements DedupStore {
 
   /**
    * Stores each response in order, as `complete` one after the other would, in one statement
-   * (one round trip); an invalid item is its `rejected` result. See `DedupStore.completeMany`.
+   * (one round trip, see `DedupWrites.completeMany`); an invalid item is its `rejected` result.
+   * See `DedupStore.completeMany`.
    */
   async completeMany(requests: readonly CompleteRequest[]): Promise<BatchItemResult<boolean>[]> {
     this.lifecycle.assertOpen();
