@@ -39,17 +39,53 @@ export class DedupBound {
       if ((await this.writes.sweepBatch(now)) < SWEEP_BATCH) break;
     }
     if ((await this.rows(true)) < this.maxEntries) return;
-    throw new AssuredError(
+    throw this.limitExceeded();
+  }
+
+  /**
+   * `check` for the keys of a batch, in order: which of them are refused (`LIMIT_EXCEEDED`).
+   * Below the bound by at least their number, none, and no query. Nearer, one query finds the
+   * keys that have a row (they always pass), expired rows are swept if the others do not fit,
+   * and the others are let in, in order, while the fresh count stays below the bound; each
+   * new key counts as a row from its first item on (also when its claim is then refused).
+   */
+  async checkMany(keys: readonly string[], now: number): Promise<(AssuredError | undefined)[]> {
+    const distinct = [...new Set(keys)];
+    let rows = await this.rows(false);
+    if (rows + distinct.length <= this.maxEntries) return keys.map(() => undefined);
+    const found = await this.pool.query<{ dedup_key: Buffer }>(
+      this.t.sql.query(`SELECT dedup_key FROM ${this.t.dedup} WHERE dedup_key = ANY($1::bytea[])`, [
+        distinct.map(textBytes),
+      ]),
+    );
+    const admitted = new Set(found.rows.map((r) => r.dedup_key.toString("utf8")));
+    if (rows + distinct.length - admitted.size > this.maxEntries) {
+      for (let batch = 0; batch < SWEEP_BATCHES_AT_BOUND; batch++) {
+        if ((await this.writes.sweepBatch(now)) < SWEEP_BATCH) break;
+      }
+      rows = await this.rows(true);
+    }
+    return keys.map((key) => {
+      if (admitted.has(key)) return undefined;
+      if (rows >= this.maxEntries) return this.limitExceeded();
+      rows++;
+      admitted.add(key);
+      return undefined;
+    });
+  }
+
+  /** Counts rows this node inserted (default one), until the next count. */
+  inserted(rows = 1): void {
+    if (this.counted !== undefined) this.counted.rows += rows;
+  }
+
+  private limitExceeded(): AssuredError {
+    return new AssuredError(
       "LIMIT_EXCEEDED",
       `the PostgreSQL dedup store holds ${this.maxEntries} unexpired keys (maxEntries); retry ` +
         "later, or raise maxEntries or shorten TTLs.",
       { details: { maxEntries: this.maxEntries } },
     );
-  }
-
-  /** Counts a row this node inserted, until the next count. */
-  inserted(): void {
-    if (this.counted !== undefined) this.counted.rows++;
   }
 
   private async rows(fresh: boolean): Promise<number> {

@@ -79,11 +79,16 @@ const statements = new WeakMap<Tables, string>();
  * holds only an integer literal.
  */
 export function ownerLockBegin(t: Tables, owner: string): string {
+  return `BEGIN; SELECT pg_advisory_xact_lock('${ownerLockKey(t, owner)}'::bigint)`;
+}
+
+/** The advisory-lock key of `owner`'s claims (see `ownerLockBegin`). */
+export function ownerLockKey(t: Tables, owner: string): bigint {
   const digest = createHash("sha256")
     .update(`assured-dedup-owner:${t.lockScope}:`)
     .update(textBytes(owner))
     .digest();
-  return `BEGIN; SELECT pg_advisory_xact_lock('${digest.readBigInt64BE(0)}'::bigint)`;
+  return digest.readBigInt64BE(0);
 }
 
 /**
@@ -139,7 +144,10 @@ export async function claimOnce(
 }
 
 /** The answer for a key whose row is unexpired: `conflict`, `pending` or `done`. */
-function answerLive(row: ClaimRow, fingerprintBytes: Buffer): ClaimResult {
+export function answerLive(
+  row: Pick<ClaimRow, "fingerprint" | "state" | "expires_at" | "response_ok" | "response_payload">,
+  fingerprintBytes: Buffer,
+): ClaimResult {
   if (!row.fingerprint!.equals(fingerprintBytes)) return { status: "conflict" };
   if (row.state === "claimed") return { status: "pending", leaseExpiresAt: row.expires_at! };
   return {

@@ -1,11 +1,17 @@
-import { AssuredError } from "@assured/core";
+import { AssuredError, isAssuredError } from "@assured/core";
 import {
   assertClaimArguments,
   assertCompleteArguments,
+  assertDedupBatch,
   assertReleaseArguments,
   assertRenewArguments,
+  type BatchItemResult,
   type ClaimOptions,
+  type ClaimRequest,
   type ClaimResult,
+  type CompleteRequest,
+  claimRequestError,
+  completeRequestError,
   type DedupStore,
   type DedupStoreCapabilities,
   type StoredResponse,
@@ -14,6 +20,7 @@ import type { PoolClient } from "pg";
 import { openConnection, type StoreConnection } from "./connection.js";
 import { DedupBound } from "./dedup-bound.js";
 import { type ClaimAttempt, claimOnce, ownerLockBegin } from "./dedup-claim.js";
+import { type BatchClaim, type BatchClaimAnswers, claimBatch } from "./dedup-claim-batch.js";
 import { DedupWrites, SWEEP_BATCH } from "./dedup-writes.js";
 import {
   DEDUP_STORE_OPTION_KEYS,
@@ -34,8 +41,9 @@ const MAX_CLAIM_ATTEMPTS = 5;
 /**
  * A `DedupStore` on PostgreSQL (`pg`): claims with leases, tokens and fencing tokens, stored
  * responses with a TTL, quotas per owner (exact under contention), a bound on all rows
- * (`maxEntries`), and a periodic sweep of expired rows. Claims race safely across connections, processes and nodes. Leases and TTLs
- * are measured by the database server's clock unless a `clock` is given.
+ * (`maxEntries`), a periodic sweep of expired rows, and batches (`claimMany`, `completeMany`).
+ * Claims race safely across connections, processes and nodes. Leases and TTLs are measured by
+ * the database server's clock unless a `clock` is given.
  *
  * @example
  * const dedup = new PostgresDedupStore({ connection: pool });
@@ -94,30 +102,127 @@ export class PostgresDedupStore implements DedupStore {
     return this.lifecycle.run("claim", async () => {
       const now = await this.now();
       await this.bound.check(key, now);
-      const attempts = async (db: Pick<PoolClient, "query">) => {
-        for (let attempt = 1; ; attempt++) {
-          const attempted: ClaimAttempt = await claimOnce(db, this.tables, key, options, now);
-          if (attempted !== "retry") return attempted;
-          if (attempt >= MAX_CLAIM_ATTEMPTS) {
-            throw new AssuredError(
-              "STORE_UNAVAILABLE",
-              "claim kept racing concurrent claims of the same new key; retry it.",
-            );
-          }
-        }
-      };
-      // No owner: one statement, in its own transaction. An owner: BEGIN with the owner's
-      // lock, the statement, COMMIT (three round trips), so its quota is exact.
-      const claimed =
-        options.owner === undefined
-          ? await attempts(this.connection.pool)
-          : await inTransaction(
-              this.connection.pool,
-              attempts,
-              ownerLockBegin(this.tables, options.owner.id),
-            );
+      const claimed = await this.claimKey(key, options, now);
       if (claimed.inserted) this.bound.inserted();
       return claimed.result;
+    });
+  }
+
+  /** A claim after the bound's check: `claimOnce`, again while it races (see `claimOnce`). */
+  private async claimKey(
+    key: string,
+    options: ClaimOptions,
+    now: number,
+  ): Promise<{ result: ClaimResult; inserted: boolean }> {
+    const attempts = async (db: Pick<PoolClient, "query">) => {
+      for (let attempt = 1; ; attempt++) {
+        const attempted: ClaimAttempt = await claimOnce(db, this.tables, key, options, now);
+        if (attempted !== "retry") return attempted;
+        if (attempt >= MAX_CLAIM_ATTEMPTS) {
+          throw new AssuredError(
+            "STORE_UNAVAILABLE",
+            "claim kept racing concurrent claims of the same new key; retry it.",
+          );
+        }
+      }
+    };
+    // No owner: one statement, in its own transaction. An owner: BEGIN with the owner's
+    // lock, the statement, COMMIT (three round trips), so its quota is exact.
+    return options.owner === undefined
+      ? attempts(this.connection.pool)
+      : inTransaction(
+          this.connection.pool,
+          attempts,
+          ownerLockBegin(this.tables, options.owner.id),
+        );
+  }
+
+  /** A batch of one claim: the single claim (fewer round trips), its quota refusal as answer. */
+  private async claimAlone(claim: BatchClaim, now: number): Promise<BatchClaimAnswers> {
+    try {
+      const { result, inserted } = await this.claimKey(claim.key, claim.options, now);
+      return { outcomes: [{ result }], inserted: inserted ? 1 : 0 };
+    } catch (error) {
+      if (!isAssuredError(error, "QUOTA_EXCEEDED")) throw error;
+      return { outcomes: [{ error }], inserted: 0 };
+    }
+  }
+
+  /**
+   * Claims each request in order, as `claim` one after the other would, in one transaction of
+   * four round trips whatever the batch's size (`BEGIN` with the owners' locks, one read, one
+   * write, `COMMIT`; a batch of one is a single claim); an item's own error
+   * (`INVALID_ARGUMENT`, `QUOTA_EXCEEDED`, `LIMIT_EXCEEDED`) is its `rejected` result. See
+   * `DedupStore.claimMany`.
+   */
+  async claimMany(requests: readonly ClaimRequest[]): Promise<BatchItemResult<ClaimResult>[]> {
+    this.lifecycle.assertOpen();
+    assertDedupBatch(requests, "claimMany");
+    const results: (BatchItemResult<ClaimResult> | undefined)[] = requests.map((request) => {
+      const error = claimRequestError(request);
+      return error === undefined ? undefined : { status: "rejected", reason: error };
+    });
+    if (results.every((r) => r !== undefined)) return results as BatchItemResult<ClaimResult>[];
+    return this.lifecycle.run("claimMany", async () => {
+      const now = await this.now();
+      const valid = results.flatMap((r, i) => (r === undefined ? [i] : []));
+      const refused = await this.bound.checkMany(
+        valid.map((i) => requests[i]!.key),
+        now,
+      );
+      const claims: BatchClaim[] = [];
+      const positions: number[] = [];
+      valid.forEach((i, n) => {
+        const error = refused[n];
+        if (error !== undefined) results[i] = { status: "rejected", reason: error };
+        else {
+          claims.push(requests[i]!);
+          positions.push(i);
+        }
+      });
+      if (claims.length > 0) {
+        const answers =
+          claims.length === 1
+            ? await this.claimAlone(claims[0]!, now)
+            : await claimBatch(this.connection.pool, this.tables, claims, now, MAX_CLAIM_ATTEMPTS);
+        this.bound.inserted(answers.inserted);
+        answers.outcomes.forEach((outcome, n) => {
+          results[positions[n]!] =
+            "error" in outcome
+              ? { status: "rejected", reason: outcome.error }
+              : { status: "fulfilled", value: outcome.result };
+        });
+      }
+      return results as BatchItemResult<ClaimResult>[];
+    });
+  }
+
+  /**
+   * Stores each response in order, as `complete` one after the other would, in one statement
+   * (one round trip, see `DedupWrites.completeMany`); an invalid item is its `rejected` result.
+   * See `DedupStore.completeMany`.
+   */
+  async completeMany(requests: readonly CompleteRequest[]): Promise<BatchItemResult<boolean>[]> {
+    this.lifecycle.assertOpen();
+    assertDedupBatch(requests, "completeMany");
+    const results: (BatchItemResult<boolean> | undefined)[] = requests.map((request) => {
+      const error = completeRequestError(request);
+      return error === undefined ? undefined : { status: "rejected", reason: error };
+    });
+    if (results.every((r) => r !== undefined)) return results as BatchItemResult<boolean>[];
+    return this.lifecycle.run("completeMany", async () => {
+      const valid = results.flatMap((r, i) => (r === undefined ? [i] : []));
+      const stored = await this.writes.completeMany(
+        valid.map((i) => {
+          const { key, token, response, options } = requests[i]!;
+          return { key, token, response, ttlMs: options.ttlMs };
+        }),
+        await this.now(),
+      );
+      valid.forEach((i, n) => {
+        results[i] = { status: "fulfilled", value: stored[n]! };
+      });
+      return results as BatchItemResult<boolean>[];
     });
   }
 

@@ -43,6 +43,37 @@ export class DedupWrites {
   }
 
   /**
+   * Stores each response, as `complete` one after the other in order would, in ONE statement
+   * (one round trip, atomic): per key, the first request (in order) whose token holds the key
+   * in the statement's snapshot is written (a later one of the same key finds it done), and
+   * the update checks the token again on the row's newest version, so a holder taken over
+   * meanwhile writes nothing (a batch of one is `complete`'s simpler statement). Resolves with
+   * whether each request stored its response.
+   */
+  async completeMany(
+    requests: readonly { key: string; token: string; response: StoredResponse; ttlMs: number }[],
+    now: number,
+  ): Promise<boolean[]> {
+    if (requests.length === 0) return [];
+    if (requests.length === 1) {
+      const { key, token, response, ttlMs } = requests[0]!;
+      return [await this.complete(key, token, response, ttlMs, now)];
+    }
+    const { rows } = await this.pool.query<{ i: string }>(
+      this.t.sql.query(completeManyStatement(this.t), [
+        requests.map((r) => textBytes(r.key)),
+        requests.map((r) => textBytes(r.token)),
+        requests.map((r) => now + r.ttlMs),
+        requests.map((r) => r.response.ok),
+        requests.map((r) => payloadBytes(r.response.payload)),
+      ]),
+    );
+    const stored = requests.map(() => false);
+    for (const row of rows) stored[Number(row.i) - 1] = true;
+    return stored;
+  }
+
+  /**
    * Gives the key up if `token` still holds it; true if it did. The row stays, expired, with no
    * token and no owner (it frees the owner's place), so the key's next claim continues its
    * fencing tokens; the sweep deletes it.
@@ -86,4 +117,27 @@ export class DedupWrites {
     );
     return result.rowCount ?? 0;
   }
+}
+
+const completeManyTexts = new WeakMap<Tables, string>();
+
+/**
+ * `completeMany`'s statement: `r` numbers the requests (`i`, from 1), `m` keeps per key the
+ * first request whose token holds it, the update writes those and returns their numbers.
+ */
+function completeManyStatement(t: Tables): string {
+  let text = completeManyTexts.get(t);
+  if (text === undefined) {
+    text =
+      "WITH r AS (SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::double precision[], " +
+      "$4::boolean[], $5::bytea[]) WITH ORDINALITY AS r(k, t, e, ok, p, i)), " +
+      "m AS (SELECT DISTINCT ON (r.k) r.* FROM r JOIN " +
+      `${t.dedup} d ON d.dedup_key = r.k AND d.state = 'claimed' AND d.token = r.t ` +
+      "ORDER BY r.k, r.i) " +
+      `UPDATE ${t.dedup} AS d SET state = 'done', token = NULL, expires_at = m.e, ` +
+      "response_ok = m.ok, response_payload = m.p FROM m " +
+      "WHERE d.dedup_key = m.k AND d.state = 'claimed' AND d.token = m.t RETURNING m.i";
+    completeManyTexts.set(t, text);
+  }
+  return text;
 }

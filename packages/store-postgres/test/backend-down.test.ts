@@ -36,6 +36,17 @@ describe("backend down: every driver error is STORE_UNAVAILABLE with its cause",
     );
     await expectUnavailable(() => dedup.release("k", "t"), "release");
     await expectUnavailable(() => dedup.renew("k", "t", 10), "renew");
+    await expectUnavailable(
+      () => dedup.claimMany([{ key: "k", options: { leaseMs: 10, fingerprint: "f" } }]),
+      "claimMany",
+    );
+    await expectUnavailable(
+      () =>
+        dedup.completeMany([
+          { key: "k", token: "t", response: { ok: true, payload }, options: { ttlMs: 10 } },
+        ]),
+      "completeMany",
+    );
     await events.close();
     await dedup.close();
   });
