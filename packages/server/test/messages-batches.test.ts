@@ -24,6 +24,18 @@ function deferred<T = void>() {
 const payloadOf = (reply: MessageReply) => decode((reply as { payload: Uint8Array }).payload);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Sends `count` "step" messages (data n, id `m${n}`, seq n + 1); notes the order of replies. */
+function sendSteps(peer: Awaited<ReturnType<Started["connect"]>>, count: number) {
+  const replied: number[] = [];
+  const replies = Array.from({ length: count }, (_, n) =>
+    peer.send("step", n, `m${n}`, n + 1).then((reply) => {
+      replied.push(n);
+      return reply;
+    }),
+  );
+  return { replies, replied };
+}
+
 /** A memory dedup store (with batches) recording every call and batch size. */
 function recording(store = new MemoryDedupStore()) {
   const calls: string[] = [];
@@ -68,13 +80,7 @@ describe("claims ahead and grouped completes (a store with batches)", () => {
       return n * 10;
     });
     const peer = await server.connect(assuredAuth());
-    const replied: number[] = [];
-    const replies = Array.from({ length: 8 }, (_, n) =>
-      peer.send("step", n, `m${n}`, n + 1).then((reply) => {
-        replied.push(n);
-        return reply;
-      }),
-    );
+    const { replies, replied } = sendSteps(peer, 8);
     await peer.roundTrip();
     await sleep(20);
     expect(ran).toEqual([0]);
@@ -114,13 +120,7 @@ describe("claims ahead and grouped completes (a store with batches)", () => {
       return n * 10;
     });
     const peer = await server.connect(assuredAuth());
-    const replied: number[] = [];
-    const replies = Array.from({ length: 8 }, (_, n) =>
-      peer.send("step", n, `m${n}`, n + 1).then((reply) => {
-        replied.push(n);
-        return reply;
-      }),
-    );
+    const { replies, replied } = sendSteps(peer, 8);
     // Three handlers ran; their responses are not stored, so nothing is answered and the
     // fourth waits for room in the window.
     while (ran.length < 3) await sleep(2);
