@@ -98,8 +98,8 @@ export class GroupWriter<Request, Result, Key = undefined> {
       return Promise.reject(
         new AssuredError(
           "LIMIT_EXCEEDED",
-          `more than ${limit.weight} are waiting to be written (${limit.option}); await earlier ` +
-            `${this.#operation} calls before issuing more.`,
+          `the ${this.#operation} would take what waits to be written beyond ${limit.option} ` +
+            `(${limit.weight}); await earlier ${this.#operation} calls before issuing more.`,
           { details: { [limit.option]: limit.weight, waiting: this.#waitingWeight } },
         ),
       );
