@@ -10,7 +10,7 @@ import type {
 } from "./dedup-store.js";
 import { MAX_DEDUP_BATCH } from "./dedup-store-arguments.js";
 import { AssuredError, isAssuredError, toStoreError } from "./errors.js";
-import { GroupCommit } from "./group-commit.js";
+import { GroupWriter } from "./group-writer.js";
 import { LeaseKeeper, type LeaseTimers, monotonicLeaseTimers } from "./lease-keeper.js";
 import { assertPositiveInteger } from "./validate.js";
 
@@ -377,63 +377,26 @@ const DEDUP_GROUP_TURNS = 32;
 /** Most bytes of responses in one `completeMany` group (a larger response goes alone). */
 const DEDUP_GROUP_BYTES = 4 * 1024 * 1024;
 
-/** A request waiting for its group, and how to give it its result. */
-interface PendingWrite<Request, Result> {
-  request: Request;
-  resolve: (result: BatchItemResult<Result>) => void;
-}
-
 /**
- * The claims (or responses) of a `Deduplicator`, written in groups by core's adaptive group
- * commit (`GroupCommit`, the publisher's too): a group goes to the store's batch method once a
- * turn of the event loop passed without a new request (while requests keep coming, after at
- * most `DEDUP_GROUP_TURNS` turns), with at most `MAX_DEDUP_BATCH` requests and
- * `DEDUP_GROUP_BYTES` of responses; one group at a time, in submission order. No timer: a lone
- * request waits one turn, a busy socket's or server's requests go together.
+ * Writes a `Deduplicator`'s claims (or responses) in groups through core's `GroupWriter` (the
+ * publisher's adaptive group commit): a group goes to the store's batch method once a turn of
+ * the event loop passed without a new request (while requests keep coming, after at most
+ * `DEDUP_GROUP_TURNS` turns), with at most `MAX_DEDUP_BATCH` requests and `DEDUP_GROUP_BYTES`
+ * of responses; one group at a time, in submission order. No timer: a lone request waits one
+ * turn, a busy socket's or server's requests go together.
  */
-class BatchGroup<Request, Result> {
-  readonly #write: (requests: Request[]) => Promise<BatchItemResult<Result>[]>;
-  readonly #commit: GroupCommit<0, PendingWrite<Request, Result>>;
-
-  constructor(
-    write: (requests: Request[]) => Promise<BatchItemResult<Result>[]>,
-    sizeOf: (request: Request) => number,
-  ) {
-    this.#write = write;
-    this.#commit = new GroupCommit({
-      flush: (_key, group) => this.#flush(group),
-      maxItems: MAX_DEDUP_BATCH,
-      maxBytes: DEDUP_GROUP_BYTES,
-      sizeOf: (pending) => sizeOf(pending.request),
-      maxTurns: DEDUP_GROUP_TURNS,
-    });
-  }
-
-  /** Resolves with the request's own result (never rejects: a failure is a `rejected` item). */
-  submit(request: Request): Promise<BatchItemResult<Result>> {
-    return new Promise((resolve) => this.#commit.add(0, { request, resolve }));
-  }
-
-  async #flush(group: PendingWrite<Request, Result>[]): Promise<void> {
-    let results: BatchItemResult<Result>[];
-    try {
-      results = await this.#write(group.map((item) => item.request));
-    } catch (error) {
-      const reason = toStoreError(error, "dedup batch");
-      results = group.map(() => ({ status: "rejected", reason }));
-    }
-    group.forEach((item, i) => {
-      item.resolve(
-        results[i] ?? {
-          status: "rejected",
-          reason: new AssuredError(
-            "STORE_CORRUPT",
-            "the dedup store answered fewer items than asked.",
-          ),
-        },
-      );
-    });
-  }
+function batchWriter<Request, Result>(
+  write: (requests: Request[]) => Promise<BatchItemResult<Result>[]>,
+  weightOf: (request: Request) => number,
+): GroupWriter<Request, BatchItemResult<Result>> {
+  return new GroupWriter({
+    write,
+    operation: "dedup batch",
+    maxItems: MAX_DEDUP_BATCH,
+    maxWeight: DEDUP_GROUP_BYTES,
+    weightOf,
+    maxTurns: DEDUP_GROUP_TURNS,
+  });
 }
 
 /**
@@ -549,9 +512,9 @@ export class Deduplicator {
    */
   readonly #aheadKeys = new Map<string, number>();
   /** Claims made ahead, written together (`claimMany`); only with a store that has batches. */
-  readonly #claims: BatchGroup<ClaimRequest, ClaimResult> | undefined;
+  readonly #claims: GroupWriter<ClaimRequest, BatchItemResult<ClaimResult>> | undefined;
   /** Responses of runs, written together (`completeMany`); only with a store that has batches. */
-  readonly #completes: BatchGroup<CompleteRequest, boolean> | undefined;
+  readonly #completes: GroupWriter<CompleteRequest, BatchItemResult<boolean>> | undefined;
   readonly #groupedComplete: Complete = (key, token, response, options) =>
     this.#completes!.submit({ key, token, response, options }).then(unwrap);
 
@@ -582,11 +545,11 @@ export class Deduplicator {
     this.#maxInFlight = maxInFlight ?? 10_000;
     assertPositiveInteger(this.#maxInFlight, "maxInFlight");
     if (typeof store.claimMany === "function" && typeof store.completeMany === "function") {
-      this.#claims = new BatchGroup(
+      this.#claims = batchWriter(
         (requests) => claimMany(store, requests),
         (request) => request.key.length,
       );
-      this.#completes = new BatchGroup(
+      this.#completes = batchWriter(
         (requests) => completeMany(store, requests),
         (request) => request.key.length + request.response.payload.byteLength,
       );
@@ -639,7 +602,12 @@ export class Deduplicator {
     const options =
       owner === undefined ? { leaseMs, fingerprint } : { leaseMs, fingerprint, owner };
     const claimedAt = timers.now();
-    const result = this.#claims.submit({ key, options });
+    const result = this.#claims.submit({ key, options }).catch(
+      (error: unknown): BatchItemResult<ClaimResult> => ({
+        status: "rejected",
+        reason: toStoreError(error, "dedup batch"),
+      }),
+    );
     const lease = { leaseMs, renewEveryMs, claimedAt, timers };
     return new AheadClaim(this.#store, key, result, lease, forget);
   }

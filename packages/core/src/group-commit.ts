@@ -1,4 +1,5 @@
-import { assertPositiveInteger } from "./validate.js";
+import { AssuredError } from "./errors.js";
+import { assertPositiveInteger, describe } from "./validate.js";
 
 /**
  * Adaptive group commit (DESIGN §8 "Frames are cheap"): items added under a key are handed to
@@ -7,7 +8,8 @@ import { assertPositiveInteger } from "./validate.js";
  *
  * - a key's pending items are flushed at the end of the first turn of the event loop in which
  *   no item was added to it (a lone item waits one idle turn);
- * - while items keep arriving every turn, the oldest waits at most `maxTurns` turns;
+ * - while items keep arriving every turn, the oldest waits at most `maxTurns` turns (0: no
+ *   waiting, a key's items go at the end of the turn its first pending item was added in);
  * - a group holds at most `maxItems` items and `maxBytes` bytes (`sizeOf`; a single larger item
  *   travels alone); a full group is flushed at the end of its turn;
  * - one flush per key is in flight at a time (a key's groups are flushed in add order); items
@@ -26,7 +28,7 @@ export interface GroupCommitOptions<K, T> {
   maxBytes: number;
   /** The bytes an item counts for `maxBytes`. */
   sizeOf(item: T): number;
-  /** Most turns the oldest pending item of a key waits while items keep arriving. */
+  /** Most turns the oldest pending item of a key waits while items keep arriving (0 or more). */
   maxTurns: number;
   /** Runs `callback` once after the current turn (default: `setImmediate`, else `setTimeout(0)`). */
   afterTurn?: (callback: () => void) => void;
@@ -68,11 +70,20 @@ export class GroupCommit<K, T> {
   #turnScheduled = false;
   readonly #endTurn = () => this.#turnEnded();
 
-  /** @throws AssuredError `INVALID_ARGUMENT` for a bound that is not a positive integer. */
+  /**
+   * @throws AssuredError `INVALID_ARGUMENT` for a `maxItems` or `maxBytes` that is not a positive
+   * integer, or a `maxTurns` that is not a non-negative integer.
+   */
   constructor(options: GroupCommitOptions<K, T>) {
     assertPositiveInteger(options.maxItems, "maxItems");
     assertPositiveInteger(options.maxBytes, "maxBytes");
-    assertPositiveInteger(options.maxTurns, "maxTurns");
+    const { maxTurns } = options;
+    if (typeof maxTurns !== "number" || !Number.isSafeInteger(maxTurns) || maxTurns < 0) {
+      throw new AssuredError(
+        "INVALID_ARGUMENT",
+        `maxTurns must be a non-negative integer, got ${describe(maxTurns)}.`,
+      );
+    }
     this.#flush = options.flush;
     this.#maxItems = options.maxItems;
     this.#maxBytes = options.maxBytes;
@@ -95,6 +106,33 @@ export class GroupCommit<K, T> {
     if (state.due) return; // flushed as soon as the flush in flight settles
     this.#waiting.add(key);
     this.#scheduleTurn();
+  }
+
+  /**
+   * Hands every key's pending items to `flush` now, without waiting for the end of the turn (a
+   * key with a flush in flight: as soon as it settles). A synchronous `flush` has run when this
+   * returns.
+   */
+  flushAll(): void {
+    for (const [key, state] of this.#keys) {
+      if (state.items.length === 0) continue;
+      this.#waiting.delete(key);
+      if (state.flushing) state.due = true;
+      else this.#run(key, state);
+    }
+  }
+
+  /** Removes every item not yet handed to `flush` and returns them (each key's in add order). */
+  clear(): T[] {
+    const removed: T[] = [];
+    for (const [key, state] of this.#keys) {
+      removed.push(...state.items.splice(0));
+      state.bytes = 0;
+      state.due = false;
+      if (!state.flushing) this.#forget(key, state);
+    }
+    this.#waiting.clear();
+    return removed;
   }
 
   /** Items added and not yet handed to `flush`. */

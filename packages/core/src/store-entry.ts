@@ -1,6 +1,7 @@
 // `@assured/core/store`: what store authors use — the EventStore and DedupStore contracts, the
 // checks of every store method's arguments, the append-entry and transactional-entry helpers,
-// fencing tokens, clocks, the optional-driver loader and the pieces of the memory backend.
+// fencing tokens, the group writer (group commit of appends and batches), clocks, the
+// optional-driver loader and the pieces of the memory backend.
 // Applications import `@assured/core`; the bindings `@assured/core/protocol`.
 export * from "./append-entries.js";
 export * from "./closest-name.js";
@@ -11,6 +12,7 @@ export { toStoreError } from "./errors.js";
 export type * from "./event-store.js";
 export * from "./event-store-arguments.js";
 export * from "./fencing-token.js";
+export * from "./group-writer.js";
 export * from "./ids.js";
 export type { MemoryClaim, MemoryOwnerEntries } from "./memory-backend.js";
 export * from "./memory-stream-log.js";

@@ -32,6 +32,7 @@ const AUDIENCES: Record<string, Audience | [Audience, Record<string, Audience>]>
   "fencing-token": "store",
   fingerprint: "protocol",
   "group-commit": "protocol",
+  "group-writer": "store",
   ids: "store",
   "lease-keeper": "protocol",
   "memory-backend": ["app", { MemoryClaim: "store", MemoryOwnerEntries: "store" }],

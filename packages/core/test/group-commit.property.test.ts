@@ -192,7 +192,7 @@ async function check(
 const bounds = fc.record({
   maxItems: fc.integer({ min: 1, max: 5 }),
   maxBytes: fc.integer({ min: 1, max: 120 }),
-  maxTurns: fc.integer({ min: 1, max: 4 }),
+  maxTurns: fc.integer({ min: 0, max: 4 }),
 });
 
 describe("GroupCommit (model)", () => {
@@ -207,13 +207,13 @@ describe("GroupCommit (model)", () => {
 });
 
 describe("GroupCommit", () => {
-  const manual = () => {
+  const manual = (maxTurns = 3) => {
     const turns: (() => void)[] = [];
     const groups: number[][] = [];
     const gc = new GroupCommit<string, number>({
       maxItems: 100,
       maxBytes: 1_000,
-      maxTurns: 3,
+      maxTurns,
       sizeOf: () => 1,
       afterTurn: (callback) => turns.push(callback),
       flush: (_key, items) => {
@@ -246,7 +246,57 @@ describe("GroupCommit", () => {
     ]);
   });
 
-  it("rejects bounds that are not positive integers", () => {
+  it("with maxTurns 0, flushes at the end of the turn of the first add", () => {
+    const { gc, groups, endTurn } = manual(0);
+    gc.add("s", 1);
+    gc.add("s", 2);
+    endTurn();
+    expect(groups).toEqual([[1, 2]]);
+  });
+
+  it("flushAll hands every pending item over now; clear removes them unflushed", () => {
+    const { gc, groups, endTurn } = manual();
+    gc.add("a", 1);
+    gc.add("b", 2);
+    gc.flushAll();
+    expect(groups).toEqual([[1], [2]]);
+    gc.add("a", 3);
+    gc.add("b", 4);
+    expect(gc.clear()).toEqual([3, 4]);
+    expect(gc.pending).toBe(0);
+    endTurn();
+    endTurn();
+    expect(groups).toEqual([[1], [2]]);
+  });
+
+  it("flushAll on a key with a flush in flight sends its items as soon as it settles", async () => {
+    const groups: number[][] = [];
+    let settle = () => {};
+    const gc = new GroupCommit<string, number>({
+      maxItems: 100,
+      maxBytes: 1_000,
+      maxTurns: 3,
+      sizeOf: () => 1,
+      afterTurn: () => undefined, // no turn ever ends: only flushAll sends
+      flush: (_key, items) => {
+        groups.push(items);
+        return new Promise<void>((resolve) => {
+          settle = resolve;
+        });
+      },
+    });
+    gc.add("s", 1);
+    gc.flushAll();
+    gc.add("s", 2);
+    gc.flushAll();
+    expect(groups).toEqual([[1]]);
+    settle();
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(groups).toEqual([[1], [2]]);
+  });
+
+  it("rejects bounds that are not positive integers (maxTurns: non-negative)", () => {
     for (const bad of [{ maxItems: 0 }, { maxBytes: 1.5 }, { maxTurns: -1 }]) {
       expect(
         () =>

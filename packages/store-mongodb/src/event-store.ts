@@ -1,3 +1,4 @@
+import { AssuredError } from "@assured/core";
 import {
   type AppendEntry,
   type AppendResult,
@@ -6,6 +7,8 @@ import {
   assertStreamName,
   type EventStore,
   type EventStoreCapabilities,
+  GroupWriter,
+  MAX_APPEND_BATCH,
   type ReadOptions,
   type ReadResult,
   type Retention,
@@ -17,7 +20,6 @@ import { type AppendContext, appendBatch } from "./append-batch.js";
 import { type EventCollections, prepareEventCollections } from "./collections.js";
 import { ensureConnected, openConnection } from "./connection.js";
 import { toEventRecord } from "./documents.js";
-import { GroupCommit } from "./group-commit.js";
 import { HeadCache } from "./head-cache.js";
 import { type LogAccess, pointLogAccess, rangeLogAccess } from "./log-access.js";
 import { LogStateReader } from "./log-state.js";
@@ -41,6 +43,12 @@ import { StreamMeta } from "./stream-meta.js";
 
 /** Reads retried when a concurrent trim or reset removed records between two queries. */
 const READ_ATTEMPTS = 3;
+
+/** One `append` call waiting for its stream's next batch. */
+interface StreamAppend {
+  stream: string;
+  entries: readonly AppendEntry[];
+}
 
 interface Ready {
   collections: EventCollections;
@@ -75,7 +83,13 @@ export class MongoEventStore implements EventStore {
   private readonly retention: Retention;
   private readonly heads = new HeadCache();
   private readonly lifecycle: StoreLifecycle<Ready>;
-  private readonly group: GroupCommit;
+  /**
+   * Group commit: appends to a stream issued in the same tick, and those that arrive while the
+   * stream's previous batch is written, go to the server as one `insertMany`. Streams are
+   * written concurrently, one stream's batches one after another (never racing itself for
+   * offsets).
+   */
+  private readonly group: GroupWriter<StreamAppend, AppendResult[], string>;
 
   /** Validates the options (INVALID_ARGUMENT); connects and creates indexes on first use. */
   constructor(options: MongoEventStoreOptions) {
@@ -92,11 +106,32 @@ export class MongoEventStore implements EventStore {
       await ensureConnected(connection);
       return this.prepare(connection.db);
     }, connection.ownedClient);
-    this.group = new GroupCommit(
-      async (stream, entries) =>
-        appendBatch((await this.lifecycle.ready()).appender, stream, entries),
-      maxQueued,
+    this.group = new GroupWriter({
+      write: (appends, stream) => this.writeBatch(stream, appends),
+      operation: "append",
+      keyOf: (append) => append.stream,
+      maxItems: MAX_APPEND_BATCH,
+      maxWeight: MAX_APPEND_BATCH,
+      weightOf: (append) => append.entries.length,
+      maxTurns: 0,
+      afterTurn: queueMicrotask,
+      maxWaiting: { weight: maxQueued, option: "maxQueuedEntries" },
+    });
+  }
+
+  /** Writes one stream's appends as one batch; one result list per append. */
+  private async writeBatch(stream: string, appends: StreamAppend[]): Promise<AppendResult[][]> {
+    const { appender } = await this.lifecycle.ready();
+    const results = await appendBatch(
+      appender,
+      stream,
+      appends.flatMap((append) => append.entries),
     );
+    let at = 0;
+    return appends.map((append) => {
+      at += append.entries.length;
+      return results.slice(at - append.entries.length, at);
+    });
   }
 
   private async prepare(db: Db): Promise<Ready> {
@@ -170,7 +205,11 @@ export class MongoEventStore implements EventStore {
     assertStreamName(stream);
     assertAppendEntries(entries);
     const snapshot = snapshotEntries(entries);
-    return this.lifecycle.run("append", () => this.group.append(stream, snapshot));
+    return this.lifecycle.run("append", () => {
+      // Setup may have been awaited: the store may be closed by now.
+      this.lifecycle.assertOpen();
+      return this.group.submit({ stream, entries: snapshot });
+    });
   }
 
   /** Reads up to `limit` consecutive records after `after`, with the log's state. */
@@ -246,7 +285,9 @@ export class MongoEventStore implements EventStore {
    */
   async close(): Promise<void> {
     await this.lifecycle.close(async () => {
-      await this.group.close();
+      await this.group.abandon(
+        new AssuredError("STORE_CLOSED", "the store was closed; create a new instance."),
+      );
       const ready = await this.lifecycle.started()?.catch(() => undefined);
       ready?.stopSweep();
       await ready?.reader.access.close();

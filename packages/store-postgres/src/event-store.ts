@@ -9,6 +9,8 @@ import {
   type EventStore,
   type EventStoreCapabilities,
   encodeTransactionalEntries,
+  GroupWriter,
+  MAX_APPEND_BATCH,
   type ReadOptions,
   type ReadResult,
   type Retention,
@@ -21,7 +23,6 @@ import { appendInOneStatement, fitsOneStatement } from "./append-statement.js";
 import { commitChannel, commitPayload } from "./commit-channel.js";
 import { type CommitListener, CommitWatcher } from "./commit-watcher.js";
 import { openConnection, type StoreConnection } from "./connection.js";
-import { GroupCommit } from "./group-commit.js";
 import { listenClientFactory } from "./listen-client.js";
 import { readHead, readPage } from "./log-reads.js";
 import {
@@ -70,7 +71,7 @@ export class PostgresEventStore implements EventStore {
   private readonly retention: Retention;
   private readonly now: StoreTime;
   private readonly lifecycle: StoreLifecycle;
-  private readonly writes: GroupCommit<LogWrite, LogWriteResult>;
+  private readonly writes: GroupWriter<LogWrite, LogWriteResult>;
   private readonly maxPayloadBytes: number;
   private readonly watcher: CommitWatcher;
   /**
@@ -104,11 +105,19 @@ export class PostgresEventStore implements EventStore {
       this.connection,
       "PostgresEventStore",
     );
-    this.writes = new GroupCommit(
-      (ops) => this.lifecycle.run("append", () => this.writeGroup(ops), true),
-      maxQueued,
-      "append",
-    );
+    // Writes queued in one tick go in one transaction once its synchronous code is done, and
+    // those that arrive while it is written in the next: one group in flight, so an instance
+    // never races itself for a stream's row lock.
+    this.writes = new GroupWriter({
+      write: (ops) => this.lifecycle.run("append", () => this.writeGroup(ops), true),
+      operation: "append",
+      maxItems: MAX_APPEND_BATCH,
+      maxWeight: MAX_APPEND_BATCH,
+      weightOf: (op) => (op.kind === "append" ? op.entries.length : 1),
+      maxTurns: 0,
+      afterTurn: queueMicrotask,
+      maxWaiting: { weight: maxQueued, option: "maxQueuedEntries" },
+    });
   }
 
   /** Appends entries; resolves once their group's transaction has committed. */
@@ -121,10 +130,7 @@ export class PostgresEventStore implements EventStore {
       const bytes = Uint8Array.from(payload);
       return id === undefined ? { name, payload: bytes } : { id, name, payload: bytes };
     });
-    return (await this.writes.submit(
-      { kind: "append", stream, entries: copy },
-      copy.length,
-    )) as AppendResult[];
+    return (await this.writes.submit({ kind: "append", stream, entries: copy })) as AppendResult[];
   }
 
   /**
@@ -258,7 +264,7 @@ export class PostgresEventStore implements EventStore {
   async reset(stream: string): Promise<StreamHead> {
     this.lifecycle.assertOpen();
     assertStreamName(stream);
-    return (await this.writes.submit({ kind: "reset", stream }, 1)) as StreamHead;
+    return (await this.writes.submit({ kind: "reset", stream })) as StreamHead;
   }
 
   /** Commits queued appends, then ends a pool the store created. Idempotent. */

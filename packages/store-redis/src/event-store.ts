@@ -10,6 +10,7 @@ import {
   describe,
   type EventStore,
   type EventStoreCapabilities,
+  GroupWriter,
   MAX_APPEND_BATCH,
   newId,
   type ReadOptions,
@@ -19,7 +20,6 @@ import {
   type StreamHead,
 } from "@assured/core/store";
 import { RedisHandle, type ScriptCall, toRedisStoreError } from "./connection.js";
-import { GroupCommit, type QueuedAppend } from "./group-commit.js";
 import { streamLogKey } from "./keys.js";
 import { COMMON_OPTION_KEYS, type RedisStoreOptions, resolveStoreOptions } from "./options.js";
 import { decodeRecords, encodeRecord } from "./record-blob.js";
@@ -42,6 +42,12 @@ export interface RedisEventStoreOptions extends RedisStoreOptions {
    * beyond it rejects with `LIMIT_EXCEEDED` (backpressure).
    */
   maxPendingEntries?: number;
+}
+
+/** One `append` call waiting for its stream's next write, its entries with ids and copied payloads. */
+interface StreamAppend {
+  stream: string;
+  entries: readonly { id: string; name: string; payload: Uint8Array }[];
 }
 
 const OPTION_KEYS: readonly string[] = [
@@ -77,7 +83,13 @@ export class RedisEventStore implements EventStore {
   /** Without an injected `clock`: append times and age retention follow the server's clock. */
   private readonly serverClock: ServerClock | undefined;
   private readonly retention: Retention;
-  private readonly groups: GroupCommit;
+  /**
+   * Group commit: `append` calls issued in the same tick are merged per stream into one script
+   * call once the tick's synchronous code is done (calls that arrive while a stream's group is
+   * written go in its next); the streams' calls are sent back to back on the connection
+   * (pipelined). A call's entries are never split, so its offsets stay consecutive.
+   */
+  private readonly groups: GroupWriter<StreamAppend, AppendResult[], string>;
   private readonly appendScript: ScriptCall;
   private readonly readScript: ScriptCall;
   private readonly resetScript: ScriptCall;
@@ -105,11 +117,17 @@ export class RedisEventStore implements EventStore {
     this.appendScript = this.handle.defineScript("log_append_v1", APPEND_SCRIPT);
     this.readScript = this.handle.defineScript("log_read_v1", READ_SCRIPT);
     this.resetScript = this.handle.defineScript("log_reset_v1", RESET_SCRIPT);
-    this.groups = new GroupCommit(
-      (stream, group) => this.writeGroup(stream, group),
-      maxGroupEntries,
-      maxPendingEntries,
-    );
+    this.groups = new GroupWriter({
+      write: (appends, stream) => this.writeGroup(stream, appends),
+      operation: "redis append",
+      keyOf: (append) => append.stream,
+      maxItems: maxGroupEntries,
+      maxWeight: maxGroupEntries,
+      weightOf: (append) => append.entries.length,
+      maxTurns: 0,
+      afterTurn: queueMicrotask,
+      maxWaiting: { weight: maxPendingEntries, option: "maxPendingEntries" },
+    });
   }
 
   /** Appends entries (1–10,000) in one atomic step; resolves once Redis has applied them. */
@@ -117,7 +135,7 @@ export class RedisEventStore implements EventStore {
     this.assertOpen();
     assertStreamName(stream);
     assertAppendEntries(entries);
-    return this.groups.add(stream, entries.map(withId));
+    return this.groups.submit({ stream, entries: entries.map(withId) });
   }
 
   /** Reads up to `limit` events after `after`, with the log's state, in one atomic step. */
@@ -140,7 +158,7 @@ export class RedisEventStore implements EventStore {
   async reset(stream: string): Promise<StreamHead> {
     this.assertOpen();
     assertStreamName(stream);
-    await this.groups.drain();
+    await this.groups.flush();
     try {
       const epoch = newId();
       await this.resetScript(streamLogKey(this.keyPrefix, stream), epoch);
@@ -154,7 +172,7 @@ export class RedisEventStore implements EventStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.groups.drain();
+    await this.groups.flush();
     await this.handle.close();
   }
 
@@ -164,7 +182,8 @@ export class RedisEventStore implements EventStore {
     }
   }
 
-  private async writeGroup(stream: string, group: readonly QueuedAppend[]): Promise<void> {
+  /** Writes one stream's calls in one script call; one result list per call. */
+  private async writeGroup(stream: string, group: StreamAppend[]): Promise<AppendResult[][]> {
     const now = await storeNow(this.serverClock, this.clock, "redis append");
     const args: (string | Buffer | number)[] = [
       now,
@@ -187,14 +206,12 @@ export class RedisEventStore implements EventStore {
     const values = reply as [Buffer, ...number[]];
     const epoch = values[0].toString();
     let at = 1;
-    for (const call of group) {
-      call.resolve(
-        call.entries.map((entry) => {
-          const offset = values[at++] as number;
-          return { offset: Math.abs(offset), id: entry.id, duplicate: offset < 0, epoch };
-        }),
-      );
-    }
+    return group.map((call) =>
+      call.entries.map((entry) => {
+        const offset = values[at++] as number;
+        return { offset: Math.abs(offset), id: entry.id, duplicate: offset < 0, epoch };
+      }),
+    );
   }
 
   private async readLog(stream: string, after: number, limit: number): Promise<ReadResult> {
@@ -270,6 +287,6 @@ function assertIntegerIn(value: unknown, what: string, min: number, max: number)
  * The entry with its id (the publisher's, or a new one) and a copy of its payload: the write
  * happens at the end of the tick, and a caller may reuse its buffer as soon as `append` returns.
  */
-function withId(entry: AppendEntry): QueuedAppend["entries"][number] {
+function withId(entry: AppendEntry): StreamAppend["entries"][number] {
   return { id: entry.id ?? newId(), name: entry.name, payload: entry.payload.slice() };
 }

@@ -8,6 +8,7 @@ import {
   type CommittedRange,
   type EventStore,
   type EventStoreCapabilities,
+  GroupWriter,
   MAX_APPEND_BATCH,
   type ReadOptions,
   type ReadResult,
@@ -19,7 +20,6 @@ import type Database from "better-sqlite3";
 import { CommitWatcher } from "./commit-watcher.js";
 import { SqliteConnection } from "./connection.js";
 import { EventLog, type LogWrite, type LogWriteResult } from "./event-log.js";
-import { GroupCommit } from "./group-commit.js";
 import {
   assertOptionsObject,
   EVENT_STORE_OPTION_KEYS,
@@ -32,7 +32,7 @@ import {
 import { SweepTimer } from "./sweep-timer.js";
 import { type AppendInTransactionOptions, TransactionalAppender } from "./transactional-append.js";
 
-/** Queued entries that make a group write at once instead of waiting for the next turn. */
+/** Most entries per group transaction (a larger single append goes alone). */
 const MAX_GROUP_ENTRIES = MAX_APPEND_BATCH;
 /** Streams trimmed per transaction by `trimExpired`. */
 const TRIM_BATCH_STREAMS = 500;
@@ -53,7 +53,7 @@ export class SqliteEventStore implements EventStore {
   readonly capabilities: EventStoreCapabilities;
   private readonly connection: SqliteConnection;
   private readonly log: EventLog;
-  private readonly writes: GroupCommit<LogWrite, LogWriteResult>;
+  private readonly writes: GroupWriter<LogWrite, LogWriteResult>;
   private readonly sweepTimer: SweepTimer;
   private readonly retains: boolean;
   private readonly transactional: TransactionalAppender;
@@ -89,7 +89,15 @@ export class SqliteEventStore implements EventStore {
       retentionByAge: true,
       retentionByLength: true,
     };
-    this.writes = new GroupCommit((ops) => this.log.writeGroup(ops), MAX_GROUP_ENTRIES, "append");
+    // Writes queued in one turn of the event loop go in one transaction at its end (setImmediate).
+    this.writes = new GroupWriter({
+      write: (ops) => this.log.writeGroup(ops),
+      operation: "append",
+      maxItems: MAX_GROUP_ENTRIES,
+      maxWeight: MAX_GROUP_ENTRIES,
+      weightOf: (op) => (op.kind === "append" ? op.entries.length : 1),
+      maxTurns: 0,
+    });
     this.retains = retention.maxLength !== undefined || retention.maxAgeMs !== undefined;
     this.sweepTimer = new SweepTimer(this.retains ? sweepIntervalMs : 0, () => this.trimExpired());
   }
@@ -104,10 +112,7 @@ export class SqliteEventStore implements EventStore {
       const bytes = Buffer.from(payload);
       return id === undefined ? { name, payload: bytes } : { id, name, payload: bytes };
     });
-    return (await this.writes.submit(
-      { kind: "append", stream, entries: copy },
-      copy.length,
-    )) as AppendResult[];
+    return (await this.writes.submit({ kind: "append", stream, entries: copy })) as AppendResult[];
   }
 
   /**
@@ -181,7 +186,7 @@ export class SqliteEventStore implements EventStore {
   async reset(stream: string): Promise<StreamHead> {
     this.assertOpen();
     assertStreamName(stream);
-    return (await this.writes.submit({ kind: "reset", stream }, 1)) as StreamHead;
+    return (await this.writes.submit({ kind: "reset", stream })) as StreamHead;
   }
 
   /**
@@ -214,7 +219,8 @@ export class SqliteEventStore implements EventStore {
     this.closed = true;
     this.sweepTimer.stop();
     this.commits.close();
-    this.writes.flush();
+    // Synchronous writes: everything queued is committed when flush() returns.
+    void this.writes.flush();
     this.connection.release();
   }
 
