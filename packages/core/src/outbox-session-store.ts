@@ -180,7 +180,10 @@ export class SessionStore {
   }
 
   sessionWrite(sid: string, record: SessionRecord): StorageWrite {
-    return { key: this.sessionKey(sid), value: JSON.stringify({ v: 2, ...record }) };
+    return {
+      key: this.sessionKey(sid),
+      value: JSON.stringify({ v: 2, seq: record.seq, ids: record.ids, results: record.results }),
+    };
   }
 
   messageWrite(message: OutboxMessage, sid: string): StorageWrite {

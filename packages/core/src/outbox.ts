@@ -271,13 +271,15 @@ export class Outbox {
     const entry = typeof r.id === "string" ? this.#pending.get(r.id) : undefined;
     if (!entry) return { kind: "ignored" };
     const { id, seq, name } = entry.message;
-    const base = { id, seq, name, finishedAt: now };
+    const finishedAt = now;
+    // Results are object literals, not spreads of a common base: a spread costs microseconds
+    // per reply on V8, more than the rest of this method.
     const payload = copyBytes(r.payload);
     if (r.ok === true && payload) {
-      return this.#settle({ ...base, ok: true, payload }, now);
+      return this.#settle({ id, seq, name, finishedAt, ok: true, payload }, now);
     }
     if (r.ok === false && r.stored === true && payload) {
-      return this.#settle({ ...base, ok: false, stored: true, payload }, now);
+      return this.#settle({ id, seq, name, finishedAt, ok: false, stored: true, payload }, now);
     }
     const error =
       r.ok === false && typeof r.error === "object" && r.error !== null
@@ -294,7 +296,7 @@ export class Outbox {
       this.#scheduleRetry(entry, now);
       return { kind: "retry", id, error, at: entry.at };
     }
-    return this.#settle({ ...base, ok: false, error }, now);
+    return this.#settle({ id, seq, name, finishedAt, ok: false, error }, now);
   }
 
   /** Unanswered messages of this session in seq order (also those adopted from earlier ones). */
