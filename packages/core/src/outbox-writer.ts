@@ -1,6 +1,6 @@
 import type { StorageWrite } from "./client-storage.js";
 import type { AssuredError } from "./errors.js";
-import type { SessionRecord, SessionStore } from "./outbox-session-store.js";
+import type { SessionRecordJson, SessionStore } from "./outbox-session-store.js";
 import { type MessageResult, type OutboxMessage, storageError } from "./outbox-storage.js";
 
 /** A message to store: everything but its seq, which it gets once it is stored. */
@@ -51,10 +51,12 @@ interface ResultWrite {
 export class SessionWriter {
   readonly #o: SessionWriterOptions;
   #seq = 0;
-  /** Stored unanswered ids, in seq order. */
-  readonly #ids = new Set<string>();
+  /** Stored unanswered ids, in seq order, each with its JSON (for the record). */
+  readonly #ids = new Map<string, string>();
   /** `[id, finishedAt]` of stored results, oldest first. */
   #results: Array<[string, number]> = [];
+  /** The JSON of each entry of `#results`, made once (the record is written at every flush). */
+  readonly #entryJson = new WeakMap<[string, number], string>();
   /** Keys to delete once a record without them is stored. */
   readonly #deletes = new Set<string>();
   #adds: StagedAdd[] = [];
@@ -266,18 +268,24 @@ export class SessionWriter {
 
   #stored(group: OutboxMessage[], add: StagedAdd): void {
     for (const message of group) {
-      this.#ids.add(message.id);
+      this.#ids.set(message.id, JSON.stringify(message.id));
       this.#o.onStored(message);
     }
     add.resolve(group);
   }
 
-  #record(extra: readonly OutboxMessage[], seq: number): SessionRecord {
-    return {
-      seq,
-      ids: [...this.#ids, ...extra.map((m) => m.id)],
-      results: this.#results.slice(),
-    };
+  #record(extra: readonly OutboxMessage[], seq: number): SessionRecordJson {
+    const ids = [...this.#ids.values()];
+    for (const { id } of extra) ids.push(JSON.stringify(id));
+    const results = this.#results.map((entry) => {
+      let json = this.#entryJson.get(entry);
+      if (json === undefined) {
+        json = JSON.stringify(entry);
+        this.#entryJson.set(entry, json);
+      }
+      return json;
+    });
+    return { seq, ids, results };
   }
 }
 
