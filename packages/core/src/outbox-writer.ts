@@ -20,6 +20,9 @@ export interface SessionWriterOptions {
   onStored(message: OutboxMessage): void;
 }
 
+/** `[id, finishedAt]` of a stored result, and its JSON once a record held it. */
+type ResultEntry = [id: string, finishedAt: number, json?: string];
+
 /** Messages stored together or not at all. */
 interface StagedAdd {
   messages: NewMessage[];
@@ -53,10 +56,8 @@ export class SessionWriter {
   #seq = 0;
   /** Stored unanswered ids, in seq order, each with its JSON (for the record). */
   readonly #ids = new Map<string, string>();
-  /** `[id, finishedAt]` of stored results, oldest first. */
-  #results: Array<[string, number]> = [];
-  /** The JSON of each entry of `#results`, made once (the record is written at every flush). */
-  readonly #entryJson = new WeakMap<[string, number], string>();
+  /** `[id, finishedAt]` of stored results, oldest first (with its JSON once the record held it). */
+  #results: ResultEntry[] = [];
   /** Keys to delete once a record without them is stored. */
   readonly #deletes = new Set<string>();
   #adds: StagedAdd[] = [];
@@ -172,7 +173,7 @@ export class SessionWriter {
     }
     const sorted = appendInOrder(this.#results, settles, merges);
     const excess = Math.max(0, sorted.length - maxResults);
-    const kept: Array<[string, number]> = [];
+    const kept: ResultEntry[] = [];
     // Every settled id is in `sorted` once: it is kept unless dropped here (usually few are).
     const dropped = new Set<string>();
     sorted.forEach((entry, i) => {
@@ -277,13 +278,10 @@ export class SessionWriter {
   #record(extra: readonly OutboxMessage[], seq: number): SessionRecordJson {
     const ids = [...this.#ids.values()];
     for (const { id } of extra) ids.push(JSON.stringify(id));
+    // Each entry's JSON is made once: the record is written at every flush.
     const results = this.#results.map((entry) => {
-      let json = this.#entryJson.get(entry);
-      if (json === undefined) {
-        json = JSON.stringify(entry);
-        this.#entryJson.set(entry, json);
-      }
-      return json;
+      entry[2] ??= JSON.stringify([entry[0], entry[1]]);
+      return entry[2];
     });
     return { seq, ids, results };
   }
@@ -296,10 +294,10 @@ export class SessionWriter {
  * sort.
  */
 function appendInOrder(
-  results: ReadonlyArray<[string, number]>,
+  results: readonly ResultEntry[],
   settles: readonly MessageResult[],
   merges: ReadonlyArray<[string, number]>,
-): Array<[string, number]> {
+): ResultEntry[] {
   const ids = new Set<string>();
   let last = results.length === 0 ? Number.NEGATIVE_INFINITY : results[results.length - 1]![1];
   let ordered = merges.length === 0;
@@ -313,7 +311,7 @@ function appendInOrder(
     for (const { id, finishedAt } of settles) out.push([id, finishedAt]);
     return out;
   }
-  const known = new Map(results);
+  const known = new Map(results.map(([id, at]) => [id, at]));
   for (const [id, at] of merges) if (!known.has(id)) known.set(id, at);
   for (const { id, finishedAt } of settles) {
     known.delete(id);
