@@ -35,7 +35,9 @@ interface Entry {
 
 interface Staged {
   message: NewMessage;
-  stored: Promise<OutboxMessage>;
+  /** The write of the message's group, and the message's place in it. */
+  group: Promise<OutboxMessage[]>;
+  index: number;
 }
 
 /**
@@ -185,7 +187,9 @@ export class Outbox {
     if (existing) {
       if (existing.name !== name || !sameBytes(existing.payload, payload)) throw conflictError();
       const pending = this.#pending.get(existing.id);
-      return pending ? pending.message : (this.#staging.get(existing.id) as Staged).stored;
+      if (pending) return pending.message;
+      const staged = this.#staging.get(existing.id) as Staged;
+      return staged.group.then((stored) => stored[staged.index]!);
     }
     if (this.#pending.size + this.#staging.size >= this.#c.maxPending) {
       throw new AssuredError(
@@ -342,18 +346,21 @@ export class Outbox {
     return this.#closing;
   }
 
-  /** Stores messages (all or none); until then they are staged (counted, never sent). */
+  /**
+   * Stores messages (all or none); until then they are staged (counted, never sent). One
+   * reaction per group, none per message: this runs for every `add`.
+   */
   #stage(messages: NewMessage[], adopted: boolean): Promise<OutboxMessage[]> {
     const group = this.#writer.add(messages, adopted);
-    messages.forEach((message, i) => {
-      const staged: Staged = { message, stored: group.then((stored) => stored[i]!) };
-      staged.stored.catch(() => {}); // the caller handles the group's failure
-      this.#staging.set(message.id, staged);
-      const done = () => {
-        if (this.#staging.get(message.id) === staged) this.#staging.delete(message.id);
-      };
-      group.then(done, done);
+    messages.forEach((message, index) => {
+      this.#staging.set(message.id, { message, group, index });
     });
+    const done = () => {
+      for (const { id } of messages) {
+        if (this.#staging.get(id)?.group === group) this.#staging.delete(id);
+      }
+    };
+    group.then(done, done);
     return group;
   }
 
