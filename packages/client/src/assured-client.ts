@@ -472,8 +472,10 @@ export class AssuredClient<
       );
     }
     // Before connect() the message is stored, and sent once the socket connects.
-    await this.#open();
-    if (this.#closed) throw closedError();
+    if (this.#sender === undefined) {
+      await this.#open();
+      if (this.#closed) throw closedError();
+    }
     const outbox = this.#outbox as Outbox;
     const message = await outbox.add(name, payload, Date.now(), options.id);
     if (this.#closed) throw closedError();

@@ -153,13 +153,15 @@ export class MemoryDedupStore implements DedupStore {
     if (!this.claims.has(key)) this.makeRoom(now);
     const token = newId();
     const fencingToken = nextFencingToken(current?.fencingToken, now);
+    // Entries are object literals with the same fields (`owner` undefined when none): a
+    // conditional spread costs microseconds per claim on V8 and varies their shapes.
     this.put(key, {
       state: "leased",
       fingerprint: options.fingerprint,
       token,
       leaseExpiresAt: now + options.leaseMs,
       fencingToken,
-      ...(owner === undefined ? {} : { owner: owner.id }),
+      owner: owner?.id,
     });
     return { status: "claimed", token, fencingToken };
   }
@@ -189,7 +191,7 @@ export class MemoryDedupStore implements DedupStore {
       response: copyResponse(response),
       expiresAt: this.clock() + options.ttlMs,
       fencingToken: current.fencingToken,
-      ...(current.owner === undefined ? {} : { owner: current.owner }),
+      owner: current.owner,
     });
     return true;
   }

@@ -76,14 +76,24 @@ export function isObject(value: unknown): value is Record<string, unknown> {
 
 /** The stored form of a message of session `session`. */
 export function encodeMessage(message: OutboxMessage, session: string): string {
-  return JSON.stringify({
-    id: message.id,
-    seq: message.seq,
-    name: message.name,
-    payload: bytesToBase64(message.payload),
-    createdAt: message.createdAt,
-    session,
-  });
+  // The text `JSON.stringify` gives for `{ id, seq, name, payload, createdAt, session }`,
+  // written out: about three times faster, and it runs for every message sent.
+  const { id, seq, name, createdAt } = message;
+  const payload = bytesToBase64(message.payload);
+  return `{"id":${jsonText(id)},"seq":${jsonNumber(seq)},"name":${jsonText(name)},"payload":"${payload}","createdAt":${jsonNumber(createdAt)},"session":${jsonText(session)}}`;
+}
+
+/** Strings `JSON.stringify` writes as they are, between quotes. */
+const PLAIN_TEXT = /^[\w:.-]*$/;
+
+/** `JSON.stringify(text)`, without its cost for the usual ids and names. */
+function jsonText(text: string): string {
+  return PLAIN_TEXT.test(text) ? `"${text}"` : JSON.stringify(text);
+}
+
+/** `JSON.stringify(value)` of a number. */
+function jsonNumber(value: number): string {
+  return Number.isFinite(value) ? String(value) : "null";
 }
 
 /** A stored message (v1 ones have no `session`); throws when malformed. */
@@ -118,13 +128,22 @@ export function encodeResult(
   result: MessageResult,
   maxBytes: number,
 ): { value: string; omitted: boolean } {
-  const full = JSON.stringify(
-    "payload" in result ? { ...result, payload: bytesToBase64(result.payload) } : result,
-  );
+  const full = "payload" in result ? resultWithPayload(result) : JSON.stringify(result);
   // A UTF-16 unit is at most 3 UTF-8 bytes: a short value needs no scan.
   if (full.length * 3 <= maxBytes || utf8Length(full) <= maxBytes)
     return { value: full, omitted: "omitted" in result };
   return { value: resultMarker(result), omitted: true };
+}
+
+/**
+ * The JSON of a result with a payload (as base64): the text `JSON.stringify` gives for
+ * `{ id, seq, name, finishedAt, ok, stored?, payload }`, written out (it runs for every answer).
+ */
+function resultWithPayload(result: Extract<MessageResult, { payload: Uint8Array }>): string {
+  const { id, seq, name, finishedAt } = result;
+  const head = `{"id":${jsonText(id)},"seq":${jsonNumber(seq)},"name":${jsonText(name)},"finishedAt":${jsonNumber(finishedAt)}`;
+  const how = result.ok ? `"ok":true` : `"ok":false,"stored":true`;
+  return `${head},${how},"payload":"${bytesToBase64(result.payload)}"}`;
 }
 
 /** The smallest stored form of a result: that it finished, and how, without its value. */

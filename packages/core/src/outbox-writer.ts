@@ -1,6 +1,6 @@
 import type { StorageWrite } from "./client-storage.js";
 import type { AssuredError } from "./errors.js";
-import type { SessionRecord, SessionStore } from "./outbox-session-store.js";
+import type { SessionRecordJson, SessionStore } from "./outbox-session-store.js";
 import { type MessageResult, type OutboxMessage, storageError } from "./outbox-storage.js";
 
 /** A message to store: everything but its seq, which it gets once it is stored. */
@@ -19,6 +19,9 @@ export interface SessionWriterOptions {
   /** Called synchronously when a message is stored, with its final seq, before `add` resolves. */
   onStored(message: OutboxMessage): void;
 }
+
+/** `[id, finishedAt]` of a stored result, and its JSON once a record held it. */
+type ResultEntry = [id: string, finishedAt: number, json?: string];
 
 /** Messages stored together or not at all. */
 interface StagedAdd {
@@ -51,10 +54,10 @@ interface ResultWrite {
 export class SessionWriter {
   readonly #o: SessionWriterOptions;
   #seq = 0;
-  /** Stored unanswered ids, in seq order. */
-  readonly #ids = new Set<string>();
-  /** `[id, finishedAt]` of stored results, oldest first. */
-  #results: Array<[string, number]> = [];
+  /** Stored unanswered ids, in seq order, each with its JSON (for the record). */
+  readonly #ids = new Map<string, string>();
+  /** `[id, finishedAt]` of stored results, oldest first (with its JSON once the record held it). */
+  #results: ResultEntry[] = [];
   /** Keys to delete once a record without them is stored. */
   readonly #deletes = new Set<string>();
   #adds: StagedAdd[] = [];
@@ -170,7 +173,7 @@ export class SessionWriter {
     }
     const sorted = appendInOrder(this.#results, settles, merges);
     const excess = Math.max(0, sorted.length - maxResults);
-    const kept: Array<[string, number]> = [];
+    const kept: ResultEntry[] = [];
     // Every settled id is in `sorted` once: it is kept unless dropped here (usually few are).
     const dropped = new Set<string>();
     sorted.forEach((entry, i) => {
@@ -266,18 +269,21 @@ export class SessionWriter {
 
   #stored(group: OutboxMessage[], add: StagedAdd): void {
     for (const message of group) {
-      this.#ids.add(message.id);
+      this.#ids.set(message.id, JSON.stringify(message.id));
       this.#o.onStored(message);
     }
     add.resolve(group);
   }
 
-  #record(extra: readonly OutboxMessage[], seq: number): SessionRecord {
-    return {
-      seq,
-      ids: [...this.#ids, ...extra.map((m) => m.id)],
-      results: this.#results.slice(),
-    };
+  #record(extra: readonly OutboxMessage[], seq: number): SessionRecordJson {
+    const ids = [...this.#ids.values()];
+    for (const { id } of extra) ids.push(JSON.stringify(id));
+    // Each entry's JSON is made once: the record is written at every flush.
+    const results = this.#results.map((entry) => {
+      entry[2] ??= JSON.stringify([entry[0], entry[1]]);
+      return entry[2];
+    });
+    return { seq, ids, results };
   }
 }
 
@@ -288,10 +294,10 @@ export class SessionWriter {
  * sort.
  */
 function appendInOrder(
-  results: ReadonlyArray<[string, number]>,
+  results: readonly ResultEntry[],
   settles: readonly MessageResult[],
   merges: ReadonlyArray<[string, number]>,
-): Array<[string, number]> {
+): ResultEntry[] {
   const ids = new Set<string>();
   let last = results.length === 0 ? Number.NEGATIVE_INFINITY : results[results.length - 1]![1];
   let ordered = merges.length === 0;
@@ -305,7 +311,7 @@ function appendInOrder(
     for (const { id, finishedAt } of settles) out.push([id, finishedAt]);
     return out;
   }
-  const known = new Map(results);
+  const known = new Map(results.map(([id, at]) => [id, at]));
   for (const [id, at] of merges) if (!known.has(id)) known.set(id, at);
   for (const { id, finishedAt } of settles) {
     known.delete(id);

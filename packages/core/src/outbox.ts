@@ -35,7 +35,9 @@ interface Entry {
 
 interface Staged {
   message: NewMessage;
-  stored: Promise<OutboxMessage>;
+  /** The write of the message's group, and the message's place in it. */
+  group: Promise<OutboxMessage[]>;
+  index: number;
 }
 
 /**
@@ -185,7 +187,9 @@ export class Outbox {
     if (existing) {
       if (existing.name !== name || !sameBytes(existing.payload, payload)) throw conflictError();
       const pending = this.#pending.get(existing.id);
-      return pending ? pending.message : (this.#staging.get(existing.id) as Staged).stored;
+      if (pending) return pending.message;
+      const staged = this.#staging.get(existing.id) as Staged;
+      return staged.group.then((stored) => stored[staged.index]!);
     }
     if (this.#pending.size + this.#staging.size >= this.#c.maxPending) {
       throw new AssuredError(
@@ -271,13 +275,15 @@ export class Outbox {
     const entry = typeof r.id === "string" ? this.#pending.get(r.id) : undefined;
     if (!entry) return { kind: "ignored" };
     const { id, seq, name } = entry.message;
-    const base = { id, seq, name, finishedAt: now };
+    const finishedAt = now;
+    // Results are object literals, not spreads of a common base: a spread costs microseconds
+    // per reply on V8, more than the rest of this method.
     const payload = copyBytes(r.payload);
     if (r.ok === true && payload) {
-      return this.#settle({ ...base, ok: true, payload }, now);
+      return this.#settle({ id, seq, name, finishedAt, ok: true, payload }, now);
     }
     if (r.ok === false && r.stored === true && payload) {
-      return this.#settle({ ...base, ok: false, stored: true, payload }, now);
+      return this.#settle({ id, seq, name, finishedAt, ok: false, stored: true, payload }, now);
     }
     const error =
       r.ok === false && typeof r.error === "object" && r.error !== null
@@ -294,7 +300,7 @@ export class Outbox {
       this.#scheduleRetry(entry, now);
       return { kind: "retry", id, error, at: entry.at };
     }
-    return this.#settle({ ...base, ok: false, error }, now);
+    return this.#settle({ id, seq, name, finishedAt, ok: false, error }, now);
   }
 
   /** Unanswered messages of this session in seq order (also those adopted from earlier ones). */
@@ -340,18 +346,21 @@ export class Outbox {
     return this.#closing;
   }
 
-  /** Stores messages (all or none); until then they are staged (counted, never sent). */
+  /**
+   * Stores messages (all or none); until then they are staged (counted, never sent). One
+   * reaction per group, none per message: this runs for every `add`.
+   */
   #stage(messages: NewMessage[], adopted: boolean): Promise<OutboxMessage[]> {
     const group = this.#writer.add(messages, adopted);
-    messages.forEach((message, i) => {
-      const staged: Staged = { message, stored: group.then((stored) => stored[i]!) };
-      staged.stored.catch(() => {}); // the caller handles the group's failure
-      this.#staging.set(message.id, staged);
-      const done = () => {
-        if (this.#staging.get(message.id) === staged) this.#staging.delete(message.id);
-      };
-      group.then(done, done);
+    messages.forEach((message, index) => {
+      this.#staging.set(message.id, { message, group, index });
     });
+    const done = () => {
+      for (const { id } of messages) {
+        if (this.#staging.get(id)?.group === group) this.#staging.delete(id);
+      }
+    };
+    group.then(done, done);
     return group;
   }
 
@@ -434,15 +443,17 @@ export class Outbox {
   }
 }
 
-/** A plain copy of binary data: a Buffer in Node, an ArrayBuffer in browsers. */
+/**
+ * A plain copy of binary data (a Buffer in Node, an ArrayBuffer in browsers), sharing no memory
+ * with the frame it came in. Copied into a new `Uint8Array`: V8 keeps a small one on its heap,
+ * where `ArrayBuffer.slice` always allocates outside it (about 15 times slower for a short reply).
+ */
 function copyBytes(value: unknown): Uint8Array | undefined {
   if (value instanceof ArrayBuffer) return new Uint8Array(value.slice(0));
-  if (ArrayBuffer.isView(value)) {
-    return new Uint8Array(
-      value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength),
-    );
-  }
-  return undefined;
+  if (!ArrayBuffer.isView(value)) return undefined;
+  const copy = new Uint8Array(value.byteLength);
+  copy.set(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+  return copy;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -19,9 +19,13 @@ function codePointLength(value: string): number {
   return n;
 }
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 function isWellFormed(value: string): boolean {
-  // Lone surrogates cannot be stored as UTF-8 by every backend.
-  return !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(value);
+  // Lone surrogates cannot be stored as UTF-8 by every backend. The built-in check (Node 20,
+  // current browsers) is many times faster than the pattern; it runs for every name and id.
+  const builtIn = (value as { isWellFormed?: () => boolean }).isWellFormed;
+  return typeof builtIn === "function" ? builtIn.call(value) : !LONE_SURROGATE.test(value);
 }
 
 /**
@@ -39,7 +43,8 @@ export function assertText(
   if (typeof value !== "string" || value.length === 0) {
     throw new AssuredError(code, `${what} must be a non-empty string, got ${describe(value)}.`);
   }
-  if (value.length > max * 2 || codePointLength(value) > max) {
+  // A string has at most as many code points as UTF-16 units: most need no count.
+  if (value.length > max && (value.length > max * 2 || codePointLength(value) > max)) {
     throw new AssuredError(code, `${what} is longer than ${max} characters; shorten it.`);
   }
   if (!isWellFormed(value)) {
