@@ -141,6 +141,10 @@ interface RunHooks {
   onHandled?: (() => void) | undefined;
   /** Called each time the run waits for a pending copy of its key. */
   onWait?: (() => void) | undefined;
+  /** The claim's owner, instead of `RunOnceOptions.owner` (no options object per run). */
+  owner?: DedupOwner | undefined;
+  /** Gives the run up, instead of `RunOnceOptions.signal`. */
+  signal?: AbortSignal | undefined;
 }
 
 /** A claimed key's lease kept from its claim, whose loss is handled by whoever holds it now. */
@@ -204,7 +208,9 @@ async function runOnceTracked(
   options: RunOnceOptions,
   hooks: RunHooks,
 ): Promise<DedupOutcome> {
-  const { leaseMs, ttlMs, owner, signal } = options;
+  const { leaseMs, ttlMs } = options;
+  const owner = hooks.owner ?? options.owner;
+  const signal = hooks.signal ?? options.signal;
   const { onClaimed, onHandled } = hooks;
   const complete: Complete =
     hooks.complete ?? ((key, token, response, o) => store.complete(key, token, response, o));
@@ -328,12 +334,7 @@ async function runClaimed(
   let response: StoredResponse;
   try {
     // The signal is made when the handler reads it (an AbortController per message is costly).
-    const run: DedupRun = {
-      get signal() {
-        return keeper.signal;
-      },
-      fencingToken,
-    };
+    const run: DedupRun = new KeeperRun(keeper, fencingToken);
     const running = (async () => handler(run))();
     running.catch(() => undefined);
     response = await Promise.race([running, lost]);
@@ -357,6 +358,24 @@ async function runClaimed(
     // The handler ran; its caller still gets the response. A duplicate may run it again.
   }
   return { response, duplicate: false, stored };
+}
+
+/**
+ * A run's `DedupRun`: its signal read from the lease keeper when the handler asks (a class, not
+ * an object literal with a getter per message, which V8 makes slowly).
+ */
+class KeeperRun implements DedupRun {
+  readonly #keeper: LeaseKeeper;
+  readonly fencingToken: number;
+
+  constructor(keeper: LeaseKeeper, fencingToken: number) {
+    this.#keeper = keeper;
+    this.fencingToken = fencingToken;
+  }
+
+  get signal(): AbortSignal {
+    return this.#keeper.signal;
+  }
 }
 
 /** The error for one idempotency key reused with another message. */
@@ -634,7 +653,7 @@ export class Deduplicator {
        * claim when final (claimed with the lease still held, done, conflict); a copy running
        * in this process is joined as usual and the claim made ahead discarded by the caller.
        */
-      ahead?: AheadClaim;
+      ahead?: AheadClaim | undefined;
       /**
        * Called when the run starts waiting for another copy of its key (joined in this process,
        * or pending in the store): the caller should give up what it claimed ahead for later
@@ -672,16 +691,15 @@ export class Deduplicator {
     // over through the store (G9) instead of every duplicate waiting for it.
     if (running !== undefined) this.#inFlight.delete(key);
     const { owner, signal } = options;
-    const runOptions: RunOnceOptions = { ...this.#options };
-    if (owner !== undefined) runOptions.owner = owner;
-    if (signal !== undefined) runOptions.signal = signal;
     const tracked = this.#inFlight.size < this.#maxInFlight;
     const entry: InFlight = { fingerprint, promise: undefined as never, keeper: undefined };
     const onClaimed = (keeper: LeaseKeeper) => {
       entry.keeper = keeper;
       this.#leases.add(keeper);
     };
-    const promise = runOnceTracked(this.#store, key, fingerprint, handler, runOptions, {
+    const promise = runOnceTracked(this.#store, key, fingerprint, handler, this.#options, {
+      owner,
+      signal,
       onClaimed,
       ahead: options.ahead,
       complete: this.#completes === undefined ? undefined : this.#groupedComplete,

@@ -453,7 +453,7 @@ export class MessageDispatcher {
       const outcome = await this.#dedup.run(key, fingerprint, run, {
         owner: { id: principal, maxEntries },
         signal: giveUp,
-        ...(ahead?.key === key ? { ahead } : {}),
+        ahead: ahead?.key === key ? ahead : undefined,
         // The socket's next message may run while this response is written (`#moveOn`).
         onHandled,
         // Waiting for another copy of this message: the socket's later messages give up their
