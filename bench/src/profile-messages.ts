@@ -3,13 +3,19 @@
 // the process's CPU time per message.
 //   pnpm turbo run build && cd bench && node --import tsx --cpu-prof src/profile-messages.ts 50000
 //   node --import tsx src/profile-messages.ts 50000 plain   # Socket.IO emitWithAck alone
+//   node --import tsx src/profile-messages.ts 20000 sqlite  # another store (its server must run)
 import { assuredMessages, socketIoAcks } from "./client-to-server.js";
-import { openStores } from "./stores.js";
+import { openStores, STORE_KINDS, type StoreKind } from "./stores.js";
 
 const count = Number(process.argv[2] ?? 50_000);
-const plain = process.argv[3] === "plain";
-const [memory] = await openStores(`profile-${process.pid}`, ["memory"]);
-if (!memory?.available) throw new Error("the memory store did not open");
+const which = process.argv[3] ?? "memory";
+const plain = which === "plain";
+const kind: StoreKind = plain ? "memory" : (which as StoreKind);
+if (!STORE_KINDS.includes(kind))
+  throw new Error(`choose plain or one of ${STORE_KINDS.join(", ")}`);
+const [opened] = await openStores(`profile-${process.pid}`, [kind]);
+if (!opened?.available) throw new Error(`the ${kind} store did not open`);
+const memory = opened;
 const system = plain ? socketIoAcks(false) : assuredMessages(memory.stores);
 const rig = await system.open();
 await rig.sendAll(2_000, 100);
