@@ -2,18 +2,13 @@ import type { Collection, FindCursor } from "mongodb";
 import { type EventDocument, eventKey } from "./documents.js";
 
 /**
- * Pages read one after another from one cursor, for servers whose queries scan the collection
- * (FerretDB 1.x on SQLite: every filter but `{ _id: <string> }` is evaluated document by
- * document in FerretDB, and even that one scans, as its SQL does not match the `_id` index;
- * no range, sort or limit reaches SQLite). There a page of a 100,000-event stream cost a pass
- * over the collection. Here the first read of a range opens one cursor over the rest of the
- * epoch, and the read that starts where the previous one stopped takes its page from it.
- *
- * The cursor is unsorted: FerretDB then streams documents as it scans (in insertion order, which
- * is offset order within an epoch, as an offset is inserted only once the one before it exists),
- * where a sort would first read and sort the whole collection (5–30 s for 100,000 events) before
- * answering. Order is not relied on: a document ahead of the next offset is kept (up to
- * `MAX_AHEAD`) until the offsets before it arrive; the end of the cursor ends the run.
+ * Pages read one after another from one sorted cursor, for servers whose range queries scan
+ * the collection (FerretDB 1.x on SQLite: every filter but `{ _id: <string> }` is evaluated
+ * document by document and sorted in FerretDB, and even that one scans, as its SQL does not
+ * match the `_id` index). There a page of a 100,000-event stream cost a pass over 100,000
+ * documents, and a catch-up read 100,000 events in 50–200 such passes. Here the first read of a
+ * range opens one cursor over the rest of the epoch (one pass), and the read that starts where
+ * the previous one stopped takes its page from that cursor.
  *
  * A cursor serves what the log held when it was opened: events are immutable once written (a
  * reset starts a new epoch, so a new cursor), a trim only removes events before a read's start
@@ -24,26 +19,26 @@ import { type EventDocument, eventKey } from "./documents.js";
 /** A cursor not continued for this long is closed (its next read opens a new one). */
 const SCAN_IDLE_MS = 2_000;
 /**
- * No cursor serves reads for longer than this (a new one sees the log as it is now). Reading
- * one over 100,000 events takes FerretDB 10–30 s, so a shorter age would reopen it mid-catch-up.
+ * No cursor serves reads for longer than this (a new one sees the log as it is now). Opening
+ * one over 100,000 events takes FerretDB 5–30 s, so a shorter age would reopen it mid-catch-up.
  */
 const SCAN_MAX_AGE_MS = 120_000;
 /** Most cursors open at once; the least recently used is closed beyond it. */
 const MAX_SCANS = 8;
 /** Documents per batch the server sends to a cursor. */
 const SCAN_BATCH = 1_000;
-/** Most documents a cursor keeps that came before an offset still missing (else it is dropped). */
-const MAX_AHEAD = 10_000;
 
 interface Scan {
   cursor: FindCursor<EventDocument>;
   /** The offset a read must start at to continue this cursor. */
   next: number;
-  /** Documents read from the cursor beyond `next`, by offset. */
-  ahead: Map<number, EventDocument>;
+  /** A document read from the cursor beyond the last read's range. */
+  peeked: EventDocument | null;
   busy: boolean;
   openedAt: number;
   usedAt: number;
+  /** Closes the cursor once it has been idle for `SCAN_IDLE_MS`. */
+  idle: ReturnType<typeof setTimeout> | undefined;
 }
 
 /** Sorted cursors over the events of one collection, by epoch (see the module comment). */
@@ -78,30 +73,29 @@ export class SequentialScans {
     const out: EventDocument[] = [];
     try {
       let expected = from;
-      let ended = false; // the cursor's end, or too many documents ahead: it is not continued
+      let hole = false; // or the cursor's end: either way it is not continued
       while (expected <= to) {
-        const kept = scan.ahead.get(expected);
-        if (kept !== undefined) {
-          scan.ahead.delete(expected);
-          out.push(kept);
-          expected++;
-          continue;
-        }
-        const doc = await scan.cursor.next();
-        if (doc === null || scan.ahead.size >= MAX_AHEAD) {
-          // The end of what the log held when the cursor opened (or an offset missing long):
-          // a later read asks the log anew.
-          ended = true;
+        const doc = scan.peeked ?? (await scan.cursor.next());
+        scan.peeked = null;
+        if (doc === null) {
+          // The end of what the log held when the cursor opened: a later read opens a new one.
+          hole = true;
           break;
         }
-        if (doc.o === expected) {
-          out.push(doc);
-          expected++;
-        } else if (doc.o > expected) scan.ahead.set(doc.o, doc);
+        if (doc.o < expected) continue;
+        if (doc.o !== expected) {
+          // An event missing inside the range: the next read asks the log anew.
+          hole = doc.o <= to;
+          scan.peeked = doc;
+          break;
+        }
+        out.push(doc);
+        expected++;
       }
       scan.next = expected;
       scan.usedAt = this.#now();
-      if (ended) this.#drop(epoch, scan);
+      if (hole) this.#drop(epoch, scan);
+      else this.#closeWhenIdle(epoch, scan);
     } catch (error) {
       this.#drop(epoch, scan);
       throw error;
@@ -128,6 +122,7 @@ export class SequentialScans {
   async close(): Promise<void> {
     const scans = [...this.#scans.values()];
     this.#scans.clear();
+    for (const scan of scans) clearTimeout(scan.idle);
     await Promise.all(scans.map((scan) => scan.cursor.close().catch(() => undefined)));
   }
 
@@ -138,11 +133,33 @@ export class SequentialScans {
     }
     const cursor = this.#events
       .find({ _id: { $gte: eventKey(epoch, from), $lt: `${epoch};` } })
+      .sort({ _id: 1 })
       .batchSize(SCAN_BATCH);
-    return { cursor, next: from, ahead: new Map(), busy: false, openedAt: now, usedAt: now };
+    return {
+      cursor,
+      next: from,
+      peeked: null,
+      busy: false,
+      openedAt: now,
+      usedAt: now,
+      idle: undefined,
+    };
+  }
+
+  /**
+   * Closes `scan` after `SCAN_IDLE_MS` unless a read continues it first (FerretDB holds an open
+   * cursor's sorted documents in memory until it is closed).
+   */
+  #closeWhenIdle(epoch: string, scan: Scan): void {
+    clearTimeout(scan.idle);
+    scan.idle = setTimeout(() => {
+      if (!scan.busy) this.#drop(epoch, scan);
+    }, SCAN_IDLE_MS);
+    scan.idle.unref?.();
   }
 
   #drop(epoch: string, scan: Scan): void {
+    clearTimeout(scan.idle);
     if (this.#scans.get(epoch) === scan) this.#scans.delete(epoch);
     void scan.cursor.close().catch(() => undefined);
   }

@@ -33,8 +33,8 @@ async function collectionWith(offsets: number[], epoch = "ep") {
   return events;
 }
 
-describe("SequentialScans (unsorted cursor)", () => {
-  it("returns consecutive offsets whatever order the cursor meets them in, and continues it", async () => {
+describe("SequentialScans", () => {
+  it("returns consecutive offsets whatever order they were inserted in, and continues the cursor", async () => {
     const events = await collectionWith([2, 1, 5, 3, 4, 7, 6, 8]);
     await client()
       .db(events.dbName)
