@@ -3,11 +3,17 @@ import {
   assertClaimOptions,
   assertClaimToken,
   assertCompleteOptions,
+  assertDedupBatch,
   assertDedupKey,
   assertRenewArguments,
   assertStoredResponse,
+  type BatchItemResult,
   type ClaimOptions,
+  type ClaimRequest,
   type ClaimResult,
+  type CompleteRequest,
+  claimRequestError,
+  completeRequestError,
   type DedupOwner,
   type DedupStore,
   type DedupStoreCapabilities,
@@ -26,13 +32,15 @@ import { ensureConnected, openConnection } from "./connection.js";
 import { DedupBound } from "./dedup-bound.js";
 import {
   atomicTransitions,
+  type CompleteItem,
   type DedupState,
   type DedupTransitions,
   lockedTransitions,
+  type StoredState,
 } from "./dedup-transitions.js";
 import { bytesOf } from "./documents.js";
 import { toBinary } from "./driver.js";
-import { isDuplicateKeyError } from "./duplicate-key.js";
+import { insertConflictOf, isDuplicateKeyError } from "./duplicate-key.js";
 import {
   DEDUP_STORE_OPTION_KEYS,
   type MongoDedupStoreOptions,
@@ -57,6 +65,8 @@ interface Ready extends DedupCollections, StoreClocks {
   sweep: () => Promise<number>;
   /** `maxEntries`: whether a claim may insert a new document. */
   bound: DedupBound;
+  /** Most documents one ordered `insertMany` may hold (`ServerProfile.orderedInsertLimit`). */
+  insertLimit: number;
   stopSweep: () => void;
 }
 
@@ -165,6 +175,7 @@ export class MongoDedupStore implements DedupStore {
       transitions,
       sweep,
       bound,
+      insertLimit: profile.orderedInsertLimit,
       stopSweep: !collections.ttl && interval > 0 ? scheduleSweep(interval, sweep) : () => {},
     };
   }
@@ -174,86 +185,201 @@ export class MongoDedupStore implements DedupStore {
     this.lifecycle.assertOpen();
     assertDedupKey(key);
     assertClaimOptions(options);
+    return this.lifecycle.run("claim", (ready) => this.claimOne(ready, key, options));
+  }
+
+  /** `claim` on the prepared store (arguments checked). */
+  private async claimOne(ready: Ready, key: string, options: ClaimOptions): Promise<ClaimResult> {
     const { leaseMs, fingerprint, owner } = options;
-    return this.lifecycle.run("claim", async (ready) => {
-      const { dedup, dedupLocal, transitions, bound, clock, wall } = ready;
-      const room = await bound.hasRoom(clock());
-      for (let round = 0; round < CLAIM_ROUNDS; round++) {
-        const now = clock();
-        const token = newId();
-        const lease = {
-          f: fingerprint,
-          st: "lease" as const,
-          tok: token,
-          le: now + leaseMs,
-          u: now + leaseMs,
-          ...(owner === undefined ? {} : { o: owner.id }),
-        };
-        const expires = new Date(wall() + leaseMs);
-        // From both clocks: the sweeps delete by `clock` (`u`) and by `wall` (`x`, TTL index).
-        const tokenClock = Math.max(now, wall());
-        let won = false;
-        let fencingToken = nextFencingToken(undefined, tokenClock);
-        /** The taken-over document's fencing token; undefined when this claim created it. */
-        let previousFence: number | undefined;
-        if (room) {
-          try {
-            await dedup.insertOne({ _id: key, ...lease, x: expires, fc: fencingToken });
-            won = true;
-            bound.inserted();
-          } catch (error) {
-            if (!isDuplicateKeyError(error)) throw error;
-          }
+    const { dedup, dedupLocal, transitions, bound, clock, wall } = ready;
+    const room = await bound.hasRoom(clock());
+    for (let round = 0; round < CLAIM_ROUNDS; round++) {
+      const now = clock();
+      const token = newId();
+      const lease = {
+        f: fingerprint,
+        st: "lease" as const,
+        tok: token,
+        le: now + leaseMs,
+        u: now + leaseMs,
+        ...(owner === undefined ? {} : { o: owner.id }),
+      };
+      const expires = new Date(wall() + leaseMs);
+      // From both clocks: the sweeps delete by `clock` (`u`) and by `wall` (`x`, TTL index).
+      const tokenClock = Math.max(now, wall());
+      let won = false;
+      let fencingToken = nextFencingToken(undefined, tokenClock);
+      /** The taken-over document's fencing token; undefined when this claim created it. */
+      let previousFence: number | undefined;
+      if (room) {
+        try {
+          await dedup.insertOne({ _id: key, ...lease, x: expires, fc: fencingToken });
+          won = true;
+          bound.inserted();
+        } catch (error) {
+          if (!isDuplicateKeyError(error)) throw error;
         }
-        if (!won) {
-          const doc = await dedup.findOne({ _id: key });
-          if (doc === null) {
-            if (room) continue;
-            // As in the other stores, an owner at its quota hears so (final) before the bound.
-            if (
-              owner !== undefined &&
-              (await this.held(dedupLocal, owner, now)) >= owner.maxEntries
-            )
-              throw quotaExceededError(owner);
-            throw bound.limitError();
-          }
-          const live = doc.st === "lease" ? doc.le > now : (doc.ex ?? 0) > now;
-          if (live) return this.answer(doc, fingerprint);
-          // The lease ran out (holder presumed dead), was released, or the response expired:
-          // take it over, with the next fencing token.
-          previousFence = doc.fc ?? 0;
-          fencingToken = nextFencingToken(previousFence, tokenClock);
-          won = await transitions.replace(key, doc.tok, doc.st, {
-            ...lease,
-            x: expires,
-            fc: fencingToken,
-          });
-        }
-        if (!won) continue;
-        if (owner !== undefined) {
-          // A refused claim leaves the key free, held by nobody, with the fencing token it had.
-          const withdrawn =
-            previousFence === undefined
-              ? null
-              : {
-                  f: fingerprint,
-                  st: "lease" as const,
-                  tok: newId(),
-                  le: 0,
-                  u: 0,
-                  x: expires,
-                  fc: previousFence,
-                };
-          const claim = { key, token, withdrawn };
-          await this.enforceQuota(dedupLocal, transitions, claim, owner, now);
-        }
-        return { status: "claimed", token, fencingToken };
       }
-      throw new AssuredError(
-        "STORE_UNAVAILABLE",
-        `claim lost ${CLAIM_ROUNDS} races for the same key; retry later.`,
-      );
+      if (!won) {
+        const doc = await dedup.findOne({ _id: key });
+        if (doc === null) {
+          if (room) continue;
+          // As in the other stores, an owner at its quota hears so (final) before the bound.
+          if (owner !== undefined && (await this.held(dedupLocal, owner, now)) >= owner.maxEntries)
+            throw quotaExceededError(owner);
+          throw bound.limitError();
+        }
+        const live = doc.st === "lease" ? doc.le > now : (doc.ex ?? 0) > now;
+        if (live) return this.answer(doc, fingerprint);
+        // The lease ran out (holder presumed dead), was released, or the response expired:
+        // take it over, with the next fencing token.
+        previousFence = doc.fc ?? 0;
+        fencingToken = nextFencingToken(previousFence, tokenClock);
+        won = await transitions.replace(key, doc.tok, doc.st, {
+          ...lease,
+          x: expires,
+          fc: fencingToken,
+        });
+      }
+      if (!won) continue;
+      if (owner !== undefined) {
+        // A refused claim leaves the key free, held by nobody, with the fencing token it had.
+        const withdrawn =
+          previousFence === undefined
+            ? null
+            : {
+                f: fingerprint,
+                st: "lease" as const,
+                tok: newId(),
+                le: 0,
+                u: 0,
+                x: expires,
+                fc: previousFence,
+              };
+        const claim = { key, token, withdrawn };
+        await this.enforceQuota(dedupLocal, transitions, claim, owner, now);
+      }
+      return { status: "claimed", token, fencingToken };
+    }
+    throw new AssuredError(
+      "STORE_UNAVAILABLE",
+      `claim lost ${CLAIM_ROUNDS} races for the same key; retry later.`,
+    );
+  }
+
+  /**
+   * Claims each request as `claim` one after the other would (see `DedupStore.claimMany`). New
+   * keys go in with one ordered `insertMany` per run of distinct keys, and each owner's
+   * documents are counted once per run, its claims then judged in order against its quota; a
+   * key that exists already (a repeat, a pending, done or expired one) is claimed alone, as
+   * `claim` does, where the insert stopped.
+   */
+  async claimMany(requests: readonly ClaimRequest[]): Promise<BatchItemResult<ClaimResult>[]> {
+    this.lifecycle.assertOpen();
+    assertDedupBatch(requests, "claimMany");
+    const invalid = requests.map(claimRequestError);
+    return this.lifecycle.run("claimMany", async (ready) => {
+      const results: BatchItemResult<ClaimResult>[] = [];
+      while (results.length < requests.length) {
+        const at = results.length;
+        const error = invalid[at];
+        if (error !== undefined) {
+          results.push({ status: "rejected", reason: error });
+          continue;
+        }
+        const run: ClaimRequest[] = [];
+        const keys = new Set<string>();
+        for (let i = at; i < requests.length && run.length < ready.insertLimit; i++) {
+          const request = requests[i]!;
+          if (invalid[i] !== undefined || keys.has(request.key)) break;
+          keys.add(request.key);
+          run.push(request);
+        }
+        const inserted = await this.insertClaims(ready, run);
+        results.push(...inserted);
+        // Where the insert stopped: a key that exists (or no room for new ones) is claimed alone.
+        if (inserted.length < run.length) {
+          results.push(
+            await settle(
+              this.claimOne(ready, run[inserted.length]!.key, run[inserted.length]!.options),
+            ),
+          );
+        }
+      }
+      return results;
     });
+  }
+
+  /**
+   * Inserts the claims of new keys `run` (distinct keys) with one ordered `insertMany` and
+   * applies each owner's quota in order; answers the inserted prefix (empty without room).
+   */
+  private async insertClaims(
+    ready: Ready,
+    run: readonly ClaimRequest[],
+  ): Promise<BatchItemResult<ClaimResult>[]> {
+    const { dedup, dedupLocal, transitions, bound, clock, wall } = ready;
+    const now = clock();
+    if (!(await bound.hasRoom(now))) return [];
+    const wallNow = wall();
+    const tokenClock = Math.max(now, wallNow);
+    const claims = run.map(({ key, options: { leaseMs, fingerprint, owner } }) => ({
+      key,
+      owner,
+      token: newId(),
+      fencingToken: nextFencingToken(undefined, tokenClock),
+      leaseMs,
+      fingerprint,
+    }));
+    const docs = claims.map((c) => ({
+      _id: c.key,
+      f: c.fingerprint,
+      st: "lease" as const,
+      tok: c.token,
+      le: now + c.leaseMs,
+      u: now + c.leaseMs,
+      ...(c.owner === undefined ? {} : { o: c.owner.id }),
+      x: new Date(wallNow + c.leaseMs),
+      fc: c.fencingToken,
+    }));
+    let count = docs.length;
+    try {
+      await dedup.insertMany(docs, { ordered: true });
+    } catch (error) {
+      const conflict = insertConflictOf(error);
+      if (conflict === undefined) throw error;
+      count = conflict.index;
+    }
+    for (let i = 0; i < count; i++) bound.inserted();
+    const results: BatchItemResult<ClaimResult>[] = claims.slice(0, count).map((c) => ({
+      status: "fulfilled",
+      value: { status: "claimed", token: c.token, fencingToken: c.fencingToken },
+    }));
+    // Each owner's documents counted once, with this run's; its claims judged in order, as
+    // single claims would count them (a refused one withdrawn before the next counts).
+    const byOwner = new Map<string, number[]>();
+    for (let i = 0; i < count; i++) {
+      const id = claims[i]!.owner?.id;
+      if (id !== undefined) byOwner.set(id, [...(byOwner.get(id) ?? []), i]);
+    }
+    for (const [id, items] of byOwner) {
+      const most = Math.max(...items.map((i) => claims[i]!.owner!.maxEntries));
+      const held = await dedupLocal.countDocuments(
+        { o: id, u: { $gt: now } },
+        { limit: most + items.length + 1 },
+      );
+      let kept = held - items.length;
+      for (const i of items) {
+        const owner = claims[i]!.owner!;
+        if (kept + 1 <= owner.maxEntries) {
+          kept++;
+          continue;
+        }
+        await transitions.replace(claims[i]!.key, claims[i]!.token, "lease", null);
+        results[i] = { status: "rejected", reason: quotaExceededError(owner) };
+      }
+    }
+    return results;
   }
 
   /**
@@ -302,15 +428,52 @@ export class MongoDedupStore implements DedupStore {
     assertClaimToken(token);
     assertStoredResponse(response);
     assertCompleteOptions(options);
-    return this.lifecycle.run("complete", ({ transitions, clock, wall }) => {
-      const expiresAt = clock() + options.ttlMs;
-      return transitions.complete(key, token, {
-        ok: response.ok,
-        r: toBinary(response.payload),
-        ex: expiresAt,
-        u: expiresAt,
-        x: new Date(wall() + options.ttlMs),
-      });
+    return this.lifecycle.run("complete", ({ transitions, clock, wall }) =>
+      transitions.complete(key, token, stored(response, options.ttlMs, clock(), wall())),
+    );
+  }
+
+  /**
+   * Stores each response as `complete` one after the other would (see
+   * `DedupStore.completeMany`). Completes of distinct keys are independent, so each run of
+   * distinct keys is written together (`DedupTransitions.completeMany`); a repeated key starts
+   * the next run, after the earlier item.
+   */
+  async completeMany(requests: readonly CompleteRequest[]): Promise<BatchItemResult<boolean>[]> {
+    this.lifecycle.assertOpen();
+    assertDedupBatch(requests, "completeMany");
+    const invalid = requests.map(completeRequestError);
+    return this.lifecycle.run("completeMany", async ({ transitions, clock, wall }) => {
+      const results: BatchItemResult<boolean>[] = [];
+      while (results.length < requests.length) {
+        const run: BatchItemResult<boolean>[] = [];
+        const items: { at: number; item: CompleteItem }[] = [];
+        const keys = new Set<string>();
+        for (let i = results.length; i < requests.length; i++) {
+          const error = invalid[i];
+          if (error !== undefined) {
+            run.push({ status: "rejected", reason: error });
+            continue;
+          }
+          const { key, token, response, options } = requests[i]!;
+          if (keys.has(key)) break;
+          keys.add(key);
+          items.push({
+            at: run.length,
+            item: {
+              key,
+              holder: token,
+              response: stored(response, options.ttlMs, clock(), wall()),
+            },
+          });
+          run.push({ status: "fulfilled", value: false });
+        }
+        const answers = await transitions.completeMany(items.map((entry) => entry.item));
+        for (const [n, { at }] of items.entries())
+          run[at] = { status: "fulfilled", value: answers[n]! };
+        results.push(...run);
+      }
+      return results;
     });
   }
 
@@ -354,6 +517,32 @@ export class MongoDedupStore implements DedupStore {
       const ready = await this.lifecycle.started()?.catch(() => undefined);
       ready?.stopSweep();
     });
+  }
+}
+
+/** The stored state of `response`, kept `ttlMs` from `now` (store clock) and `wall`. */
+function stored(response: StoredResponse, ttlMs: number, now: number, wall: number): StoredState {
+  return {
+    ok: response.ok,
+    r: toBinary(response.payload),
+    ex: now + ttlMs,
+    u: now + ttlMs,
+    x: new Date(wall + ttlMs),
+  };
+}
+
+/**
+ * One item's outcome: its value, or the `AssuredError` a single call would have thrown
+ * (`QUOTA_EXCEEDED`, `LIMIT_EXCEEDED`…). Any other error (the driver's) fails the whole batch.
+ */
+async function settle<T>(item: Promise<T>): Promise<BatchItemResult<T>> {
+  try {
+    return { status: "fulfilled", value: await item };
+  } catch (error) {
+    if (error instanceof AssuredError && error.code !== "STORE_UNAVAILABLE") {
+      return { status: "rejected", reason: error };
+    }
+    throw error;
   }
 }
 

@@ -1,7 +1,7 @@
 import { type Clock, newId } from "@assured/core/store";
 import type { Binary, Collection } from "mongodb";
 import type { DedupDocument } from "./collections.js";
-import { isDuplicateKeyError } from "./duplicate-key.js";
+import { duplicateIndexes, isDuplicateKeyError } from "./duplicate-key.js";
 import type { LockDocument } from "./retention-sweep.js";
 
 /** How long a transition lock is kept: far longer than a stale read takes to act on. */
@@ -26,6 +26,25 @@ const MAX_LOCK_GENERATIONS = 16;
 
 /** The new state a transition writes (a lease, or a stored response). */
 export type DedupState = Omit<DedupDocument, "_id">;
+
+/** A stored response: ok flag, payload, expiry (store clock; also `u`) and the TTL index's date. */
+export interface StoredState {
+  ok: boolean;
+  r: Binary;
+  ex: number;
+  u: number;
+  x: Date;
+}
+
+/** One item of `DedupTransitions.completeMany`. */
+export interface CompleteItem {
+  key: string;
+  holder: string;
+  response: StoredState;
+}
+
+/** Most updates in one `bulkWrite`: FerretDB (1.24) never answers a bulk of 100 or more. */
+const UPDATE_BATCH = 50;
 
 /** A renewed lease: its end (store clock), the same as `u`, and the TTL index's date. */
 export interface RenewedLease {
@@ -57,11 +76,12 @@ export interface DedupTransitions {
     next: DedupState | null,
   ): Promise<boolean>;
   /** Stores the response, if `holder` still holds the lease. */
-  complete(
-    key: string,
-    holder: string,
-    response: { ok: boolean; r: Binary; ex: number; u: number; x: Date },
-  ): Promise<boolean>;
+  complete(key: string, holder: string, response: StoredState): Promise<boolean>;
+  /**
+   * `complete` for each item (distinct keys), answered in order: what `complete` would have
+   * answered for each.
+   */
+  completeMany(items: readonly CompleteItem[]): Promise<boolean[]>;
   /** Frees the key (the document stays, released), if `holder` still holds the lease. */
   release(key: string, holder: string): Promise<boolean>;
   /** Moves the lease's end, if `holder` still holds it and it has not ended by `now`. */
@@ -75,18 +95,23 @@ function holderOf(doc: DedupDocument): string {
 
 /** MongoDB: a filtered update or delete is a compare-and-set on the token. */
 export function atomicTransitions(dedup: Collection<DedupDocument>): DedupTransitions {
+  const complete = async (key: string, token: string, response: StoredState) => {
+    const result = await dedup.updateOne(
+      { _id: key, tok: token, st: "lease" },
+      { $set: { st: "done", ...response, tok: newId() } },
+    );
+    return result.matchedCount === 1;
+  };
   return {
     async replace(key, token, from, next) {
       const filter = { _id: key, tok: token, st: from };
       if (next === null) return (await dedup.deleteOne(filter)).deletedCount === 1;
       return (await dedup.replaceOne(filter, next)).matchedCount === 1;
     },
-    async complete(key, token, response) {
-      const result = await dedup.updateOne(
-        { _id: key, tok: token, st: "lease" },
-        { $set: { st: "done", ...response, tok: newId() } },
-      );
-      return result.matchedCount === 1;
+    complete,
+    completeMany(items) {
+      // Distinct keys: each compare-and-set is independent of the others, so they run at once.
+      return Promise.all(items.map((item) => complete(item.key, item.holder, item.response)));
     },
     async release(key, token) {
       const result = await dedup.updateOne(
@@ -161,6 +186,20 @@ export function lockedTransitions(
     const doc = await dedup.findOne({ _id: key });
     return doc !== null && doc.st === "lease" && holderOf(doc) === holder ? doc : undefined;
   };
+  const complete = async (key: string, holder: string, response: StoredState) => {
+    const doc = await leaseOf(key, holder);
+    if (doc === undefined || !(await enter(key, doc.tok, "lease"))) return false;
+    await dedup.updateOne(
+      { _id: key },
+      { $set: { st: "done", ...response, tok: newId() }, $unset: { h: "" } },
+    );
+    return true;
+  };
+  /** The documents of `keys`, by key, in one query. */
+  const documentsOf = async (keys: readonly string[]) => {
+    const docs = await dedup.find({ _id: { $in: [...keys] } }).toArray();
+    return new Map(docs.map((doc) => [doc._id, doc]));
+  };
   return {
     async replace(key, token, from, next) {
       if (!(await enter(key, token, from))) return false;
@@ -168,14 +207,64 @@ export function lockedTransitions(
       else await dedup.replaceOne({ _id: key }, next);
       return true;
     },
-    async complete(key, holder, response) {
-      const doc = await leaseOf(key, holder);
-      if (doc === undefined || !(await enter(key, doc.tok, "lease"))) return false;
-      await dedup.updateOne(
-        { _id: key },
-        { $set: { st: "done", ...response, tok: newId() }, $unset: { h: "" } },
-      );
-      return true;
+    complete,
+    /**
+     * `complete`'s steps, each done for all items at once: read the leases, insert their locks
+     * (generation 0, one unordered insert), read them again, write the responses. An item whose
+     * lock is taken goes the single way (which may break a stale lock), alone.
+     */
+    async completeMany(items) {
+      const answers = items.map(() => false);
+      const leases = await documentsOf(items.map((item) => item.key));
+      const held = items.flatMap((item, i) => {
+        const doc = leases.get(item.key);
+        return doc !== undefined && doc.st === "lease" && holderOf(doc) === item.holder
+          ? [{ i, item, token: doc.tok }]
+          : [];
+      });
+      if (held.length === 0) return answers;
+      const startedAt = performance.now();
+      const now = clock();
+      const locked = new Set(held.map((_, n) => n));
+      try {
+        await locks.insertMany(
+          held.map(({ item, token }) => ({
+            _id: lockId(item.key, token, 0),
+            t: now,
+            x: new Date(Date.now() + LOCK_KEEP_MS),
+          })),
+          { ordered: false },
+        );
+      } catch (error) {
+        const taken = duplicateIndexes(error);
+        if (taken === undefined) throw error;
+        for (const n of taken) locked.delete(n);
+      }
+      const mine = held.filter((_, n) => locked.has(n));
+      const current =
+        mine.length === 0 ? new Map() : await documentsOf(mine.map((h) => h.item.key));
+      const inTime = performance.now() - startedAt < LOCK_WRITE_BUDGET_MS;
+      const writes = mine.filter(({ item, token }) => {
+        const doc = current.get(item.key);
+        return inTime && doc !== undefined && doc.tok === token && doc.st === "lease";
+      });
+      for (let start = 0; start < writes.length; start += UPDATE_BATCH) {
+        await dedup.bulkWrite(
+          writes.slice(start, start + UPDATE_BATCH).map(({ item }) => ({
+            updateOne: {
+              filter: { _id: item.key },
+              update: { $set: { st: "done", ...item.response, tok: newId() }, $unset: { h: "" } },
+            },
+          })),
+          { ordered: false },
+        );
+      }
+      for (const { i } of writes) answers[i] = true;
+      // A lock another transition holds: as `complete` alone would (it may be stale).
+      for (const [n, { i, item }] of held.entries()) {
+        if (!locked.has(n)) answers[i] = await complete(item.key, item.holder, item.response);
+      }
+      return answers;
     },
     async release(key, holder) {
       const doc = await leaseOf(key, holder);

@@ -28,3 +28,16 @@ export function insertConflictOf(error: unknown): InsertConflict | undefined {
     keyFields: keyPattern === undefined ? undefined : Object.keys(keyPattern),
   };
 }
+
+/**
+ * The indexes of an unordered `insertMany`'s documents refused as duplicate keys, or undefined
+ * when it failed otherwise (any other write error included).
+ */
+export function duplicateIndexes(error: unknown): number[] | undefined {
+  if (!(error instanceof mongoDriver().MongoBulkWriteError)) return undefined;
+  const writeErrors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
+  if (writeErrors.length === 0 || writeErrors.some((e) => e.code !== DUPLICATE_KEY)) {
+    return undefined;
+  }
+  return writeErrors.map((e) => e.index);
+}

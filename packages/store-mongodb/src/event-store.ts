@@ -222,10 +222,18 @@ export class MongoEventStore implements EventStore {
       for (let attempt = 1; ; attempt++) {
         const meta = await reader.meta.load(stream);
         if (meta === null) return { epoch: "", head: 0, earliest: 1, records: [] };
-        const { head, earliest } = await reader.state.state(meta);
+        // Without retention bounds the first offset kept is known before the head (`f + 1`):
+        // the page can then be read while the head is found.
+        const bounded =
+          this.retention.maxLength !== undefined || this.retention.maxAgeMs !== undefined;
+        const state = bounded ? await reader.state.state(meta) : undefined;
+        const start = Math.max(after + 1, state?.earliest ?? meta.f + 1);
+        const newest = state === undefined ? reader.state.head(meta) : Promise.resolve(state.head);
+        const docs = await reader.access.readPage(meta.e, start, limit, newest);
+        const head = await newest;
+        const earliest = state?.earliest ?? (await reader.state.earliest(meta, head));
         const from = Math.max(after + 1, earliest);
         const to = Math.min(head, from + limit - 1);
-        const docs = await reader.access.readRange(meta.e, from, to);
         // Fewer than expected: a trim or reset ran meanwhile; look again.
         if (docs.length === Math.max(0, to - from + 1) || attempt >= READ_ATTEMPTS) {
           return { epoch: meta.e, head, earliest, records: docs.map(toEventRecord) };

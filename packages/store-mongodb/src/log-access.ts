@@ -7,7 +7,7 @@ const LOOKUP_CONCURRENCY = 8;
 /**
  * Longest range read by point lookups. Each FerretDB query costs a pass over the collection
  * (SQLite scans even for `_id`), a lookup a fast one (it stops at the match), a range query a
- * slower one: beyond this many events a range is read from a sorted cursor that the next read
+ * slower one: beyond this many events a range is read from a cursor that the next read
  * continues (`SequentialScans`), one pass for many pages.
  */
 const MAX_POINT_RANGE = 16;
@@ -24,6 +24,17 @@ export interface LogAccess {
   findHead(epoch: string, floor: number): Promise<number>;
   /** The events `from..to` that are present, stopping before the first missing one. */
   readRange(epoch: string, from: number, to: number): Promise<EventDocument[]>;
+  /**
+   * A read's page: the events from `from` on, at most `limit`, up to the head `head` resolves
+   * to, stopping before the first missing one. Where a page comes from an open cursor (whose
+   * events are all at or below the current head), it is read while the head is being found.
+   */
+  readPage(
+    epoch: string,
+    from: number,
+    limit: number,
+    head: Promise<number>,
+  ): Promise<EventDocument[]>;
   /** The first offset in `from..to` whose time is at or after `cutoff`, if any. */
   firstYoungerThan(
     epoch: string,
@@ -78,6 +89,9 @@ export function rangeLogAccess(events: Collection<EventDocument>): LogAccess {
     readRange(epoch, from, to) {
       return readByRange(events, epoch, from, to);
     },
+    async readPage(epoch, from, limit, head) {
+      return readByRange(events, epoch, from, Math.min(await head, from + limit - 1));
+    },
     async firstYoungerThan(epoch, from, to, cutoff) {
       if (to < from) return undefined;
       const first = await events
@@ -104,7 +118,7 @@ export function rangeLogAccess(events: Collection<EventDocument>): LogAccess {
 /**
  * Point lookups on `_id` (FerretDB on SQLite: `{ _id }` is the one filter it hands to SQLite,
  * every other one it evaluates document by document) for heads and short ranges; longer ranges
- * from sorted cursors that consecutive reads continue (`SequentialScans`).
+ * from cursors that consecutive reads continue (`SequentialScans`).
  */
 export function pointLogAccess(events: Collection<EventDocument>): LogAccess {
   const scans = new SequentialScans(events);
@@ -112,6 +126,20 @@ export function pointLogAccess(events: Collection<EventDocument>): LogAccess {
     (await events.findOne({ _id: eventKey(epoch, offset) }, { projection: { _id: 1 } })) !== null;
   const timeOf = async (epoch: string, offset: number) =>
     (await events.findOne({ _id: eventKey(epoch, offset) }, { projection: { t: 1 } }))?.t;
+  const readRange = async (epoch: string, from: number, to: number) => {
+    if (to - from + 1 > MAX_POINT_RANGE) return scans.read(epoch, from, to);
+    const out: EventDocument[] = [];
+    for (let start = from; start <= to; start += LOOKUP_CONCURRENCY) {
+      const end = Math.min(to, start + LOOKUP_CONCURRENCY - 1);
+      const lookups = [];
+      for (let o = start; o <= end; o++) lookups.push(events.findOne({ _id: eventKey(epoch, o) }));
+      for (const doc of await Promise.all(lookups)) {
+        if (doc === null) return out;
+        out.push(doc);
+      }
+    }
+    return out;
+  };
   return {
     async findHead(epoch, floor) {
       // Gallop up from the floor, then bisect: offsets above the floor are present up to the head.
@@ -129,20 +157,15 @@ export function pointLogAccess(events: Collection<EventDocument>): LogAccess {
       }
       return present;
     },
-    async readRange(epoch, from, to) {
-      if (to - from + 1 > MAX_POINT_RANGE) return scans.read(epoch, from, to);
-      const out: EventDocument[] = [];
-      for (let start = from; start <= to; start += LOOKUP_CONCURRENCY) {
-        const end = Math.min(to, start + LOOKUP_CONCURRENCY - 1);
-        const lookups = [];
-        for (let o = start; o <= end; o++)
-          lookups.push(events.findOne({ _id: eventKey(epoch, o) }));
-        for (const doc of await Promise.all(lookups)) {
-          if (doc === null) return out;
-          out.push(doc);
-        }
+    readRange,
+    async readPage(epoch, from, limit, head) {
+      if (limit > MAX_POINT_RANGE && scans.continues(epoch, from)) {
+        // The cursor holds only events at or below the head: read it while the head is found
+        // (on FerretDB each costs a pass over the collection; they run side by side).
+        const [newest, docs] = await Promise.all([head, scans.read(epoch, from, from + limit - 1)]);
+        return docs.slice(0, Math.max(0, newest - from + 1));
       }
-      return out;
+      return readRange(epoch, from, Math.min(await head, from + limit - 1));
     },
     async firstYoungerThan(epoch, from, to, cutoff) {
       // Append times grow with offsets: bisect for the first young event.

@@ -37,6 +37,8 @@ interface Scan {
   busy: boolean;
   openedAt: number;
   usedAt: number;
+  /** Closes the cursor once it has been idle for `SCAN_IDLE_MS`. */
+  idle: ReturnType<typeof setTimeout> | undefined;
 }
 
 /** Sorted cursors over the events of one collection, by epoch (see the module comment). */
@@ -59,13 +61,7 @@ export class SequentialScans {
     if (to < from) return [];
     const now = this.#now();
     let scan = this.#scans.get(epoch);
-    const continues =
-      scan !== undefined &&
-      !scan.busy &&
-      scan.next === from &&
-      now - scan.usedAt < SCAN_IDLE_MS &&
-      now - scan.openedAt < SCAN_MAX_AGE_MS;
-    if (scan !== undefined && !continues) {
+    if (scan !== undefined && !this.continues(epoch, from)) {
       if (scan.busy) return this.#readOnce(epoch, from, to); // another read runs on it
       this.#drop(epoch, scan);
       scan = undefined;
@@ -99,6 +95,7 @@ export class SequentialScans {
       scan.next = expected;
       scan.usedAt = this.#now();
       if (hole) this.#drop(epoch, scan);
+      else this.#closeWhenIdle(epoch, scan);
     } catch (error) {
       this.#drop(epoch, scan);
       throw error;
@@ -108,10 +105,24 @@ export class SequentialScans {
     return out;
   }
 
+  /** Whether a read of `epoch` from `from` would continue an open cursor (not open a new one). */
+  continues(epoch: string, from: number): boolean {
+    const scan = this.#scans.get(epoch);
+    const now = this.#now();
+    return (
+      scan !== undefined &&
+      !scan.busy &&
+      scan.next === from &&
+      now - scan.usedAt < SCAN_IDLE_MS &&
+      now - scan.openedAt < SCAN_MAX_AGE_MS
+    );
+  }
+
   /** Closes every cursor (the store closes). */
   async close(): Promise<void> {
     const scans = [...this.#scans.values()];
     this.#scans.clear();
+    for (const scan of scans) clearTimeout(scan.idle);
     await Promise.all(scans.map((scan) => scan.cursor.close().catch(() => undefined)));
   }
 
@@ -124,10 +135,31 @@ export class SequentialScans {
       .find({ _id: { $gte: eventKey(epoch, from), $lt: `${epoch};` } })
       .sort({ _id: 1 })
       .batchSize(SCAN_BATCH);
-    return { cursor, next: from, peeked: null, busy: false, openedAt: now, usedAt: now };
+    return {
+      cursor,
+      next: from,
+      peeked: null,
+      busy: false,
+      openedAt: now,
+      usedAt: now,
+      idle: undefined,
+    };
+  }
+
+  /**
+   * Closes `scan` after `SCAN_IDLE_MS` unless a read continues it first (FerretDB holds an open
+   * cursor's sorted documents in memory until it is closed).
+   */
+  #closeWhenIdle(epoch: string, scan: Scan): void {
+    clearTimeout(scan.idle);
+    scan.idle = setTimeout(() => {
+      if (!scan.busy) this.#drop(epoch, scan);
+    }, SCAN_IDLE_MS);
+    scan.idle.unref?.();
   }
 
   #drop(epoch: string, scan: Scan): void {
+    clearTimeout(scan.idle);
     if (this.#scans.get(epoch) === scan) this.#scans.delete(epoch);
     void scan.cursor.close().catch(() => undefined);
   }

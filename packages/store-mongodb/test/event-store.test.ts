@@ -160,7 +160,7 @@ describe("MongoEventStore documents", () => {
     }
   });
 
-  it("FerretDB: consecutive page reads continue one sorted cursor (one pass over the collection), not one range query each", async () => {
+  it("FerretDB: consecutive page reads continue one cursor (one pass over the collection), not one range query each", async () => {
     const monitored = new MongoClient(mongodbUrl, { monitorCommands: true, maxPoolSize: 4 });
     const ranges: CommandStartedEvent[] = [];
     monitored.on("commandStarted", (event) => {
