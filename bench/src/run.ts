@@ -64,7 +64,7 @@ const PLAN = {
   catchUp: { missed: work(100_000), warmUp: work(10_000), storeRounds: 1, timeoutMs: 30_000 },
   clientToServer: {
     messages: work(5_000),
-    storeMessages: work(500),
+    storeMessages: work(2_000),
     warmUp: work(200),
     inFlight: 100,
     delayed: { oneWayDelayMs: 5, messages: work(300), warmUp: work(50) },
