@@ -9,6 +9,7 @@ import {
 import type { ClientBase, Pool } from "pg";
 import { textBytes } from "./bytes.js";
 import { answerLive, ownerLockKey } from "./dedup-claim.js";
+import { ownerFigureSql, recountOwner } from "./dedup-owner-rows.js";
 import type { Tables } from "./tables.js";
 import { inTransaction } from "./transaction.js";
 
@@ -27,7 +28,7 @@ export interface BatchClaimAnswers {
   inserted: number;
 }
 
-/** A row of the read statement: a key's row (`kind` "k") or an owner's count (`kind` "o"). */
+/** A row of the read statement: a key's row (`kind` "k") or an owner's figure (`kind` "o"). */
 interface ReadRow {
   kind: "k" | "o";
   id: Buffer;
@@ -58,20 +59,24 @@ interface PlannedClaim {
 /** Thrown inside the transaction when a concurrent claim took a key the batch meant to take. */
 class LostRace extends Error {}
 
+/** A `bytea[]` literal of `values` (hex digits only: nothing to escape, whatever the settings). */
+function byteaArray(values: readonly Buffer[]): string {
+  if (values.length === 0) return "'{}'::bytea[]";
+  return `ARRAY[${values.map((v) => `decode('${v.toString("hex")}','hex')`).join(",")}]`;
+}
+
 /**
- * The read statement: the rows of the batch's keys (`$1`), and per owner (`$3`) the number of
- * its unexpired entries, counted through the index `(owner, expires_at)` up to its largest
- * quota in the batch (`$4`), at `$2` (now).
+ * The read statement, its values written in: the rows of the batch's `keys`, and per owner of
+ * `owners` its figure, an upper bound on its rows (see `dedup-owner-rows.ts`). It follows the
+ * owners' locks in the transaction's first round trip (a simple query takes no parameters).
  */
-function readStatement(t: Tables): string {
+function readStatement(t: Tables, keys: readonly Buffer[], owners: readonly Buffer[]): string {
   return (
     "SELECT 'k' AS kind, d.dedup_key AS id, d.fingerprint, d.state, d.expires_at, " +
     `d.response_ok, d.response_payload, NULL::bigint AS held FROM ${t.dedup} d ` +
-    "WHERE d.dedup_key = ANY($1::bytea[]) UNION ALL " +
+    `WHERE d.dedup_key = ANY(${byteaArray(keys)}) UNION ALL ` +
     "SELECT 'o', o.owner, NULL::bytea, NULL::text, NULL::double precision, NULL::boolean, " +
-    `NULL::bytea, (SELECT count(*) FROM (SELECT 1 FROM ${t.dedup} h WHERE h.owner = o.owner ` +
-    "AND h.expires_at > $2::double precision LIMIT o.cap) c) " +
-    "FROM unnest($3::bytea[], $4::bigint[]) AS o(owner, cap)"
+    `NULL::bytea, ${ownerFigureSql(t)} FROM unnest(${byteaArray(owners)}) AS o(owner)`
   );
 }
 
@@ -96,39 +101,42 @@ function writeStatement(t: Tables): string {
   );
 }
 
-const texts = new WeakMap<Tables, { read: string; write: string }>();
+const writes = new WeakMap<Tables, string>();
 
-function statementsOf(t: Tables): { read: string; write: string } {
-  let found = texts.get(t);
+function writeStatementOf(t: Tables): string {
+  let found = writes.get(t);
   if (found === undefined) {
-    found = { read: readStatement(t), write: writeStatement(t) };
-    texts.set(t, found);
+    found = writeStatement(t);
+    writes.set(t, found);
   }
   return found;
 }
 
 /**
- * The transaction's first round trip: `BEGIN` and the advisory locks of the batch's owners,
- * each its own statement (so the read after them takes its snapshot once they are held), in
- * ascending key order, so batches sharing owners never wait on each other in a cycle.
+ * The transaction's first round trip: `BEGIN`, the advisory locks of the batch's `owners`, each
+ * its own statement (so the read after them takes its snapshot once they are held), in
+ * ascending key order, so batches sharing owners never wait on each other in a cycle, then the
+ * read (its result is the last).
  */
-function ownersLockBegin(t: Tables, claims: readonly BatchClaim[]): string {
-  const keys = new Set<bigint>();
-  for (const { options } of claims) {
-    if (options.owner !== undefined) keys.add(ownerLockKey(t, options.owner.id));
-  }
-  const sorted = [...keys].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  return ["BEGIN", ...sorted.map((k) => `SELECT pg_advisory_xact_lock('${k}'::bigint)`)].join("; ");
+function beginAndRead(t: Tables, keys: readonly string[], owners: readonly string[]): string {
+  const locks = owners.map((owner) => ownerLockKey(t, owner));
+  locks.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return [
+    "BEGIN",
+    ...locks.map((k) => `SELECT pg_advisory_xact_lock('${k}'::bigint)`),
+    readStatement(t, keys.map(textBytes), owners.map(textBytes)),
+  ].join("; ");
 }
 
 /**
  * Claims `claims` in order, as `claimOnce` one after the other would, in ONE transaction of
- * four round trips: `BEGIN` with the owners' locks, one read (the keys' rows, the owners'
- * counts), one write (every row the batch takes), `COMMIT`. The answers are worked out here
- * from the read: a key with an unexpired row answers from it (an earlier item's claim
- * included), a free or expired key is claimed when its owner has room (the count grows with
- * each claim, in order) and is refused with `QUOTA_EXCEEDED` otherwise. The owners' locks keep
- * the counts exact until `COMMIT`; a key taken by a concurrent claim between the read and the
+ * three round trips: `BEGIN` with the owners' locks and the read (the keys' rows, the owners'
+ * figures), one write (every row the batch takes), `COMMIT`; one more per owner whose figure
+ * leaves too little room (it is recounted exactly, see `dedup-owner-rows.ts`). The answers are
+ * worked out here from the read: a key with an unexpired row answers from it (an earlier
+ * item's claim included), a free or expired key is claimed when its owner has room (the count
+ * grows with each claim, in order) and is refused with `QUOTA_EXCEEDED` otherwise. The owners'
+ * locks keep the figures valid until `COMMIT`; a key taken by a concurrent claim between the read and the
  * write (no lock covers a key without a row) rolls the whole batch back and it is tried again,
  * up to `attempts` times (then `STORE_UNAVAILABLE`, retryable). Each key is taken at most once
  * per batch: a claimed lease is unexpired at the batch's `now`.
@@ -140,10 +148,17 @@ export async function claimBatch(
   now: number,
   attempts: number,
 ): Promise<BatchClaimAnswers> {
-  const begin = ownersLockBegin(t, claims);
+  const keys = [...new Set(claims.map((c) => c.key))];
+  const owners = [...new Set(claims.flatMap((c) => (c.options.owner ? [c.options.owner.id] : [])))];
+  const begin = beginAndRead(t, keys, owners);
   for (let attempt = 1; ; attempt++) {
     try {
-      return await inTransaction(pool, (client) => claimBatchOnce(client, t, claims, now), begin);
+      return await inTransaction(
+        pool,
+        (client, begun) =>
+          claimBatchOnce(client, t, claims, begun[begun.length - 1]!.rows as ReadRow[], now),
+        begin,
+      );
     } catch (error) {
       if (!(error instanceof LostRace)) throw error;
       if (attempt >= attempts) {
@@ -156,30 +171,45 @@ export async function claimBatch(
   }
 }
 
-/** One attempt of `claimBatch` on `db`, inside the transaction. */
+/**
+ * Replaces in `held` the figure of each owner that might not fit its claims (its figure plus
+ * its claims of keys without a live row passes its smallest quota in the batch) by the exact
+ * count (`recountOwner`); the other figures are upper bounds with room, which admit the same.
+ */
+async function recountWhereTight(
+  db: Pick<ClientBase, "query">,
+  t: Tables,
+  claims: readonly BatchClaim[],
+  live: ReadonlyMap<string, LiveRow>,
+  held: Map<string, number>,
+  now: number,
+): Promise<void> {
+  const wanted = new Map<string, { rows: number; quota: number }>();
+  for (const { key, options } of claims) {
+    const owner = options.owner;
+    if (owner === undefined || live.has(key)) continue;
+    const w = wanted.get(owner.id);
+    if (w === undefined) wanted.set(owner.id, { rows: 1, quota: owner.maxEntries });
+    else {
+      w.rows++;
+      w.quota = Math.min(w.quota, owner.maxEntries);
+    }
+  }
+  for (const [owner, { rows, quota }] of wanted) {
+    if ((held.get(owner) ?? 0) + rows > quota) {
+      held.set(owner, await recountOwner(db, t, textBytes(owner), now));
+    }
+  }
+}
+
+/** One attempt of `claimBatch` on `db`, inside the transaction, after the read (`rows`). */
 async function claimBatchOnce(
   db: Pick<ClientBase, "query">,
   t: Tables,
   claims: readonly BatchClaim[],
+  rows: readonly ReadRow[],
   now: number,
 ): Promise<BatchClaimAnswers> {
-  const { read, write } = statementsOf(t);
-  const keys = [...new Set(claims.map((c) => c.key))];
-  const caps = new Map<string, number>();
-  for (const { options } of claims) {
-    const owner = options.owner;
-    if (owner !== undefined) {
-      caps.set(owner.id, Math.max(caps.get(owner.id) ?? 0, owner.maxEntries));
-    }
-  }
-  const { rows } = await db.query<ReadRow>(
-    t.sql.query(read, [
-      keys.map(textBytes),
-      now,
-      [...caps.keys()].map(textBytes),
-      [...caps.values()],
-    ]),
-  );
   const live = new Map<string, LiveRow>();
   const held = new Map<string, number>();
   for (const row of rows) {
@@ -187,6 +217,7 @@ async function claimBatchOnce(
     if (row.kind === "o") held.set(id, Number(row.held));
     else if (row.expires_at! > now) live.set(id, row);
   }
+  await recountWhereTight(db, t, claims, live, held, now);
   const planned: PlannedClaim[] = [];
   const answers: (BatchClaimOutcome | PlannedClaim)[] = claims.map(({ key, options }) => {
     const { leaseMs, fingerprint, owner } = options;
@@ -218,7 +249,7 @@ async function claimBatchOnce(
   });
   if (planned.length === 0) return { outcomes: answers as BatchClaimOutcome[], inserted: 0 };
   const written = await db.query<{ k: Buffer; inserted: boolean; fence: string }>(
-    t.sql.query(write, [
+    t.sql.query(writeStatementOf(t), [
       planned.map((p) => p.key),
       planned.map((p) => p.fingerprint),
       planned.map((p) => textBytes(p.token)),

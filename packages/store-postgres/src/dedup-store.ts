@@ -16,10 +16,9 @@ import {
   type DedupStoreCapabilities,
   type StoredResponse,
 } from "@assured/core/store";
-import type { PoolClient } from "pg";
 import { openConnection, type StoreConnection } from "./connection.js";
 import { DedupBound } from "./dedup-bound.js";
-import { type ClaimAttempt, claimOnce, ownerLockBegin } from "./dedup-claim.js";
+import { type ClaimAttempt, claimOnce } from "./dedup-claim.js";
 import { type BatchClaim, type BatchClaimAnswers, claimBatch } from "./dedup-claim-batch.js";
 import { DedupWrites, SWEEP_BATCH } from "./dedup-writes.js";
 import {
@@ -33,7 +32,6 @@ import { ensureSchema } from "./schema.js";
 import { type StoreTime, storeTime } from "./server-clock.js";
 import { StoreLifecycle } from "./store-lifecycle.js";
 import { type Tables, tableNames } from "./tables.js";
-import { inTransaction } from "./transaction.js";
 
 /** Attempts of a claim whose snapshot keeps missing the concurrent claims that took the key. */
 const MAX_CLAIM_ATTEMPTS = 5;
@@ -108,33 +106,43 @@ export class PostgresDedupStore implements DedupStore {
     });
   }
 
-  /** A claim after the bound's check: `claimOnce`, again while it races (see `claimOnce`). */
+  /**
+   * A claim after the bound's check. No owner: `claimOnce`, again while it races (see
+   * `claimOnce`). An owner: a batch of one (`claimBatch`), which keeps the owner's quota exact.
+   */
   private async claimKey(
     key: string,
     options: ClaimOptions,
     now: number,
   ): Promise<{ result: ClaimResult; inserted: boolean }> {
-    const attempts = async (db: Pick<PoolClient, "query">) => {
-      for (let attempt = 1; ; attempt++) {
-        const attempted: ClaimAttempt = await claimOnce(db, this.tables, key, options, now);
-        if (attempted !== "retry") return attempted;
-        if (attempt >= MAX_CLAIM_ATTEMPTS) {
-          throw new AssuredError(
-            "STORE_UNAVAILABLE",
-            "claim kept racing concurrent claims of the same new key; retry it.",
-          );
-        }
-      }
-    };
-    // No owner: one statement, in its own transaction. An owner: BEGIN with the owner's
-    // lock, the statement, COMMIT (three round trips), so its quota is exact.
-    return options.owner === undefined
-      ? attempts(this.connection.pool)
-      : inTransaction(
-          this.connection.pool,
-          attempts,
-          ownerLockBegin(this.tables, options.owner.id),
+    if (options.owner !== undefined) {
+      const answers = await claimBatch(
+        this.connection.pool,
+        this.tables,
+        [{ key, options }],
+        now,
+        MAX_CLAIM_ATTEMPTS,
+      );
+      const outcome = answers.outcomes[0]!;
+      if ("error" in outcome) throw outcome.error;
+      return { result: outcome.result, inserted: answers.inserted === 1 };
+    }
+    for (let attempt = 1; ; attempt++) {
+      const attempted: ClaimAttempt = await claimOnce(
+        this.connection.pool,
+        this.tables,
+        key,
+        options,
+        now,
+      );
+      if (attempted !== "retry") return attempted;
+      if (attempt >= MAX_CLAIM_ATTEMPTS) {
+        throw new AssuredError(
+          "STORE_UNAVAILABLE",
+          "claim kept racing concurrent claims of the same new key; retry it.",
         );
+      }
+    }
   }
 
   /** A batch of one claim: the single claim (fewer round trips), its quota refusal as answer. */

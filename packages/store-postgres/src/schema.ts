@@ -47,11 +47,47 @@ function migrations(t: Tables): readonly string[] {
     CREATE INDEX ${t.index.dedupByOwner} ON ${t.dedup} (owner, expires_at) WHERE owner IS NOT NULL;
     CREATE INDEX ${t.index.dedupByExpiry} ON ${t.dedup} (expires_at);
     `,
+    // Version 2: per-owner upper bounds on dedup rows, so a claim checks a quota with one
+    // lookup instead of counting the owner's rows. Writes to the dedup table wait for the
+    // migration (SHARE lock), so the first figures count every row; from then on the triggers
+    // add what each statement inserts (one upsert per owner, owners in order) or takes over,
+    // whichever release of the store writes.
+    `
+    LOCK TABLE ${t.dedup} IN SHARE MODE;
+    CREATE TABLE ${t.dedupOwners} (
+      owner bytea PRIMARY KEY,
+      entries bigint NOT NULL
+    );
+    INSERT INTO ${t.dedupOwners} (owner, entries)
+      SELECT owner, count(*) FROM ${t.dedup} WHERE owner IS NOT NULL GROUP BY owner;
+    CREATE FUNCTION ${t.functions.ownerRowsInserted}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    BEGIN
+      INSERT INTO ${t.dedupOwners} AS o (owner, entries)
+        SELECT owner, count(*) FROM inserted_rows WHERE owner IS NOT NULL
+        GROUP BY owner ORDER BY owner
+        ON CONFLICT (owner) DO UPDATE SET entries = o.entries + excluded.entries;
+      RETURN NULL;
+    END
+    $fn$;
+    CREATE TRIGGER ${t.index.ownerRowsInserted} AFTER INSERT ON ${t.dedup}
+      REFERENCING NEW TABLE AS inserted_rows
+      FOR EACH STATEMENT EXECUTE FUNCTION ${t.functions.ownerRowsInserted}();
+    CREATE FUNCTION ${t.functions.ownerRowTaken}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    BEGIN
+      INSERT INTO ${t.dedupOwners} AS o (owner, entries) VALUES (NEW.owner, 1)
+        ON CONFLICT (owner) DO UPDATE SET entries = o.entries + 1;
+      RETURN NULL;
+    END
+    $fn$;
+    CREATE TRIGGER ${t.index.ownerRowTaken} AFTER UPDATE OF owner ON ${t.dedup}
+      FOR EACH ROW WHEN (NEW.owner IS NOT NULL AND NEW.owner IS DISTINCT FROM OLD.owner)
+      EXECUTE FUNCTION ${t.functions.ownerRowTaken}();
+    `,
   ];
 }
 
 /** The schema version this release writes. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** The stored schema version; 0 when the tables do not exist yet. */
 async function readSchemaVersion(db: Pool | PoolClient, t: Tables): Promise<number> {

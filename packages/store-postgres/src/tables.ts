@@ -12,8 +12,20 @@ export interface Tables {
   events: string;
   /** Dedup keys: leases and stored responses. */
   dedup: string;
-  /** Unqualified index names (indexes live in their table's schema). */
-  index: { dedupByOwner: string; dedupByExpiry: string };
+  /**
+   * Per owner, an upper bound on its dedup rows (see `dedup-owner-rows.ts`): triggers on
+   * `dedup` add every row an owner gains; nothing subtracts until a claim at the quota counts.
+   */
+  dedupOwners: string;
+  /** The trigger functions that keep `dedupOwners`, schema-qualified. */
+  functions: { ownerRowsInserted: string; ownerRowTaken: string };
+  /** Unqualified index and trigger names (they live in their table's schema). */
+  index: {
+    dedupByOwner: string;
+    dedupByExpiry: string;
+    ownerRowsInserted: string;
+    ownerRowTaken: string;
+  };
   /** Identifies this schema and prefix in advisory-lock keys. */
   lockScope: string;
   /** Builds the query configs of the store's fixed statements (see `Statements`). */
@@ -37,9 +49,16 @@ export function tableNames(schema: string, prefix: string, preparedStatements = 
     streams: table("streams"),
     events: table("events"),
     dedup: table("dedup"),
+    dedupOwners: table("dedup_owners"),
+    functions: {
+      ownerRowsInserted: table("dedup_owner_add"),
+      ownerRowTaken: table("dedup_owner_take"),
+    },
     index: {
       dedupByOwner: quote(`${prefix}dedup_by_owner`),
       dedupByExpiry: quote(`${prefix}dedup_by_expiry`),
+      ownerRowsInserted: quote(`${prefix}dedup_owner_add`),
+      ownerRowTaken: quote(`${prefix}dedup_owner_take`),
     },
     lockScope: `${schema}.${prefix}`,
     sql: new Statements(preparedStatements),

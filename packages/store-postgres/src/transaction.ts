@@ -1,4 +1,4 @@
-import type { Pool, PoolClient } from "pg";
+import type { Pool, PoolClient, QueryResult } from "pg";
 
 /** Ignores a client's `error` event while the store holds it (the failing query reports it). */
 function ignore(): void {}
@@ -25,20 +25,21 @@ function borrow(pool: Pool): Promise<PoolClient> {
 
 /**
  * Runs `work` in one transaction on a client borrowed from `pool`: `begin` (default `BEGIN`;
- * a simple query, which may go on with more statements in the same round trip), then `COMMIT`,
- * or `ROLLBACK` when it throws. A client whose connection failed is destroyed, not returned.
+ * a simple query, which may go on with more statements in the same round trip, whose results
+ * `work` is given in order), then `COMMIT`, or `ROLLBACK` when it throws. A client whose
+ * connection failed is destroyed, not returned.
  */
 export async function inTransaction<T>(
   pool: Pool,
-  work: (client: PoolClient) => Promise<T>,
+  work: (client: PoolClient, begun: QueryResult[]) => Promise<T>,
   begin = "BEGIN",
 ): Promise<T> {
   // A connection that dies between two queries would emit `error` with no listener (a crash).
   const client = await borrow(pool);
   let broken: Error | undefined;
   try {
-    await client.query(begin);
-    const result = await work(client);
+    const begun: QueryResult | QueryResult[] = await client.query(begin);
+    const result = await work(client, Array.isArray(begun) ? begun : [begun]);
     await client.query("COMMIT");
     return result;
   } catch (error) {

@@ -145,7 +145,8 @@ describe("PostgresEventStore and PostgresDedupStore prepared statements", () => 
     sent.length = 0;
     const owned = await dedup.claim("owned", { leaseMs: 1_000, fingerprint: "f", owner });
     if (owned.status !== "claimed") throw new Error("expected a claim");
-    expect(trips().map((s) => s.text.split(" ")[0])).toEqual(["BEGIN;", "WITH", "COMMIT"]);
+    // BEGIN, the owner's lock and the read; the write; COMMIT.
+    expect(trips().map((s) => s.text.split(" ")[0])).toEqual(["BEGIN;", "INSERT", "COMMIT"]);
     sent.length = 0;
     await dedup.complete("owned", owned.token, { ok: true, payload: encode(1) }, { ttlMs: 1_000 });
     expect(trips()).toHaveLength(1);

@@ -22,6 +22,7 @@ describe("PostgresEventStore / PostgresDedupStore schema", () => {
     expect((await store.head("s")).epoch).toBe("");
     expect(await tablesOf(schema)).toEqual([
       "assured_dedup",
+      "assured_dedup_owners",
       "assured_events",
       "assured_meta",
       "assured_streams",
