@@ -1,6 +1,11 @@
 import { Decoder, Encoder, ExtensionCodec } from "@msgpack/msgpack";
 import { AssuredError } from "./errors.js";
-import { assertBoundedMessagePack, boundedValueEnd, MAX_PAYLOAD_DEPTH } from "./msgpack-bounds.js";
+import {
+  assertBoundedMessagePack,
+  boundedValueEnd,
+  lastCheckedHadBinary,
+  MAX_PAYLOAD_DEPTH,
+} from "./msgpack-bounds.js";
 
 /**
  * The payload codec: any value Socket.IO can carry — JSON values plus binary (`Buffer`,
@@ -135,8 +140,10 @@ export function decode(payload: Uint8Array): unknown {
       ? payload
       : new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
   assertBoundedMessagePack(bytes);
+  const binary = lastCheckedHadBinary();
   try {
-    return copyBinaries(decoder.decode(bytes));
+    const value = decoder.decode(bytes);
+    return binary ? copyBinaries(value) : value;
   } catch (error) {
     if (error instanceof AssuredError) throw error;
     throw new AssuredError(
@@ -165,6 +172,8 @@ export function decodeConcatenated(bytes: Uint8Array, lengths: readonly number[]
   // The longest prefix of payloads that are each exactly one bounded value.
   let end = 0;
   let count = 0;
+  // Values without `bin` are not views of the page: no copy pass over them.
+  let binary = false;
   for (const length of lengths) {
     const next = end + length;
     try {
@@ -172,6 +181,7 @@ export function decodeConcatenated(bytes: Uint8Array, lengths: readonly number[]
     } catch {
       break;
     }
+    binary ||= lastCheckedHadBinary();
     end = next;
     count++;
   }
@@ -179,7 +189,7 @@ export function decodeConcatenated(bytes: Uint8Array, lengths: readonly number[]
   if (count === 0) return values;
   try {
     for (const value of decoder.decodeMulti(plain.subarray(0, end))) {
-      values.push(copyBinaries(value));
+      values.push(binary ? copyBinaries(value) : value);
       if (values.length === count) break;
     }
   } catch {

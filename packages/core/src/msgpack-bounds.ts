@@ -23,6 +23,18 @@ export function assertBoundedMessagePack(bytes: Uint8Array, maxDepth = MAX_PAYLO
   if (end !== bytes.byteLength) fail(`${bytes.byteLength - end} extra bytes after the value`, end);
 }
 
+/** Whether the value the last `boundedValueEnd` call checked holds a `bin` value. */
+let sawBinary = false;
+
+/**
+ * Whether the value the last `boundedValueEnd` (or `assertBoundedMessagePack`) call checked,
+ * up to where it returned or threw, holds a `bin` value: the decoder returns those as views of
+ * its input, which a caller must copy unless it owns the input; values without one need no copy.
+ */
+export function lastCheckedHadBinary(): boolean {
+  return sawBinary;
+}
+
 /**
  * Checks one MessagePack value starting at `start`, within `bytes[start, limit)`, as
  * `assertBoundedMessagePack` does (byte offsets in errors count from `start`), and returns where
@@ -37,6 +49,7 @@ export function boundedValueEnd(
 ): number {
   // No closures: this runs once per decoded payload. Values still to read at each open level;
   // `owed` is their sum (each needs at least a byte).
+  sawBinary = false;
   const levels: number[] = [];
   let values = 1;
   let owed = 1;
@@ -67,14 +80,23 @@ export function boundedValueEnd(
         case 0xc3: // true
           continue;
         case 0xc4: // bin8
+          sawBinary = true;
+          size = 1;
+          break;
         case 0xd9: // str8
           size = 1;
           break;
         case 0xc5: // bin16
+          sawBinary = true;
+          size = 2;
+          break;
         case 0xda: // str16
           size = 2;
           break;
         case 0xc6: // bin32
+          sawBinary = true;
+          size = 4;
+          break;
         case 0xdb: // str32
           size = 4;
           break;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { AssuredError, decode, encode } from "../src/index.js";
+import { lastCheckedHadBinary } from "../src/msgpack-bounds.js";
 import {
   decodeConcatenated,
   decodeRecord,
@@ -44,6 +45,28 @@ describe("decodeConcatenated", () => {
     expect(decoded).toEqual(payloads.map(decode));
     const bytes = decoded[2] as Uint8Array;
     expect(bytes.buffer.byteLength).toBe(3); // a copy, not a view into the page
+  });
+
+  it("copies binaries wherever they are in a page, and leaves pages without any as decoded", () => {
+    // The bin is the last value's, nested: the one-pass check notes it across the page.
+    const payloads = [encode({ text: "Ĥ\u00c4" }), encode([1, { deep: new Uint8Array([9, 8]) }])];
+    const { payloads: page } = pageOf(payloads);
+    const decoded = decodeConcatenated(
+      page,
+      payloads.map((p) => p.byteLength),
+    );
+    expect(decoded).toEqual(payloads.map(decode));
+    const deep = (decoded[1] as [number, { deep: Uint8Array }])[1].deep;
+    expect(deep.buffer.byteLength).toBe(2);
+    page.fill(0);
+    expect([...deep]).toEqual([9, 8]);
+    // Single payloads too: a nested bin is a copy.
+    const alone = decode(encode({ a: [new Uint8Array([5])] })) as { a: Uint8Array[] };
+    expect(alone.a[0]!.buffer.byteLength).toBe(1);
+    // Strings whose bytes look like bin headers (0xc4–0xc6) hold no binary.
+    expect(lastCheckedHadBinary()).toBe(true);
+    decode(encode("\u0104\u0105\u0106"));
+    expect(lastCheckedHadBinary()).toBe(false);
   });
 
   it("stops before the first payload that is not exactly one value, and on lengths that do not add up", () => {
