@@ -5,7 +5,6 @@ import {
   assertMeterOption,
   ROOM_PREFIX,
   type StartFrom,
-  type SubscribedFrame,
 } from "@assured/core/protocol";
 import { assertKnownOptions, assertStreamName } from "@assured/core/store";
 import createDebug from "debug";
@@ -27,7 +26,7 @@ import type {
 } from "./options.js";
 import { Publisher, type PublishResult } from "./publisher.js";
 import { attachSocket, detachSocket } from "./socket-binding.js";
-import { stateOf } from "./socket-state.js";
+import { type SubscriptionOutcome, stateOf } from "./socket-state.js";
 import { endSubscription, subscribeSocket } from "./subscriptions.js";
 import type { AnySocket } from "./wire.js";
 
@@ -169,7 +168,7 @@ export class AssuredServer<
     socket: S,
     stream: string,
     options: ServerSubscribeOptions = {},
-  ): Promise<SubscribedFrame> {
+  ): Promise<SubscriptionOutcome> {
     // A socket connecting while the server closes is an expected race, not a programming
     // error: it gets a rejected promise, like every other failure of the subscription.
     if (this.#closed) {

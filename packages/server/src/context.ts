@@ -14,6 +14,7 @@ import type { AssuredLimits } from "./limits.js";
 import { ServerMetrics } from "./metrics.js";
 import type { AssuredServerOptions, StreamAction } from "./options.js";
 import { RateLimiter } from "./rate-limit.js";
+import { ReadPacer } from "./read-pacer.js";
 import { stateOf } from "./socket-state.js";
 import { type AnySocket, toErrorData } from "./wire.js";
 
@@ -32,6 +33,8 @@ export interface ServerContext {
    * that stopped reading must not pin `maxReplayBytesInFlight`).
    */
   writes: WriteWatchdog;
+  /** Spreads page reads over turns of the event loop (a storm of fetches must not stall it). */
+  reads: ReadPacer;
   /** Token buckets of the rate limit (`tokensPerSecond`, `burstTokens`), shared per principal. */
   rate: RateLimiter;
   /** The server's figures (`stats()`, OpenTelemetry). */
@@ -87,6 +90,7 @@ export function createContext(
     limits,
     replayBudget: new ServerBudget(limits.maxReplayBytesInFlight),
     writes: new WriteWatchdog(limits.writeTimeoutMs),
+    reads: new ReadPacer(),
     rate: new RateLimiter(limits),
     identify: options.identify,
     async allowed(socket, stream, action) {

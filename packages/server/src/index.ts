@@ -29,3 +29,4 @@ export type {
 export { decideOutcome, type SubscribeOutcome } from "./outcome.js";
 export type { PublishResult } from "./publisher.js";
 export { RATE_COSTS } from "./rate-limit.js";
+export type { SubscriptionOutcome } from "./socket-state.js";

@@ -96,7 +96,9 @@ export function readBudgetedPage(
 /**
  * Runs `read` for one socket under its byte budget (G11): reserves a page's worth (`limit`
  * records, at most `maxBatchBytes` of payloads) of the socket's `maxSocketReplayBytes` (and the
- * server's `maxReplayBytesInFlight`) first, waiting in line while they are spent; the page holds
+ * server's `maxReplayBytesInFlight`) first, waiting in line while they are spent, then waits
+ * for its turn to read (`ReadPacer`: a turn of the event loop starts at most about 10 ms of
+ * reads); the page holds
  * its bytes until it left the server's buffers, and a connection that has not written it within
  * `writeTimeoutMs` is closed (the peer stopped reading). Returns undefined when the socket is
  * gone or `signal` aborted; throws the store's error (as `STORE_UNAVAILABLE` …).
@@ -119,6 +121,13 @@ async function readBudgeted(
     return undefined; // the socket is gone or the request superseded: nobody to answer
   }
   try {
+    // In a storm of fetches, synchronous stores read in later turns of the event loop.
+    const paced = ctx.reads.turn();
+    if (paced !== undefined) await paced;
+    if (budget.closed || signal?.aborted) {
+      grant.release();
+      return undefined;
+    }
     const { page, records, payloads } = await read();
     const bytes = pageBytes(records);
     if (budget.clamp(bytes) <= grant.bytes) grant.shrink(bytes);

@@ -1,5 +1,12 @@
 import type { AssuredErrorData } from "@assured/core";
 import type { SubscribedFrame, SubscribeRequest } from "@assured/core/protocol";
+
+/**
+ * How a subscription started: the `assured:subscribed` frame without its first page (`records`,
+ * `payloads`), which left with the frame.
+ */
+export type SubscriptionOutcome = Omit<SubscribedFrame, "records" | "payloads">;
+
 import type { SocketBudget } from "./byte-budget.js";
 import type { CatchUp } from "./catch-up-pacing.js";
 import type { AssuredLimits } from "./limits.js";
@@ -20,7 +27,7 @@ export interface QueuedMessage {
 
 /** One stream subscription of a socket; replaced on resubscribe, removed on unsubscribe. */
 export interface SubscriptionState {
-  outcome: Promise<SubscribedFrame>;
+  outcome: Promise<SubscriptionOutcome>;
   /** Aborted when the subscription is superseded or ended: its first page stops waiting at once. */
   stop: AbortController;
   /**

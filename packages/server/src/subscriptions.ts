@@ -15,7 +15,12 @@ import { decideOutcome } from "./outcome.js";
 import { rateLimited, replayCost } from "./rate-limit.js";
 import { readBudgetedPage } from "./reads.js";
 import { idAtStart, recordAtPosition } from "./resume-reads.js";
-import { type SocketState, type SubscriptionState, stateOf } from "./socket-state.js";
+import {
+  type SocketState,
+  type SubscriptionOutcome,
+  type SubscriptionState,
+  stateOf,
+} from "./socket-state.js";
 import { type AnySocket, roomOf } from "./wire.js";
 
 const log = createDebug("assured:server:subscribe");
@@ -37,7 +42,7 @@ export function subscribeSocket(
   socket: AnySocket,
   request: SubscribeRequest,
   byClient = false,
-): Promise<SubscribedFrame> {
+): Promise<SubscriptionOutcome> {
   const state = stateOf(socket, ctx.limits);
   const { stream } = request;
   const previous = state.subscriptions.get(stream);
@@ -78,7 +83,7 @@ async function evaluate(
   stop: AbortSignal,
   byClient: boolean,
   { held, catchUp }: { held: { value: boolean }; catchUp: CatchUp },
-): Promise<SubscribedFrame> {
+): Promise<SubscriptionOutcome> {
   const { stream } = request;
   try {
     if (!(await ctx.allowed(socket, stream, "subscribe"))) {
@@ -88,6 +93,11 @@ async function evaluate(
     }
     if (!isCurrent()) throw superseded();
     await socket.join(roomOf(stream));
+    // A reconnect storm evaluates every client's subscriptions at once: their reads of the log
+    // (head, the record at the position) start in turns of the event loop (`ReadPacer`).
+    const paced = ctx.reads.turn();
+    if (paced !== undefined) await paced;
+    if (!isCurrent()) throw superseded();
     let streamLog: Awaited<ReturnType<typeof ctx.store.head>>;
     try {
       streamLog = await ctx.store.head(stream);
@@ -147,18 +157,17 @@ async function evaluate(
     startCatchUp(catchUp, streamLog.epoch, outcome.start + records.length, streamLog.head);
     if (records.length > 0) ctx.metrics.replayed(records.length, page?.bytes ?? 0);
     held.value = true;
+    // The outcome stays with the subscription while it lasts: without the page, which would
+    // keep a page of records per subscription in memory.
+    const { records: _records, payloads: _payloads, ...settled } = frame;
     log(
       "socket %s subscribed to %o: %o (first page: %d records)",
       socket.id,
       stream,
-      {
-        ...frame,
-        records: undefined,
-        payloads: undefined,
-      },
+      settled,
       records.length,
     );
-    return frame;
+    return settled;
   } catch (error) {
     fail(ctx, socket, state, stream, isCurrent, error);
     throw error;

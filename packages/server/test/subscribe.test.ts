@@ -1,6 +1,7 @@
 import { encode, MemoryEventStore } from "@assured/core";
 import { FRAMES, type SubscribedFrame, type SubscribeErrorFrame } from "@assured/core/protocol";
 import { afterEach, describe, expect, it } from "vitest";
+import type { SubscriptionOutcome } from "../src/index.js";
 import { FaultyStore } from "./faulty-store.js";
 import { assuredAuth, range, seed, startAssured } from "./harness.js";
 
@@ -249,7 +250,7 @@ describe("G5: subscription and replay", () => {
     const { epoch } = await store.head("inbox");
     server = await startAssured({ store });
     const { assured, io } = server;
-    const outcomes: Promise<SubscribedFrame>[] = [];
+    const outcomes: Promise<SubscriptionOutcome>[] = [];
     io.on("connection", (socket) => outcomes.push(assured.subscribe(socket, "inbox")));
     const resumed = await server.connect(assuredAuth([sub("inbox", { epoch, offset: 6 })]));
     const fresh = await server.connect(assuredAuth());
@@ -258,6 +259,18 @@ describe("G5: subscription and replay", () => {
     const [first, second] = await Promise.all(outcomes);
     expect(first).toMatchObject({ recovered: true, start: 6 });
     expect(second).toMatchObject({ recovered: true, start: 8 });
+    // The outcome the subscription keeps for its life holds no page (the frame carried it):
+    // a page of records per subscription stayed in memory before.
+    expect(first).not.toHaveProperty("records");
+    expect(first).not.toHaveProperty("payloads");
+    expect(Object.keys(first!).sort()).toEqual([
+      "epoch",
+      "head",
+      "recovered",
+      "start",
+      "startId",
+      "stream",
+    ]);
     await resumed.roundTrip();
     expect(resumed.frames(FRAMES.subscribed)).toHaveLength(1);
     expect(resumed.offsets("inbox")).toEqual([7, 8]);
