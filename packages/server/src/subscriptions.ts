@@ -93,11 +93,6 @@ async function evaluate(
     }
     if (!isCurrent()) throw superseded();
     await socket.join(roomOf(stream));
-    // A reconnect storm evaluates every client's subscriptions at once: their reads of the log
-    // (head, the record at the position) start in turns of the event loop (`ReadPacer`).
-    const paced = ctx.reads.turn();
-    if (paced !== undefined) await paced;
-    if (!isCurrent()) throw superseded();
     let streamLog: Awaited<ReturnType<typeof ctx.store.head>>;
     try {
       streamLog = await ctx.store.head(stream);
