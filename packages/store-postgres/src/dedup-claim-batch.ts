@@ -132,7 +132,7 @@ function beginAndRead(t: Tables, keys: readonly string[], owners: readonly strin
  * Claims `claims` in order, as `claimOnce` one after the other would, in ONE transaction of
  * three round trips: `BEGIN` with the owners' locks and the read (the keys' rows, the owners'
  * figures), one write (every row the batch takes), `COMMIT`; one more per owner whose figure
- * leaves too little room (it is recounted exactly, see `dedup-owner-rows.ts`). The answers are
+ * leaves too little room (its rows are counted, see `dedup-owner-rows.ts`). The answers are
  * worked out here from the read: a key with an unexpired row answers from it (an earlier
  * item's claim included), a free or expired key is claimed when its owner has room (the count
  * grows with each claim, in order) and is refused with `QUOTA_EXCEEDED` otherwise. The owners'

@@ -2,37 +2,41 @@ import type { ClientBase } from "pg";
 import type { Tables } from "./tables.js";
 
 /**
- * Owner quotas without counting on every claim. `dedupOwners` holds, per owner, an upper bound
- * on its dedup rows: the migration counted them, and triggers on the dedup table add each row
- * an owner gains (inserted, or taken over from another owner) in the writing transaction.
- * Nothing subtracts: rows that expire, are swept, released or taken by another owner leave the
- * figure high. A claim holding the owner's advisory lock reads it; when the figure plus the new
- * rows fits the quota, the claim is in (the true count is lower). Only otherwise
- * (`recountOwner`) are the owner's expired rows deleted and the rest counted, which resets the
- * figure to the exact number of its unexpired rows. So the quota stays exact, and a busy owner
- * pays a count once per quota's worth of claims instead of on every batch.
+ * Owner quotas without counting on every claim. `dedupOwners` holds, per owner, a figure that is
+ * never below its number of dedup rows, expired ones included: the migration counted them, and
+ * triggers on the dedup table add each row an owner gains (inserted, or a released row claimed
+ * again) in the writing transaction. Nothing subtracts: rows the sweep deletes, released rows
+ * and expiries leave the figure high. A claim holding the owner's advisory lock reads it; when
+ * the figure plus the batch's new keys fits the quota, they are let in (the owner's unexpired
+ * rows, which the quota bounds, are fewer still). Only otherwise does `recountOwner` count the
+ * owner's rows: the unexpired ones, exactly, for the quota of this batch, and all of them as the
+ * new figure. The figure must cover expired rows too: a claim that takes over its owner's own
+ * expired row makes it unexpired again without changing its owner (no trigger fires). Rows are
+ * never deleted here (deleting would reset a key's fencing tokens, which only the sweep may do,
+ * and take row locks in an order that can deadlock with other owners' takeovers). So a busy
+ * owner pays one count per quota's worth of claims instead of one per batch; an owner at its
+ * quota, or holding many expired rows the sweep has not deleted yet, counts on each claim of a
+ * new key, as every claim did before.
  */
 
 const recounts = new WeakMap<Tables, string>();
 
 /**
- * Deletes `$1`'s rows expired at `$2` and sets its figure to the rows left (all unexpired),
- * which the statement returns. Runs under the owner's advisory lock, so no claim of the owner
- * adds rows meanwhile. The delete and the count share the statement's snapshot, hence the
- * subtraction.
+ * Counts `$1`'s rows (through the index `(owner, expires_at)`): those unexpired at `$2`, and all,
+ * which becomes its figure. Runs under the owner's advisory lock, so no claim of the owner adds
+ * rows meanwhile; rows deleted or released concurrently only leave the figure high.
  */
 function recountStatement(t: Tables): string {
   return (
-    `WITH gone AS (DELETE FROM ${t.dedup} WHERE owner = $1::bytea ` +
-    "AND expires_at <= $2::double precision RETURNING 1), " +
-    `n AS (SELECT (SELECT count(*) FROM ${t.dedup} WHERE owner = $1::bytea) - ` +
-    "(SELECT count(*) FROM gone) AS rows) " +
-    `INSERT INTO ${t.dedupOwners} AS o (owner, entries) SELECT $1::bytea, rows FROM n ` +
-    "ON CONFLICT (owner) DO UPDATE SET entries = excluded.entries RETURNING o.entries"
+    "WITH n AS (SELECT count(*) FILTER (WHERE expires_at > $2::double precision) AS live, " +
+    `count(*) AS rows FROM ${t.dedup} WHERE owner = $1::bytea), ` +
+    `f AS (INSERT INTO ${t.dedupOwners} AS o (owner, entries) SELECT $1::bytea, rows FROM n ` +
+    "ON CONFLICT (owner) DO UPDATE SET entries = excluded.entries RETURNING 1) " +
+    "SELECT live, (SELECT count(*) FROM f) AS written FROM n"
   );
 }
 
-/** The exact number of `owner`'s unexpired rows at `now`, its expired rows deleted. */
+/** The exact number of `owner`'s unexpired rows at `now`; its figure becomes all its rows. */
 export async function recountOwner(
   db: Pick<ClientBase, "query">,
   t: Tables,
@@ -44,8 +48,8 @@ export async function recountOwner(
     text = recountStatement(t);
     recounts.set(t, text);
   }
-  const { rows } = await db.query<{ entries: string }>(t.sql.query(text, [owner, now]));
-  return Number(rows[0]!.entries);
+  const { rows } = await db.query<{ live: string }>(t.sql.query(text, [owner, now]));
+  return Number(rows[0]!.live);
 }
 
 /** The SQL expression of owner `o.owner`'s figure (0 without a row), for a read statement. */

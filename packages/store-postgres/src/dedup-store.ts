@@ -158,8 +158,8 @@ export class PostgresDedupStore implements DedupStore {
 
   /**
    * Claims each request in order, as `claim` one after the other would, in one transaction of
-   * four round trips whatever the batch's size (`BEGIN` with the owners' locks, one read, one
-   * write, `COMMIT`; a batch of one is a single claim); an item's own error
+   * three round trips whatever the batch's size (`BEGIN` with the owners' locks and one read,
+   * one write, `COMMIT`; see `claimBatch`; a batch of one is a single claim); an item's own error
    * (`INVALID_ARGUMENT`, `QUOTA_EXCEEDED`, `LIMIT_EXCEEDED`) is its `rejected` result. See
    * `DedupStore.claimMany`.
    */
