@@ -76,7 +76,10 @@ describe("stopping the chat with Ctrl-C", () => {
       process.kill(-group, "SIGINT");
       const code = await closed;
       expect(output).not.toMatch(/ELIFECYCLE|ERR_PNPM|failed/i);
-      expect(output).toContain("SIGINT: stopping…\nStopped.\n");
+      // The server gets the group's SIGINT; pnpm may also pass a SIGTERM on to it, which can be
+      // handled first on a loaded machine. Either way it stops once, cleanly.
+      expect(output).toMatch(/SIG(INT|TERM): stopping…\nStopped\.\n/);
+      expect(output.match(/stopping…/g)).toHaveLength(1);
       expect(code).toBe(0);
     } finally {
       killGroup(group); // whatever is left if the test failed
