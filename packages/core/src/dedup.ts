@@ -162,8 +162,12 @@ function holdLease(
   onLost: (reason: AssuredError) => void,
 ): HeldLease {
   const hook = { current: onLost };
+  // Fields listed, not spread: this runs once per message.
   const keeper = new LeaseKeeper(store, key, token, {
-    ...lease,
+    leaseMs: lease.leaseMs,
+    renewEveryMs: lease.renewEveryMs,
+    claimedAt: lease.claimedAt,
+    timers: lease.timers,
     onLost: (reason) => hook.current(reason),
   });
   return { keeper, onLost: hook };
@@ -305,15 +309,13 @@ async function runClaimed(
   const { key, token, fencingToken } = claimed;
   const { signal } = options;
   const release = () => store.release(key, token).catch(() => undefined);
-  let reportLost!: (reason: AssuredError) => void;
-  const lost = new Promise<never>((_, reject) => {
-    reportLost = reject;
-  });
-  lost.catch(() => undefined);
+  // Rejects the running handler's outcome once the lease is lost (no promise of its own: this
+  // runs once per message).
+  let reportLost: ((reason: AssuredError) => void) | undefined;
   const onLost = (reason: AssuredError) => {
     // Someone else may hold the key already: the release then answers false and changes nothing.
     void release();
-    reportLost(reason);
+    reportLost?.(reason);
   };
   let keeper: LeaseKeeper;
   if (options.held === undefined) {
@@ -335,9 +337,18 @@ async function runClaimed(
   try {
     // The signal is made when the handler reads it (an AbortController per message is costly).
     const run: DedupRun = new KeeperRun(keeper, fencingToken);
-    const running = (async () => handler(run))();
-    running.catch(() => undefined);
-    response = await Promise.race([running, lost]);
+    // The handler's outcome, or the lost lease's reason as soon as the lease is lost.
+    response = await new Promise<StoredResponse>((resolve, reject) => {
+      if (keeper.lost !== undefined) return reject(keeper.lost);
+      reportLost = reject;
+      let outcome: Promise<StoredResponse>;
+      try {
+        outcome = handler(run);
+      } catch (error) {
+        return reject(error);
+      }
+      Promise.resolve(outcome).then(resolve, reject);
+    });
   } catch (error) {
     keeper.stop();
     if (keeper.lost !== undefined) throw keeper.lost;

@@ -211,13 +211,20 @@ export class MessageDispatcher {
   async #moveOn(socket: AnySocket, replied: Promise<void>): Promise<void> {
     const state = stateOf(socket, this.#ctx.limits);
     this.#running++;
-    state.unstored.add(replied);
+    state.unstored++;
     void replied.then(() => {
-      state.unstored.delete(replied);
+      state.unstored--;
+      state.unstoredWaiter?.();
       this.#settled();
     });
-    while (state.unstored.size >= this.#ctx.limits.maxUnstoredResponses) {
-      await Promise.race(state.unstored);
+    // One waiter at most: only the socket's drain moves on (no race over every pending reply).
+    while (state.unstored >= this.#ctx.limits.maxUnstoredResponses) {
+      await new Promise<void>((resolve) => {
+        state.unstoredWaiter = () => {
+          state.unstoredWaiter = undefined;
+          resolve();
+        };
+      });
     }
   }
 
@@ -249,41 +256,46 @@ export class MessageDispatcher {
     const giveUp = state.giveUp;
     // Set once the handler's response is known: the turn then only waits for its store write.
     let handled = false;
-    let markHandled!: () => void;
-    const handledNow = new Promise<void>((resolve) => {
-      markHandled = resolve;
+    // Resolved once the handler's response is known, or once the reply left: the turn is over.
+    let moveOn!: () => void;
+    const movable = new Promise<void>((resolve) => {
+      moveOn = resolve;
     });
-    let expire!: () => void;
-    const expired = new Promise<MessageReply>((resolve) => {
-      expire = () => {
-        log(
-          "message %s took longer than handlerTimeoutMs (%d ms); given up, the queue moves on",
-          message.id,
-          handlerTimeoutMs,
-        );
-        const timeout = new AssuredError(
-          "TIMEOUT",
-          handled
-            ? `the response of message ${message.id} was not stored within handlerTimeoutMs (${handlerTimeoutMs} ms); retry later.`
-            : `the handler of message ${message.id} did not finish within handlerTimeoutMs (${handlerTimeoutMs} ms); retry later.`,
-        );
-        // A handled message's controller may be a later message's already: it is left alone.
-        if (!handled) {
-          if (state.giveUp === giveUp) state.giveUp = undefined;
-          giveUp.abort(timeout);
-        }
-        this.#ctx.report({
-          kind: "handler",
-          error: timeout,
-          operation: "message",
-          socket,
-          message: { id: message.id, name: message.name },
-        });
-        const error = timeout.toJSON();
-        state.retryBarrier.note(message.seq, error);
-        resolve({ id: message.id, ok: false, error });
-      };
+    // The reply: the handler's, or a timeout's when the turn is given up first.
+    let answer!: (reply: MessageReply) => void;
+    let fail!: (error: unknown) => void;
+    const answered = new Promise<MessageReply>((resolve, reject) => {
+      answer = resolve;
+      fail = reject;
     });
+    const expire = () => {
+      log(
+        "message %s took longer than handlerTimeoutMs (%d ms); given up, the queue moves on",
+        message.id,
+        handlerTimeoutMs,
+      );
+      const timeout = new AssuredError(
+        "TIMEOUT",
+        handled
+          ? `the response of message ${message.id} was not stored within handlerTimeoutMs (${handlerTimeoutMs} ms); retry later.`
+          : `the handler of message ${message.id} did not finish within handlerTimeoutMs (${handlerTimeoutMs} ms); retry later.`,
+      );
+      // A handled message's controller may be a later message's already: it is left alone.
+      if (!handled) {
+        if (state.giveUp === giveUp) state.giveUp = undefined;
+        giveUp.abort(timeout);
+      }
+      this.#ctx.report({
+        kind: "handler",
+        error: timeout,
+        operation: "message",
+        socket,
+        message: { id: message.id, name: message.name },
+      });
+      const error = timeout.toJSON();
+      state.retryBarrier.note(message.seq, error);
+      answer({ id: message.id, ok: false, error });
+    };
     // Monotonic: a step of the wall clock must not time out every running handler (forward) or
     // let a hung one block the socket's queue for the size of the step (backward).
     const turn: RunningTurn = { deadline: performance.now() + handlerTimeoutMs, expire };
@@ -294,20 +306,20 @@ export class MessageDispatcher {
       // Its answer is final (a result or an application error): the socket's next message,
       // which may run now, does not wait for its retry (G10).
       state.retryBarrier.note(message.seq, undefined);
-      markHandled();
+      moveOn();
     };
     // Replies leave in send order: after the socket's previous reply (which may still wait
     // for its response to be stored).
     const previous = state.lastReply;
     const replied = (async () => {
       try {
-        const reply = this.#handle(socket, message, fingerprint, arrivedAt, giveUp.signal, {
+        this.#handle(socket, message, fingerprint, arrivedAt, giveUp.signal, {
           ahead,
           onHandled,
-        });
-        const answer = await Promise.race([reply, expired]);
+        }).then(answer, fail);
+        const reply = await answered;
         await previous;
-        ack(answer);
+        ack(reply);
       } finally {
         this.#turns.delete(turn);
         // Not taken by the run (refused at its turn, joined a running copy): released now.
@@ -319,8 +331,9 @@ export class MessageDispatcher {
     void replied.then(() => {
       done = true;
       if (state.lastReply === replied) state.lastReply = undefined;
+      moveOn();
     });
-    await Promise.race([replied, handledNow]);
+    await movable;
     if (!done) await this.#moveOn(socket, replied);
   }
 

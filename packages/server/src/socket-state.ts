@@ -64,7 +64,9 @@ export interface SocketState {
   /** True while a message of this socket is being handled. */
   busy: boolean;
   /** Replies of handled messages waiting for their responses to be stored (`maxUnstoredResponses`). */
-  unstored: Set<Promise<void>>;
+  unstored: number;
+  /** Wakes the socket's drain waiting for one of `unstored` to leave, when it waits. */
+  unstoredWaiter: (() => void) | undefined;
   /** The socket's latest reply not sent yet: the next one leaves after it (send order). */
   lastReply: Promise<void> | undefined;
   /** Aborts the running turn at `handlerTimeoutMs`; shared by the socket's turns until used. */
@@ -108,7 +110,8 @@ export function stateOf(
       replies: undefined,
       replayBudget: undefined,
       busy: false,
-      unstored: new Set(),
+      unstored: 0,
+      unstoredWaiter: undefined,
       lastReply: undefined,
       giveUp: undefined,
       // As many outstanding refusals as messages may queue: more than any sane window.
