@@ -16,7 +16,7 @@ import { messageFingerprintSync } from "./fingerprint.js";
 import { expiredError } from "./message-expiry.js";
 import type { DedupOutcome } from "./metrics.js";
 import type { MessageContext } from "./options.js";
-import { stateOf } from "./socket-state.js";
+import { type SocketState, stateOf } from "./socket-state.js";
 import { type AnySocket, toErrorData } from "./wire.js";
 
 const log = createDebug("assured:server:messages");
@@ -208,7 +208,7 @@ export class MessageDispatcher {
    * its response to be stored) is pending, as long as fewer than `maxUnstoredResponses` of the
    * socket's replies wait so; otherwise waits until one of them has left.
    */
-  async #moveOn(socket: AnySocket, replied: Promise<void>): Promise<void> {
+  #moveOn(socket: AnySocket, replied: Promise<void>): Promise<void> | undefined {
     const state = stateOf(socket, this.#ctx.limits);
     this.#running++;
     state.unstored++;
@@ -217,6 +217,12 @@ export class MessageDispatcher {
       state.unstoredWaiter?.();
       this.#settled();
     });
+    if (state.unstored < this.#ctx.limits.maxUnstoredResponses) return undefined;
+    return this.#roomForUnstored(state);
+  }
+
+  /** Waits until fewer than `maxUnstoredResponses` of the socket's replies wait for their store writes. */
+  async #roomForUnstored(state: SocketState): Promise<void> {
     // One waiter at most: only the socket's drain moves on (no race over every pending reply).
     while (state.unstored >= this.#ctx.limits.maxUnstoredResponses) {
       await new Promise<void>((resolve) => {
@@ -334,7 +340,9 @@ export class MessageDispatcher {
       moveOn();
     });
     await movable;
-    if (!done) await this.#moveOn(socket, replied);
+    if (done) return;
+    const waiting = this.#moveOn(socket, replied);
+    if (waiting !== undefined) await waiting;
   }
 
   /** Checks the running turns every `min(handlerTimeoutMs, 1 s)`; stops itself once none runs. */
@@ -563,32 +571,48 @@ function leaseLost(id: string): AssuredErrorData {
 }
 
 /** Runs a handler; what it throws (or a result that does not encode) goes to `failed` too. */
-async function runHandler(
+function runHandler(
   handler: AnyMessageHandler,
   data: unknown,
   context: MessageContext<AnySocket>,
   failed: (error: unknown) => void,
   timed: (durationMs: number, ok: boolean) => void,
 ): Promise<StoredResponse> {
-  let result: unknown;
   const start = performance.now();
-  try {
-    result = await handler(data, context);
-    timed(performance.now() - start, true);
-  } catch (error) {
+  const threw = (error: unknown): StoredResponse => {
     timed(performance.now() - start, false);
     // What a handler throws once told to stop (an AbortError, the signal's reason) is no outcome.
     if (context.signal.aborted) throw error;
     failed(error);
     if (isRetryableFailure(error)) throw error;
     return { ok: false, payload: encodeApplicationError(error) };
-  }
+  };
+  const returned = (result: unknown): StoredResponse => {
+    timed(performance.now() - start, true);
+    try {
+      return { ok: true, payload: encode(result) };
+    } catch (error) {
+      failed(error);
+      return { ok: false, payload: encodeApplicationError(error) };
+    }
+  };
+  let result: unknown;
   try {
-    return { ok: true, payload: encode(result) };
+    result = handler(data, context);
   } catch (error) {
-    failed(error);
-    return { ok: false, payload: encodeApplicationError(error) };
+    return new Promise((resolve) => resolve(threw(error)));
   }
+  // A handler that answers synchronously costs no promise of its own (most do, per message).
+  if (isThenable(result)) return Promise.resolve(result).then(returned, threw);
+  return new Promise((resolve) => resolve(returned(result)));
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === "object" || typeof value === "function") &&
+    typeof (value as { then?: unknown }).then === "function"
+  );
 }
 
 /**
