@@ -124,7 +124,10 @@ export class MessageDispatcher {
     state.queue.push({
       bytes,
       run: () => this.#turn(socket, queued, fingerprint, ack, arrivedAt, ahead),
-      drop: () => ahead?.then((claim) => claim?.discard()),
+      drop: () => {
+        if (ahead instanceof Promise) void ahead.then((claim) => claim?.discard());
+        else ahead?.discard();
+      },
     });
     state.queuedBytes += bytes;
     this.#ctx.metrics.queued(1);
@@ -142,19 +145,19 @@ export class MessageDispatcher {
     socket: AnySocket,
     message: MessageFrame,
     fingerprint: string,
-  ): Promise<AheadClaim | undefined> | undefined {
+  ): AheadClaim | Promise<AheadClaim | undefined> | undefined {
     if (!this.#dedup.batches) return undefined;
     if (expiredError(message, 0, this.#ctx.limits.dedupTtlMs) !== undefined) return undefined;
     const { maxDedupEntriesPerPrincipal: maxEntries } = this.#ctx.limits;
-    const claim = this.principal(socket).then(
-      (principal) =>
-        this.#dedup.claimAhead(dedupKey(principal, message.id), fingerprint, {
-          id: principal,
-          maxEntries,
-        }),
-      () => undefined,
-    );
-    return claim;
+    const claim = (principal: string) =>
+      this.#dedup.claimAhead(dedupKey(principal, message.id), fingerprint, {
+        id: principal,
+        maxEntries,
+      });
+    // Known after the socket's first message: claimed now, without a promise per message.
+    const known = stateOf(socket, this.#ctx.limits).principalKnown;
+    if (known !== undefined) return claim(known);
+    return this.principal(socket).then(claim, () => undefined);
   }
 
   /** Drops the messages a disconnected socket had queued (the client resends them). */
@@ -251,9 +254,9 @@ export class MessageDispatcher {
     fingerprint: string,
     ack: Ack,
     arrivedAt: number,
-    aheadClaim: Promise<AheadClaim | undefined> | undefined,
+    aheadClaim: AheadClaim | Promise<AheadClaim | undefined> | undefined,
   ): Promise<void> {
-    const ahead = aheadClaim === undefined ? undefined : await aheadClaim;
+    const ahead = aheadClaim instanceof Promise ? await aheadClaim : aheadClaim;
     const { handlerTimeoutMs } = this.#ctx.limits;
     // One controller per socket, used by its turns one after another (they run one at a
     // time) and replaced once a turn is given up: no AbortController per message.
@@ -433,7 +436,7 @@ export class MessageDispatcher {
       this.#ctx.limits.dedupTtlMs,
     );
     try {
-      const principal = await this.principal(socket);
+      const principal = state.principalKnown ?? (await this.principal(socket));
       const key = dedupKey(principal, id);
       const handler = this.#handlers.get(name)!;
       const { maxDedupEntriesPerPrincipal: maxEntries } = this.#ctx.limits;
@@ -527,10 +530,16 @@ export class MessageDispatcher {
   /** The socket's dedup principal, resolved once (it also keys the socket's rate-limit bucket). */
   principal(socket: AnySocket): Promise<string> {
     const state = stateOf(socket, this.#ctx.limits);
-    state.principal ??= this.#identify(socket).catch((error: unknown) => {
-      state.principal = undefined;
-      throw error;
-    });
+    state.principal ??= this.#identify(socket).then(
+      (principal) => {
+        state.principalKnown = principal;
+        return principal;
+      },
+      (error: unknown) => {
+        state.principal = undefined;
+        throw error;
+      },
+    );
     return state.principal;
   }
 

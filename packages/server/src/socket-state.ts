@@ -79,6 +79,8 @@ export interface SocketState {
   features: ReadonlySet<string>;
   /** The dedup principal, resolved once per socket. */
   principal: Promise<string> | undefined;
+  /** The dedup principal once `principal` resolved (read per message without awaiting). */
+  principalKnown: string | undefined;
   /**
    * The client speaks another protocol version (`PROTOCOL_VERSION`): every Assured frame it
    * sends is answered with this error instead of being handled.
@@ -119,6 +121,7 @@ export function stateOf(
       sendOrder: new SendOrder(),
       features: new Set(),
       principal: undefined,
+      principalKnown: undefined,
       refused: undefined,
       attached: false,
       listeners: [],
