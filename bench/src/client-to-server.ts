@@ -105,7 +105,7 @@ export function assuredMessages(stores: BenchStores): MessageSystem {
       assured.on(MESSAGE, () => ({ ok: true }));
       const route = await clientUrl(server.url, link);
       const socket = newSocket(route.url);
-      const client = createAssuredClient(socket, { ackTimeoutMs: ACK_TIMEOUT_MS, ...(process.env.CWIN ? { window: Number(process.env.CWIN) } : {}) });
+      const client = createAssuredClient(socket, { ackTimeoutMs: ACK_TIMEOUT_MS });
       const connected = new Promise((resolve) => socket.once("connect", () => resolve(undefined)));
       await client.connect();
       await connected;
