@@ -237,7 +237,8 @@ async function runOnceTracked(
     const claimedAt = timers.now();
     // A claim made ahead answers for the first claim when it is final (claimed with its lease
     // still held, done, conflict); anything else (pending, an error) is claimed again now.
-    const taken = ahead === undefined ? undefined : await ahead.take();
+    const known = ahead?.takeNow();
+    const taken = known === "pending" ? await ahead!.take() : known;
     ahead = undefined;
     if (taken !== undefined) {
       claim = taken.claim;
@@ -441,6 +442,8 @@ export class AheadClaim {
   #taken = false;
   #held: HeldLease | undefined;
   #token: string | undefined;
+  /** The answer once `#answer` resolved. */
+  #known: { answer: { claim: ClaimResult; held: HeldLease | undefined } | undefined } | undefined;
   /** Called once, when the claim is taken or discarded (the `Deduplicator` forgets it). */
   readonly #onSettled: (() => void) | undefined;
 
@@ -459,21 +462,43 @@ export class AheadClaim {
     this.#onSettled = onSettled;
     if (result === undefined || lease === undefined) {
       this.#answer = Promise.resolve(undefined);
+      this.#known = { answer: undefined };
       return;
     }
     this.#answer = result.then((item) => {
-      if (item.status === "rejected") return undefined;
-      const claim = item.value;
-      if (claim.status !== "claimed") return { claim, held: undefined };
-      this.#token = claim.token;
-      if (this.#discarded) {
-        this.#release();
-        return undefined;
-      }
-      // Until a run takes it over, a lost lease only gives the key up.
-      this.#held = holdLease(store, key, claim.token, lease, () => this.#release());
-      return { claim, held: this.#held };
+      const answer = this.#answered(item, lease);
+      this.#known = { answer };
+      return answer;
     });
+  }
+
+  #answered(
+    item: BatchItemResult<ClaimResult>,
+    lease: { leaseMs: number; renewEveryMs: number; claimedAt: number; timers: LeaseTimers },
+  ): { claim: ClaimResult; held: HeldLease | undefined } | undefined {
+    if (item.status === "rejected") return undefined;
+    const claim = item.value;
+    if (claim.status !== "claimed") return { claim, held: undefined };
+    this.#token = claim.token;
+    if (this.#discarded) {
+      this.#release();
+      return undefined;
+    }
+    // Until a run takes it over, a lost lease only gives the key up.
+    this.#held = holdLease(this.#store, this.key, claim.token, lease, () => this.#release());
+    return { claim, held: this.#held };
+  }
+
+  /**
+   * `take()` without waiting, when the claim's answer is already known (usually: claims made
+   * ahead are answered before their message's turn); `pending` when it is not known yet.
+   */
+  takeNow(): { claim: ClaimResult; held: HeldLease | undefined } | undefined | "pending" {
+    if (this.#taken || this.#discarded) return undefined;
+    if (this.#known === undefined) return "pending";
+    this.#taken = true;
+    this.#onSettled?.();
+    return usable(this.#known.answer);
   }
 
   /**
@@ -484,10 +509,7 @@ export class AheadClaim {
     if (this.#taken || this.#discarded) return undefined;
     this.#taken = true;
     this.#onSettled?.();
-    const answer = await this.#answer;
-    if (answer === undefined || answer.claim.status === "pending") return undefined;
-    if (answer.held !== undefined && !answer.held.keeper.holds()) return undefined;
-    return answer;
+    return usable(await this.#answer);
   }
 
   /** Gives the claim up unless a run took it: a key still held is released now. Idempotent. */
@@ -504,6 +526,15 @@ export class AheadClaim {
     if (token === undefined) return;
     this.#store.release(this.key, token).catch(() => undefined);
   }
+}
+
+/** A claim made ahead as its run may use it: final (claimed with its lease held, done, conflict). */
+function usable(
+  answer: { claim: ClaimResult; held: HeldLease | undefined } | undefined,
+): { claim: ClaimResult; held: HeldLease | undefined } | undefined {
+  if (answer === undefined || answer.claim.status === "pending") return undefined;
+  if (answer.held !== undefined && !answer.held.keeper.holds()) return undefined;
+  return answer;
 }
 
 /** One run of a key in this process: its fingerprint, its outcome, its lease once claimed. */

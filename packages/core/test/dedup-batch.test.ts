@@ -217,6 +217,35 @@ describe("Deduplicator.claimAhead", () => {
     expect(calls).toEqual(["claimMany a,b,c", "completeMany a,b,c"]);
   });
 
+  it("a run whose claim made ahead was answered before it started uses that answer at once: claimed runs, done answers from the store", async () => {
+    const memory = new MemoryDedupStore();
+    const first = await memory.claim("done-key", lease);
+    if (first.status !== "claimed") throw new Error("setup");
+    await memory.complete("done-key", first.token, response, { ttlMs: 60_000 });
+    const { store, calls } = recording(memory);
+    const dedup = new Deduplicator(store, { leaseMs: 1_000, ttlMs: 60_000 });
+    const fresh = dedup.claimAhead("fresh", "fp")!;
+    const done = dedup.claimAhead("done-key", "fp")!;
+    await groupWritten();
+    let ran = 0;
+    const handler = async () => {
+      ran++;
+      return response;
+    };
+    expect(await dedup.run("fresh", "fp", handler, { ahead: fresh })).toMatchObject({
+      duplicate: false,
+      stored: true,
+    });
+    expect(await dedup.run("done-key", "fp", handler, { ahead: done })).toMatchObject({
+      duplicate: true,
+      response: { ok: true },
+    });
+    expect(ran).toBe(1);
+    expect(calls.filter((c) => c.startsWith("claim"))).toEqual(["claimMany fresh,done-key"]);
+    // Taken once: a second take of the same claim answers nothing.
+    expect(fresh.takeNow()).toBeUndefined();
+  });
+
   it("renews a key claimed ahead while it waits for its run, so a later claim elsewhere gets pending", async () => {
     const memory = new MemoryDedupStore();
     const { store, calls } = recording(memory);
