@@ -39,6 +39,58 @@ describe("position writes", () => {
   });
 });
 
+describe("position writes read what another tab stored", () => {
+  it("a position another tab wrote since this store's last write is read, not the one this store remembers", async () => {
+    const storage = memoryStorage();
+    const store = new PositionStore(storage, memoryLocks(), "assured:");
+    const report = (e: unknown) => {
+      throw e;
+    };
+    store.save("room", { epoch: "E", offset: 5 }, report);
+    await store.flush();
+    // Another tab, faster, got further.
+    await storage.set("assured:pos:room", JSON.stringify({ epoch: "E", offset: 9 }));
+    store.save("room", { epoch: "E", offset: 7 }, report);
+    await store.flush();
+    expect(await storedOffset(storage, "room")).toBe(9);
+    // This store's own last write is compared as written: later offsets go on from it.
+    store.save("room", { epoch: "E", offset: 10 }, report);
+    await store.flush();
+    store.save("room", { epoch: "E", offset: 8 }, report);
+    await store.flush();
+    expect(await storedOffset(storage, "room")).toBe(10);
+  });
+
+  it("after a failed write the stored value is read again (nothing is assumed about it)", async () => {
+    const inner = memoryStorage();
+    let fail = false;
+    const storage: ClientStorage = {
+      get: (key) => inner.get(key),
+      remove: (key) => inner.remove(key),
+      set: async (key, value) => {
+        if (fail) {
+          // The write reached the disk but reported a failure (a quota error after the write).
+          await inner.set(key, value);
+          throw new Error("quota");
+        }
+        await inner.set(key, value);
+      },
+    };
+    const store = new PositionStore(storage, memoryLocks(), "assured:");
+    const errors: unknown[] = [];
+    store.save("room", { epoch: "E", offset: 3 }, (e) => errors.push(e));
+    await store.flush();
+    fail = true;
+    store.save("room", { epoch: "E", offset: 6 }, (e) => errors.push(e));
+    await store.flush();
+    fail = false;
+    store.save("room", { epoch: "E", offset: 4 }, (e) => errors.push(e));
+    await store.flush();
+    expect(errors).toHaveLength(1);
+    expect(await storedOffset(inner, "room")).toBe(6);
+  });
+});
+
 describe("socket options Assured cannot work with", () => {
   it("a socket created with ackTimeout (error-first acks) or retries is refused with the fix", () => {
     const options = { autoConnect: false, forceNew: true, transports: ["websocket"] };
