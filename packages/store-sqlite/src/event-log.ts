@@ -3,12 +3,14 @@ import type {
   AppendEntry,
   AppendResult,
   Clock,
+  PackedPage,
   ReadResult,
   Retention,
   StreamHead,
 } from "@assured/core/store";
 import { newId } from "@assured/core/store";
 import type Database from "better-sqlite3";
+import { type PageRow, packRows } from "./packed-page.js";
 
 /** One queued write: an append of entries, or a reset. */
 export type LogWrite =
@@ -29,7 +31,7 @@ interface TouchedStream extends StreamRow {
   storedHead: number;
 }
 
-type EventRow = [offset: number, id: string, name: string, payload: Buffer, time: number];
+type EventRow = PageRow;
 
 /**
  * Ids for entries appended without one: a random 126-bit prefix per group write and a counter.
@@ -69,6 +71,13 @@ export class EventLog {
   readonly writeGroup: (writes: readonly LogWrite[]) => LogWriteResult[];
   /** Reads a page of a stream in one read transaction. */
   readonly read: (stream: string, after: Offset, limit: number) => ReadResult;
+  /** Reads a page packed for the wire (`EventStore.readPacked`) in one read transaction. */
+  readonly readPacked: (
+    stream: string,
+    after: Offset,
+    limit: number,
+    maxBytes: number,
+  ) => PackedPage;
   /** Reads a stream's state in one read transaction. */
   readonly head: (stream: string) => StreamHead;
   /**
@@ -141,6 +150,10 @@ export class EventLog {
     ).immediate;
     this.read = db.transaction((stream: string, after: Offset, limit: number) =>
       this.readPage(stream, after, limit),
+    ).deferred;
+    this.readPacked = db.transaction(
+      (stream: string, after: Offset, limit: number, maxBytes: number) =>
+        this.readPackedPage(stream, after, limit, maxBytes),
     ).deferred;
     this.head = db.transaction((stream: string) => this.readHead(stream)).deferred;
     this.trimStreams = db.transaction((afterStreamId: number, limit: number) =>
@@ -272,9 +285,7 @@ export class EventLog {
   private readPage(stream: string, after: Offset, limit: number): ReadResult {
     const row = this.statements.stream.get(stream);
     if (row === undefined) return { ...NO_LOG, records: [] };
-    const earliest = this.earliest(row.streamId, row.head, this.clock());
-    const from = Math.max(after + 1, earliest);
-    const rows = from > row.head ? [] : this.statements.page.all(row.streamId, from, limit);
+    const { earliest, rows } = this.pageRows(row, after, limit);
     const records = rows.map(
       ([offset, id, name, payload, time]): EventRecord => ({
         stream,
@@ -286,5 +297,29 @@ export class EventLog {
       }),
     );
     return { epoch: row.epoch, head: row.head, earliest, records };
+  }
+
+  private readPackedPage(
+    stream: string,
+    after: Offset,
+    limit: number,
+    maxBytes: number,
+  ): PackedPage {
+    const row = this.statements.stream.get(stream);
+    if (row === undefined) return { ...NO_LOG, records: [], payloads: new Uint8Array(0) };
+    const { earliest, rows } = this.pageRows(row, after, limit);
+    return { epoch: row.epoch, head: row.head, earliest, ...packRows(rows, maxBytes) };
+  }
+
+  /** The stream's earliest retained offset and its rows from `max(after + 1, earliest)`. */
+  private pageRows(
+    row: StreamRow,
+    after: Offset,
+    limit: number,
+  ): { earliest: Offset; rows: PageRow[] } {
+    const earliest = this.earliest(row.streamId, row.head, this.clock());
+    const from = Math.max(after + 1, earliest);
+    const rows = from > row.head ? [] : this.statements.page.all(row.streamId, from, limit);
+    return { earliest, rows };
   }
 }

@@ -3,6 +3,7 @@ import {
   type AppendEntry,
   type AppendResult,
   assertAppendEntries,
+  assertPositiveInteger,
   assertReadOptions,
   assertStreamName,
   type CommittedRange,
@@ -10,6 +11,8 @@ import {
   type EventStoreCapabilities,
   GroupWriter,
   MAX_APPEND_BATCH,
+  type PackedPage,
+  type PackedReadOptions,
   type ReadOptions,
   type ReadResult,
   type StreamHead,
@@ -166,6 +169,19 @@ export class SqliteEventStore implements EventStore {
     assertReadOptions(options);
     try {
       return this.log.read(stream, options.after, options.limit);
+    } catch (error) {
+      throw toStoreError(error, "read");
+    }
+  }
+
+  /** `read` packed for the wire: each payload copied once, into the page (`EventStore.readPacked`). */
+  async readPacked(stream: string, options: PackedReadOptions): Promise<PackedPage> {
+    this.assertOpen();
+    assertStreamName(stream);
+    assertReadOptions(options);
+    assertPositiveInteger(options.maxBytes, "maxBytes");
+    try {
+      return this.log.readPacked(stream, options.after, options.limit, options.maxBytes);
     } catch (error) {
       throw toStoreError(error, "read");
     }

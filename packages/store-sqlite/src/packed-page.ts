@@ -1,0 +1,35 @@
+import type { WireRecord } from "@assured/core/protocol";
+
+/** A row of the page query: `[offset, id, name, payload, time]`. */
+export type PageRow = [offset: number, id: string, name: string, payload: Buffer, time: number];
+
+/**
+ * The rows of a page packed for the wire (`EventStore.readPacked`): the first rows whose payloads
+ * add up to at most `maxBytes` (the first row always), each payload copied once into one buffer
+ * and each row turned in place into its wire record `[offset, id, name, length, time]` (no
+ * object per record: the rows are the query's own arrays).
+ */
+export function packRows(
+  rows: PageRow[],
+  maxBytes: number,
+): { records: WireRecord[]; payloads: Uint8Array } {
+  let end = 0;
+  let total = 0;
+  for (; end < rows.length; end++) {
+    const length = rows[end]![3].byteLength;
+    if (end > 0 && total + length > maxBytes) break;
+    total += length;
+  }
+  rows.length = end;
+  const payloads = new Uint8Array(total);
+  let at = 0;
+  const records = rows as unknown as WireRecord[];
+  for (let i = 0; i < end; i++) {
+    const row = rows[i]!;
+    const payload = row[3];
+    payloads.set(payload, at);
+    at += payload.byteLength;
+    (records[i] as unknown as unknown[])[3] = payload.byteLength;
+  }
+  return { records, payloads };
+}
