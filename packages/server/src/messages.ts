@@ -606,22 +606,40 @@ function runHandler(
     }
   };
   let result: unknown;
+  let then: unknown;
   try {
     result = handler(data, context);
+    if (result instanceof Promise) return result.then(returned, threw);
+    // Read once and inside the try, as `await` reads it: a getter that throws (a revoked
+    // Proxy) is the handler's failure, not the server's.
+    then = isObjectLike(result) ? (result as { then?: unknown }).then : undefined;
   } catch (error) {
-    return new Promise((resolve) => resolve(threw(error)));
+    return settledWith(() => threw(error));
+  }
+  if (typeof then === "function") {
+    // A thenable other than a promise: adopted as `await` would, its `then` called in a job.
+    const adopted = new Promise<unknown>((resolve, reject) => {
+      queueMicrotask(() => {
+        try {
+          then.call(result, resolve, reject);
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
+    return adopted.then(returned, threw);
   }
   // A handler that answers synchronously costs no promise of its own (most do, per message).
-  if (isThenable(result)) return Promise.resolve(result).then(returned, threw);
-  return new Promise((resolve) => resolve(returned(result)));
+  return settledWith(() => returned(result));
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    value !== null &&
-    (typeof value === "object" || typeof value === "function") &&
-    typeof (value as { then?: unknown }).then === "function"
-  );
+/** A promise of `compute()`'s value, rejected with what it throws. */
+function settledWith<T>(compute: () => T): Promise<T> {
+  return new Promise((resolve) => resolve(compute()));
+}
+
+function isObjectLike(value: unknown): value is object {
+  return value !== null && (typeof value === "object" || typeof value === "function");
 }
 
 /**
