@@ -3,6 +3,7 @@ import {
   type AppendEntry,
   type AppendResult,
   assertAppendEntries,
+  assertPositiveInteger,
   assertReadOptions,
   assertRetention,
   assertStreamName,
@@ -13,6 +14,8 @@ import {
   GroupWriter,
   MAX_APPEND_BATCH,
   newId,
+  type PackedPage,
+  type PackedReadOptions,
   type ReadOptions,
   type ReadResult,
   type Retention,
@@ -23,6 +26,7 @@ import { RedisHandle, type ScriptCall, toRedisStoreError } from "./connection.js
 import { streamLogKey } from "./keys.js";
 import { COMMON_OPTION_KEYS, type RedisStoreOptions, resolveStoreOptions } from "./options.js";
 import { decodeRecords, encodeRecord } from "./record-blob.js";
+import { packRecordBlobs } from "./record-pack.js";
 import {
   APPEND_SCRIPT,
   MAX_TRIM_PER_CALL,
@@ -43,6 +47,12 @@ export interface RedisEventStoreOptions extends RedisStoreOptions {
    */
   maxPendingEntries?: number;
 }
+
+/**
+ * What a read makes of the stored events `blobs[start…]`, the page's consecutive offsets from
+ * `from` (a record per event for `read`, the wire form for `readPacked`, nothing for `head`).
+ */
+type PageDecoder<T> = (blobs: readonly (Buffer | null)[], start: number, from: number) => T;
 
 /** One `append` call waiting for its stream's next write, its entries with ids and copied payloads. */
 interface StreamAppend {
@@ -143,15 +153,31 @@ export class RedisEventStore implements EventStore {
     this.assertOpen();
     assertStreamName(stream);
     assertReadOptions(options);
-    return this.readLog(stream, options.after, options.limit);
+    return this.readLog(stream, options.after, options.limit, (blobs, start, from) => ({
+      records: decodeRecords(blobs, start, stream, from),
+    }));
+  }
+
+  /**
+   * `read` packed for the wire (`EventStore.readPacked`), cut after `maxBytes` of payloads: the
+   * same atomic step, no record objects, each payload copied once, into the page.
+   */
+  async readPacked(stream: string, options: PackedReadOptions): Promise<PackedPage> {
+    this.assertOpen();
+    assertStreamName(stream);
+    assertReadOptions(options);
+    assertPositiveInteger(options.maxBytes, "maxBytes");
+    const { maxBytes } = options;
+    return this.readLog(stream, options.after, options.limit, (blobs, start, from) =>
+      packRecordBlobs(blobs, start, from, maxBytes),
+    );
   }
 
   /** The stream's epoch, head and earliest offset; `{ epoch: "", head: 0, earliest: 1 }` if it has no log. */
   async head(stream: string): Promise<StreamHead> {
     this.assertOpen();
     assertStreamName(stream);
-    const { epoch, head, earliest } = await this.readLog(stream, 0, 0);
-    return { epoch, head, earliest };
+    return this.readLog(stream, 0, 0, () => ({}));
   }
 
   /** Drops the stream's log and starts a new epoch at head 0. */
@@ -214,12 +240,21 @@ export class RedisEventStore implements EventStore {
     );
   }
 
-  private async readLog(stream: string, after: number, limit: number): Promise<ReadResult> {
+  /**
+   * Reads the log's state and the events after `after` (at most `limit`) in one atomic step,
+   * and `decode`s them; a decoding error is the read's, wrapped like a Redis failure.
+   */
+  private async readLog<T>(
+    stream: string,
+    after: number,
+    limit: number,
+    decode: PageDecoder<T>,
+  ): Promise<StreamHead & T> {
     const key = streamLogKey(this.keyPrefix, stream);
     try {
       if (this.retention.maxAgeMs === undefined) {
         // One HMGET is atomic too: the state and the page come from the same moment.
-        const page = await this.readPage(key, stream, after, limit);
+        const page = await this.readPage(key, after, limit, decode);
         if (page) return page;
       }
       // Age retention trims on read, and a reader behind `earliest` needs the page to start
@@ -233,13 +268,13 @@ export class RedisEventStore implements EventStore {
         this.retention.maxAgeMs ?? 0,
         MAX_TRIM_PER_CALL,
       )) as Buffer[];
-      if (reply.length === 0) return { epoch: "", head: 0, earliest: 1, records: [] };
+      if (reply.length === 0) return { epoch: "", head: 0, earliest: 1, ...decode([], 0, 1) };
       const earliest = Number(reply[2]);
       return {
         epoch: String(reply[0]),
         head: Number(reply[1]),
         earliest,
-        records: decodeRecords(reply, 3, stream, Math.max(after + 1, earliest)),
+        ...decode(reply, 3, Math.max(after + 1, earliest)),
       };
     } catch (error) {
       throw toRedisStoreError(error, "redis read");
@@ -247,16 +282,16 @@ export class RedisEventStore implements EventStore {
   }
 
   /** Reads state and page with one HMGET; undefined when a page must start at `earliest`. */
-  private async readPage(
+  private async readPage<T>(
     key: string,
-    stream: string,
     after: number,
     limit: number,
-  ): Promise<ReadResult | undefined> {
+    decode: PageDecoder<T>,
+  ): Promise<(StreamHead & T) | undefined> {
     const fields = ["epoch", "head", "earliest"];
     for (let offset = after + 1; offset <= after + limit; offset++) fields.push(String(offset));
     const reply = (await this.handle.client.hmgetBuffer(key, ...fields)) as (Buffer | null)[];
-    if (reply[0] === null) return { epoch: "", head: 0, earliest: 1, records: [] };
+    if (reply[0] === null) return { epoch: "", head: 0, earliest: 1, ...decode([], 0, 1) };
     const head = Number(String(reply[1]));
     const earliest = Number(String(reply[2]));
     const from = Math.max(after + 1, earliest);
@@ -264,13 +299,8 @@ export class RedisEventStore implements EventStore {
     // HMGET did not fetch in full.
     if (limit > 0 && from > after + 1 && from <= head) return undefined;
     const last = Math.min(head, after + limit);
-    const records = from <= last ? reply.slice(3 + from - after - 1, 3 + last - after) : [];
-    return {
-      epoch: String(reply[0]),
-      head,
-      earliest,
-      records: decodeRecords(records, 0, stream, from),
-    };
+    const blobs = from <= last ? reply.slice(3 + from - after - 1, 3 + last - after) : [];
+    return { epoch: String(reply[0]), head, earliest, ...decode(blobs, 0, from) };
   }
 }
 

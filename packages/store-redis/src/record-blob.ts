@@ -32,6 +32,50 @@ export function encodeRecord(fields: RecordFields): Buffer {
 }
 
 /**
+ * Where the payload of each stored event `blobs[start…]` (consecutive offsets from `offset`)
+ * starts, after its time, id and name: every blob is checked, so a missing blob or a wrong
+ * layout is `STORE_CORRUPT` whatever part of the page a reader keeps.
+ */
+export function payloadStarts(
+  blobs: readonly (Buffer | null | undefined)[],
+  start: number,
+  offset: number,
+): Uint32Array {
+  const starts = new Uint32Array(Math.max(0, blobs.length - start));
+  for (let i = start; i < blobs.length; i++) {
+    const blob = blobs[i];
+    if (!blob) throw missing(offset + i - start);
+    if (blob.length < HEADER_BYTES + 2) throw corrupt(blob.length);
+    const idEnd = HEADER_BYTES + blob.readUInt16BE(8);
+    if (idEnd + 2 > blob.length) throw corrupt(blob.length);
+    const nameEnd = idEnd + 2 + blob.readUInt16BE(idEnd);
+    if (nameEnd > blob.length) throw corrupt(blob.length);
+    starts[i - start] = nameEnd;
+  }
+  return starts;
+}
+
+/** The append time of a stored event. */
+export function storedTime(blob: Buffer): number {
+  return blob.readDoubleBE(0);
+}
+
+/** Where the name of a stored event whose layout `payloadStarts` checked starts. */
+export function nameStart(blob: Buffer): number {
+  return HEADER_BYTES + blob.readUInt16BE(8) + 2;
+}
+
+/** The id of a stored event whose layout `payloadStarts` checked. */
+export function storedId(blob: Buffer): string {
+  return blob.toString("utf8", HEADER_BYTES, HEADER_BYTES + blob.readUInt16BE(8));
+}
+
+/** The name of a stored event whose payload starts at `payloadStart`. */
+export function storedName(blob: Buffer, payloadStart: number): string {
+  return blob.toString("utf8", nameStart(blob), payloadStart);
+}
+
+/**
  * Unpacks stored events `blobs[start…]` as consecutive records from `offset`. Their payloads
  * are views of one page-sized buffer copied out of the reply (one allocation per page, not per
  * event). A missing blob or a wrong layout is `STORE_CORRUPT`.
@@ -42,31 +86,24 @@ export function decodeRecords(
   stream: string,
   offset: number,
 ): EventRecord[] {
+  const starts = payloadStarts(blobs, start, offset);
   let bytes = 0;
-  for (let i = start; i < blobs.length; i++) {
-    const blob = blobs[i];
-    if (!blob) throw missing(offset + i - start);
-    bytes += blob.length;
-  }
+  for (let i = start; i < blobs.length; i++) bytes += blobs[i]!.length - starts[i - start]!;
   const page = new Uint8Array(bytes);
   let at = 0;
   const records: EventRecord[] = new Array(blobs.length - start);
   for (let i = start; i < blobs.length; i++) {
-    const blob = blobs[i] as Buffer;
-    if (blob.length < HEADER_BYTES + 2) throw corrupt(blob.length);
-    const idEnd = HEADER_BYTES + blob.readUInt16BE(8);
-    if (idEnd + 2 > blob.length) throw corrupt(blob.length);
-    const nameEnd = idEnd + 2 + blob.readUInt16BE(idEnd);
-    if (nameEnd > blob.length) throw corrupt(blob.length);
-    const payloadLength = blob.length - nameEnd;
-    page.set(blob.subarray(nameEnd), at);
+    const blob = blobs[i]!;
+    const payloadStart = starts[i - start]!;
+    const payloadLength = blob.length - payloadStart;
+    page.set(blob.subarray(payloadStart), at);
     records[i - start] = {
       stream,
       offset: offset + i - start,
-      id: blob.toString("utf8", HEADER_BYTES, idEnd),
-      name: blob.toString("utf8", idEnd + 2, nameEnd),
+      id: storedId(blob),
+      name: storedName(blob, payloadStart),
       payload: page.subarray(at, at + payloadLength),
-      time: blob.readDoubleBE(0),
+      time: storedTime(blob),
     };
     at += payloadLength;
   }
