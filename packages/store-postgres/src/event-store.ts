@@ -3,6 +3,7 @@ import {
   type AppendEntry,
   type AppendResult,
   assertAppendEntries,
+  assertPositiveInteger,
   assertReadOptions,
   assertStreamName,
   type CommittedRange,
@@ -11,6 +12,8 @@ import {
   encodeTransactionalEntries,
   GroupWriter,
   MAX_APPEND_BATCH,
+  type PackedPage,
+  type PackedReadOptions,
   type ReadOptions,
   type ReadResult,
   type Retention,
@@ -33,6 +36,7 @@ import {
   resolveRetention,
   resolveStoreOptions,
 } from "./options.js";
+import { readPackedPage } from "./packed-reads.js";
 import { ensureSchema } from "./schema.js";
 import { type StoreTime, storeTime } from "./server-clock.js";
 import { StoreLifecycle } from "./store-lifecycle.js";
@@ -245,6 +249,29 @@ export class PostgresEventStore implements EventStore {
         stream,
         options.after,
         options.limit,
+        await this.now(),
+        this.retention,
+      ),
+    );
+  }
+
+  /**
+   * `read`'s page packed for the wire, cut after `options.maxBytes` of payloads (the first
+   * record always): one statement, each payload copied once, into a buffer of the caller's own.
+   */
+  async readPacked(stream: string, options: PackedReadOptions): Promise<PackedPage> {
+    this.lifecycle.assertOpen();
+    assertStreamName(stream);
+    assertReadOptions(options);
+    assertPositiveInteger(options.maxBytes, "maxBytes");
+    return this.lifecycle.run("readPacked", async () =>
+      readPackedPage(
+        this.connection.pool,
+        this.tables,
+        stream,
+        options.after,
+        options.limit,
+        options.maxBytes,
         await this.now(),
         this.retention,
       ),

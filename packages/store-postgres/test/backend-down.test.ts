@@ -27,6 +27,10 @@ describe("backend down: every driver error is STORE_UNAVAILABLE with its cause",
     const dedup = new PostgresDedupStore({ connection: url, poolOptions });
     await expectUnavailable(() => events.append("s", [{ name: "e", payload }]), "append");
     await expectUnavailable(() => events.read("s", { after: 0, limit: 1 }), "read");
+    await expectUnavailable(
+      () => events.readPacked("s", { after: 0, limit: 1, maxBytes: 1 }),
+      "readPacked",
+    );
     await expectUnavailable(() => events.head("s"), "head");
     await expectUnavailable(() => events.reset("s"), "reset");
     await expectUnavailable(() => dedup.claim("k", { leaseMs: 10, fingerprint: "f" }), "claim");
