@@ -28,6 +28,7 @@ const RESULTS: { title: string; make: () => unknown; ok: boolean; value?: unknow
   { title: "a promise", make: () => Promise.resolve({ n: 2 }), ok: true, value: { n: 2 } },
   {
     title: "a thenable that is not a promise",
+    // biome-ignore lint/suspicious/noThenProperty: a thenable is what this case returns.
     make: () => ({ then: (resolve: (v: unknown) => void) => resolve({ n: 3 }) }),
     ok: true,
     value: { n: 3 },
