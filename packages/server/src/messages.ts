@@ -1,4 +1,4 @@
-import { AssuredError, type AssuredErrorData, decode, encode, isAssuredError } from "@assured/core";
+import { AssuredError, type AssuredErrorData, decode, isAssuredError } from "@assured/core";
 import {
   type AheadClaim,
   assertBoundedMessagePack,
@@ -10,9 +10,9 @@ import {
 } from "@assured/core/protocol";
 import type { StoredResponse } from "@assured/core/store";
 import createDebug from "debug";
-import { encodeApplicationError, isRetryableFailure } from "./application-error.js";
 import type { ServerContext } from "./context.js";
 import { messageFingerprintSync } from "./fingerprint.js";
+import { runHandler } from "./handler-run.js";
 import { expiredError } from "./message-expiry.js";
 import type { DedupOutcome } from "./metrics.js";
 import type { MessageContext } from "./options.js";
@@ -577,69 +577,6 @@ function leaseLost(id: string): AssuredErrorData {
     `the handler of message ${id} lost its dedup lease (taken over, or not renewed in time); retry later.`,
     { details: { reason: "LEASE_LOST" } },
   ).toJSON();
-}
-
-/** Runs a handler; what it throws (or a result that does not encode) goes to `failed` too. */
-function runHandler(
-  handler: AnyMessageHandler,
-  data: unknown,
-  context: MessageContext<AnySocket>,
-  failed: (error: unknown) => void,
-  timed: (durationMs: number, ok: boolean) => void,
-): Promise<StoredResponse> {
-  const start = performance.now();
-  const threw = (error: unknown): StoredResponse => {
-    timed(performance.now() - start, false);
-    // What a handler throws once told to stop (an AbortError, the signal's reason) is no outcome.
-    if (context.signal.aborted) throw error;
-    failed(error);
-    if (isRetryableFailure(error)) throw error;
-    return { ok: false, payload: encodeApplicationError(error) };
-  };
-  const returned = (result: unknown): StoredResponse => {
-    timed(performance.now() - start, true);
-    try {
-      return { ok: true, payload: encode(result) };
-    } catch (error) {
-      failed(error);
-      return { ok: false, payload: encodeApplicationError(error) };
-    }
-  };
-  let result: unknown;
-  let then: unknown;
-  try {
-    result = handler(data, context);
-    if (result instanceof Promise) return result.then(returned, threw);
-    // Read once and inside the try, as `await` reads it: a getter that throws (a revoked
-    // Proxy) is the handler's failure, not the server's.
-    then = isObjectLike(result) ? (result as { then?: unknown }).then : undefined;
-  } catch (error) {
-    return settledWith(() => threw(error));
-  }
-  if (typeof then === "function") {
-    // A thenable other than a promise: adopted as `await` would, its `then` called in a job.
-    const adopted = new Promise<unknown>((resolve, reject) => {
-      queueMicrotask(() => {
-        try {
-          then.call(result, resolve, reject);
-        } catch (error) {
-          reject(error);
-        }
-      });
-    });
-    return adopted.then(returned, threw);
-  }
-  // A handler that answers synchronously costs no promise of its own (most do, per message).
-  return settledWith(() => returned(result));
-}
-
-/** A promise of `compute()`'s value, rejected with what it throws. */
-function settledWith<T>(compute: () => T): Promise<T> {
-  return new Promise((resolve) => resolve(compute()));
-}
-
-function isObjectLike(value: unknown): value is object {
-  return value !== null && (typeof value === "object" || typeof value === "function");
 }
 
 /**
