@@ -340,7 +340,6 @@ async function runClaimed(
     const run: DedupRun = new KeeperRun(keeper, fencingToken);
     // The handler's outcome, or the lost lease's reason as soon as the lease is lost.
     response = await new Promise<StoredResponse>((resolve, reject) => {
-      if (keeper.lost !== undefined) return reject(keeper.lost);
       reportLost = reject;
       let outcome: Promise<StoredResponse>;
       try {

@@ -1,3 +1,4 @@
+import { pageCut } from "./page-cut.js";
 import type { WireRecord } from "./protocol.js";
 import type { EventRecord, StreamName } from "./types.js";
 
@@ -109,15 +110,11 @@ export class MemoryStreamLog {
     const first = Math.max(from, this.earliest);
     const last = Math.min(to, this.head);
     const base = this.#start - this.earliest;
-    let end = first;
-    let total = 0;
-    for (; end <= last; end++) {
-      const length = this.#lengths[base + end]!;
-      if (end > first && total + length > maxBytes) break;
-      total += length;
-    }
-    const records: WireRecord[] = new Array(Math.max(0, end - first));
-    const payloads = new Uint8Array(total);
+    const lengths = this.#lengths;
+    const cut = pageCut(Math.max(0, last - first + 1), (n) => lengths[base + first + n]!, maxBytes);
+    const end = first + cut.count;
+    const records: WireRecord[] = new Array(cut.count);
+    const payloads = new Uint8Array(cut.bytes);
     let at = 0;
     for (let offset = first; offset < end; offset++) {
       const i = base + offset;

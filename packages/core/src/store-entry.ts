@@ -17,6 +17,7 @@ export * from "./ids.js";
 export type { MemoryClaim, MemoryOwnerEntries } from "./memory-backend.js";
 export * from "./memory-stream-log.js";
 export * from "./optional-driver.js";
+export * from "./page-cut.js";
 export * from "./server-clock.js";
 export * from "./transactional-entries.js";
 export { type Clock, systemClock } from "./types.js";

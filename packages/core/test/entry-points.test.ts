@@ -47,6 +47,7 @@ const AUDIENCES: Record<string, Audience | [Audience, Record<string, Audience>]>
   "message-batch": "protocol",
   "msgpack-bounds": "protocol",
   "optional-driver": "store",
+  "page-cut": "store",
   outbox: "protocol",
   "outbox-adoption": ["internal", { OutboxChannel: "protocol", OutboxTimers: "protocol" }],
   "outbox-legacy": "internal",

@@ -1,4 +1,4 @@
-import type { PackedPage } from "@assured/core/store";
+import { type PackedPage, pageCut } from "@assured/core/store";
 import { nameStart, payloadStarts, storedId, storedTime } from "./record-blob.js";
 
 /**
@@ -15,15 +15,13 @@ export function packRecordBlobs(
   maxBytes: number,
 ): Pick<PackedPage, "records" | "payloads"> {
   const starts = payloadStarts(blobs, start, offset);
-  let count = 0;
-  let total = 0;
-  for (; count < starts.length; count++) {
-    const length = blobs[start + count]!.length - starts[count]!;
-    if (count > 0 && total + length > maxBytes) break;
-    total += length;
-  }
+  const { count, bytes } = pageCut(
+    starts.length,
+    (i) => blobs[start + i]!.length - starts[i]!,
+    maxBytes,
+  );
   const records: PackedPage["records"] = new Array(count);
-  const payloads = new Uint8Array(total);
+  const payloads = new Uint8Array(bytes);
   const names = new NameReader();
   let at = 0;
   for (let i = 0; i < count; i++) {

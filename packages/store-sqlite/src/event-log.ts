@@ -31,8 +31,6 @@ interface TouchedStream extends StreamRow {
   storedHead: number;
 }
 
-type EventRow = PageRow;
-
 /**
  * Ids for entries appended without one: a random 126-bit prefix per group write and a counter.
  * Unique like `newId()`, but the ids of one group sort together, so inserting them touches a
@@ -139,7 +137,7 @@ export class EventLog {
           "ORDER BY stream_id LIMIT ?",
       ),
       page: db
-        .prepare<[number, number, number], EventRow>(
+        .prepare<[number, number, number], PageRow>(
           "SELECT event_offset, event_id, event_name, payload, appended_at FROM assured_events " +
             "WHERE stream_id = ? AND event_offset >= ? ORDER BY event_offset LIMIT ?",
         )

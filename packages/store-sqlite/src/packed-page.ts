@@ -1,4 +1,5 @@
 import type { WireRecord } from "@assured/core/protocol";
+import { pageCut } from "@assured/core/store";
 
 /** A row of the page query: `[offset, id, name, payload, time]`. */
 export type PageRow = [offset: number, id: string, name: string, payload: Buffer, time: number];
@@ -13,15 +14,9 @@ export function packRows(
   rows: PageRow[],
   maxBytes: number,
 ): { records: WireRecord[]; payloads: Uint8Array } {
-  let end = 0;
-  let total = 0;
-  for (; end < rows.length; end++) {
-    const length = rows[end]![3].byteLength;
-    if (end > 0 && total + length > maxBytes) break;
-    total += length;
-  }
+  const { count: end, bytes } = pageCut(rows.length, (i) => rows[i]![3].byteLength, maxBytes);
   rows.length = end;
-  const payloads = new Uint8Array(total);
+  const payloads = new Uint8Array(bytes);
   let at = 0;
   const records = rows as unknown as WireRecord[];
   for (let i = 0; i < end; i++) {
