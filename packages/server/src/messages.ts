@@ -120,7 +120,7 @@ export class MessageDispatcher {
     const arrivedAt = performance.now();
     // Hashed once, for the claim made ahead and the turn.
     const fingerprint = messageFingerprintSync(message.name, message.payload);
-    const ahead = this.#claimAhead(socket, queued, fingerprint);
+    const ahead = this.#claimAhead(socket, state, queued, fingerprint);
     state.queue.push({
       bytes,
       run: () => this.#turn(socket, queued, fingerprint, ack, arrivedAt, ahead),
@@ -143,6 +143,7 @@ export class MessageDispatcher {
    */
   #claimAhead(
     socket: AnySocket,
+    state: SocketState,
     message: MessageFrame,
     fingerprint: string,
   ): AheadClaim | Promise<AheadClaim | undefined> | undefined {
@@ -155,7 +156,7 @@ export class MessageDispatcher {
         maxEntries,
       });
     // Known after the socket's first message: claimed now, without a promise per message.
-    const known = stateOf(socket, this.#ctx.limits).principalKnown;
+    const known = state.principalKnown;
     if (known !== undefined) return claim(known);
     return this.principal(socket).then(claim, () => undefined);
   }
