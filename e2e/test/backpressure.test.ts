@@ -21,9 +21,9 @@ const slowHandler = async () => {
 /** Counts the records that arrive on the wire for a stream, and the fetches the client sends. */
 function wireCounters(c: RecordingClient, stream: string) {
   const counters = { received: 0, fetches: 0, maxAhead: 0 };
-  c.socket.onAny((event: string, frame: { stream?: string; records?: unknown[] }) => {
+  c.socket.onAny((event: string, frame: { stream?: string; records?: { count: number } }) => {
     if (event !== "assured:batch" || frame.stream !== stream) return;
-    counters.received += frame.records?.length ?? 0;
+    counters.received += frame.records?.count ?? 0;
     counters.maxAhead = Math.max(counters.maxAhead, counters.received - c.offsets(stream).length);
   });
   c.socket.onAnyOutgoing((event: string) => {

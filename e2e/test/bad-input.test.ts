@@ -5,7 +5,7 @@ import {
   MemoryDedupStore,
   MemoryEventStore,
 } from "@assured/core";
-import type { MessageReply } from "@assured/core/protocol";
+import { type MessageReply, unpackRecords, type WirePage } from "@assured/core/protocol";
 import { newId } from "@assured/core/store";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RawPeer } from "../src/raw-peer.js";
@@ -119,9 +119,9 @@ describe("bad input from one client leaves the server and other clients unaffect
     // Protocol v2: the catch-up 46–50 travels as the subscribe reply's first page.
     expect(
       viaHandshake
-        .frames<{ stream: string; records: [number][] }>("assured:subscribed")
+        .frames<{ stream: string; records: WirePage }>("assured:subscribed")
         .filter((f) => f.stream === "ledger")
-        .flatMap((f) => f.records.map((r) => r[0])),
+        .flatMap((f) => unpackRecords(f.stream, f.records).records.map((r) => r.offset)),
     ).toEqual([46, 47, 48, 49, 50]);
     const batches = [...bad.received, ...viaHandshake.received].filter(
       (f) =>
@@ -222,13 +222,13 @@ describe("bad input from one client leaves the server and other clients unaffect
     // A foreign epoch gets the current one and no records; a huge limit is lowered.
     expect(
       await bad.request("assured:fetch", { ...valid, epoch: "someone-elses-epoch", after: 10 }),
-    ).toMatchObject({ ok: true, epoch, head: 50, records: [] });
-    const lowered = await bad.request<{ ok: true; records: unknown[] }>("assured:fetch", {
+    ).toMatchObject({ ok: true, epoch, head: 50, records: { count: 0 } });
+    const lowered = await bad.request<{ ok: true; records: { count: number } }>("assured:fetch", {
       ...valid,
       limit: 1e9,
     });
     expect(lowered.ok).toBe(true);
-    expect(lowered.records).toHaveLength(50);
+    expect(lowered.records.count).toBe(50);
 
     const headsCode = async (frame: unknown) =>
       (await bad.request<ErrorReply>("assured:heads", frame)).error.code;
@@ -383,12 +383,14 @@ describe("bad input from one client leaves the server and other clients unaffect
   it("G12: after all of it the store holds exactly what it held before, and the bad peer is still served", async () => {
     expect(await snapshotStreams(store, STORED_STREAMS)).toEqual(before);
     expect(bad.socket.connected).toBe(true);
-    const page = await bad.request<{ ok: true; records: unknown[]; head: number }>(
-      "assured:fetch",
-      { stream: "ledger", epoch, after: 0, limit: 100 },
-    );
+    const page = await bad.request<{ ok: true; records: WirePage; head: number }>("assured:fetch", {
+      stream: "ledger",
+      epoch,
+      after: 0,
+      limit: 100,
+    });
     expect(page).toMatchObject({ ok: true, head: 50 });
-    expect(page.records).toHaveLength(50);
+    expect(page.records.count).toBe(50);
     expect(good.errors.map((e) => e.code)).toEqual([]);
     expect(good.offsets("heartbeat")).toEqual(Array.from({ length: beat }, (_, i) => i + 1));
   });

@@ -78,14 +78,20 @@ class CountingClient {
       const last = args.at(-1);
       if (typeof last === "function") (last as () => void)();
       const frame = args[0] as
-        | { stream?: string; records?: unknown[]; epoch?: string; start?: number; head?: number }
+        | {
+            stream?: string;
+            records?: { count: number };
+            epoch?: string;
+            start?: number;
+            head?: number;
+          }
         | undefined;
       if ((event === "assured:batch" || event === "assured:subscribed") && frame?.stream) {
-        this.#add(frame.stream, frame.records?.length ?? 0);
+        this.#add(frame.stream, frame.records?.count ?? 0);
       }
       if (event === "assured:subscribed" && frame?.stream !== undefined) {
         const { stream, epoch = "", start = 0, head = 0 } = frame;
-        void this.#pull(stream, epoch, start + (frame.records?.length ?? 0), head);
+        void this.#pull(stream, epoch, start + (frame.records?.count ?? 0), head);
       }
       this.frames.push(event);
       this.changes.notify();
@@ -113,8 +119,8 @@ class CountingClient {
       const reply = (await this.socket
         .timeout(60_000)
         .emitWithAck("assured:fetch", { stream, epoch, after, limit: 1_000 })
-        .catch(() => undefined)) as { ok: boolean; records?: unknown[] } | undefined;
-      const got = reply?.ok ? (reply.records?.length ?? 0) : 0;
+        .catch(() => undefined)) as { ok: boolean; records?: { count: number } } | undefined;
+      const got = reply?.ok ? (reply.records?.count ?? 0) : 0;
       if (got === 0) return;
       this.#add(stream, got);
       after += got;

@@ -26,8 +26,7 @@ interface Reply {
   ok: boolean;
   error?: { code: string };
   heads?: Record<string, unknown>;
-  records?: unknown[];
-  payloads?: Uint8Array | string;
+  records?: { count: number; bytes: number };
 }
 
 type Kind = "heads" | "fetch" | "msg";
@@ -115,9 +114,9 @@ async function worker(socket: Socket, index: number, kind: Kind, phase: number):
       if (kind === "msg") stats.messages++;
       else if (kind === "heads") stats.heads += Object.keys(reply.heads ?? {}).length;
       else {
-        stats.records += reply.records?.length ?? 0;
-        // Payload bytes as the records announce them (inline payloads travel as base64).
-        for (const record of reply.records ?? []) stats.bytes += (record as number[])[3] ?? 0;
+        stats.records += reply.records?.count ?? 0;
+        // Payload bytes as the page announces them.
+        stats.bytes += reply.records?.bytes ?? 0;
       }
       continue;
     }

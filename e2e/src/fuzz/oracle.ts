@@ -3,7 +3,7 @@
  * fuzz server runs with (`rules.ts`). Every check records a `Finding` instead of throwing, so a
  * run reports all it saw.
  */
-import { ASSURED_ERROR_CODES, decode } from "@assured/core";
+import { ASSURED_ERROR_CODES, decode, type EventRecord } from "@assured/core";
 import { unpackRecords } from "@assured/core/protocol";
 import { asSent, mayRead, OWNER_FIELD, STREAM_FIELD } from "./rules.js";
 
@@ -207,26 +207,25 @@ export function checkRecords(
   principal: string | undefined,
   stream: unknown,
   records: unknown,
-  payloads: unknown,
 ): void {
   if (typeof stream !== "string") {
     findings.add("bad-reply", where, `records for a non-string stream ${describe(stream)}`);
     return;
   }
-  if (!mayRead(principal, stream) && Array.isArray(records) && records.length > 0) {
-    findings.add(
-      "leak",
-      where,
-      `principal ${principal ?? "(none)"} received ${records.length} records of denied stream ${describe(stream)}`,
-      "denied-records",
-    );
-  }
-  let unpacked: ReturnType<typeof unpackRecords>;
+  let unpacked: EventRecord[];
   try {
-    unpacked = unpackRecords(stream, records, payloads);
+    unpacked = unpackRecords(stream, records).records;
   } catch (error) {
     findings.add("bad-reply", where, `records do not unpack: ${String(error)}`);
     return;
+  }
+  if (!mayRead(principal, stream) && unpacked.length > 0) {
+    findings.add(
+      "leak",
+      where,
+      `principal ${principal ?? "(none)"} received ${unpacked.length} records of denied stream ${describe(stream)}`,
+      "denied-records",
+    );
   }
   for (const record of unpacked) {
     let data: unknown;
@@ -277,7 +276,7 @@ export function checkServerFrame(
       return;
     case "assured:batch":
       if (!isRecord(frame)) findings.add("bad-reply", where, `assured:batch ${describe(frame)}`);
-      else checkRecords(findings, where, principal, frame.stream, frame.records, frame.payloads);
+      else checkRecords(findings, where, principal, frame.stream, frame.records);
       return;
     case "assured:sub-error":
       if (!isRecord(frame))
@@ -344,7 +343,7 @@ export function checkReply(
     return;
   }
   if (event === "assured:fetch") {
-    checkRecords(findings, where, principal, framed.stream, reply.records, reply.payloads);
+    checkRecords(findings, where, principal, framed.stream, reply.records);
   } else if (event === "assured:heads") {
     if (!isRecord(reply.heads)) {
       findings.add("bad-reply", where, `heads reply ${describe(reply)}`);

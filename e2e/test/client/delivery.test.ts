@@ -1,4 +1,5 @@
-import { memoryStorage } from "@assured/core/protocol";
+import { encode } from "@assured/core";
+import { memoryStorage, packRecords } from "@assured/core/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually, once, range, type TestClient, TestServer, testClient } from "./harness.js";
 
@@ -245,23 +246,27 @@ describe("delivery (real socket.io server and client)", () => {
     expect(await c.ticks(S, 2)).toEqual([1, 2]);
   });
 
-  it("G12: inline (base64) payloads that do not match their records are BAD_FRAME and delivery goes on", async () => {
+  it("G12: inline (base64) columns that do not match their records are BAD_FRAME and delivery goes on", async () => {
     server = await new TestServer().start();
     const c = track(testClient(server.url));
     c.client.subscribe(S, { from: "earliest" });
     await c.client.connect();
     await c.waiter.until(() => c.outcomes.length === 1, "outcome");
-    const frame = (length: number, payloads: unknown) => ({
+    const good = packRecords([{ offset: 1, id: "id", name: "tick", payload: encode(1), time: 0 }]);
+    const text = good.columns as string;
+    const frame = (columns: unknown, bytes = good.bytes) => ({
       stream: S,
       epoch: "x",
-      records: [[1, "id", "tick", length, 0]],
-      payloads,
+      records: { ...good, bytes, columns },
     });
-    server.io.emit("assured:batch", frame(3, "!!!!")); // outside the alphabet
-    server.io.emit("assured:batch", frame(2, "AAAA")); // 3 bytes, 2 announced
-    server.io.emit("assured:batch", frame(1, "AA==AA==")); // padding inside
-    server.io.emit("assured:batch", frame(1, 42)); // neither string nor binary
-    await c.waiter.until(() => c.errors.length === 4, "four errors");
+    server.io.emit("assured:batch", frame("!!!!")); // outside the alphabet
+    server.io.emit("assured:batch", frame(`${text}AAAA`)); // 3 bytes more than the records
+    server.io.emit("assured:batch", frame(`AA==${text}`)); // padding inside
+    server.io.emit("assured:batch", frame(42)); // neither string nor binary
+    server.io.emit("assured:batch", frame(text, good.bytes + 1)); // payloads announced longer
+    // The first protocol's record arrays.
+    server.io.emit("assured:batch", { ...frame(text), records: [[1, "id", "tick", 1, 0]] });
+    await c.waiter.until(() => c.errors.length === 6, "six errors");
     expect(new Set(c.errors.map((e) => (e as { code?: string }).code))).toEqual(
       new Set(["BAD_FRAME"]),
     );

@@ -21,8 +21,9 @@ function dropLiveBatch(offset: number): void {
   const adapter = server.io.of("/").adapter;
   const broadcast = adapter.broadcast.bind(adapter);
   adapter.broadcast = (packet, opts) => {
-    const [event, frame] = packet.data as [string, { records?: [number][] }];
-    if (event === FRAMES.batch && frame.records?.some((r) => r[0] === offset)) return;
+    const [event, frame] = packet.data as [string, { records?: { first: number; count: number } }];
+    const { first = 0, count = 0 } = frame.records ?? {};
+    if (event === FRAMES.batch && offset >= first && offset < first + count) return;
     broadcast(packet, opts);
   };
 }

@@ -37,8 +37,9 @@ function dropLiveBatches(offsets: readonly number[]): void {
   const adapter = server.io.of("/").adapter;
   const broadcast = adapter.broadcast.bind(adapter);
   adapter.broadcast = (packet, opts) => {
-    const [event, frame] = packet.data as [string, { records?: [number][] }];
-    if (event === FRAMES.batch && frame.records?.some((r) => offsets.includes(r[0]))) return;
+    const [event, frame] = packet.data as [string, { records?: { first: number; count: number } }];
+    const { first = 0, count = 0 } = frame.records ?? {};
+    if (event === FRAMES.batch && offsets.some((o) => o >= first && o < first + count)) return;
     broadcast(packet, opts);
   };
 }

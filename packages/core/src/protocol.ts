@@ -104,26 +104,46 @@ export interface UnsubscribedFrame {
 }
 
 /**
- * One record on the wire: [offset, id, name, payloadByteLength, time]. The payload bytes of all
- * records of a frame travel together in its `payloads` (see `packRecords`): inline as a base64
- * string up to `INLINE_PAYLOADS_MAX_BYTES` (no binary attachment: one WebSocket frame), else as
- * one binary attachment (Socket.IO's parser refuses packets with more than 10 of them).
+ * One record as a store packs it (`EventStore.readPacked`): [offset, id, name,
+ * payloadByteLength, time]; the server sends pages as a `WirePage`.
  */
 export type WireRecord = [Offset, string, string, number, number];
 
 /**
- * The records' payloads concatenated in record order: a padded base64 string (small frames) or
- * one binary attachment (larger pages).
+ * Bytes in a frame: a padded base64 string (small frames, no binary attachment: one WebSocket
+ * frame) or one binary attachment (larger ones; Socket.IO's parser refuses packets with more
+ * than 10 of them).
  */
 export type WirePayloads = Uint8Array | string;
+
+/**
+ * Records on the wire, in columns (`packRecords`, `unpackRecords`; docs/protocol.md "Records on
+ * the wire"): consecutive records from `first`.
+ */
+export interface WirePage {
+  /** The first record's offset; the others follow one by one (0 when `count` is 0). */
+  first: Offset;
+  /** How many records. */
+  count: number;
+  /** Payload bytes at the start of `columns`: every payload, concatenated in record order. */
+  bytes: number;
+  /** Every record's id, concatenated in record order. */
+  ids: string;
+  /** The distinct event names, in order of first use. */
+  names: string[];
+  /**
+   * The payloads (`bytes` of them), then per record its time (little-endian float64) and, as
+   * unsigned LEB128 varints, its id's length in UTF-16 code units, its name's index in `names`
+   * and its payload's length.
+   */
+  columns: WirePayloads;
+}
 
 /** server → client `assured:batch` (live events only). Records are consecutive and in offset order. */
 export interface BatchFrame {
   stream: StreamName;
   epoch: Epoch;
-  records: WireRecord[];
-  /** The records' payloads, concatenated in record order (`WirePayloads`). */
-  payloads: WirePayloads;
+  records: WirePage;
 }
 
 /**
@@ -147,9 +167,7 @@ export interface SubscribedFrame {
    */
   startId?: string;
   /** The first page: records `start + 1 …`, consecutive (possibly none). */
-  records: WireRecord[];
-  /** The records' payloads, concatenated in record order (`WirePayloads`). */
-  payloads: WirePayloads;
+  records: WirePage;
 }
 
 /** server → client `assured:sub-error`. */
@@ -173,9 +191,7 @@ export type FetchReply =
       epoch: Epoch;
       head: Offset;
       earliest: Offset;
-      records: WireRecord[];
-      /** The records' payloads, concatenated in record order (`WirePayloads`). */
-      payloads: WirePayloads;
+      records: WirePage;
     }
   | { ok: false; error: AssuredErrorData };
 

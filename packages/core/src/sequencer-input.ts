@@ -2,13 +2,8 @@ import { decode, decodeConcatenated } from "./codec.js";
 import { AssuredError, type AssuredErrorData } from "./errors.js";
 import type { SubscribedFrame } from "./protocol.js";
 import type { Epoch, EventRecord, Offset, RecoveryReason, StreamName } from "./types.js";
-import {
-  MAX_EPOCH_LENGTH,
-  MAX_ID_LENGTH,
-  MAX_READ_LIMIT,
-  MAX_STREAM_NAME_LENGTH,
-} from "./validate.js";
-import { unpackRecords } from "./wire-records.js";
+import { MAX_EPOCH_LENGTH, MAX_ID_LENGTH, MAX_STREAM_NAME_LENGTH } from "./validate.js";
+import { type UnpackedRecords, unpackRecords } from "./wire-records.js";
 
 /**
  * Checks of server → client frames as they arrive on the client, turning wire records into
@@ -24,7 +19,7 @@ export interface ParsedBatch {
 }
 
 /** A parsed `assured:subscribed` frame: the outcome and the first page of records after `start`. */
-export interface ParsedSubscribed extends Omit<SubscribedFrame, "records" | "payloads"> {
+export interface ParsedSubscribed extends Omit<SubscribedFrame, "records"> {
   /** Records after `start` (consecutive from `start + 1`); absent means none. */
   records?: EventRecord[];
 }
@@ -79,79 +74,28 @@ export function decodeRecord(record: EventRecord): unknown {
 }
 
 /**
- * Unpacks `records` + `payloads` (see `unpackRecords`) and checks them as consecutive records of
- * `stream`: offsets above 0 increasing by one, non-empty ids and names within limits. Their
- * payloads are decoded in one pass over `payloads` (see `decodeRecord`).
+ * Unpacks a frame's `records` (`unpackRecords`: consecutive records of `stream`, offsets above
+ * 0, ids and names within limits) and decodes their payloads in one pass over the page (see
+ * `decodeRecord`).
  */
-export function parseWireRecords(
-  stream: StreamName,
-  records: unknown,
-  payloads: unknown,
-  what: string,
-): EventRecord[] {
-  if (!Array.isArray(records) || records.length > MAX_READ_LIMIT) bad(what);
-  let parsed: EventRecord[];
+export function parseWireRecords(stream: StreamName, wire: unknown, what: string): EventRecord[] {
+  let unpacked: UnpackedRecords;
   try {
-    parsed = unpackRecords(stream, records, payloads);
+    unpacked = unpackRecords(stream, wire);
   } catch {
     bad(what);
   }
-  let previous = -1;
-  for (const r of parsed) {
-    if (
-      !isOffset(r.offset) ||
-      r.offset === 0 ||
-      (previous >= 0 && r.offset !== previous + 1) ||
-      !isText(r.id, MAX_ID_LENGTH) ||
-      !isText(r.name, MAX_ID_LENGTH)
-    ) {
-      bad(what);
-    }
-    previous = r.offset;
-    // Node delivers attachments as Buffer: hand records plain Uint8Array views.
-    if (r.payload.constructor !== Uint8Array) {
-      r.payload = new Uint8Array(r.payload.buffer, r.payload.byteOffset, r.payload.byteLength);
+  const { records, payloads } = unpacked;
+  if (records.length > 0) {
+    const values = decodeConcatenated(
+      payloads,
+      records.map((record) => record.payload.byteLength),
+    );
+    for (let i = 0; i < values.length; i++) {
+      (records[i] as EventRecord & { [DECODED]?: unknown })[DECODED] = values[i];
     }
   }
-  decodePage(parsed, payloads);
-  return parsed;
-}
-
-/** Decodes the payloads of `records` in one pass over the page's `payloads`, where it can. */
-function decodePage(records: EventRecord[], payloads: unknown): void {
-  if (records.length === 0) return;
-  const lengths = records.map((record) => record.payload.byteLength);
-  const page =
-    payloads instanceof Uint8Array
-      ? payloads
-      : payloads instanceof ArrayBuffer
-        ? new Uint8Array(payloads)
-        : typeof payloads === "string"
-          ? inlinePage(records, lengths)
-          : undefined;
-  if (page === undefined) return;
-  const values = decodeConcatenated(page, lengths);
-  for (let i = 0; i < values.length; i++) {
-    (records[i] as EventRecord & { [DECODED]?: unknown })[DECODED] = values[i];
-  }
-}
-
-/**
- * The bytes of an inline (base64) page: `unpackRecords` decoded it into one buffer and made
- * each record's payload a consecutive view of it.
- */
-function inlinePage(records: EventRecord[], lengths: readonly number[]): Uint8Array | undefined {
-  const first = records[0]!.payload;
-  let total = 0;
-  for (const length of lengths) total += length;
-  const last = records[records.length - 1]!.payload;
-  if (
-    last.buffer !== first.buffer ||
-    last.byteOffset + last.byteLength !== first.byteOffset + total
-  ) {
-    return undefined;
-  }
-  return new Uint8Array(first.buffer, first.byteOffset, total);
+  return records;
 }
 
 /** Parses an `assured:batch` frame. */
@@ -162,7 +106,7 @@ export function parseBatchFrame(raw: unknown): ParsedBatch {
   return {
     stream: raw.stream,
     epoch: raw.epoch,
-    records: parseWireRecords(raw.stream, raw.records, raw.payloads, "batch frame"),
+    records: parseWireRecords(raw.stream, raw.records, "batch frame"),
   };
 }
 
@@ -180,7 +124,7 @@ export function parseSubscribedFrame(raw: unknown): ParsedSubscribed {
   ) {
     bad("subscribed frame");
   }
-  const records = parseWireRecords(raw.stream, raw.records, raw.payloads, "subscribed frame");
+  const records = parseWireRecords(raw.stream, raw.records, "subscribed frame");
   const first = records[0];
   if (first !== undefined && first.offset !== raw.start + 1) bad("subscribed frame");
   const frame: ParsedSubscribed = {
@@ -208,7 +152,7 @@ export function parseFetchReply(stream: StreamName, raw: unknown): FetchResult {
     epoch: raw.epoch,
     head: raw.head,
     earliest: raw.earliest,
-    records: parseWireRecords(stream, raw.records, raw.payloads, "fetch reply"),
+    records: parseWireRecords(stream, raw.records, "fetch reply"),
   };
 }
 

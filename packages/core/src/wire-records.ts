@@ -1,49 +1,161 @@
 import { AssuredError } from "./errors.js";
-import type { WirePayloads, WireRecord } from "./protocol.js";
-import type { EventRecord, StreamName } from "./types.js";
-import { decodeBase64, encodeBase64 } from "./wire-base64.js";
+import type { WirePage, WirePayloads, WireRecord } from "./protocol.js";
+import type { EventRecord, Offset, StreamName } from "./types.js";
+import { MAX_ID_LENGTH, MAX_READ_LIMIT } from "./validate.js";
+import { decodeBase64Text, encodeBase64 } from "./wire-base64.js";
 
 /**
- * Records on the wire. A frame carries `records: [offset, id, name, payloadByteLength, time][]`
- * and `payloads`: every payload concatenated in record order, either
- * - inline, as a base64 string, when they add up to at most `INLINE_PAYLOADS_MAX_BYTES`: the
- *   packet has no binary attachment, so Socket.IO writes it as one WebSocket frame instead of a
- *   text header plus a binary frame (DESIGN §8 "Frames are cheap"), or
- * - one binary attachment (larger pages): one attachment per frame, not one per record, because
- *   Socket.IO's parser rejects packets with more than 10 binary attachments.
+ * Records on the wire, in columns (DESIGN §8 "Frames are cheap"; docs/protocol.md "Records on
+ * the wire"). A frame's `records` is a `WirePage`: the first offset and the count (offsets are
+ * consecutive), every id in one string, the distinct names, and one byte column holding every
+ * payload followed by each record's time, id length, name index and payload length. Socket.IO
+ * then walks and serializes a handful of values per frame instead of five per record, and the
+ * receiver reads the columns in one pass. The column travels
+ * - inline, as a base64 string, when it is at most `INLINE_PAYLOADS_MAX_BYTES`: the packet has
+ *   no binary attachment, so Socket.IO writes it as one WebSocket frame instead of a text
+ *   header plus a binary frame, or
+ * - as one binary attachment (larger pages): Socket.IO's parser rejects packets with more than
+ *   10 binary attachments, so never one per record.
  */
 
-/** Payload bytes up to which a frame carries its payloads inline (base64), not as an attachment. */
+/** Bytes up to which a frame's byte column (or a message frame's payloads) travels inline, as base64. */
 export const INLINE_PAYLOADS_MAX_BYTES = 16 * 1024;
 
-/** The wire form of records: `{ records, payloads }` for an `assured:batch` or fetch reply. */
-export function packRecords(
-  records: readonly Omit<EventRecord, "stream">[],
-  inlineMaxBytes = INLINE_PAYLOADS_MAX_BYTES,
-): {
-  records: WireRecord[];
-  payloads: WirePayloads;
-} {
-  let total = 0;
-  for (const record of records) total += record.payload.byteLength;
-  const payloads = new Uint8Array(total);
-  const wire: WireRecord[] = new Array(records.length);
-  let at = 0;
-  for (let i = 0; i < records.length; i++) {
-    const record = records[i]!;
-    payloads.set(record.payload, at);
-    at += record.payload.byteLength;
-    wire[i] = [record.offset, record.id, record.name, record.payload.byteLength, record.time];
-  }
-  return { records: wire, payloads: toWirePayloads(payloads, inlineMaxBytes) };
+/** Bytes of a record's time in the column (a little-endian float64: any store's clock, exactly). */
+const TIME_BYTES = 8;
+/** Varint bytes at most: 7 bits each, enough for any length or index a page can hold. */
+const MAX_VARINT_BYTES = 5;
+
+/** A record's fields as the packers read them. */
+interface RecordFields {
+  offset: Offset;
+  id: string;
+  name: string;
+  payloadLength: number;
+  time: number;
 }
 
-/** A page's concatenated payload bytes in their wire form: inline base64 when small, else binary. */
+/** Bytes in a frame (inline base64 text or binary): its wire form for `length` bytes. */
 export function toWirePayloads(
   bytes: Uint8Array,
   inlineMaxBytes = INLINE_PAYLOADS_MAX_BYTES,
 ): WirePayloads {
   return bytes.byteLength <= inlineMaxBytes ? encodeBase64(bytes) : bytes;
+}
+
+/** The wire form of records (consecutive, in offset order) for a batch frame or a page. */
+export function packRecords(
+  records: readonly Omit<EventRecord, "stream">[],
+  inlineMaxBytes = INLINE_PAYLOADS_MAX_BYTES,
+): WirePage {
+  let total = 0;
+  for (const record of records) total += record.payload.byteLength;
+  const payloads = new Uint8Array(total);
+  let at = 0;
+  for (const record of records) {
+    payloads.set(record.payload, at);
+    at += record.payload.byteLength;
+  }
+  return packColumns(
+    records.length,
+    (i) => {
+      const r = records[i]!;
+      return {
+        offset: r.offset,
+        id: r.id,
+        name: r.name,
+        payloadLength: r.payload.byteLength,
+        time: r.time,
+      };
+    },
+    payloads,
+    inlineMaxBytes,
+  );
+}
+
+/**
+ * The wire form of a page a store packed (`EventStore.readPacked`: `[offset, id, name, length,
+ * time]` records and their payloads concatenated): the payload bytes are copied once more, into
+ * the frame's column.
+ */
+export function packWireRecords(
+  records: readonly WireRecord[],
+  payloads: Uint8Array,
+  inlineMaxBytes = INLINE_PAYLOADS_MAX_BYTES,
+): WirePage {
+  return packColumns(
+    records.length,
+    (i) => {
+      const [offset, id, name, payloadLength, time] = records[i]!;
+      return { offset, id, name, payloadLength, time };
+    },
+    payloads,
+    inlineMaxBytes,
+  );
+}
+
+/** The bytes of an unsigned varint of `value` (7 bits per byte). */
+function varintSize(value: number): number {
+  let size = 1;
+  while (value >= 128) {
+    value = Math.floor(value / 128);
+    size++;
+  }
+  return size;
+}
+
+function packColumns(
+  count: number,
+  fieldsAt: (i: number) => RecordFields,
+  payloads: Uint8Array,
+  inlineMaxBytes: number,
+): WirePage {
+  const names: string[] = [];
+  const nameIndex = new Map<string, number>();
+  const ids: string[] = new Array(count);
+  const fields: RecordFields[] = new Array(count);
+  const indexes: number[] = new Array(count);
+  let size = payloads.byteLength;
+  for (let i = 0; i < count; i++) {
+    const f = fieldsAt(i);
+    fields[i] = f;
+    ids[i] = f.id;
+    let index = nameIndex.get(f.name);
+    if (index === undefined) {
+      index = names.length;
+      names.push(f.name);
+      nameIndex.set(f.name, index);
+    }
+    indexes[i] = index;
+    size += TIME_BYTES + varintSize(f.id.length) + varintSize(index) + varintSize(f.payloadLength);
+  }
+  const column = new Uint8Array(size);
+  column.set(payloads, 0);
+  const view = new DataView(column.buffer);
+  let at = payloads.byteLength;
+  const varint = (value: number) => {
+    while (value >= 128) {
+      column[at++] = (value % 128) | 128;
+      value = Math.floor(value / 128);
+    }
+    column[at++] = value;
+  };
+  for (let i = 0; i < count; i++) {
+    const f = fields[i]!;
+    view.setFloat64(at, f.time, true);
+    at += TIME_BYTES;
+    varint(f.id.length);
+    varint(indexes[i]!);
+    varint(f.payloadLength);
+  }
+  return {
+    first: count === 0 ? 0 : fields[0]!.offset,
+    count,
+    bytes: payloads.byteLength,
+    ids: ids.join(""),
+    names,
+    columns: toWirePayloads(column, inlineMaxBytes),
+  };
 }
 
 /** Binary attachments arrive as Buffer in Node and as ArrayBuffer in browsers: a plain view. */
@@ -60,80 +172,107 @@ function toBytes(value: unknown): Uint8Array | undefined {
   return undefined;
 }
 
-/** The sum of the wire records' payload lengths, or -1 when one is not a valid length. */
-function lengthsOf(records: readonly unknown[]): number {
-  let total = 0;
-  for (const item of records) {
-    const length = Array.isArray(item) ? (item[3] as unknown) : undefined;
-    if (typeof length !== "number" || !Number.isSafeInteger(length) || length < 0) return -1;
-    total += length;
-  }
-  return Number.isSafeInteger(total) ? total : -1;
+function badFrame(message: string): never {
+  throw new AssuredError("BAD_FRAME", message);
+}
+
+function isCount(value: unknown, max: number): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0 && value <= max;
+}
+
+function isText(value: unknown): value is string {
+  return typeof value === "string" && value.length > 0 && value.length <= MAX_ID_LENGTH * 2;
+}
+
+/** Records unpacked from a frame, and the bytes of all their payloads (each a view of them). */
+export interface UnpackedRecords {
+  records: EventRecord[];
+  /** Every payload of the page, concatenated in record order. */
+  payloads: Uint8Array;
 }
 
 /**
- * Splits a frame's `payloads` (base64 string or binary, see above) back into records of
- * `stream`; each payload is a view of one buffer per frame (no copy per record). Checks only
- * the packing — field types and lengths that add up; the caller checks offsets and names.
- * @throws AssuredError `BAD_FRAME` when the records and payloads do not match.
+ * Reads a frame's `records` (a `WirePage`, see above) back into records of `stream`: offsets
+ * above 0 and consecutive, ids and names non-empty and within limits, at most
+ * `MAX_READ_LIMIT` records; each payload is a view of one buffer per frame (no copy per record).
+ * @throws AssuredError `BAD_FRAME` when the page is malformed in any way.
  */
-export function unpackRecords(
-  stream: StreamName,
-  records: unknown,
-  payloads: unknown,
-): EventRecord[] {
-  if (!Array.isArray(records)) {
-    throw new AssuredError("BAD_FRAME", "records must be an array.");
+export function unpackRecords(stream: StreamName, wire: unknown): UnpackedRecords {
+  if (typeof wire !== "object" || wire === null || Array.isArray(wire)) {
+    badFrame("records must be an object { first, count, bytes, ids, names, columns }.");
   }
-  let bytes: Uint8Array | undefined;
-  if (typeof payloads === "string") {
-    const total = lengthsOf(records);
-    bytes = total < 0 ? undefined : decodeBase64(payloads, total);
-    if (bytes === undefined) {
-      throw new AssuredError(
-        "BAD_FRAME",
-        "inline payloads must be the padded base64 of as many bytes as the records' lengths add up to.",
-      );
-    }
-  } else {
-    bytes = toBytes(payloads);
-    if (bytes === undefined) {
-      throw new AssuredError("BAD_FRAME", "payloads must be a base64 string or binary.");
-    }
+  const { first, count, bytes, ids, names, columns } = wire as Record<string, unknown>;
+  if (
+    !isCount(count, MAX_READ_LIMIT) ||
+    !isCount(first, Number.MAX_SAFE_INTEGER - count) ||
+    (count > 0 && first === 0) ||
+    !isCount(bytes, Number.MAX_SAFE_INTEGER) ||
+    typeof ids !== "string" ||
+    !Array.isArray(names) ||
+    names.length > count ||
+    !names.every(isText)
+  ) {
+    badFrame("records have wrong field types.");
   }
-  const out: EventRecord[] = new Array(records.length);
-  let at = 0;
-  for (let i = 0; i < records.length; i++) {
-    const item: unknown = records[i];
-    if (!Array.isArray(item) || item.length !== 5) {
-      throw new AssuredError(
-        "BAD_FRAME",
-        "a wire record must be [offset, id, name, length, time].",
-      );
+  const column = typeof columns === "string" ? decodeBase64Text(columns) : toBytes(columns);
+  if (column === undefined) {
+    badFrame("records' columns must be canonical padded base64 text or binary.");
+  }
+  if (bytes > column.byteLength) badFrame("records' columns are shorter than their payloads.");
+  const view = new DataView(column.buffer, column.byteOffset, column.byteLength);
+  const end = column.byteLength;
+  let at = bytes;
+  const varint = (): number => {
+    let value = 0;
+    let scale = 1;
+    for (let n = 0; n < MAX_VARINT_BYTES && at < end; n++) {
+      const byte = column[at++]!;
+      value += (byte & 127) * scale;
+      // The shortest form only (no trailing zero group): one page, one encoding.
+      if (byte < 128)
+        return byte === 0 && n > 0 ? badFrame("records' columns hold a padded length.") : value;
+      scale *= 128;
     }
-    const [offset, id, name, length, time] = item as unknown[];
+    return badFrame("records' columns hold a malformed length.");
+  };
+  const out: EventRecord[] = new Array(count);
+  let idAt = 0;
+  let payloadAt = 0;
+  for (let i = 0; i < count; i++) {
+    if (at + TIME_BYTES > end) badFrame("records' columns are too short.");
+    const time = view.getFloat64(at, true);
+    at += TIME_BYTES;
+    const idLength = varint();
+    const nameIndex = varint();
+    const length = varint();
     if (
-      typeof offset !== "number" ||
-      typeof id !== "string" ||
-      typeof name !== "string" ||
-      typeof time !== "number" ||
-      typeof length !== "number" ||
-      !Number.isSafeInteger(length) ||
-      length < 0 ||
-      at + length > bytes.byteLength
+      !Number.isFinite(time) ||
+      idLength === 0 ||
+      idLength > MAX_ID_LENGTH * 2 ||
+      idAt + idLength > ids.length ||
+      nameIndex >= names.length ||
+      payloadAt + length > bytes
     ) {
-      throw new AssuredError("BAD_FRAME", "a wire record has wrong field types or lengths.");
+      badFrame("a record's time, id, name or payload length does not fit the page.");
     }
-    out[i] = { stream, offset, id, name, payload: bytes.subarray(at, at + length), time };
-    at += length;
+    out[i] = {
+      stream,
+      offset: first + i,
+      id: ids.slice(idAt, idAt + idLength),
+      name: names[nameIndex] as string,
+      payload: column.subarray(payloadAt, payloadAt + length),
+      time,
+    };
+    idAt += idLength;
+    payloadAt += length;
   }
-  if (at !== bytes.byteLength) {
-    throw new AssuredError("BAD_FRAME", "payloads are longer than the records' lengths add up to.");
+  if (at !== end || idAt !== ids.length || payloadAt !== bytes) {
+    badFrame("records' columns, ids or payloads are longer than the records.");
   }
-  return out;
+  return { records: out, payloads: column.subarray(0, bytes) };
 }
 
-/** The payload bytes a frame's wire records announce (their lengths added up). */
+/** The payload bytes wire records (`[offset, id, name, length, time]`) announce (their lengths added up). */
 export function wirePayloadBytes(records: readonly WireRecord[]): number {
   let total = 0;
   for (const record of records) total += record[3];

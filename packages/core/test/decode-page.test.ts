@@ -28,10 +28,10 @@ function pageOf(payloads: Uint8Array[]) {
     time: 0,
   }));
   const packed = packRecords(records);
-  // Small pages travel inline (base64): the one-pass decode works on the bytes either way.
-  const bytes =
-    typeof packed.payloads === "string" ? decodeBase64Text(packed.payloads)! : packed.payloads;
-  return { records: packed.records, payloads: bytes };
+  // The payloads of a page, concatenated: the first `bytes` of its column.
+  const column =
+    typeof packed.columns === "string" ? decodeBase64Text(packed.columns)! : packed.columns;
+  return { records: packed, payloads: column.subarray(0, packed.bytes) };
 }
 
 describe("decodeConcatenated", () => {
@@ -85,7 +85,13 @@ describe("decodeConcatenated", () => {
   it("a fetch reply's records carry their decoded payloads; a bad one still fails alone at its turn", () => {
     const payloads = [encode({ a: 1 }), new Uint8Array([0xc1]), encode("after")];
     const page = pageOf(payloads);
-    const reply = parseFetchReply("s", { ok: true, epoch: "e", head: 3, earliest: 1, ...page });
+    const reply = parseFetchReply("s", {
+      ok: true,
+      epoch: "e",
+      head: 3,
+      earliest: 1,
+      records: page.records,
+    });
     if (!reply.ok) throw new Error("parsed as a refusal");
     expect(decodeRecord(reply.records[0]!)).toEqual({ a: 1 });
     expect(() => decodeRecord(reply.records[1]!)).toThrow(AssuredError);

@@ -175,7 +175,7 @@ describe("Sequencer positions carry the id of their event", () => {
       reason: "diverged",
       start: 3,
       head: 3,
-      ...packRecords([]),
+      records: packRecords([]),
     };
     expect(parseSubscribedFrame(raw).reason).toBe("diverged");
     expect(parseSubscribedFrame({ ...raw, startId: "e-3" }).startId).toBe("e-3");

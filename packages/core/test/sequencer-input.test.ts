@@ -19,7 +19,7 @@ const records = [1, 2, 3].map((offset) => ({
 describe("frame parsers (client side, G12)", () => {
   const packBinary = (list: typeof records) => {
     const packed = packRecords(list, -1);
-    return { records: packed.records, payloads: packed.payloads as Uint8Array };
+    return { ...packed, columns: packed.columns as Uint8Array };
   };
 
   it("unpacks a batch frame into records, with payloads as plain Uint8Array", () => {
@@ -27,54 +27,50 @@ describe("frame parsers (client side, G12)", () => {
     const batch = parseBatchFrame({
       stream: "s",
       epoch: "e",
-      records: packed.records,
-      payloads: Buffer.from(packed.payloads),
+      records: { ...packed, columns: Buffer.from(packed.columns) },
     });
     expect(batch.records.map((r) => r.offset)).toEqual([1, 2, 3]);
     expect(batch.records[1]?.payload).toEqual(records[1]?.payload);
+    expect(batch.records[1]?.payload.constructor).toBe(Uint8Array);
     expect(batch.records[0]?.stream).toBe("s");
   });
 
-  it("unpacks a batch frame with inline (base64) payloads", () => {
+  it("unpacks a batch frame with inline (base64) columns", () => {
     const packed = packRecords(records);
-    expect(typeof packed.payloads).toBe("string");
-    const batch = parseBatchFrame({ stream: "s", epoch: "e", ...packed });
+    expect(typeof packed.columns).toBe("string");
+    const batch = parseBatchFrame({ stream: "s", epoch: "e", records: packed });
     expect(batch.records.map((r) => r.offset)).toEqual([1, 2, 3]);
     expect(batch.records[2]?.payload).toEqual(records[2]?.payload);
     expect(batch.records[2]?.payload.constructor).toBe(Uint8Array);
   });
 
-  it("accepts payloads that arrive as an ArrayBuffer (browsers)", () => {
+  it("accepts columns that arrive as an ArrayBuffer (browsers)", () => {
     const packed = packBinary(records);
-    const buffer = packed.payloads.buffer.slice(0) as ArrayBuffer;
+    const buffer = packed.columns.buffer.slice(0) as ArrayBuffer;
     const batch = parseBatchFrame({
       stream: "s",
       epoch: "e",
-      records: packed.records,
-      payloads: buffer,
+      records: { ...packed, columns: buffer },
     });
     expect(batch.records).toHaveLength(3);
   });
 
-  it("rejects non-consecutive offsets, offset 0, bad names and mismatched payloads as BAD_FRAME", () => {
+  it("rejects offset 0, bad names, mismatched columns and the v1 record arrays as BAD_FRAME", () => {
     const packed = packBinary(records);
     const bad = [
-      {
-        stream: "s",
-        epoch: "e",
-        records: [packed.records[0], packed.records[2]],
-        payloads: packed.payloads,
-      },
-      { stream: "s", epoch: "e", records: packed.records, payloads: packed.payloads.subarray(1) },
-      { stream: "", epoch: "e", records: [], payloads: new Uint8Array() },
-      { stream: "s", epoch: 7, records: [], payloads: new Uint8Array() },
+      { stream: "s", epoch: "e", records: { ...packed, count: 2 } },
+      { stream: "s", epoch: "e", records: { ...packed, columns: packed.columns.subarray(1) } },
+      { stream: "s", epoch: "e", records: { ...packed, names: [""] } },
+      { stream: "s", epoch: "e", records: [[1, "id", "e", 0, 0]], payloads: "" },
+      { stream: "", epoch: "e", records: packRecords([]) },
+      { stream: "s", epoch: 7, records: packRecords([]) },
       "garbage",
       null,
     ];
     for (const frame of bad)
       expect(() => parseBatchFrame(frame)).toThrow(expect.objectContaining({ code: "BAD_FRAME" }));
-    const zero = packRecords([{ ...records[0]!, offset: 0 }]);
-    expect(() => parseBatchFrame({ stream: "s", epoch: "e", ...zero })).toThrow(/malformed/);
+    const zero = { ...packRecords(records), first: 0 };
+    expect(() => parseBatchFrame({ stream: "s", epoch: "e", records: zero })).toThrow(/malformed/);
   });
 
   it("parses subscribed frames and rejects unknown reasons", () => {
@@ -86,7 +82,7 @@ describe("frame parsers (client side, G12)", () => {
       start: 4,
       head: 4,
     };
-    const empty = packRecords([]);
+    const empty = { records: packRecords([]) };
     expect(parseSubscribedFrame({ ...frame, ...empty })).toEqual({ ...frame, records: [] });
     expect(() => parseSubscribedFrame({ ...frame, ...empty, reason: "because" })).toThrow(
       /malformed/,
@@ -95,16 +91,22 @@ describe("frame parsers (client side, G12)", () => {
     // v2: the first page travels with the outcome, starting right after `start`.
     expect(() => parseSubscribedFrame(frame)).toThrow(/malformed/);
     const page = packRecords(records.map((r) => ({ ...r, offset: r.offset + 4 })));
-    const parsed = parseSubscribedFrame({ ...frame, ...page, head: 7 });
+    const parsed = parseSubscribedFrame({ ...frame, records: page, head: 7 });
     expect(parsed.records?.map((r) => r.offset)).toEqual([5, 6, 7]);
-    expect(() => parseSubscribedFrame({ ...frame, ...packRecords(records), head: 7 })).toThrow(
-      /malformed/,
-    );
+    expect(() =>
+      parseSubscribedFrame({ ...frame, records: packRecords(records), head: 7 }),
+    ).toThrow(/malformed/);
   });
 
   it("parses fetch and heads replies, including errors", () => {
     const packed = packRecords(records);
-    const ok = parseFetchReply("s", { ok: true, epoch: "e", head: 3, earliest: 1, ...packed });
+    const ok = parseFetchReply("s", {
+      ok: true,
+      epoch: "e",
+      head: 3,
+      earliest: 1,
+      records: packed,
+    });
     expect(ok.ok && ok.records.map((r) => r.offset)).toEqual([1, 2, 3]);
     expect(
       parseFetchReply("s", { ok: false, error: { code: "UNAUTHORIZED", message: "no" } }),

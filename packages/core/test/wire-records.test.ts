@@ -4,13 +4,16 @@ import { encode, isAssuredError } from "../src/index.js";
 import {
   INLINE_PAYLOADS_MAX_BYTES,
   packRecords,
+  packWireRecords,
   unpackRecords,
+  type WirePage,
+  type WireRecord,
   wirePayloadBytes,
 } from "../src/protocol-entry.js";
 import {
-  base64Length,
   decodeBase64,
   decodeBase64Table,
+  decodeBase64Text,
   encodeBase64,
   encodeBase64Table,
 } from "../src/wire-base64.js";
@@ -25,158 +28,226 @@ const record = (offset: number, payload: Uint8Array) => ({
 
 const badFrame = expect.toSatisfy((e) => isAssuredError(e, "BAD_FRAME"));
 
-describe("packRecords / unpackRecords", () => {
+describe("packRecords / unpackRecords (records in columns)", () => {
   const records = [
     record(1, encode({ a: 1 })),
     record(2, new Uint8Array(0)),
     record(3, encode(new Uint8Array([1, 2, 3]))),
   ];
+  const columnsOf = (page: WirePage) =>
+    typeof page.columns === "string" ? decodeBase64Text(page.columns)! : page.columns;
 
-  it("carries small frames inline: payloads are a base64 string (no binary attachment)", () => {
-    const packed = packRecords(records);
-    expect(typeof packed.payloads).toBe("string");
-    expect(packed.records.map((r) => r[3])).toEqual(records.map((r) => r.payload.byteLength));
-    expect(wirePayloadBytes(packed.records)).toBe(
-      records.reduce((n, r) => n + r.payload.byteLength, 0),
-    );
-    const unpacked = unpackRecords("s", packed.records, packed.payloads);
-    expect(unpacked).toEqual(records.map((r) => ({ stream: "s", ...r })));
+  it("carries a page as a few values: first offset, count, ids joined, names once, one byte column", () => {
+    const packed = packRecords([...records, { ...record(4, encode(4)), name: "other" }]);
+    expect(packed).toMatchObject({
+      first: 1,
+      count: 4,
+      bytes: records.reduce((n, r) => n + r.payload.byteLength, 0) + encode(4).byteLength,
+      ids: "id-1id-2id-3id-4",
+      names: ["e", "other"],
+    });
+    // Small pages travel inline: no binary attachment, one WebSocket frame.
+    expect(typeof packed.columns).toBe("string");
+    const { records: unpacked, payloads } = unpackRecords("s", packed);
+    expect(unpacked.map((r) => [r.offset, r.id, r.name])).toEqual([
+      [1, "id-1", "e"],
+      [2, "id-2", "e"],
+      [3, "id-3", "e"],
+      [4, "id-4", "other"],
+    ]);
+    expect(payloads.byteLength).toBe(packed.bytes);
     for (const r of unpacked) expect(r.payload.constructor).toBe(Uint8Array);
   });
 
-  it("carries frames above INLINE_PAYLOADS_MAX_BYTES as one binary blob", () => {
+  it("packs a store's packed page (readPacked) as it packs the records themselves", () => {
+    const wire = records.map(
+      (r) => [r.offset, r.id, r.name, r.payload.byteLength, r.time] as WireRecord,
+    );
+    const joined = new Uint8Array(records.reduce((n, r) => n + r.payload.byteLength, 0));
+    let at = 0;
+    for (const r of records) {
+      joined.set(r.payload, at);
+      at += r.payload.byteLength;
+    }
+    expect(packWireRecords(wire, joined)).toEqual(packRecords(records));
+    expect(wirePayloadBytes(wire)).toBe(joined.byteLength);
+    expect(packRecords([])).toEqual({
+      first: 0,
+      count: 0,
+      bytes: 0,
+      ids: "",
+      names: [],
+      columns: "",
+    });
+    expect(unpackRecords("s", packRecords([])).records).toEqual([]);
+  });
+
+  it("carries columns above INLINE_PAYLOADS_MAX_BYTES as one binary blob", () => {
     const big = [
       record(1, new Uint8Array(INLINE_PAYLOADS_MAX_BYTES).fill(7)),
       record(2, new Uint8Array([9])),
     ];
     const packed = packRecords(big);
-    expect(packed.payloads).toBeInstanceOf(Uint8Array);
-    expect((packed.payloads as Uint8Array).byteLength).toBe(INLINE_PAYLOADS_MAX_BYTES + 1);
-    const exact = packRecords([record(1, new Uint8Array(INLINE_PAYLOADS_MAX_BYTES))]);
-    expect(typeof exact.payloads).toBe("string");
-    expect(unpackRecords("s", packed.records, packed.payloads)).toEqual(
-      big.map((r) => ({ stream: "s", ...r })),
-    );
+    expect(packed.columns).toBeInstanceOf(Uint8Array);
+    expect(packed.bytes).toBe(INLINE_PAYLOADS_MAX_BYTES + 1);
+    const small = packRecords([record(1, new Uint8Array(100))]);
+    expect(typeof small.columns).toBe("string");
+    expect(unpackRecords("s", packed).records).toEqual(big.map((r) => ({ stream: "s", ...r })));
   });
 
-  it("unpacks binary payloads into views of one buffer per frame, not one copy per record", () => {
+  it("unpacks binary columns into views of one buffer per frame, not one copy per record", () => {
     const packed = packRecords(records, -1);
-    const blob = packed.payloads as Uint8Array;
-    const unpacked = unpackRecords("s", packed.records, blob);
+    const blob = packed.columns as Uint8Array;
+    const { records: unpacked } = unpackRecords("s", packed);
     expect(unpacked[0]!.payload.buffer).toBe(blob.buffer);
     expect(unpacked[2]!.payload.buffer).toBe(blob.buffer);
   });
 
   it("copies a binary view of a larger buffer once, so records keep only their frame alive", () => {
     const packed = packRecords(records, -1);
-    const blob = packed.payloads as Uint8Array;
+    const blob = packed.columns as Uint8Array;
     const socketRead = new Uint8Array(blob.byteLength + 100);
     socketRead.set(blob, 50);
     const view = Buffer.from(socketRead.buffer, 50, blob.byteLength);
-    const unpacked = unpackRecords("s", packed.records, view);
+    const { records: unpacked } = unpackRecords("s", { ...packed, columns: view });
     expect(unpacked[0]!.payload.buffer.byteLength).toBe(blob.byteLength);
     expect(unpacked[0]!.payload.constructor).toBe(Uint8Array);
     expect(unpacked).toEqual(records.map((r) => ({ stream: "s", ...r })));
   });
 
-  it("accepts an ArrayBuffer for payloads (as browsers receive attachments)", () => {
+  it("accepts an ArrayBuffer for the columns (as browsers receive attachments)", () => {
     const packed = packRecords([record(1, encode("x"))], -1);
-    const buffer = (packed.payloads as Uint8Array).slice().buffer;
-    expect(unpackRecords("s", packed.records, buffer)[0]!.payload).toEqual(encode("x"));
+    const buffer = (packed.columns as Uint8Array).slice().buffer;
+    const { records: out } = unpackRecords("s", { ...packed, columns: buffer });
+    expect(out[0]!.payload).toEqual(encode("x"));
   });
 
-  it("rejects records and payloads that do not match with BAD_FRAME", () => {
-    const packed = packRecords([record(1, encode("abc"))], -1);
+  it("rejects pages whose fields do not match with BAD_FRAME", () => {
+    const page = packRecords([record(1, encode("abc")), record(2, encode("de"))], -1);
     const inline = packRecords([record(1, encode("abc"))]);
-    const text = inline.payloads as string;
-    const bad: [unknown, unknown][] = [
-      [packed.records, new Uint8Array(0)],
-      [packed.records, new Uint8Array(100)],
-      [packed.records, 42],
-      [packed.records, null],
-      [packed.records, { length: 4 }],
-      ["records", packed.payloads],
-      [[[1, "id", "e", -1, 0]], packed.payloads],
-      [[[1, "id", "e", 1.5, 0]], packed.payloads],
-      [[[1, "id", "e"]], packed.payloads],
-      [[[1, 2, "e", 1, 0]], packed.payloads],
-      // Inline (base64) payloads that are not the canonical encoding of the announced bytes.
-      [inline.records, "payload!"],
-      [inline.records, ""],
-      [inline.records, text.slice(0, -1)],
-      [inline.records, `${text}AAAA`],
-      [inline.records, `${text.slice(0, -1)}!`],
-      [inline.records, text.replace(/=/g, "A")],
-      [inline.records, ` ${text.slice(1)}`],
-      [inline.records, `${text.slice(0, 2)}-_${text.slice(4)}`],
-      [inline.records, `${text.slice(0, 4)}=${text.slice(5)}`],
-      [[[1, "id", "e", 2 ** 53, 0]], "AAAA"],
-      [
-        [
-          [1, "id", "e", 3, 0],
-          [2, "id", "e", -3, 0],
-        ],
-        "",
-      ],
-      [[[1, "id", "e", "3", 0]], "AAAA"],
-      [[null], "AAAA"],
+    const text = inline.columns as string;
+    const column = page.columns as Uint8Array;
+    const bad: unknown[] = [
+      "records",
+      null,
+      [],
+      [[1, "id", "e", 1, 0]],
+      { ...page, count: 3 },
+      { ...page, count: 1 },
+      { ...page, count: -1 },
+      { ...page, count: 1.5 },
+      { ...page, first: 0 },
+      { ...page, first: -1 },
+      { ...page, first: Number.MAX_SAFE_INTEGER },
+      { ...page, bytes: page.bytes + 1 },
+      { ...page, bytes: page.bytes - 1 },
+      { ...page, bytes: 1e20 },
+      { ...page, ids: `${page.ids}x` },
+      { ...page, ids: page.ids.slice(1) },
+      { ...page, ids: 42 },
+      { ...page, names: [] },
+      { ...page, names: [""] },
+      { ...page, names: ["e", "f", "g"] },
+      { ...page, names: "e" },
+      { ...page, columns: column.subarray(0, column.byteLength - 1) },
+      { ...page, columns: new Uint8Array([...column, 0]) },
+      { ...page, columns: 42 },
+      { ...page, columns: null },
+      { ...page, columns: { length: 4 } },
+      { ...page, count: 10_001 },
+      // Inline (base64) columns that are not canonical padded base64.
+      { ...inline, columns: "payload!" },
+      { ...inline, columns: "" },
+      { ...inline, columns: text.slice(0, -1) },
+      { ...inline, columns: `${text}AAAA` },
+      { ...inline, columns: `${text.slice(0, -1)}!` },
+      { ...inline, columns: ` ${text.slice(1)}` },
+      { ...inline, columns: `${text.slice(0, 2)}-_${text.slice(4)}` },
     ];
-    for (const [records, payloads] of bad) {
-      expect(() => unpackRecords("s", records, payloads), JSON.stringify(payloads)).toThrowError(
-        badFrame,
-      );
+    for (const wire of bad) {
+      expect(() => unpackRecords("s", wire), JSON.stringify(wire)).toThrowError(badFrame);
     }
   });
 
+  const arbitraryRecords = fc.array(
+    fc.record({
+      // Any UTF-16 text, lone surrogates included: ids are sliced by code units.
+      id: fc.string({ unit: "binary", minLength: 1, maxLength: 8 }),
+      name: fc.constantFrom("a", "b", "é", "名前"),
+      payload: fc.uint8Array({ maxLength: 40 }),
+      time: fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true })),
+    }),
+    { maxLength: 20 },
+  );
+
   it("round-trips any records in both encodings (property)", () => {
-    const arbitraryRecords = fc.array(
-      fc.record({
-        id: fc.string({ minLength: 1, maxLength: 8 }),
-        name: fc.string({ minLength: 1, maxLength: 8 }),
-        payload: fc.uint8Array({ maxLength: 40 }),
-        time: fc.integer(),
-      }),
-      { maxLength: 20 },
-    );
     fc.assert(
-      fc.property(arbitraryRecords, fc.boolean(), (list, inline) => {
-        const input = list.map((r, i) => ({ ...r, offset: i + 1 }));
+      fc.property(arbitraryRecords, fc.nat(2 ** 40), fc.boolean(), (list, base, inline) => {
+        const input = list.map((r, i) => ({ ...r, offset: base + 1 + i }));
         const packed = packRecords(input, inline ? INLINE_PAYLOADS_MAX_BYTES : -1);
-        expect(typeof packed.payloads === "string").toBe(inline);
-        const out = unpackRecords("s", packed.records, packed.payloads);
+        expect(typeof packed.columns === "string").toBe(inline);
+        const out = unpackRecords("s", packed).records;
         expect(out).toEqual(input.map((r) => ({ stream: "s", ...r })));
       }),
     );
   });
 
-  it("rejects any other string as inline payloads (property: never misread, never thrown past BAD_FRAME)", () => {
+  it("never misreads a damaged page (property: a changed byte, field or length is refused or read exactly)", () => {
     fc.assert(
       fc.property(
-        fc.array(fc.nat(12), { minLength: 1, maxLength: 4 }),
-        fc.string({ maxLength: 24 }),
-        (lengths, text) => {
-          const total = lengths.reduce((a, b) => a + b, 0);
-          const wire = lengths.map((length, i) => [i + 1, "id", "e", length, 0]);
-          let out: ReturnType<typeof unpackRecords> | undefined;
+        arbitraryRecords.filter((list) => list.length > 0),
+        fc.nat(),
+        fc.integer({ min: 0, max: 255 }),
+        fc.constantFrom("byte", "cut", "grow", "count", "bytes", "ids"),
+        (list, where, value, damage) => {
+          const input = list.map((r, i) => ({ ...r, offset: i + 1 }));
+          const page = packRecords(input, -1);
+          const column = (page.columns as Uint8Array).slice();
+          let wire: WirePage = page;
+          if (damage === "byte") {
+            column[where % column.byteLength] = value;
+            wire = { ...page, columns: column };
+          } else if (damage === "cut") {
+            wire = { ...page, columns: column.subarray(0, where % column.byteLength) };
+          } else if (damage === "grow") {
+            wire = { ...page, columns: new Uint8Array([...column, value]) };
+          } else if (damage === "count") {
+            wire = { ...page, count: where % (page.count + 3) };
+          } else if (damage === "bytes") {
+            wire = { ...page, bytes: where % (page.bytes + 3) };
+          } else {
+            wire = { ...page, ids: page.ids.slice(0, where % (page.ids.length + 1)) };
+          }
+          let out: ReturnType<typeof unpackRecords>;
           try {
-            out = unpackRecords("s", wire, text);
+            out = unpackRecords("s", wire);
           } catch (error) {
             expect(isAssuredError(error, "BAD_FRAME")).toBe(true);
             return;
           }
-          // Accepted: it is the padded base64 of exactly the announced bytes.
-          const bytes = new Uint8Array(total);
-          let at = 0;
-          for (const r of out) {
-            bytes.set(r.payload, at);
-            at += r.payload.byteLength;
-          }
-          expect(at).toBe(total);
-          expect(text).toMatch(/^[A-Za-z0-9+/]*={0,2}$/);
-          expect(text.length).toBe(base64Length(total));
-          expect(new Uint8Array(Buffer.from(text, "base64"))).toEqual(bytes);
+          // Accepted: then it is a page that packs back to exactly what was received.
+          const repacked = packRecords(out.records, -1);
+          expect(repacked).toEqual({ ...wire, columns: columnsOf(wire) });
         },
       ),
+      { numRuns: 500 },
+    );
+  });
+
+  it("refuses any other string as inline columns (property: never misread, never thrown past BAD_FRAME)", () => {
+    const page = packRecords([record(1, encode("abc"))]);
+    fc.assert(
+      fc.property(fc.string({ maxLength: 40 }), (text) => {
+        let out: ReturnType<typeof unpackRecords>;
+        try {
+          out = unpackRecords("s", { ...page, columns: text });
+        } catch (error) {
+          expect(isAssuredError(error, "BAD_FRAME")).toBe(true);
+          return;
+        }
+        expect(text).toMatch(/^[A-Za-z0-9+/]*={0,2}$/);
+        expect(packRecords(out.records)).toEqual({ ...page, columns: text });
+      }),
     );
   });
 });

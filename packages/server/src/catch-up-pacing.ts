@@ -60,8 +60,9 @@ export function claimContinuation(
   return (reply) => {
     catchUp.busy = false;
     if (reply === undefined || !reply.ok) return;
-    const last = reply.records[reply.records.length - 1]?.[0];
-    if (reply.epoch !== catchUp.epoch || typeof last !== "number" || last <= request.after) {
+    const { first, count } = reply.records;
+    const last = first + count - 1;
+    if (reply.epoch !== catchUp.epoch || count === 0 || last <= request.after) {
       catchUp.epoch = undefined;
       return;
     }

@@ -133,7 +133,7 @@ export class CommitFeed {
   #emit(stream: string, epoch: string, records: EventRecord[], room: string): void {
     let bytes = 0;
     for (const chunk of chunkByBytes(records, this.#target.maxBatchBytes)) {
-      this.#target.emitLocal(room, { stream, epoch, ...packRecords(chunk) });
+      this.#target.emitLocal(room, { stream, epoch, records: packRecords(chunk) });
       for (const record of chunk) bytes += record.payload.byteLength;
     }
     this.#target.emitted(records.length, bytes);

@@ -162,7 +162,9 @@ export class Publisher {
     let epoch = "";
     const send = () => {
       for (const chunk of chunkByBytes(run, this.#maxBatchBytes)) {
-        this.#nsp.to(roomOf(stream)).emit(FRAMES.batch, { stream, epoch, ...packRecords(chunk) });
+        this.#nsp
+          .to(roomOf(stream))
+          .emit(FRAMES.batch, { stream, epoch, records: packRecords(chunk) });
         log("emitted %d events of %o", chunk.length, stream);
       }
       run = [];

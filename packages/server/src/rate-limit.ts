@@ -1,10 +1,9 @@
 import { AssuredError } from "@assured/core";
-import {
-  type FetchReply,
-  type FetchRequest,
-  type HistoryReply,
-  type HistoryRequest,
-  wirePayloadBytes,
+import type {
+  FetchReply,
+  FetchRequest,
+  HistoryReply,
+  HistoryRequest,
 } from "@assured/core/protocol";
 import type { AssuredLimits } from "./limits.js";
 import {
@@ -89,7 +88,7 @@ export function fetchReplyCost(request: FetchRequest, reply: FetchReply): number
   if (!reply.ok) return RATE_COSTS.frame;
   const from = Math.max(request.after, reply.earliest - 1);
   const read = Math.min(request.limit, Math.max(0, reply.head - from));
-  return fetchCost(Math.max(read, reply.records.length), wirePayloadBytes(reply.records));
+  return fetchCost(Math.max(read, reply.records.count), reply.records.bytes);
 }
 
 /**
@@ -100,7 +99,7 @@ export function historyReplyCost(request: HistoryRequest, reply: HistoryReply): 
   if (!reply.ok) return RATE_COSTS.frame;
   const retained = Math.max(0, reply.head - reply.earliest + 1);
   const read = Math.min(request.limit, retained);
-  return fetchCost(Math.max(read, reply.records.length), wirePayloadBytes(reply.records));
+  return fetchCost(Math.max(read, reply.records.count), reply.records.bytes);
 }
 
 /** Tokens of an `assured:msg` whose payload has `bytes` bytes. */

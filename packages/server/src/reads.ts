@@ -5,9 +5,8 @@ import {
   type HeadsReply,
   type HistoryReply,
   type HistoryRequest,
-  packRecords,
-  toWirePayloads,
-  type WirePayloads,
+  packWireRecords,
+  type WirePage,
   type WireRecord,
 } from "@assured/core/protocol";
 import { type StreamHead, toStoreError } from "@assured/core/store";
@@ -32,10 +31,11 @@ export interface BudgetedPage {
   earliest: number;
   /**
    * At most the asked limit and `maxBatchBytes` of payloads (the first record always fits),
-   * packed for the wire (`packRecords`).
+   * as a store packs them (`EventStore.readPacked`).
    */
   records: WireRecord[];
-  payloads: WirePayloads;
+  /** Their payloads, concatenated in record order. */
+  payloads: Uint8Array;
   bytes: number;
   /** Call right after emitting the page: its bytes are given back once written. */
   sent(): void;
@@ -47,12 +47,27 @@ export interface BudgetedPage {
 type PageRead = () => Promise<{
   page: StreamHead;
   records: WireRecord[];
-  payloads: WirePayloads;
+  payloads: Uint8Array;
 }>;
 
-/** `records` packed for the wire. */
+/** `records` packed as a store's `readPacked` packs them. */
 function packed(page: StreamHead, records: readonly EventRecord[]) {
-  return { page, ...packRecords(records) };
+  let total = 0;
+  for (const record of records) total += record.payload.byteLength;
+  const payloads = new Uint8Array(total);
+  const wire: WireRecord[] = new Array(records.length);
+  let at = 0;
+  for (const [i, { offset, id, name, payload, time }] of records.entries()) {
+    payloads.set(payload, at);
+    at += payload.byteLength;
+    wire[i] = [offset, id, name, payload.byteLength, time];
+  }
+  return { page, records: wire, payloads };
+}
+
+/** A budgeted page's records in their wire form (`WirePage`). */
+export function wirePage(page: Pick<BudgetedPage, "records" | "payloads">): WirePage {
+  return packWireRecords(page.records, page.payloads);
 }
 
 /**
@@ -80,7 +95,7 @@ export function readBudgetedPage(
       if (ctx.store.readPacked !== undefined) {
         const page = await ctx.store.readPacked(stream, { after, limit, maxBytes: maxBatchBytes });
         if (after === 0 || page.epoch === epoch) {
-          return { page, records: page.records, payloads: toWirePayloads(page.payloads) };
+          return { page, records: page.records, payloads: page.payloads };
         }
         return packed(page, []);
       }
@@ -271,8 +286,7 @@ async function answerRead(
     epoch: page.epoch,
     head: page.head,
     earliest: page.earliest,
-    records: page.records,
-    payloads: page.payloads,
+    records: wirePage(page),
   });
   page.sent();
 }

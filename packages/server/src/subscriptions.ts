@@ -1,7 +1,6 @@
 import { AssuredError } from "@assured/core";
 import {
   FRAMES,
-  packRecords,
   ROOM_PREFIX,
   type SubscribedFrame,
   type SubscribeRequest,
@@ -13,7 +12,7 @@ import { type CatchUp, pendingCatchUp, startCatchUp } from "./catch-up-pacing.js
 import type { ServerContext } from "./context.js";
 import { decideOutcome } from "./outcome.js";
 import { rateLimited, replayCost } from "./rate-limit.js";
-import { readBudgetedPage } from "./reads.js";
+import { readBudgetedPage, wirePage } from "./reads.js";
 import { idAtStart, recordAtPosition } from "./resume-reads.js";
 import {
   type SocketState,
@@ -125,7 +124,7 @@ async function evaluate(
     const wire =
       page !== undefined && page.epoch === streamLog.epoch && first?.[0] === outcome.start + 1
         ? { records: page.records, payloads: page.payloads }
-        : packRecords([]);
+        : { records: [], payloads: new Uint8Array(0) };
     const { records } = wire;
     if (!isCurrent()) {
       page?.drop();
@@ -144,7 +143,7 @@ async function evaluate(
       start: outcome.start,
       head: streamLog.head,
       ...(startId === undefined ? {} : { startId }),
-      ...wire,
+      records: wirePage(wire),
     };
     socket.emit(FRAMES.subscribed, frame);
     page?.sent();
@@ -154,7 +153,7 @@ async function evaluate(
     held.value = true;
     // The outcome stays with the subscription while it lasts: without the page, which would
     // keep a page of records per subscription in memory.
-    const { records: _records, payloads: _payloads, ...settled } = frame;
+    const { records: _records, ...settled } = frame;
     log(
       "socket %s subscribed to %o: %o (first page: %d records)",
       socket.id,

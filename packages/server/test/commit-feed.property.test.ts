@@ -35,8 +35,8 @@ async function setup(options: { events: number; fetchLimit: number; maxBatchByte
     read: (stream, o) => store.read(stream, o),
     hasLocalSubscribers: () => subscribed,
     emitLocal: (_room, frame) => {
-      const f = frame as { stream: string; epoch: string; records: unknown; payloads: unknown };
-      const records = unpackRecords(f.stream, f.records, f.payloads);
+      const f = frame as { stream: string; epoch: string; records: unknown };
+      const { records } = unpackRecords(f.stream, f.records);
       frames.push({ stream: f.stream, epoch: f.epoch, offsets: records.map((r) => r.offset) });
     },
     fetchLimit: options.fetchLimit,

@@ -95,7 +95,7 @@ describe("commit feed", () => {
     expect(peer.offsets("s")).toEqual([1, 2, 3, 4, 5, 6, 7]);
     expect(peer.data("s")).toEqual([1, 2, 3, 4, 5, 6, 7]);
     // 5 events in pages of 2, then the publish, then 1.
-    expect(batches(peer, "s").map((b) => b.records.length)).toEqual([2, 2, 1, 1, 1]);
+    expect(batches(peer, "s").map((b) => b.records.count)).toEqual([2, 2, 1, 1, 1]);
     expect(other.frames(FRAMES.batch)).toEqual([]);
     expect(server.assured.stats()).toMatchObject({ committedEvents: 6 });
   });

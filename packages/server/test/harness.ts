@@ -92,8 +92,8 @@ export class Peer {
         (r) => r.event === FRAMES.batch || r.event === FRAMES.subscribed || r.event === FETCHED,
       )
       .map((r) => r.args[0] as BatchFrame)
-      .filter((b) => b.stream === stream && Array.isArray(b.records))
-      .flatMap((b) => unpackRecords(stream, b.records, b.payloads));
+      .filter((b) => b.stream === stream && typeof b.records === "object" && b.records !== null)
+      .flatMap((b) => unpackRecords(stream, b.records).records);
   }
 
   /**
@@ -121,7 +121,7 @@ export class Peer {
         limit,
       });
       if (!reply.ok) throw new Error(`fetch failed: ${reply.error.code}`);
-      if (reply.records.length === 0) return;
+      if (reply.records.count === 0) return;
       this.received.push({ event: FETCHED, args: [{ ...reply, stream }] });
     }
   }

@@ -1,5 +1,5 @@
 import { type AssuredErrorData, decode, encode, MemoryEventStore } from "@assured/core";
-import { FRAMES, type HistoryReply, unpackRecords } from "@assured/core/protocol";
+import { FRAMES, type HistoryReply, packWireRecords, unpackRecords } from "@assured/core/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { historyReplyCost } from "../src/rate-limit.js";
 import { assuredAuth, range, seed, startAssured } from "./harness.js";
@@ -27,7 +27,7 @@ async function withEvents(count: number, limits = {}) {
 
 function offsetsOf(reply: HistoryReply): number[] {
   if (!reply.ok) throw new Error(`refused: ${reply.error.code}`);
-  return unpackRecords("s", reply.records, reply.payloads).map((r) => r.offset);
+  return unpackRecords("s", reply.records).records.map((r) => r.offset);
 }
 
 describe("assured:history", () => {
@@ -43,7 +43,7 @@ describe("assured:history", () => {
     });
     expect(offsetsOf(older)).toEqual(range(16, 25));
     if (!older.ok) throw new Error("refused");
-    const records = unpackRecords("s", older.records, older.payloads);
+    const records = unpackRecords("s", older.records).records;
     expect(records.map((r) => decode(r.payload))).toEqual(range(16, 25));
     const first = await peer.request<HistoryReply>(FRAMES.history, {
       stream: "s",
@@ -132,8 +132,10 @@ describe("assured:history", () => {
         head,
         earliest,
         // The payload bytes as the records announce them (all on the first record).
-        records: Array.from({ length: records }, (_, i) => [1, "i", "n", i === 0 ? bytes : 0, 0]),
-        payloads: new Uint8Array(bytes),
+        records: packWireRecords(
+          Array.from({ length: records }, (_, i) => [1 + i, "i", "n", i === 0 ? bytes : 0, 0]),
+          new Uint8Array(bytes),
+        ),
       }) as HistoryReply;
     expect(historyReplyCost({ stream: "s", limit: 1_000 }, reply(5_000, 1, 1_000, 0))).toBe(32);
     expect(historyReplyCost({ stream: "s", limit: 1_000 }, reply(10, 1, 10, 0))).toBe(1);

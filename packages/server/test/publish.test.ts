@@ -1,5 +1,5 @@
 import { decode, isAssuredError } from "@assured/core";
-import { FRAMES } from "@assured/core/protocol";
+import { type BatchFrame, FRAMES } from "@assured/core/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { FaultyStore } from "./faulty-store.js";
 import { assuredAuth, range, startAssured } from "./harness.js";
@@ -111,7 +111,7 @@ describe("publish", () => {
     const text = "x".repeat(95);
     await Promise.all(range(1, 5).map(() => server!.assured.publish("room", "msg", text)));
     await peer.until(() => peer.offsets("room").length === 5);
-    const sizes = peer.frames<{ records: unknown[] }>(FRAMES.batch).map((b) => b.records.length);
+    const sizes = peer.frames<BatchFrame>(FRAMES.batch).map((b) => b.records.count);
     expect(sizes).toEqual([2, 2, 1]);
     expect(peer.offsets("room")).toEqual(range(1, 5));
   });

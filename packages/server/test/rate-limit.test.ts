@@ -1,5 +1,10 @@
 import { type AssuredErrorData, encode } from "@assured/core";
-import { type FetchReply, FRAMES, type SubscribeErrorFrame } from "@assured/core/protocol";
+import {
+  type FetchReply,
+  FRAMES,
+  packWireRecords,
+  type SubscribeErrorFrame,
+} from "@assured/core/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { DEFAULT_LIMITS } from "../src/index.js";
 import {
@@ -71,8 +76,10 @@ describe("cost table (RATE_COSTS)", () => {
       head,
       earliest,
       // The payload bytes as the records announce them (all on the first record).
-      records: range(1, records).map((n) => [100 + n, `id${n}`, "e", n === 1 ? bytes : 0, 0]),
-      payloads: new Uint8Array(bytes),
+      records: packWireRecords(
+        range(1, records).map((n) => [100 + n, `id${n}`, "e", n === 1 ? bytes : 0, 0]),
+        new Uint8Array(bytes),
+      ),
     });
     // All 1,000 records read; the reply carried 300 of them (maxBatchBytes).
     expect(fetchReplyCost(request, reply(5_000, 1, 300, 1024 * KiB))).toBe(64);
@@ -219,11 +226,11 @@ describe("G11: frames are charged for their work over real sockets", () => {
     }
     // 1,000 records read: 32 used, about 18 left.
     const page = await fetch("big", 1_000);
-    expect(page.ok && page.records.length).toBe(1_000);
+    expect(page.ok && page.records.count).toBe(1_000);
     expect(await fetch("big", 1_000)).toMatchObject({ ok: false, error: { code: "RATE_LIMITED" } });
     // Three records of 60 KiB: 1 reserved, 6 paid once sent; about 12 left.
     const large = await fetch("large", 3);
-    expect(large.ok && large.records.length).toBe(3);
+    expect(large.ok && large.records.count).toBe(3);
     expect(await fetch("big", 500)).toMatchObject({ ok: false, error: { code: "RATE_LIMITED" } });
     expect(await fetch("big", 320)).toMatchObject({ ok: true });
     expect(await fetch("big", 100)).toMatchObject({ ok: false, error: { code: "RATE_LIMITED" } });

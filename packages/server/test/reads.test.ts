@@ -1,5 +1,5 @@
 import { decode, encode, MemoryEventStore } from "@assured/core";
-import { FRAMES, unpackRecords } from "@assured/core/protocol";
+import { FRAMES, unpackRecords, type WirePage } from "@assured/core/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { assuredAuth, range, seed, startAssured } from "./harness.js";
 
@@ -15,8 +15,7 @@ interface FetchOk {
   epoch: string;
   head: number;
   earliest: number;
-  records: unknown;
-  payloads: Uint8Array;
+  records: WirePage;
 }
 
 async function withEvents(count: number, limits = {}) {
@@ -42,7 +41,7 @@ describe("G7: assured:fetch", () => {
       limit: 6,
     });
     expect(reply).toMatchObject({ ok: true, epoch, head: 20, earliest: 1 });
-    const records = unpackRecords("s", reply.records, reply.payloads);
+    const records = unpackRecords("s", reply.records).records;
     expect(records.map((r) => r.offset)).toEqual(range(5, 10));
     expect(records.map((r) => decode(r.payload))).toEqual(range(5, 10));
   });
@@ -55,7 +54,7 @@ describe("G7: assured:fetch", () => {
       after: 0,
       limit: 10_000,
     });
-    expect(unpackRecords("s", reply.records, reply.payloads)).toHaveLength(10);
+    expect(unpackRecords("s", reply.records).records).toHaveLength(10);
   });
 
   it("G11: a fetch reply carries at most maxBatchBytes of payloads (at least one record)", async () => {
@@ -71,7 +70,7 @@ describe("G7: assured:fetch", () => {
       after: 0,
       limit: 5,
     });
-    expect(first.records).toHaveLength(2);
+    expect(first.records.count).toBe(2);
     const big = encode("y".repeat(400));
     await store.append("s", [{ name: "e", payload: big }]);
     const alone = await peer.request<FetchOk>(FRAMES.fetch, {
@@ -80,7 +79,7 @@ describe("G7: assured:fetch", () => {
       after: 5,
       limit: 5,
     });
-    expect(unpackRecords("s", alone.records, alone.payloads).map((r) => r.offset)).toEqual([6]);
+    expect(unpackRecords("s", alone.records).records.map((r) => r.offset)).toEqual([6]);
   });
 
   it("G7: a fetch in another epoch gets the current epoch and no records", async () => {
@@ -91,7 +90,7 @@ describe("G7: assured:fetch", () => {
       after: 2,
       limit: 10,
     });
-    expect(reply).toMatchObject({ ok: true, epoch, head: 5, records: [] });
+    expect(reply).toMatchObject({ ok: true, epoch, head: 5, records: { count: 0 } });
   });
 
   it("G12: an unauthorized fetch is UNAUTHORIZED and returns no records", async () => {

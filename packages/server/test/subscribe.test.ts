@@ -1,5 +1,10 @@
 import { encode, MemoryEventStore } from "@assured/core";
-import { FRAMES, type SubscribedFrame, type SubscribeErrorFrame } from "@assured/core/protocol";
+import {
+  FRAMES,
+  type SubscribedFrame,
+  type SubscribeErrorFrame,
+  type WirePage,
+} from "@assured/core/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import type { SubscriptionOutcome } from "../src/index.js";
 import { FaultyStore } from "./faulty-store.js";
@@ -178,7 +183,7 @@ describe("G5: subscription and replay", () => {
     const peer = await server.connect(assuredAuth([sub("s", null, "earliest")]));
     const outcome = await peer.next<SubscribedFrame>(FRAMES.subscribed);
     expect(outcome).toMatchObject({ recovered: true, start: 0, head: 95 });
-    expect(outcome.records).toHaveLength(40);
+    expect(outcome.records.count).toBe(40);
     await peer.roundTrip();
     // No server-pushed replay (DESIGN §8): no batch frames at all.
     expect(peer.frames(FRAMES.batch)).toEqual([]);
@@ -197,12 +202,12 @@ describe("G5: subscription and replay", () => {
     server = await startAssured({ store, limits: { maxBatchBytes: 250, fetchLimit: 5 } });
     const peer = await server.connect(assuredAuth([sub("s", null, "earliest")]));
     const outcome = await peer.next<SubscribedFrame>(FRAMES.subscribed);
-    expect(outcome.records).toHaveLength(2);
+    expect(outcome.records.count).toBe(2);
     await peer.catchUp("s");
     expect(peer.offsets("s")).toEqual(range(1, 9));
     const sizes = peer.received
       .filter((r) => r.event === FRAMES.subscribed || r.event === "test:fetched")
-      .map((r) => (r.args[0] as { records: unknown[] }).records.length);
+      .map((r) => (r.args[0] as { records: WirePage }).records.count);
     expect(sizes).toEqual([2, 2, 2, 2, 1]);
   });
 
