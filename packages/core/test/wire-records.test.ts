@@ -252,16 +252,23 @@ describe("packRecords / unpackRecords (records in columns)", () => {
   });
 });
 
-describe("inline base64 (Node's Buffer and the browser's table codec agree)", () => {
+describe("inline base64 (Node's Buffer and the table codec agree)", () => {
+  const browser = { encodeBase64: encodeBase64Table, decodeBase64: decodeBase64Table };
+  /** Short text decodes with the table, longer (above 1,024 characters) with Node's Buffer. */
+  const bytesOfAnySize = fc.oneof(
+    fc.uint8Array({ maxLength: 50 }),
+    fc.uint8Array({ minLength: 760, maxLength: 1_200 }),
+  );
+
   it("encodes and decodes like Buffer, and refuses the same strings", () => {
-    const browser = { encodeBase64: encodeBase64Table, decodeBase64: decodeBase64Table };
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 50 }), fc.string({ maxLength: 12 }), (bytes, junk) => {
+      fc.property(bytesOfAnySize, fc.string({ maxLength: 12 }), (bytes, junk) => {
         const text = Buffer.from(bytes).toString("base64");
         expect(encodeBase64(bytes)).toBe(text);
         expect(browser.encodeBase64(bytes)).toBe(text);
         expect(decodeBase64(text, bytes.length)).toEqual(bytes);
         expect(browser.decodeBase64(text, bytes.length)).toEqual(bytes);
+        expect(decodeBase64Text(text)).toEqual(bytes);
         const mangled = text + junk;
         expect(browser.decodeBase64(mangled, bytes.length)).toEqual(
           decodeBase64(mangled, bytes.length),
@@ -271,5 +278,38 @@ describe("inline base64 (Node's Buffer and the browser's table codec agree)", ()
         );
       }),
     );
+  });
+
+  it("accepts exactly the one canonical string of each byte array (property: a changed character is refused or read exactly)", () => {
+    fc.assert(
+      fc.property(
+        bytesOfAnySize.filter((bytes) => bytes.length > 0),
+        fc.nat(),
+        fc.constantFrom("A", "B", "Q", "g", "/", "+", "=", "-", "_", " ", "é", "\u0000"),
+        (bytes, where, char) => {
+          const text = Buffer.from(bytes).toString("base64");
+          const i = where % text.length;
+          const changed = text.slice(0, i) + char + text.slice(i + 1);
+          const table = browser.decodeBase64(changed, bytes.length);
+          expect(decodeBase64(changed, bytes.length)).toEqual(table);
+          const unsized = decodeBase64Text(changed);
+          if (unsized !== undefined) expect(Buffer.from(unsized).toString("base64")).toBe(changed);
+          // Accepted only as the encoding of what it decodes to: nothing else maps to it.
+          if (table !== undefined) expect(Buffer.from(table).toString("base64")).toBe(changed);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it("refuses set bits beyond the last byte (QR== is not A)", () => {
+    expect(decodeBase64("QQ==", 1)).toEqual(new Uint8Array([65]));
+    expect(decodeBase64("QR==", 1)).toBeUndefined();
+    expect(decodeBase64("QUI=", 2)).toEqual(new Uint8Array([65, 66]));
+    expect(decodeBase64("QUJ=", 2)).toBeUndefined();
+    const long = Buffer.from(new Uint8Array(1_000).fill(65)).toString("base64");
+    expect(long.endsWith("QQ==")).toBe(true);
+    expect(decodeBase64(`${long.slice(0, -4)}QR==`, 1_000)).toBeUndefined();
+    expect(decodeBase64(long, 1_000)).toEqual(new Uint8Array(1_000).fill(65));
   });
 });
