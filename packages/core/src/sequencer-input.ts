@@ -3,7 +3,7 @@ import { AssuredError, type AssuredErrorData } from "./errors.js";
 import type { SubscribedFrame } from "./protocol.js";
 import type { Epoch, EventRecord, Offset, RecoveryReason, StreamName } from "./types.js";
 import { MAX_EPOCH_LENGTH, MAX_ID_LENGTH, MAX_STREAM_NAME_LENGTH } from "./validate.js";
-import { type UnpackedRecords, unpackRecords } from "./wire-records.js";
+import { DECODED, readWirePage, recordsOf, type WirePageColumns } from "./wire-page-read.js";
 
 /**
  * Checks of server → client frames as they arrive on the client, turning wire records into
@@ -57,13 +57,6 @@ function isOffset(value: unknown): value is number {
 }
 
 /**
- * Where a record received in a page keeps its payload decoded with the page: a symbol key, so
- * the record's own fields stay those of an `EventRecord` (a WeakMap instead costs the garbage
- * collector a pass over its entries, measured at a quarter of a catch-up's time).
- */
-const DECODED = Symbol("assured.decoded");
-
-/**
  * The record's payload decoded: the value decoded with its page when it arrived (one pass over
  * the page, `decodeConcatenated`), else `decode(record.payload)` now.
  * @throws AssuredError `CODEC_ERROR` when the payload cannot be decoded.
@@ -74,28 +67,19 @@ export function decodeRecord(record: EventRecord): unknown {
 }
 
 /**
- * Unpacks a frame's `records` (`unpackRecords`: consecutive records of `stream`, offsets above
- * 0, ids and names within limits) and decodes their payloads in one pass over the page (see
+ * Reads a frame's `records` (`readWirePage`: consecutive records of `stream`, offsets above 0,
+ * ids and names within limits) and decodes their payloads in one pass over the page (see
  * `decodeRecord`).
  */
 export function parseWireRecords(stream: StreamName, wire: unknown, what: string): EventRecord[] {
-  let unpacked: UnpackedRecords;
+  let page: WirePageColumns;
   try {
-    unpacked = unpackRecords(stream, wire);
+    page = readWirePage(wire);
   } catch {
     bad(what);
   }
-  const { records, payloads } = unpacked;
-  if (records.length > 0) {
-    const values = decodeConcatenated(
-      payloads,
-      records.map((record) => record.payload.byteLength),
-    );
-    for (let i = 0; i < values.length; i++) {
-      (records[i] as EventRecord & { [DECODED]?: unknown })[DECODED] = values[i];
-    }
-  }
-  return records;
+  const decoded = page.count > 0 ? decodeConcatenated(page.payloads, page.lengths) : undefined;
+  return recordsOf(stream, page, decoded);
 }
 
 /** Parses an `assured:batch` frame. */

@@ -93,6 +93,7 @@ const AUDIENCES: Record<string, Audience | [Audience, Record<string, Audience>]>
       MAX_EPOCH_LENGTH: "protocol",
     },
   ],
+  "wire-page-read": "internal",
   "wire-records": "protocol",
 };
 
