@@ -77,13 +77,15 @@ export function readWirePage(wire: unknown): WirePageColumns {
   const { first, count, bytes, ids, names, columns } = wire as Record<string, unknown>;
   if (
     !isCount(count, MAX_READ_LIMIT) ||
-    !isCount(first, Number.MAX_SAFE_INTEGER - count) ||
-    (count > 0 && first === 0) ||
+    // The last offset, first + count - 1, is a safe integer; an empty page starts at 0.
+    !isCount(first, Number.MAX_SAFE_INTEGER - count + 1) ||
+    (count > 0 ? first === 0 : first !== 0) ||
     !isCount(bytes, Number.MAX_SAFE_INTEGER) ||
     typeof ids !== "string" ||
     !Array.isArray(names) ||
     names.length > count ||
-    !names.every(isText)
+    !names.every(isText) ||
+    new Set(names).size !== names.length
   ) {
     badFrame("records have wrong field types.");
   }
@@ -114,6 +116,8 @@ export function readWirePage(wire: unknown): WirePageColumns {
   const lengths: number[] = new Array(count);
   let idTotal = 0;
   let payloadTotal = 0;
+  // Names are listed in order of first use: one page, one encoding.
+  let namesUsed = 0;
   for (let i = 0; i < count; i++) {
     if (at + TIME_BYTES > end) badFrame("records' columns are too short.");
     const time = view.getFloat64(at, true);
@@ -128,17 +132,24 @@ export function readWirePage(wire: unknown): WirePageColumns {
       idLength === 0 ||
       idLength > MAX_ID_LENGTH * 2 ||
       idTotal > ids.length ||
+      nameIndex > namesUsed ||
       nameIndex >= names.length ||
       payloadTotal > bytes
     ) {
       badFrame("a record's time, id, name or payload length does not fit the page.");
     }
+    if (nameIndex === namesUsed) namesUsed++;
     times[i] = time;
     idLengths[i] = idLength;
     nameIndexes[i] = nameIndex;
     lengths[i] = length;
   }
-  if (at !== end || idTotal !== ids.length || payloadTotal !== bytes) {
+  if (
+    at !== end ||
+    idTotal !== ids.length ||
+    payloadTotal !== bytes ||
+    namesUsed !== names.length
+  ) {
     badFrame("records' columns, ids or payloads are longer than the records.");
   }
   return {

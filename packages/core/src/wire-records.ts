@@ -1,3 +1,4 @@
+import { AssuredError } from "./errors.js";
 import type { WirePage, WirePayloads, WireRecord } from "./protocol.js";
 import type { EventRecord, Offset, StreamName } from "./types.js";
 import { encodeBase64 } from "./wire-base64.js";
@@ -104,12 +105,20 @@ function packColumns(
   payloads: Uint8Array,
   inlineMaxBytes: number,
 ): WirePage {
+  const first = count === 0 ? 0 : read.offset(0);
   const names: string[] = [];
   const nameIndex = new Map<string, number>();
   const indexes = new Uint32Array(count);
   const ids: string[] = new Array(count);
   let size = payloads.byteLength;
   for (let i = 0; i < count; i++) {
+    if (read.offset(i) !== first + i) {
+      // The wire carries only the first offset: a page that skips one would be misnumbered.
+      throw new AssuredError(
+        "STORE_CORRUPT",
+        `records to send are not consecutive: offset ${read.offset(i)} follows ${first + i - 1}.`,
+      );
+    }
     const id = read.id(i);
     const name = read.name(i);
     ids[i] = id;
@@ -142,7 +151,7 @@ function packColumns(
     varint(read.payloadLength(i));
   }
   return {
-    first: count === 0 ? 0 : read.offset(0),
+    first,
     count,
     bytes: payloads.byteLength,
     ids: ids.join(""),

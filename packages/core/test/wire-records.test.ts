@@ -169,6 +169,48 @@ describe("packRecords / unpackRecords (records in columns)", () => {
     }
   });
 
+  it("reads offsets up to 2^53 - 1, and pages with one encoding only (names once each, in order of first use; an empty page at 0)", () => {
+    const top = Number.MAX_SAFE_INTEGER;
+    for (const first of [top, top - 1]) {
+      const list = [record(first, encode(1)), record(first + 1, encode(2))].filter(
+        (r) => r.offset <= top,
+      );
+      const page = packRecords(list);
+      expect(unpackRecords("s", page).records.map((r) => r.offset)).toEqual(
+        list.map((r) => r.offset),
+      );
+      expect(() => unpackRecords("s", { ...page, count: page.count + 1 })).toThrowError(badFrame);
+    }
+    const two = packRecords([
+      { ...record(1, encode(1)), name: "a" },
+      { ...record(2, encode(2)), name: "b" },
+      { ...record(3, encode(3)), name: "a" },
+    ]);
+    expect(two.names).toEqual(["a", "b"]);
+    for (const wrong of [
+      { ...two, names: ["a", "a"] },
+      { ...two, names: ["a", "b", "c"] }, // one unused
+      { ...packRecords([]), first: 7 },
+    ]) {
+      expect(() => unpackRecords("s", wrong), JSON.stringify(wrong.names)).toThrowError(badFrame);
+    }
+  });
+
+  it("refuses to pack records that are not consecutive (the wire carries only the first offset)", () => {
+    expect(() => packRecords([record(1, encode(1)), record(3, encode(3))])).toThrowError(
+      expect.toSatisfy((e) => isAssuredError(e, "STORE_CORRUPT")),
+    );
+    expect(() =>
+      packWireRecords(
+        [
+          [5, "a", "e", 0, 0],
+          [5, "b", "e", 0, 0],
+        ],
+        new Uint8Array(0),
+      ),
+    ).toThrowError(expect.toSatisfy((e) => isAssuredError(e, "STORE_CORRUPT")));
+  });
+
   const arbitraryRecords = fc.array(
     fc.record({
       // Any UTF-16 text, lone surrogates included: ids are sliced by code units.

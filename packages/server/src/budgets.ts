@@ -54,7 +54,7 @@ export function releaseWhenWritten(
   );
 }
 
-/** Bytes on the wire per record besides its payload, id and name (offset, length, time, JSON). */
+/** Bytes per record besides its payload, id and name: an estimate that errs high (a record's own columns take 9–16). */
 const RECORD_OVERHEAD_BYTES = 48;
 
 /**

@@ -2,10 +2,10 @@ import type { AssuredErrorData } from "@assured/core";
 import type { SubscribedFrame, SubscribeRequest } from "@assured/core/protocol";
 
 /**
- * How a subscription started: the `assured:subscribed` frame without its first page (`records`,
- * `payloads`), which left with the frame.
+ * How a subscription started: the `assured:subscribed` frame without its first page
+ * (`records`), which left with the frame.
  */
-export type SubscriptionOutcome = Omit<SubscribedFrame, "records" | "payloads">;
+export type SubscriptionOutcome = Omit<SubscribedFrame, "records">;
 
 import type { SocketBudget } from "./byte-budget.js";
 import type { CatchUp } from "./catch-up-pacing.js";
