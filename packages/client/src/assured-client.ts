@@ -812,8 +812,11 @@ export class AssuredClient<
   }
 
   #savePosition(stream: StreamName, position: Position, rewind = false): void {
-    this.#positions.save(stream, position, (e) => this.#errors.report(e), rewind);
+    this.#positions.save(stream, position, this.#reportError, rewind);
   }
+
+  /** Reports a failed position write (one function for every save). */
+  readonly #reportError = (error: AssuredError): void => this.#errors.report(error);
 }
 
 /**

@@ -62,7 +62,9 @@ export class PositionStore {
 
   /**
    * Saves a position (after the handlers resolved); failures go to `onError`. With `rewind`
-   * (a `diverged` outcome) it is written even below the stored offset of the same epoch.
+   * (a `diverged` outcome) it is written even below the stored offset of the same epoch. The
+   * position is kept as given until written: the caller does not change it afterwards (the
+   * sequencer hands out a new object per position).
    */
   save(
     stream: StreamName,
@@ -70,8 +72,16 @@ export class PositionStore {
     onError: (error: AssuredError) => void,
     rewind = false,
   ): void {
-    // Serialized when written: positions replaced while waiting cost nothing.
-    this.#enqueue(stream, { position: copyPosition(position), onError, force: rewind });
+    // Serialized when written: positions replaced while waiting cost nothing, not even an
+    // entry (one save per delivered event).
+    const waiting = this.#waiting.get(stream);
+    if (waiting !== undefined && waiting.position !== null) {
+      waiting.position = position;
+      waiting.onError = onError;
+      waiting.force ||= rewind;
+      return;
+    }
+    this.#enqueue(stream, { position, onError, force: rewind });
   }
 
   /** Forgets a stream's position. */

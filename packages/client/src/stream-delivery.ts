@@ -57,7 +57,7 @@ export class StreamDelivery {
       while (!this.#stopped && !this.#held.has(stream)) {
         const record = seq.next(stream);
         if (record === undefined) break;
-        const epoch = seq.position(stream)?.epoch ?? "";
+        const epoch = seq.positionEpoch(stream) ?? "";
         if (this.#handlers.for(record.name).length === 0 && !this.#skip.has(record.name)) {
           // Nobody handles this name (yet): the stream waits, nothing is consumed.
           seq.failed(stream, record.offset);

@@ -36,6 +36,13 @@ export function lastCheckedHadBinary(): boolean {
 }
 
 /**
+ * The open containers' remaining value counts of the check running now (`boundedValueEnd`), as
+ * a stack with a depth: a typed array kept between calls allocates nothing (an array emptied
+ * with `length = 0` drops its storage and allocates again on the next push).
+ */
+let openLevels = new Float64Array(MAX_PAYLOAD_DEPTH + 1);
+
+/**
  * Checks one MessagePack value starting at `start`, within `bytes[start, limit)`, as
  * `assertBoundedMessagePack` does (byte offsets in errors count from `start`), and returns where
  * it ends. Lets a page of concatenated payloads be checked in place, one value per record.
@@ -47,17 +54,20 @@ export function boundedValueEnd(
   limit: number,
   maxDepth = MAX_PAYLOAD_DEPTH,
 ): number {
-  // No closures: this runs once per decoded payload. Values still to read at each open level;
-  // `owed` is their sum (each needs at least a byte).
+  // No closures, no array per call: this runs once per decoded payload (not reentrant, so one
+  // stack serves every call). Values still to read at each open level; `owed` is their sum
+  // (each needs at least a byte).
   sawBinary = false;
-  const levels: number[] = [];
+  if (openLevels.length <= maxDepth) openLevels = new Float64Array(maxDepth + 1);
+  const levels = openLevels;
+  let depth = 0;
   let values = 1;
   let owed = 1;
   let pos = start;
   while (true) {
     if (values === 0) {
-      if (levels.length === 0) break;
-      values = levels.pop()!;
+      if (depth === 0) break;
+      values = levels[--depth]!;
       continue;
     }
     if (pos >= limit) fail("truncated input", pos - start);
@@ -176,11 +186,11 @@ export function boundedValueEnd(
       }
     }
     if (open > 0) {
-      if (levels.length >= maxDepth) fail(`nesting deeper than ${maxDepth}`, pos - start);
+      if (depth >= maxDepth) fail(`nesting deeper than ${maxDepth}`, pos - start);
       if (owed + open > limit - pos) {
         fail(`a container announces ${open} values but ${limit - pos} bytes remain`, pos - start);
       }
-      levels.push(values);
+      levels[depth++] = values;
       values = open;
       owed += open;
     } else if (skip > 0) {

@@ -179,6 +179,11 @@ export class Sequencer {
     return p ? { ...p } : null;
   }
 
+  /** The epoch of the stream's position (`position(stream)?.epoch` without a copy). */
+  positionEpoch(stream: StreamName): Epoch | undefined {
+    return this.#streams.get(stream)?.position?.epoch;
+  }
+
   /** True when a handler failed on the stream and delivery waits for a new subscription. */
   isPaused(stream: StreamName): boolean {
     return this.#streams.get(stream)?.phase === "paused";
@@ -305,7 +310,8 @@ export class Sequencer {
     // The id goes with the offset (DESIGN §8): the server checks it on resume.
     s.position = { epoch: s.position.epoch, offset, id };
     const step = this.#pull(s, {});
-    const result: DeliveredStep = { position: { ...s.position } };
+    // A new object per delivery, never changed after: handed out as is.
+    const result: DeliveredStep = { position: s.position };
     if (step.fetch) result.fetch = step.fetch;
     return result;
   }
