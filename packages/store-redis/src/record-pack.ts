@@ -2,8 +2,8 @@ import { type PackedPage, pageCut } from "@assured/core/store";
 import { nameStart, payloadStarts, storedId, storedTime } from "./record-blob.js";
 
 /**
- * Packs stored events `blobs[start…]` (consecutive offsets from `offset`) for the wire, as
- * `packRecords` packs what `decodeRecords` makes of them, cut after `maxBytes` of payloads (the
+ * Packs stored events `blobs[start…]` (consecutive offsets from `offset`) as `[offset, id, name,
+ * length, time]` records and their payloads, as `read` gives them, cut after `maxBytes` of payloads (the
  * first event always fits). No record objects: each event's id, name and time are read from
  * its stored form, and its payload is copied once, into the page's buffer. Events past the cut
  * are only checked (a missing one or a wrong layout is `STORE_CORRUPT`, as for `read`).
