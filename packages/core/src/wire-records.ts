@@ -45,12 +45,6 @@ export function packRecords(
 ): WirePage {
   let total = 0;
   for (const record of records) total += record.payload.byteLength;
-  const payloads = new Uint8Array(total);
-  let at = 0;
-  for (const record of records) {
-    payloads.set(record.payload, at);
-    at += record.payload.byteLength;
-  }
   return packColumns(
     records.length,
     {
@@ -60,7 +54,15 @@ export function packRecords(
       payloadLength: (i) => records[i]!.payload.byteLength,
       time: (i) => records[i]!.time,
     },
-    payloads,
+    total,
+    (column) => {
+      // Each payload copied once, straight into the column.
+      let at = 0;
+      for (const record of records) {
+        column.set(record.payload, at);
+        at += record.payload.byteLength;
+      }
+    },
     inlineMaxBytes,
   );
 }
@@ -84,7 +86,8 @@ export function packWireRecords(
       payloadLength: (i) => records[i]![3],
       time: (i) => records[i]![4],
     },
-    payloads,
+    payloads.byteLength,
+    (column) => column.set(payloads, 0),
     inlineMaxBytes,
   );
 }
@@ -99,10 +102,12 @@ function varintSize(value: number): number {
   return size;
 }
 
+/** Packs `count` records read through `read`; `writePayloads` puts their `payloadBytes` at the column's start. */
 function packColumns(
   count: number,
   read: FieldReader,
-  payloads: Uint8Array,
+  payloadBytes: number,
+  writePayloads: (column: Uint8Array) => void,
   inlineMaxBytes: number,
 ): WirePage {
   const first = count === 0 ? 0 : read.offset(0);
@@ -110,7 +115,7 @@ function packColumns(
   const nameIndex = new Map<string, number>();
   const indexes = new Uint32Array(count);
   const ids: string[] = new Array(count);
-  let size = payloads.byteLength;
+  let size = payloadBytes;
   for (let i = 0; i < count; i++) {
     if (read.offset(i) !== first + i) {
       // The wire carries only the first offset: a page that skips one would be misnumbered.
@@ -133,9 +138,9 @@ function packColumns(
       TIME_BYTES + varintSize(id.length) + varintSize(index) + varintSize(read.payloadLength(i));
   }
   const column = new Uint8Array(size);
-  column.set(payloads, 0);
+  writePayloads(column);
   const view = new DataView(column.buffer);
-  let at = payloads.byteLength;
+  let at = payloadBytes;
   const varint = (value: number) => {
     while (value >= 128) {
       column[at++] = (value % 128) | 128;
@@ -153,7 +158,7 @@ function packColumns(
   return {
     first,
     count,
-    bytes: payloads.byteLength,
+    bytes: payloadBytes,
     ids: ids.join(""),
     names,
     columns: toWirePayloads(column, inlineMaxBytes),
@@ -175,11 +180,4 @@ export interface UnpackedRecords {
 export function unpackRecords(stream: StreamName, wire: unknown): UnpackedRecords {
   const page = readWirePage(wire);
   return { records: recordsOf(stream, page), payloads: page.payloads };
-}
-
-/** The payload bytes wire records (`[offset, id, name, length, time]`) announce (their lengths added up). */
-export function wirePayloadBytes(records: readonly WireRecord[]): number {
-  let total = 0;
-  for (const record of records) total += record[3];
-  return total;
 }

@@ -1,4 +1,5 @@
-import { type WireRecord, wirePayloadBytes } from "@assured/core/protocol";
+import type { EventRecord } from "@assured/core";
+import type { WireRecord } from "@assured/core/protocol";
 import { type ConnectionMeter, connectionMeter, disposeConnectionMeter } from "./backlog-guard.js";
 import { type Grant, SocketBudget } from "./byte-budget.js";
 import type { ServerContext } from "./context.js";
@@ -67,11 +68,16 @@ export function frameReservation(maxBatchBytes: number, records: number): number
 }
 
 /**
- * What a page of wire records (`[offset, id, name, length, time]`) and their payloads cost in a
- * fetch reply or first page, in bytes (an estimate of the wire size).
+ * What records (as `read` gives them, or `[offset, id, name, length, time]` as a store packs
+ * them) cost in a fetch reply or first page, in bytes (an estimate of the wire size).
  */
-export function pageBytes(records: readonly WireRecord[]): number {
-  let bytes = wirePayloadBytes(records);
-  for (const [, id, name] of records) bytes += id.length + name.length + RECORD_OVERHEAD_BYTES;
+export function pageBytes(records: readonly EventRecord[] | readonly WireRecord[]): number {
+  let bytes = 0;
+  for (const record of records) {
+    bytes += Array.isArray(record)
+      ? record[1].length + record[2].length + record[3]
+      : record.id.length + record.name.length + record.payload.byteLength;
+    bytes += RECORD_OVERHEAD_BYTES;
+  }
   return bytes;
 }

@@ -5,6 +5,7 @@ import {
   type HeadsReply,
   type HistoryReply,
   type HistoryRequest,
+  packRecords,
   packWireRecords,
   type WirePage,
   type WireRecord,
@@ -30,12 +31,11 @@ export interface BudgetedPage {
   head: number;
   earliest: number;
   /**
-   * At most the asked limit and `maxBatchBytes` of payloads (the first record always fits),
-   * as a store packs them (`EventStore.readPacked`).
+   * At most the asked limit and `maxBatchBytes` of payloads (the first record always fits), in
+   * their wire form, packed once.
    */
-  records: WireRecord[];
-  /** Their payloads, concatenated in record order. */
-  payloads: Uint8Array;
+  records: WirePage;
+  /** What the page costs in the byte budgets (`pageBytes`). */
   bytes: number;
   /** Call right after emitting the page: its bytes are given back once written. */
   sent(): void;
@@ -43,31 +43,23 @@ export interface BudgetedPage {
   drop(): void;
 }
 
-/** What a read of the log gives to send: the log's state and the records chosen from it, packed. */
-type PageRead = () => Promise<{
-  page: StreamHead;
-  records: WireRecord[];
-  payloads: Uint8Array;
-}>;
+/**
+ * What a read of the log gives to send: the log's state, the records chosen from it in their
+ * wire form, and what they cost in bytes.
+ */
+type PageRead = () => Promise<{ page: StreamHead; records: WirePage; bytes: number }>;
 
-/** `records` packed as a store's `readPacked` packs them. */
-function packed(page: StreamHead, records: readonly EventRecord[]) {
-  let total = 0;
-  for (const record of records) total += record.payload.byteLength;
-  const payloads = new Uint8Array(total);
-  const wire: WireRecord[] = new Array(records.length);
-  let at = 0;
-  for (const [i, { offset, id, name, payload, time }] of records.entries()) {
-    payloads.set(payload, at);
-    at += payload.byteLength;
-    wire[i] = [offset, id, name, payload.byteLength, time];
-  }
-  return { page, records: wire, payloads };
-}
-
-/** A budgeted page's records in their wire form (`WirePage`). */
-export function wirePage(page: Pick<BudgetedPage, "records" | "payloads">): WirePage {
-  return packWireRecords(page.records, page.payloads);
+/** `records` (as `read` gives them, or as a store packed them) in their wire form, and their cost. */
+function packed(
+  page: StreamHead,
+  records: readonly EventRecord[] | readonly WireRecord[],
+  payloads?: Uint8Array,
+) {
+  const wire =
+    payloads === undefined
+      ? packRecords(records as readonly EventRecord[])
+      : packWireRecords(records as readonly WireRecord[], payloads);
+  return { page, records: wire, bytes: pageBytes(records) };
 }
 
 /**
@@ -94,9 +86,7 @@ export function readBudgetedPage(
       // A store that packs pages itself copies each payload once, into the page.
       if (ctx.store.readPacked !== undefined) {
         const page = await ctx.store.readPacked(stream, { after, limit, maxBytes: maxBatchBytes });
-        if (after === 0 || page.epoch === epoch) {
-          return { page, records: page.records, payloads: page.payloads };
-        }
+        if (after === 0 || page.epoch === epoch) return packed(page, page.records, page.payloads);
         return packed(page, []);
       }
       const page = await ctx.store.read(stream, { after, limit });
@@ -143,8 +133,7 @@ async function readBudgeted(
       grant.release();
       return undefined;
     }
-    const { page, records, payloads } = await read();
-    const bytes = pageBytes(records);
+    const { page, records, bytes } = await read();
     if (budget.clamp(bytes) <= grant.bytes) grant.shrink(bytes);
     else {
       // A record larger than the reservation (written under larger limits): wait for its size.
@@ -157,7 +146,6 @@ async function readBudgeted(
       head: page.head,
       earliest: page.earliest,
       records,
-      payloads,
       bytes,
       sent: () =>
         releaseWhenWritten(ctx, socket, held, meterOf(ctx, socket).mark(), performance.now()),
@@ -280,13 +268,13 @@ async function answerRead(
     return;
   }
   if (page === undefined) return; // the socket is gone: nobody to answer
-  ctx.metrics.fetched(page.records.length, page.bytes);
+  ctx.metrics.fetched(page.records.count, page.bytes);
   ack({
     ok: true,
     epoch: page.epoch,
     head: page.head,
     earliest: page.earliest,
-    records: wirePage(page),
+    records: page.records,
   });
   page.sent();
 }

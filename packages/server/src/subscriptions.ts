@@ -1,6 +1,7 @@
 import { AssuredError } from "@assured/core";
 import {
   FRAMES,
+  packRecords,
   ROOM_PREFIX,
   type SubscribedFrame,
   type SubscribeRequest,
@@ -12,7 +13,7 @@ import { type CatchUp, pendingCatchUp, startCatchUp } from "./catch-up-pacing.js
 import type { ServerContext } from "./context.js";
 import { decideOutcome } from "./outcome.js";
 import { rateLimited, replayCost } from "./rate-limit.js";
-import { readBudgetedPage, wirePage } from "./reads.js";
+import { readBudgetedPage } from "./reads.js";
 import { idAtStart, recordAtPosition } from "./resume-reads.js";
 import {
   type SocketState,
@@ -120,18 +121,19 @@ async function evaluate(
         : undefined;
     if (limit > 0 && page === undefined) throw superseded();
     // Records of the page only when the log is the one judged (not reset or trimmed meanwhile).
-    const first = page?.records[0];
-    const wire =
-      page !== undefined && page.epoch === streamLog.epoch && first?.[0] === outcome.start + 1
-        ? { records: page.records, payloads: page.payloads }
-        : { records: [], payloads: new Uint8Array(0) };
-    const { records } = wire;
+    const records =
+      page !== undefined &&
+      page.epoch === streamLog.epoch &&
+      page.records.count > 0 &&
+      page.records.first === outcome.start + 1
+        ? page.records
+        : packRecords([]);
     if (!isCurrent()) {
       page?.drop();
       throw superseded();
     }
     // The page is work the client asked for: paid before anything is sent (G11).
-    if (byClient && !ctx.rate.charge(state.bucket, replayCost(records.length))) {
+    if (byClient && !ctx.rate.charge(state.bucket, replayCost(records.count))) {
       page?.drop();
       throw rateLimited();
     }
@@ -143,13 +145,13 @@ async function evaluate(
       start: outcome.start,
       head: streamLog.head,
       ...(startId === undefined ? {} : { startId }),
-      records: wirePage(wire),
+      records,
     };
     socket.emit(FRAMES.subscribed, frame);
     page?.sent();
     // The rest of `(start, head]` is pulled by fetches paid after they are answered.
-    startCatchUp(catchUp, streamLog.epoch, outcome.start + records.length, streamLog.head);
-    if (records.length > 0) ctx.metrics.replayed(records.length, page?.bytes ?? 0);
+    startCatchUp(catchUp, streamLog.epoch, outcome.start + records.count, streamLog.head);
+    if (records.count > 0) ctx.metrics.replayed(records.count, page?.bytes ?? 0);
     held.value = true;
     // The outcome stays with the subscription while it lasts: without the page, which would
     // keep a page of records per subscription in memory.
@@ -159,7 +161,7 @@ async function evaluate(
       socket.id,
       stream,
       settled,
-      records.length,
+      records.count,
     );
     return settled;
   } catch (error) {
