@@ -6,6 +6,7 @@ import {
   lastCheckedHadBinary,
   MAX_PAYLOAD_DEPTH,
 } from "./msgpack-bounds.js";
+import { decodeLongStringsNatively } from "./msgpack-strings.js";
 
 /**
  * The payload codec: any value Socket.IO can carry — JSON values plus binary (`Buffer`,
@@ -102,6 +103,7 @@ const encoder = new Encoder({
   maxDepth: MAX_PAYLOAD_DEPTH,
 });
 const decoder = new Decoder({ extensionCodec: extensions });
+decodeLongStringsNatively(decoder);
 
 /**
  * Encodes a value to payload bytes.
