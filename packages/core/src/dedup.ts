@@ -1,3 +1,4 @@
+import { unwatchAbort, watchAbort } from "./abort-watch.js";
 import { claimMany, completeMany } from "./dedup-batch.js";
 import type {
   BatchItemResult,
@@ -204,13 +205,63 @@ export function runOnce(
   return runOnceTracked(store, key, fingerprint, handler, options, {});
 }
 
-async function runOnceTracked(
+/**
+ * `runOnce` with the `Deduplicator`'s hooks. A key claimed ahead whose claim is already known
+ * (the usual case for a socket's queued messages) runs at once, without the claim loop's own
+ * promise.
+ */
+function runOnceTracked(
   store: DedupStore,
   key: string,
   fingerprint: string,
   handler: DedupHandler,
   options: RunOnceOptions,
   hooks: RunHooks,
+): Promise<DedupOutcome> {
+  const known = hooks.ahead?.takeNow();
+  const signal = hooks.signal ?? options.signal;
+  if (known === undefined || known === "pending" || known.claim.status !== "claimed") {
+    return claimAndRun(store, key, fingerprint, handler, options, hooks, known);
+  }
+  if (signal?.aborted) {
+    // As the claim loop does: the claim made ahead is released, the run gives up.
+    known.held?.keeper.lose(abandonReason(signal));
+    return Promise.reject(abandonReason(signal));
+  }
+  const { leaseMs, ttlMs } = options;
+  try {
+    assertPositiveInteger(leaseMs, "leaseMs");
+    assertPositiveInteger(ttlMs, "ttlMs");
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  const timers = options.timers ?? monotonicLeaseTimers;
+  const renewEveryMs = options.renewEveryMs ?? Math.max(1, Math.floor(leaseMs / 3));
+  const { claim } = known;
+  return runClaimed(store, { key, token: claim.token, fencingToken: claim.fencingToken }, handler, {
+    ttlMs,
+    lease: { leaseMs, renewEveryMs, claimedAt: timers.now(), timers },
+    held: known.held,
+    signal,
+    onClaimed: hooks.onClaimed,
+    complete: hooks.complete ?? ((k, token, response, o) => store.complete(k, token, response, o)),
+    onHandled: hooks.onHandled,
+  });
+}
+
+/**
+ * The claim loop of `runOnceTracked`: claims (or uses the answer `first` of the claim made
+ * ahead, already taken), then runs, returns the stored response, waits for a pending copy, or
+ * refuses a conflict.
+ */
+async function claimAndRun(
+  store: DedupStore,
+  key: string,
+  fingerprint: string,
+  handler: DedupHandler,
+  options: RunOnceOptions,
+  hooks: RunHooks,
+  first: ReturnType<AheadClaim["takeNow"]>,
 ): Promise<DedupOutcome> {
   const { leaseMs, ttlMs } = options;
   const owner = hooks.owner ?? options.owner;
@@ -237,7 +288,7 @@ async function runOnceTracked(
     const claimedAt = timers.now();
     // A claim made ahead answers for the first claim when it is final (claimed with its lease
     // still held, done, conflict); anything else (pending, an error) is claimed again now.
-    const known = ahead?.takeNow();
+    const known = ahead === undefined ? undefined : first;
     const taken = known === "pending" ? await ahead!.take() : known;
     ahead = undefined;
     if (taken !== undefined) {
@@ -333,7 +384,7 @@ async function runClaimed(
     giveUp();
     throw keeper.lost;
   }
-  signal?.addEventListener("abort", giveUp, { once: true });
+  if (signal !== undefined) watchAbort(signal, giveUp);
   let response: StoredResponse;
   try {
     // The signal is made when the handler reads it (an AbortController per message is costly).
@@ -356,7 +407,7 @@ async function runClaimed(
     await release();
     throw error;
   } finally {
-    signal?.removeEventListener("abort", giveUp);
+    if (signal !== undefined) unwatchAbort(signal, giveUp);
   }
   keeper.stop();
   if (keeper.lost !== undefined) throw keeper.lost;

@@ -15,6 +15,7 @@ type Audience = "app" | "store" | "protocol" | "internal";
  * none). A new module fails the test until it is given an audience here and in an entry file.
  */
 const AUDIENCES: Record<string, Audience | [Audience, Record<string, Audience>]> = {
+  "abort-watch": "internal",
   "append-entries": "store",
   backoff: "protocol",
   "client-locks": "protocol",
@@ -46,6 +47,7 @@ const AUDIENCES: Record<string, Audience | [Audience, Record<string, Audience>]>
   "metrics-meter": "protocol",
   "message-batch": "protocol",
   "msgpack-bounds": "protocol",
+  "msgpack-strings": "internal",
   "optional-driver": "store",
   "page-cut": "store",
   outbox: "protocol",

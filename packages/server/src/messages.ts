@@ -193,7 +193,11 @@ export class MessageDispatcher {
       for (let next = state.queue.shift(); next !== undefined; next = state.queue.shift()) {
         state.queuedBytes = Math.max(0, state.queuedBytes - next.bytes);
         this.#ctx.metrics.queued(-1);
-        await next.run().catch((error) => log("reply failed on socket %s: %o", socket.id, error));
+        try {
+          await next.run();
+        } catch (error) {
+          log("reply failed on socket %s: %o", socket.id, error);
+        }
       }
     } finally {
       state.busy = false;
@@ -323,12 +327,16 @@ export class MessageDispatcher {
     const previous = state.lastReply;
     const replied = (async () => {
       try {
-        this.#handle(socket, message, fingerprint, arrivedAt, giveUp.signal, {
-          ahead,
-          onHandled,
-        }).then(answer, fail);
+        try {
+          this.#handle(socket, message, fingerprint, arrivedAt, giveUp.signal, {
+            ahead,
+            onHandled,
+          }).then(answer, fail);
+        } catch (error) {
+          fail(error);
+        }
         const reply = await answered;
-        await previous;
+        if (previous !== undefined) await previous;
         ack(reply);
       } finally {
         this.#turns.delete(turn);
@@ -371,7 +379,8 @@ export class MessageDispatcher {
     return timer;
   }
 
-  async #handle(
+  /** A message's turn once its claim is known: refused, undecodable, or run (`#run`). */
+  #handle(
     socket: AnySocket,
     message: MessageFrame,
     fingerprint: string,
@@ -381,7 +390,9 @@ export class MessageDispatcher {
   ): Promise<MessageReply> {
     const state = stateOf(socket, this.#ctx.limits);
     const refusal = state.retryBarrier.atTurn(message.seq);
-    if (refusal !== undefined) return { id: message.id, ok: false, error: refusal };
+    if (refusal !== undefined) {
+      return Promise.resolve({ id: message.id, ok: false, error: refusal });
+    }
     // Decoded at its turn, not at arrival: only the running message's data is in memory.
     let data: unknown;
     try {
@@ -398,14 +409,9 @@ export class MessageDispatcher {
         error: this.#ctx.answer(error, where),
       };
       state.retryBarrier.note(message.seq, reply.error);
-      return reply;
+      return Promise.resolve(reply);
     }
-    const reply = await this.#run(socket, message, fingerprint, data, arrivedAt, giveUp, claim);
-    state.retryBarrier.note(
-      message.seq,
-      reply.ok || reply.stored === true ? undefined : reply.error,
-    );
-    return reply;
+    return this.#run(socket, message, fingerprint, data, arrivedAt, giveUp, claim);
   }
 
   /**
@@ -414,7 +420,8 @@ export class MessageDispatcher {
    * claimed like any message with a handler that refuses (`EXPIRED`), whose claim `runOnce`
    * releases at once. A stored answer (or a copy still running) is returned as for any
    * duplicate; otherwise the reply is `EXPIRED` and nothing ran. `giveUp` aborts at
-   * `handlerTimeoutMs`: the run is abandoned (its claim released, nothing stored).
+   * `handlerTimeoutMs`: the run is abandoned (its claim released, nothing stored). The reply is
+   * noted in the socket's retry barrier (G10) before it is returned.
    */
   async #run(
     socket: AnySocket,
@@ -428,9 +435,10 @@ export class MessageDispatcher {
     const { id, seq, name } = message;
     const state = stateOf(socket, this.#ctx.limits);
     // What the handler threw, reported once as `handler` (not again as a store failure).
-    const thrown = new Set<unknown>();
+    const thrown: Thrown = { errors: undefined };
     // Whether the message reached the dedup store (not refused before: identify failed).
     let looked = false;
+    let reply: MessageReply;
     const expired = expiredError(
       message,
       performance.now() - arrivedAt,
@@ -442,7 +450,7 @@ export class MessageDispatcher {
       const handler = this.#handlers.get(name)!;
       const { maxDedupEntriesPerPrincipal: maxEntries } = this.#ctx.limits;
       const failed = (error: unknown) => {
-        thrown.add(error);
+        (thrown.errors ??= []).push(error);
         this.#ctx.metrics.handlerError(name);
         this.#ctx.report({
           kind: "handler",
@@ -491,28 +499,41 @@ export class MessageDispatcher {
       this.#ctx.metrics.dedupOutcome(outcome.duplicate ? "duplicate" : "claimed");
       if (outcome.duplicate) log("message %s of %o answered from the dedup store", id, principal);
       else if (!outcome.stored) log("response of message %s could not be stored", id);
-      return toReply(id, outcome.response);
+      reply = toReply(id, outcome.response);
     } catch (error) {
       if (looked) this.#ctx.metrics.dedupOutcome(dedupFailure(error, expired, thrown));
-      if (!(error instanceof AssuredError)) log("message %s failed: %o", id, error);
-      // A message refused again and again (its dedup entry stuck, the store down) shows here.
-      else if (error !== expired)
-        log("message %s of seq %d: %s %s", id, seq, error.code, error.message);
-      if (expired !== undefined && error === expired) {
-        log("message %s of seq %d expired: %o", id, seq, expired.details);
-      }
-      if (isAssuredError(error, "LEASE_LOST")) return { id, ok: false, error: leaseLost(id) };
-      if (isAssuredError(error, "QUOTA_EXCEEDED")) {
-        // An expired message holds no entry (a stored one is answered whatever the quota).
-        return { id, ok: false, error: expired?.toJSON() ?? this.#quota() };
-      }
-      const where = { operation: "message", socket, message: { id, name } };
-      return {
-        id,
-        ok: false,
-        error: thrown.has(error) ? toErrorData(error) : this.#ctx.answer(error, where),
-      };
+      reply = this.#failedReply(error, socket, message, expired, thrown);
     }
+    state.retryBarrier.note(seq, reply.ok || reply.stored === true ? undefined : reply.error);
+    return reply;
+  }
+
+  /** The reply to a message whose run rejected (`#run`), logged. */
+  #failedReply(
+    error: unknown,
+    socket: AnySocket,
+    { id, seq, name }: MessageFrame,
+    expired: AssuredError | undefined,
+    thrown: Thrown,
+  ): MessageReply {
+    if (!(error instanceof AssuredError)) log("message %s failed: %o", id, error);
+    // A message refused again and again (its dedup entry stuck, the store down) shows here.
+    else if (error !== expired)
+      log("message %s of seq %d: %s %s", id, seq, error.code, error.message);
+    if (expired !== undefined && error === expired) {
+      log("message %s of seq %d expired: %o", id, seq, expired.details);
+    }
+    if (isAssuredError(error, "LEASE_LOST")) return { id, ok: false, error: leaseLost(id) };
+    if (isAssuredError(error, "QUOTA_EXCEEDED")) {
+      // An expired message holds no entry (a stored one is answered whatever the quota).
+      return { id, ok: false, error: expired?.toJSON() ?? this.#quota() };
+    }
+    const where = { operation: "message", socket, message: { id, name } };
+    return {
+      id,
+      ok: false,
+      error: wasThrown(thrown, error) ? toErrorData(error) : this.#ctx.answer(error, where),
+    };
   }
 
   /** The final error for a message beyond its principal's dedup quota, saying what to do. */
@@ -585,12 +606,21 @@ function leaseLost(id: string): AssuredErrorData {
  * error (`claimed`), too old to run, another message under its id, its sender's quota, or a
  * failure of the claim (store, lease, timeout).
  */
-function dedupFailure(error: unknown, expired: unknown, thrown: Set<unknown>): DedupOutcome {
-  if (thrown.has(error)) return "claimed";
+function dedupFailure(error: unknown, expired: unknown, thrown: Thrown): DedupOutcome {
+  if (wasThrown(thrown, error)) return "claimed";
   if (expired !== undefined && error === expired) return "expired";
   if (isAssuredError(error, "IDEMPOTENCY_CONFLICT")) return "conflict";
   if (isAssuredError(error, "QUOTA_EXCEEDED")) return "quota";
   return "failed";
+}
+
+/** What a message's handler threw during its run (rarely anything: no collection per message). */
+interface Thrown {
+  errors: unknown[] | undefined;
+}
+
+function wasThrown(thrown: Thrown, error: unknown): boolean {
+  return thrown.errors?.includes(error) === true;
 }
 
 function toReply(id: string, response: StoredResponse): MessageReply {
