@@ -11,7 +11,7 @@ import type {
 } from "./dedup-store.js";
 import { MAX_DEDUP_BATCH } from "./dedup-store-arguments.js";
 import { AssuredError, isAssuredError, toStoreError } from "./errors.js";
-import { GroupWriter } from "./group-writer.js";
+import { type GroupReceiver, GroupWriter } from "./group-writer.js";
 import { LeaseKeeper, type LeaseTimers, monotonicLeaseTimers } from "./lease-keeper.js";
 import { assertPositiveInteger } from "./validate.js";
 
@@ -448,11 +448,6 @@ export function conflictError(): AssuredError {
   );
 }
 
-function unwrap<T>(result: BatchItemResult<T>): T {
-  if (result.status === "fulfilled") return result.value;
-  throw result.reason;
-}
-
 /** Most turns of the event loop a dedup write waits while more keep coming (`GroupCommit.maxTurns`). */
 const DEDUP_GROUP_TURNS = 32;
 /** Most bytes of responses in one `completeMany` group (a larger response goes alone). */
@@ -480,54 +475,69 @@ function batchWriter<Request, Result>(
   });
 }
 
+/** The lease a claim made ahead holds from its answer on. */
+type AheadLease = { leaseMs: number; renewEveryMs: number; claimedAt: number; timers: LeaseTimers };
+
+/** A claim made ahead, as its answer left it: the claim and the lease kept since. */
+type AheadAnswer = { claim: ClaimResult; held: HeldLease | undefined };
+
 /**
  * A key claimed ahead of its run (`Deduplicator.claimAhead`). Once claimed, its lease is renewed
- * from the claim on; `take()` hands the claim to the run, `discard()` gives it up.
+ * from the claim on; `take()` hands the claim to the run, `discard()` gives it up. It hears its
+ * answer from the claim group itself (`GroupReceiver`): no promise per claim unless a run waits
+ * for an answer not known yet.
  */
-export class AheadClaim {
+export class AheadClaim implements GroupReceiver<BatchItemResult<ClaimResult>> {
   readonly key: string;
   readonly #store: DedupStore;
-  readonly #answer: Promise<{ claim: ClaimResult; held: HeldLease | undefined } | undefined>;
+  readonly #lease: AheadLease | undefined;
   #discarded = false;
   #taken = false;
   #held: HeldLease | undefined;
   #token: string | undefined;
-  /** The answer once `#answer` resolved. */
-  #known: { answer: { claim: ClaimResult; held: HeldLease | undefined } | undefined } | undefined;
+  /** The answer once known (`undefined` inside: no usable answer, the run claims). */
+  #known: { answer: AheadAnswer | undefined } | undefined;
+  /** A run waiting in `take()` for the answer. */
+  #waiter: ((answer: AheadAnswer | undefined) => void) | undefined;
   /** Called once, when the claim is taken or discarded (the `Deduplicator` forgets it). */
   readonly #onSettled: (() => void) | undefined;
 
+  /**
+   * `lease` undefined: a copy that claims nothing ahead (its run claims); otherwise the claim is
+   * submitted by the caller with this object as its receiver.
+   */
   constructor(
     store: DedupStore,
     key: string,
-    /** The claim's answer; undefined for a copy that claims nothing ahead (its run claims). */
-    result: Promise<BatchItemResult<ClaimResult>> | undefined,
-    lease:
-      | { leaseMs: number; renewEveryMs: number; claimedAt: number; timers: LeaseTimers }
-      | undefined,
+    lease: AheadLease | undefined,
     onSettled?: () => void,
   ) {
     this.key = key;
     this.#store = store;
+    this.#lease = lease;
     this.#onSettled = onSettled;
-    if (result === undefined || lease === undefined) {
-      this.#answer = Promise.resolve(undefined);
-      this.#known = { answer: undefined };
-      return;
-    }
-    this.#answer = result.then((item) => {
-      const answer = this.#answered(item, lease);
-      this.#known = { answer };
-      return answer;
-    });
+    if (lease === undefined) this.#known = { answer: undefined };
   }
 
-  #answered(
-    item: BatchItemResult<ClaimResult>,
-    lease: { leaseMs: number; renewEveryMs: number; claimedAt: number; timers: LeaseTimers },
-  ): { claim: ClaimResult; held: HeldLease | undefined } | undefined {
-    if (item.status === "rejected") return undefined;
-    const claim = item.value;
+  /** The claim group's answer (called by the `Deduplicator`'s claim writer). */
+  resolved(item: BatchItemResult<ClaimResult>): void {
+    this.#learn(item.status === "rejected" ? undefined : this.#answered(item.value));
+  }
+
+  /** The claim group failed: the run claims again (called by the claim writer). */
+  rejected(): void {
+    this.#learn(undefined);
+  }
+
+  #learn(answer: AheadAnswer | undefined): void {
+    if (this.#known !== undefined) return;
+    this.#known = { answer };
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.(answer);
+  }
+
+  #answered(claim: ClaimResult): AheadAnswer | undefined {
     if (claim.status !== "claimed") return { claim, held: undefined };
     this.#token = claim.token;
     if (this.#discarded) {
@@ -535,7 +545,7 @@ export class AheadClaim {
       return undefined;
     }
     // Until a run takes it over, a lost lease only gives the key up.
-    this.#held = holdLease(this.#store, this.key, claim.token, lease, () => this.#release());
+    this.#held = holdLease(this.#store, this.key, claim.token, this.#lease!, () => this.#release());
     return { claim, held: this.#held };
   }
 
@@ -543,7 +553,7 @@ export class AheadClaim {
    * `take()` without waiting, when the claim's answer is already known (usually: claims made
    * ahead are answered before their message's turn); `pending` when it is not known yet.
    */
-  takeNow(): { claim: ClaimResult; held: HeldLease | undefined } | undefined | "pending" {
+  takeNow(): AheadAnswer | undefined | "pending" {
     if (this.#taken || this.#discarded) return undefined;
     if (this.#known === undefined) return "pending";
     this.#taken = true;
@@ -555,11 +565,17 @@ export class AheadClaim {
    * The claim for the run: its answer when final (claimed with the lease still held, done,
    * conflict), else undefined (pending, an error, a lost lease: the run claims again). Once.
    */
-  async take(): Promise<{ claim: ClaimResult; held: HeldLease | undefined } | undefined> {
+  async take(): Promise<AheadAnswer | undefined> {
     if (this.#taken || this.#discarded) return undefined;
     this.#taken = true;
     this.#onSettled?.();
-    return usable(await this.#answer);
+    const known = this.#known;
+    if (known !== undefined) return usable(known.answer);
+    return usable(
+      await new Promise<AheadAnswer | undefined>((resolve) => {
+        this.#waiter = resolve;
+      }),
+    );
   }
 
   /** Gives the claim up unless a run took it: a key still held is released now. Idempotent. */
@@ -627,7 +643,16 @@ export class Deduplicator {
   /** Responses of runs, written together (`completeMany`); only with a store that has batches. */
   readonly #completes: GroupWriter<CompleteRequest, BatchItemResult<boolean>> | undefined;
   readonly #groupedComplete: Complete = (key, token, response, options) =>
-    this.#completes!.submit({ key, token, response, options }).then(unwrap);
+    new Promise<boolean>((resolve, reject) => {
+      this.#completes!.submitTo(
+        { key, token, response, options },
+        {
+          resolved: (item) =>
+            item.status === "fulfilled" ? resolve(item.value) : reject(item.reason),
+          rejected: reject,
+        },
+      );
+    });
 
   constructor(
     store: DedupStore,
@@ -705,22 +730,17 @@ export class Deduplicator {
     // earlier copy wait for a claim queued behind it, and a copy sent again and again would
     // keep the key from it until the resends stop.
     if (copies > 0 || this.#inFlight.has(key)) {
-      return new AheadClaim(this.#store, key, undefined, undefined, forget);
+      return new AheadClaim(this.#store, key, undefined, forget);
     }
     const { leaseMs } = this.#options;
     const timers = this.#options.timers ?? monotonicLeaseTimers;
     const renewEveryMs = this.#options.renewEveryMs ?? Math.max(1, Math.floor(leaseMs / 3));
     const options =
       owner === undefined ? { leaseMs, fingerprint } : { leaseMs, fingerprint, owner };
-    const claimedAt = timers.now();
-    const result = this.#claims.submit({ key, options }).catch(
-      (error: unknown): BatchItemResult<ClaimResult> => ({
-        status: "rejected",
-        reason: toStoreError(error, "dedup batch"),
-      }),
-    );
-    const lease = { leaseMs, renewEveryMs, claimedAt, timers };
-    return new AheadClaim(this.#store, key, result, lease, forget);
+    const lease = { leaseMs, renewEveryMs, claimedAt: timers.now(), timers };
+    const ahead = new AheadClaim(this.#store, key, lease, forget);
+    this.#claims.submitTo({ key, options }, ahead);
+    return ahead;
   }
 
   /** Number of keys currently running in this process. */

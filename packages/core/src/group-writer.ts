@@ -35,11 +35,16 @@ export interface GroupWriterOptions<Request, Result, Key = undefined> {
   maxWaiting?: { weight: number; option: string };
 }
 
+/** Who hears a request's outcome (`submitTo`): its result, or why its group failed. */
+export interface GroupReceiver<Result> {
+  resolved(result: Result): void;
+  rejected(error: unknown): void;
+}
+
 interface Pending<Request, Result> {
   request: Request;
   weight: number;
-  resolve(result: Result): void;
-  reject(error: unknown): void;
+  receiver: GroupReceiver<Result>;
 }
 
 /**
@@ -92,10 +97,21 @@ export class GroupWriter<Request, Result, Key = undefined> {
    * @throws (rejects) AssuredError `LIMIT_EXCEEDED` beyond `maxWaiting`; the store error of a failed write.
    */
   submit(request: Request): Promise<Result> {
+    return new Promise<Result>((resolve, reject) => {
+      this.submitTo(request, { resolved: resolve, rejected: reject });
+    });
+  }
+
+  /**
+   * `submit` without a promise: `receiver` hears the request's result or error once its group
+   * was written (`rejected` at once, before this returns, beyond `maxWaiting`). For callers that
+   * submit a request per message and keep their own state.
+   */
+  submitTo(request: Request, receiver: GroupReceiver<Result>): void {
     const weight = this.#weightOf(request);
     const limit = this.#maxWaiting;
     if (limit !== undefined && this.#waitingWeight + weight > limit.weight) {
-      return Promise.reject(
+      receiver.rejected(
         new AssuredError(
           "LIMIT_EXCEEDED",
           `the ${this.#operation} would take what waits to be written beyond ${limit.option} ` +
@@ -103,12 +119,11 @@ export class GroupWriter<Request, Result, Key = undefined> {
           { details: { [limit.option]: limit.weight, waiting: this.#waitingWeight } },
         ),
       );
+      return;
     }
     this.#waitingCount++;
     this.#waitingWeight += weight;
-    return new Promise<Result>((resolve, reject) => {
-      this.#commit.add(this.#keyOf(request), { request, weight, resolve, reject });
-    });
+    this.#commit.add(this.#keyOf(request), { request, weight, receiver });
   }
 
   /** Weight submitted and not settled yet (queued or being written). */
@@ -131,7 +146,7 @@ export class GroupWriter<Request, Result, Key = undefined> {
    * resolves once the writes in flight have settled.
    */
   abandon(reason: unknown): Promise<void> {
-    for (const pending of this.#commit.clear()) this.#settle(pending, () => pending.reject(reason));
+    for (const pending of this.#commit.clear()) this.#settle(pending, false, reason);
     return this.#whenIdle();
   }
 
@@ -171,20 +186,20 @@ export class GroupWriter<Request, Result, Key = undefined> {
       );
       return;
     }
-    group.forEach((pending, i) => {
-      this.#settle(pending, () => pending.resolve(results[i] as Result));
-    });
+    for (let i = 0; i < group.length; i++) this.#settle(group[i]!, true, results[i]);
   }
 
   #fail(group: Pending<Request, Result>[], error: unknown): void {
     const failure = toStoreError(error, this.#operation);
-    for (const pending of group) this.#settle(pending, () => pending.reject(failure));
+    for (const pending of group) this.#settle(pending, false, failure);
   }
 
-  #settle(pending: Pending<Request, Result>, settle: () => void): void {
+  /** Settles one request: resolved with `value` (its result) when `ok`, else rejected with it. */
+  #settle(pending: Pending<Request, Result>, ok: boolean, value: unknown): void {
     this.#waitingCount--;
     this.#waitingWeight -= pending.weight;
-    settle();
+    if (ok) pending.receiver.resolved(value as Result);
+    else pending.receiver.rejected(value);
     if (this.#waitingCount === 0 && this.#idle.length > 0) {
       const idle = this.#idle;
       this.#idle = [];

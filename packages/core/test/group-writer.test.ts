@@ -148,6 +148,37 @@ describe("GroupWriter", () => {
     }
   });
 
+  it("submitTo: a receiver hears its own result or its group's error, LIMIT_EXCEEDED at once", async () => {
+    let fail = false;
+    const { writer, endTurn } = scripted<number>({
+      write: (requests) => {
+        if (fail) throw new Error("connection reset");
+        return requests.map((r) => r.seq * 10);
+      },
+      maxItems: 10,
+      maxTurns: 0,
+      maxWaiting: { weight: 3, option: "maxQueuedEntries" },
+    });
+    const heard: string[] = [];
+    const receiver = (name: string) => ({
+      resolved: (result: number) => heard.push(`${name}=${result}`),
+      rejected: (error: unknown) => heard.push(`${name}!${(error as AssuredError).code}`),
+    });
+    writer.submitTo({ key: "s", seq: 1, weight: 1 }, receiver("a"));
+    writer.submitTo({ key: "s", seq: 2, weight: 1 }, receiver("b"));
+    writer.submitTo({ key: "s", seq: 3, weight: 2 }, receiver("over"));
+    // Refused before anything was written: synchronously.
+    expect(heard).toEqual(["over!LIMIT_EXCEEDED"]);
+    endTurn();
+    expect(heard).toEqual(["over!LIMIT_EXCEEDED", "a=10", "b=20"]);
+    fail = true;
+    writer.submitTo({ key: "s", seq: 4, weight: 1 }, receiver("c"));
+    endTurn();
+    expect(heard.at(-1)).toBe("c!STORE_UNAVAILABLE");
+    expect(writer.waiting).toBe(0);
+    await writer.flush();
+  });
+
   it("maxWaiting: LIMIT_EXCEEDED beyond the weight queued or being written, room once settled", async () => {
     let settle = () => {};
     const { writer, endTurn } = scripted<number>({

@@ -211,24 +211,6 @@ export class MessageDispatcher {
     if (this.#running === 0) for (const resolve of this.#idle.splice(0)) resolve();
   }
 
-  /**
-   * Lets the socket's next message run while `replied` (a handled message's reply, waiting for
-   * its response to be stored) is pending, as long as fewer than `maxUnstoredResponses` of the
-   * socket's replies wait so; otherwise waits until one of them has left.
-   */
-  #moveOn(socket: AnySocket, replied: Promise<void>): Promise<void> | undefined {
-    const state = stateOf(socket, this.#ctx.limits);
-    this.#running++;
-    state.unstored++;
-    void replied.then(() => {
-      state.unstored--;
-      state.unstoredWaiter?.();
-      this.#settled();
-    });
-    if (state.unstored < this.#ctx.limits.maxUnstoredResponses) return undefined;
-    return this.#roomForUnstored(state);
-  }
-
   /** Waits until fewer than `maxUnstoredResponses` of the socket's replies wait for their store writes. */
   async #roomForUnstored(state: SocketState): Promise<void> {
     // One waiter at most: only the socket's drain moves on (no race over every pending reply).
@@ -270,18 +252,34 @@ export class MessageDispatcher {
     const giveUp = state.giveUp;
     // Set once the handler's response is known: the turn then only waits for its store write.
     let handled = false;
-    // Resolved once the handler's response is known, or once the reply left: the turn is over.
-    let moveOn!: () => void;
-    const movable = new Promise<void>((resolve) => {
-      moveOn = resolve;
-    });
-    // The reply: the handler's, or a timeout's when the turn is given up first.
-    let answer!: (reply: MessageReply) => void;
-    let fail!: (error: unknown) => void;
-    const answered = new Promise<MessageReply>((resolve, reject) => {
-      answer = resolve;
-      fail = reject;
-    });
+    // Set once the reply left (or the turn ended without one): the turn is over.
+    let over = false;
+    // Whether this turn counts among the socket's replies waiting for their store writes.
+    let unstored = false;
+    // Wakes the socket's drain, waiting for this turn to be handled or over.
+    let wake: (() => void) | undefined;
+    const finish = () => {
+      if (over) return;
+      over = true;
+      this.#turns.delete(turn);
+      // Not taken by the run (refused at its turn, joined a running copy): released now.
+      ahead?.discard();
+      if (unstored) {
+        state.unstored--;
+        state.unstoredWaiter?.();
+        this.#settled();
+      }
+      wake?.();
+    };
+    // Replies leave in send order: after the socket's earlier replies (which may still wait
+    // for their responses to be stored).
+    const slot = state.replyOrder.open((reply) => {
+      try {
+        ack(reply);
+      } catch (error) {
+        log("reply failed on socket %s: %o", socket.id, error);
+      }
+    }, finish);
     const expire = () => {
       log(
         "message %s took longer than handlerTimeoutMs (%d ms); given up, the queue moves on",
@@ -308,7 +306,7 @@ export class MessageDispatcher {
       });
       const error = timeout.toJSON();
       state.retryBarrier.note(message.seq, error);
-      answer({ id: message.id, ok: false, error });
+      state.replyOrder.answer(slot, { id: message.id, ok: false, error });
     };
     // Monotonic: a step of the wall clock must not time out every running handler (forward) or
     // let a hung one block the socket's queue for the size of the step (backward).
@@ -320,41 +318,38 @@ export class MessageDispatcher {
       // Its answer is final (a result or an application error): the socket's next message,
       // which may run now, does not wait for its retry (G10).
       state.retryBarrier.note(message.seq, undefined);
-      moveOn();
+      wake?.();
     };
-    // Replies leave in send order: after the socket's previous reply (which may still wait
-    // for its response to be stored).
-    const previous = state.lastReply;
-    const replied = (async () => {
-      try {
-        try {
-          this.#handle(socket, message, fingerprint, arrivedAt, giveUp.signal, {
-            ahead,
-            onHandled,
-          }).then(answer, fail);
-        } catch (error) {
-          fail(error);
-        }
-        const reply = await answered;
-        if (previous !== undefined) await previous;
-        ack(reply);
-      } finally {
-        this.#turns.delete(turn);
-        // Not taken by the run (refused at its turn, joined a running copy): released now.
-        ahead?.discard();
-      }
-    })().catch((error: unknown) => log("reply failed on socket %s: %o", socket.id, error));
-    state.lastReply = replied;
-    let done = false;
-    void replied.then(() => {
-      done = true;
-      if (state.lastReply === replied) state.lastReply = undefined;
-      moveOn();
-    });
-    await movable;
-    if (done) return;
-    const waiting = this.#moveOn(socket, replied);
-    if (waiting !== undefined) await waiting;
+    // The reply: the handler's, or a timeout's when the turn is given up first. A run that
+    // fails sends nothing (the client sends the message again) and ends the turn at once.
+    const failed = (error: unknown) => {
+      log("reply failed on socket %s: %o", socket.id, error);
+      finish();
+      state.replyOrder.skip(slot);
+    };
+    try {
+      this.#handle(socket, message, fingerprint, arrivedAt, giveUp.signal, {
+        ahead,
+        onHandled,
+      }).then((reply) => state.replyOrder.answer(slot, reply), failed);
+    } catch (error) {
+      failed(error);
+    }
+    if (!handled && !over) {
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      wake = undefined;
+    }
+    if (over) return;
+    // Handled, its reply waiting for its store write: the socket's next message may run now,
+    // while fewer than `maxUnstoredResponses` of its replies wait so.
+    unstored = true;
+    this.#running++;
+    state.unstored++;
+    if (state.unstored >= this.#ctx.limits.maxUnstoredResponses) {
+      await this.#roomForUnstored(state);
+    }
   }
 
   /** Checks the running turns every `min(handlerTimeoutMs, 1 s)`; stops itself once none runs. */

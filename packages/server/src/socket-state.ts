@@ -11,6 +11,7 @@ import type { SocketBudget } from "./byte-budget.js";
 import type { CatchUp } from "./catch-up-pacing.js";
 import type { AssuredLimits } from "./limits.js";
 import type { ReplyBatcher } from "./reply-batcher.js";
+import { ReplyOrder } from "./reply-order.js";
 import { RetryBarrier } from "./retry-barrier.js";
 import { SendOrder } from "./send-order.js";
 import { fullBucket, type TokenBucket } from "./token-bucket.js";
@@ -67,8 +68,8 @@ export interface SocketState {
   unstored: number;
   /** Wakes the socket's drain waiting for one of `unstored` to leave, when it waits. */
   unstoredWaiter: (() => void) | undefined;
-  /** The socket's latest reply not sent yet: the next one leaves after it (send order). */
-  lastReply: Promise<void> | undefined;
+  /** Replies to the socket's messages, sent in the order their turns began (send order). */
+  replyOrder: ReplyOrder;
   /** Aborts the running turn at `handlerTimeoutMs`; shared by the socket's turns until used. */
   giveUp: AbortController | undefined;
   /** Messages refused with a retryable error and not handled since: later ones wait (G10). */
@@ -114,7 +115,7 @@ export function stateOf(
       busy: false,
       unstored: 0,
       unstoredWaiter: undefined,
-      lastReply: undefined,
+      replyOrder: new ReplyOrder(),
       giveUp: undefined,
       // As many outstanding refusals as messages may queue: more than any sane window.
       retryBarrier: new RetryBarrier(limits.maxQueuedMessages),
