@@ -481,7 +481,7 @@ export class AssuredClient<
     if (this.#closed) throw closedError();
     const sender = this.#sender as OutboxSender;
     const done = sender.wait<R>(message.id);
-    sender.pump();
+    sender.pumpSoon();
     return done;
   }
 

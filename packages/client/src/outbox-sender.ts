@@ -37,6 +37,8 @@ export class OutboxSender {
   /** The deadline `#timer` fires for. */
   #armedAt: number | null = null;
   #stopped = false;
+  /** A `pump` is queued for the end of the current microtasks (`pumpSoon`). */
+  #pumpQueued = false;
 
   constructor(
     socket: Socket,
@@ -66,6 +68,20 @@ export class OutboxSender {
       this.#waiters.set(id, waiter);
     }
     return waiter.promise as Promise<R>;
+  }
+
+  /**
+   * `pump` once the microtasks queued now have run: the emits whose messages one storage write
+   * stored continue one after another, and all of them then leave in one pump (one packet)
+   * instead of each emit walking the window again.
+   */
+  pumpSoon(): void {
+    if (this.#pumpQueued) return;
+    this.#pumpQueued = true;
+    queueMicrotask(() => {
+      this.#pumpQueued = false;
+      this.pump();
+    });
   }
 
   /** Sends what is due and re-arms the one timer. Call after any change. */
