@@ -172,22 +172,22 @@ export class SessionWriter {
       this.#deletes.add(store.messageKey(result.id));
     }
     const sorted = appendInOrder(this.#results, settles, merges);
-    const excess = Math.max(0, sorted.length - maxResults);
-    const kept: ResultEntry[] = [];
-    // Every settled id is in `sorted` once: it is kept unless dropped here (usually few are).
-    const dropped = new Set<string>();
-    sorted.forEach((entry, i) => {
-      if (i < excess || this.#now - entry[1] > resultTtlMs) {
-        this.#deletes.add(store.resultKey(entry[0]));
-        dropped.add(entry[0]);
-      } else {
-        kept.push(entry);
+    // Oldest first: the entries beyond `maxResults` and those past `resultTtlMs` are a prefix.
+    let drop = Math.max(0, sorted.length - maxResults);
+    while (drop < sorted.length && this.#now - sorted[drop]![1] > resultTtlMs) drop++;
+    // Every settled id is in `sorted` once: it is kept unless dropped here (usually none is).
+    let dropped: Set<string> | undefined;
+    if (drop > 0) {
+      dropped = new Set<string>();
+      for (const [id] of sorted.splice(0, drop)) {
+        this.#deletes.add(store.resultKey(id));
+        dropped.add(id);
       }
-    });
-    this.#results = kept;
+    }
+    this.#results = sorted;
     const writes: ResultWrite[] = [];
     for (const result of settles) {
-      if (dropped.has(result.id)) continue;
+      if (dropped?.has(result.id) === true) continue;
       this.#deletes.delete(store.resultKey(result.id));
       writes.push({ result, write: store.resultWrite(result, maxResultBytes) });
     }
@@ -290,11 +290,11 @@ export class SessionWriter {
 /**
  * `[id, finishedAt]` of stored results (oldest first) with new settles and merged entries, oldest
  * first, one entry per id (a settle replaces its id's entry, a merge never does). The usual case
- * — settles in time order, newer than every stored result, nothing merged — appends without a
- * sort.
+ * — settles in time order, newer than every stored result, of ids not stored yet, nothing
+ * merged — appends to `results` itself, without a copy or a sort.
  */
 function appendInOrder(
-  results: readonly ResultEntry[],
+  results: ResultEntry[],
   settles: readonly MessageResult[],
   merges: ReadonlyArray<[string, number]>,
 ): ResultEntry[] {
@@ -307,7 +307,10 @@ function appendInOrder(
     last = finishedAt;
   }
   if (ordered) {
-    const out = results.filter(([id]) => !ids.has(id));
+    // `some` copies nothing: a settle of an id already stored (rare) needs the filter.
+    const out = results.some(([id]) => ids.has(id))
+      ? results.filter(([id]) => !ids.has(id))
+      : results;
     for (const { id, finishedAt } of settles) out.push([id, finishedAt]);
     return out;
   }
