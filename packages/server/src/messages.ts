@@ -12,6 +12,7 @@ import type { StoredResponse } from "@assured/core/store";
 import createDebug from "debug";
 import type { ServerContext } from "./context.js";
 import { messageFingerprintSync } from "./fingerprint.js";
+import { HandlerContext } from "./handler-context.js";
 import { runHandler } from "./handler-run.js";
 import { expiredError } from "./message-expiry.js";
 import type { DedupOutcome } from "./metrics.js";
@@ -462,17 +463,7 @@ export class MessageDispatcher {
               runHandler(
                 handler,
                 data,
-                {
-                  socket,
-                  principal,
-                  id,
-                  seq,
-                  // Read from the run when the handler asks (it is made on first read).
-                  get signal() {
-                    return dedupRun.signal;
-                  },
-                  fencingToken: dedupRun.fencingToken,
-                },
+                new HandlerContext(socket, principal, id, seq, dedupRun),
                 failed,
                 (ms, ok) => this.#ctx.metrics.handled(name, ms, ok),
               )
