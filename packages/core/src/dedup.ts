@@ -148,12 +148,11 @@ interface RunHooks {
   signal?: AbortSignal | undefined;
 }
 
-/** A claimed key's lease kept from its claim, whose loss is handled by whoever holds it now. */
-interface HeldLease {
-  keeper: LeaseKeeper;
-  /** Called when the lease is lost; replaced when a run takes the claim over. */
-  onLost: { current: (reason: AssuredError) => void };
-}
+/**
+ * A claimed key's lease kept from its claim (its `LeaseKeeper`), whose loss is handled by
+ * whoever holds it now (`handOver`).
+ */
+type HeldLease = LeaseKeeper;
 
 function holdLease(
   store: DedupStore,
@@ -162,16 +161,11 @@ function holdLease(
   lease: { leaseMs: number; renewEveryMs: number; claimedAt: number; timers: LeaseTimers },
   onLost: (reason: AssuredError) => void,
 ): HeldLease {
-  const hook = { current: onLost };
-  // Fields listed, not spread: this runs once per message.
-  const keeper = new LeaseKeeper(store, key, token, {
-    leaseMs: lease.leaseMs,
-    renewEveryMs: lease.renewEveryMs,
-    claimedAt: lease.claimedAt,
-    timers: lease.timers,
-    onLost: (reason) => hook.current(reason),
-  });
-  return { keeper, onLost: hook };
+  // The lease object is the keeper's options as it is (no copy per message); the loss goes to
+  // `onLost` until a run takes the claim over.
+  const keeper = new LeaseKeeper(store, key, token, lease);
+  keeper.handOver(onLost);
+  return keeper;
 }
 
 /**
@@ -225,7 +219,7 @@ function runOnceTracked(
   }
   if (signal?.aborted) {
     // As the claim loop does: the claim made ahead is released, the run gives up.
-    known.held?.keeper.lose(abandonReason(signal));
+    known.held?.lose(abandonReason(signal));
     return Promise.reject(abandonReason(signal));
   }
   const { leaseMs, ttlMs } = options;
@@ -371,10 +365,10 @@ async function runClaimed(
   };
   let keeper: LeaseKeeper;
   if (options.held === undefined) {
-    keeper = holdLease(store, key, token, options.lease, onLost).keeper;
+    keeper = holdLease(store, key, token, options.lease, onLost);
   } else {
-    keeper = options.held.keeper;
-    options.held.onLost.current = onLost;
+    keeper = options.held;
+    keeper.handOver(onLost);
   }
   options.onClaimed?.(keeper);
   // A claim answered after its lease already ended (a slow store) must not start the handler.
@@ -587,7 +581,7 @@ export class AheadClaim implements GroupReceiver<BatchItemResult<ClaimResult>> {
   }
 
   #release(): void {
-    this.#held?.keeper.stop();
+    this.#held?.stop();
     const token = this.#token;
     if (token === undefined) return;
     this.#store.release(this.key, token).catch(() => undefined);
@@ -599,7 +593,7 @@ function usable(
   answer: { claim: ClaimResult; held: HeldLease | undefined } | undefined,
 ): { claim: ClaimResult; held: HeldLease | undefined } | undefined {
   if (answer === undefined || answer.claim.status === "pending") return undefined;
-  if (answer.held !== undefined && !answer.held.keeper.holds()) return undefined;
+  if (answer.held !== undefined && !answer.held.holds()) return undefined;
   return answer;
 }
 

@@ -67,12 +67,15 @@ export class LeaseKeeper {
   #cancel: (() => void) | undefined;
   #stopped = false;
   #lost: AssuredError | undefined;
+  /** Who hears the loss (`options.onLost`, replaced by `handOver`). */
+  #onLost: ((reason: AssuredError) => void) | undefined;
 
   constructor(store: DedupStore, key: string, token: string, options: LeaseKeeperOptions) {
     this.#store = store;
     this.#key = key;
     this.#token = token;
     this.#options = options;
+    this.#onLost = options.onLost;
     this.#leaseEndsAt = options.claimedAt + options.leaseMs;
     this.#schedule();
   }
@@ -116,7 +119,15 @@ export class LeaseKeeper {
     this.#lost = reason;
     this.stop();
     this.abort(reason);
-    this.#options.onLost?.(reason);
+    this.#onLost?.(reason);
+  }
+
+  /**
+   * Replaces who is told when the lease is lost (instead of `options.onLost`): a claim made
+   * ahead of its run hands its lease over to the run that takes it.
+   */
+  handOver(onLost: (reason: AssuredError) => void): void {
+    this.#onLost = onLost;
   }
 
   /** Aborts the handler's signal without giving the lease up (server shutdown). */

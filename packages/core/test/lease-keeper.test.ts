@@ -108,3 +108,27 @@ describe("lease renewal of a running handler (DESIGN.md §8)", () => {
     expect(decode(again.response.payload)).toBe(1);
   });
 });
+
+describe("LeaseKeeper.handOver", () => {
+  it("tells the loss to whoever took the lease over, not to the first holder", async () => {
+    const { LeaseKeeper } = await import("../src/protocol-entry.js");
+    const time = new VirtualTime();
+    const store = new MemoryDedupStore({ clock: time.clock });
+    const claim = await store.claim("k", { leaseMs: 30, fingerprint: "f" });
+    if (claim.status !== "claimed") throw new Error("not claimed");
+    const heard: string[] = [];
+    const keeper = new LeaseKeeper(store, "k", claim.token, {
+      leaseMs: 30,
+      renewEveryMs: 10,
+      claimedAt: 0,
+      timers: time.timers,
+      onLost: () => heard.push("first"),
+    });
+    keeper.handOver((reason) => heard.push(`run: ${reason.code}`));
+    keeper.lose(new AssuredError("TIMEOUT", "given up"));
+    keeper.lose(new AssuredError("TIMEOUT", "again"));
+    expect(heard).toEqual(["run: TIMEOUT"]);
+    expect(keeper.holds()).toBe(false);
+    expect(keeper.signal.aborted).toBe(true);
+  });
+});

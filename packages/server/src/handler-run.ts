@@ -50,7 +50,7 @@ export function runHandler(
     // Proxy) is the handler's failure, not the server's.
     then = isObjectLike(result) ? (result as { then?: unknown }).then : undefined;
   } catch (error) {
-    return settledWith(() => threw(error));
+    return settledWith(threw, error);
   }
   if (typeof then === "function") {
     // A thenable other than a promise: adopted as `await` would, its `then` called in a job.
@@ -66,12 +66,16 @@ export function runHandler(
     return adopted.then(returned, threw);
   }
   // A handler that answers synchronously costs no promise of its own (most do, per message).
-  return settledWith(() => returned(result));
+  return settledWith(returned, result);
 }
 
-/** A promise of `compute()`'s value, rejected with what it throws. */
-function settledWith<T>(compute: () => T): Promise<T> {
-  return new Promise((resolve) => resolve(compute()));
+/** A promise of `compute(input)`, rejected with what it throws (no executor per message). */
+function settledWith<I, T>(compute: (input: I) => T, input: I): Promise<T> {
+  try {
+    return Promise.resolve(compute(input));
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 function isObjectLike(value: unknown): value is object {
