@@ -332,105 +332,160 @@ async function claimAndRun(
   }
 }
 
+/** How `runClaimed` runs a claimed key. */
+interface ClaimedRunOptions {
+  ttlMs: number;
+  lease: { leaseMs: number; renewEveryMs: number; claimedAt: number; timers: LeaseTimers };
+  /** The lease kept since a claim made ahead, if the key was claimed so. */
+  held: HeldLease | undefined;
+  signal: AbortSignal | undefined;
+  onClaimed: OnClaimed | undefined;
+  complete: Complete;
+  onHandled: (() => void) | undefined;
+}
+
 /**
  * Runs the handler of a claimed key under a renewed lease, then stores its response. A lost
  * lease or a given-up run rejects at once (the handler may still be running: its signal told
  * it to stop) and releases the claim; the response of such a run is never stored.
  */
-async function runClaimed(
+function runClaimed(
   store: DedupStore,
   claimed: { key: string; token: string; fencingToken: number },
   handler: DedupHandler,
-  options: {
-    ttlMs: number;
-    lease: { leaseMs: number; renewEveryMs: number; claimedAt: number; timers: LeaseTimers };
-    /** The lease kept since a claim made ahead, if the key was claimed so. */
-    held: HeldLease | undefined;
-    signal: AbortSignal | undefined;
-    onClaimed: OnClaimed | undefined;
-    complete: Complete;
-    onHandled: (() => void) | undefined;
-  },
+  options: ClaimedRunOptions,
 ): Promise<DedupOutcome> {
-  const { key, token, fencingToken } = claimed;
-  const { signal } = options;
-  const release = () => store.release(key, token).catch(() => undefined);
-  // Rejects the running handler's outcome once the lease is lost (no promise of its own: this
-  // runs once per message).
-  let reportLost: ((reason: AssuredError) => void) | undefined;
-  const onLost = (reason: AssuredError) => {
-    // Someone else may hold the key already: the release then answers false and changes nothing.
-    void release();
-    reportLost?.(reason);
-  };
-  let keeper: LeaseKeeper;
-  if (options.held === undefined) {
-    keeper = holdLease(store, key, token, options.lease, onLost);
-  } else {
-    keeper = options.held;
-    keeper.handOver(onLost);
-  }
-  options.onClaimed?.(keeper);
-  // A claim answered after its lease already ended (a slow store) must not start the handler.
-  if (!keeper.holds()) throw keeper.lost;
-  const giveUp = () => keeper.lose(abandonReason(signal));
-  if (signal?.aborted) {
-    giveUp();
-    throw keeper.lost;
-  }
-  if (signal !== undefined) watchAbort(signal, giveUp);
-  let response: StoredResponse;
-  try {
-    // The signal is made when the handler reads it (an AbortController per message is costly).
-    const run: DedupRun = new KeeperRun(keeper, fencingToken);
-    // The handler's outcome, or the lost lease's reason as soon as the lease is lost.
-    response = await new Promise<StoredResponse>((resolve, reject) => {
-      reportLost = reject;
-      let outcome: Promise<StoredResponse>;
-      try {
-        outcome = handler(run);
-      } catch (error) {
-        return reject(error);
-      }
-      Promise.resolve(outcome).then(resolve, reject);
-    });
-  } catch (error) {
-    keeper.stop();
-    if (keeper.lost !== undefined) throw keeper.lost;
-    // Not a final outcome: give the key up so a retry can run the handler.
-    await release();
-    throw error;
-  } finally {
-    if (signal !== undefined) unwatchAbort(signal, giveUp);
-  }
-  keeper.stop();
-  if (keeper.lost !== undefined) throw keeper.lost;
-  let stored = false;
-  const storing = options.complete(key, token, response, { ttlMs: options.ttlMs });
-  options.onHandled?.();
-  try {
-    stored = await storing;
-  } catch {
-    // The handler ran; its caller still gets the response. A duplicate may run it again.
-  }
-  return { response, duplicate: false, stored };
+  return new Promise<DedupOutcome>((resolve, reject) => {
+    new ClaimedRun(store, claimed, options, resolve, reject).start(handler);
+  });
 }
 
 /**
- * A run's `DedupRun`: its signal read from the lease keeper when the handler asks (a class, not
- * an object literal with a getter per message, which V8 makes slowly).
+ * One run of a claimed key (`runClaimed`), as one object per message instead of an async
+ * function's chain of awaits: it is also the handler's `DedupRun` (its signal read from the
+ * lease keeper when the handler asks: an AbortController per message is costly).
  */
-class KeeperRun implements DedupRun {
-  readonly #keeper: LeaseKeeper;
+class ClaimedRun implements DedupRun {
   readonly fencingToken: number;
+  readonly #store: DedupStore;
+  readonly #key: string;
+  readonly #token: string;
+  readonly #options: ClaimedRunOptions;
+  readonly #resolve: (outcome: DedupOutcome) => void;
+  readonly #reject: (error: unknown) => void;
+  readonly #keeper: LeaseKeeper;
+  /** Set once the handler's phase is over (answered, failed, or the lease lost first). */
+  #handled = false;
 
-  constructor(keeper: LeaseKeeper, fencingToken: number) {
-    this.#keeper = keeper;
-    this.fencingToken = fencingToken;
+  constructor(
+    store: DedupStore,
+    claimed: { key: string; token: string; fencingToken: number },
+    options: ClaimedRunOptions,
+    resolve: (outcome: DedupOutcome) => void,
+    reject: (error: unknown) => void,
+  ) {
+    this.fencingToken = claimed.fencingToken;
+    this.#store = store;
+    this.#key = claimed.key;
+    this.#token = claimed.token;
+    this.#options = options;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    const { held } = options;
+    if (held === undefined) {
+      this.#keeper = holdLease(store, claimed.key, claimed.token, options.lease, this.#onLost);
+    } else {
+      this.#keeper = held;
+      held.handOver(this.#onLost);
+    }
   }
 
   get signal(): AbortSignal {
     return this.#keeper.signal;
+  }
+
+  start(handler: DedupHandler): void {
+    const keeper = this.#keeper;
+    const { signal } = this.#options;
+    this.#options.onClaimed?.(keeper);
+    // A claim answered after its lease already ended (a slow store) must not start the handler.
+    if (!keeper.holds()) {
+      this.#endHandling(keeper.lost);
+      return;
+    }
+    if (signal?.aborted) {
+      this.#giveUp();
+      this.#endHandling(keeper.lost);
+      return;
+    }
+    if (signal !== undefined) watchAbort(signal, this.#giveUp);
+    let outcome: Promise<StoredResponse>;
+    try {
+      outcome = handler(this);
+    } catch (error) {
+      this.#failed(error);
+      return;
+    }
+    Promise.resolve(outcome).then(this.#answered, this.#failed);
+  }
+
+  /** The lease is lost (taken over, not renewed, given up): the key is released, the run rejects. */
+  readonly #onLost = (reason: AssuredError): void => {
+    // Someone else may hold the key already: the release then answers false and changes nothing.
+    void this.#release();
+    if (!this.#handled) this.#endHandling(reason);
+  };
+
+  readonly #giveUp = (): void => {
+    this.#keeper.lose(abandonReason(this.#options.signal));
+  };
+
+  readonly #answered = (response: StoredResponse): void => {
+    if (this.#handled) return;
+    const keeper = this.#keeper;
+    keeper.stop();
+    if (keeper.lost !== undefined) {
+      this.#endHandling(keeper.lost);
+      return;
+    }
+    this.#endHandling(undefined);
+    const storing = this.#options.complete(this.#key, this.#token, response, {
+      ttlMs: this.#options.ttlMs,
+    });
+    this.#options.onHandled?.();
+    // The handler ran; its caller gets the response even if it was not stored (a duplicate
+    // may then run it again).
+    storing.then(
+      (stored) => this.#resolve({ response, duplicate: false, stored }),
+      () => this.#resolve({ response, duplicate: false, stored: false }),
+    );
+  };
+
+  readonly #failed = (error: unknown): void => {
+    if (this.#handled) return;
+    const keeper = this.#keeper;
+    keeper.stop();
+    if (keeper.lost !== undefined) {
+      this.#endHandling(keeper.lost);
+      return;
+    }
+    this.#endHandling(undefined);
+    // Not a final outcome: the key is given up (before the caller hears of it) so a retry can
+    // run the handler.
+    this.#release().then(() => this.#reject(error));
+  };
+
+  /** The handler's phase is over; with `error`, the run rejects with it. */
+  #endHandling(error: AssuredError | undefined): void {
+    if (this.#handled) return;
+    this.#handled = true;
+    const { signal } = this.#options;
+    if (signal !== undefined) unwatchAbort(signal, this.#giveUp);
+    if (error !== undefined) this.#reject(error);
+  }
+
+  #release(): Promise<unknown> {
+    return this.#store.release(this.#key, this.#token).catch(() => undefined);
   }
 }
 
