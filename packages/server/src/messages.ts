@@ -446,7 +446,8 @@ export class MessageDispatcher {
       const handler = this.#handlers.get(name)!;
       const { maxDedupEntriesPerPrincipal: maxEntries } = this.#ctx.limits;
       const failed = (error: unknown) => {
-        (thrown.errors ??= []).push(error);
+        if (thrown.errors === undefined) thrown.errors = [error];
+        else thrown.errors.push(error);
         this.#ctx.metrics.handlerError(name);
         this.#ctx.report({
           kind: "handler",
