@@ -441,14 +441,7 @@ class ClaimedRun implements DedupRun {
   };
 
   readonly #answered = (response: StoredResponse): void => {
-    if (this.#handled) return;
-    const keeper = this.#keeper;
-    keeper.stop();
-    if (keeper.lost !== undefined) {
-      this.#endHandling(keeper.lost);
-      return;
-    }
-    this.#endHandling(undefined);
+    if (!this.#handlerSettled()) return;
     const storing = this.#options.complete(this.#key, this.#token, response, {
       ttlMs: this.#options.ttlMs,
     });
@@ -462,18 +455,23 @@ class ClaimedRun implements DedupRun {
   };
 
   readonly #failed = (error: unknown): void => {
-    if (this.#handled) return;
-    const keeper = this.#keeper;
-    keeper.stop();
-    if (keeper.lost !== undefined) {
-      this.#endHandling(keeper.lost);
-      return;
-    }
-    this.#endHandling(undefined);
+    if (!this.#handlerSettled()) return;
     // Not a final outcome: the key is given up (before the caller hears of it) so a retry can
     // run the handler.
     this.#release().then(() => this.#reject(error));
   };
+
+  /**
+   * The handler settled: renewals stop and its phase ends. False when the run was over already
+   * or its lease is lost (the run then rejects with `LEASE_LOST`): its outcome is dropped.
+   */
+  #handlerSettled(): boolean {
+    if (this.#handled) return false;
+    const keeper = this.#keeper;
+    keeper.stop();
+    this.#endHandling(keeper.lost);
+    return keeper.lost === undefined;
+  }
 
   /** The handler's phase is over; with `error`, the run rejects with it. */
   #endHandling(error: AssuredError | undefined): void {
