@@ -80,7 +80,8 @@ export class OutboxSender {
     this.#pumpQueued = true;
     queueMicrotask(() => {
       this.#pumpQueued = false;
-      this.pump();
+      // Off the caller's stack: what it throws is reported, not an uncaught exception.
+      this.#errors.guard(() => this.pump());
     });
   }
 

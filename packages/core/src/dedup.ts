@@ -212,6 +212,14 @@ function runOnceTracked(
   options: RunOnceOptions,
   hooks: RunHooks,
 ): Promise<DedupOutcome> {
+  const { leaseMs, ttlMs } = options;
+  try {
+    // Checked before the claim made ahead is taken: a refused run must leave it to be discarded.
+    assertPositiveInteger(leaseMs, "leaseMs");
+    assertPositiveInteger(ttlMs, "ttlMs");
+  } catch (error) {
+    return Promise.reject(error);
+  }
   const known = hooks.ahead?.takeNow();
   const signal = hooks.signal ?? options.signal;
   if (known === undefined || known === "pending" || known.claim.status !== "claimed") {
@@ -221,13 +229,6 @@ function runOnceTracked(
     // As the claim loop does: the claim made ahead is released, the run gives up.
     known.held?.lose(abandonReason(signal));
     return Promise.reject(abandonReason(signal));
-  }
-  const { leaseMs, ttlMs } = options;
-  try {
-    assertPositiveInteger(leaseMs, "leaseMs");
-    assertPositiveInteger(ttlMs, "ttlMs");
-  } catch (error) {
-    return Promise.reject(error);
   }
   const timers = options.timers ?? monotonicLeaseTimers;
   const renewEveryMs = options.renewEveryMs ?? Math.max(1, Math.floor(leaseMs / 3));
@@ -442,10 +443,21 @@ class ClaimedRun implements DedupRun {
 
   readonly #answered = (response: StoredResponse): void => {
     if (!this.#handlerSettled()) return;
-    const storing = this.#options.complete(this.#key, this.#token, response, {
-      ttlMs: this.#options.ttlMs,
-    });
-    this.#options.onHandled?.();
+    let storing: Promise<boolean>;
+    try {
+      storing = Promise.resolve(
+        this.#options.complete(this.#key, this.#token, response, { ttlMs: this.#options.ttlMs }),
+      );
+    } catch (error) {
+      // A store whose `complete` throws instead of rejecting: not stored, as a rejection.
+      storing = Promise.reject(error);
+    }
+    try {
+      this.#options.onHandled?.();
+    } catch (error) {
+      this.#reject(error);
+      return;
+    }
     // The handler ran; its caller gets the response even if it was not stored (a duplicate
     // may then run it again).
     storing.then(
@@ -482,8 +494,18 @@ class ClaimedRun implements DedupRun {
     if (error !== undefined) this.#reject(error);
   }
 
+  /** Releases the key; never rejects nor throws (a store that throws counts as released). */
   #release(): Promise<unknown> {
-    return this.#store.release(this.#key, this.#token).catch(() => undefined);
+    return releaseQuietly(this.#store, this.#key, this.#token);
+  }
+}
+
+/** `store.release`, its failure (rejected or thrown) ignored: the lease ends on its own. */
+function releaseQuietly(store: DedupStore, key: string, token: string): Promise<unknown> {
+  try {
+    return Promise.resolve(store.release(key, token)).catch(() => undefined);
+  } catch {
+    return Promise.resolve();
   }
 }
 
@@ -568,7 +590,14 @@ export class AheadClaim implements GroupReceiver<BatchItemResult<ClaimResult>> {
 
   /** The claim group's answer (called by the `Deduplicator`'s claim writer). */
   resolved(item: BatchItemResult<ClaimResult>): void {
-    this.#learn(item.status === "rejected" ? undefined : this.#answered(item.value));
+    let answer: AheadAnswer | undefined;
+    try {
+      answer = item.status === "fulfilled" ? this.#answered(item.value) : undefined;
+    } catch {
+      // A malformed result: no usable answer, the run claims again.
+      answer = undefined;
+    }
+    this.#learn(answer);
   }
 
   /** The claim group failed: the run claims again (called by the claim writer). */
@@ -637,7 +666,7 @@ export class AheadClaim implements GroupReceiver<BatchItemResult<ClaimResult>> {
     this.#held?.stop();
     const token = this.#token;
     if (token === undefined) return;
-    this.#store.release(this.key, token).catch(() => undefined);
+    void releaseQuietly(this.#store, this.key, token);
   }
 }
 
@@ -695,7 +724,7 @@ export class Deduplicator {
         { key, token, response, options },
         {
           resolved: (item) =>
-            item.status === "fulfilled" ? resolve(item.value) : reject(item.reason),
+            item?.status === "fulfilled" ? resolve(item.value) : reject(item?.reason),
           rejected: reject,
         },
       );

@@ -105,7 +105,8 @@ export class GroupWriter<Request, Result, Key = undefined> {
   /**
    * `submit` without a promise: `receiver` hears the request's result or error once its group
    * was written (`rejected` at once, before this returns, beyond `maxWaiting`). For callers that
-   * submit a request per message and keep their own state.
+   * submit a request per message and keep their own state. A `resolved` that throws is followed
+   * by `rejected` with what it threw; the rest of the group is settled either way.
    */
   submitTo(request: Request, receiver: GroupReceiver<Result>): void {
     const weight = this.#weightOf(request);
@@ -198,8 +199,21 @@ export class GroupWriter<Request, Result, Key = undefined> {
   #settle(pending: Pending<Request, Result>, ok: boolean, value: unknown): void {
     this.#waitingCount--;
     this.#waitingWeight -= pending.weight;
-    if (ok) pending.receiver.resolved(value as Result);
-    else pending.receiver.rejected(value);
+    // A receiver that throws must not keep the rest of its group unsettled: one whose
+    // `resolved` throws is rejected with that error (as a promise's reaction would be), and
+    // what `rejected` throws is dropped.
+    try {
+      if (ok) pending.receiver.resolved(value as Result);
+      else pending.receiver.rejected(value);
+    } catch (error) {
+      if (ok) {
+        try {
+          pending.receiver.rejected(error);
+        } catch {
+          // Nothing left to tell it.
+        }
+      }
+    }
     if (this.#waitingCount === 0 && this.#idle.length > 0) {
       const idle = this.#idle;
       this.#idle = [];

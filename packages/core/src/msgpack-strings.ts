@@ -4,8 +4,8 @@ import type { Decoder } from "@msgpack/msgpack";
  * Faster string decoding for `@msgpack/msgpack` on Node. The library decodes every string of
  * up to 200 bytes in JavaScript, one code unit pushed to an array at a time (about 1 KB of
  * garbage and 0.35 µs for a 42-byte chat message on Node 20); Node's `TextDecoder` does the same
- * work natively in about 0.14 µs. Strings of `NATIVE_STRING_MIN_BYTES` bytes or more are
- * therefore decoded with a strict `TextDecoder` (`fatal`, `ignoreBOM`): for valid UTF-8 it gives
+ * work natively in about 0.14 µs. Strings of `NATIVE_STRING_MIN_BYTES` to `NATIVE_STRING_MAX_BYTES`
+ * bytes are therefore decoded with a strict `TextDecoder` (`fatal`, `ignoreBOM`): for valid UTF-8 it gives
  * exactly the library's string, and anything else (invalid UTF-8, or a lone surrogate the
  * library's own encoder wrote for a short string) throws and is decoded by the library as
  * before, so every input decodes to the same value as without this.
@@ -18,6 +18,12 @@ import type { Decoder } from "@msgpack/msgpack";
 
 /** Strings at least this long (in bytes) are decoded natively; shorter ones cost less in JavaScript. */
 export const NATIVE_STRING_MIN_BYTES = 32;
+
+/**
+ * Longer strings are left to the library, which decodes them natively already (with a default
+ * `TextDecoder`, which drops a leading byte order mark: the hook must not decode them otherwise).
+ */
+export const NATIVE_STRING_MAX_BYTES = 200;
 
 /** The decoder internals the hook reads: the library's field and method names (3.x). */
 interface StringDecoding {
@@ -47,7 +53,11 @@ export function decodeLongStringsNatively(decoder: Decoder): boolean {
     byteLength: number,
     headerOffset: number,
   ): string {
-    if (byteLength >= NATIVE_STRING_MIN_BYTES && byteLength <= this.maxStrLength) {
+    if (
+      byteLength >= NATIVE_STRING_MIN_BYTES &&
+      byteLength <= NATIVE_STRING_MAX_BYTES &&
+      byteLength <= this.maxStrLength
+    ) {
       const start = this.pos + headerOffset;
       const end = start + byteLength;
       if (end <= this.bytes.byteLength) {

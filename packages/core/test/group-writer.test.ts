@@ -326,3 +326,31 @@ describe("GroupWriter", () => {
     );
   });
 });
+
+describe("GroupWriter receivers that throw", () => {
+  it("reject a receiver whose resolved throws, and still settle the rest of its group", async () => {
+    const turns: (() => void)[] = [];
+    const writer = new GroupWriter<number, number>({
+      write: (requests) => requests.map((r) => r * 2),
+      operation: "append",
+      maxItems: 10,
+      maxTurns: 0,
+      afterTurn: (callback) => turns.push(callback),
+    });
+    const heard: string[] = [];
+    writer.submitTo(1, {
+      resolved: () => {
+        throw new Error("receiver broke");
+      },
+      rejected: (error) => heard.push(`1!${(error as Error).message}`),
+    });
+    writer.submitTo(2, {
+      resolved: (result) => heard.push(`2=${result}`),
+      rejected: () => heard.push("2!"),
+    });
+    turns.shift()?.();
+    expect(heard).toEqual(["1!receiver broke", "2=4"]);
+    expect(writer.waiting).toBe(0);
+    await writer.flush();
+  });
+});

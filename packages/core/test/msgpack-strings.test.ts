@@ -43,7 +43,7 @@ describe("strings decoded natively (msgpack-strings)", () => {
         fc.oneof(
           fc.string({ unit: "binary", maxLength: 120 }),
           fc.string({ unit: codeUnit, maxLength: 120 }),
-          fc.string({ unit: "grapheme-ascii", minLength: 30, maxLength: 300 }),
+          fc.string({ unit: "grapheme-ascii", minLength: 30, maxLength: 300, size: "max" }),
         ),
         (text) => {
           const bytes = encoder.encode({ [text]: [text, `\uFEFF${text}`] });
@@ -69,6 +69,18 @@ describe("strings decoded natively (msgpack-strings)", () => {
       }),
       { numRuns: 500 },
     );
+  });
+
+  it("decodes long strings as the library does, a leading byte order mark included (it drops it past 200 bytes)", () => {
+    const plain = new Decoder();
+    const decoder = hooked();
+    const encoder = new Encoder();
+    for (const length of [31, 32, 100, 199, 200, 201, 250, 1000]) {
+      for (const text of ["x".repeat(length), `\uFEFF${"x".repeat(length)}`, "é".repeat(length)]) {
+        const bytes = encoder.encode({ text, list: [text] });
+        expect(outcome(decoder, bytes)).toEqual(outcome(plain, bytes));
+      }
+    }
   });
 
   it("keeps a leading byte order mark and a short string's lone surrogate", () => {

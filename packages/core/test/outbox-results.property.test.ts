@@ -43,22 +43,41 @@ describe("SessionWriter: the results a session record lists", () => {
             report: () => {},
             onStored: () => {},
           });
-          // The model: each id's time (a settle moves it last, a merge only adds), in list order.
+          // The model: the listed entries, changed at each flush by the settles and merges
+          // queued since (merged ids not listed yet are added first, then each settle moves
+          // its id last), then ordered by time (ties keep that order) and pruned.
           let model: Array<[string, number]> = [];
+          let merges: Array<[string, number]> = [];
+          let settles: Array<[string, number]> = [];
           let now = 0;
-          const settled = new Set<string>();
-          const prune = () => {
+          // Whose value a listed id's result key holds: this session's (a settle) or not.
+          const own = new Map<string, boolean>();
+          const apply = () => {
+            for (const [key, t] of merges) {
+              if (!model.some(([k]) => k === key)) {
+                model.push([key, t]);
+                if (!own.has(key)) own.set(key, false);
+              }
+            }
+            for (const [key, t] of settles) {
+              model = model.filter(([k]) => k !== key);
+              model.push([key, t]);
+              own.set(key, true);
+            }
+            merges = [];
+            settles = [];
+            model = [...model].sort((a, b) => a[1] - b[1]);
             model = model.filter(([, t]) => now - t <= resultTtlMs);
             model = model.slice(Math.max(0, model.length - maxResults));
+            for (const key of own.keys()) {
+              if (!model.some(([k]) => k === key)) own.delete(key);
+            }
           };
           for (const s of steps) {
             if (s.kind === "settle") {
               now = Math.max(now, s.at);
               const key = `m${s.id}`;
-              settled.add(key);
-              model = model.filter(([k]) => k !== key);
-              model.push([key, s.at]);
-              model = [...model].sort((a, b) => a[1] - b[1]);
+              settles.push([key, s.at]);
               const payload = new Uint8Array([1]);
               writer.settle(
                 { id: key, seq: 1, name: "n", finishedAt: s.at, ok: true, payload },
@@ -67,14 +86,11 @@ describe("SessionWriter: the results a session record lists", () => {
             } else if (s.kind === "merge") {
               now = Math.max(now, ...s.entries.map(([, t]) => t));
               const entries = s.entries.map(([i, t]): [string, number] => [`m${i}`, t]);
-              for (const [key, t] of entries) {
-                if (!model.some(([k]) => k === key)) model.push([key, t]);
-              }
-              model = [...model].sort((a, b) => a[1] - b[1]);
+              merges.push(...entries);
               writer.mergeResults(entries, now);
             } else {
               await writer.flush();
-              prune();
+              apply();
               const raw = await storage.get(store.sessionKey("s"));
               const listed =
                 raw === null ? [] : (JSON.parse(raw).results as Array<[string, number]>);
@@ -88,14 +104,15 @@ describe("SessionWriter: the results a session record lists", () => {
               // A listed result settled here has its value stored (a merged one's is the other
               // session's).
               for (const [key] of listed) {
-                if (settled.has(key))
+                if (own.get(key) === true) {
                   expect(await storage.get(store.resultKey(key))).not.toBeNull();
+                }
               }
             }
           }
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 500 },
     );
   });
 });

@@ -332,7 +332,13 @@ export class MessageDispatcher {
       this.#handle(socket, message, fingerprint, arrivedAt, giveUp.signal, {
         ahead,
         onHandled,
-      }).then((reply) => state.replyOrder.answer(slot, reply), failed);
+      }).then((reply) => {
+        try {
+          state.replyOrder.answer(slot, reply);
+        } catch (error) {
+          log("reply failed on socket %s: %o", socket.id, error);
+        }
+      }, failed);
     } catch (error) {
       failed(error);
     }

@@ -65,6 +65,8 @@ export interface MessageContext<S extends Socket = Socket> {
    * (`TIMEOUT`), or the Assured server is closing (`CLOSED`). Pass it to your I/O
    * (`fetch(url, { signal })`) and check it before writing. After a lost lease or a timeout the
    * answer is not stored; whatever the handler throws once it is aborted is not stored either.
+   * It is an accessor (the signal is made when first read): a copy of the context such as
+   * `{ ...context }` does not carry it, so pass `context.signal` itself.
    */
   signal: AbortSignal;
   /**

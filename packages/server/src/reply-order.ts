@@ -45,13 +45,24 @@ export class ReplyOrder {
     // A reply sent from a `left` callback is sent by the loop already running.
     if (this.#flushing) return;
     this.#flushing = true;
+    // A callback that throws must not keep the later replies waiting: every slot due leaves,
+    // and the first error is thrown once they have.
+    let failure: { error: unknown } | undefined;
     try {
       while (this.#head < this.#slots.length) {
         const slot = this.#slots[this.#head]!;
         if (slot.reply === undefined) break;
         this.#head++;
-        if (slot.reply !== null) slot.ack(slot.reply);
-        slot.left();
+        try {
+          if (slot.reply !== null) slot.ack(slot.reply);
+        } catch (error) {
+          failure ??= { error };
+        }
+        try {
+          slot.left();
+        } catch (error) {
+          failure ??= { error };
+        }
       }
     } finally {
       this.#flushing = false;
@@ -63,5 +74,6 @@ export class ReplyOrder {
         this.#head = 0;
       }
     }
+    if (failure !== undefined) throw failure.error;
   }
 }

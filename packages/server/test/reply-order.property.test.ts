@@ -91,4 +91,22 @@ describe("ReplyOrder", () => {
     order.answer(first, reply("a", "x"));
     expect(sent).toEqual(["a", "b", "b left"]);
   });
+
+  it("lets every due slot leave when a callback throws, then throws the first error", () => {
+    const order = new ReplyOrder();
+    const sent: string[] = [];
+    const first = order.open(
+      () => {
+        throw new Error("ack broke");
+      },
+      () => sent.push("a left"),
+    );
+    const second = order.open(
+      (r) => sent.push(r.id),
+      () => sent.push("b left"),
+    );
+    order.answer(second, reply("b", "x"));
+    expect(() => order.answer(first, reply("a", "x"))).toThrow("ack broke");
+    expect(sent).toEqual(["a left", "b", "b left"]);
+  });
 });
