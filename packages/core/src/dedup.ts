@@ -199,6 +199,16 @@ export function runOnce(
   return runOnceTracked(store, key, fingerprint, handler, options, {});
 }
 
+/** Time between a lease's renewals: `renewEveryMs`, else a third of the lease (at least 1 ms). */
+function renewEveryOf(options: Pick<RunOnceOptions, "leaseMs" | "renewEveryMs">): number {
+  return options.renewEveryMs ?? Math.max(1, Math.floor(options.leaseMs / 3));
+}
+
+/** How a run stores its response: the hook's (grouped writes), else `store.complete`. */
+function completeOf(store: DedupStore, hooks: RunHooks): Complete {
+  return hooks.complete ?? ((key, token, response, o) => store.complete(key, token, response, o));
+}
+
 /**
  * `runOnce` with the `Deduplicator`'s hooks. A key claimed ahead whose claim is already known
  * (the usual case for a socket's queued messages) runs at once, without the claim loop's own
@@ -231,7 +241,7 @@ function runOnceTracked(
     return Promise.reject(abandonReason(signal));
   }
   const timers = options.timers ?? monotonicLeaseTimers;
-  const renewEveryMs = options.renewEveryMs ?? Math.max(1, Math.floor(leaseMs / 3));
+  const renewEveryMs = renewEveryOf(options);
   const { claim } = known;
   return runClaimed(store, { key, token: claim.token, fencingToken: claim.fencingToken }, handler, {
     ttlMs,
@@ -239,7 +249,7 @@ function runOnceTracked(
     held: known.held,
     signal,
     onClaimed: hooks.onClaimed,
-    complete: hooks.complete ?? ((k, token, response, o) => store.complete(k, token, response, o)),
+    complete: completeOf(store, hooks),
     onHandled: hooks.onHandled,
   });
 }
@@ -262,8 +272,7 @@ async function claimAndRun(
   const owner = hooks.owner ?? options.owner;
   const signal = hooks.signal ?? options.signal;
   const { onClaimed, onHandled } = hooks;
-  const complete: Complete =
-    hooks.complete ?? ((key, token, response, o) => store.complete(key, token, response, o));
+  const complete = completeOf(store, hooks);
   let ahead = hooks.ahead;
   assertPositiveInteger(leaseMs, "leaseMs");
   assertPositiveInteger(ttlMs, "ttlMs");
@@ -274,7 +283,7 @@ async function claimAndRun(
   // neither ends the wait at once nor stretches it by the size of the step.
   const deadline = performance.now() + maxWaitMs;
   const timers = options.timers ?? monotonicLeaseTimers;
-  const renewEveryMs = options.renewEveryMs ?? Math.max(1, Math.floor(leaseMs / 3));
+  const renewEveryMs = renewEveryOf(options);
   assertPositiveInteger(renewEveryMs, "renewEveryMs");
   for (;;) {
     if (signal?.aborted) throw abandonReason(signal);
@@ -810,7 +819,7 @@ export class Deduplicator {
     }
     const { leaseMs } = this.#options;
     const timers = this.#options.timers ?? monotonicLeaseTimers;
-    const renewEveryMs = this.#options.renewEveryMs ?? Math.max(1, Math.floor(leaseMs / 3));
+    const renewEveryMs = renewEveryOf(this.#options);
     const options =
       owner === undefined ? { leaseMs, fingerprint } : { leaseMs, fingerprint, owner };
     const lease = { leaseMs, renewEveryMs, claimedAt: timers.now(), timers };
