@@ -3,7 +3,8 @@
 #   - redis-server, postgresql, chromium and faketime (Debian packages; needs root and
 #     apt-get); faketime's libfaketime.so.1 moves a chaos node's wall clock (the clock-jump fault),
 #   - the FerretDB test server (MongoDB wire protocol on SQLite), built with Go from
-#     tools/ferretdb into ~/.cache/assured/bin (cached between runs).
+#     tools/ferretdb into ~/.cache/assured/bin (cached between runs; tools/ferretdb/README.md
+#     says the one change its build makes to FerretDB: `_id` lookups use the `_id` index).
 # Set REDIS_URL / MONGODB_URL / POSTGRES_URL to use servers of your own; then nothing is
 # started for them.
 set -euo pipefail
@@ -25,7 +26,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
-ferretdb_bin="${FERRETDB_BIN:-$HOME/.cache/assured/bin/ferretdb-test}"
+ferretdb_bin="${FERRETDB_BIN:-$HOME/.cache/assured/bin/ferretdb-test-2}"
 if [ -z "${MONGODB_URL:-}" ] && [ ! -x "$ferretdb_bin" ]; then
   if ! command -v go >/dev/null 2>&1; then
     echo "ensure-tools: Go is needed to build the FerretDB test server (or set MONGODB_URL)" >&2
@@ -33,6 +34,6 @@ if [ -z "${MONGODB_URL:-}" ] && [ ! -x "$ferretdb_bin" ]; then
   fi
   echo "ensure-tools: building the FerretDB test server (first run only, a few minutes)"
   mkdir -p "$(dirname "$ferretdb_bin")"
-  (cd tools/ferretdb && go build -o "$ferretdb_bin" .)
+  bash tools/ferretdb/build.sh "$ferretdb_bin"
 fi
 echo "ensure-tools: ready"

@@ -5,9 +5,9 @@ import { SequentialScans } from "./sequential-scan.js";
 /** How many point lookups run at once when reading a page without range queries. */
 const LOOKUP_CONCURRENCY = 8;
 /**
- * Longest range read by point lookups. Each FerretDB query costs a pass over the collection
- * (SQLite scans even for `_id`), a lookup a fast one (it stops at the match), a range query a
- * slower one: beyond this many events a range is read from a cursor that the next read
+ * Longest range read by point lookups. On FerretDB a range query costs a pass over the
+ * collection and a sort, a lookup a fast one (through the `_id` index where the server's build
+ * uses it, tools/ferretdb; else a scan that stops at the match): beyond this many events a range is read from a cursor that the next read
  * continues (`SequentialScans`), one pass for many pages.
  */
 const MAX_POINT_RANGE = 16;

@@ -4,8 +4,8 @@ import { type EventDocument, eventKey } from "./documents.js";
 /**
  * Pages read one after another from one sorted cursor, for servers whose range queries scan
  * the collection (FerretDB 1.x on SQLite: every filter but `{ _id: <string> }` is evaluated
- * document by document and sorted in FerretDB, and even that one scans, as its SQL does not
- * match the `_id` index). There a page of a 100,000-event stream cost a pass over 100,000
+ * document by document and sorted in FerretDB; as released even that one scans, as its SQL does
+ * not match the `_id` index — tools/ferretdb builds the test server with the two aligned). There a page of a 100,000-event stream cost a pass over 100,000
  * documents, and a catch-up read 100,000 events in 50–200 such passes. Here the first read of a
  * range opens one cursor over the rest of the epoch (one pass), and the read that starts where
  * the previous one stopped takes its page from that cursor.

@@ -6,7 +6,7 @@ import { type RunningService, spawnUntilReady, stopProcess } from "./process.js"
 
 /** Where `scripts/ensure-tools.sh` builds the FerretDB test server (override: FERRETDB_BIN). */
 export function ferretdbBinary(): string {
-  return process.env.FERRETDB_BIN ?? join(homedir(), ".cache", "assured", "bin", "ferretdb-test");
+  return process.env.FERRETDB_BIN ?? join(homedir(), ".cache", "assured", "bin", "ferretdb-test-2");
 }
 
 /** A FerretDB started for tests. */
