@@ -15,6 +15,7 @@ import { ServerMetrics } from "./metrics.js";
 import type { AssuredServerOptions, StreamAction } from "./options.js";
 import { RateLimiter } from "./rate-limit.js";
 import { ReadPacer } from "./read-pacer.js";
+import { SharedReads } from "./shared-reads.js";
 import { stateOf } from "./socket-state.js";
 import { type AnySocket, toErrorData } from "./wire.js";
 
@@ -35,6 +36,8 @@ export interface ServerContext {
   writes: WriteWatchdog;
   /** Spreads page reads over turns of the event loop (a storm of fetches must not stall it). */
   reads: ReadPacer;
+  /** Catch-up page reads, paced by `reads`; identical pages waiting for a turn share one read. */
+  sharedReads: SharedReads;
   /** Token buckets of the rate limit (`tokensPerSecond`, `burstTokens`), shared per principal. */
   rate: RateLimiter;
   /** The server's figures (`stats()`, OpenTelemetry). */
@@ -76,6 +79,7 @@ export function createContext(
     metrics.failed(failure.kind, failure.operation ?? "unknown");
     reportFailure(failure);
   };
+  const reads = new ReadPacer();
   return {
     report,
     metrics,
@@ -90,7 +94,8 @@ export function createContext(
     limits,
     replayBudget: new ServerBudget(limits.maxReplayBytesInFlight),
     writes: new WriteWatchdog(limits.writeTimeoutMs),
-    reads: new ReadPacer(),
+    reads,
+    sharedReads: new SharedReads(reads),
     rate: new RateLimiter(limits),
     identify: options.identify,
     async allowed(socket, stream, action) {

@@ -21,6 +21,7 @@ import {
 } from "./budgets.js";
 import type { Grant } from "./byte-budget.js";
 import type { ServerContext } from "./context.js";
+import { pageKey } from "./shared-reads.js";
 import { stateOf } from "./socket-state.js";
 import { endSubscription } from "./subscriptions.js";
 import type { AnySocket } from "./wire.js";
@@ -65,8 +66,9 @@ function packed(
 /**
  * Reads the page after `after` (at most `limit` records and `maxBatchBytes` of payloads) for one
  * socket under its byte budget (see `readBudgeted`). Records are returned only for `epoch` (or
- * from offset 0). Returns undefined when the socket is gone or `signal` aborted; throws the
- * store's error (as `STORE_UNAVAILABLE` …).
+ * from offset 0). Sockets asking for the same page while its read waits for a turn share that
+ * read (`SharedReads`). Returns undefined when the socket is gone or `signal` aborted; throws
+ * the store's error (as `STORE_UNAVAILABLE` …).
  */
 export function readBudgetedPage(
   ctx: ServerContext,
@@ -95,6 +97,7 @@ export function readBudgetedPage(
       return packed(page, sameLog ? (chunkByBytes(page.records, maxBatchBytes)[0] ?? []) : []);
     },
     signal,
+    pageKey(stream, epoch, after, limit),
   );
 }
 
@@ -114,6 +117,7 @@ async function readBudgeted(
   limit: number,
   read: PageRead,
   signal?: AbortSignal,
+  shareKey?: string,
 ): Promise<BudgetedPage | undefined> {
   const budget = socketBudget(ctx, socket);
   const { maxBatchBytes, maxPayloadBytes } = ctx.limits;
@@ -126,14 +130,19 @@ async function readBudgeted(
     return undefined; // the socket is gone or the request superseded: nobody to answer
   }
   try {
-    // In a storm of fetches, synchronous stores read in later turns of the event loop.
-    const paced = ctx.reads.turn();
-    if (paced !== undefined) await paced;
-    if (budget.closed || signal?.aborted) {
+    // In a storm of fetches, synchronous stores read in later turns of the event loop; a read
+    // of the same page that waits for its turn meanwhile answers this socket too.
+    const result = await ctx.sharedReads.run(shareKey, () =>
+      // A read of its own is skipped when nobody is left to answer.
+      shareKey === undefined && (budget.closed || signal?.aborted)
+        ? Promise.resolve(undefined)
+        : read(),
+    );
+    if (result === undefined || budget.closed || signal?.aborted) {
       grant.release();
       return undefined;
     }
-    const { page, records, bytes } = await read();
+    const { page, records, bytes } = result;
     if (budget.clamp(bytes) <= grant.bytes) grant.shrink(bytes);
     else {
       // A record larger than the reservation (written under larger limits): wait for its size.

@@ -1,0 +1,52 @@
+import type { ReadPacer } from "./read-pacer.js";
+
+/**
+ * Page reads paced by a `ReadPacer`, where requests for the same page (the same `key`) made
+ * while one of them waits for its turn share that read. In a reconnect storm every client
+ * resumes from the same offset: with a store that reads synchronously (memory, SQLite) most of
+ * their requests wait for a turn, and one store read then answers all the requests for a page
+ * that came in meanwhile, instead of one read each (and one page in memory each).
+ *
+ * A read is joined only until it starts, so every request is answered by a read that started
+ * after the request was made: what it returns is as fresh as the request's own read would have
+ * been. A read that may start at once (the turn's slice has time left) runs alone.
+ */
+export class SharedReads {
+  readonly #pacer: ReadPacer;
+  /** The reads waiting for their turn, by key; each leaves the map as it starts. */
+  readonly #waiting = new Map<string, Promise<unknown>>();
+
+  constructor(pacer: ReadPacer) {
+    this.#pacer = pacer;
+  }
+
+  /** Reads waiting for their turn that later requests for the same page may still join. */
+  get waiting(): number {
+    return this.#waiting.size;
+  }
+
+  /**
+   * Runs `read` in its turn, or joins the waiting read of `key` (undefined: never shared).
+   * `read` must give the same answer to everyone who asks for `key`, and nobody may change it.
+   */
+  run<T>(key: string | undefined, read: () => Promise<T>): Promise<T> {
+    if (key !== undefined) {
+      const waiting = this.#waiting.get(key);
+      if (waiting !== undefined) return waiting as Promise<T>;
+    }
+    const paced = this.#pacer.turn();
+    if (paced === undefined) return read();
+    if (key === undefined) return paced.then(read);
+    const shared = paced.then(() => {
+      this.#waiting.delete(key);
+      return read();
+    });
+    this.#waiting.set(key, shared);
+    return shared;
+  }
+}
+
+/** The key of a catch-up page: the same stream, epoch, start and limit read the same records. */
+export function pageKey(stream: string, epoch: string, after: number, limit: number): string {
+  return JSON.stringify([stream, epoch, after, limit]);
+}

@@ -1,0 +1,155 @@
+import { decode, MemoryEventStore } from "@assured/core";
+import { FRAMES, unpackRecords, type WirePage } from "@assured/core/protocol";
+import fc from "fast-check";
+import { afterEach, describe, expect, it } from "vitest";
+import { ReadPacer } from "../src/read-pacer.js";
+import { pageKey, SharedReads } from "../src/shared-reads.js";
+import { assuredAuth, range, seed, startAssured } from "./harness.js";
+
+/** Resolves once the current turn of the event loop and `n` more ran. */
+function turns(n: number): Promise<void> {
+  return new Promise((resolve) => {
+    const step = (left: number) => (left === 0 ? resolve() : setImmediate(() => step(left - 1)));
+    step(n);
+  });
+}
+
+/** Busy for `ms`, as a synchronous store's read is. */
+function work(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // spin
+  }
+}
+
+describe("SharedReads", () => {
+  it("answers requests for a page made while its read waits for a turn with that one read", async () => {
+    // A slice of 0 ms: the first read of a turn starts at once, every later one waits.
+    const shared = new SharedReads(new ReadPacer(0));
+    const started: string[] = [];
+    const read = (key: string) => () => {
+      started.push(key);
+      return Promise.resolve({ key, n: started.length });
+    };
+    const first = shared.run("a", read("a"));
+    const waiting = [shared.run("a", read("a")), shared.run("a", read("a"))];
+    const other = shared.run("b", read("b"));
+    const unshared = shared.run(undefined, read("x"));
+    expect(shared.waiting).toBe(2);
+    expect(await first).toEqual({ key: "a", n: 1 });
+    const [second, third] = await Promise.all(waiting);
+    // The two waiting requests for "a" got one read, which started after both were made.
+    expect(second).toBe(third);
+    expect(started.filter((k) => k === "a")).toHaveLength(2);
+    expect(await other).toMatchObject({ key: "b" });
+    expect(await unshared).toMatchObject({ key: "x" });
+    expect(shared.waiting).toBe(0);
+  });
+
+  it("does not join a read that has started: a later request reads again", async () => {
+    const shared = new SharedReads(new ReadPacer(0));
+    let reads = 0;
+    let release!: () => void;
+    const slow = () => {
+      reads++;
+      return new Promise<number>((resolve) => {
+        release = () => resolve(reads);
+      });
+    };
+    void shared.run("a", () => Promise.resolve(0)); // takes the turn's slice
+    const waited = shared.run("a", slow);
+    await turns(2); // the waiting read started
+    expect(reads).toBe(1);
+    expect(shared.waiting).toBe(0);
+    const later = shared.run("a", () => Promise.resolve(-1));
+    release();
+    expect(await waited).toBe(1);
+    expect(await later).toBe(-1);
+  });
+
+  it("property: every request is answered by a read of its key that started after it was made", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.array(fc.constantFrom("a", "b", "c", undefined), { maxLength: 6 }), {
+          minLength: 1,
+          maxLength: 8,
+        }),
+        async (bursts) => {
+          const shared = new SharedReads(new ReadPacer(0));
+          let clock = 0; // counts requests and read starts, in the order they happen
+          const answers: Promise<void>[] = [];
+          let requests = 0;
+          let reads = 0;
+          for (const burst of bursts) {
+            for (const key of burst) {
+              const askedAt = ++clock;
+              requests++;
+              const answer = shared.run(key, async () => {
+                reads++;
+                return { key, startedAt: ++clock };
+              });
+              answers.push(
+                answer.then((result) => {
+                  expect(result.key).toBe(key);
+                  expect(result.startedAt).toBeGreaterThan(askedAt);
+                }),
+              );
+            }
+            await turns(1);
+          }
+          await Promise.all(answers);
+          expect(reads).toBeLessThanOrEqual(requests);
+          expect(shared.waiting).toBe(0);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it("keys a page by stream, epoch, start and limit, whatever characters they hold", () => {
+    expect(pageKey("s", "e", 1, 10)).not.toBe(pageKey("s", "e", 11, 0));
+    expect(pageKey('a","b', "e", 1, 1)).not.toBe(pageKey("a", 'b","e', 1, 1));
+    expect(pageKey("s", "e", 1, 10)).toBe(pageKey("s", "e", 1, 10));
+  });
+});
+
+describe("catch-up pages shared between sockets", () => {
+  let server: Awaited<ReturnType<typeof startAssured>> | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  it("one store read answers the sockets fetching the same page while it waits for its turn", async () => {
+    const store = new MemoryEventStore();
+    await seed(store, "s", 300);
+    const { epoch } = await store.head("s");
+    let reads = 0;
+    const readPacked = store.readPacked.bind(store);
+    // A synchronous store's read, longer than a turn's slice: the fetches behind it wait.
+    store.readPacked = (stream, options) => {
+      reads++;
+      work(15);
+      return readPacked(stream, options);
+    };
+    server = await startAssured({ store });
+    const peers = await Promise.all(range(1, 20).map(() => server!.connect(assuredAuth())));
+    const replies = await Promise.all(
+      peers.map((peer) =>
+        peer.request<{ ok: true; head: number; records: WirePage }>(FRAMES.fetch, {
+          stream: "s",
+          epoch,
+          after: 100,
+          limit: 150,
+        }),
+      ),
+    );
+    for (const reply of replies) {
+      expect(reply).toMatchObject({ ok: true, head: 300 });
+      const records = unpackRecords("s", reply.records).records;
+      expect(records.map((r) => r.offset)).toEqual(range(101, 250));
+      expect(records.map((r) => decode(r.payload))).toEqual(range(101, 250));
+    }
+    expect(reads).toBeLessThan(peers.length / 2);
+  });
+});
