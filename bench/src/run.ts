@@ -281,39 +281,23 @@ async function measureCatchUp(): Promise<RoundsResult[]> {
   ];
   const replayOf = (a: StoreAvailability) =>
     unavailable(a, `assured-${a.kind}`, `Assured replay, ${a.kind} store`, assuredReplay);
-  const describe = (s: CatchUpSystem, round: number, value: number) =>
-    `${s.label}, round ${round + 1}: ${Math.round(value)} ms`;
+  const { missed, warmUp, timeoutMs } = PLAN.catchUp;
+  /** `systems` in `rounds` interleaved rounds, each warmed up first unless `cold`. */
+  const measure = (systems: CatchUpSystem[], rounds: number, cold = false) =>
+    interleavedRounds(
+      systems,
+      {
+        rounds,
+        warmUp: cold ? async () => {} : (s) => s.run(warmUp, timeoutMs),
+        measure: (s) => s.run(missed, timeoutMs),
+        describe: (s, round, value) => `${s.label}, round ${round + 1}: ${Math.round(value)} ms`,
+      },
+      log,
+    );
   return [
-    ...(await interleavedRounds(
-      main,
-      {
-        rounds: PLAN.rounds,
-        warmUp: (s) => s.run(PLAN.catchUp.warmUp, PLAN.catchUp.timeoutMs),
-        measure: (s) => s.run(PLAN.catchUp.missed, PLAN.catchUp.timeoutMs),
-        describe,
-      },
-      log,
-    )),
-    ...(await interleavedRounds(
-      availability.filter(quick).map(replayOf),
-      {
-        rounds: PLAN.storeRounds,
-        warmUp: (s) => s.run(PLAN.catchUp.warmUp, PLAN.catchUp.timeoutMs),
-        measure: (s) => s.run(PLAN.catchUp.missed, PLAN.catchUp.timeoutMs),
-        describe,
-      },
-      log,
-    )),
-    ...(await interleavedRounds(
-      availability.filter(slow).map(replayOf),
-      {
-        rounds: 1,
-        warmUp: async () => {},
-        measure: (s) => s.run(PLAN.catchUp.missed, PLAN.catchUp.timeoutMs),
-        describe,
-      },
-      log,
-    )),
+    ...(await measure(main, PLAN.rounds)),
+    ...(await measure(availability.filter(quick).map(replayOf), PLAN.storeRounds)),
+    ...(await measure(availability.filter(slow).map(replayOf), 1, true)),
   ];
 }
 
