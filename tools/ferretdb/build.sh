@@ -2,15 +2,15 @@
 # Builds the FerretDB test server into $1, with one fix applied to FerretDB 1.24.2's SQLite
 # backend: its `_id` lookups name the field with another SQLite path expression (`->'$._id'`)
 # than the unique `_id` index it creates (`->"_id"`), so SQLite cannot use the index and every
-# find, update and delete by `_id` scans the whole collection (upstream TODO FerretDB#3235,
-# "that logic should exist in one place"). With the expressions aligned they use the index, as
-# on MongoDB. Nothing else changes. See tools/ferretdb/README.md.
+# find, update and delete by `_id` scans the whole collection (upstream, the constant carries a
+# TODO to go away: FerretDB#226). With the expressions aligned they use the index, as on
+# MongoDB. Nothing else changes. See tools/ferretdb/README.md.
 set -euo pipefail
 
-out="${1:?usage: build.sh <output binary>}"
+out="$(realpath -m -- "${1:?usage: build.sh <output binary>}")"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 work="$(mktemp -d)"
-trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'chmod -R u+w "$work" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 cd "$here"
 go mod download github.com/FerretDB/FerretDB

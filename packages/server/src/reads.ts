@@ -132,11 +132,11 @@ async function readBudgeted(
   try {
     // In a storm of fetches, synchronous stores read in later turns of the event loop; a read
     // of the same page that waits for its turn meanwhile answers this socket too.
-    const result = await ctx.sharedReads.run(shareKey, () =>
-      // A read of its own is skipped when nobody is left to answer.
-      shareKey === undefined && (budget.closed || signal?.aborted)
-        ? Promise.resolve(undefined)
-        : read(),
+    // Skipped when, at its turn, nobody it would answer is left (socket gone, request superseded).
+    const result = await ctx.sharedReads.run(
+      shareKey,
+      read,
+      () => !budget.closed && !signal?.aborted,
     );
     if (result === undefined || budget.closed || signal?.aborted) {
       grant.release();

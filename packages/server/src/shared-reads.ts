@@ -1,5 +1,13 @@
 import type { ReadPacer } from "./read-pacer.js";
 
+/** A read waiting for its turn, and whether each request it answers still wants it. */
+interface WaitingRead {
+  answer: Promise<unknown>;
+  wanted: (() => boolean)[];
+}
+
+const ALWAYS = () => true;
+
 /**
  * Page reads paced by a `ReadPacer`, where requests for the same page (the same `key`) made
  * while one of them waits for its turn share that read. In a reconnect storm every client
@@ -9,12 +17,14 @@ import type { ReadPacer } from "./read-pacer.js";
  *
  * A read is joined only until it starts, so every request is answered by a read that started
  * after the request was made: what it returns is as fresh as the request's own read would have
- * been. A read that may start at once (the turn's slice has time left) runs alone.
+ * been. A read that may start at once (the turn's slice has time left) runs alone. A read whose
+ * requests are all no longer wanted when its turn comes (their sockets left, their
+ * subscriptions were superseded) is skipped and answers undefined.
  */
 export class SharedReads {
   readonly #pacer: ReadPacer;
-  /** The reads waiting for their turn, by key; each leaves the map as it starts. */
-  readonly #waiting = new Map<string, Promise<unknown>>();
+  /** The reads waiting for their turn, by key; each leaves the map as its turn comes. */
+  readonly #waiting = new Map<string, WaitingRead>();
 
   constructor(pacer: ReadPacer) {
     this.#pacer = pacer;
@@ -26,23 +36,37 @@ export class SharedReads {
   }
 
   /**
-   * Runs `read` in its turn, or joins the waiting read of `key` (undefined: never shared).
-   * `read` must give the same answer to everyone who asks for `key`, and nobody may change it.
+   * Runs `read` in its turn, or joins the waiting read of `key` (undefined: never shared);
+   * undefined when, at its turn, no request for it is `wanted` any more. `read` must give the
+   * same answer to everyone who asks for `key`, and nobody may change that answer.
    */
-  run<T>(key: string | undefined, read: () => Promise<T>): Promise<T> {
+  run<T>(
+    key: string | undefined,
+    read: () => Promise<T>,
+    wanted: () => boolean = ALWAYS,
+  ): Promise<T | undefined> {
     if (key !== undefined) {
       const waiting = this.#waiting.get(key);
-      if (waiting !== undefined) return waiting as Promise<T>;
+      if (waiting !== undefined) {
+        waiting.wanted.push(wanted);
+        return waiting.answer as Promise<T | undefined>;
+      }
     }
     const paced = this.#pacer.turn();
     if (paced === undefined) return read();
-    if (key === undefined) return paced.then(read);
-    const shared = paced.then(() => {
+    if (key === undefined) return paced.then(() => (wanted() ? read() : undefined));
+    const entry: WaitingRead = { answer: Promise.resolve(), wanted: [wanted] };
+    const turnCame = () => {
       this.#waiting.delete(key);
-      return read();
+      return entry.wanted.some((stillWanted) => stillWanted()) ? read() : undefined;
+    };
+    const answer = paced.then(turnCame, (error: unknown) => {
+      this.#waiting.delete(key);
+      throw error;
     });
-    this.#waiting.set(key, shared);
-    return shared;
+    entry.answer = answer;
+    this.#waiting.set(key, entry);
+    return answer;
   }
 }
 

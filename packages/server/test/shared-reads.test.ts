@@ -67,6 +67,41 @@ describe("SharedReads", () => {
     expect(await later).toBe(-1);
   });
 
+  it("skips a waiting read that no request wants any more when its turn comes", async () => {
+    const shared = new SharedReads(new ReadPacer(0));
+    let reads = 0;
+    const read = () => {
+      reads++;
+      return Promise.resolve("page");
+    };
+    await shared.run("a", read); // takes the turn's slice
+    let firstWanted = true;
+    let secondWanted = true;
+    const first = shared.run("a", read, () => firstWanted);
+    const second = shared.run("a", read, () => secondWanted);
+    const gone = shared.run(undefined, read, () => false);
+    firstWanted = false; // its socket left: the other request still wants the page
+    expect(await Promise.all([first, second, gone])).toEqual(["page", "page", undefined]);
+    expect(reads).toBe(2);
+    secondWanted = false;
+    firstWanted = false;
+    await shared.run("b", read); // a new turn's slice
+    const nobody = [shared.run("b", read, () => firstWanted), shared.run("b", read, () => false)];
+    expect(await Promise.all(nobody)).toEqual([undefined, undefined]);
+    expect(reads).toBe(3);
+    expect(shared.waiting).toBe(0);
+  });
+
+  it("leaves no waiting read behind when its turn fails, so later requests read again", async () => {
+    const failing = {
+      turn: () => Promise.reject(new Error("pacer failed")),
+    } as unknown as ReadPacer;
+    const shared = new SharedReads(failing);
+    const read = () => Promise.resolve("page");
+    await expect(shared.run("a", read)).rejects.toThrow("pacer failed");
+    expect(shared.waiting).toBe(0);
+  });
+
   it("property: every request is answered by a read of its key that started after it was made", async () => {
     await fc.assert(
       fc.asyncProperty(
@@ -90,8 +125,8 @@ describe("SharedReads", () => {
               });
               answers.push(
                 answer.then((result) => {
-                  expect(result.key).toBe(key);
-                  expect(result.startedAt).toBeGreaterThan(askedAt);
+                  expect(result?.key).toBe(key);
+                  expect(result?.startedAt).toBeGreaterThan(askedAt);
                 }),
               );
             }

@@ -5,6 +5,8 @@ declare module "vitest" {
   export interface ProvidedContext {
     /** The Mongo-wire server every test file uses (MONGODB_URL, or FerretDB started for this run). */
     mongodbUrl: string;
+    /** True when `mongodbUrl` is the repository's FerretDB test server, started for this run. */
+    mongodbIsTestServer: boolean;
   }
 }
 
@@ -18,6 +20,7 @@ export async function setup(project: TestProject): Promise<void> {
     url = server.url;
   }
   project.provide("mongodbUrl", url);
+  project.provide("mongodbIsTestServer", server !== undefined);
 }
 
 /** Stops the FerretDB this run started, if any. */

@@ -4,6 +4,9 @@ import { afterAll, inject } from "vitest";
 /** The URL of the server under test (see global-setup.ts). */
 export const mongodbUrl = inject("mongodbUrl");
 
+/** True when the server is the repository's FerretDB test server (tools/ferretdb), not MONGODB_URL. */
+export const isTestServer = inject("mongodbIsTestServer");
+
 let counter = 0;
 
 /** A database name no other test (file or run) uses. */
