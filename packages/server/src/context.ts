@@ -34,10 +34,11 @@ export interface ServerContext {
    * that stopped reading must not pin `maxReplayBytesInFlight`).
    */
   writes: WriteWatchdog;
-  /** Spreads page reads over turns of the event loop (a storm of fetches must not stall it). */
-  reads: ReadPacer;
-  /** Catch-up page reads, paced by `reads`; identical pages waiting for a turn share one read. */
-  sharedReads: SharedReads;
+  /**
+   * Page reads, spread over turns of the event loop by a `ReadPacer` (a storm of fetches must
+   * not stall it); identical catch-up pages waiting for a turn share one read.
+   */
+  reads: SharedReads;
   /** Token buckets of the rate limit (`tokensPerSecond`, `burstTokens`), shared per principal. */
   rate: RateLimiter;
   /** The server's figures (`stats()`, OpenTelemetry). */
@@ -79,7 +80,6 @@ export function createContext(
     metrics.failed(failure.kind, failure.operation ?? "unknown");
     reportFailure(failure);
   };
-  const reads = new ReadPacer();
   return {
     report,
     metrics,
@@ -94,8 +94,7 @@ export function createContext(
     limits,
     replayBudget: new ServerBudget(limits.maxReplayBytesInFlight),
     writes: new WriteWatchdog(limits.writeTimeoutMs),
-    reads,
-    sharedReads: new SharedReads(reads),
+    reads: new SharedReads(new ReadPacer()),
     rate: new RateLimiter(limits),
     identify: options.identify,
     async allowed(socket, stream, action) {

@@ -133,11 +133,7 @@ async function readBudgeted(
     // In a storm of fetches, synchronous stores read in later turns of the event loop; a read
     // of the same page that waits for its turn meanwhile answers this socket too.
     // Skipped when, at its turn, nobody it would answer is left (socket gone, request superseded).
-    const result = await ctx.sharedReads.run(
-      shareKey,
-      read,
-      () => !budget.closed && !signal?.aborted,
-    );
+    const result = await ctx.reads.run(shareKey, read, () => !budget.closed && !signal?.aborted);
     if (result === undefined || budget.closed || signal?.aborted) {
       grant.release();
       return undefined;

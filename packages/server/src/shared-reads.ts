@@ -55,17 +55,18 @@ export class SharedReads {
     const paced = this.#pacer.turn();
     if (paced === undefined) return read();
     if (key === undefined) return paced.then(() => (wanted() ? read() : undefined));
-    const entry: WaitingRead = { answer: Promise.resolve(), wanted: [wanted] };
-    const turnCame = () => {
-      this.#waiting.delete(key);
-      return entry.wanted.some((stillWanted) => stillWanted()) ? read() : undefined;
-    };
-    const answer = paced.then(turnCame, (error: unknown) => {
-      this.#waiting.delete(key);
-      throw error;
-    });
-    entry.answer = answer;
-    this.#waiting.set(key, entry);
+    const requests = [wanted];
+    const answer = paced.then(
+      () => {
+        this.#waiting.delete(key);
+        return requests.some((stillWanted) => stillWanted()) ? read() : undefined;
+      },
+      (error: unknown) => {
+        this.#waiting.delete(key);
+        throw error;
+      },
+    );
+    this.#waiting.set(key, { answer, wanted: requests });
     return answer;
   }
 }
