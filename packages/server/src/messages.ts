@@ -274,13 +274,7 @@ export class MessageDispatcher {
     };
     // Replies leave in send order: after the socket's earlier replies (which may still wait
     // for their responses to be stored).
-    const slot = state.replyOrder.open((reply) => {
-      try {
-        ack(reply);
-      } catch (error) {
-        log("reply failed on socket %s: %o", socket.id, error);
-      }
-    }, finish);
+    const slot = state.replyOrder.open(ack, finish);
     const expire = () => {
       log(
         "message %s took longer than handlerTimeoutMs (%d ms); given up, the queue moves on",
@@ -332,13 +326,7 @@ export class MessageDispatcher {
       this.#handle(socket, message, fingerprint, arrivedAt, giveUp.signal, {
         ahead,
         onHandled,
-      }).then((reply) => {
-        try {
-          state.replyOrder.answer(slot, reply);
-        } catch (error) {
-          log("reply failed on socket %s: %o", socket.id, error);
-        }
-      }, failed);
+      }).then((reply) => state.replyOrder.answer(slot, reply), failed);
     } catch (error) {
       failed(error);
     }

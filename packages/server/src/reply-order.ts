@@ -19,6 +19,12 @@ export class ReplyOrder {
   #slots: ReplySlot[] = [];
   #head = 0;
   #flushing = false;
+  readonly #onError: (error: unknown) => void;
+
+  /** `onError` hears what a slot's `ack` or `left` throws; the later replies are sent anyway. */
+  constructor(onError: (error: unknown) => void) {
+    this.#onError = onError;
+  }
 
   /** A slot for the next turn, at the end of the order. */
   open(ack: (reply: MessageReply) => void, left: () => void): ReplySlot {
@@ -46,8 +52,7 @@ export class ReplyOrder {
     if (this.#flushing) return;
     this.#flushing = true;
     // A callback that throws must not keep the later replies waiting: every slot due leaves,
-    // and the first error is thrown once they have.
-    let failure: { error: unknown } | undefined;
+    // each error goes to `onError`.
     try {
       while (this.#head < this.#slots.length) {
         const slot = this.#slots[this.#head]!;
@@ -56,12 +61,12 @@ export class ReplyOrder {
         try {
           if (slot.reply !== null) slot.ack(slot.reply);
         } catch (error) {
-          failure ??= { error };
+          this.#onError(error);
         }
         try {
           slot.left();
         } catch (error) {
-          failure ??= { error };
+          this.#onError(error);
         }
       }
     } finally {
@@ -74,6 +79,5 @@ export class ReplyOrder {
         this.#head = 0;
       }
     }
-    if (failure !== undefined) throw failure.error;
   }
 }

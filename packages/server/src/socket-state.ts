@@ -1,5 +1,6 @@
 import type { AssuredErrorData } from "@assured/core";
 import type { SubscribedFrame, SubscribeRequest } from "@assured/core/protocol";
+import createDebug from "debug";
 
 /**
  * How a subscription started: the `assured:subscribed` frame without its first page
@@ -16,6 +17,8 @@ import { RetryBarrier } from "./retry-barrier.js";
 import { SendOrder } from "./send-order.js";
 import { fullBucket, type TokenBucket } from "./token-bucket.js";
 import type { AnySocket } from "./wire.js";
+
+const log = createDebug("assured:server:messages");
 
 /** A queued client message waiting for its turn (kept encoded): handles it and sends the reply. */
 export interface QueuedMessage {
@@ -115,7 +118,7 @@ export function stateOf(
       busy: false,
       unstored: 0,
       unstoredWaiter: undefined,
-      replyOrder: new ReplyOrder(),
+      replyOrder: new ReplyOrder((error) => log("reply failed on socket %s: %o", socket.id, error)),
       giveUp: undefined,
       // As many outstanding refusals as messages may queue: more than any sane window.
       retryBarrier: new RetryBarrier(limits.maxQueuedMessages),
