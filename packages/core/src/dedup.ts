@@ -12,7 +12,12 @@ import type {
 import { MAX_DEDUP_BATCH } from "./dedup-store-arguments.js";
 import { AssuredError, isAssuredError, toStoreError } from "./errors.js";
 import { type GroupReceiver, GroupWriter } from "./group-writer.js";
-import { LeaseKeeper, type LeaseTimers, monotonicLeaseTimers } from "./lease-keeper.js";
+import {
+  LeaseKeeper,
+  type LeaseKeeperOptions,
+  type LeaseTimers,
+  monotonicLeaseTimers,
+} from "./lease-keeper.js";
 import { assertPositiveInteger } from "./validate.js";
 
 export {
@@ -148,19 +153,20 @@ interface RunHooks {
   signal?: AbortSignal | undefined;
 }
 
-/**
- * A claimed key's lease kept from its claim (its `LeaseKeeper`), whose loss is handled by
- * whoever holds it now (`handOver`).
- */
-type HeldLease = LeaseKeeper;
+/** A claimed key's lease as its `LeaseKeeper` takes it: kept from the claim on. */
+type AheadLease = Omit<LeaseKeeperOptions, "onLost">;
 
+/**
+ * Keeps a claimed key's lease from its claim on; its loss goes to `onLost` until whoever runs
+ * the key takes it over (`LeaseKeeper.handOver`).
+ */
 function holdLease(
   store: DedupStore,
   key: string,
   token: string,
-  lease: { leaseMs: number; renewEveryMs: number; claimedAt: number; timers: LeaseTimers },
+  lease: AheadLease,
   onLost: (reason: AssuredError) => void,
-): HeldLease {
+): LeaseKeeper {
   // The lease object is the keeper's options as it is (no copy per message); the loss goes to
   // `onLost` until a run takes the claim over.
   const keeper = new LeaseKeeper(store, key, token, lease);
@@ -274,8 +280,6 @@ async function claimAndRun(
   const { onClaimed, onHandled } = hooks;
   const complete = completeOf(store, hooks);
   let ahead = hooks.ahead;
-  assertPositiveInteger(leaseMs, "leaseMs");
-  assertPositiveInteger(ttlMs, "ttlMs");
   const maxWaitMs = options.maxWaitMs ?? leaseMs + 1000;
   const pollMaxMs = options.pollMaxMs ?? 200;
   let delay = options.pollMinMs ?? 5;
@@ -288,7 +292,7 @@ async function claimAndRun(
   for (;;) {
     if (signal?.aborted) throw abandonReason(signal);
     let claim: ClaimResult;
-    let held: HeldLease | undefined;
+    let held: LeaseKeeper | undefined;
     const claimedAt = timers.now();
     // A claim made ahead answers for the first claim when it is final (claimed with its lease
     // still held, done, conflict); anything else (pending, an error) is claimed again now.
@@ -345,9 +349,9 @@ async function claimAndRun(
 /** How `runClaimed` runs a claimed key. */
 interface ClaimedRunOptions {
   ttlMs: number;
-  lease: { leaseMs: number; renewEveryMs: number; claimedAt: number; timers: LeaseTimers };
+  lease: AheadLease;
   /** The lease kept since a claim made ahead, if the key was claimed so. */
-  held: HeldLease | undefined;
+  held: LeaseKeeper | undefined;
   signal: AbortSignal | undefined;
   onClaimed: OnClaimed | undefined;
   complete: Complete;
@@ -554,10 +558,9 @@ function batchWriter<Request, Result>(
 }
 
 /** The lease a claim made ahead holds from its answer on. */
-type AheadLease = { leaseMs: number; renewEveryMs: number; claimedAt: number; timers: LeaseTimers };
 
 /** A claim made ahead, as its answer left it: the claim and the lease kept since. */
-type AheadAnswer = { claim: ClaimResult; held: HeldLease | undefined };
+type AheadAnswer = { claim: ClaimResult; held: LeaseKeeper | undefined };
 
 /**
  * A key claimed ahead of its run (`Deduplicator.claimAhead`). Once claimed, its lease is renewed
@@ -571,7 +574,7 @@ export class AheadClaim implements GroupReceiver<BatchItemResult<ClaimResult>> {
   readonly #lease: AheadLease | undefined;
   #discarded = false;
   #taken = false;
-  #held: HeldLease | undefined;
+  #held: LeaseKeeper | undefined;
   #token: string | undefined;
   /** The answer once known (`undefined` inside: no usable answer, the run claims). */
   #known: { answer: AheadAnswer | undefined } | undefined;
@@ -599,14 +602,8 @@ export class AheadClaim implements GroupReceiver<BatchItemResult<ClaimResult>> {
 
   /** The claim group's answer (called by the `Deduplicator`'s claim writer). */
   resolved(item: BatchItemResult<ClaimResult>): void {
-    let answer: AheadAnswer | undefined;
-    try {
-      answer = item.status === "fulfilled" ? this.#answered(item.value) : undefined;
-    } catch {
-      // A malformed result: no usable answer, the run claims again.
-      answer = undefined;
-    }
-    this.#learn(answer);
+    // A malformed result throws: the claim writer then calls `rejected` (`GroupWriter.submitTo`).
+    this.#learn(item.status === "fulfilled" ? this.#answered(item.value) : undefined);
   }
 
   /** The claim group failed: the run claims again (called by the claim writer). */
@@ -680,9 +677,7 @@ export class AheadClaim implements GroupReceiver<BatchItemResult<ClaimResult>> {
 }
 
 /** A claim made ahead as its run may use it: final (claimed with its lease held, done, conflict). */
-function usable(
-  answer: { claim: ClaimResult; held: HeldLease | undefined } | undefined,
-): { claim: ClaimResult; held: HeldLease | undefined } | undefined {
+function usable(answer: AheadAnswer | undefined): AheadAnswer | undefined {
   if (answer === undefined || answer.claim.status === "pending") return undefined;
   if (answer.held !== undefined && !answer.held.holds()) return undefined;
   return answer;
