@@ -6,8 +6,6 @@ interface WaitingRead {
   wanted: (() => boolean)[];
 }
 
-const ALWAYS = () => true;
-
 /**
  * Page reads paced by a `ReadPacer`, where requests for the same page (the same `key`) made
  * while one of them waits for its turn share that read. In a reconnect storm every client
@@ -43,7 +41,7 @@ export class SharedReads {
   run<T>(
     key: string | undefined,
     read: () => Promise<T>,
-    wanted: () => boolean = ALWAYS,
+    wanted: () => boolean,
   ): Promise<T | undefined> {
     if (key !== undefined) {
       const waiting = this.#waiting.get(key);

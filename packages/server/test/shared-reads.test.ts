@@ -22,6 +22,9 @@ function work(ms: number): void {
   }
 }
 
+/** A request that is always wanted. */
+const wanted = () => true;
+
 describe("SharedReads", () => {
   it("answers requests for a page made while its read waits for a turn with that one read", async () => {
     // A slice of 0 ms: the first read of a turn starts at once, every later one waits.
@@ -31,10 +34,10 @@ describe("SharedReads", () => {
       started.push(key);
       return Promise.resolve({ key, n: started.length });
     };
-    const first = shared.run("a", read("a"));
-    const waiting = [shared.run("a", read("a")), shared.run("a", read("a"))];
-    const other = shared.run("b", read("b"));
-    const unshared = shared.run(undefined, read("x"));
+    const first = shared.run("a", read("a"), wanted);
+    const waiting = [shared.run("a", read("a"), wanted), shared.run("a", read("a"), wanted)];
+    const other = shared.run("b", read("b"), wanted);
+    const unshared = shared.run(undefined, read("x"), wanted);
     expect(shared.waiting).toBe(2);
     expect(await first).toEqual({ key: "a", n: 1 });
     const [second, third] = await Promise.all(waiting);
@@ -56,12 +59,12 @@ describe("SharedReads", () => {
         release = () => resolve(reads);
       });
     };
-    void shared.run("a", () => Promise.resolve(0)); // takes the turn's slice
-    const waited = shared.run("a", slow);
+    void shared.run("a", () => Promise.resolve(0), wanted); // takes the turn's slice
+    const waited = shared.run("a", slow, wanted);
     await turns(2); // the waiting read started
     expect(reads).toBe(1);
     expect(shared.waiting).toBe(0);
-    const later = shared.run("a", () => Promise.resolve(-1));
+    const later = shared.run("a", () => Promise.resolve(-1), wanted);
     release();
     expect(await waited).toBe(1);
     expect(await later).toBe(-1);
@@ -74,7 +77,7 @@ describe("SharedReads", () => {
       reads++;
       return Promise.resolve("page");
     };
-    await shared.run("a", read); // takes the turn's slice
+    await shared.run("a", read, wanted); // takes the turn's slice
     let firstWanted = true;
     let secondWanted = true;
     const first = shared.run("a", read, () => firstWanted);
@@ -85,7 +88,7 @@ describe("SharedReads", () => {
     expect(reads).toBe(2);
     secondWanted = false;
     firstWanted = false;
-    await shared.run("b", read); // a new turn's slice
+    await shared.run("b", read, wanted); // a new turn's slice
     const nobody = [shared.run("b", read, () => firstWanted), shared.run("b", read, () => false)];
     expect(await Promise.all(nobody)).toEqual([undefined, undefined]);
     expect(reads).toBe(3);
@@ -98,7 +101,7 @@ describe("SharedReads", () => {
     } as unknown as ReadPacer;
     const shared = new SharedReads(failing);
     const read = () => Promise.resolve("page");
-    await expect(shared.run("a", read)).rejects.toThrow("pacer failed");
+    await expect(shared.run("a", read, wanted)).rejects.toThrow("pacer failed");
     expect(shared.waiting).toBe(0);
   });
 
@@ -119,10 +122,14 @@ describe("SharedReads", () => {
             for (const key of burst) {
               const askedAt = ++clock;
               requests++;
-              const answer = shared.run(key, async () => {
-                reads++;
-                return { key, startedAt: ++clock };
-              });
+              const answer = shared.run(
+                key,
+                async () => {
+                  reads++;
+                  return { key, startedAt: ++clock };
+                },
+                wanted,
+              );
               answers.push(
                 answer.then((result) => {
                   expect(result?.key).toBe(key);
