@@ -111,9 +111,12 @@ decodeLongStringsNatively(decoder);
  * @example const payload = encode({ text: "hi", image: buffer });
  */
 export function encode(value: unknown): Uint8Array {
+  let bytes: Uint8Array;
   try {
-    // Copy: the encoder reuses its internal buffer between calls.
-    return encoder.encode(value).slice();
+    // `encode` returns a copy of the encoder's reused buffer (`encodeSharedRef` would not): the
+    // bytes are the caller's own, in a buffer of their exact size. A second copy here cost more
+    // than the encoding itself for a small value (a typed array over 64 bytes lives off V8's heap).
+    bytes = encoder.encode(value);
   } catch (error) {
     throw new AssuredError(
       "CODEC_ERROR",
@@ -122,6 +125,54 @@ export function encode(value: unknown): Uint8Array {
       { cause: error },
     );
   }
+  if (holdsProtoKey(bytes)) {
+    throw new AssuredError(
+      "CODEC_ERROR",
+      'cannot encode value: it has an own "__proto__" key, which no decoder accepts (it would ' +
+        "replace an object's prototype). Rename the key.",
+    );
+  }
+  return bytes;
+}
+
+/** Node's native byte search (`Buffer#indexOf`), which takes any `Uint8Array` as `this`. */
+const nodeIndexOf = (
+  globalThis as {
+    Buffer?: { prototype: { indexOf(this: Uint8Array, value: Uint8Array): number } };
+  }
+).Buffer?.prototype.indexOf;
+
+/** MessagePack's `"__proto__"` (a fixstr of 9 bytes): a payload without it has no such key. */
+const PROTO_KEY = new Uint8Array([0xa9, 0x5f, 0x5f, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x5f, 0x5f]);
+
+/**
+ * Whether encoded bytes hold a map key `"__proto__"` (an object from `JSON.parse` may have one
+ * as its own property). The decoder refuses such a key, so a value with one must not encode:
+ * every payload that encodes also decodes (a stored response the client could never read
+ * would otherwise answer its message). The bytes are searched first (one native scan in
+ * Node); only a payload holding them is decoded to tell a key from a string value.
+ */
+function holdsProtoKey(bytes: Uint8Array): boolean {
+  const at = nodeIndexOf ? nodeIndexOf.call(bytes, PROTO_KEY) : indexOfBytes(bytes, PROTO_KEY);
+  if (at < 0) return false;
+  try {
+    decoder.decode(bytes);
+    return false;
+  } catch (error) {
+    return error instanceof Error && error.message.includes("__proto__");
+  }
+}
+
+/** The first index of `needle` in `bytes`, or -1 (where Node's search is missing). */
+function indexOfBytes(bytes: Uint8Array, needle: Uint8Array): number {
+  const first = needle[0] as number;
+  const last = bytes.length - needle.length;
+  for (let i = bytes.indexOf(first); i >= 0 && i <= last; i = bytes.indexOf(first, i + 1)) {
+    let j = 1;
+    while (j < needle.length && bytes[i + j] === needle[j]) j++;
+    if (j === needle.length) return i;
+  }
+  return -1;
 }
 
 /**

@@ -79,13 +79,30 @@ describe("codec: payload fidelity", () => {
     expect(decode(first)).toBe("first");
   });
 
+  it("encode results own a buffer of their exact size (nothing else is retained by them)", () => {
+    const bytes = encode({ text: "x".repeat(200) });
+    expect(bytes.byteOffset).toBe(0);
+    expect(bytes.buffer.byteLength).toBe(bytes.byteLength);
+  });
+
   it("drops undefined properties like Socket.IO's JSON, keeps Date", () => {
     const date = new Date(1_700_000_000_123);
     expect(roundTrip({ a: undefined, b: 1, d: date })).toEqual({ b: 1, d: date });
   });
 
+  it("refuses to encode an own __proto__ key (nothing could decode it), not a __proto__ string", () => {
+    const value = JSON.parse('{"a": [{"__proto__": 1}]}');
+    expect(() => encode(value)).toThrow(expect.objectContaining({ code: "CODEC_ERROR" }));
+    expect(roundTrip({ text: "__proto__", list: ["__proto__"] })).toEqual({
+      text: "__proto__",
+      list: ["__proto__"],
+    });
+  });
+
   it("does not let a __proto__ key pollute prototypes", () => {
-    const payload = encode(JSON.parse('{"__proto__": {"polluted": true}}'));
+    // `{"__proto__": {"polluted": true}}` in MessagePack, as a peer could send it (encode refuses it).
+    const text = (t: string) => [0xa0 + t.length, ...new TextEncoder().encode(t)];
+    const payload = new Uint8Array([0x81, ...text("__proto__"), 0x81, ...text("polluted"), 0xc3]);
     try {
       const out = decode(payload) as Record<string, unknown>;
       expect(Object.getPrototypeOf(out)).toBe(Object.prototype);

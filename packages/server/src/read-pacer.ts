@@ -1,4 +1,4 @@
-/** How long one turn of the event loop may spend starting page reads before the rest wait. */
+/** How long one turn of the event loop may spend starting page reads (and sending pages) before the rest wait. */
 export const READ_SLICE_MS = 10;
 
 /**
@@ -10,7 +10,8 @@ export const READ_SLICE_MS = 10;
  * read of the turn) has time left; later ones wait in order and start in the next turns, one
  * after another while the new slice has time left, and always at least one per turn, so reads
  * keep moving whatever else fills the turn. Reads that only wait for I/O (Redis, PostgreSQL,
- * MongoDB) spend little of the slice, so they rarely wait.
+ * MongoDB) spend little of the slice, so they rarely wait. Page sends take turns from the same
+ * pacer (`SharedReads.sendTurn`): one shared read may answer a thousand sockets at once.
  */
 export class ReadPacer {
   /** `performance.now()` at the start of the current slice; -1 when no read started this turn. */

@@ -273,6 +273,15 @@ async function answerRead(
     return;
   }
   if (page === undefined) return; // the socket is gone: nobody to answer
+  // Sent in a turn of its own when this turn's slice is spent (a storm's pages go over turns).
+  const turn = ctx.reads.sendTurn();
+  if (turn !== undefined) {
+    await turn;
+    if (!socket.connected) {
+      page.drop();
+      return;
+    }
+  }
   ctx.metrics.fetched(page.records.count, page.bytes);
   ack({
     ok: true,

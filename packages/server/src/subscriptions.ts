@@ -86,6 +86,13 @@ async function evaluate(
 ): Promise<SubscriptionOutcome> {
   const { stream } = request;
   try {
+    // A storm of connections brings their subscriptions in one turn: their evaluations (reads,
+    // packing, sends) take turns of the same pacer as the page reads and sends.
+    const start = ctx.reads.sendTurn();
+    if (start !== undefined) {
+      await start;
+      if (!isCurrent()) throw superseded();
+    }
     if (!(await ctx.allowed(socket, stream, "subscribe"))) {
       // Revoked: a stream the client holds is ended (`assured:unsubscribed`, no sub-error).
       if (held.value && isCurrent()) endSubscription(ctx, socket, stream, "unauthorized");
@@ -128,6 +135,9 @@ async function evaluate(
       page.records.first === outcome.start + 1
         ? page.records
         : packRecords([]);
+    // Sent in a turn of its own when this turn's slice is spent (a storm's pages go over turns).
+    const turn = ctx.reads.sendTurn();
+    if (turn !== undefined) await turn;
     if (!isCurrent()) {
       page?.drop();
       throw superseded();

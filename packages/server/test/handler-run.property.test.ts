@@ -155,7 +155,11 @@ describe("runHandler answers as awaiting the handler would", () => {
         const expected = await observe(awaited, handler, aborted);
         expect(got).toEqual(expected);
       }),
-      { numRuns: 300 },
+      {
+        numRuns: 300,
+        // Found by a run: a value with an own "__proto__" key encoded, and its answer never decoded.
+        examples: [[{ kind: "value", value: JSON.parse('{"__proto__": null}') }, "sync", false]],
+      },
     );
   });
 });

@@ -194,4 +194,46 @@ describe("catch-up pages shared between sockets", () => {
     }
     expect(reads).toBeLessThan(peers.length / 2);
   });
+
+  it("sends the pages one shared read answers over several turns when sending takes longer than a slice", async () => {
+    const store = new MemoryEventStore();
+    await seed(store, "s", 300);
+    const readPacked = store.readPacked.bind(store);
+    store.readPacked = (stream, options) => {
+      work(15);
+      return readPacked(stream, options);
+    };
+    server = await startAssured({ store });
+    // Turns of the event loop, counted; and the turn each first page left the server in.
+    let turn = 0;
+    let counting = true;
+    const count = () => {
+      turn++;
+      if (counting) setImmediate(count);
+    };
+    count();
+    const sentIn: number[] = [];
+    server.io.on("connection", (socket) => {
+      const emit = socket.emit.bind(socket);
+      socket.emit = ((event: string, ...args: unknown[]) => {
+        if (event === FRAMES.subscribed) {
+          work(4); // a page that costs 4 ms to encode and write
+          sentIn.push(turn);
+        }
+        return emit(event, ...args);
+      }) as typeof socket.emit;
+    });
+    const peers = await Promise.all(range(1, 12).map(() => server!.connect(assuredAuth())));
+    for (const peer of peers) {
+      peer.socket.emit(FRAMES.subscribe, { stream: "s", position: null, from: "earliest" });
+    }
+    await Promise.all(peers.map((peer) => peer.next(FRAMES.subscribed)));
+    counting = false;
+    for (const peer of peers) expect(peer.offsets("s").slice(0, 3)).toEqual([1, 2, 3]);
+    const perTurn = new Map<number, number>();
+    for (const t of sentIn) perTurn.set(t, (perTurn.get(t) ?? 0) + 1);
+    // A 10 ms slice holds at most three 4 ms sends (all twelve went in one turn before).
+    expect(sentIn).toHaveLength(12);
+    expect(Math.max(...perTurn.values())).toBeLessThanOrEqual(3);
+  });
 });
