@@ -510,11 +510,14 @@ export class MessageDispatcher {
       return { id, ok: false, error: expired?.toJSON() ?? this.#quota() };
     }
     const where = { operation: "message", socket, message: { id, name } };
-    return {
-      id,
-      ok: false,
-      error: wasThrown(thrown, error) ? toErrorData(error) : this.#ctx.answer(error, where),
-    };
+    if (wasThrown(thrown, error)) return { id, ok: false, error: toErrorData(error) };
+    // Not the handler's: a `LIMIT_EXCEEDED` here is the dedup store's bound on all its keys
+    // (a full store, which an operator must raise): the client retries, the server reports it.
+    if (isAssuredError(error, "LIMIT_EXCEEDED")) {
+      this.#ctx.report({ kind: "store", error, ...where });
+      return { id, ok: false, error: toErrorData(error) };
+    }
+    return { id, ok: false, error: this.#ctx.answer(error, where) };
   }
 
   /** The final error for a message beyond its principal's dedup quota, saying what to do. */

@@ -1,4 +1,10 @@
-import { AssuredError, decode, isAssuredError, MemoryEventStore } from "@assured/core";
+import {
+  AssuredError,
+  decode,
+  isAssuredError,
+  MemoryDedupStore,
+  MemoryEventStore,
+} from "@assured/core";
 import { type FetchReply, FRAMES } from "@assured/core/protocol";
 import { type EventStore, toStoreError } from "@assured/core/store";
 import { Server } from "socket.io";
@@ -87,6 +93,30 @@ describe("onError", () => {
     expect(failure).toMatchObject({ kind: "store", operation: "fetch", stream: "s" });
     expect(isAssuredError(failure?.error, "STORE_UNAVAILABLE")).toBe(true);
     expect(String((failure!.error as AssuredError).cause)).toMatch(/ECONNREFUSED 10\.1\.2\.3/);
+  });
+
+  it("gets a full dedup store (LIMIT_EXCEEDED) as a store failure; the client is told to retry", async () => {
+    const { server, failures } = await start({
+      dedupStore: new MemoryDedupStore({ maxEntries: 2 }),
+    });
+    server.assured.on("note", () => "ok");
+    const peer = await server.connect(assuredAuth([], "client-a"));
+    expect(await peer.send("note", 1, "m-1", 1)).toMatchObject({ ok: true });
+    expect(await peer.send("note", 2, "m-2", 2)).toMatchObject({ ok: true });
+    const full = await peer.send("note", 3, "m-3", 3);
+    expect(full).toMatchObject({
+      id: "m-3",
+      ok: false,
+      error: { code: "LIMIT_EXCEEDED" },
+    });
+    // Before, nothing was reported: the clients retried for as long as the store stayed full.
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatchObject({
+      kind: "store",
+      operation: "message",
+      message: { id: "m-3", name: "note" },
+    });
+    expect(isAssuredError(failures[0]?.error, "LIMIT_EXCEEDED")).toBe(true);
   });
 
   it("gets refused frames and a throwing authorize hook", async () => {
