@@ -7,6 +7,7 @@ import {
   MAX_PAYLOAD_DEPTH,
 } from "./msgpack-bounds.js";
 import { decodeLongStringsNatively } from "./msgpack-strings.js";
+import { isNode } from "./runtime.js";
 
 /**
  * The payload codec: any value Socket.IO can carry — JSON values plus binary (`Buffer`,
@@ -135,12 +136,18 @@ export function encode(value: unknown): Uint8Array {
   return bytes;
 }
 
-/** Node's native byte search (`Buffer#indexOf`), which takes any `Uint8Array` as `this`. */
-const nodeIndexOf = (
-  globalThis as {
-    Buffer?: { prototype: { indexOf(this: Uint8Array, value: Uint8Array): number } };
-  }
-).Buffer?.prototype.indexOf;
+/**
+ * Node's native byte search (`Buffer#indexOf`, which takes any `Uint8Array` as `this` and as
+ * the needle), on Node only: a browser bundle's `Buffer` polyfill takes only its own `Buffer` as
+ * the needle and would throw.
+ */
+const nodeIndexOf = isNode
+  ? (
+      globalThis as {
+        Buffer?: { prototype: { indexOf(this: Uint8Array, value: Uint8Array): number } };
+      }
+    ).Buffer?.prototype.indexOf
+  : undefined;
 
 /** MessagePack's `"__proto__"` (a fixstr of 9 bytes): a payload without it has no such key. */
 const PROTO_KEY = new Uint8Array([0xa9, 0x5f, 0x5f, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x5f, 0x5f]);
@@ -153,14 +160,25 @@ const PROTO_KEY = new Uint8Array([0xa9, 0x5f, 0x5f, 0x70, 0x72, 0x6f, 0x74, 0x6f
  * Node); only a payload holding them is decoded to tell a key from a string value.
  */
 function holdsProtoKey(bytes: Uint8Array): boolean {
-  const at = nodeIndexOf ? nodeIndexOf.call(bytes, PROTO_KEY) : indexOfBytes(bytes, PROTO_KEY);
-  if (at < 0) return false;
+  if (searchBytes(bytes, PROTO_KEY) < 0) return false;
   try {
     decoder.decode(bytes);
     return false;
   } catch (error) {
     return error instanceof Error && error.message.includes("__proto__");
   }
+}
+
+/** The first index of `needle` in `bytes`, or -1: natively on Node, else `indexOfBytes`. */
+function searchBytes(bytes: Uint8Array, needle: Uint8Array): number {
+  if (nodeIndexOf !== undefined) {
+    try {
+      return nodeIndexOf.call(bytes, needle);
+    } catch {
+      // Not Node's own `Buffer` after all: search in JavaScript.
+    }
+  }
+  return indexOfBytes(bytes, needle);
 }
 
 /** The first index of `needle` in `bytes`, or -1 (where Node's search is missing). */

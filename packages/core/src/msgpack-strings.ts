@@ -1,4 +1,5 @@
 import type { Decoder } from "@msgpack/msgpack";
+import { isNode } from "./runtime.js";
 
 /**
  * Faster string decoding for `@msgpack/msgpack` on Node. The library decodes every string of
@@ -32,10 +33,6 @@ interface StringDecoding {
   maxStrLength: number;
   decodeUtf8String(byteLength: number, headerOffset: number): string;
 }
-
-const isNode =
-  typeof process === "object" &&
-  typeof (process as { versions?: { node?: unknown } }).versions?.node === "string";
 
 /**
  * Makes `decoder` decode strings of `NATIVE_STRING_MIN_BYTES` or more with a strict native

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { decode, encode } from "../src/codec.js";
 import { AssuredError } from "../src/errors.js";
 
@@ -97,6 +97,33 @@ describe("codec: payload fidelity", () => {
       text: "__proto__",
       list: ["__proto__"],
     });
+  });
+
+  it("searches for that key beside a browser Buffer polyfill whose indexOf takes only its own Buffers", async () => {
+    /** Like the `buffer` package's: `indexOf` throws for a needle that is not one of its own. */
+    class PolyfillBuffer extends Uint8Array {
+      static isBuffer(value: unknown): boolean {
+        return value instanceof PolyfillBuffer;
+      }
+      override indexOf(value: unknown): number {
+        if (!(value instanceof PolyfillBuffer)) {
+          throw new TypeError("val must be string, number or Buffer");
+        }
+        return -1;
+      }
+    }
+    vi.stubGlobal("Buffer", PolyfillBuffer);
+    vi.resetModules();
+    try {
+      const codec = await import("../src/codec.js");
+      expect(codec.decode(codec.encode({ text: "__proto__" }))).toEqual({ text: "__proto__" });
+      expect(() => codec.encode(JSON.parse('{"__proto__": 1}'))).toThrow(
+        expect.objectContaining({ code: "CODEC_ERROR" }),
+      );
+    } finally {
+      vi.unstubAllGlobals();
+      vi.resetModules();
+    }
   });
 
   it("does not let a __proto__ key pollute prototypes", () => {

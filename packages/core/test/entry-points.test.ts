@@ -75,6 +75,7 @@ const AUDIENCES: Record<string, Audience | [Audience, Record<string, Audience>]>
   "outbox-writer": "internal",
   protocol: "protocol",
   resume: "protocol",
+  runtime: "internal",
   sequencer: "protocol",
   "sequencer-input": "protocol",
   "sequencer-stream": "internal",

@@ -8,8 +8,9 @@ const log = createDebug("assured:server");
  * What failed, for `onError`:
  * - `handler`: a message handler threw (or its result could not be encoded, or it ran past
  *   `handlerTimeoutMs`); the client got the stored error or a retryable one;
- * - `store`: the event or dedup store failed (`STORE_UNAVAILABLE`); the client got a retryable
- *   error without the store's details;
+ * - `store`: the event or dedup store failed (`STORE_UNAVAILABLE`), or the dedup store holds
+ *   as many keys as it may (`LIMIT_EXCEEDED` from a claim); the client got a retryable error
+ *   without the store's details;
  * - `frame`: a client frame was refused (malformed, rate limited, undecodable payload);
  * - `hook`: the `authorize` or `identify` hook threw (counted as a refusal);
  * - `internal`: anything else the server did not expect (the client got `INTERNAL`).

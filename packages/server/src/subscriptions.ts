@@ -86,8 +86,9 @@ async function evaluate(
 ): Promise<SubscriptionOutcome> {
   const { stream } = request;
   try {
-    // A storm of connections brings their subscriptions in one turn: their evaluations (reads,
-    // packing, sends) take turns of the same pacer as the page reads and sends.
+    // A storm of connections brings their subscriptions in one turn: their evaluations start
+    // over turns of the pacer too (what follows the start is asynchronous, so the slice counts
+    // only its first steps; the page's read and send below take turns of their own).
     const start = ctx.reads.sendTurn();
     if (start !== undefined) {
       await start;
