@@ -136,7 +136,12 @@ describe("bounded MessagePack decoding (G11, G12)", () => {
         { depthSize: "small", withCrossShrink: true },
         leaf,
         fc.array(tie("node"), { maxLength: 5 }),
-        fc.dictionary(fc.string(), tie("node"), { maxKeys: 5 }),
+        // An own "__proto__" key is refused by encode (codec.test.ts): not a value it produces.
+        fc.dictionary(
+          fc.string().filter((key) => key !== "__proto__"),
+          tie("node"),
+          { maxKeys: 5 },
+        ),
       ),
     })).node;
     fc.assert(
