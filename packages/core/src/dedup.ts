@@ -557,8 +557,6 @@ function batchWriter<Request, Result>(
   });
 }
 
-/** The lease a claim made ahead holds from its answer on. */
-
 /** A claim made ahead, as its answer left it: the claim and the lease kept since. */
 type AheadAnswer = { claim: ClaimResult; held: LeaseKeeper | undefined };
 

@@ -11,7 +11,7 @@ export const READ_SLICE_MS = 10;
  * after another while the new slice has time left, and always at least one per turn, so reads
  * keep moving whatever else fills the turn. Reads that only wait for I/O (Redis, PostgreSQL,
  * MongoDB) spend little of the slice, so they rarely wait. Page sends take turns from the same
- * pacer (`SharedReads.sendTurn`): one shared read may answer a thousand sockets at once.
+ * pacer (`SharedReads.turn`): one shared read may answer a thousand sockets at once.
  */
 export class ReadPacer {
   /** `performance.now()` at the start of the current slice; -1 when no read started this turn. */

@@ -274,7 +274,7 @@ async function answerRead(
   }
   if (page === undefined) return; // the socket is gone: nobody to answer
   // Sent in a turn of its own when this turn's slice is spent (a storm's pages go over turns).
-  const turn = ctx.reads.sendTurn();
+  const turn = ctx.reads.turn();
   if (turn !== undefined) {
     await turn;
     if (!socket.connected) {

@@ -29,14 +29,15 @@ export class SharedReads {
   }
 
   /**
-   * Undefined when a page may be sent now (or other catch-up work start), else a promise
+   * A turn for catch-up work other than a read (a page's send, a subscription's start):
+   * undefined when it may run now, else a promise
    * resolving when it may: the pacer's turns, shared with the reads. Do the work synchronously
    * right after: the pacer's next check runs after the resolved caller's continuation, so it
    * counts that work in the turn's slice. A read shared by a thousand sockets answers them all
    * at once; sent in that same turn, their pages (encoded and written one socket at a time)
    * stalled the event loop for over 100 ms.
    */
-  sendTurn(): Promise<void> | undefined {
+  turn(): Promise<void> | undefined {
     return this.#pacer.turn();
   }
 

@@ -89,7 +89,7 @@ async function evaluate(
     // A storm of connections brings their subscriptions in one turn: their evaluations start
     // over turns of the pacer too (what follows the start is asynchronous, so the slice counts
     // only its first steps; the page's read and send below take turns of their own).
-    const start = ctx.reads.sendTurn();
+    const start = ctx.reads.turn();
     if (start !== undefined) {
       await start;
       if (!isCurrent()) throw superseded();
@@ -137,7 +137,7 @@ async function evaluate(
         ? page.records
         : packRecords([]);
     // Sent in a turn of its own when this turn's slice is spent (a storm's pages go over turns).
-    const turn = ctx.reads.sendTurn();
+    const turn = ctx.reads.turn();
     if (turn !== undefined) await turn;
     if (!isCurrent()) {
       page?.drop();
