@@ -65,7 +65,7 @@ export async function expectUnavailable(
   const outcome = await settle(action, what, limitMs);
   if (!("error" in outcome)) {
     expect.fail(
-      `${what} succeeded while the backend was down: it must reach the backend and reject with AssuredError STORE_UNAVAILABLE`,
+      `${what} succeeded while the backend was down (it gave ${shown(outcome.value)}): it must reach the backend and reject with AssuredError STORE_UNAVAILABLE`,
     );
   }
   const error = outcome.error as { name?: unknown; code?: unknown; message?: unknown } | null;
@@ -106,5 +106,14 @@ export async function onceRestored<T>(
       );
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** A value for a failure message: JSON where it has one, else its string form. */
+function shown(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
   }
 }

@@ -1,3 +1,4 @@
+export * from "./child-processes.js";
 export * from "./chromium.js";
 export * from "./cut-proxy.js";
 export * from "./ferretdb.js";

@@ -3,6 +3,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { childProcesses, processesEnded } from "./child-processes.js";
 import { freePort } from "./free-port.js";
 import type { RunningService } from "./process.js";
 
@@ -15,7 +16,7 @@ export interface RunningPostgres extends RunningService {
   dir: string;
   /**
    * Kills the server and every backend with SIGKILL (a crash: nothing flushed, no checkpoint)
-   * and resolves once the postmaster has exited. The data is kept; `stop()` still removes it.
+   * and resolves once none of them runs any more. The data is kept; `stop()` still removes it.
    */
   crash(): Promise<void>;
 }
@@ -58,8 +59,8 @@ async function runAs(): Promise<RunAs | undefined> {
 }
 
 /**
- * Starts the postmaster in a process group of its own (so `crash` can SIGKILL it with every
- * backend at once) and resolves once it logs that it accepts connections.
+ * Starts the postmaster in a process group of its own (its backends each make their own, so
+ * `crash` finds them as its children) and resolves once it logs that it accepts connections.
  */
 function spawnPostmaster(
   bin: string,
@@ -112,6 +113,14 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals = "SIGKILL"): voi
     process.kill(-child.pid, signal);
   } catch {
     // The group is gone already.
+  }
+}
+
+function killProcess(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // Gone already.
   }
 }
 
@@ -200,8 +209,15 @@ export async function startPostgres(
     async crash() {
       if (exited(child)) return;
       const gone = waitForExit(child);
+      // Every backend calls setsid(), so the group's SIGKILL reaches the postmaster alone, and a
+      // backend that has not noticed its death yet still answers queries. Frozen first, the
+      // postmaster forks none while its children are listed and killed.
+      killGroup(child, "SIGSTOP");
+      const children = child.pid === undefined ? [] : childProcesses(child.pid);
+      for (const pid of children) killProcess(pid);
       killGroup(child);
       await gone;
+      await processesEnded(children);
     },
     async stop() {
       if (!exited(child)) {
@@ -252,7 +268,7 @@ export class RestartablePostgres {
     return exited(this.#running.process);
   }
 
-  /** SIGKILLs the server and its backends; resolves once the postmaster is gone. */
+  /** SIGKILLs the server and its backends; resolves once none of them runs. */
   kill(): Promise<void> {
     return this.#serially(() => this.#running.crash());
   }
