@@ -245,14 +245,10 @@ async function answerRead(
   read: () => Promise<BudgetedPage | undefined>,
 ): Promise<void> {
   const { stream, operation } = request;
+  const state = stateOf(socket, ctx.limits);
+  const refusals = state.readRefusals;
   if (!(await allowedRead(ctx, socket, stream))) {
-    ack({
-      ok: false,
-      error: new AssuredError(
-        "UNAUTHORIZED",
-        `not allowed to ${operation === "fetch" ? "fetch" : "read the history of"} this stream.`,
-      ).toJSON(),
-    });
+    ack({ ok: false, error: unauthorized(operation).toJSON() });
     return;
   }
   const budget = socketBudget(ctx, socket);
@@ -282,6 +278,16 @@ async function answerRead(
       return;
     }
   }
+  // `authorize` refused a read of this socket meanwhile (a revocation found by another read):
+  // asked again, so records never leave after a refusal of their stream.
+  if (state.readRefusals !== refusals) {
+    const allowed = await allowedRead(ctx, socket, stream).catch(() => false);
+    if (!allowed || !socket.connected) {
+      page.drop();
+      if (!allowed) ack({ ok: false, error: unauthorized(operation).toJSON() });
+      return;
+    }
+  }
   ctx.metrics.fetched(page.records.count, page.bytes);
   ack({
     ok: true,
@@ -291,6 +297,13 @@ async function answerRead(
     records: page.records,
   });
   page.sent();
+}
+
+function unauthorized(operation: "fetch" | "history"): AssuredError {
+  return new AssuredError(
+    "UNAUTHORIZED",
+    `not allowed to ${operation === "fetch" ? "fetch" : "read the history of"} this stream.`,
+  );
 }
 
 /**
@@ -326,15 +339,18 @@ export async function readHeads(
  * Asks `authorize` whether the socket may read the stream (`"fetch"`). A refusal for a stream
  * the socket is subscribed to means its authorization was revoked: the subscription is ended
  * and the client told (`assured:unsubscribed`, `reason: "unauthorized"`), unless it was
- * replaced while `authorize` ran.
+ * replaced while `authorize` ran. Every refusal is counted (`readRefusals`), so reads authorized
+ * before it ask again before they send records.
  */
 async function allowedRead(
   ctx: ServerContext,
   socket: AnySocket,
   stream: string,
 ): Promise<boolean> {
-  const subscription = stateOf(socket, ctx.limits).subscriptions.get(stream);
+  const state = stateOf(socket, ctx.limits);
+  const subscription = state.subscriptions.get(stream);
   if (await ctx.allowed(socket, stream, "fetch")) return true;
+  state.readRefusals++;
   if (subscription?.held.value === true) {
     endSubscription(ctx, socket, stream, "unauthorized", subscription);
   }

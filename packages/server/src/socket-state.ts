@@ -65,6 +65,11 @@ export interface SocketState {
   replies: ReplyBatcher | undefined;
   /** Replay pages and fetch replies in flight (`maxSocketReplayBytes`), created on first use. */
   replayBudget: SocketBudget | undefined;
+  /**
+   * How many reads `authorize` refused on this socket: a read authorized before a refusal is
+   * authorized again before its records are sent.
+   */
+  readRefusals: number;
   /** True while a message of this socket is being handled. */
   busy: boolean;
   /** Replies of handled messages waiting for their responses to be stored (`maxUnstoredResponses`). */
@@ -115,6 +120,7 @@ export function stateOf(
       queuedBytes: 0,
       replies: undefined,
       replayBudget: undefined,
+      readRefusals: 0,
       busy: false,
       unstored: 0,
       unstoredWaiter: undefined,

@@ -1,6 +1,6 @@
 import { decode, encode, MemoryEventStore } from "@assured/core";
 import { FRAMES, unpackRecords, type WirePage } from "@assured/core/protocol";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { assuredAuth, range, seed, startAssured } from "./harness.js";
 
 type Started = Awaited<ReturnType<typeof startAssured>>;
@@ -102,6 +102,39 @@ describe("G7: assured:fetch", () => {
       limit: 10,
     });
     expect(reply).toEqual({ ok: false, error: expect.objectContaining({ code: "UNAUTHORIZED" }) });
+  });
+
+  it("G12: a fetch authorized before a refusal of its stream is not answered with records", async () => {
+    // The read waits at a gate, as a slow store or a storm's pacing would hold it.
+    class GatedStore extends MemoryEventStore {
+      entered = 0;
+      gate: Promise<void> = Promise.resolve();
+      override async readPacked(...args: Parameters<MemoryEventStore["readPacked"]>) {
+        this.entered++;
+        await this.gate;
+        return super.readPacked(...args);
+      }
+    }
+    const store = new GatedStore();
+    await seed(store, "s", 5);
+    const { epoch } = await store.head("s");
+    let allowed = true;
+    server = await startAssured({ store, authorize: () => allowed });
+    const peer = await server.connect(assuredAuth());
+    let open = () => {};
+    store.gate = new Promise((resolve) => {
+      open = resolve;
+    });
+    const fetch = { stream: "s", epoch, after: 0, limit: 5 };
+    const pending = peer.request(FRAMES.fetch, fetch);
+    await vi.waitFor(() => expect(store.entered).toBe(1));
+    // Revoked: the next read of the stream finds it out.
+    allowed = false;
+    const refused = await peer.request(FRAMES.fetch, fetch);
+    expect(refused).toMatchObject({ ok: false, error: { code: "UNAUTHORIZED" } });
+    open();
+    expect(await pending).toMatchObject({ ok: false, error: { code: "UNAUTHORIZED" } });
+    expect(await pending).not.toHaveProperty("records");
   });
 
   it("G12: bad fetch frames get typed errors in the ack", async () => {
