@@ -50,12 +50,21 @@ export function dedupEntryKey(prefix: string, key: string): string {
   return `${prefix}dedup:{${encodeKeyPart(key)}}`;
 }
 
+/** The owner `dedupOwnerTag` hashed last, and its tag. */
+let lastOwner: string | undefined;
+let lastTag = "";
+
 /**
  * The hash tag of a dedup owner: base64url of the SHA-256 of its id (43 characters). Fixed
  * length whatever the id, so it fits in a claim token; it only holds `A–Z a–z 0–9 - _`.
  */
 export function dedupOwnerTag(owner: string): string {
-  return createHash("sha256").update(owner, "utf8").digest("base64url");
+  // A batch's items usually share one owner (one socket's messages): its tag is hashed once.
+  if (owner !== lastOwner) {
+    lastTag = createHash("sha256").update(owner, "utf8").digest("base64url");
+    lastOwner = owner;
+  }
+  return lastTag;
 }
 
 /** Whether `value` has the shape of a `dedupOwnerTag`. */

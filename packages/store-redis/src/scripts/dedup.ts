@@ -193,33 +193,59 @@ return 1
  * batch's places in one call on the bound set, then runs one call per hash tag.
  */
 
-/** Lua functions shared by the batch scripts. */
+/**
+ * Lua functions shared by the batch scripts. Work the single scripts repeat per item is done
+ * once per call, with the same outcome (nothing else runs during a script): `TIME` is read once;
+ * an owner's quota set is pruned of expired members once; the Redis TTLs of the sets (the bound
+ * set, the quota sets) are raised once at the end, to the longest any item asked for
+ * (`apply_ttls`, which every batch script calls last); and a new claim reads the old fencing
+ * token with the entry and clears only the response fields the old entry had.
+ */
 const BATCH_FUNCTIONS = `
 if redis.replicate_commands then redis.replicate_commands() end
+local clock_ms = nil
+local function server_ms()
+  if not clock_ms then
+    local clock = redis.call('TIME')
+    clock_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+  end
+  return clock_ms
+end
+local set_ttls = {}
+local function want_ttl(set, ttl)
+  local t = tonumber(ttl)
+  if not set_ttls[set] or t > set_ttls[set] then set_ttls[set] = t end
+end
+local function apply_ttls()
+  for set, ttl in pairs(set_ttls) do
+    if redis.call('PTTL', set) < ttl then redis.call('PEXPIRE', set, ttl) end
+  end
+end
+local pruned = {}
 local function claim_item(entry, quota, now, expiresAt, fingerprint, token, ttl, maxEntries, key, full)
-  local v = redis.call('HMGET', entry, 's', 'f', 'x', 'ok', 'r')
+  local v = redis.call('HMGET', entry, 's', 'f', 'x', 'ok', 'r', 'n')
   if v[1] and tonumber(v[3]) > now then
     if v[2] ~= fingerprint then return { 'conflict' } end
     if v[1] == 'p' then return { 'pending', v[3] } end
     return { 'done', v[4], v[5] }
   end
   if quota then
-    redis.call('ZREMRANGEBYSCORE', quota, '-inf', now)
+    if not pruned[quota] then
+      redis.call('ZREMRANGEBYSCORE', quota, '-inf', now)
+      pruned[quota] = true
+    end
     redis.call('ZREM', quota, key)
     local held = redis.call('ZCARD', quota)
     if held >= tonumber(maxEntries) then return { 'quota', tostring(held) } end
   end
   if full then return { 'full' } end
-  local clock = redis.call('TIME')
-  local n = math.max((tonumber(redis.call('HGET', entry, 'n')) or 0) + 1,
-    tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000))
-  n = string.format('%.0f', n)
-  redis.call('DEL', entry)
+  local n = string.format('%.0f', math.max((tonumber(v[6]) or 0) + 1, server_ms()))
+  if v[4] or v[5] then redis.call('HDEL', entry, 'ok', 'r') end
   redis.call('HSET', entry, 's', 'p', 'f', fingerprint, 't', token, 'x', expiresAt, 'n', n)
   redis.call('PEXPIRE', entry, ttl)
   if quota then
     redis.call('ZADD', quota, expiresAt, key)
-    if redis.call('PTTL', quota) < tonumber(ttl) then redis.call('PEXPIRE', quota, ttl) end
+    want_ttl(quota, ttl)
   end
   return { 'claimed', n }
 end
@@ -231,7 +257,7 @@ local function complete_item(entry, quota, token, expiresAt, ok, payload, ttl, k
   redis.call('PEXPIRE', entry, ttl)
   if quota then
     redis.call('ZADD', quota, expiresAt, key)
-    if redis.call('PTTL', quota) < tonumber(ttl) then redis.call('PEXPIRE', quota, ttl) end
+    want_ttl(quota, ttl)
   end
   return 1
 end
@@ -245,7 +271,7 @@ local function reserve_member(bound, member, expiresAt, maxEntries, ttl)
   if not score or tonumber(score) < tonumber(expiresAt) then
     redis.call('ZADD', bound, expiresAt, member)
   end
-  if redis.call('PTTL', bound) < tonumber(ttl) then redis.call('PEXPIRE', bound, ttl) end
+  want_ttl(bound, ttl)
   return result
 end
 local function extend_member(bound, member, expiresAt, ttl)
@@ -253,7 +279,7 @@ local function extend_member(bound, member, expiresAt, ttl)
   if not score or tonumber(score) < tonumber(expiresAt) then
     redis.call('ZADD', bound, expiresAt, member)
   end
-  if redis.call('PTTL', bound) < tonumber(ttl) then redis.call('PEXPIRE', bound, ttl) end
+  want_ttl(bound, ttl)
 end
 local function quota_of(index)
   local i = tonumber(index)
@@ -276,6 +302,7 @@ for i = 0, tonumber(ARGV[2]) - 1 do
   results[i + 1] = claim_item(KEYS[tonumber(ARGV[b + 1])], quota_of(ARGV[b + 2]), now,
     ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8], ARGV[b + 9] == '1')
 end
+apply_ttls()
 return results
 `;
 
@@ -297,6 +324,7 @@ for i = 0, tonumber(ARGV[3]) - 1 do
   if result[1] == 'quota' and reserved == 2 then redis.call('ZREM', KEYS[1], ARGV[b + 9]) end
   results[i + 1] = result
 end
+apply_ttls()
 return results
 `;
 
@@ -312,6 +340,7 @@ for i = 0, tonumber(ARGV[1]) - 1 do
   results[i + 1] = complete_item(KEYS[tonumber(ARGV[b + 1])], quota_of(ARGV[b + 2]), ARGV[b + 3],
     ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8])
 end
+apply_ttls()
 return results
 `;
 
@@ -327,6 +356,7 @@ for i = 0, tonumber(ARGV[1]) - 1 do
   results[i + 1] = complete_item(KEYS[tonumber(ARGV[b + 1])], quota_of(ARGV[b + 2]), ARGV[b + 3],
     ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8])
 end
+apply_ttls()
 return results
 `;
 
@@ -342,6 +372,7 @@ for i = 0, tonumber(ARGV[3]) - 1 do
   local b = 3 + i * 3
   results[i + 1] = reserve_member(KEYS[1], ARGV[b + 1], ARGV[b + 2], ARGV[2], ARGV[b + 3])
 end
+apply_ttls()
 return results
 `;
 
@@ -354,5 +385,6 @@ for i = 0, tonumber(ARGV[1]) - 1 do
   local b = 1 + i * 3
   extend_member(KEYS[1], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3])
 end
+apply_ttls()
 return 1
 `;
