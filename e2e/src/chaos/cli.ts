@@ -90,6 +90,11 @@ if (storeModule !== undefined) {
   }
   chosen.push("custom");
 }
+const seconds = values.seconds === undefined ? undefined : Number(values.seconds);
+if (seconds !== undefined && !(Number.isFinite(seconds) && seconds > 0 && seconds <= 86_400)) {
+  console.error("--seconds must be a number of seconds above 0 (at most 86400)");
+  process.exit(2);
+}
 const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
 if (!Number.isSafeInteger(seed)) {
   console.error("--seed must be an integer");
@@ -100,7 +105,13 @@ let failed = false;
 for (const topology of chosen) {
   const profile: ChaosProfile = values.long ? longProfile(topology) : shortProfile(topology);
   if (topology === "custom") profile.storeModule = storeModule;
-  if (values.seconds !== undefined) profile.durationMs = Number(values.seconds) * 1_000;
+  if (seconds !== undefined) {
+    // Clients emit at the profile's rate until their quota: a shorter run asks for fewer
+    // messages, so that its clients can reach the quota and the run settle.
+    const ratio = (seconds * 1_000) / profile.durationMs;
+    profile.durationMs = seconds * 1_000;
+    profile.messagesPerClient = Math.max(1, Math.round(profile.messagesPerClient * ratio));
+  }
   if (faults !== undefined) profile.faults = faults;
   if (restartModes !== undefined) profile.restartModes = restartModes;
   if (tabs !== undefined) profile.tabs = tabs;
