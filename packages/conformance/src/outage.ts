@@ -109,11 +109,13 @@ export async function onceRestored<T>(
   }
 }
 
-/** A value for a failure message: JSON where it has one, else its string form. */
+/** A value for a failure message: JSON where it has one, else its string form; at most 300 characters. */
 function shown(value: unknown): string {
+  let text: string;
   try {
-    return JSON.stringify(value) ?? String(value);
+    text = JSON.stringify(value) ?? String(value);
   } catch {
-    return String(value);
+    text = String(value);
   }
+  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
 }

@@ -246,7 +246,7 @@ async function answerRead(
 ): Promise<void> {
   const { stream, operation } = request;
   const state = stateOf(socket, ctx.limits);
-  const refusals = state.readRefusals;
+  let refusals = state.readRefusals;
   if (!(await allowedRead(ctx, socket, stream))) {
     ack({ ok: false, error: unauthorized(operation).toJSON() });
     return;
@@ -269,24 +269,29 @@ async function answerRead(
     return;
   }
   if (page === undefined) return; // the socket is gone: nobody to answer
-  // Sent in a turn of its own when this turn's slice is spent (a storm's pages go over turns).
-  const turn = ctx.reads.turn();
-  if (turn !== undefined) {
+  for (;;) {
+    // `authorize` refused a subscription or read of this socket meanwhile (how a revocation is
+    // found): asked again, so no page leaves after a refusal `authorize` would repeat.
+    if (state.readRefusals !== refusals) {
+      refusals = state.readRefusals;
+      const allowed = await allowedRead(ctx, socket, stream).catch(() => false);
+      if (!allowed || !socket.connected) {
+        page.drop();
+        if (!allowed) ack({ ok: false, error: unauthorized(operation).toJSON() });
+        return;
+      }
+      continue;
+    }
+    // Sent in a turn of its own when this turn's slice is spent (a storm's pages go over
+    // turns), synchronously right after it so the slice counts the send.
+    const turn = ctx.reads.turn();
+    if (turn === undefined) break;
     await turn;
     if (!socket.connected) {
       page.drop();
       return;
     }
-  }
-  // `authorize` refused a read of this socket meanwhile (a revocation found by another read):
-  // asked again, so records never leave after a refusal of their stream.
-  if (state.readRefusals !== refusals) {
-    const allowed = await allowedRead(ctx, socket, stream).catch(() => false);
-    if (!allowed || !socket.connected) {
-      page.drop();
-      if (!allowed) ack({ ok: false, error: unauthorized(operation).toJSON() });
-      return;
-    }
+    if (state.readRefusals === refusals) break;
   }
   ctx.metrics.fetched(page.records.count, page.bytes);
   ack({

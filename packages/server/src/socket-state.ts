@@ -66,8 +66,8 @@ export interface SocketState {
   /** Replay pages and fetch replies in flight (`maxSocketReplayBytes`), created on first use. */
   replayBudget: SocketBudget | undefined;
   /**
-   * How many reads `authorize` refused on this socket: a read authorized before a refusal is
-   * authorized again before its records are sent.
+   * How many subscriptions and reads `authorize` refused on this socket: a fetch or history read
+   * authorized before a refusal is authorized again before its records are sent.
    */
   readRefusals: number;
   /** True while a message of this socket is being handled. */

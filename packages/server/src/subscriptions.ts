@@ -95,6 +95,8 @@ async function evaluate(
       if (!isCurrent()) throw superseded();
     }
     if (!(await ctx.allowed(socket, stream, "subscribe"))) {
+      // Counted like a read's refusal: reads allowed before it ask again before they send.
+      stateOf(socket, ctx.limits).readRefusals++;
       // Revoked: a stream the client holds is ended (`assured:unsubscribed`, no sub-error).
       if (held.value && isCurrent()) endSubscription(ctx, socket, stream, "unauthorized");
       throw new AssuredError("UNAUTHORIZED", "not allowed to subscribe to this stream.");

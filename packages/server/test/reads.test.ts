@@ -104,38 +104,46 @@ describe("G7: assured:fetch", () => {
     expect(reply).toEqual({ ok: false, error: expect.objectContaining({ code: "UNAUTHORIZED" }) });
   });
 
-  it("G12: a fetch authorized before a refusal of its stream is not answered with records", async () => {
-    // The read waits at a gate, as a slow store or a storm's pacing would hold it.
-    class GatedStore extends MemoryEventStore {
-      entered = 0;
-      gate: Promise<void> = Promise.resolve();
-      override async readPacked(...args: Parameters<MemoryEventStore["readPacked"]>) {
-        this.entered++;
-        await this.gate;
-        return super.readPacked(...args);
+  it.each(["fetch", "subscribe"] as const)(
+    "G12: a fetch authorized before a refusal of its stream (found by a %s) is not answered with records",
+    async (refusedBy) => {
+      // The read waits at a gate, as a slow store or a storm's pacing would hold it.
+      class GatedStore extends MemoryEventStore {
+        entered = 0;
+        gate: Promise<void> = Promise.resolve();
+        override async readPacked(...args: Parameters<MemoryEventStore["readPacked"]>) {
+          this.entered++;
+          await this.gate;
+          return super.readPacked(...args);
+        }
       }
-    }
-    const store = new GatedStore();
-    await seed(store, "s", 5);
-    const { epoch } = await store.head("s");
-    let allowed = true;
-    server = await startAssured({ store, authorize: () => allowed });
-    const peer = await server.connect(assuredAuth());
-    let open = () => {};
-    store.gate = new Promise((resolve) => {
-      open = resolve;
-    });
-    const fetch = { stream: "s", epoch, after: 0, limit: 5 };
-    const pending = peer.request(FRAMES.fetch, fetch);
-    await vi.waitFor(() => expect(store.entered).toBe(1));
-    // Revoked: the next read of the stream finds it out.
-    allowed = false;
-    const refused = await peer.request(FRAMES.fetch, fetch);
-    expect(refused).toMatchObject({ ok: false, error: { code: "UNAUTHORIZED" } });
-    open();
-    expect(await pending).toMatchObject({ ok: false, error: { code: "UNAUTHORIZED" } });
-    expect(await pending).not.toHaveProperty("records");
-  });
+      const store = new GatedStore();
+      await seed(store, "s", 5);
+      const { epoch } = await store.head("s");
+      let allowed = true;
+      server = await startAssured({ store, authorize: () => allowed });
+      const peer = await server.connect(assuredAuth());
+      let open = () => {};
+      store.gate = new Promise((resolve) => {
+        open = resolve;
+      });
+      const fetch = { stream: "s", epoch, after: 0, limit: 5 };
+      const pending = peer.request(FRAMES.fetch, fetch);
+      await vi.waitFor(() => expect(store.entered).toBe(1));
+      // Revoked: the next read or subscription of the stream finds it out.
+      allowed = false;
+      if (refusedBy === "fetch") {
+        const refused = await peer.request(FRAMES.fetch, fetch);
+        expect(refused).toMatchObject({ ok: false, error: { code: "UNAUTHORIZED" } });
+      } else {
+        peer.socket.emit(FRAMES.subscribe, { stream: "s", position: null, from: "earliest" });
+        await peer.until(() => peer.frames(FRAMES.subscribeError).length === 1);
+      }
+      open();
+      expect(await pending).toMatchObject({ ok: false, error: { code: "UNAUTHORIZED" } });
+      expect(await pending).not.toHaveProperty("records");
+    },
+  );
 
   it("G12: bad fetch frames get typed errors in the ack", async () => {
     const { epoch, peer } = await withEvents(3);

@@ -1,7 +1,13 @@
 import { isAssuredError } from "@assured/core";
 import type { BatchItemResult, ClaimResult } from "@assured/core/store";
 import { describe, expect, it } from "vitest";
-import { dedupBoundKey, RedisDedupStore, type RedisDedupStoreOptions } from "../src/index.js";
+import {
+  dedupBoundKey,
+  dedupOwnerTag,
+  dedupQuotaKey,
+  RedisDedupStore,
+  type RedisDedupStoreOptions,
+} from "../src/index.js";
 import { redisUrl, useIsolatedStores } from "./redis-fixture.js";
 
 const stores = useIsolatedStores(
@@ -19,6 +25,26 @@ const statusOf = (r: BatchItemResult<ClaimResult>) =>
       : String(r.reason);
 
 describe("RedisDedupStore batches on a real redis-server", () => {
+  it("raises the sets' TTLs for the items written before one that failed (a write refused midway)", async () => {
+    const store = stores.open();
+    const alice = { id: "alice", maxEntries: 10 };
+    const bob = { id: "bob", maxEntries: 10 };
+    // Bob's quota set is taken by a value of another type: his item fails inside the script,
+    // after Alice's item created her quota set and the bound set (Redis keeps those writes).
+    await stores.redis.set(dedupQuotaKey(stores.prefix, dedupOwnerTag(bob.id)), "not a set");
+    await expect(
+      store.claimMany([
+        { key: "a", options: { ...lease, owner: alice } },
+        { key: "b", options: { ...lease, owner: bob } },
+      ]),
+    ).rejects.toMatchObject({ name: "AssuredError" });
+    const aliceQuota = dedupQuotaKey(stores.prefix, dedupOwnerTag(alice.id));
+    expect(await stores.redis.zcard(aliceQuota)).toBe(1);
+    // Without a TTL these sets would outlive every entry they count.
+    expect(await stores.redis.pttl(aliceQuota)).toBeGreaterThan(0);
+    expect(await stores.redis.pttl(dedupBoundKey(stores.prefix))).toBeGreaterThan(0);
+  });
+
   it("counts the store's bound in order within a batch, and a place reserved for a claim the quota refused is given back in the same call", async () => {
     const store = stores.open({ maxEntries: 2 });
     const owner = { id: "o", maxEntries: 1 };

@@ -16,7 +16,8 @@ export interface RunningPostgres extends RunningService {
   dir: string;
   /**
    * Kills the server and every backend with SIGKILL (a crash: nothing flushed, no checkpoint)
-   * and resolves once none of them runs any more. The data is kept; `stop()` still removes it.
+   * and resolves once none of them runs any more (backends found through Linux's `/proc`;
+   * elsewhere only the postmaster is waited for). The data is kept; `stop()` still removes it.
    */
   crash(): Promise<void>;
 }
@@ -76,7 +77,7 @@ function spawnPostmaster(
     });
     let output = "";
     const timer = setTimeout(() => {
-      killGroup(child);
+      killServer(child);
       reject(new Error(`postgres was not ready after ${timeoutMs} ms:\n${output}`));
     }, timeoutMs);
     const onData = (chunk: Buffer) => {
@@ -114,6 +115,24 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals = "SIGKILL"): voi
   } catch {
     // The group is gone already.
   }
+}
+
+/**
+ * SIGKILLs the postmaster and its children; returns the children's ids. Every backend calls
+ * setsid(), so the group's SIGKILL reaches the postmaster alone, and a backend that has not
+ * noticed its death yet still answers queries. Frozen first, the postmaster forks none while its
+ * children are listed (from `/proc`: on Linux only; elsewhere the group alone is killed).
+ */
+function killServer(child: ChildProcess): number[] {
+  let children: number[] = [];
+  killGroup(child, "SIGSTOP");
+  try {
+    children = child.pid === undefined ? [] : childProcesses(child.pid);
+    for (const pid of children) killProcess(pid);
+  } finally {
+    killGroup(child);
+  }
+  return children;
 }
 
 function killProcess(pid: number): void {
@@ -209,13 +228,7 @@ export async function startPostgres(
     async crash() {
       if (exited(child)) return;
       const gone = waitForExit(child);
-      // Every backend calls setsid(), so the group's SIGKILL reaches the postmaster alone, and a
-      // backend that has not noticed its death yet still answers queries. Frozen first, the
-      // postmaster forks none while its children are listed and killed.
-      killGroup(child, "SIGSTOP");
-      const children = child.pid === undefined ? [] : childProcesses(child.pid);
-      for (const pid of children) killProcess(pid);
-      killGroup(child);
+      const children = killServer(child);
       await gone;
       await processesEnded(children);
     },
@@ -224,7 +237,7 @@ export async function startPostgres(
         const gone = waitForExit(child);
         // SIGQUIT: immediate shutdown, no checkpoint (the data is thrown away next).
         killGroup(child, "SIGQUIT");
-        const timer = setTimeout(() => killGroup(child), 5_000);
+        const timer = setTimeout(() => killServer(child), 5_000);
         await gone;
         clearTimeout(timer);
       }

@@ -198,7 +198,8 @@ return 1
  * once per call, with the same outcome (nothing else runs during a script): `TIME` is read once;
  * an owner's quota set is pruned of expired members once; the Redis TTLs of the sets (the bound
  * set, the quota sets) are raised once at the end, to the longest any item asked for
- * (`apply_ttls`, which every batch script calls last); and a new claim reads the old fencing
+ * (`run_batch` runs the items, then `apply_ttls`, also when an item failed: a write refused at
+ * `maxmemory` leaves the items before it written, as single calls would, sets' TTLs included); and a new claim reads the old fencing
  * token with the entry and clears only the response fields the old entry had.
  */
 const BATCH_FUNCTIONS = `
@@ -220,6 +221,12 @@ local function apply_ttls()
   for set, ttl in pairs(set_ttls) do
     if redis.call('PTTL', set) < ttl then redis.call('PEXPIRE', set, ttl) end
   end
+end
+local function run_batch(items)
+  local ok, result = pcall(items)
+  apply_ttls()
+  if not ok then error(result) end
+  return result
 end
 local pruned = {}
 local function claim_item(entry, quota, now, expiresAt, fingerprint, token, ttl, maxEntries, key, full)
@@ -295,15 +302,16 @@ end
  * item, as `CLAIM_SCRIPT` or `OWNED_CLAIM_SCRIPT` would give.
  */
 export const CLAIM_MANY_SCRIPT = `${BATCH_FUNCTIONS}
-local now = tonumber(ARGV[1])
-local results = {}
-for i = 0, tonumber(ARGV[2]) - 1 do
-  local b = 2 + i * 9
-  results[i + 1] = claim_item(KEYS[tonumber(ARGV[b + 1])], quota_of(ARGV[b + 2]), now,
-    ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8], ARGV[b + 9] == '1')
-end
-apply_ttls()
-return results
+return run_batch(function()
+  local now = tonumber(ARGV[1])
+  local results = {}
+  for i = 0, tonumber(ARGV[2]) - 1 do
+    local b = 2 + i * 9
+    results[i + 1] = claim_item(KEYS[tonumber(ARGV[b + 1])], quota_of(ARGV[b + 2]), now,
+      ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8], ARGV[b + 9] == '1')
+  end
+  return results
+end)
 `;
 
 /**
@@ -313,19 +321,20 @@ return results
  * calls: reserve its place, claim, give the place back when the quota refused a new one.
  */
 export const CLAIM_MANY_BOUNDED_SCRIPT = `${BATCH_FUNCTIONS}
-local now = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local results = {}
-for i = 0, tonumber(ARGV[3]) - 1 do
-  local b = 3 + i * 9
-  local reserved = reserve_member(KEYS[1], ARGV[b + 9], ARGV[b + 3], ARGV[2], ARGV[b + 6])
-  local result = claim_item(KEYS[tonumber(ARGV[b + 1])], quota_of(ARGV[b + 2]), now,
-    ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8], reserved == 0)
-  if result[1] == 'quota' and reserved == 2 then redis.call('ZREM', KEYS[1], ARGV[b + 9]) end
-  results[i + 1] = result
-end
-apply_ttls()
-return results
+return run_batch(function()
+  local now = tonumber(ARGV[1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+  local results = {}
+  for i = 0, tonumber(ARGV[3]) - 1 do
+    local b = 3 + i * 9
+    local reserved = reserve_member(KEYS[1], ARGV[b + 9], ARGV[b + 3], ARGV[2], ARGV[b + 6])
+    local result = claim_item(KEYS[tonumber(ARGV[b + 1])], quota_of(ARGV[b + 2]), now,
+      ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8], reserved == 0)
+    if result[1] == 'quota' and reserved == 2 then redis.call('ZREM', KEYS[1], ARGV[b + 9]) end
+    results[i + 1] = result
+  end
+  return results
+end)
 `;
 
 /**
@@ -334,14 +343,15 @@ return results
  * payload, redisTtlMs, key. Returns one 1 or 0 per item.
  */
 export const COMPLETE_MANY_SCRIPT = `${BATCH_FUNCTIONS}
-local results = {}
-for i = 0, tonumber(ARGV[1]) - 1 do
-  local b = 1 + i * 8
-  results[i + 1] = complete_item(KEYS[tonumber(ARGV[b + 1])], quota_of(ARGV[b + 2]), ARGV[b + 3],
-    ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8])
-end
-apply_ttls()
-return results
+return run_batch(function()
+  local results = {}
+  for i = 0, tonumber(ARGV[1]) - 1 do
+    local b = 1 + i * 8
+    results[i + 1] = complete_item(KEYS[tonumber(ARGV[b + 1])], quota_of(ARGV[b + 2]), ARGV[b + 3],
+      ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8])
+  end
+  return results
+end)
 `;
 
 /**
@@ -349,15 +359,16 @@ return results
  * of `COMPLETE_MANY_SCRIPT`, then the member. Per item: raise its place, then store.
  */
 export const COMPLETE_MANY_BOUNDED_SCRIPT = `${BATCH_FUNCTIONS}
-local results = {}
-for i = 0, tonumber(ARGV[1]) - 1 do
-  local b = 1 + i * 9
-  extend_member(KEYS[1], ARGV[b + 9], ARGV[b + 4], ARGV[b + 7])
-  results[i + 1] = complete_item(KEYS[tonumber(ARGV[b + 1])], quota_of(ARGV[b + 2]), ARGV[b + 3],
-    ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8])
-end
-apply_ttls()
-return results
+return run_batch(function()
+  local results = {}
+  for i = 0, tonumber(ARGV[1]) - 1 do
+    local b = 1 + i * 9
+    extend_member(KEYS[1], ARGV[b + 9], ARGV[b + 4], ARGV[b + 7])
+    results[i + 1] = complete_item(KEYS[tonumber(ARGV[b + 1])], quota_of(ARGV[b + 2]), ARGV[b + 3],
+      ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8])
+  end
+  return results
+end)
 `;
 
 /**
@@ -366,14 +377,15 @@ return results
  * 0, 1 or 2 per item.
  */
 export const BOUND_RESERVE_MANY_SCRIPT = `${BATCH_FUNCTIONS}
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-local results = {}
-for i = 0, tonumber(ARGV[3]) - 1 do
-  local b = 3 + i * 3
-  results[i + 1] = reserve_member(KEYS[1], ARGV[b + 1], ARGV[b + 2], ARGV[2], ARGV[b + 3])
-end
-apply_ttls()
-return results
+return run_batch(function()
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+  local results = {}
+  for i = 0, tonumber(ARGV[3]) - 1 do
+    local b = 3 + i * 3
+    results[i + 1] = reserve_member(KEYS[1], ARGV[b + 1], ARGV[b + 2], ARGV[2], ARGV[b + 3])
+  end
+  return results
+end)
 `;
 
 /**
@@ -381,10 +393,11 @@ return results
  * expiresAt, redisTtlMs. Raises each as `BOUND_EXTEND_SCRIPT` would. Returns 1.
  */
 export const BOUND_EXTEND_MANY_SCRIPT = `${BATCH_FUNCTIONS}
-for i = 0, tonumber(ARGV[1]) - 1 do
-  local b = 1 + i * 3
-  extend_member(KEYS[1], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3])
-end
-apply_ttls()
-return 1
+return run_batch(function()
+  for i = 0, tonumber(ARGV[1]) - 1 do
+    local b = 1 + i * 3
+    extend_member(KEYS[1], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3])
+  end
+  return 1
+end)
 `;
