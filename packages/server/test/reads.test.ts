@@ -1,6 +1,7 @@
 import { decode, encode, MemoryEventStore } from "@assured/core";
 import { FRAMES, unpackRecords, type WirePage } from "@assured/core/protocol";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { GatedStore } from "./gated-store.js";
 import { assuredAuth, range, seed, startAssured } from "./harness.js";
 
 type Started = Awaited<ReturnType<typeof startAssured>>;
@@ -108,25 +109,13 @@ describe("G7: assured:fetch", () => {
     "G12: a fetch authorized before a refusal of its stream (found by a %s) is not answered with records",
     async (refusedBy) => {
       // The read waits at a gate, as a slow store or a storm's pacing would hold it.
-      class GatedStore extends MemoryEventStore {
-        entered = 0;
-        gate: Promise<void> = Promise.resolve();
-        override async readPacked(...args: Parameters<MemoryEventStore["readPacked"]>) {
-          this.entered++;
-          await this.gate;
-          return super.readPacked(...args);
-        }
-      }
       const store = new GatedStore();
       await seed(store, "s", 5);
       const { epoch } = await store.head("s");
       let allowed = true;
       server = await startAssured({ store, authorize: () => allowed });
       const peer = await server.connect(assuredAuth());
-      let open = () => {};
-      store.gate = new Promise((resolve) => {
-        open = resolve;
-      });
+      const open = store.closeGate();
       const fetch = { stream: "s", epoch, after: 0, limit: 5 };
       const pending = peer.request(FRAMES.fetch, fetch);
       await vi.waitFor(() => expect(store.entered).toBe(1));

@@ -109,12 +109,7 @@ function exited(child: ChildProcess): boolean {
 }
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals = "SIGKILL"): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // The group is gone already.
-  }
+  if (child.pid !== undefined) signalProcess(-child.pid, signal);
 }
 
 /**
@@ -128,16 +123,17 @@ function killServer(child: ChildProcess): number[] {
   killGroup(child, "SIGSTOP");
   try {
     children = child.pid === undefined ? [] : childProcesses(child.pid);
-    for (const pid of children) killProcess(pid);
+    for (const pid of children) signalProcess(pid, "SIGKILL");
   } finally {
     killGroup(child);
   }
   return children;
 }
 
-function killProcess(pid: number): void {
+/** Sends `signal` to a process (a group when `pid` is negative); one already gone is fine. */
+function signalProcess(pid: number, signal: NodeJS.Signals): void {
   try {
-    process.kill(pid, "SIGKILL");
+    process.kill(pid, signal);
   } catch {
     // Gone already.
   }
