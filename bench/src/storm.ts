@@ -46,7 +46,10 @@ export interface StormSystem {
   spec: StormServerSpec;
 }
 
-/** The systems of the storm: Socket.IO's recovery and Assured on memory and SQLite. */
+/**
+ * The systems of the storm: Socket.IO's recovery and Assured on each store but MongoDB (the
+ * Mongo-wire test server reads a page in seconds: a storm of it would take minutes).
+ */
 export const STORM_SYSTEMS: readonly StormSystem[] = [
   {
     key: "socketio-csr",
@@ -62,6 +65,16 @@ export const STORM_SYSTEMS: readonly StormSystem[] = [
     key: "assured-sqlite",
     label: "Assured, sqlite store",
     spec: { system: "assured", store: "sqlite" },
+  },
+  {
+    key: "assured-redis",
+    label: "Assured, redis store",
+    spec: { system: "assured", store: "redis" },
+  },
+  {
+    key: "assured-postgres",
+    label: "Assured, postgres store",
+    spec: { system: "assured", store: "postgres" },
   },
 ];
 

@@ -4,17 +4,21 @@ import { join } from "node:path";
 import { type ClientStorage, memoryStorage } from "@assured/core/protocol";
 import { newId } from "@assured/core/store";
 import { MongoDedupStore, MongoEventStore } from "@assured/store-mongodb";
+import { PostgresDedupStore, PostgresEventStore } from "@assured/store-postgres";
 import { RedisDedupStore, RedisEventStore, streamLogKey } from "@assured/store-redis";
 import { createSqliteStores } from "@assured/store-sqlite";
 import {
   freePort,
   type RunningFerretDB,
+  type RunningPostgres,
   type RunningRedis,
   startFerretDB,
+  startPostgres,
   startRedis,
 } from "@assured/test-services";
 import { Redis } from "ioredis";
 import { type Document, MongoClient } from "mongodb";
+import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { RecordingClient } from "../src/recording-client.js";
 import {
@@ -43,11 +47,12 @@ afterEach(async () => {
 
 let redis: RunningRedis | undefined;
 let ferret: RunningFerretDB | undefined;
+let postgres: RunningPostgres | undefined;
 beforeAll(async () => {
-  [redis, ferret] = await Promise.all([startRedis(), startFerretDB()]);
+  [redis, ferret, postgres] = await Promise.all([startRedis(), startFerretDB(), startPostgres()]);
 });
 afterAll(async () => {
-  await Promise.allSettled([redis?.stop(), ferret?.stop()]);
+  await Promise.allSettled([redis?.stop(), ferret?.stop(), postgres?.stop()]);
 });
 
 /** A server on the stores, stopped after the test (the stores are closed by their own cleanup). */
@@ -157,6 +162,56 @@ describe("positions detect divergence: Redis", () => {
     expect(client.connects).toBe(connects);
   });
 
+  it("G6: redis-server restarted from an older RDB snapshot, offsets reused: the reconnecting client gets diverged, then the new events", async () => {
+    const own = await startRedis();
+    let running: RunningRedis = own;
+    const snapshotDir = mkdtempSync(join(tmpdir(), "assured-e2e-rdb-"));
+    cleanups.push(async () => {
+      await running.stop();
+      rmSync(snapshotDir, { recursive: true, force: true });
+    });
+    const keyPrefix = `e2e:divergence:${newId()}:`;
+    const store = new RedisEventStore({ redis: own.url, keyPrefix });
+    const dedupStore = new RedisDedupStore({ redis: own.url, keyPrefix });
+    const admin = new Redis(own.url, { maxRetriesPerRequest: null });
+    cleanups.push(async () => {
+      admin.disconnect();
+      await store.close();
+      await dedupStore.close();
+    });
+    const server = await serve({ store, dedupStore });
+    const client = await connectClient(server.url, memoryStorage());
+    await publish(server, 1, 2, 3);
+    await dataAfter(client, 3);
+    expect(await admin.save()).toBe("OK"); // the snapshot: the log up to offset 3
+    copyFileSync(join(own.dir, "dump.rdb"), join(snapshotDir, "dump.rdb"));
+    await publish(server, 4, 5);
+    expect(await dataAfter(client, 5)).toEqual([1, 2, 3, 4, 5]);
+
+    // While the client is away the server dies and comes back from the older snapshot (same
+    // epoch: it is in the snapshot); new events take offsets 4 and 5 again.
+    client.socket.disconnect();
+    await own.crash();
+    copyFileSync(join(snapshotDir, "dump.rdb"), join(own.dir, "dump.rdb"));
+    running = await startRedis({ port: own.port, dir: own.dir });
+    // The store's connection comes back by itself (ioredis reconnects): wait until it answers.
+    for (let attempt = 1; ; attempt++) {
+      const answered = await store.head(STREAM).then(
+        (head) => head,
+        () => undefined,
+      );
+      if (answered !== undefined) {
+        expect(answered.head).toBe(3); // the snapshot's log
+        break;
+      }
+      if (attempt >= 100) throw new Error("the store did not reconnect to the restarted Redis");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await publish(server, 100, 101);
+    client.socket.connect();
+    await expectDiverged(client, server, 2);
+  });
+
   it("G6 control: without a rollback the same reconnect recovers and nothing is skipped", async () => {
     const { server } = await redisRig();
     const client = await connectClient(server.url, memoryStorage());
@@ -263,6 +318,57 @@ describe("positions detect divergence: MongoDB wire protocol (FerretDB)", () => 
       const replacement = { ...doc, _id: target._id, s: STREAM, e: target.e, o: target.o };
       await events.replaceOne({ _id: target._id }, replacement);
     }
+
+    const again = await connectClient(server.url, storage);
+    await expectDiverged(again, server, 1);
+  });
+});
+
+describe("positions detect divergence: PostgreSQL", () => {
+  it("G6: the log taken back to offset 3 under the server (a restore that lost writes), offsets reused: the client gets diverged, then the new events", async () => {
+    const schema = `e2e_divergence_${newId()
+      .replace(/[^A-Za-z0-9]/g, "")
+      .toLowerCase()}`;
+    const admin = new pg.Pool({ connectionString: postgres!.url, max: 2 });
+    const store = new PostgresEventStore({ connection: admin, schema });
+    const dedupStore = new PostgresDedupStore({ connection: admin, schema });
+    cleanups.push(async () => {
+      await store.close();
+      await dedupStore.close();
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await admin.end();
+    });
+    const server = await serve({ store, dedupStore });
+    const storage = memoryStorage();
+    const first = await connectClient(server.url, storage);
+    await publish(server, 1, 2, 3, 4, 5);
+    expect(await dataAfter(first, 5)).toEqual([1, 2, 3, 4, 5]);
+    await first.close();
+
+    // The tables as an older backup had them: offsets 4 and 5 gone, the head back at 3, the
+    // same epoch. The server's next appends take offsets 4 and 5 again.
+    const name = Buffer.from(STREAM, "utf8");
+    const client = await admin.connect();
+    try {
+      await client.query("BEGIN");
+      await client.query(
+        `DELETE FROM ${schema}.assured_events WHERE event_offset > 3 AND stream_id = ` +
+          `(SELECT stream_id FROM ${schema}.assured_streams WHERE stream_name = $1)`,
+        [name],
+      );
+      const rolled = await client.query(
+        `UPDATE ${schema}.assured_streams SET head = 3 WHERE stream_name = $1`,
+        [name],
+      );
+      expect(rolled.rowCount).toBe(1);
+      await client.query("COMMIT");
+    } finally {
+      client.release();
+    }
+    await publish(server, 100, 101);
+    expect(
+      (await store.read(STREAM, { after: 3, limit: 10 })).records.map((r) => r.offset),
+    ).toEqual([4, 5]);
 
     const again = await connectClient(server.url, storage);
     await expectDiverged(again, server, 1);

@@ -66,6 +66,17 @@ export interface EmitOptions {
   id?: string;
 }
 
+/**
+ * A subscription the server ended (`onUnsubscribed`): `"server"` when the application's server
+ * called `assured.unsubscribe`, `"unauthorized"` when its `authorize` no longer allows the
+ * stream. The client has forgotten the stream and its stored position; it is not subscribed
+ * again on the next connection unless `subscribe` is called again.
+ */
+export interface SubscriptionEnded {
+  stream: StreamName;
+  reason: "server" | "unauthorized";
+}
+
 /** A message waiting for its answer (also one sent before a reload). */
 export interface PendingMessage {
   id: string;
@@ -112,6 +123,7 @@ export class AssuredClient<
   >();
   readonly #recoveryListeners = new Set<(outcome: RecoveryOutcome) => unknown>();
   readonly #resultListeners = new Set<(id: string, result: SettledResult) => void>();
+  readonly #endedListeners = new Set<(ended: SubscriptionEnded) => void>();
   readonly #detach: Array<() => void> = [];
   #outbox: Outbox | undefined;
   #sender: OutboxSender | undefined;
@@ -431,6 +443,20 @@ export class AssuredClient<
   }
 
   /**
+   * Listens to subscriptions the server ended or refused for good: its `unsubscribe`
+   * (`reason: "server"`), or `authorize` no longer allowing a stream the client tracks
+   * (`"unauthorized"`: a revocation found by a fetch, or the subscription refused again after a
+   * reconnect). The stream is already forgotten, with its stored position, and a reconnect does
+   * not subscribe it again. Returns a function that removes the listener. A revocation is also
+   * reported to `onError` (`UNAUTHORIZED`).
+   */
+  onUnsubscribed(listener: (ended: SubscriptionEnded) => void): () => void {
+    checkListener(listener);
+    this.#endedListeners.add(listener);
+    return () => this.#endedListeners.delete(listener);
+  }
+
+  /**
    * Listens to errors that have no caller to reject: a handler that threw (`HANDLER_ERROR`,
    * details `{ stream, offset, id, name, error }`), refused subscriptions, storage failures,
    * malformed frames. Without a listener they are printed with `console.error`.
@@ -679,6 +705,7 @@ export class AssuredClient<
     if (error.code === "UNAUTHORIZED") {
       // Final: a stream the client may no longer read is forgotten, with its stored position.
       this.#forget(stream);
+      this.#ended(stream, "unauthorized");
       return;
     }
     if (this.#socket.connected && SubscribeRetry.retryable(error.code)) {
@@ -686,11 +713,18 @@ export class AssuredClient<
     }
   }
 
+  /** Tells the `onUnsubscribed` listeners that the server ended or refused a tracked stream. */
+  #ended(stream: StreamName, reason: SubscriptionEnded["reason"]): void {
+    const ended: SubscriptionEnded = { stream, reason };
+    for (const listener of this.#endedListeners) this.#errors.guard(() => listener(ended));
+  }
+
   /** The server ended a subscription (its `unsubscribe`, or `authorize` revoked it): forget it. */
   #onUnsubscribed(raw: unknown): void {
     const frame = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
     if (typeof frame.stream !== "string" || !this.#subscriptions.has(frame.stream)) return;
     this.#forget(frame.stream);
+    this.#ended(frame.stream, frame.reason === "unauthorized" ? "unauthorized" : "server");
     if (frame.reason === "unauthorized") {
       this.#errors.report(
         new AssuredError(

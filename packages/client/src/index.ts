@@ -19,6 +19,7 @@ export {
   type EmitOptions,
   type PendingMessage,
   type SubscribeOptions,
+  type SubscriptionEnded,
 } from "./assured-client.js";
 export { CLIENT_METER_NAME, type ClientStats } from "./client-metrics.js";
 export type { EventHandler, EventMeta } from "./event-handlers.js";
