@@ -3,6 +3,7 @@
 // backoff, metric instruments and the checks of frame fields. Pure state machines, no I/O.
 // Applications import `@assured/core`; store authors `@assured/core/store`.
 export * from "./backoff.js";
+export * from "./client-frames.js";
 export * from "./client-locks.js";
 export * from "./client-storage.js";
 export { decodeConcatenated } from "./codec.js";
@@ -26,6 +27,7 @@ export type { MessageResult, OutboxMessage, ReceivedResult } from "./outbox-stor
 export { base64ToBytes, bytesToBase64 } from "./outbox-storage.js";
 export * from "./protocol.js";
 export * from "./resume.js";
+export * from "./retry-barrier.js";
 export * from "./sequencer.js";
 export * from "./sequencer-input.js";
 export {

@@ -5,13 +5,6 @@ import {
   type HelloFrame,
   type MessageReply,
   PROTOCOL_VERSION,
-  type SubscribeRequest,
-  unpackMessageBatch,
-} from "@assured/core/protocol";
-import createDebug from "debug";
-import { claimContinuation, type SettleContinuation } from "./catch-up-pacing.js";
-import type { ServerContext } from "./context.js";
-import {
   parseFetch,
   parseHandshake,
   parseHeads,
@@ -19,8 +12,14 @@ import {
   parseMessage,
   parseSubscribeRequest,
   parseUnsubscribe,
+  readableSeq,
+  type SubscribeRequest,
   streamOf,
-} from "./frames.js";
+  unpackMessageBatch,
+} from "@assured/core/protocol";
+import createDebug from "debug";
+import { claimContinuation, type SettleContinuation } from "./catch-up-pacing.js";
+import type { ServerContext } from "./context.js";
 import type { MessageDispatcher } from "./messages.js";
 import {
   fetchReplyCost,
@@ -33,7 +32,6 @@ import {
 } from "./rate-limit.js";
 import { fetchRange, readHeads, readHistory } from "./reads.js";
 import { ReplyBatcher } from "./reply-batcher.js";
-import { readableSeq } from "./retry-barrier.js";
 import { SendOrder } from "./send-order.js";
 import { stateOf } from "./socket-state.js";
 import { leaveAssuredRooms, subscribeSocket, unsubscribeSocket } from "./subscriptions.js";

@@ -1,5 +1,5 @@
 import type { AssuredErrorData } from "@assured/core";
-import type { SubscribedFrame, SubscribeRequest } from "@assured/core/protocol";
+import { RetryBarrier, type SubscribedFrame, type SubscribeRequest } from "@assured/core/protocol";
 import createDebug from "debug";
 
 /**
@@ -13,7 +13,6 @@ import type { CatchUp } from "./catch-up-pacing.js";
 import type { AssuredLimits } from "./limits.js";
 import type { ReplyBatcher } from "./reply-batcher.js";
 import { ReplyOrder } from "./reply-order.js";
-import { RetryBarrier } from "./retry-barrier.js";
 import { SendOrder } from "./send-order.js";
 import { fullBucket, type TokenBucket } from "./token-bucket.js";
 import type { AnySocket } from "./wire.js";

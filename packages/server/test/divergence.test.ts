@@ -5,10 +5,14 @@ import {
   type MemoryBackend,
   MemoryEventStore,
 } from "@assured/core";
-import { FRAMES, type SubscribedFrame, type SubscribeErrorFrame } from "@assured/core/protocol";
+import {
+  FRAMES,
+  parseSubscribeRequest,
+  type SubscribedFrame,
+  type SubscribeErrorFrame,
+} from "@assured/core/protocol";
 import { MemoryStreamLog } from "@assured/core/store";
 import { afterEach, describe, expect, it } from "vitest";
-import { parseSubscribeRequest } from "../src/frames.js";
 import { assuredAuth, seed, startAssured } from "./harness.js";
 
 /*

@@ -1,20 +1,26 @@
-import { AssuredError } from "@assured/core";
+import { MAX_PRINCIPAL_LENGTH } from "./dedup-key.js";
+import { AssuredError } from "./errors.js";
+import {
+  type FetchRequest,
+  type HistoryRequest,
+  type MessageFrame,
+  PROTOCOL_VERSION,
+  type StartFrom,
+  type SubscribeRequest,
+} from "./protocol.js";
 import {
   assertEpoch,
   assertEventName,
   assertId,
   assertOffset,
   assertPosition,
-  type FetchRequest,
-  type HistoryRequest,
-  MAX_PRINCIPAL_LENGTH,
-  type MessageFrame,
-  PROTOCOL_VERSION,
-  type StartFrom,
-  type SubscribeRequest,
-} from "@assured/core/protocol";
-import { assertStreamName } from "@assured/core/store";
-import { badFrame } from "./wire.js";
+  assertStreamName,
+} from "./validate.js";
+
+/** A `BAD_FRAME` error: the frame is not what the protocol says. */
+function badFrame(message: string): AssuredError {
+  return new AssuredError("BAD_FRAME", message);
+}
 
 /**
  * Parsers of the frames a client sends. Each returns a clean, fully validated copy or throws an

@@ -1,5 +1,5 @@
-import { AssuredError, type AssuredErrorCode, type AssuredErrorData } from "@assured/core";
-import { RETRYABLE_CODES } from "@assured/core/protocol";
+import { AssuredError, type AssuredErrorCode, type AssuredErrorData } from "./errors.js";
+import { RETRYABLE_CODES } from "./outbox.js";
 
 /**
  * Send order across retries (G10). A client keeps a window of messages in flight; when one of
