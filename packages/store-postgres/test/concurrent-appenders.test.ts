@@ -1,6 +1,8 @@
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import type { EventStore } from "@assured/core/store";
 import { describe, expect, it } from "vitest";
-import { useStores } from "./fixture.js";
+import { postgresUrl, useStores } from "./fixture.js";
 
 const stores = useStores();
 const payload = new Uint8Array([1]);
@@ -22,6 +24,27 @@ async function follow(store: EventStore, stream: string, until: () => boolean): 
     expect(cursor).toBeLessThanOrEqual(page.head);
   }
   return pages;
+}
+
+/** Runs `processes/appender.ts` in a process of its own; resolves with what it printed. */
+function runAppenderProcess(args: string[]): Promise<string> {
+  const script = fileURLToPath(new URL("./processes/appender.ts", import.meta.url));
+  const tsx = fileURLToPath(new URL("../node_modules/.bin/tsx", import.meta.url));
+  return new Promise((resolve, reject) => {
+    const child = spawn(tsx, ["--conditions=@assured/source", script, ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    const collect = (chunk: Buffer) => {
+      output += chunk.toString();
+    };
+    child.stdout.on("data", collect);
+    child.stderr.on("data", collect);
+    child.on("error", reject);
+    child.on("exit", (code) =>
+      code === 0 ? resolve(output.trim()) : reject(new Error(`appender exited ${code}: ${output}`)),
+    );
+  });
 }
 
 describe("PostgresEventStore: concurrent appenders on several pools", () => {
@@ -84,4 +107,51 @@ describe("PostgresEventStore: concurrent appenders on several pools", () => {
     expect(new Set(flat.map((result) => result.epoch)).size).toBe(1);
     expect((await instances[0]!.head("fresh")).head).toBe(1);
   });
+
+  it("prefix visibility across processes: two appender processes, appends and a follower in this one", async () => {
+    const schema = stores.schema("processes");
+    const [local, reader] = [stores.events(schema), stores.events(schema)];
+    await local.append("p", [{ id: "warm", name: "e", payload }]); // the schema exists
+    const batches = 100;
+    let done = false;
+    const following = follow(reader, "p", () => done);
+    let childrenDone = 0;
+    const children = ["child-a", "child-b"].map((label) =>
+      runAppenderProcess([postgresUrl, schema, "p", label, String(batches)]).finally(() => {
+        childrenDone++;
+      }),
+    );
+    // This process appends for as long as the children do (and at least 20 batches).
+    const localOffsets: number[] = [];
+    for (let b = 0; b < 20 || childrenDone < children.length; b++) {
+      const results = await local.append("p", [
+        { id: `local-${b}-0`, name: "event", payload },
+        { id: `local-${b}-1`, name: "event", payload },
+      ]);
+      expect(results[1]!.offset).toBe(results[0]!.offset + 1);
+      localOffsets.push(...results.map((r) => r.offset));
+    }
+    expect(await Promise.all(children)).toEqual([
+      `appended ${batches * 2}`,
+      `appended ${batches * 2}`,
+    ]);
+    done = true;
+    expect(await following).toBeGreaterThan(1);
+    const total = 1 + 2 * batches * 2 + localOffsets.length;
+    const all = await reader.read("p", { after: 0, limit: 10_000 });
+    expect(all.head).toBe(total);
+    expect(all.records.map((r) => r.offset)).toEqual(
+      Array.from({ length: total }, (_, i) => i + 1),
+    );
+    expect(new Set(all.records.map((r) => r.id)).size).toBe(total);
+    // The processes' appends interleaved with this one's: the children's events are not one block.
+    const childOffsets = all.records.filter((r) => r.id.startsWith("child-")).map((r) => r.offset);
+    const first = Math.min(...childOffsets);
+    const last = Math.max(...childOffsets);
+    expect(localOffsets.some((o) => o > first && o < last)).toBe(true);
+    const byId = new Map(all.records.map((r) => [r.id, r.offset]));
+    expect(localOffsets).toEqual(
+      localOffsets.map((_, i) => byId.get(`local-${Math.floor(i / 2)}-${i % 2}`)),
+    );
+  }, 60_000);
 });
