@@ -1,3 +1,6 @@
+import { encode } from "@assured/core";
+import { FRAMES, type MessageReply } from "@assured/core/protocol";
+import { newId } from "@assured/core/store";
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
 import { Changes } from "./changes.js";
 
@@ -76,6 +79,11 @@ export class RawPeer {
   /** Sends a frame with an ack and resolves with the reply. */
   request<T = Record<string, unknown>>(event: string, ...args: unknown[]): Promise<T> {
     return this.socket.timeout(5_000).emitWithAck(event, ...args) as Promise<T>;
+  }
+
+  /** Sends a client message (`assured:msg`) and resolves with the server's reply. */
+  send(name: string, data: unknown, id = newId(), seq = 1): Promise<MessageReply> {
+    return this.request<MessageReply>(FRAMES.message, { id, seq, name, payload: encode(data) });
   }
 
   /**

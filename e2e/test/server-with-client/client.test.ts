@@ -2,6 +2,7 @@ import { createAssuredClient, type EventMeta } from "@assured/client";
 import { encode, MemoryEventStore, type RecoveryOutcome } from "@assured/core";
 import { io as connectClient } from "socket.io-client";
 import { afterEach, describe, expect, it } from "vitest";
+import { deferred } from "../../src/deferred.js";
 import { range, seed, startAssured } from "./harness.js";
 
 type Started = Awaited<ReturnType<typeof startAssured>>;
@@ -12,12 +13,6 @@ afterEach(async () => {
   await server?.close();
   server = undefined;
 });
-
-function deferred<T = void>() {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
-}
 
 function client(url: string, options: Parameters<typeof createAssuredClient>[1] = {}) {
   const socket = connectClient(url, {

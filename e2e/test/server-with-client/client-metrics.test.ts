@@ -2,8 +2,8 @@ import { CLIENT_METER_NAME, createAssuredClient, type EventMeta } from "@assured
 import { AssuredError, MemoryEventStore } from "@assured/core";
 import { io as connectClient } from "socket.io-client";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { otelReader } from "../../src/otel-reader.js";
 import { seed, startAssured } from "./harness.js";
-import { otelReader } from "./otel-reader.js";
 
 type Started = Awaited<ReturnType<typeof startAssured>>;
 let server: Started | undefined;

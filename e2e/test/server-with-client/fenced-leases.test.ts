@@ -5,10 +5,11 @@ import { createAssuredClient } from "@assured/client";
 import { createMemoryBackend, decode, MemoryDedupStore } from "@assured/core";
 import { dedupKey, type MessageReply } from "@assured/core/protocol";
 import type { DedupStore } from "@assured/core/store";
+import type { MessageContext } from "@assured/server";
 import { SqliteDedupStore } from "@assured/store-sqlite";
 import { io as connectClient } from "socket.io-client";
 import { afterEach, describe, expect, it } from "vitest";
-import type { MessageContext } from "../src/index.js";
+import { deferred } from "../../src/deferred.js";
 import { assuredAuth, startAssured } from "./harness.js";
 
 /**
@@ -41,12 +42,6 @@ function sqliteStore(path: string): DedupStore {
   const store = new SqliteDedupStore({ path, sweepIntervalMs: 0 });
   cleanups.push(() => store.close());
   return store;
-}
-
-function deferred<T = void>() {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
 }
 
 const payloadOf = (reply: MessageReply) => decode((reply as { payload: Uint8Array }).payload);
