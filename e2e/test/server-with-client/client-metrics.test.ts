@@ -1,34 +1,16 @@
 import { CLIENT_METER_NAME, createAssuredClient, type EventMeta } from "@assured/client";
 import { AssuredError, MemoryEventStore } from "@assured/core";
 import { io as connectClient } from "socket.io-client";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { otelReader } from "../../src/otel-reader.js";
-import { seed, startAssured } from "./harness.js";
+import { seed, useServerAndClients } from "./harness.js";
 
-type Started = Awaited<ReturnType<typeof startAssured>>;
-let server: Started | undefined;
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) await cleanup();
-  await server?.close();
-  server = undefined;
-});
-
-function client(url: string, options: Parameters<typeof createAssuredClient>[1] = {}) {
-  const socket = connectClient(url, {
-    autoConnect: false,
-    transports: ["websocket"],
-    forceNew: true,
-  });
-  const assured = createAssuredClient(socket, options);
-  cleanups.push(() => assured.close());
-  cleanups.push(() => void socket.disconnect());
-  return assured;
-}
+const rig = useServerAndClients();
+const client = rig.client;
 
 describe("client metrics (OpenTelemetry SDK, in-memory exporter) against a real server", () => {
   it("outbox depth, messages sent, retried and answered", async () => {
-    server = await startAssured({ onError: () => undefined });
+    const server = await rig.start({ onError: () => undefined });
     let calls = 0;
     server.assured.on("flaky", () => {
       // Retryable and not stored: the client sends the message again.
@@ -39,8 +21,8 @@ describe("client metrics (OpenTelemetry SDK, in-memory exporter) against a real 
       throw new Error("refused");
     });
     const otel = otelReader();
-    cleanups.push(() => otel.shutdown());
-    const assured = client(server.url, {
+    rig.after(() => otel.shutdown());
+    const { assured } = client(server.url, {
       meter: otel.meter(CLIENT_METER_NAME),
       retry: { initialMs: 5, maxMs: 5, factor: 1 },
     });
@@ -73,10 +55,10 @@ describe("client metrics (OpenTelemetry SDK, in-memory exporter) against a real 
     // Events appended "10 s ago" by the store's clock: their lag is at least 10 s.
     const store = new MemoryEventStore({ clock: () => Date.now() - 10_000 });
     await seed(store, "room", 5);
-    server = await startAssured({ store });
+    const server = await rig.start({ store });
     const otel = otelReader();
-    cleanups.push(() => otel.shutdown());
-    const assured = client(server.url, { meter: otel.meter(CLIENT_METER_NAME) });
+    rig.after(() => otel.shutdown());
+    const { assured } = client(server.url, { meter: otel.meter(CLIENT_METER_NAME) });
     let last = 0;
     assured.on("e", (_data, meta: EventMeta) => {
       last = meta.offset;
@@ -99,8 +81,8 @@ describe("client metrics (OpenTelemetry SDK, in-memory exporter) against a real 
   it("a handler that throws records no delivery", async () => {
     const store = new MemoryEventStore();
     await seed(store, "room", 3);
-    server = await startAssured({ store });
-    const assured = client(server.url, { meter: false });
+    const server = await rig.start({ store });
+    const { assured } = client(server.url, { meter: false });
     const failed = new Promise<AssuredError>((resolve) => assured.onError(resolve));
     assured.on("e", (_data, meta: EventMeta) => {
       if (meta.offset === 2) throw new Error("cannot");

@@ -1,38 +1,17 @@
 import { createAssuredClient, type EventMeta } from "@assured/client";
 import { encode, MemoryEventStore, type RecoveryOutcome } from "@assured/core";
-import { io as connectClient } from "socket.io-client";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { deferred } from "../../src/deferred.js";
-import { range, seed, startAssured } from "./harness.js";
+import { range, seed, useServerAndClients } from "./harness.js";
 
-type Started = Awaited<ReturnType<typeof startAssured>>;
-let server: Started | undefined;
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) await cleanup();
-  await server?.close();
-  server = undefined;
-});
-
-function client(url: string, options: Parameters<typeof createAssuredClient>[1] = {}) {
-  const socket = connectClient(url, {
-    autoConnect: false,
-    transports: ["websocket"],
-    forceNew: true,
-    reconnectionDelay: 1,
-    reconnectionDelayMax: 10,
-  });
-  const assured = createAssuredClient(socket, options);
-  cleanups.push(() => assured.close());
-  cleanups.push(() => void socket.disconnect());
-  return { socket, assured };
-}
+const rig = useServerAndClients();
+const client = rig.client;
 
 describe("with @assured/client", () => {
   it("G1/G5: catch-up, live, then recovery after a reconnect: every event once, in order", async () => {
     const store = new MemoryEventStore();
     await seed(store, "room", 120);
-    server = await startAssured({ store, limits: { fetchLimit: 25 } });
+    const server = await rig.start({ store, limits: { fetchLimit: 25 } });
     const { socket, assured } = client(server.url);
     const seen: number[] = [];
     let wanted = 120;
@@ -70,7 +49,7 @@ describe("with @assured/client", () => {
   it("G5: the connection drops mid-catch-up; the catch-up resumes with no loss or duplicate", async () => {
     const store = new MemoryEventStore();
     await seed(store, "big", 2_000);
-    server = await startAssured({ store, limits: { fetchLimit: 100 } });
+    const server = await rig.start({ store, limits: { fetchLimit: 100 } });
     const { socket, assured } = client(server.url);
     const seen: number[] = [];
     const done = deferred();
@@ -91,7 +70,7 @@ describe("with @assured/client", () => {
   });
 
   it("G7: events stored but never emitted (a node died after append) are fetched", async () => {
-    server = await startAssured();
+    const server = await rig.start();
     const { store } = server;
     const { assured } = client(server.url, { positionCheckIntervalMs: 20 });
     const seen: number[] = [];
@@ -118,7 +97,7 @@ describe("with @assured/client", () => {
   });
 
   it("G8–G10: emit runs the handler once, in order, with results and stored errors", async () => {
-    server = await startAssured();
+    const server = await rig.start();
     const order: number[] = [];
     server.assured.on("step", async (n: number) => {
       order.push(n);

@@ -1,6 +1,13 @@
+import {
+  type AssuredClient,
+  type AssuredClientOptions,
+  createAssuredClient,
+} from "@assured/client";
 import { encode, MemoryDedupStore, MemoryEventStore } from "@assured/core";
 import { PROTOCOL_VERSION } from "@assured/core/protocol";
 import { type EventStore, newId } from "@assured/core/store";
+import { io as connectClient, type Socket } from "socket.io-client";
+import { afterEach } from "vitest";
 import { RawPeer } from "../../src/raw-peer.js";
 import { type SocketServerOptions, startSocketServer } from "../../src/socket-server.js";
 
@@ -45,4 +52,45 @@ export async function seed(store: EventStore, stream: string, count: number, nam
     for (let n = from; n <= to; n++) entries.push({ name, payload: encode(n) });
     await store.append(stream, entries);
   }
+}
+
+/**
+ * A test file's server and Assured clients: `client(url, options)` makes a client on a socket of
+ * its own (not connected yet); after each test every client is closed, then the server.
+ */
+export function useServerAndClients() {
+  let server: Awaited<ReturnType<typeof startAssured>> | undefined;
+  const cleanups: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0)) await cleanup();
+    await server?.close();
+    server = undefined;
+  });
+  return {
+    /** Starts the test's server (closed after the test). */
+    async start(options: SocketServerOptions = {}) {
+      server = await startAssured(options);
+      return server;
+    },
+    /** Runs `cleanup` after the test, before the clients close. */
+    after(cleanup: () => Promise<void> | void): void {
+      cleanups.push(cleanup);
+    },
+    client(
+      url: string,
+      options: AssuredClientOptions = {},
+    ): { socket: Socket; assured: AssuredClient } {
+      const socket = connectClient(url, {
+        autoConnect: false,
+        transports: ["websocket"],
+        forceNew: true,
+        reconnectionDelay: 1,
+        reconnectionDelayMax: 10,
+      });
+      const assured = createAssuredClient(socket, options);
+      cleanups.push(() => assured.close());
+      cleanups.push(() => void socket.disconnect());
+      return { socket, assured };
+    },
+  };
 }
