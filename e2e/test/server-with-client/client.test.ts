@@ -1,4 +1,4 @@
-import { createAssuredClient, type EventMeta } from "@assured/client";
+import type { EventMeta } from "@assured/client";
 import { encode, MemoryEventStore, type RecoveryOutcome } from "@assured/core";
 import { describe, expect, it } from "vitest";
 import { deferred } from "../../src/deferred.js";

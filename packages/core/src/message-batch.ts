@@ -1,7 +1,7 @@
 import { AssuredError, type AssuredErrorData } from "./errors.js";
 import type { MessageFrame, MessageReply } from "./protocol.js";
 import { decodeBase64Text } from "./wire-base64.js";
-import { INLINE_PAYLOADS_MAX_BYTES, toWirePayloads } from "./wire-records.js";
+import { toWirePayloads } from "./wire-records.js";
 
 /**
  * Batched client messages and their replies (DESIGN §8, "frames are cheap"): several
