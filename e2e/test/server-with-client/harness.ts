@@ -72,7 +72,7 @@ export function useServerAndClients() {
       server = await startAssured(options);
       return server;
     },
-    /** Runs `cleanup` after the test, before the clients close. */
+    /** Runs `cleanup` after the test, in order with the clients' closing (each in the order added). */
     after(cleanup: () => Promise<void> | void): void {
       cleanups.push(cleanup);
     },

@@ -443,7 +443,7 @@ export class AssuredClient<
   }
 
   /**
-   * Listens to subscriptions the server ended or refused for good: its `unsubscribe`
+   * Listens to subscriptions the server ended or revoked: its `unsubscribe`
    * (`reason: "server"`), or `authorize` no longer allowing a stream the client tracks
    * (`"unauthorized"`: a revocation found by a fetch, or the subscription refused again after a
    * reconnect). The stream is already forgotten, with its stored position, and a reconnect does
@@ -713,7 +713,7 @@ export class AssuredClient<
     }
   }
 
-  /** Tells the `onUnsubscribed` listeners that the server ended or refused a tracked stream. */
+  /** Tells the `onUnsubscribed` listeners that the server ended or revoked a tracked stream. */
   #ended(stream: StreamName, reason: SubscriptionEnded["reason"]): void {
     const ended: SubscriptionEnded = { stream, reason };
     for (const listener of this.#endedListeners) this.#errors.guard(() => listener(ended));

@@ -64,9 +64,11 @@ export class SharedReads {
   }
 
   /**
-   * Runs `read` in its turn, or joins the waiting read of `key` (undefined: never shared);
-   * undefined when, at its turn, no request for it is `wanted` any more. `read` must give the
-   * same answer to everyone who asks for `key`, and nobody may change that answer.
+   * Runs `read` in its turn, or joins the waiting read of `key` (undefined: never shared); a
+   * read of `key` that is running first runs to its end (at most `runningWaitMs`), and the
+   * requests made meanwhile share the read after it. Undefined when, once the read may start,
+   * no request for it is `wanted` any more. `read` must give the same answer to everyone who
+   * asks for `key`, and nobody may change that answer.
    */
   run<T>(
     key: string | undefined,
@@ -119,6 +121,7 @@ export class SharedReads {
 function settledOrAfter(running: Promise<unknown>, ms: number): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
+    timer.unref?.(); // a stuck read must not keep a closed server's process alive
     const done = () => {
       clearTimeout(timer);
       resolve();

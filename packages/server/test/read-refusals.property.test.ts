@@ -21,7 +21,8 @@ describe("G12: reads across refusals (property)", () => {
           maxLength: 6,
         }),
         fc.boolean(),
-        async (waiting, steps, allowedAtSend) => {
+        fc.boolean(),
+        async (waiting, steps, allowedAtSend, samePage) => {
           const store = new GatedStore();
           await seed(store, "s", 3);
           const { epoch } = await store.head("s");
@@ -30,16 +31,17 @@ describe("G12: reads across refusals (property)", () => {
           try {
             const peer = await server.connect(assuredAuth());
             const open = store.closeGate();
-            // Pages of their own (a fetch of the same page would wait for the running read).
+            // Pages of their own, each waiting in its read; or one page, whose later fetches wait
+            // for the running read (`SharedReads`) and read once it ended.
             const replies = Array.from({ length: waiting }, (_, i) =>
               peer.request<{ ok: boolean }>(FRAMES.fetch, {
                 stream: "s",
                 epoch,
                 after: 0,
-                limit: 3 + i,
+                limit: samePage ? 3 : 3 + i,
               }),
             );
-            await vi.waitFor(() => expect(store.entered).toBe(waiting));
+            await vi.waitFor(() => expect(store.entered).toBe(samePage ? 1 : waiting));
             let refusals = 0;
             let subscribeRefusals = 0;
             for (const step of steps) {

@@ -1,7 +1,7 @@
 import { decode, MemoryEventStore } from "@assured/core";
 import { FRAMES, unpackRecords, type WirePage } from "@assured/core/protocol";
 import fc from "fast-check";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { ReadPacer } from "../src/read-pacer.js";
 import { pageKey, SharedReads } from "../src/shared-reads.js";
 import { assuredAuth, range, seed, startAssured } from "./harness.js";
@@ -109,6 +109,54 @@ describe("SharedReads", () => {
     expect(later).toBe("page");
     expect(performance.now() - startedAt).toBeGreaterThanOrEqual(15);
     void never;
+  });
+
+  it("keeps the newer read as running when a read that outlived the wait settles after it started", async () => {
+    const shared = new SharedReads(new ReadPacer(1_000), 20);
+    const releases: (() => void)[] = [];
+    const slow = (value: string) => () =>
+      new Promise<string>((resolve) => releases.push(() => resolve(value)));
+    const first = shared.run("a", slow("first"), wanted);
+    const second = shared.run("a", slow("second"), wanted);
+    await vi.waitFor(() => expect(releases).toHaveLength(2)); // the wait ran out: it started
+    releases[0]!(); // the first read settles after the second started
+    expect(await first).toBe("first");
+    expect(shared.running).toBe(1); // the second is still the running read of "a"
+    let thirdStarted = false;
+    const third = shared.run(
+      "a",
+      () => {
+        thirdStarted = true;
+        return Promise.resolve("third");
+      },
+      wanted,
+    );
+    await turns(3);
+    expect(thirdStarted).toBe(false); // held behind the second
+    releases[1]!();
+    expect(await second).toBe("second");
+    expect(await third).toBe("third");
+    expect(shared.running).toBe(0);
+    expect(shared.waiting).toBe(0);
+  });
+
+  it("answers the requests held behind a read that fails with a read of their own", async () => {
+    const shared = new SharedReads(new ReadPacer(1_000));
+    let fail!: () => void;
+    const failing = shared.run(
+      "a",
+      () =>
+        new Promise<string>((_, reject) => {
+          fail = () => reject(new Error("store down"));
+        }),
+      wanted,
+    );
+    const held = shared.run("a", () => Promise.resolve("page"), wanted);
+    fail();
+    await expect(failing).rejects.toThrow("store down");
+    expect(await held).toBe("page");
+    expect(shared.running).toBe(0);
+    expect(shared.waiting).toBe(0);
   });
 
   it("starts a held read only if a request still wants it once the running read settled", async () => {

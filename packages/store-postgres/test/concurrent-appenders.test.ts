@@ -26,25 +26,36 @@ async function follow(store: EventStore, stream: string, until: () => boolean): 
   return pages;
 }
 
-/** Runs `processes/appender.ts` in a process of its own; resolves with what it printed. */
-function runAppenderProcess(args: string[]): Promise<string> {
+/** An appender process (`processes/appender.ts`): what it printed, and how to stop it. */
+interface AppenderProcess {
+  output: Promise<string>;
+  kill(): void;
+}
+
+/** Runs `processes/appender.ts` in a process of its own; `output` is what it printed. */
+function runAppenderProcess(args: string[]): AppenderProcess {
   const script = fileURLToPath(new URL("./processes/appender.ts", import.meta.url));
   const tsx = fileURLToPath(new URL("../node_modules/.bin/tsx", import.meta.url));
-  return new Promise((resolve, reject) => {
-    const child = spawn(tsx, ["--conditions=@assured/source", script, ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
+  const child = spawn(tsx, ["--conditions=@assured/source", script, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const output = new Promise<string>((resolve, reject) => {
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
     });
-    let output = "";
-    const collect = (chunk: Buffer) => {
-      output += chunk.toString();
-    };
-    child.stdout.on("data", collect);
-    child.stderr.on("data", collect);
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
     child.on("error", reject);
     child.on("exit", (code) =>
-      code === 0 ? resolve(output.trim()) : reject(new Error(`appender exited ${code}: ${output}`)),
+      code === 0
+        ? resolve(stdout.trim())
+        : reject(new Error(`appender exited ${code}: ${stdout}${stderr}`)),
     );
   });
+  return { output, kill: () => child.kill("SIGKILL") };
 }
 
 describe("PostgresEventStore: concurrent appenders on several pools", () => {
@@ -117,24 +128,30 @@ describe("PostgresEventStore: concurrent appenders on several pools", () => {
     const following = follow(reader, "p", () => done);
     let childrenDone = 0;
     const children = ["child-a", "child-b"].map((label) =>
-      runAppenderProcess([postgresUrl, schema, "p", label, String(batches)]).finally(() => {
-        childrenDone++;
-      }),
+      runAppenderProcess([postgresUrl, schema, "p", label, String(batches)]),
     );
-    // This process appends for as long as the children do (and at least 20 batches).
     const localOffsets: number[] = [];
-    for (let b = 0; b < 20 || childrenDone < children.length; b++) {
-      const results = await local.append("p", [
-        { id: `local-${b}-0`, name: "event", payload },
-        { id: `local-${b}-1`, name: "event", payload },
+    try {
+      const ended = () => {
+        childrenDone++;
+      };
+      for (const child of children) child.output.then(ended, ended);
+      // This process appends for as long as the children do (and at least 20 batches).
+      for (let b = 0; b < 20 || childrenDone < children.length; b++) {
+        const results = await local.append("p", [
+          { id: `local-${b}-0`, name: "event", payload },
+          { id: `local-${b}-1`, name: "event", payload },
+        ]);
+        expect(results[1]!.offset).toBe(results[0]!.offset + 1);
+        localOffsets.push(...results.map((r) => r.offset));
+      }
+      expect(await Promise.all(children.map((c) => c.output))).toEqual([
+        `appended ${batches * 2}`,
+        `appended ${batches * 2}`,
       ]);
-      expect(results[1]!.offset).toBe(results[0]!.offset + 1);
-      localOffsets.push(...results.map((r) => r.offset));
+    } finally {
+      for (const child of children) child.kill();
     }
-    expect(await Promise.all(children)).toEqual([
-      `appended ${batches * 2}`,
-      `appended ${batches * 2}`,
-    ]);
     done = true;
     expect(await following).toBeGreaterThan(1);
     const total = 1 + 2 * batches * 2 + localOffsets.length;
@@ -153,5 +170,11 @@ describe("PostgresEventStore: concurrent appenders on several pools", () => {
     expect(localOffsets).toEqual(
       localOffsets.map((_, i) => byId.get(`local-${Math.floor(i / 2)}-${i % 2}`)),
     );
+    // Each call of the children got consecutive offsets too.
+    for (const label of ["child-a", "child-b"]) {
+      for (let b = 0; b < batches; b++) {
+        expect(byId.get(`${label}-${b}-1`)).toBe(byId.get(`${label}-${b}-0`)! + 1);
+      }
+    }
   }, 60_000);
 });
