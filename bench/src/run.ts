@@ -167,12 +167,22 @@ try {
     log("Client → server acknowledged messages…");
     messageResults = await measureClientToServer();
     log(`Client → server with ${2 * delayed.oneWayDelayMs} ms round trip…`);
-    delayedResults = await measureMessages(messagesMain(), {
-      messages: delayed.messages,
-      rounds: PLAN.rounds,
-      warmUp: delayed.warmUp,
-      link: { oneWayDelayMs: delayed.oneWayDelayMs },
-    });
+    const link = { oneWayDelayMs: delayed.oneWayDelayMs };
+    delayedResults = [
+      ...(await measureMessages(messagesMain(), {
+        messages: delayed.messages,
+        rounds: PLAN.rounds,
+        warmUp: delayed.warmUp,
+        link,
+      })),
+      // The persistent stores but the slow Mongo-wire server, as a deployment over a network.
+      ...(await measureMessages(availability.filter(quick).map(storeEmits), {
+        messages: delayed.messages,
+        rounds: PLAN.storeRounds,
+        warmUp: delayed.warmUp,
+        link,
+      })),
+    ];
   }
 
   const storeWrites: StoreWriteResult[] = [];
@@ -315,22 +325,30 @@ function messagesMain(): MessageSystem[] {
  * Client → server on loopback: the main rows; then the persistent stores', warmed up and in
  * interleaved rounds (`storeRounds`), except the slow Mongo-wire server's single round.
  */
+/** A persistent store's client → server row (or why it is unavailable). */
+function storeEmits(a: StoreAvailability): MessageSystem {
+  return unavailable(
+    a,
+    `assured-${a.kind}`,
+    `Assured client.emit, ${a.kind} store`,
+    assuredMessages,
+  );
+}
+
 async function measureClientToServer(): Promise<RoundsResult[]> {
   const c2s = PLAN.clientToServer;
-  const emitsOf = (a: StoreAvailability) =>
-    unavailable(a, `assured-${a.kind}`, `Assured client.emit, ${a.kind} store`, assuredMessages);
   return [
     ...(await measureMessages(messagesMain(), {
       messages: c2s.messages,
       rounds: PLAN.rounds,
       warmUp: c2s.warmUp,
     })),
-    ...(await measureMessages(availability.filter(quick).map(emitsOf), {
+    ...(await measureMessages(availability.filter(quick).map(storeEmits), {
       messages: c2s.storeMessages,
       rounds: PLAN.storeRounds,
       warmUp: c2s.storeWarmUp,
     })),
-    ...(await measureMessages(availability.filter(slow).map(emitsOf), {
+    ...(await measureMessages(availability.filter(slow).map(storeEmits), {
       messages: c2s.storeMessages,
       rounds: 1,
       warmUp: c2s.warmUp,
