@@ -21,7 +21,7 @@ const fleets: ClientFleet[] = [];
 beforeAll(async () => {
   postgres = await startPostgres();
   await preparePostgres(postgres.url);
-  app = new pg.Pool({ connectionString: postgres.url, max: 4 });
+  app = new pg.Pool({ connectionString: postgres.url, max: 16 });
   app.on("error", () => {});
   await app.query("CREATE TABLE orders (id int PRIMARY KEY, total int NOT NULL)");
   // The application's own store object, on the nodes' tables: it only appends in transactions.
@@ -73,7 +73,7 @@ async function placeOrder(id: number, events: number, rollBack = false): Promise
 }
 
 describe("transactional publish on PostgreSQL, two server nodes", () => {
-  it("G4: events committed in the application's transaction reach the clients of both nodes once, in order; a rollback emits nothing; a node SIGKILLed between commit and emit loses nothing", {
+  it("G4: events committed in the application's transaction reach the clients of both nodes once, in order; a rollback emits nothing; a node SIGKILLed between commit and emit loses nothing; twelve concurrent publishers, three rolling back, deliver what committed", {
     timeout: 60_000,
   }, async () => {
     const [portA, portB] = [await freePort(), await freePort()];
@@ -145,6 +145,26 @@ describe("transactional publish on PostgreSQL, two server nodes", () => {
     expected.push({ offset: 11, data: { order: 8, k: 0 } });
     head = 11;
     await caughtUp("a commit after the failover");
+
+    // 4. Twelve transactional publishers at once, each on its own connection, every fourth
+    //    rolling back: the committed events only, each once, in offset order, on every client.
+    const many = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => placeOrder(101 + i, 1 + (i % 3), i % 4 === 3)),
+    );
+    const committed: { offset: number; data: unknown }[] = [];
+    for (const [i, offsets] of many.entries()) {
+      if (i % 4 === 3) continue; // rolled back: its offsets went to others
+      for (const [k, offset] of offsets.entries()) {
+        committed.push({ offset, data: { order: 101 + i, k } });
+      }
+    }
+    committed.sort((a, b) => a.offset - b.offset);
+    expect(committed.map((e) => e.offset)).toEqual(
+      Array.from({ length: committed.length }, (_, n) => head + 1 + n),
+    );
+    expected.push(...committed);
+    head += committed.length;
+    await caughtUp("twelve concurrent transactional publishers, three rolled back");
 
     for (const c of clients) {
       expect(c.offsets(), c.name).toEqual(expected.map((e) => e.offset));
