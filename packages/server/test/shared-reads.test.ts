@@ -1,7 +1,7 @@
 import { decode, MemoryEventStore } from "@assured/core";
 import { FRAMES, unpackRecords, type WirePage } from "@assured/core/protocol";
 import fc from "fast-check";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { ReadPacer } from "../src/read-pacer.js";
 import { pageKey, SharedReads } from "../src/shared-reads.js";
 import { assuredAuth, range, seed, startAssured } from "./harness.js";
@@ -68,125 +68,6 @@ describe("SharedReads", () => {
     release();
     expect(await waited).toBe(1);
     expect(await later).toBe(-1);
-  });
-
-  it("holds requests made while a read of their page runs, and answers them with one read started after it", async () => {
-    const shared = new SharedReads(new ReadPacer(1_000));
-    const started: number[] = [];
-    const releases: (() => void)[] = [];
-    const slow = () => {
-      const n = started.push(started.length + 1);
-      return new Promise<number>((resolve) => releases.push(() => resolve(n)));
-    };
-    const first = shared.run("a", slow, wanted);
-    expect(started).toEqual([1]);
-    const later = [shared.run("a", slow, wanted), shared.run("a", slow, wanted)];
-    const other = shared.run("b", slow, wanted); // another page reads at once
-    expect(started).toEqual([1, 2]);
-    expect(shared.running).toBe(2);
-    expect(shared.waiting).toBe(1);
-    await turns(3);
-    expect(started).toEqual([1, 2]); // still held: the read of "a" runs
-    releases[0]!();
-    expect(await first).toBe(1);
-    await turns(2);
-    expect(started).toEqual([1, 2, 3]); // one read for both, started after the first settled
-    releases[2]!();
-    const [second, third] = await Promise.all(later);
-    expect(second).toBe(3);
-    expect(third).toBe(3);
-    releases[1]!();
-    expect(await other).toBe(2);
-    expect(shared.running).toBe(0);
-    expect(shared.waiting).toBe(0);
-  });
-
-  it("reads anyway when a running read of the same page has not settled within the wait", async () => {
-    const shared = new SharedReads(new ReadPacer(1_000), 20);
-    const never = shared.run("a", () => new Promise<string>(() => {}), wanted);
-    const startedAt = performance.now();
-    const later = await shared.run("a", () => Promise.resolve("page"), wanted);
-    expect(later).toBe("page");
-    expect(performance.now() - startedAt).toBeGreaterThanOrEqual(15);
-    void never;
-  });
-
-  it("keeps the newer read as running when a read that outlived the wait settles after it started", async () => {
-    const shared = new SharedReads(new ReadPacer(1_000), 20);
-    const releases: (() => void)[] = [];
-    const slow = (value: string) => () =>
-      new Promise<string>((resolve) => releases.push(() => resolve(value)));
-    const first = shared.run("a", slow("first"), wanted);
-    const second = shared.run("a", slow("second"), wanted);
-    await vi.waitFor(() => expect(releases).toHaveLength(2)); // the wait ran out: it started
-    releases[0]!(); // the first read settles after the second started
-    expect(await first).toBe("first");
-    expect(shared.running).toBe(1); // the second is still the running read of "a"
-    let thirdStarted = false;
-    const third = shared.run(
-      "a",
-      () => {
-        thirdStarted = true;
-        return Promise.resolve("third");
-      },
-      wanted,
-    );
-    await turns(3);
-    expect(thirdStarted).toBe(false); // held behind the second
-    releases[1]!();
-    expect(await second).toBe("second");
-    expect(await third).toBe("third");
-    expect(shared.running).toBe(0);
-    expect(shared.waiting).toBe(0);
-  });
-
-  it("answers the requests held behind a read that fails with a read of their own", async () => {
-    const shared = new SharedReads(new ReadPacer(1_000));
-    let fail!: () => void;
-    const failing = shared.run(
-      "a",
-      () =>
-        new Promise<string>((_, reject) => {
-          fail = () => reject(new Error("store down"));
-        }),
-      wanted,
-    );
-    const held = shared.run("a", () => Promise.resolve("page"), wanted);
-    fail();
-    await expect(failing).rejects.toThrow("store down");
-    expect(await held).toBe("page");
-    expect(shared.running).toBe(0);
-    expect(shared.waiting).toBe(0);
-  });
-
-  it("starts a held read only if a request still wants it once the running read settled", async () => {
-    const shared = new SharedReads(new ReadPacer(1_000));
-    let reads = 0;
-    let release!: () => void;
-    const first = shared.run(
-      "a",
-      () => {
-        reads++;
-        return new Promise<string>((resolve) => {
-          release = () => resolve("first");
-        });
-      },
-      wanted,
-    );
-    let stillWanted = true;
-    const held = shared.run(
-      "a",
-      () => {
-        reads++;
-        return Promise.resolve("second");
-      },
-      () => stillWanted,
-    );
-    stillWanted = false; // its socket left while the first read ran
-    release();
-    expect(await first).toBe("first");
-    expect(await held).toBeUndefined();
-    expect(reads).toBe(1);
   });
 
   it("skips a waiting read that no request wants any more when its turn comes", async () => {
@@ -264,55 +145,6 @@ describe("SharedReads", () => {
         },
       ),
       { numRuns: 200 },
-    );
-  });
-
-  it("property: reads of one page never overlap, and each answers requests made before it started", async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(
-          fc.array(fc.record({ key: fc.constantFrom("a", "b"), turns: fc.nat(3) }), {
-            maxLength: 5,
-          }),
-          { minLength: 1, maxLength: 8 },
-        ),
-        fc.nat(2),
-        async (bursts, sliceMs) => {
-          // A wait far longer than the test: a held read only starts once the running one settled.
-          const shared = new SharedReads(new ReadPacer(sliceMs), 60_000);
-          let clock = 0;
-          const runningKeys = new Map<string, number>();
-          const answers: Promise<void>[] = [];
-          for (const burst of bursts) {
-            for (const { key, turns: readTurns } of burst) {
-              const askedAt = ++clock;
-              const answer = shared.run(
-                key,
-                async () => {
-                  const startedAt = ++clock;
-                  expect(runningKeys.get(key) ?? 0).toBe(0);
-                  runningKeys.set(key, 1);
-                  await turns(readTurns);
-                  runningKeys.set(key, 0);
-                  return { key, startedAt };
-                },
-                wanted,
-              );
-              answers.push(
-                answer.then((result) => {
-                  expect(result?.key).toBe(key);
-                  expect(result?.startedAt).toBeGreaterThan(askedAt);
-                }),
-              );
-            }
-            await turns(1);
-          }
-          await Promise.all(answers);
-          expect(shared.waiting).toBe(0);
-          expect(shared.running).toBe(0);
-        },
-      ),
-      { numRuns: 150 },
     );
   });
 
