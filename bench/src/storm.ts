@@ -56,26 +56,13 @@ export const STORM_SYSTEMS: readonly StormSystem[] = [
     label: "Socket.IO connectionStateRecovery",
     spec: { system: "socketio-csr" },
   },
-  {
-    key: "assured-memory",
-    label: "Assured, memory store",
-    spec: { system: "assured", store: "memory" },
-  },
-  {
-    key: "assured-sqlite",
-    label: "Assured, sqlite store",
-    spec: { system: "assured", store: "sqlite" },
-  },
-  {
-    key: "assured-redis",
-    label: "Assured, redis store",
-    spec: { system: "assured", store: "redis" },
-  },
-  {
-    key: "assured-postgres",
-    label: "Assured, postgres store",
-    spec: { system: "assured", store: "postgres" },
-  },
+  ...(["memory", "sqlite", "redis", "postgres"] as const).map(
+    (store): StormSystem => ({
+      key: `assured-${store}`,
+      label: `Assured, ${store} store`,
+      spec: { system: "assured", store },
+    }),
+  ),
 ];
 
 const EVENT = "event";
