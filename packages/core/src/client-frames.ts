@@ -1,3 +1,4 @@
+import { badFrame } from "./bad-frame.js";
 import { MAX_PRINCIPAL_LENGTH } from "./dedup-key.js";
 import { AssuredError } from "./errors.js";
 import {
@@ -16,11 +17,6 @@ import {
   assertPosition,
   assertStreamName,
 } from "./validate.js";
-
-/** A `BAD_FRAME` error: the frame is not what the protocol says. */
-function badFrame(message: string): AssuredError {
-  return new AssuredError("BAD_FRAME", message);
-}
 
 /**
  * Parsers of the frames a client sends. Each returns a clean, fully validated copy or throws an

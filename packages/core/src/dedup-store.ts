@@ -110,7 +110,11 @@ export interface DedupStoreCapabilities {
  * - `renew(key, token, leaseMs)`: while `token` still holds the key (claimed, not completed or
  *   released, lease not expired), the lease now ends `leaseMs` from now and it resolves true;
  *   otherwise false (taken over, completed, released, expired, unknown key). The server renews
- *   the lease of a running handler so a slow handler is not taken over.
+ *   the lease of a running handler, and of its response until `complete` answered, so a slow
+ *   handler or a slow write is not taken over. A holder's calls may overlap: a `complete` or
+ *   `release` issued while the same token's `renew` is still in flight must not be refused
+ *   because of it (the kit checks this; a store whose renewal changes internal state must wait
+ *   for it or retry, never answer false while the token still holds the key).
  * - Fencing: every `claimed` answer carries a `fencingToken`, stored with the claim (it survives
  *   restarts of persistent stores and is seen by every instance). For a key it is larger than
  *   every token given earlier, also after the entry was dropped: with `now` the store's clock

@@ -390,6 +390,8 @@ class ClaimedRun implements DedupRun {
   readonly #keeper: LeaseKeeper;
   /** Set once the handler's phase is over (answered, failed, or the lease lost first). */
   #handled = false;
+  /** Set once the handler answered and its response is being written (renewals go on). */
+  #storing = false;
 
   constructor(
     store: DedupStore,
@@ -446,7 +448,9 @@ class ClaimedRun implements DedupRun {
   /** The lease is lost (taken over, not renewed, given up): the key is released, the run rejects. */
   readonly #onLost = (reason: AssuredError): void => {
     // Someone else may hold the key already: the release then answers false and changes nothing.
-    void this.#release();
+    // While the response is written, the write decides (a renewal answering false then usually
+    // means it landed): nothing is released under it.
+    if (!this.#storing) void this.#release();
     if (!this.#handled) this.#endHandling(reason);
   };
 
@@ -455,7 +459,11 @@ class ClaimedRun implements DedupRun {
   };
 
   readonly #answered = (response: StoredResponse): void => {
-    if (!this.#handlerSettled()) return;
+    // The lease is still renewed while the response is written (stopped once the write
+    // answered): a write slower than the rest of the lease (a busy or restarting store) must not
+    // let a copy waiting for this key take it over and run the handler a second time.
+    if (!this.#handlerSettled(true)) return;
+    this.#storing = true;
     let storing: Promise<boolean>;
     try {
       storing = Promise.resolve(
@@ -474,8 +482,14 @@ class ClaimedRun implements DedupRun {
     // The handler ran; its caller gets the response even if it was not stored (a duplicate
     // may then run it again).
     storing.then(
-      (stored) => this.#resolve({ response, duplicate: false, stored }),
-      () => this.#resolve({ response, duplicate: false, stored: false }),
+      (stored) => {
+        this.#keeper.stop();
+        this.#resolve({ response, duplicate: false, stored });
+      },
+      () => {
+        this.#keeper.stop();
+        this.#resolve({ response, duplicate: false, stored: false });
+      },
     );
   };
 
@@ -487,15 +501,17 @@ class ClaimedRun implements DedupRun {
   };
 
   /**
-   * The handler settled: renewals stop and its phase ends. False when the run was over already
-   * or its lease is lost (the run then rejects with `LEASE_LOST`): its outcome is dropped.
+   * The handler settled: its phase ends, and renewals stop unless `keepRenewing` (its response
+   * is about to be written). False when the run was over already or its lease is lost (the run
+   * then rejects with `LEASE_LOST`): its outcome is dropped.
    */
-  #handlerSettled(): boolean {
+  #handlerSettled(keepRenewing = false): boolean {
     if (this.#handled) return false;
     const keeper = this.#keeper;
-    keeper.stop();
+    const holds = keeper.holds();
+    if (!keepRenewing || !holds) keeper.stop();
     this.#endHandling(keeper.lost);
-    return keeper.lost === undefined;
+    return holds;
   }
 
   /** The handler's phase is over; with `error`, the run rejects with it. */

@@ -1,4 +1,5 @@
-import { AssuredError, type AssuredErrorData } from "./errors.js";
+import { badFrame } from "./bad-frame.js";
+import type { AssuredErrorData } from "./errors.js";
 import type { MessageFrame, MessageReply } from "./protocol.js";
 import { decodeBase64Text } from "./wire-base64.js";
 import { toWirePayloads } from "./wire-records.js";
@@ -230,8 +231,4 @@ function asObject(value: unknown, frame: string): Record<string, unknown> {
     throw badFrame(`${frame} must be an object.`);
   }
   return value as Record<string, unknown>;
-}
-
-function badFrame(message: string): AssuredError {
-  return new AssuredError("BAD_FRAME", message);
 }

@@ -3,6 +3,7 @@
 // backoff, metric instruments and the checks of frame fields. Pure state machines, no I/O.
 // Applications import `@assured/core`; store authors `@assured/core/store`.
 export * from "./backoff.js";
+export * from "./bad-frame.js";
 export * from "./client-frames.js";
 export * from "./client-locks.js";
 export * from "./client-storage.js";

@@ -18,6 +18,7 @@ const AUDIENCES: Record<string, Audience | [Audience, Record<string, Audience>]>
   "abort-watch": "internal",
   "append-entries": "store",
   backoff: "protocol",
+  "bad-frame": "protocol",
   "client-frames": "protocol",
   "client-locks": "protocol",
   "client-storage": "protocol",

@@ -83,7 +83,16 @@ function unreliable(store: DedupStore, time: VirtualTime, calls: StoreCall[]): D
 interface Observed {
   spec: RunSpec;
   run: DedupRun;
+  /** The handler settled. */
   settled: boolean;
+  /** The run's outcome settled (after its response was written, for a handler that answered). */
+  finished: boolean;
+  /**
+   * Its lease was lost while the handler ran (its signal aborted with `LEASE_LOST` by the time
+   * it settled). A loss while its response is written is only this process's belief: the
+   * store's token check decides whether that write lands.
+   */
+  lostWhileRunning: boolean;
 }
 
 async function check({ leaseMs, processes, runs, calls }: Scenario): Promise<void> {
@@ -102,7 +111,13 @@ async function check({ leaseMs, processes, runs, calls }: Scenario): Promise<voi
   const observed: Observed[] = [];
   const outcomes: Promise<DedupOutcome | unknown>[] = [];
   const handler = (spec: RunSpec) => async (run: DedupRun) => {
-    const entry: Observed = { spec, run, settled: false };
+    const entry: Observed = {
+      spec,
+      run,
+      settled: false,
+      finished: false,
+      lostWhileRunning: false,
+    };
     observed.push(entry);
     try {
       await new Promise<void>((resolve, reject) => {
@@ -114,19 +129,33 @@ async function check({ leaseMs, processes, runs, calls }: Scenario): Promise<voi
       return { ok: true, payload: encode(spec) };
     } finally {
       entry.settled = true;
+      entry.lostWhileRunning = isAssuredError(run.signal.reason, "LEASE_LOST");
     }
   };
   for (const spec of runs) {
     time.timers.after(spec.at, () => {
       const dedup = dedups[spec.process % processes]!;
-      outcomes.push(dedup.run(KEY, "f", handler(spec)).catch((error: unknown) => error));
+      const index = observed.length;
+      const outcome = dedup.run(KEY, "f", handler(spec));
+      const finish = () => {
+        // The handler ran (observed[index] is this run's) unless the run was refused first.
+        const mine = observed[index];
+        if (mine?.spec === spec) mine.finished = true;
+      };
+      outcomes.push(
+        outcome.then(finish, finish).then(() => outcome.catch((error: unknown) => error)),
+      );
     });
   }
   await time.run(100_000, (now) => {
-    const live = observed.filter((o) => !o.settled && !o.run.signal.aborted);
+    // Live: running its handler, or writing its response, with its lease not known lost. A
+    // response written slower than the lease is still covered by it (renewed until written):
+    // no copy may take the key over meanwhile and run the handler a second time.
+    const live = observed.filter((o) => !o.finished && !o.run.signal.aborted);
     expect(live.length).toBeLessThanOrEqual(1);
     const entry = backend.claims.get(KEY);
     for (const o of live) {
+      if (o.settled && entry?.state === "done") continue; // its response landed, its answer not yet
       expect(entry).toMatchObject({ state: "leased", fencingToken: o.run.fencingToken });
       expect((entry as { leaseExpiresAt: number }).leaseExpiresAt).toBeGreaterThan(now);
     }
@@ -138,7 +167,7 @@ async function check({ leaseMs, processes, runs, calls }: Scenario): Promise<voi
   );
   expect(fresh.filter((o) => o.stored).length).toBeLessThanOrEqual(1);
   for (const o of observed) {
-    if (isAssuredError(o.run.signal.reason, "LEASE_LOST")) {
+    if (o.lostWhileRunning) {
       expect(
         fresh.some((f) => f.stored && f.response.payload.join() === encode(o.spec).join()),
       ).toBe(false);
@@ -178,5 +207,41 @@ describe("fenced leases: renewal scheduling (DESIGN.md §8)", () => {
     expect(runs).toBe(1);
     expect(aborted).toBe(false);
     expect(results).toEqual([{ status: "pending", leaseExpiresAt: expect.any(Number) }]);
+  });
+
+  it("G9: a response whose write takes three leases keeps its lease until written: a copy meanwhile waits, the handler runs once", async () => {
+    const time = new VirtualTime();
+    const store = new MemoryDedupStore({ clock: time.clock });
+    // A busy or restarting store: every complete lands 3 s after it was issued.
+    const slowWrites: DedupStore = {
+      capabilities: store.capabilities,
+      claim: (...args) => store.claim(...args),
+      complete: async (...args) => {
+        await time.sleep(3_000);
+        return store.complete(...args);
+      },
+      release: (...args) => store.release(...args),
+      renew: (...args) => store.renew(...args),
+      close: () => store.close(),
+    };
+    const options = { leaseMs: 1_000, ttlMs: 60_000, timers: time.timers };
+    const here = new Deduplicator(slowWrites, options);
+    const elsewhere = new Deduplicator(store, { ...options, maxWaitMs: 60_000 });
+    let runs = 0;
+    const handler = async () => {
+      runs++;
+      return { ok: true, payload: encode(runs) };
+    };
+    const first = here.run(KEY, "f", handler);
+    // A copy on another process arrives 2.5 s into the write (past the lease it had when its
+    // handler answered): it must wait for the write, then get its answer.
+    let copy: Promise<DedupOutcome> | undefined;
+    time.timers.after(2_500, () => {
+      copy = elsewhere.run(KEY, "f", handler);
+    });
+    await time.run(60_000);
+    expect(await first).toMatchObject({ duplicate: false, stored: true });
+    expect(await copy).toMatchObject({ duplicate: true });
+    expect(runs).toBe(1);
   });
 });

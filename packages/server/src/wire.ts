@@ -1,5 +1,8 @@
 import { AssuredError, type AssuredErrorData, type StreamName } from "@assured/core";
 import { FRAMES, ROOM_PREFIX } from "@assured/core/protocol";
+
+export { badFrame } from "@assured/core/protocol";
+
 import type { Socket } from "socket.io";
 
 /** A socket with Assured's frames, free of the application's typed-events constraints. */
@@ -27,9 +30,4 @@ export function toErrorData(error: unknown): AssuredErrorData {
 /** Sends an `assured:error` (for a frame without an ack). */
 export function sendError(socket: AnySocket, error: AssuredErrorData): void {
   socket.emit(FRAMES.error, error);
-}
-
-/** A `BAD_FRAME` error. */
-export function badFrame(message: string): AssuredError {
-  return new AssuredError("BAD_FRAME", message);
 }

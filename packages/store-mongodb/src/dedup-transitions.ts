@@ -24,6 +24,16 @@ const LOCK_WRITE_BUDGET_MS = LOCK_STALE_MS / 2;
 /** Most times the lock of one state can be broken (each break needs the last lock stale). */
 const MAX_LOCK_GENERATIONS = 16;
 
+/**
+ * How long a holder's transition waits for its own overlapping one (monotonic clock, ms): a
+ * renewal still in flight when the handler's complete starts holds the lock of the lease's state
+ * until it writes (within `LOCK_WRITE_BUDGET_MS`) or its lock goes stale (`LOCK_STALE_MS`).
+ */
+const HOLDER_WAIT_MS = LOCK_STALE_MS + LOCK_WRITE_BUDGET_MS;
+
+/** First and longest pause between a holder's attempts (ms). */
+const HOLDER_PAUSE_MS = { first: 5, most: 100 } as const;
+
 /** The new state a transition writes (a lease, or a stored response). */
 export type DedupState = Omit<DedupDocument, "_id">;
 
@@ -148,7 +158,10 @@ export function atomicTransitions(dedup: Collection<DedupDocument>): DedupTransi
  * holder's token in `h`), so the holder's later complete, release or renewal takes a lock of
  * its own. Complete, release and renew find the state token of the holder's lease first, then
  * lock and move it like any other transition; a renewal of a lease that has already ended
- * takes no lock (it would hold a takeover back until the lock goes stale).
+ * takes no lock (it would hold a takeover back until the lock goes stale). A holder's
+ * transitions may overlap (its renewal still in flight when its complete starts): one that
+ * finds the lock taken while the holder still holds the lease waits for the other and tries
+ * the new state token (`asHolder`), so a holder's complete is never refused by its own renewal.
  */
 export function lockedTransitions(
   dedup: Collection<DedupDocument>,
@@ -186,15 +199,41 @@ export function lockedTransitions(
     const doc = await dedup.findOne({ _id: key });
     return doc !== null && doc.st === "lease" && holderOf(doc) === holder ? doc : undefined;
   };
-  const complete = async (key: string, holder: string, response: StoredState) => {
-    const doc = await leaseOf(key, holder);
-    if (doc === undefined || !(await enter(key, doc.tok, "lease"))) return false;
-    await dedup.updateOne(
-      { _id: key },
-      { $set: { st: "done", ...response, tok: newId() }, $unset: { h: "" } },
-    );
-    return true;
+  /**
+   * Moves the lease `holder` holds out of its state with `write`; false once the holder no longer
+   * holds it (or `usable` refuses it). The holder's own transitions may overlap: a renewal still
+   * in flight when the handler's complete or release starts holds the lock of the lease's state,
+   * then moves it to a new state token. That is waited for (read again after a short pause, for
+   * at most `HOLDER_WAIT_MS`) instead of answering false while the holder still holds the key: a
+   * complete refused so would leave the response unstored and let the message run again.
+   */
+  const asHolder = async (
+    key: string,
+    holder: string,
+    write: (doc: DedupDocument) => Promise<unknown>,
+    usable: (doc: DedupDocument) => boolean = () => true,
+  ): Promise<boolean> => {
+    const startedAt = performance.now();
+    let pause: number = HOLDER_PAUSE_MS.first;
+    for (;;) {
+      const doc = await leaseOf(key, holder);
+      if (doc === undefined || !usable(doc)) return false;
+      if (await enter(key, doc.tok, "lease")) {
+        await write(doc);
+        return true;
+      }
+      if (performance.now() - startedAt >= HOLDER_WAIT_MS) return false;
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      pause = Math.min(pause * 2, HOLDER_PAUSE_MS.most);
+    }
   };
+  const complete = (key: string, holder: string, response: StoredState) =>
+    asHolder(key, holder, () =>
+      dedup.updateOne(
+        { _id: key },
+        { $set: { st: "done", ...response, tok: newId() }, $unset: { h: "" } },
+      ),
+    );
   /** The documents of `keys`, by key, in one query. */
   const documentsOf = async (keys: readonly string[]) => {
     const docs = await dedup.find({ _id: { $in: [...keys] } }).toArray();
@@ -260,29 +299,31 @@ export function lockedTransitions(
         );
       }
       for (const { i } of writes) answers[i] = true;
-      // A lock another transition holds: as `complete` alone would (it may be stale).
-      for (const [n, { i, item }] of held.entries()) {
-        if (!locked.has(n)) answers[i] = await complete(item.key, item.holder, item.response);
-      }
+      // A lock another transition holds (it may be stale), or a lease its holder's renewal moved
+      // to a new state token since it was read: as `complete` alone would.
+      const written = new Set(writes.map(({ i }) => i));
+      await Promise.all(
+        held
+          .filter(({ i }) => !written.has(i))
+          .map(async ({ i, item }) => {
+            answers[i] = await complete(item.key, item.holder, item.response);
+          }),
+      );
       return answers;
     },
-    async release(key, holder) {
-      const doc = await leaseOf(key, holder);
-      if (doc === undefined || !(await enter(key, doc.tok, "lease"))) return false;
-      await dedup.updateOne(
-        { _id: key },
-        { $set: { ...RELEASED, tok: newId() }, $unset: { h: "" } },
-      );
-      return true;
-    },
-    async renew(key, holder, lease, now) {
-      const doc = await leaseOf(key, holder);
-      if (doc === undefined || doc.le <= now || !(await enter(key, doc.tok, "lease"))) {
-        return false;
-      }
-      await dedup.updateOne({ _id: key }, { $set: { ...lease, tok: newId(), h: holder } });
-      return true;
-    },
+    release: (key, holder) =>
+      asHolder(key, holder, () =>
+        dedup.updateOne({ _id: key }, { $set: { ...RELEASED, tok: newId() }, $unset: { h: "" } }),
+      ),
+    // A renewal of a lease that has already ended takes no lock (it would hold a takeover back
+    // until the lock goes stale).
+    renew: (key, holder, lease, now) =>
+      asHolder(
+        key,
+        holder,
+        () => dedup.updateOne({ _id: key }, { $set: { ...lease, tok: newId(), h: holder } }),
+        (doc) => doc.le > Math.max(now, clock()),
+      ),
   };
 }
 

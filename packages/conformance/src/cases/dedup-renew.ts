@@ -6,6 +6,8 @@ import type { DedupStoreHarness, SuiteOptions } from "../harness.js";
 import { caseTimeout, instanceCount } from "../suite-options.js";
 
 const CLAIMERS = 50;
+/** Keys whose complete (then release) is issued beside the holder's renewal. */
+const OVERLAPS = 20;
 /** How far the clock moves past a lease before the drop: a day, past any lease and TTL here. */
 const DROP_AFTER_MS = 86_400_000;
 /** Claims of other keys made after that, so a store that sweeps a few keys per claim drops it. */
@@ -251,6 +253,53 @@ export function describeDedupRenew(harness: DedupStoreHarness, options: SuiteOpt
         );
         expect(expectOneFencedWinner(results)).toBeGreaterThan(held.fence);
         expect(await instances[1 % spread]!.renew("k", held.token, 60_000)).toBe(false);
+      },
+      timeout,
+    );
+
+    it(
+      `stores a holder's response, or frees its key, while its own renewal is in flight (${OVERLAPS} keys each)`,
+      async () => {
+        const store = await stores.create();
+        const claimAll = async (prefix: string) => {
+          const tokens: string[] = [];
+          for (let n = 0; n < OVERLAPS; n++) {
+            tokens.push(expectFenced(await store.claim(`${prefix}${n}`, lease), "claim").token);
+          }
+          return tokens;
+        };
+        // A handler answers while the lease keeper's renewal is still on its way: the complete
+        // must not be refused by it (the response would go unstored and the message run again).
+        const completed = await claimAll("c");
+        const outcomes = await Promise.all(
+          completed.map((token, n) =>
+            Promise.all([
+              store.renew(`c${n}`, token, 60_000),
+              store.complete(`c${n}`, token, response, { ttlMs: 60_000 }),
+            ]),
+          ),
+        );
+        outcomes.forEach(([, stored], n) => {
+          expect(stored, `complete of c${n}, issued beside its renewal`).toBe(true);
+        });
+        for (let n = 0; n < OVERLAPS; n++) {
+          expect((await store.claim(`c${n}`, lease)).status, `claim of c${n} after`).toBe("done");
+        }
+        // A handler throws (the key is given up) while the renewal is on its way: the key is free.
+        const released = await claimAll("r");
+        const releases = await Promise.all(
+          released.map((token, n) =>
+            Promise.all([store.renew(`r${n}`, token, 60_000), store.release(`r${n}`, token)]),
+          ),
+        );
+        releases.forEach(([, freed], n) => {
+          expect(freed, `release of r${n}, issued beside its renewal`).toBe(true);
+        });
+        for (let n = 0; n < OVERLAPS; n++) {
+          expect((await store.claim(`r${n}`, lease)).status, `claim of r${n} after`).toBe(
+            "claimed",
+          );
+        }
       },
       timeout,
     );
