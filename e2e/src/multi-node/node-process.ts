@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { appendFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   clockFileOf,
@@ -14,6 +15,9 @@ const E2E_DIR = fileURLToPath(new URL("../../", import.meta.url));
 const ENTRY = fileURLToPath(new URL("./node-server.ts", import.meta.url));
 /** Output kept for failure messages. */
 const MAX_OUTPUT_CHARS = 32 * 1024;
+
+/** Names a directory where each node's whole output is appended (`<name>.log`). */
+const NODE_LOG_DIR_ENV = "ASSURED_NODE_LOG_DIR";
 
 /** What `POST /publish` answers per event. */
 export interface Published {
@@ -40,8 +44,13 @@ export class NodeProcess {
     this.config = config;
     this.#child = child;
     this.#exited = new Promise((resolve) => child.once("exit", () => resolve()));
+    // `ASSURED_NODE_LOG_DIR`: every node's whole output also goes to `<dir>/<name>.log` (with
+    // `DEBUG=assured:*`, the server's own account of a chaos run).
+    const logDir = process.env[NODE_LOG_DIR_ENV];
+    const logFile = logDir ? join(logDir, `${config.name}.log`) : undefined;
     const keep = (chunk: Buffer) => {
       this.#output = (this.#output + chunk.toString()).slice(-MAX_OUTPUT_CHARS);
+      if (logFile !== undefined) appendFileSync(logFile, chunk);
     };
     child.stdout?.on("data", keep);
     child.stderr?.on("data", keep);
