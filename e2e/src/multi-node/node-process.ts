@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { appendFileSync, existsSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
@@ -48,6 +48,7 @@ export class NodeProcess {
     // `DEBUG=assured:*`, the server's own account of a chaos run).
     const logDir = process.env[NODE_LOG_DIR_ENV];
     const logFile = logDir ? join(logDir, `${config.name}.log`) : undefined;
+    if (logDir) mkdirSync(logDir, { recursive: true });
     const keep = (chunk: Buffer) => {
       this.#output = (this.#output + chunk.toString()).slice(-MAX_OUTPUT_CHARS);
       if (logFile !== undefined) appendFileSync(logFile, chunk);

@@ -36,8 +36,10 @@ export interface RunOnceOptions {
   ttlMs: number;
   /**
    * How often a running handler's lease is renewed (default `leaseMs / 3`, rounded down, at
-   * least 1). A lease that is taken over, or not renewed before it ends, is lost: the handler's
-   * `signal` aborts with `LEASE_LOST` and its answer is not stored.
+   * least 1), and still while its response is written (for at most one more `leaseMs`). A
+   * lease that is taken over, or not renewed before it ends, is lost: while the handler runs,
+   * its `signal` aborts with `LEASE_LOST` and its answer is not stored; while its response is
+   * written, the store's token check decides whether the write lands.
    */
   renewEveryMs?: number;
   /** Clock and timers of the renewals (default `monotonicLeaseTimers`); tests inject fakes. */
@@ -184,8 +186,11 @@ function holdLease(
  * While the handler runs, its lease is renewed every `renewEveryMs` (DESIGN.md §8: leases are
  * renewed and fenced), so a slow handler is not taken over. If a renewal answers false, or none
  * succeeds before the lease would end, the lease is lost: the handler's `signal` aborts, the run
- * rejects with `LEASE_LOST` at once and its answer is never stored. The handler gets the claim's
- * `fencingToken` for its own writes.
+ * rejects with `LEASE_LOST` at once and its answer is never stored. Once the handler answered,
+ * the lease is still renewed while its response is written, for at most one more `leaseMs` (a
+ * slow write is not taken over; a write that never answers does not hold the key for ever); a
+ * loss then only aborts the signal, and the store's token check decides whether the write
+ * lands. The handler gets the claim's `fencingToken` for its own writes.
  *
  * @throws AssuredError `IDEMPOTENCY_CONFLICT`, `TIMEOUT` (still pending after `maxWaitMs`, or
  * given up through `options.signal`), `LEASE_LOST`,
@@ -459,11 +464,20 @@ class ClaimedRun implements DedupRun {
   };
 
   readonly #answered = (response: StoredResponse): void => {
-    // The lease is still renewed while the response is written (stopped once the write
-    // answered): a write slower than the rest of the lease (a busy or restarting store) must not
-    // let a copy waiting for this key take it over and run the handler a second time.
+    // The lease is still renewed while the response is written, for at most one more lease: a
+    // write slower than the rest of the lease (a busy or restarting store) must not let a copy
+    // waiting for this key take it over and run the handler a second time, and a write that
+    // never answers must not hold the key for the life of the process (after that lease, a
+    // copy may take the key over, as after a store failure).
     if (!this.#handlerSettled(true)) return;
     this.#storing = true;
+    const keeper = this.#keeper;
+    const { timers, leaseMs } = this.#options.lease;
+    const cancelBound = timers.after(leaseMs, () => keeper.stop());
+    const written = () => {
+      cancelBound();
+      keeper.stop();
+    };
     let storing: Promise<boolean>;
     try {
       storing = Promise.resolve(
@@ -473,24 +487,23 @@ class ClaimedRun implements DedupRun {
       // A store whose `complete` throws instead of rejecting: not stored, as a rejection.
       storing = Promise.reject(error);
     }
+    // The handler ran; its caller gets the response even if it was not stored (a duplicate
+    // may then run it again). Attached before `onHandled`, so renewals stop even if it throws.
+    storing.then(
+      (stored) => {
+        written();
+        this.#resolve({ response, duplicate: false, stored });
+      },
+      () => {
+        written();
+        this.#resolve({ response, duplicate: false, stored: false });
+      },
+    );
     try {
       this.#options.onHandled?.();
     } catch (error) {
       this.#reject(error);
-      return;
     }
-    // The handler ran; its caller gets the response even if it was not stored (a duplicate
-    // may then run it again).
-    storing.then(
-      (stored) => {
-        this.#keeper.stop();
-        this.#resolve({ response, duplicate: false, stored });
-      },
-      () => {
-        this.#keeper.stop();
-        this.#resolve({ response, duplicate: false, stored: false });
-      },
-    );
   };
 
   readonly #failed = (error: unknown): void => {
@@ -710,8 +723,8 @@ interface InFlight {
  * running waits on it directly). The in-flight table holds only running keys and is bounded by
  * `maxInFlight`; beyond it runs go straight to the store, which stays correct.
  *
- * A run in this process is joined while its lease holds: it is renewed while the handler runs,
- * so a slow handler is neither taken over nor run twice. A run whose lease was lost (taken
+ * A run in this process is joined while its lease holds: it is renewed while the handler runs
+ * and its response is written, so a slow handler is neither taken over nor run twice. A run whose lease was lost (taken
  * over, or not renewed in time) is not joined: the duplicate goes to the store.
  *
  * @example
@@ -924,8 +937,9 @@ export class Deduplicator {
 
   /**
    * Aborts the signal of every handler running in this process with `reason` (server
-   * shutdown). Their runs go on: leases are still renewed until the handlers settle, a handler
-   * that returns anyway has its response stored, one that throws releases its claim.
+   * shutdown). Their runs go on: leases are still renewed until the handlers settle (and their
+   * responses are written), a handler that returns anyway has its response stored, one that
+   * throws releases its claim.
    */
   abortRunning(reason: AssuredError): void {
     for (const keeper of this.#leases) keeper.abort(reason);

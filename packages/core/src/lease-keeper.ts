@@ -45,12 +45,13 @@ export function leaseLostError(why: string): AssuredError {
 }
 
 /**
- * Keeps one claim's lease alive while its handler runs (DESIGN.md §8, fenced leases): renews it
+ * Keeps one claim's lease alive while its handler runs and its response is written (DESIGN.md
+ * §8, fenced leases): renews it
  * every `renewEveryMs` with `DedupStore.renew`. The lease is lost when a renewal answers false
  * (taken over, expired) or when no renewal succeeded before the lease would have ended, counted
  * on `timers` from the start of the last successful request (a store that fails or never
  * answers). A lost lease aborts `signal` with `LEASE_LOST` and is final. `stop()` ends the
- * renewals (the handler settled); `abort()` aborts the signal only (a shutdown asks the handler
+ * renewals (the handler threw, or its response was written); `abort()` aborts the signal only (a shutdown asks the handler
  * to stop while its lease is kept until it settles).
  */
 export class LeaseKeeper {

@@ -135,12 +135,11 @@ async function check({ leaseMs, processes, runs, calls }: Scenario): Promise<voi
   for (const spec of runs) {
     time.timers.after(spec.at, () => {
       const dedup = dedups[spec.process % processes]!;
-      const index = observed.length;
       const outcome = dedup.run(KEY, "f", handler(spec));
       const finish = () => {
-        // The handler ran (observed[index] is this run's) unless the run was refused first.
-        const mine = observed[index];
-        if (mine?.spec === spec) mine.finished = true;
+        // This run's entry (its handler adds it once its claim is answered), if it ran.
+        const mine = observed.find((o) => o.spec === spec);
+        if (mine !== undefined) mine.finished = true;
       };
       outcomes.push(
         outcome.then(finish, finish).then(() => outcome.catch((error: unknown) => error)),
@@ -179,6 +178,35 @@ async function check({ leaseMs, processes, runs, calls }: Scenario): Promise<voi
   expect(new Set(tokens).size).toBe(tokens.length);
 }
 
+/** A store whose completes land `writeMs` after they were issued (a busy or restarting store). */
+function slowWrites(
+  store: DedupStore,
+  time: VirtualTime,
+  writeMs: number,
+  calls: { renew: number; release: number },
+  renewReplyMs = 0,
+): DedupStore {
+  return {
+    capabilities: store.capabilities,
+    claim: (...args) => store.claim(...args),
+    complete: async (...args) => {
+      await time.sleep(writeMs);
+      return store.complete(...args);
+    },
+    release: (...args) => {
+      calls.release++;
+      return store.release(...args);
+    },
+    renew: async (...args) => {
+      calls.renew++;
+      const renewed = await store.renew(...args);
+      await time.sleep(renewReplyMs);
+      return renewed;
+    },
+    close: () => store.close(),
+  };
+}
+
 describe("fenced leases: renewal scheduling (DESIGN.md §8)", () => {
   it("G9: never two live runs of one key; a lost lease always aborts its run and stores nothing", async () => {
     await fc.assert(fc.asyncProperty(scenario, check), { numRuns: 150 });
@@ -209,15 +237,77 @@ describe("fenced leases: renewal scheduling (DESIGN.md §8)", () => {
     expect(results).toEqual([{ status: "pending", leaseExpiresAt: expect.any(Number) }]);
   });
 
-  it("G9: a response whose write takes three leases keeps its lease until written: a copy meanwhile waits, the handler runs once", async () => {
+  it("G9: a lease lost while the response is written releases nothing: the write still lands", async () => {
     const time = new VirtualTime();
     const store = new MemoryDedupStore({ clock: time.clock });
-    // A busy or restarting store: every complete lands 3 s after it was issued.
+    const calls = { renew: 0, release: 0 };
+    // Renewals answer two leases late: this process counts the lease as lost while the write
+    // (three leases) is on its way, though the store still holds it for the run.
+    const slow = slowWrites(store, time, 3_000, calls, 2_000);
+    const dedup = new Deduplicator(slow, { leaseMs: 1_000, ttlMs: 60_000, timers: time.timers });
+    // The handler answers half a lease in; the lease is counted lost at its end, mid-write.
+    const outcome = dedup.run(KEY, "f", async () => {
+      await time.sleep(500);
+      return { ok: true, payload: encode("once") };
+    });
+    await time.run(60_000);
+    expect(await outcome).toMatchObject({ duplicate: false, stored: true });
+    expect(calls.release).toBe(0);
+    expect((await store.claim(KEY, { leaseMs: 1_000, fingerprint: "f" })).status).toBe("done");
+  });
+
+  it("G9: a write that never answers stops renewing after one more lease: the key can be taken over", async () => {
+    const time = new VirtualTime();
+    const store = new MemoryDedupStore({ clock: time.clock });
+    const calls = { renew: 0, release: 0 };
+    const hung: DedupStore = {
+      ...slowWrites(store, time, 0, calls),
+      capabilities: store.capabilities,
+      complete: () => new Promise<boolean>(() => undefined),
+    };
+    const dedup = new Deduplicator(hung, { leaseMs: 1_000, ttlMs: 60_000, timers: time.timers });
+    void dedup.run(KEY, "f", async () => ({ ok: true, payload: encode("lost") }));
+    time.timers.after(10_000, () => undefined); // time goes on after the last renewal
+    await time.run(60_000);
+    // Renewed for one more lease after the answer (every third of it), then no more.
+    expect(calls.renew).toBeLessThanOrEqual(4);
+    expect((await store.claim(KEY, { leaseMs: 1_000, fingerprint: "f" })).status).toBe("claimed");
+  });
+
+  it("a throwing onHandled still stops the renewals once the write answered", async () => {
+    const time = new VirtualTime();
+    const store = new MemoryDedupStore({ clock: time.clock });
+    const calls = { renew: 0, release: 0 };
+    const dedup = new Deduplicator(slowWrites(store, time, 2_500, calls), {
+      leaseMs: 1_000,
+      ttlMs: 60_000,
+      timers: time.timers,
+    });
+    const outcome = dedup
+      .run(KEY, "f", async () => ({ ok: true, payload: encode(1) }), {
+        onHandled: () => {
+          throw new Error("caller bug");
+        },
+      })
+      .catch((error: unknown) => error);
+    await time.run(60_000);
+    expect(await outcome).toMatchObject({ message: "caller bug" });
+    const renewsAfterWrite = calls.renew;
+    await time.run(120_000);
+    expect(calls.renew).toBe(renewsAfterWrite);
+    expect((await store.claim(KEY, { leaseMs: 1_000, fingerprint: "f" })).status).toBe("done");
+  });
+
+  it("G9: a response whose write outlasts the lease keeps its lease until written: a copy meanwhile waits, the handler runs once", async () => {
+    const time = new VirtualTime();
+    const store = new MemoryDedupStore({ clock: time.clock });
+    // A busy or restarting store: every complete lands 1.8 s after it was issued (renewals go on
+    // for one more lease after the handler answered, so the lease now ends 2 s after it).
     const slowWrites: DedupStore = {
       capabilities: store.capabilities,
       claim: (...args) => store.claim(...args),
       complete: async (...args) => {
-        await time.sleep(3_000);
+        await time.sleep(1_800);
         return store.complete(...args);
       },
       release: (...args) => store.release(...args),
@@ -233,10 +323,10 @@ describe("fenced leases: renewal scheduling (DESIGN.md §8)", () => {
       return { ok: true, payload: encode(runs) };
     };
     const first = here.run(KEY, "f", handler);
-    // A copy on another process arrives 2.5 s into the write (past the lease it had when its
+    // A copy on another process arrives 1.5 s into the write (past the lease it had when its
     // handler answered): it must wait for the write, then get its answer.
     let copy: Promise<DedupOutcome> | undefined;
-    time.timers.after(2_500, () => {
+    time.timers.after(1_500, () => {
       copy = elsewhere.run(KEY, "f", handler);
     });
     await time.run(60_000);

@@ -272,7 +272,10 @@ export class MongoDedupStore implements DedupStore {
    * keys go in with one ordered `insertMany` per run of distinct keys, and each owner's
    * documents are counted once per run, its claims then judged in order against its quota; a
    * key that exists already (a repeat, a pending, done or expired one) is claimed alone, as
-   * `claim` does, where the insert stopped.
+   * `claim` does, where the insert stopped. Once an insert stops so, the documents of the
+   * batch's later keys are read in one query: a key held by a live lease or a live response is
+   * answered from it (`pending`, `done` or `conflict`, as `claim` would answer without writing),
+   * so a batch of resent messages costs one read instead of a claim each.
    */
   async claimMany(requests: readonly ClaimRequest[]): Promise<BatchItemResult<ClaimResult>[]> {
     this.lifecycle.assertOpen();
@@ -280,6 +283,8 @@ export class MongoDedupStore implements DedupStore {
     const invalid = requests.map(claimRequestError);
     return this.lifecycle.run("claimMany", async (ready) => {
       const results: BatchItemResult<ClaimResult>[] = [];
+      /** Answers read ahead for later items (by index), once an insert found an existing key. */
+      let known: Map<number, ClaimResult> | undefined;
       while (results.length < requests.length) {
         const at = results.length;
         const error = invalid[at];
@@ -287,11 +292,16 @@ export class MongoDedupStore implements DedupStore {
           results.push({ status: "rejected", reason: error });
           continue;
         }
+        const answer = known?.get(at);
+        if (answer !== undefined) {
+          results.push({ status: "fulfilled", value: answer });
+          continue;
+        }
         const run: ClaimRequest[] = [];
         const keys = new Set<string>();
         for (let i = at; i < requests.length && run.length < ready.insertLimit; i++) {
           const request = requests[i]!;
-          if (invalid[i] !== undefined || keys.has(request.key)) break;
+          if (invalid[i] !== undefined || keys.has(request.key) || known?.has(i)) break;
           keys.add(request.key);
           run.push(request);
         }
@@ -299,6 +309,7 @@ export class MongoDedupStore implements DedupStore {
         results.push(...inserted);
         // Where the insert stopped: a key that exists (or no room for new ones) is claimed alone.
         if (inserted.length < run.length) {
+          known ??= await this.liveAnswers(ready, requests, invalid, results.length + 1);
           results.push(
             await settle(
               this.claimOne(ready, run[inserted.length]!.key, run[inserted.length]!.options),
@@ -308,6 +319,37 @@ export class MongoDedupStore implements DedupStore {
       }
       return results;
     });
+  }
+
+  /**
+   * The answers `claim` would give without writing for the requests from index `from` on, read
+   * in one query: for each key's first request there, `pending`, `done` or `conflict` when its
+   * document holds a live lease or a live response (by index). A key asked for earlier in the
+   * batch is left out: an earlier item may have changed its document.
+   */
+  private async liveAnswers(
+    ready: Ready,
+    requests: readonly ClaimRequest[],
+    invalid: readonly (AssuredError | undefined)[],
+    from: number,
+  ): Promise<Map<number, ClaimResult>> {
+    const answers = new Map<number, ClaimResult>();
+    const seen = new Set(requests.slice(0, from).map((request) => request.key));
+    const firsts = new Map<string, number>();
+    for (let i = from; i < requests.length; i++) {
+      const key = requests[i]!.key;
+      if (invalid[i] === undefined && !seen.has(key) && !firsts.has(key)) firsts.set(key, i);
+    }
+    if (firsts.size === 0) return answers;
+    const docs = await ready.dedup.find({ _id: { $in: [...firsts.keys()] } }).toArray();
+    const now = ready.clock();
+    for (const doc of docs) {
+      const i = firsts.get(doc._id);
+      if (i === undefined) continue;
+      const live = doc.st === "lease" ? doc.le > now : (doc.ex ?? 0) > now;
+      if (live) answers.set(i, this.answer(doc, requests[i]!.options.fingerprint));
+    }
+    return answers;
   }
 
   /**

@@ -1,3 +1,4 @@
+import { AssuredError } from "@assured/core";
 import { type Clock, newId } from "@assured/core/store";
 import type { Binary, Collection } from "mongodb";
 import type { DedupDocument } from "./collections.js";
@@ -222,7 +223,15 @@ export function lockedTransitions(
         await write(doc);
         return true;
       }
-      if (performance.now() - startedAt >= HOLDER_WAIT_MS) return false;
+      // Still the holder's, but its state stayed locked: not "no longer held" (false would make
+      // a renewal give the lease up, a complete leave the response unstored for good), but a
+      // store too slow to answer, as any failure of the call.
+      if (performance.now() - startedAt >= HOLDER_WAIT_MS) {
+        throw new AssuredError(
+          "STORE_UNAVAILABLE",
+          `the dedup key's lease stayed locked by another transition for ${HOLDER_WAIT_MS} ms; retry later.`,
+        );
+      }
       await new Promise((resolve) => setTimeout(resolve, pause));
       pause = Math.min(pause * 2, HOLDER_PAUSE_MS.most);
     }
@@ -300,11 +309,18 @@ export function lockedTransitions(
       }
       for (const { i } of writes) answers[i] = true;
       // A lock another transition holds (it may be stale), or a lease its holder's renewal moved
-      // to a new state token since it was read: as `complete` alone would.
+      // to a new state token since it was read: as `complete` alone would. An item locked here
+      // whose state did not move but whose write came too late (`inTime` false) is not stored,
+      // as before: its own lock would only hold it back until the lock goes stale.
       const written = new Set(writes.map(({ i }) => i));
+      const late = new Set(
+        mine
+          .filter(({ item, token }) => current.get(item.key)?.tok === token && !inTime)
+          .map(({ i }) => i),
+      );
       await Promise.all(
         held
-          .filter(({ i }) => !written.has(i))
+          .filter(({ i }) => !written.has(i) && !late.has(i))
           .map(async ({ i, item }) => {
             answers[i] = await complete(item.key, item.holder, item.response);
           }),

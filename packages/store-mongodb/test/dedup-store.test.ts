@@ -132,3 +132,51 @@ describe("MongoDedupStore documents", () => {
     else expect(ttl).toMatchObject({ key: { x: 1 }, expireAfterSeconds: 0 });
   });
 });
+
+describe("MongoDedupStore claimMany of keys that exist", () => {
+  it("answers a batch of resent keys (pending, done, conflict) from one read, not a claim each", async () => {
+    const { MongoClient } = await import("mongodb");
+    const { mongodbUrl } = await import("./mongo-fixture.js");
+    const monitored = new MongoClient(mongodbUrl, { monitorCommands: true, maxPoolSize: 4 });
+    const commands: string[] = [];
+    monitored.on("commandStarted", (event) => {
+      if (event.databaseName !== "admin") commands.push(event.commandName);
+    });
+    cleanups.push(() => monitored.close());
+    const clock = createTestClock();
+    const store = new MongoDedupStore({ connection: monitored, database: isolated(), clock });
+    cleanups.push(() => store.close());
+    const lease = { leaseMs: 60_000, fingerprint: "fp" };
+    const keys = Array.from({ length: 40 }, (_, n) => `k${n}`);
+    const first = await store.claimMany(keys.map((key) => ({ key, options: lease })));
+    // Half are answered, half still held; one comes back with another fingerprint.
+    for (const [n, result] of first.entries()) {
+      if (result.status !== "fulfilled" || result.value.status !== "claimed")
+        throw new Error("claim");
+      if (n % 2 === 0) {
+        const response = { ok: true, payload: new Uint8Array([n]) };
+        expect(
+          await store.complete(keys[n]!, result.value.token, response, { ttlMs: 60_000 }),
+        ).toBe(true);
+      }
+    }
+    commands.length = 0;
+    const again = await store.claimMany([
+      ...keys.map((key, n) => ({
+        key,
+        options: n === 7 ? { ...lease, fingerprint: "other" } : lease,
+      })),
+      { key: "new", options: lease },
+    ]);
+    expect(again.map((r) => (r.status === "fulfilled" ? r.value.status : "rejected"))).toEqual([
+      ...keys.map((_, n) => (n === 7 ? "conflict" : n % 2 === 0 ? "done" : "pending")),
+      "claimed",
+    ]);
+    expect(again[2]).toMatchObject({
+      value: { response: { ok: true, payload: new Uint8Array([2]) } },
+    });
+    // The first key found existing is claimed alone (as `claim` does); the other 39 come from one
+    // read; the new key is inserted. A claim each would be at least 2 commands per key.
+    expect(commands.length, commands.join(",")).toBeLessThanOrEqual(8);
+  });
+});
