@@ -2,7 +2,7 @@ import { createTestClock } from "@assured/conformance";
 import { Binary } from "mongodb";
 import { afterEach, describe, expect, it } from "vitest";
 import { MongoDedupStore } from "../src/index.js";
-import { isolatedDatabase, newClient, useClient } from "./mongo-fixture.js";
+import { isolatedDatabase, isTestServer, newClient, useClient } from "./mongo-fixture.js";
 
 const client = useClient();
 const cleanups: (() => Promise<void>)[] = [];
@@ -179,4 +179,45 @@ describe("MongoDedupStore claimMany of keys that exist", () => {
     // read; the new key is inserted. A claim each would be at least 2 commands per key.
     expect(commands.length, commands.join(",")).toBeLessThanOrEqual(8);
   });
+});
+
+describe("MongoDedupStore takeover of a lease whose state is locked (FerretDB)", () => {
+  it.runIf(isTestServer)(
+    "waits for a transition lock left by a dead holder to go stale, then takes the key over (no STORE_UNAVAILABLE after 20 quick rounds)",
+    async () => {
+      const clock = createTestClock();
+      const database = isolated();
+      const store = new MongoDedupStore({ connection: client(), database, clock });
+      cleanups.push(() => store.close());
+      const first = await store.claim("k", { leaseMs: 1_000, fingerprint: "fp" });
+      if (first.status !== "claimed") throw new Error("claim");
+      clock.advance(1_001);
+      // A holder SIGKILLed between taking its transition lock and writing: the lease's state
+      // stays locked until the lock goes stale (5 s on the store's clock).
+      const doc = await client()
+        .db(database)
+        .collection<{ _id: string; tok: string }>("assured_dedup")
+        .findOne({ _id: "k" });
+      const token = doc!.tok;
+      await client()
+        .db(database)
+        .collection<{ _id: string; t: number; x: Date }>("assured_locks")
+        .insertOne({
+          _id: `token:${token.length}:${token}:k`,
+          t: clock(),
+          x: new Date(Date.now() + 3_600_000),
+        });
+      let settled = false;
+      const takeover = store.claim("k", { leaseMs: 1_000, fingerprint: "fp" }).finally(() => {
+        settled = true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(settled, "the claim still waits for the lock").toBe(false);
+      clock.advance(5_000);
+      const result = await takeover;
+      expect(result.status).toBe("claimed");
+      expect((result as { fencingToken: number }).fencingToken).toBeGreaterThan(first.fencingToken);
+    },
+    30_000,
+  );
 });
