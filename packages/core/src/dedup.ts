@@ -473,11 +473,8 @@ class ClaimedRun implements DedupRun {
     this.#storing = true;
     const keeper = this.#keeper;
     const { timers, leaseMs } = this.#options.lease;
-    const cancelBound = timers.after(leaseMs, () => keeper.stop());
-    const written = () => {
-      cancelBound();
-      keeper.stop();
-    };
+    keeper.renewUntil(timers.now() + leaseMs);
+    const written = () => keeper.stop();
     let storing: Promise<boolean>;
     try {
       storing = Promise.resolve(
@@ -724,8 +721,9 @@ interface InFlight {
  * `maxInFlight`; beyond it runs go straight to the store, which stays correct.
  *
  * A run in this process is joined while its lease holds: it is renewed while the handler runs
- * and its response is written, so a slow handler is neither taken over nor run twice. A run whose lease was lost (taken
- * over, or not renewed in time) is not joined: the duplicate goes to the store.
+ * and its response is written, so a slow handler is neither taken over nor run twice. A run
+ * whose lease was lost (taken over, or not renewed in time) is not joined: the duplicate goes
+ * to the store.
  *
  * @example
  * const dedup = new Deduplicator(store, { leaseMs: 30_000, ttlMs: 86_400_000 });

@@ -67,6 +67,8 @@ export class LeaseKeeper {
   #renewing = false;
   #cancel: (() => void) | undefined;
   #stopped = false;
+  /** When (on `timers`) renewals stop of their own accord (`renewUntil`); none by default. */
+  #renewUntil = Number.POSITIVE_INFINITY;
   #lost: AssuredError | undefined;
   /** Who hears the loss (`options.onLost`, replaced by `handOver`). */
   #onLost: ((reason: AssuredError) => void) | undefined;
@@ -107,7 +109,15 @@ export class LeaseKeeper {
     return this.#lost === undefined;
   }
 
-  /** Stops renewing (the handler settled). */
+  /**
+   * Renews until `at` (on `timers`) at the latest, then stops as `stop()` would: the lease then
+   * ends `leaseMs` after the last renewal. No timer of its own: checked at each renewal's turn.
+   */
+  renewUntil(at: number): void {
+    this.#renewUntil = Math.min(this.#renewUntil, at);
+  }
+
+  /** Stops renewing (the handler threw, or its response was written). */
   stop(): void {
     this.#stopped = true;
     this.#cancel?.();
@@ -147,6 +157,10 @@ export class LeaseKeeper {
   #tick(): void {
     this.#cancel = undefined;
     if (this.#stopped || !this.holds()) return;
+    if (this.#options.timers.now() >= this.#renewUntil) {
+      this.stop();
+      return;
+    }
     if (!this.#renewing) void this.#renew();
     this.#schedule();
   }
