@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { AssuredError, decode, encode, MemoryDedupStore } from "../src/index.js";
-import { Deduplicator, type DedupRun } from "../src/protocol-entry.js";
+import { Deduplicator, type DedupRun, LeaseKeeper } from "../src/protocol-entry.js";
 import type { DedupStore, StoredResponse } from "../src/store-entry.js";
 import { VirtualTime } from "./virtual-time.js";
 
@@ -23,6 +23,25 @@ function refusingRenewals(store: DedupStore) {
   };
   return { store: wrapped, renews, refuse: () => (refuse = true) };
 }
+
+describe("LeaseKeeper.renewUntil", () => {
+  it("renews until the given time, then stops on its own: the lease ends a lease after the last renewal", async () => {
+    const time = new VirtualTime();
+    const memory = new MemoryDedupStore({ clock: time.clock });
+    const { store, renews } = refusingRenewals(memory);
+    const claim = await memory.claim("k", { leaseMs: 900, fingerprint: "f" });
+    if (claim.status !== "claimed") throw new Error("claim");
+    const options = { leaseMs: 900, renewEveryMs: 300, claimedAt: 0, timers: time.timers };
+    const keeper = new LeaseKeeper(store, "k", claim.token, options);
+    keeper.renewUntil(1_000);
+    keeper.renewUntil(5_000); // a later bound does not extend an earlier one
+    time.timers.after(10_000, () => undefined);
+    await time.run(20_000);
+    expect(renews).toEqual([900, 900, 900]); // at 300, 600 and 900 ms; the 1,200 ms turn stops
+    expect(keeper.lost).toBeUndefined();
+    expect((await memory.claim("k", { leaseMs: 900, fingerprint: "f" })).status).toBe("claimed");
+  });
+});
 
 describe("lease renewal of a running handler (DESIGN.md §8)", () => {
   it("renews every leaseMs / 3 while the handler runs, and stops once it settles", async () => {
