@@ -35,6 +35,7 @@ import {
   type CompleteItem,
   type DedupState,
   type DedupTransitions,
+  LockWait,
   lockedTransitions,
   type StoredState,
 } from "./dedup-transitions.js";
@@ -55,16 +56,6 @@ import { StoreLifecycle } from "./store-lifecycle.js";
 
 /** Rounds of "insert, else read and take over" before a claim gives up under contention. */
 const CLAIM_ROUNDS = 20;
-
-/**
- * How long a takeover keeps trying while the expired state it takes over stays locked by another
- * transition (ms): on FerretDB a transition lock goes stale after 5 s, and a live holder writes
- * within 2.5 s of taking it.
- */
-const TAKEOVER_WAIT_MS = 7_500;
-
-/** First and longest pause between a takeover's attempts (ms). */
-const TAKEOVER_PAUSE_MS = { first: 5, most: 100 } as const;
 
 /** Most expired documents one claim at the bound deletes on FerretDB (one transition each). */
 const BOUND_SWEEP_BATCH = 1_000;
@@ -203,14 +194,10 @@ export class MongoDedupStore implements DedupStore {
     const { leaseMs, fingerprint, owner } = options;
     const { dedup, dedupLocal, transitions, bound, clock, wall } = ready;
     const room = await bound.hasRoom(clock());
-    const startedAt = performance.now();
-    let pause: number = TAKEOVER_PAUSE_MS.first;
+    // A takeover keeps trying while the expired state it takes over stays locked (`LockWait`).
+    const wait = new LockWait();
     // Rounds are bounded by count, and by time while a takeover waits for a locked state.
-    for (
-      let round = 0;
-      round < CLAIM_ROUNDS || performance.now() - startedAt < TAKEOVER_WAIT_MS;
-      round++
-    ) {
+    for (let round = 0; round < CLAIM_ROUNDS || !wait.over; round++) {
       const now = clock();
       const token = newId();
       const lease = {
@@ -263,8 +250,7 @@ export class MongoDedupStore implements DedupStore {
         // whose holder may have died before writing: its lock goes stale after 5 s). A pause
         // before reading again, instead of spending the rounds at once and failing.
         if (previousFence !== undefined) {
-          await new Promise((resolve) => setTimeout(resolve, pause));
-          pause = Math.min(pause * 2, TAKEOVER_PAUSE_MS.most);
+          await wait.pause();
         }
         continue;
       }

@@ -26,14 +26,32 @@ const LOCK_WRITE_BUDGET_MS = LOCK_STALE_MS / 2;
 const MAX_LOCK_GENERATIONS = 16;
 
 /**
- * How long a holder's transition waits for its own overlapping one (monotonic clock, ms): a
- * renewal still in flight when the handler's complete starts holds the lock of the lease's state
- * until it writes (within `LOCK_WRITE_BUDGET_MS`) or its lock goes stale (`LOCK_STALE_MS`).
+ * How long a transition waits for another one holding the lock of the state it moves out of
+ * (monotonic clock, ms): that one writes within `LOCK_WRITE_BUDGET_MS` or its lock goes stale
+ * (`LOCK_STALE_MS`).
  */
-const HOLDER_WAIT_MS = LOCK_STALE_MS + LOCK_WRITE_BUDGET_MS;
+export const LOCK_WAIT_MS = LOCK_STALE_MS + LOCK_WRITE_BUDGET_MS;
 
-/** First and longest pause between a holder's attempts (ms). */
-const HOLDER_PAUSE_MS = { first: 5, most: 100 } as const;
+/**
+ * The pauses of a transition waiting for a locked state: 5 ms, doubling up to 100 ms, for
+ * `LOCK_WAIT_MS` from its creation.
+ */
+export class LockWait {
+  readonly #startedAt = performance.now();
+  #pause = 5;
+
+  /** True once `LOCK_WAIT_MS` passed. */
+  get over(): boolean {
+    return performance.now() - this.#startedAt >= LOCK_WAIT_MS;
+  }
+
+  /** Resolves after the next pause. */
+  pause(): Promise<void> {
+    const ms = this.#pause;
+    this.#pause = Math.min(ms * 2, 100);
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+}
 
 /** The new state a transition writes (a lease, or a stored response). */
 export type DedupState = Omit<DedupDocument, "_id">;
@@ -205,7 +223,7 @@ export function lockedTransitions(
    * holds it (or `usable` refuses it). The holder's own transitions may overlap: a renewal still
    * in flight when the handler's complete or release starts holds the lock of the lease's state,
    * then moves it to a new state token. That is waited for (read again after a short pause, for
-   * at most `HOLDER_WAIT_MS`) instead of answering false while the holder still holds the key: a
+   * at most `LOCK_WAIT_MS`) instead of answering false while the holder still holds the key: a
    * complete refused so would leave the response unstored and let the message run again.
    */
   const asHolder = async (
@@ -214,8 +232,7 @@ export function lockedTransitions(
     write: (doc: DedupDocument) => Promise<unknown>,
     usable: (doc: DedupDocument) => boolean = () => true,
   ): Promise<boolean> => {
-    const startedAt = performance.now();
-    let pause: number = HOLDER_PAUSE_MS.first;
+    const wait = new LockWait();
     for (;;) {
       const doc = await leaseOf(key, holder);
       if (doc === undefined || !usable(doc)) return false;
@@ -226,14 +243,13 @@ export function lockedTransitions(
       // Still the holder's, but its state stayed locked: not "no longer held" (false would make
       // a renewal give the lease up, a complete leave the response unstored for good), but a
       // store too slow to answer, as any failure of the call.
-      if (performance.now() - startedAt >= HOLDER_WAIT_MS) {
+      if (wait.over) {
         throw new AssuredError(
           "STORE_UNAVAILABLE",
-          `the dedup key's lease stayed locked by another transition for ${HOLDER_WAIT_MS} ms; retry later.`,
+          `the dedup key's lease stayed locked by another transition for ${LOCK_WAIT_MS} ms; retry later.`,
         );
       }
-      await new Promise((resolve) => setTimeout(resolve, pause));
-      pause = Math.min(pause * 2, HOLDER_PAUSE_MS.most);
+      await wait.pause();
     }
   };
   const complete = (key: string, holder: string, response: StoredState) =>
