@@ -42,6 +42,30 @@ describe("recovery outcomes and resyncs", () => {
     await eventually(() => c.client.position("room:1")?.offset === 5, "the replay");
   });
 
+  it("an outcome that did not recover replaces the stored position, also at offset 0 of a log with no event yet (the store was lost)", async () => {
+    server = await new TestServer().start();
+    await server.publishMany("room:1", 1, 2);
+    const storage = memoryStorage();
+    const c = track(testClient(server.url, { storage }));
+    c.client.subscribe("room:1", { from: "earliest" });
+    await c.client.connect();
+    await c.ticks("room:1", 2);
+    await eventually(async () => (await storedOffset(storage, "room:1")) === 2, "offset 2 saved");
+    // The store is lost: the stream has no log at all (epoch "") when the client comes back.
+    await server.stop();
+    await server.start({}, new MemoryEventStore());
+    await c.waiter.until(() => c.outcomes.some((o) => !o.recovered), "the epoch outcome");
+    await eventually(async () => (await storedOffset(storage, "room:1")) === 0, "the resync");
+    await c.client.close();
+    // A reload resumes from the start of the new log, recovered, with nothing skipped.
+    await server.publishMany("room:1", 10, 1);
+    const next = track(testClient(server.url, { storage }));
+    next.client.subscribe("room:1", { from: "earliest" });
+    await next.client.connect();
+    expect(await next.ticks("room:1", 1)).toEqual([10]);
+    expect(next.outcomes).toEqual([{ stream: "room:1", recovered: true }]);
+  });
+
   it("a drain loop already running stops while a recovery listener holds the stream", async () => {
     server = await new TestServer().start();
     await server.publishMany("room:1", 1, 2);

@@ -37,7 +37,7 @@ import {
 } from "./history.js";
 import { type AssuredClientOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { OutboxSender } from "./outbox-sender.js";
-import { PositionStore } from "./position-store.js";
+import { type PositionChange, PositionStore, strongerChange } from "./position-store.js";
 import { purgeAssuredFrames, refuseUnsupportedSocketOptions } from "./send-buffer.js";
 import { ServerPresence } from "./server-presence.js";
 import { type SettledResult, toSettled } from "./settled-result.js";
@@ -775,7 +775,10 @@ export class AssuredClient<
   }
 
   #apply(stream: StreamName, step: SequencerStep): void {
-    if (step.outcome) this.#reportOutcome(stream, step.outcome, step.rewound === true);
+    if (step.outcome) {
+      const change = step.rewound ? "rewind" : step.outcome.recovered ? "advance" : "resync";
+      this.#reportOutcome(stream, step.outcome, change);
+    }
     // The log diverged under the stream (seen live): the server judges the position again.
     if (step.resubscribe && this.#socket.connected) this.#sendSubscribe(step.resubscribe);
     if (step.fetch) this.#gaps.fetch(step.fetch);
@@ -787,7 +790,7 @@ export class AssuredClient<
    * finished, so a reload during the application's resync reports the outcome again (DESIGN
    * §8). Until then the stream's delivery is held (its handlers would save the new position).
    */
-  #reportOutcome(stream: StreamName, outcome: RecoveryOutcome, rewind = false): void {
+  #reportOutcome(stream: StreamName, outcome: RecoveryOutcome, change: PositionChange): void {
     const generation = this.#generations.get(stream) ?? 0;
     const running: PromiseLike<unknown>[] = [];
     let failed = false;
@@ -802,19 +805,19 @@ export class AssuredClient<
     }
     // A listener that resubscribed or unsubscribed the stream decided what is stored now.
     if ((this.#generations.get(stream) ?? 0) !== generation) return;
-    // A diverged log was rewritten below the stored position (`rewind`): the new one replaces it.
+    // An outcome that did not recover replaces the stored position (`resync`, `rewind`).
     let state = this.#outcomes.get(stream);
     if (state === undefined && running.length === 0 && !failed) {
-      this.#savePosition(stream, outcome.position, rewind);
+      this.#savePosition(stream, outcome.position, change);
       return;
     }
     if (state === undefined) {
-      state = { pending: 0, failed: false, rewind: false };
+      state = { pending: 0, failed: false, change: "advance" };
       this.#outcomes.set(stream, state);
     }
     const current = state;
     current.failed ||= failed;
-    current.rewind ||= rewind;
+    current.change = strongerChange(current.change, change);
     current.pending += running.length;
     this.#delivery.hold(stream);
     for (const result of running) {
@@ -836,7 +839,7 @@ export class AssuredClient<
     if (this.#outcomes.get(stream) !== state || state.pending > 0 || state.failed) return;
     this.#outcomes.delete(stream);
     const position = this.#sequencer.position(stream);
-    if (position) this.#savePosition(stream, position, state.rewind);
+    if (position) this.#savePosition(stream, position, state.change);
     this.#delivery.release(stream);
     void this.#delivery.drain(stream);
   }
@@ -845,8 +848,8 @@ export class AssuredClient<
     this.#generations.set(stream, (this.#generations.get(stream) ?? 0) + 1);
   }
 
-  #savePosition(stream: StreamName, position: Position, rewind = false): void {
-    this.#positions.save(stream, position, this.#reportError, rewind);
+  #savePosition(stream: StreamName, position: Position, change: PositionChange = "advance"): void {
+    this.#positions.save(stream, position, this.#reportError, change);
   }
 
   /** Reports a failed position write (one function for every save). */
@@ -873,11 +876,11 @@ export function createAssuredClient<
   return new AssuredClient<E, M>(socket, options);
 }
 
-/** A recovery outcome whose listeners still run; `rewind`: it moved the position back (the log diverged). */
+/** A recovery outcome whose listeners still run; `change`: how its position replaces the stored one. */
 interface OutcomeState {
   pending: number;
   failed: boolean;
-  rewind: boolean;
+  change: PositionChange;
 }
 
 function checkFrom(from: unknown): StartFrom {

@@ -1,11 +1,43 @@
 import { AssuredError, type Position, type StreamName } from "@assured/core";
 import { assertPosition, type ClientLocks, type ClientStorage } from "@assured/core/protocol";
 
+/**
+ * How a saved position may replace the stored one of its stream:
+ * - `advance` (a delivered event, a recovered outcome): forward within the stored epoch; into
+ *   another epoch only past offset 0. A position at offset 0 resumes any log from its start, so
+ *   one taken in another epoch (a tab that subscribed before the stream's first event, or before
+ *   a reset) must not undo a position another tab has moved on: it would deliver those events
+ *   again after a reload;
+ * - `resync` (an outcome that did not recover: the log was reset or lost): also at offset 0 of
+ *   another epoch, never back within one;
+ * - `rewind` (a `diverged` outcome: the log was rewritten below the stored offset): whatever is
+ *   stored.
+ */
+export type PositionChange = "advance" | "resync" | "rewind";
+
+const STRENGTH: Record<PositionChange, number> = { advance: 0, resync: 1, rewind: 2 };
+
+/** The change that allows what either allows (two saves merged while they wait). */
+export function strongerChange(a: PositionChange, b: PositionChange): PositionChange {
+  return STRENGTH[a] >= STRENGTH[b] ? a : b;
+}
+
+/** Whether `next`, saved as `change`, replaces the `stored` position. */
+export function replacesStored(
+  stored: Position | null,
+  next: Position,
+  change: PositionChange,
+): boolean {
+  if (stored === null || change === "rewind") return true;
+  if (stored.epoch === next.epoch) return next.offset > stored.offset;
+  return next.offset > 0 || change === "resync";
+}
+
 /** A position write waiting for its turn: the latest value for its stream, or null to remove it. */
 interface PendingWrite {
   position: Position | null;
-  /** Written whatever is stored: a rewind, or it follows a removal or rewind it replaced in the queue. */
-  force?: boolean;
+  /** How it may replace the stored one; `rewind` also when it follows a removal or rewind it replaced in the queue. */
+  change: PositionChange;
   onError: (error: AssuredError) => void;
 }
 
@@ -20,9 +52,10 @@ interface PendingWrite {
  * saved is the one stored.
  *
  * Tabs sharing the storage track the same streams: each write is a read-compare-write under
- * one lock, and a position never moves back within an epoch (a slower tab cannot undo a faster
- * one's progress). A position of another epoch replaces the stored one (a resync), and so does a
- * `rewind` save (a `diverged` outcome: the log was rewritten below the stored offset).
+ * one lock (`replacesStored`), and a position never moves back within an epoch (a slower tab
+ * cannot undo a faster one's progress). A position of another epoch replaces the stored one
+ * when it is past offset 0 or comes from an outcome that did not recover (a resync), and a
+ * `rewind` save (a `diverged` outcome) replaces whatever is stored.
  */
 export class PositionStore {
   readonly #storage: ClientStorage;
@@ -61,16 +94,15 @@ export class PositionStore {
   }
 
   /**
-   * Saves a position (after the handlers resolved); failures go to `onError`. With `rewind`
-   * (a `diverged` outcome) it is written even below the stored offset of the same epoch. The
-   * position is kept as given until written: the caller does not change it afterwards (the
-   * sequencer hands out a new object per position).
+   * Saves a position (after the handlers resolved); failures go to `onError`. `change` says
+   * what it may replace (`PositionChange`). The position is kept as given until written: the
+   * caller does not change it afterwards (the sequencer hands out a new object per position).
    */
   save(
     stream: StreamName,
     position: Position,
     onError: (error: AssuredError) => void,
-    rewind = false,
+    change: PositionChange = "advance",
   ): void {
     // Serialized when written: positions replaced while waiting cost nothing, not even an
     // entry (one save per delivered event).
@@ -78,15 +110,15 @@ export class PositionStore {
     if (waiting !== undefined && waiting.position !== null) {
       waiting.position = position;
       waiting.onError = onError;
-      waiting.force ||= rewind;
+      waiting.change = strongerChange(waiting.change, change);
       return;
     }
-    this.#enqueue(stream, { position, onError, force: rewind });
+    this.#enqueue(stream, { position, onError, change });
   }
 
   /** Forgets a stream's position. */
   remove(stream: StreamName, onError: (error: AssuredError) => void): void {
-    this.#enqueue(stream, { position: null, onError });
+    this.#enqueue(stream, { position: null, onError, change: "rewind" });
   }
 
   /** Resolves when every write issued so far has finished. */
@@ -96,9 +128,9 @@ export class PositionStore {
 
   #enqueue(stream: StreamName, write: PendingWrite): void {
     const replaced = this.#waiting.get(stream);
-    if (write.position !== null && replaced && (replaced.position === null || replaced.force)) {
+    if (write.position !== null && replaced && replaced.change === "rewind") {
       // A later position replacing a removal or a rewind is written whatever is stored too.
-      write.force = true;
+      write.change = "rewind";
     }
     this.#waiting.set(stream, write);
     // Started on the next turn: the positions saved meanwhile (a batch's events, the batches
@@ -113,7 +145,7 @@ export class PositionStore {
       const key = this.#key(stream);
       try {
         await this.#locks.request(this.#lock, {}, () =>
-          this.#write(key, write.position, write.force === true),
+          this.#write(key, write.position, write.change),
         );
       } catch (error) {
         write.onError(
@@ -128,13 +160,13 @@ export class PositionStore {
     this.#running = undefined;
   }
 
-  async #write(key: string, position: Position | null, force: boolean): Promise<void> {
+  async #write(key: string, position: Position | null, change: PositionChange): Promise<void> {
     if (position === null) {
       await this.#storage.remove(key);
       return;
     }
-    const stored = force ? null : parsePosition(await this.#storage.get(key));
-    if (stored && stored.epoch === position.epoch && stored.offset >= position.offset) return;
+    const stored = change === "rewind" ? null : parsePosition(await this.#storage.get(key));
+    if (!replacesStored(stored, position, change)) return;
     await this.#storage.set(key, JSON.stringify(position));
   }
 }

@@ -1,19 +1,24 @@
 import { memoryLocks, memoryStorage } from "@assured/core/protocol";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { PositionStore } from "../src/position-store.js";
+import { type PositionChange, PositionStore } from "../src/position-store.js";
 
 /*
- * The position store against a model: batches of saves (plain or `rewind`) and removals of two
- * streams, each batch followed by a flush. A save that replaces one still waiting keeps the
- * waiting one's entry (no new entry per delivered event), so the write rules must hold whatever
- * the order: a removal removes; a save is written if it is forced (a rewind, or it replaced a
- * removal or a forced save) or moves the stored position forward within its epoch (or starts
- * another epoch); and the last position saved in a batch is the one written.
+ * The position store against a model: batches of saves (`advance`, `resync` or `rewind`) and
+ * removals of two streams, each batch followed by a flush. A save that replaces one still
+ * waiting keeps the waiting one's entry (no new entry per delivered event), so the write rules
+ * must hold whatever the order: a removal removes; a save is written if it is forced (a rewind,
+ * or it replaced a removal or a forced save), moves the stored position forward within its
+ * epoch, or moves it into another epoch past offset 0 (at offset 0 only as a resync, or a save
+ * merged with one); and the last position saved in a batch is the one written.
  */
 
+const CHANGES: PositionChange[] = ["advance", "resync", "rewind"];
+/** Epoch "" is a stream with no log yet (only ever at offset 0). */
+const EPOCHS = ["", "E1", "E2"];
+
 type Op =
-  | { kind: "save"; stream: number; epoch: number; offset: number; rewind: boolean }
+  | { kind: "save"; stream: number; epoch: number; offset: number; change: PositionChange }
   | { kind: "remove"; stream: number };
 
 const op: fc.Arbitrary<Op> = fc.oneof(
@@ -22,16 +27,18 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant("save" as const),
       stream: fc.nat(1),
-      epoch: fc.nat(1),
+      epoch: fc.nat(2),
       offset: fc.nat(20),
-      rewind: fc.boolean(),
+      change: fc.constantFrom(...CHANGES),
     }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("remove" as const), stream: fc.nat(1) }) },
 );
 
 type Stored = { epoch: string; offset: number } | null;
-type Pending = { kind: "remove" } | { kind: "save"; epoch: string; offset: number; force: boolean };
+type Pending =
+  | { kind: "remove" }
+  | { kind: "save"; epoch: string; offset: number; force: boolean; resync: boolean };
 
 describe("PositionStore (model)", () => {
   it("writes what the rules say, however saves replace each other before their write", async () => {
@@ -52,12 +59,16 @@ describe("PositionStore (model)", () => {
                 pending[o.stream] = { kind: "remove" };
                 continue;
               }
-              const epoch = `E${o.epoch}`;
-              store.save(stream, { epoch, offset: o.offset }, (e) => errors.push(e), o.rewind);
+              const epoch = EPOCHS[o.epoch]!;
+              const offset = epoch === "" ? 0 : o.offset;
+              store.save(stream, { epoch, offset }, (e) => errors.push(e), o.change);
               const before = pending[o.stream];
               const force =
-                o.rewind || before?.kind === "remove" || (before?.kind === "save" && before.force);
-              pending[o.stream] = { kind: "save", epoch, offset: o.offset, force };
+                o.change === "rewind" ||
+                before?.kind === "remove" ||
+                (before?.kind === "save" && before.force);
+              const resync = o.change === "resync" || (before?.kind === "save" && before.resync);
+              pending[o.stream] = { kind: "save", epoch, offset, force, resync };
             }
             await store.flush();
             for (const i of [0, 1]) {
@@ -65,7 +76,12 @@ describe("PositionStore (model)", () => {
               const stored = model[i] ?? null;
               if (p === undefined) continue;
               if (p.kind === "remove") model[i] = null;
-              else if (p.force || !stored || stored.epoch !== p.epoch || stored.offset < p.offset) {
+              else if (
+                p.force ||
+                !stored ||
+                (stored.epoch === p.epoch && stored.offset < p.offset) ||
+                (stored.epoch !== p.epoch && (p.offset > 0 || p.resync))
+              ) {
                 model[i] = { epoch: p.epoch, offset: p.offset };
               }
             }
@@ -77,6 +93,58 @@ describe("PositionStore (model)", () => {
           expect(errors).toEqual([]);
         },
       ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+/*
+ * Tabs sharing one storage, each with its own store, saving what they have seen of one log
+ * (epoch "" before its first event, then E1) in any order and at any pace: a tab can be far
+ * behind (no handler for the next event) and its saves can land after a faster tab's. The
+ * stored position never goes back, so a reload never delivers an event some tab handled again.
+ */
+describe("PositionStore (tabs)", () => {
+  it("never moves the stored position back, whichever tab's save lands last", async () => {
+    const save = fc.record({
+      tab: fc.nat(2),
+      offset: fc.nat(6),
+      beforeFirstEvent: fc.boolean(),
+      flush: fc.boolean(),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(save, { maxLength: 30 }), async (saves) => {
+        const storage = memoryStorage();
+        const locks = memoryLocks();
+        const tabs = [0, 1, 2].map(() => new PositionStore(storage, locks, "p:"));
+        const errors: unknown[] = [];
+        const reached = [0, 0, 0];
+        let highest = -1;
+        let previous = -1;
+        const check = async () => {
+          const text = await storage.get("p:pos:s");
+          const stored = text === null ? -1 : (JSON.parse(text) as { offset: number }).offset;
+          expect(stored).toBeGreaterThanOrEqual(previous);
+          previous = stored;
+        };
+        for (const s of saves) {
+          // Each tab goes forward at its own pace; offset 0 was taken before the first event
+          // (epoch ""), or at it (E1).
+          const offset = Math.max(reached[s.tab]!, s.offset);
+          reached[s.tab] = offset;
+          const epoch = offset === 0 && s.beforeFirstEvent ? "" : "E1";
+          tabs[s.tab]!.save("s", { epoch, offset }, (e) => errors.push(e));
+          highest = Math.max(highest, offset);
+          if (s.flush) {
+            await tabs[s.tab]!.flush();
+            await check();
+          }
+        }
+        await Promise.all(tabs.map((t) => t.flush()));
+        await check();
+        if (saves.length > 0) expect(previous).toBe(highest);
+        expect(errors).toEqual([]);
+      }),
       { numRuns: 300 },
     );
   });
