@@ -96,6 +96,17 @@ describe("the kit run programmatically", () => {
     expect(reason).toMatch(/claims that won/);
   });
 
+  it("fails a dedup store that refuses a holder's complete beside its own renewal, in the renewal cases", async () => {
+    const summary = await run("broken-dedup-own-renewal.ts", "own renewal");
+    const failed = failedNames(summary);
+    expect(failed).toEqual([
+      expect.stringMatching(/while its own renewal is in flight \(20 keys each\)/),
+      expect.stringMatching(/while its own renewals and others' claims are in flight/),
+    ]);
+    const reason = summary.cases.find((c) => /generated overlaps/.test(c.name))?.reason ?? "";
+    expect(reason).toMatch(/also while its own renewal is in flight/);
+  });
+
   it("fails a dedup store whose quota check races, in the concurrent quota cases, even in optimistic mode", async () => {
     const summary = await run("broken-dedup-quota.ts");
     const failed = failedNames(summary);

@@ -6,6 +6,7 @@ import { type StoreFixture, useDedupStores } from "../fixtures.js";
 import type { DedupStoreHarness, SuiteOptions } from "../harness.js";
 import { MODEL_DEDUP_KEYS, modelRunArbitrary } from "../model/dedup-arbitraries.js";
 import { FORGED_TOKEN } from "../model/dedup-commands.js";
+import { holderRaceArbitrary, runHolderRace } from "../model/dedup-holder-race.js";
 import { DedupModel } from "../model/dedup-model.js";
 import { raceArbitrary, runRace } from "../model/dedup-race.js";
 import { DedupSystem } from "../model/dedup-system.js";
@@ -43,7 +44,8 @@ function parametersOf(options: SuiteOptions): fc.Parameters<unknown> {
 /**
  * Dedup model: random sequences of claims, completes, releases, renewals, clock steps across
  * lease ends and TTLs, restarts and crashes, on a few (hostile) keys, each answer checked
- * against a reference model of the contract; racing claims after a takeover; `STORE_CLOSED`.
+ * against a reference model of the contract; racing claims after a takeover; a holder's
+ * complete or release among its own renewals and others' claims; `STORE_CLOSED`.
  * A failure reports the broken rule, fast-check's seed (replay with `seed`, CLI `--seed`) and
  * the shrunk commands.
  */
@@ -83,6 +85,25 @@ export function describeDedupStoreModel(
             const system = await DedupSystem.open(stores, race.instances);
             try {
               await runRace(race, system);
+            } finally {
+              await system.closeAll();
+            }
+          }),
+          parametersOf(options),
+        );
+      },
+      timeout,
+    );
+
+    it(
+      "stores a holder's response, or frees its key, while its own renewals and others' claims are in flight (generated overlaps)",
+      async () => {
+        const { instances } = await abilitiesOf(stores, options);
+        await fc.assert(
+          fc.asyncProperty(holderRaceArbitrary(instances), async (race) => {
+            const system = await DedupSystem.open(stores, race.instances);
+            try {
+              await runHolderRace(race, system);
             } finally {
               await system.closeAll();
             }
