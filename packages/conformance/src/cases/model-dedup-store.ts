@@ -76,41 +76,36 @@ export function describeDedupStoreModel(
       timeout,
     );
 
-    it(
-      "lets exactly one of many racing claims win after a lease ended, a release or an expired response, with a larger fencing token",
+    /** A property over generated races, each run on fresh data with the instances it asks for. */
+    const races =
+      <R extends { instances: number }>(
+        arbitrary: (maxInstances: number) => fc.Arbitrary<R>,
+        run: (race: R, system: DedupSystem) => Promise<void>,
+      ) =>
       async () => {
         const { instances } = await abilitiesOf(stores, options);
         await fc.assert(
-          fc.asyncProperty(raceArbitrary(instances), async (race) => {
+          fc.asyncProperty(arbitrary(instances), async (race) => {
             const system = await DedupSystem.open(stores, race.instances);
             try {
-              await runRace(race, system);
+              await run(race, system);
             } finally {
               await system.closeAll();
             }
           }),
           parametersOf(options),
         );
-      },
+      };
+
+    it(
+      "lets exactly one of many racing claims win after a lease ended, a release or an expired response, with a larger fencing token",
+      races(raceArbitrary, runRace),
       timeout,
     );
 
     it(
       "stores a holder's response, or frees its key, while its own renewals and others' claims are in flight (generated overlaps)",
-      async () => {
-        const { instances } = await abilitiesOf(stores, options);
-        await fc.assert(
-          fc.asyncProperty(holderRaceArbitrary(instances), async (race) => {
-            const system = await DedupSystem.open(stores, race.instances);
-            try {
-              await runHolderRace(race, system);
-            } finally {
-              await system.closeAll();
-            }
-          }),
-          parametersOf(options),
-        );
-      },
+      races(holderRaceArbitrary, runHolderRace),
       timeout,
     );
 
