@@ -37,7 +37,7 @@ import {
 } from "./history.js";
 import { type AssuredClientOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { OutboxSender } from "./outbox-sender.js";
-import { type PositionChange, PositionStore, strongerChange } from "./position-store.js";
+import { type Correction, PositionStore } from "./position-store.js";
 import { purgeAssuredFrames, refuseUnsupportedSocketOptions } from "./send-buffer.js";
 import { ServerPresence } from "./server-presence.js";
 import { type SettledResult, toSettled } from "./settled-result.js";
@@ -776,8 +776,12 @@ export class AssuredClient<
 
   #apply(stream: StreamName, step: SequencerStep): void {
     if (step.outcome) {
-      const change = step.rewound ? "rewind" : step.outcome.recovered ? "advance" : "resync";
-      this.#reportOutcome(stream, step.outcome, change);
+      const { correction } = step;
+      this.#reportOutcome(
+        stream,
+        step.outcome,
+        correction === undefined ? undefined : { judged: [correction.judged] },
+      );
     }
     // The log diverged under the stream (seen live): the server judges the position again.
     if (step.resubscribe && this.#socket.connected) this.#sendSubscribe(step.resubscribe);
@@ -790,7 +794,7 @@ export class AssuredClient<
    * finished, so a reload during the application's resync reports the outcome again (DESIGN
    * §8). Until then the stream's delivery is held (its handlers would save the new position).
    */
-  #reportOutcome(stream: StreamName, outcome: RecoveryOutcome, change: PositionChange): void {
+  #reportOutcome(stream: StreamName, outcome: RecoveryOutcome, correction?: Correction): void {
     const generation = this.#generations.get(stream) ?? 0;
     const running: PromiseLike<unknown>[] = [];
     let failed = false;
@@ -805,19 +809,19 @@ export class AssuredClient<
     }
     // A listener that resubscribed or unsubscribed the stream decided what is stored now.
     if ((this.#generations.get(stream) ?? 0) !== generation) return;
-    // An outcome that did not recover replaces the stored position (`resync`, `rewind`).
+    // An outcome that did not recover corrects the stored position (see `PositionStore`).
     let state = this.#outcomes.get(stream);
     if (state === undefined && running.length === 0 && !failed) {
-      this.#savePosition(stream, outcome.position, change);
+      this.#savePosition(stream, outcome.position, correction);
       return;
     }
     if (state === undefined) {
-      state = { pending: 0, failed: false, change: "advance" };
+      state = { pending: 0, failed: false, judged: [] };
       this.#outcomes.set(stream, state);
     }
     const current = state;
     current.failed ||= failed;
-    current.change = strongerChange(current.change, change);
+    if (correction) current.judged.push(...correction.judged);
     current.pending += running.length;
     this.#delivery.hold(stream);
     for (const result of running) {
@@ -839,7 +843,10 @@ export class AssuredClient<
     if (this.#outcomes.get(stream) !== state || state.pending > 0 || state.failed) return;
     this.#outcomes.delete(stream);
     const position = this.#sequencer.position(stream);
-    if (position) this.#savePosition(stream, position, state.change);
+    if (position) {
+      const { judged } = state;
+      this.#savePosition(stream, position, judged.length === 0 ? undefined : { judged });
+    }
     this.#delivery.release(stream);
     void this.#delivery.drain(stream);
   }
@@ -848,8 +855,8 @@ export class AssuredClient<
     this.#generations.set(stream, (this.#generations.get(stream) ?? 0) + 1);
   }
 
-  #savePosition(stream: StreamName, position: Position, change: PositionChange = "advance"): void {
-    this.#positions.save(stream, position, this.#reportError, change);
+  #savePosition(stream: StreamName, position: Position, correction?: Correction): void {
+    this.#positions.save(stream, position, this.#reportError, correction);
   }
 
   /** Reports a failed position write (one function for every save). */
@@ -876,11 +883,11 @@ export function createAssuredClient<
   return new AssuredClient<E, M>(socket, options);
 }
 
-/** A recovery outcome whose listeners still run; `change`: how its position replaces the stored one. */
+/** A recovery outcome whose listeners still run; `judged`: the positions its corrections judged. */
 interface OutcomeState {
   pending: number;
   failed: boolean;
-  change: PositionChange;
+  judged: (Position | null)[];
 }
 
 function checkFrom(from: unknown): StartFrom {

@@ -2,42 +2,39 @@ import { AssuredError, type Position, type StreamName } from "@assured/core";
 import { assertPosition, type ClientLocks, type ClientStorage } from "@assured/core/protocol";
 
 /**
- * How a saved position may replace the stored one of its stream:
- * - `advance` (a delivered event, a recovered outcome): forward within the stored epoch; into
- *   another epoch only past offset 0. A position at offset 0 resumes any log from its start, so
- *   one taken in another epoch (a tab that subscribed before the stream's first event, or before
- *   a reset) must not undo a position another tab has moved on: it would deliver those events
- *   again after a reload;
- * - `resync` (an outcome that did not recover: the log was reset or lost): also at offset 0 of
- *   another epoch, never back within one;
- * - `rewind` (a `diverged` outcome: the log was rewritten below the stored offset): whatever is
- *   stored.
+ * A position saved from outcomes that did not recover (`epoch`, `diverged`, `trimmed`,
+ * `limit`): the server judged each of `judged` (the positions the stream had; null for none)
+ * and the stream goes on from the new one, which may be lower or of another epoch.
  */
-export type PositionChange = "advance" | "resync" | "rewind";
-
-const STRENGTH: Record<PositionChange, number> = { advance: 0, resync: 1, rewind: 2 };
-
-/** The change that allows what either allows (two saves merged while they wait). */
-export function strongerChange(a: PositionChange, b: PositionChange): PositionChange {
-  return STRENGTH[a] >= STRENGTH[b] ? a : b;
+export interface Correction {
+  judged: readonly (Position | null)[];
 }
 
-/** Whether `next`, saved as `change`, replaces the `stored` position. */
-export function replacesStored(
-  stored: Position | null,
-  next: Position,
-  change: PositionChange,
-): boolean {
-  if (stored === null || change === "rewind") return true;
+/**
+ * Whether `next` replaces the `stored` position as an ordinary save (a delivered event, a
+ * recovered outcome): forward within the stored epoch; into another epoch only past offset 0.
+ * A position at offset 0 resumes any log from its start, so one taken in another epoch (a tab
+ * that subscribed before the stream's first event, or before a reset) must not undo a position
+ * another tab has moved on: it would deliver those events again after a reload.
+ */
+export function advancesStored(stored: Position, next: Position): boolean {
   if (stored.epoch === next.epoch) return next.offset > stored.offset;
-  return next.offset > 0 || change === "resync";
+  return next.offset > 0;
+}
+
+/** Same epoch, offset and id. */
+export function samePosition(a: Position | null, b: Position | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.epoch === b.epoch && a.offset === b.offset && a.id === b.id;
 }
 
 /** A position write waiting for its turn: the latest value for its stream, or null to remove it. */
 interface PendingWrite {
   position: Position | null;
-  /** How it may replace the stored one; `rewind` also when it follows a removal or rewind it replaced in the queue. */
-  change: PositionChange;
+  /** Written whatever is stored: a removal, or a position that replaced one in the queue. */
+  force: boolean;
+  /** What the corrections merged into this write judged (undefined: none). */
+  judged: readonly (Position | null)[] | undefined;
   onError: (error: AssuredError) => void;
 }
 
@@ -51,11 +48,13 @@ interface PendingWrite {
  * waits (bounded by the number of streams, G11, however slow the storage) and the last position
  * saved is the one stored.
  *
- * Tabs sharing the storage track the same streams: each write is a read-compare-write under
- * one lock (`replacesStored`), and a position never moves back within an epoch (a slower tab
- * cannot undo a faster one's progress). A position of another epoch replaces the stored one
- * when it is past offset 0 or comes from an outcome that did not recover (a resync), and a
- * `rewind` save (a `diverged` outcome) replaces whatever is stored.
+ * Tabs sharing the storage track the same streams, and save in any order: each write is a
+ * read-compare-write under one lock. An ordinary save never moves the position back
+ * (`advancesStored`: a slower tab cannot undo a faster one's progress). A correction (an
+ * outcome that did not recover) replaces the stored position, even with a lower one or one at
+ * offset 0 of another epoch, only while that is still what the server judged or what this
+ * store wrote last; once another tab has written since, the ordinary rule decides, so a late
+ * correction cannot undo the progress another tab made after its own.
  */
 export class PositionStore {
   readonly #storage: ClientStorage;
@@ -63,6 +62,8 @@ export class PositionStore {
   readonly #prefix: string;
   readonly #lock: string;
   readonly #waiting = new Map<StreamName, PendingWrite>();
+  /** The position this store wrote last per key (bounded by the streams). */
+  readonly #own = new Map<string, Position>();
   #running: Promise<void> | undefined;
 
   constructor(storage: ClientStorage, locks: ClientLocks, prefix: string) {
@@ -94,15 +95,16 @@ export class PositionStore {
   }
 
   /**
-   * Saves a position (after the handlers resolved); failures go to `onError`. `change` says
-   * what it may replace (`PositionChange`). The position is kept as given until written: the
-   * caller does not change it afterwards (the sequencer hands out a new object per position).
+   * Saves a position (after the handlers resolved); failures go to `onError`. With
+   * `correction`, the position comes from an outcome that did not recover (see the class). The
+   * position is kept as given until written: the caller does not change it afterwards (the
+   * sequencer hands out a new object per position).
    */
   save(
     stream: StreamName,
     position: Position,
     onError: (error: AssuredError) => void,
-    change: PositionChange = "advance",
+    correction?: Correction,
   ): void {
     // Serialized when written: positions replaced while waiting cost nothing, not even an
     // entry (one save per delivered event).
@@ -110,15 +112,16 @@ export class PositionStore {
     if (waiting !== undefined && waiting.position !== null) {
       waiting.position = position;
       waiting.onError = onError;
-      waiting.change = strongerChange(waiting.change, change);
+      if (correction) waiting.judged = [...(waiting.judged ?? []), ...correction.judged];
       return;
     }
-    this.#enqueue(stream, { position, onError, change });
+    const judged = correction?.judged;
+    this.#enqueue(stream, { position, onError, force: false, judged });
   }
 
   /** Forgets a stream's position. */
   remove(stream: StreamName, onError: (error: AssuredError) => void): void {
-    this.#enqueue(stream, { position: null, onError, change: "rewind" });
+    this.#enqueue(stream, { position: null, onError, force: true, judged: undefined });
   }
 
   /** Resolves when every write issued so far has finished. */
@@ -128,9 +131,9 @@ export class PositionStore {
 
   #enqueue(stream: StreamName, write: PendingWrite): void {
     const replaced = this.#waiting.get(stream);
-    if (write.position !== null && replaced && replaced.change === "rewind") {
-      // A later position replacing a removal or a rewind is written whatever is stored too.
-      write.change = "rewind";
+    if (write.position !== null && replaced?.position === null) {
+      // A position replacing a removal is written whatever is stored too.
+      write.force = true;
     }
     this.#waiting.set(stream, write);
     // Started on the next turn: the positions saved meanwhile (a batch's events, the batches
@@ -144,9 +147,7 @@ export class PositionStore {
       this.#waiting.delete(stream);
       const key = this.#key(stream);
       try {
-        await this.#locks.request(this.#lock, {}, () =>
-          this.#write(key, write.position, write.change),
-        );
+        await this.#locks.request(this.#lock, {}, () => this.#write(key, write));
       } catch (error) {
         write.onError(
           new AssuredError(
@@ -160,14 +161,24 @@ export class PositionStore {
     this.#running = undefined;
   }
 
-  async #write(key: string, position: Position | null, change: PositionChange): Promise<void> {
+  async #write(key: string, write: PendingWrite): Promise<void> {
+    const { position, judged } = write;
     if (position === null) {
+      this.#own.delete(key);
       await this.#storage.remove(key);
       return;
     }
-    const stored = change === "rewind" ? null : parsePosition(await this.#storage.get(key));
-    if (!replacesStored(stored, position, change)) return;
+    const stored = write.force ? null : parsePosition(await this.#storage.get(key));
+    if (stored !== null) {
+      const corrects =
+        judged !== undefined &&
+        (judged.some((j) => samePosition(j, stored)) ||
+          samePosition(this.#own.get(key) ?? null, stored));
+      if (!corrects && !advancesStored(stored, position)) return;
+    }
+    this.#own.delete(key);
     await this.#storage.set(key, JSON.stringify(position));
+    this.#own.set(key, position);
   }
 }
 

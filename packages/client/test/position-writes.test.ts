@@ -1,3 +1,4 @@
+import type { Position } from "@assured/core";
 import { type ClientStorage, memoryLocks, memoryStorage } from "@assured/core/protocol";
 import { io } from "socket.io-client";
 import { describe, expect, it } from "vitest";
@@ -88,6 +89,66 @@ describe("position writes read what another tab stored", () => {
     await store.flush();
     expect(errors).toHaveLength(1);
     expect(await storedOffset(inner, "room")).toBe(6);
+  });
+});
+
+describe("corrections (outcomes that did not recover) among tabs", () => {
+  const report = (e: unknown) => {
+    throw e;
+  };
+  const stored = async (storage: ClientStorage) =>
+    JSON.parse((await storage.get("assured:pos:room")) ?? "null") as Position | null;
+
+  it("replaces the position the server judged, even with a lower one or offset 0 of a log with no event", async () => {
+    const storage = memoryStorage();
+    const store = new PositionStore(storage, memoryLocks(), "assured:");
+    const judged = { epoch: "E1", offset: 7, id: "a7" };
+    await storage.set("assured:pos:room", JSON.stringify(judged));
+    store.save("room", { epoch: "", offset: 0 }, report, { judged: [judged] }); // the log was lost
+    await store.flush();
+    expect(await stored(storage)).toEqual({ epoch: "", offset: 0 });
+    store.save("room", { epoch: "", offset: 0 }, report); // an ordinary save of the same: kept
+    store.save("room", { epoch: "E1", offset: 0 }, report); // offset 0 of another epoch: ignored
+    await store.flush();
+    expect(await stored(storage)).toEqual({ epoch: "", offset: 0 });
+  });
+
+  it("replaces what this store wrote last, also when its own newer write was still queued (the judged one)", async () => {
+    const storage = memoryStorage();
+    const store = new PositionStore(storage, memoryLocks(), "assured:");
+    store.save("room", { epoch: "E", offset: 8, id: "a8" }, report);
+    await store.flush();
+    // 9 handled (queued, not written), then the log is found rewritten under 9: back to 3.
+    store.save("room", { epoch: "E", offset: 9, id: "a9" }, report);
+    store.save("room", { epoch: "E", offset: 3, id: "b3" }, report, {
+      judged: [{ epoch: "E", offset: 9, id: "a9" }],
+    });
+    await store.flush();
+    expect(await stored(storage)).toEqual({ epoch: "E", offset: 3, id: "b3" });
+  });
+
+  it("leaves a position another tab wrote after the judged one: a late correction does not undo its progress", async () => {
+    const storage = memoryStorage();
+    const locks = memoryLocks();
+    const fast = new PositionStore(storage, locks, "assured:");
+    const late = new PositionStore(storage, locks, "assured:");
+    // Both tabs were at E1@3 when the log was lost; the fast tab resynced and handled 5 events
+    // of the new log E2 before the late tab's correction (no event yet when it was judged) lands.
+    const before = { epoch: "E1", offset: 3, id: "a3" };
+    await storage.set("assured:pos:room", JSON.stringify(before));
+    fast.save("room", { epoch: "", offset: 0 }, report, { judged: [before] });
+    await fast.flush();
+    fast.save("room", { epoch: "E2", offset: 5, id: "b5" }, report);
+    await fast.flush();
+    late.save("room", { epoch: "", offset: 0 }, report, { judged: [before] });
+    await late.flush();
+    expect(await stored(storage)).toEqual({ epoch: "E2", offset: 5, id: "b5" });
+    // The same within one epoch (a diverged log): a late rewind to 3 leaves 5.
+    late.save("room", { epoch: "E2", offset: 3, id: "c3" }, report, {
+      judged: [{ epoch: "E2", offset: 9, id: "old9" }],
+    });
+    await late.flush();
+    expect(await stored(storage)).toEqual({ epoch: "E2", offset: 5, id: "b5" });
   });
 });
 

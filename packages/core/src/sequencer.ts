@@ -51,6 +51,12 @@ export interface SequencerStep {
    * below the stored offset.
    */
   rewound?: true;
+  /**
+   * The outcome did not recover: `judged` is the position the stream had (what the server
+   * judged; null for none). Persist the outcome's position over it even where it is lower or of
+   * another epoch — but only while the stored position is still that one (DESIGN §8).
+   */
+  correction?: { judged: Position | null };
   /** A fetch to send (G7); pass the same object back to `fetched` (or `fetchFailed`). */
   fetch?: FetchRequest;
   /**
@@ -257,6 +263,7 @@ export class Sequencer {
     if (frame.reason !== undefined) outcome.reason = frame.reason;
     const step: SequencerStep = { outcome };
     if (rewound) step.rewound = true;
+    if (!frame.recovered) step.correction = { judged: old === null ? null : { ...old } };
     return this.#pull(s, step);
   }
 
@@ -497,6 +504,7 @@ export class Sequencer {
     step: SequencerStep,
   ): void {
     if (s.epoch !== epoch) s.buffer.clear();
+    step.correction = { judged: s.position === null ? null : { ...s.position } };
     s.inFlight = null;
     s.position = { epoch, offset: start };
     s.epoch = epoch;

@@ -34,6 +34,15 @@ function deliverAll(seq: Sequencer): number[] {
 }
 
 describe("Sequencer positions carry the id of their event", () => {
+  it("an epoch change seen in a live batch is a correction of the position the stream had", () => {
+    const seq = new Sequencer();
+    seq.track(S, { epoch: E, offset: 4, id: "evt-4" }, "head");
+    seq.subscribed(frame(4, 4));
+    const step = seq.receive({ stream: S, epoch: "epoch-b", records: [{ ...rec(3), id: "x" }] });
+    expect(step.outcome).toMatchObject({ recovered: false, reason: "epoch" });
+    expect(step.correction).toEqual({ judged: { epoch: E, offset: 4, id: "evt-4" } });
+  });
+
   it("a delivered event's id goes with its offset, and into the next subscription request", () => {
     const seq = new Sequencer();
     seq.track(S, null, "earliest");
@@ -55,6 +64,7 @@ describe("Sequencer positions carry the id of their event", () => {
     seq.disconnected();
     const step = seq.subscribed(frame(9, 9, { recovered: false, reason: "limit" }));
     expect(step.outcome?.position).toEqual({ epoch: E, offset: 9 });
+    expect(step.correction).toEqual({ judged: { epoch: E, offset: 4, id: "evt-4" } });
   });
 
   it("diverged moves the position back within the epoch and delivers the new history", () => {
@@ -64,6 +74,8 @@ describe("Sequencer positions carry the id of their event", () => {
     seq.receive({ stream: S, epoch: E, records: [rec(8, "new-8")] });
     const step = seq.subscribed(frame(7, 7, { recovered: false, reason: "diverged" }));
     expect(step.rewound).toBe(true);
+    // The position the server judged, for the client's storage to replace only if still there.
+    expect(step.correction).toEqual({ judged: { epoch: E, offset: 10, id: "old-10" } });
     expect(step.outcome).toEqual({
       stream: S,
       recovered: false,
@@ -84,6 +96,7 @@ describe("Sequencer positions carry the id of their event", () => {
     seq.track(S, { epoch: E, offset: 10, id: "old-10" }, "head");
     const step = seq.subscribed(frame(7, 12));
     expect(step.rewound).toBeUndefined();
+    expect(step.correction).toBeUndefined();
     expect(seq.position(S)).toEqual({ epoch: E, offset: 10, id: "old-10" });
   });
 
