@@ -1,3 +1,4 @@
+import { MemoryEventStore } from "@assured/core";
 import { type ClientLocks, locksFor, memoryStorage } from "@assured/core/protocol";
 import { describe, expect, it } from "vitest";
 import { closeAfterEach, eventually, TestServer, testClient } from "./harness.js";
@@ -5,20 +6,26 @@ import { closeAfterEach, eventually, TestServer, testClient } from "./harness.js
 let server: TestServer | undefined;
 const track = closeAfterEach(() => server);
 
-/** Locks shared with `locks` whose position writes wait until `open()` (a slow tab). */
-function gatedPositionLocks(locks: ClientLocks): { locks: ClientLocks; open: () => void } {
-  let open!: () => void;
-  const gate = new Promise<void>((resolve) => {
-    open = resolve;
-  });
+/** Locks shared with `locks` whose position writes wait while the gate is held (a slow tab). */
+function gatedPositionLocks(locks: ClientLocks) {
+  let gate: Promise<void> | undefined;
+  let release = () => {};
   return {
-    open,
+    hold(): void {
+      gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+    },
+    open(): void {
+      release();
+      gate = undefined;
+    },
     locks: {
       async request(name, options, task) {
-        if (name.endsWith("positions")) await gate;
+        if (name.endsWith("positions") && gate !== undefined) await gate;
         return locks.request(name, options, task);
       },
-    },
+    } satisfies ClientLocks,
   };
 }
 
@@ -40,6 +47,7 @@ describe("positions shared by tabs", () => {
     // A second tab subscribes while the stream has no event yet (epoch ""); its position write
     // is slow and lands only after the page handled the first event.
     const gated = gatedPositionLocks(locksFor(storage));
+    gated.hold();
     const tab = track(testClient(server.url, { storage, locks: gated.locks }));
     tab.client.subscribe("room:1", { from: "earliest" });
     await tab.client.connect();
@@ -67,5 +75,62 @@ describe("positions shared by tabs", () => {
     await eventually(() => again.length > 0, "the next event");
     expect(handled).toEqual([1]);
     expect(again).toEqual([2]);
+  });
+
+  it("a tab's late correction after the log was lost does not undo what another tab handled in the new log", async () => {
+    server = await new TestServer().start();
+    await server.publishMany("room:1", 1, 3, "note");
+    const storage = memoryStorage();
+    const stored = async () => JSON.parse((await storage.get("assured:pos:room:1")) ?? "null");
+
+    const page = track(testClient(server.url, { storage }));
+    const handled: number[] = [];
+    page.client.on<{ n: number }>("note", ({ n }) => {
+      handled.push(n);
+    });
+    page.client.subscribe("room:1", { from: "earliest" });
+    await page.client.connect();
+    // The second tab handles the first log's events, and none of the next one's (it throws).
+    const gated = gatedPositionLocks(locksFor(storage));
+    const tab = track(testClient(server.url, { storage, locks: gated.locks }));
+    const tabHandled: number[] = [];
+    tab.client.on<{ n: number }>("note", ({ n }) => {
+      if (n >= 10) throw new Error("the tab does not get this far");
+      tabHandled.push(n);
+    });
+    tab.client.subscribe("room:1", { from: "earliest" });
+    await tab.client.connect();
+    await eventually(() => handled.length === 3 && tabHandled.length === 3, "both at 3");
+    await eventually(async () => (await stored())?.offset === 3, "offset 3 stored");
+    gated.hold(); // from now on the tab's position writes are slow
+
+    // The store is lost: both tabs come back to a stream with no log and resync (`epoch`).
+    await server.stop();
+    await server.start({}, new MemoryEventStore());
+    await eventually(
+      () => page.outcomes.some((o) => !o.recovered) && tab.outcomes.some((o) => !o.recovered),
+      "both epoch outcomes",
+    );
+    await eventually(async () => (await stored())?.offset === 0, "the page's resync stored");
+    await server.publishMany("room:1", 10, 5, "note");
+    await eventually(() => handled.length === 8, "the page handled the new log");
+    await eventually(async () => (await stored())?.offset === 5, "offset 5 stored");
+    // The tab's correction (to offset 0, judged at the first log's 3) lands now.
+    gated.open();
+    await tab.client.close();
+    expect((await stored())?.offset).toBe(5);
+
+    await page.client.close();
+    const next = track(testClient(server.url, { storage }));
+    const again: number[] = [];
+    next.client.on<{ n: number }>("note", ({ n }) => {
+      again.push(n);
+    });
+    next.client.subscribe("room:1", { from: "earliest" });
+    await next.client.connect();
+    await server.publishMany("room:1", 20, 1, "note");
+    await eventually(() => again.length > 0, "the next event");
+    expect(again).toEqual([20]);
+    expect(handled).toEqual([1, 2, 3, 10, 11, 12, 13, 14]);
   });
 });
