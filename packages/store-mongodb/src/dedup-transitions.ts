@@ -1,9 +1,13 @@
 import { AssuredError } from "@assured/core";
 import { type Clock, newId } from "@assured/core/store";
+import createDebug from "debug";
 import type { Binary, Collection } from "mongodb";
 import type { DedupDocument } from "./collections.js";
 import { duplicateIndexes, isDuplicateKeyError } from "./duplicate-key.js";
 import type { LockDocument } from "./retention-sweep.js";
+
+/** `DEBUG=assured:store:mongodb`: the lock protocol's slow paths (FerretDB). */
+const log = createDebug("assured:store:mongodb");
 
 /** How long a transition lock is kept: far longer than a stale read takes to act on. */
 const LOCK_KEEP_MS = 60 * 60 * 1_000;
@@ -200,7 +204,9 @@ export function lockedTransitions(
       // Gone since (only the hourly cleanup deletes locks): it was stale as well.
       const held = await locks.findOne({ _id });
       if (held !== null && !isStale(held, now)) return false;
+      log("breaking the stale lock %s (generation %d)", _id, generation);
     }
+    log("the state %s of %s was locked %d times: left as it is", token, key, MAX_LOCK_GENERATIONS);
     return false;
   };
   const holds = async (key: string, token: string, state: DedupDocument["st"]) => {
@@ -211,7 +217,16 @@ export function lockedTransitions(
   const enter = async (key: string, token: string, from: DedupDocument["st"]) => {
     const startedAt = performance.now();
     if (!(await lock(key, token)) || !(await holds(key, token, from))) return false;
-    return performance.now() - startedAt < LOCK_WRITE_BUDGET_MS;
+    const took = performance.now() - startedAt;
+    if (took < LOCK_WRITE_BUDGET_MS) return true;
+    log(
+      "locking %s out of %s took %d ms: not written (budget %d ms)",
+      key,
+      from,
+      took,
+      LOCK_WRITE_BUDGET_MS,
+    );
+    return false;
   };
   /** The lease `holder` holds (to move it out of its state token), or undefined. */
   const leaseOf = async (key: string, holder: string) => {
@@ -244,6 +259,7 @@ export function lockedTransitions(
       // a renewal give the lease up, a complete leave the response unstored for good), but a
       // store too slow to answer, as any failure of the call.
       if (wait.over) {
+        log("the lease of %s stayed locked for %d ms", key, LOCK_WAIT_MS);
         throw new AssuredError(
           "STORE_UNAVAILABLE",
           `the dedup key's lease stayed locked by another transition for ${LOCK_WAIT_MS} ms; retry later.`,
