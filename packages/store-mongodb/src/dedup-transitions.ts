@@ -1,7 +1,7 @@
 import { AssuredError } from "@assured/core";
 import { type Clock, newId } from "@assured/core/store";
 import createDebug from "debug";
-import type { Binary, Collection } from "mongodb";
+import type { Binary, Collection, UpdateResult } from "mongodb";
 import type { DedupDocument } from "./collections.js";
 import { duplicateIndexes, isDuplicateKeyError } from "./duplicate-key.js";
 import type { LockDocument } from "./retention-sweep.js";
@@ -191,41 +191,54 @@ export function lockedTransitions(
   locks: Collection<LockDocument>,
   clock: Clock,
 ): DedupTransitions {
-  const lock = async (key: string, token: string): Promise<boolean> => {
+  /** Takes the lock of the state `token` of `key`: its `_id`, or undefined when held. */
+  const lock = async (key: string, token: string): Promise<string | undefined> => {
     for (let generation = 0; generation < MAX_LOCK_GENERATIONS; generation++) {
       const _id = lockId(key, token, generation);
       const now = clock();
       try {
         await locks.insertOne({ _id, t: now, x: new Date(Date.now() + LOCK_KEEP_MS) });
-        return true;
+        return _id;
       } catch (error) {
         if (!isDuplicateKeyError(error)) throw error;
       }
       // Gone since (only the hourly cleanup deletes locks): it was stale as well.
       const held = await locks.findOne({ _id });
-      if (held !== null && !isStale(held, now)) return false;
+      if (held !== null && !isStale(held, now)) return undefined;
       log("breaking the stale lock %s (generation %d)", _id, generation);
     }
     log("the state %s of %s was locked %d times: left as it is", token, key, MAX_LOCK_GENERATIONS);
-    return false;
+    return undefined;
   };
   const holds = async (key: string, token: string, state: DedupDocument["st"]) => {
     const doc = await dedup.findOne({ _id: key });
     return doc !== null && doc.tok === token && doc.st === state;
   };
+  /**
+   * Gives up a lock taken too late to write with (past `LOCK_WRITE_BUDGET_MS`): it is marked
+   * stale at once (`t: 0`), so the next transition out of the state (often the same holder's,
+   * retrying) breaks it with the next generation instead of waiting `LOCK_STALE_MS` for it — a
+   * wait that outlasted the lease after a store restart and made its holder lose it. The
+   * caller writes nothing after this; a failed update leaves the lock to go stale by itself.
+   */
+  const giveUp = async (_id: string): Promise<void> => {
+    await locks.updateOne({ _id }, { $set: { t: 0 } }).catch(() => undefined);
+  };
   /** Whether this caller may write the move out of `token` (`from`): locked, held, in time. */
   const enter = async (key: string, token: string, from: DedupDocument["st"]) => {
     const startedAt = performance.now();
-    if (!(await lock(key, token)) || !(await holds(key, token, from))) return false;
+    const taken = await lock(key, token);
+    if (taken === undefined || !(await holds(key, token, from))) return false;
     const took = performance.now() - startedAt;
     if (took < LOCK_WRITE_BUDGET_MS) return true;
     log(
-      "locking %s out of %s took %d ms: not written (budget %d ms)",
+      "locking %s out of %s took %d ms: given up (budget %d ms)",
       key,
       from,
       took,
       LOCK_WRITE_BUDGET_MS,
     );
+    await giveUp(taken);
     return false;
   };
   /** The lease `holder` holds (to move it out of its state token), or undefined. */
@@ -244,7 +257,7 @@ export function lockedTransitions(
   const asHolder = async (
     key: string,
     holder: string,
-    write: (doc: DedupDocument) => Promise<unknown>,
+    write: (filter: StateFilter) => Promise<UpdateResult>,
     usable: (doc: DedupDocument) => boolean = () => true,
   ): Promise<boolean> => {
     const wait = new LockWait();
@@ -252,8 +265,7 @@ export function lockedTransitions(
       const doc = await leaseOf(key, holder);
       if (doc === undefined || !usable(doc)) return false;
       if (await enter(key, doc.tok, "lease")) {
-        await write(doc);
-        return true;
+        return (await write(stateFilter(key, doc.tok, "lease"))).matchedCount === 1;
       }
       // Still the holder's, but its state stayed locked: not "no longer held" (false would make
       // a renewal give the lease up, a complete leave the response unstored for good), but a
@@ -269,11 +281,11 @@ export function lockedTransitions(
     }
   };
   const complete = (key: string, holder: string, response: StoredState) =>
-    asHolder(key, holder, () =>
-      dedup.updateOne(
-        { _id: key },
-        { $set: { st: "done", ...response, tok: newId() }, $unset: { h: "" } },
-      ),
+    asHolder(key, holder, (filter) =>
+      dedup.updateOne(filter, {
+        $set: { st: "done", ...response, tok: newId() },
+        $unset: { h: "" },
+      }),
     );
   /** The documents of `keys`, by key, in one query. */
   const documentsOf = async (keys: readonly string[]) => {
@@ -283,9 +295,9 @@ export function lockedTransitions(
   return {
     async replace(key, token, from, next) {
       if (!(await enter(key, token, from))) return false;
-      if (next === null) await dedup.deleteOne({ _id: key });
-      else await dedup.replaceOne({ _id: key }, next);
-      return true;
+      const filter = stateFilter(key, token, from);
+      if (next === null) return (await dedup.deleteOne(filter)).deletedCount === 1;
+      return (await dedup.replaceOne(filter, next)).matchedCount === 1;
     },
     complete,
     /**
@@ -329,30 +341,35 @@ export function lockedTransitions(
         return inTime && doc !== undefined && doc.tok === token && doc.st === "lease";
       });
       for (let start = 0; start < writes.length; start += UPDATE_BATCH) {
-        await dedup.bulkWrite(
-          writes.slice(start, start + UPDATE_BATCH).map(({ item }) => ({
+        const batch = writes.slice(start, start + UPDATE_BATCH).map((w) => ({ ...w, to: newId() }));
+        const result = await dedup.bulkWrite(
+          batch.map(({ item, token, to }) => ({
             updateOne: {
-              filter: { _id: item.key },
-              update: { $set: { st: "done", ...item.response, tok: newId() }, $unset: { h: "" } },
+              filter: stateFilter(item.key, token, "lease"),
+              update: { $set: { st: "done", ...item.response, tok: to }, $unset: { h: "" } },
             },
           })),
           { ordered: false },
         );
+        if (result.matchedCount === batch.length) {
+          for (const { i } of batch) answers[i] = true;
+          continue;
+        }
+        // Some state moved on before its write landed (see `stateFilter`): stored are the items
+        // whose document now carries the token their write set.
+        const after = await documentsOf(batch.map(({ item }) => item.key));
+        for (const { i, item, to } of batch) answers[i] = after.get(item.key)?.tok === to;
       }
-      for (const { i } of writes) answers[i] = true;
-      // A lock another transition holds (it may be stale), or a lease its holder's renewal moved
-      // to a new state token since it was read: as `complete` alone would. An item locked here
-      // whose state did not move but whose write came too late (`inTime` false) is not stored,
-      // as before: its own lock would only hold it back until the lock goes stale.
+      // A lock another transition holds (it may be stale), a lease its holder's renewal moved to
+      // a new state token since it was read, or an item locked here too late to write with
+      // (`inTime` false; its lock is given up first): as `complete` alone would.
+      if (!inTime) {
+        await Promise.all(mine.map(({ item, token }) => giveUp(lockId(item.key, token, 0))));
+      }
       const written = new Set(writes.map(({ i }) => i));
-      const late = new Set(
-        mine
-          .filter(({ item, token }) => current.get(item.key)?.tok === token && !inTime)
-          .map(({ i }) => i),
-      );
       await Promise.all(
         held
-          .filter(({ i }) => !written.has(i) && !late.has(i))
+          .filter(({ i }) => !written.has(i))
           .map(async ({ i, item }) => {
             answers[i] = await complete(item.key, item.holder, item.response);
           }),
@@ -360,8 +377,8 @@ export function lockedTransitions(
       return answers;
     },
     release: (key, holder) =>
-      asHolder(key, holder, () =>
-        dedup.updateOne({ _id: key }, { $set: { ...RELEASED, tok: newId() }, $unset: { h: "" } }),
+      asHolder(key, holder, (filter) =>
+        dedup.updateOne(filter, { $set: { ...RELEASED, tok: newId() }, $unset: { h: "" } }),
       ),
     // A renewal of a lease that has already ended takes no lock (it would hold a takeover back
     // until the lock goes stale).
@@ -369,10 +386,26 @@ export function lockedTransitions(
       asHolder(
         key,
         holder,
-        () => dedup.updateOne({ _id: key }, { $set: { ...lease, tok: newId(), h: holder } }),
+        (filter) => dedup.updateOne(filter, { $set: { ...lease, tok: newId(), h: holder } }),
         (doc) => doc.le > Math.max(now, clock()),
       ),
   };
+}
+
+/** The filter of a write out of the state `token` (`st` `from`) of `key`. */
+type StateFilter = { _id: string; tok: string; st: DedupDocument["st"] };
+
+/**
+ * The filter of a write out of a locked state: the lock makes the writer the only one, and the
+ * filter makes a write that lands late (held up in flight past the lock's staleness, as a
+ * driver's retry across a store restart can be, while a breaker moved the state on) change
+ * nothing: unfiltered, a renewal landing after the response was stored moved the stored
+ * response's end (`u`) to the lease's, and the sweep then deleted it, so the message ran again.
+ * (FerretDB applies the filter and the update in two steps, so this narrows the race to its own
+ * internal gap; the lock is what excludes live writers.)
+ */
+function stateFilter(key: string, token: string, from: DedupDocument["st"]): StateFilter {
+  return { _id: key, tok: token, st: from };
 }
 
 /**
