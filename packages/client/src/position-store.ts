@@ -22,6 +22,19 @@ export function advancesStored(stored: Position, next: Position): boolean {
   return next.offset > 0;
 }
 
+/**
+ * Whether a correction to `next` that judged `judged` may replace `stored`: it is the judged
+ * position itself, or any position of the judged log when the correction leaves that log for
+ * another epoch (the log was lost or reset: everything stored in it is obsolete, whichever tab
+ * wrote it). Within one epoch (a rewritten log) only the judged position itself: a lower one may
+ * be another tab's progress in the new history.
+ */
+export function judgedWith(judged: Position | null, stored: Position, next: Position): boolean {
+  if (judged === null) return false;
+  if (samePosition(judged, stored)) return true;
+  return judged.epoch === stored.epoch && next.epoch !== judged.epoch;
+}
+
 /** Same epoch, offset and id. */
 export function samePosition(a: Position | null, b: Position | null): boolean {
   if (a === null || b === null) return a === b;
@@ -52,8 +65,8 @@ interface PendingWrite {
  * read-compare-write under one lock. An ordinary save never moves the position back
  * (`advancesStored`: a slower tab cannot undo a faster one's progress). A correction (an
  * outcome that did not recover) replaces the stored position, even with a lower one or one at
- * offset 0 of another epoch, only while that is still what the server judged or what this
- * store wrote last; once another tab has written since, the ordinary rule decides, so a late
+ * offset 0 of another epoch, only while that is still what the server judged (`judgedWith`) or
+ * what this store wrote last; once another tab has written since, the ordinary rule decides, so a late
  * correction cannot undo the progress another tab made after its own.
  */
 export class PositionStore {
@@ -172,11 +185,10 @@ export class PositionStore {
     if (stored !== null) {
       const corrects =
         judged !== undefined &&
-        (judged.some((j) => samePosition(j, stored)) ||
+        (judged.some((j) => judgedWith(j, stored, position)) ||
           samePosition(this.#own.get(key) ?? null, stored));
       if (!corrects && !advancesStored(stored, position)) return;
     }
-    this.#own.delete(key);
     await this.#storage.set(key, JSON.stringify(position));
     this.#own.set(key, position);
   }

@@ -127,6 +127,24 @@ describe("corrections (outcomes that did not recover) among tabs", () => {
     expect(await stored(storage)).toEqual({ epoch: "E", offset: 3, id: "b3" });
   });
 
+  it("replaces any position of the judged log when leaving it for another epoch, whichever tab wrote it", async () => {
+    const storage = memoryStorage();
+    const locks = memoryLocks();
+    const page = new PositionStore(storage, locks, "assured:");
+    const other = new PositionStore(storage, locks, "assured:");
+    page.save("room", { epoch: "E1", offset: 4, id: "a4" }, report);
+    await page.flush();
+    other.save("room", { epoch: "E1", offset: 5, id: "a5" }, report); // a tab that closed since
+    await other.flush();
+    // The page handled 6 (queued), then the log was lost: its correction judged 6.
+    page.save("room", { epoch: "E1", offset: 6, id: "a6" }, report);
+    page.save("room", { epoch: "E2", offset: 0 }, report, {
+      judged: [{ epoch: "E1", offset: 6, id: "a6" }],
+    });
+    await page.flush();
+    expect(await stored(storage)).toEqual({ epoch: "E2", offset: 0 });
+  });
+
   it("leaves a position another tab wrote after the judged one: a late correction does not undo its progress", async () => {
     const storage = memoryStorage();
     const locks = memoryLocks();

@@ -87,34 +87,14 @@ describe("MongoDB store on FerretDB: transitions slowed past their lock", () => 
   };
 
   it.runIf(isTestServer)(
-    "gives its lock up at once, so the holder's complete goes on with the next generation instead of waiting for the lock to go stale",
-    async () => {
-      const { dedup, locks, response, generations } = await setUp();
-      // The holder's complete reads the lease (read 1), takes the lock, then reads the lease
-      // again (read 2): that read answers past the 2.5 s write budget.
-      const transitions = lockedTransitions(slowRead(dedup, 2, 2_600), locks, Date.now);
-      const startedAt = performance.now();
-      expect(await transitions.complete("k", "t1", response)).toBe(true);
-      // Before, the retry found its own lock (taken 2.6 s before) live and waited until it went
-      // stale, 5 s after it was taken.
-      expect(performance.now() - startedAt).toBeLessThan(4_000);
-      expect((await dedup.findOne({ _id: "k" }))?.st).toBe("done");
-      expect(await generations()).toEqual(["token", "token#1"]);
-    },
-    30_000,
-  );
-
-  it.runIf(isTestServer)(
-    "in completeMany, stores the response of an item locked too late the single way (before, it was left unstored)",
+    "in completeMany, stores the response of an item locked too late the single way, once its own lock went stale (before, it was left unstored and the message ran again)",
     async () => {
       const { dedup, locks, response, generations } = await setUp();
       // completeMany reads the leases (read 1), inserts the locks, reads them again (read 2).
       const transitions = lockedTransitions(slowRead(dedup, 2, 2_600), locks, Date.now);
-      const startedAt = performance.now();
       expect(await transitions.completeMany([{ key: "k", holder: "t1", response }])).toEqual([
         true,
       ]);
-      expect(performance.now() - startedAt).toBeLessThan(4_000);
       expect((await dedup.findOne({ _id: "k" }))?.st).toBe("done");
       expect(await generations()).toEqual(["token", "token#1"]);
     },
