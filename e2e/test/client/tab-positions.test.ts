@@ -34,18 +34,30 @@ function gatedPositionLocks(locks: ClientLocks) {
   };
 }
 
-/**
- * A new page life on `storage` subscribes to room:1 from its stored position; once event `n`
- * is published and handled, what it handled (events delivered again would come first).
- */
-async function afterReload(storage: ClientStorage, n: number): Promise<number[]> {
-  const next = track(testClient(server!.url, { storage }));
+/** A page on `storage` subscribed to room:1 from its stored position, recording its "note"s. */
+async function openPage(storage: ClientStorage) {
+  const page = track(testClient(server!.url, { storage }));
   const handled: number[] = [];
-  next.client.on<{ n: number }>("note", (data) => {
+  page.client.on<{ n: number }>("note", (data) => {
     handled.push(data.n);
   });
-  next.client.subscribe("room:1", { from: "earliest" });
-  await next.client.connect();
+  page.client.subscribe("room:1", { from: "earliest" });
+  await page.client.connect();
+  return { ...page, handled };
+}
+
+/** The offset stored for room:1, or undefined. */
+async function storedOffset(storage: ClientStorage): Promise<number | undefined> {
+  const text = await storage.get("assured:pos:room:1");
+  return text === null ? undefined : (JSON.parse(text) as { offset: number }).offset;
+}
+
+/**
+ * A new page life on `storage`; once event `n` is published and handled, what it handled
+ * (events delivered again would come first).
+ */
+async function afterReload(storage: ClientStorage, n: number): Promise<number[]> {
+  const { handled } = await openPage(storage);
   await server!.publishMany("room:1", n, 1, "note");
   await eventually(() => handled.includes(n), `event ${n} after the reload`);
   return handled;
@@ -55,16 +67,9 @@ describe("positions shared by tabs", () => {
   it("a tab's outcome taken before the stream's first event does not undo another tab's progress", async () => {
     server = await new TestServer().start();
     const storage = memoryStorage();
-    const stored = async () => JSON.parse((await storage.get("assured:pos:room:1")) ?? "null");
-
-    const page = track(testClient(server.url, { storage }));
-    const handled: number[] = [];
-    page.client.on<{ n: number }>("note", ({ n }) => {
-      handled.push(n);
-    });
-    page.client.subscribe("room:1", { from: "earliest" });
-    await page.client.connect();
-    await eventually(async () => (await stored())?.offset === 0, "the page's first position");
+    const page = await openPage(storage);
+    const { handled } = page;
+    await eventually(async () => (await storedOffset(storage)) === 0, "the page's first position");
 
     // A second tab subscribes while the stream has no event yet (epoch ""); its position write
     // is slow and lands only after the page handled the first event.
@@ -77,12 +82,12 @@ describe("positions shared by tabs", () => {
     expect(tab.client.position("room:1")).toEqual({ epoch: "", offset: 0 });
 
     await server.publishMany("room:1", 1, 1, "note");
-    await eventually(async () => (await stored())?.offset === 1, "the page's position at 1");
+    await eventually(async () => (await storedOffset(storage)) === 1, "the page's position at 1");
     gated.open();
     await tab.client.close();
     // The tab (no handler for "note") is still at offset 0 of the log's first epoch.
     expect(tab.client.position("room:1")?.offset).toBe(0);
-    expect((await stored())?.offset).toBe(1);
+    expect(await storedOffset(storage)).toBe(1);
 
     // A reload of the page resumes after the event it handled.
     await page.client.close();
@@ -94,15 +99,8 @@ describe("positions shared by tabs", () => {
     server = await new TestServer().start();
     await server.publishMany("room:1", 1, 3, "note");
     const storage = memoryStorage();
-    const stored = async () => JSON.parse((await storage.get("assured:pos:room:1")) ?? "null");
-
-    const page = track(testClient(server.url, { storage }));
-    const handled: number[] = [];
-    page.client.on<{ n: number }>("note", ({ n }) => {
-      handled.push(n);
-    });
-    page.client.subscribe("room:1", { from: "earliest" });
-    await page.client.connect();
+    const page = await openPage(storage);
+    const { handled } = page;
     // The second tab handles the first log's events, and none of the next one's (it throws).
     const gated = gatedPositionLocks(locksFor(storage));
     const tab = track(testClient(server.url, { storage, locks: gated.locks }));
@@ -114,7 +112,7 @@ describe("positions shared by tabs", () => {
     tab.client.subscribe("room:1", { from: "earliest" });
     await tab.client.connect();
     await eventually(() => handled.length === 3 && tabHandled.length === 3, "both at 3");
-    await eventually(async () => (await stored())?.offset === 3, "offset 3 stored");
+    await eventually(async () => (await storedOffset(storage)) === 3, "offset 3 stored");
     gated.hold(); // from now on the tab's position writes are slow
 
     // The store is lost: both tabs come back to a stream with no log and resync (`epoch`).
@@ -124,14 +122,14 @@ describe("positions shared by tabs", () => {
       () => page.outcomes.some((o) => !o.recovered) && tab.outcomes.some((o) => !o.recovered),
       "both epoch outcomes",
     );
-    await eventually(async () => (await stored())?.offset === 0, "the page's resync stored");
+    await eventually(async () => (await storedOffset(storage)) === 0, "the page's resync stored");
     await server.publishMany("room:1", 10, 5, "note");
     await eventually(() => handled.length === 8, "the page handled the new log");
-    await eventually(async () => (await stored())?.offset === 5, "offset 5 stored");
+    await eventually(async () => (await storedOffset(storage)) === 5, "offset 5 stored");
     // The tab's correction (to offset 0, judged at the first log's 3) lands now.
     gated.open();
     await tab.client.close();
-    expect((await stored())?.offset).toBe(5);
+    expect(await storedOffset(storage)).toBe(5);
 
     await page.client.close();
     expect(await afterReload(storage, 20)).toEqual([20]);

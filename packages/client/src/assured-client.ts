@@ -37,7 +37,7 @@ import {
 } from "./history.js";
 import { type AssuredClientOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { OutboxSender } from "./outbox-sender.js";
-import { type Correction, PositionStore } from "./position-store.js";
+import { type Judged, mergeJudged, PositionStore } from "./position-store.js";
 import { purgeAssuredFrames, refuseUnsupportedSocketOptions } from "./send-buffer.js";
 import { ServerPresence } from "./server-presence.js";
 import { type SettledResult, toSettled } from "./settled-result.js";
@@ -776,12 +776,8 @@ export class AssuredClient<
 
   #apply(stream: StreamName, step: SequencerStep): void {
     if (step.outcome) {
-      const { correction } = step;
-      this.#reportOutcome(
-        stream,
-        step.outcome,
-        correction === undefined ? undefined : { judged: [correction.judged] },
-      );
+      const judged = step.correction === undefined ? undefined : [step.correction.judged];
+      this.#reportOutcome(stream, step.outcome, judged);
     }
     // The log diverged under the stream (seen live): the server judges the position again.
     if (step.resubscribe && this.#socket.connected) this.#sendSubscribe(step.resubscribe);
@@ -794,7 +790,7 @@ export class AssuredClient<
    * finished, so a reload during the application's resync reports the outcome again (DESIGN
    * §8). Until then the stream's delivery is held (its handlers would save the new position).
    */
-  #reportOutcome(stream: StreamName, outcome: RecoveryOutcome, correction?: Correction): void {
+  #reportOutcome(stream: StreamName, outcome: RecoveryOutcome, judged?: Judged): void {
     const generation = this.#generations.get(stream) ?? 0;
     const running: PromiseLike<unknown>[] = [];
     let failed = false;
@@ -812,7 +808,7 @@ export class AssuredClient<
     // An outcome that did not recover corrects the stored position (see `PositionStore`).
     let state = this.#outcomes.get(stream);
     if (state === undefined && running.length === 0 && !failed) {
-      this.#savePosition(stream, outcome.position, correction);
+      this.#savePosition(stream, outcome.position, judged);
       return;
     }
     if (state === undefined) {
@@ -821,7 +817,7 @@ export class AssuredClient<
     }
     const current = state;
     current.failed ||= failed;
-    if (correction) current.judged.push(...correction.judged);
+    if (judged) current.judged = mergeJudged(current.judged, judged);
     current.pending += running.length;
     this.#delivery.hold(stream);
     for (const result of running) {
@@ -844,8 +840,7 @@ export class AssuredClient<
     this.#outcomes.delete(stream);
     const position = this.#sequencer.position(stream);
     if (position) {
-      const { judged } = state;
-      this.#savePosition(stream, position, judged.length === 0 ? undefined : { judged });
+      this.#savePosition(stream, position, state.judged.length === 0 ? undefined : state.judged);
     }
     this.#delivery.release(stream);
     void this.#delivery.drain(stream);
@@ -855,8 +850,8 @@ export class AssuredClient<
     this.#generations.set(stream, (this.#generations.get(stream) ?? 0) + 1);
   }
 
-  #savePosition(stream: StreamName, position: Position, correction?: Correction): void {
-    this.#positions.save(stream, position, this.#reportError, correction);
+  #savePosition(stream: StreamName, position: Position, judged?: Judged): void {
+    this.#positions.save(stream, position, this.#reportError, judged);
   }
 
   /** Reports a failed position write (one function for every save). */
@@ -887,7 +882,7 @@ export function createAssuredClient<
 interface OutcomeState {
   pending: number;
   failed: boolean;
-  judged: (Position | null)[];
+  judged: Judged;
 }
 
 function checkFrom(from: unknown): StartFrom {

@@ -2,13 +2,11 @@ import { AssuredError, type Position, type StreamName } from "@assured/core";
 import { assertPosition, type ClientLocks, type ClientStorage } from "@assured/core/protocol";
 
 /**
- * A position saved from outcomes that did not recover (`epoch`, `diverged`, `trimmed`,
- * `limit`): the server judged each of `judged` (the positions the stream had; null for none)
- * and the stream goes on from the new one, which may be lower or of another epoch.
+ * What outcomes that did not recover (`epoch`, `diverged`, `trimmed`, `limit`) judged: the
+ * positions the stream had (null for none). The stream goes on from the position saved with
+ * them, which may be lower or of another epoch.
  */
-export interface Correction {
-  judged: readonly (Position | null)[];
-}
+export type Judged = readonly (Position | null)[];
 
 /**
  * Whether `next` replaces the `stored` position as an ordinary save (a delivered event, a
@@ -35,6 +33,16 @@ export function judgedWith(judged: Position | null, stored: Position, next: Posi
   return judged.epoch === stored.epoch && next.epoch !== judged.epoch;
 }
 
+/**
+ * `a` with the positions of `b` it lacks: saves merged while a write waits (each reconnect's
+ * outcome judges the same position again) keep one entry per judged position.
+ */
+export function mergeJudged(a: Judged, b: Judged): Judged {
+  const out = [...a];
+  for (const p of b) if (!out.some((q) => samePosition(p, q))) out.push(p);
+  return out;
+}
+
 /** Same epoch, offset and id. */
 export function samePosition(a: Position | null, b: Position | null): boolean {
   if (a === null || b === null) return a === b;
@@ -44,10 +52,10 @@ export function samePosition(a: Position | null, b: Position | null): boolean {
 /** A position write waiting for its turn: the latest value for its stream, or null to remove it. */
 interface PendingWrite {
   position: Position | null;
-  /** Written whatever is stored: a removal, or a position that replaced one in the queue. */
+  /** Written whatever is stored: a removal, or a position that replaced a removal in the queue. */
   force: boolean;
   /** What the corrections merged into this write judged (undefined: none). */
-  judged: readonly (Position | null)[] | undefined;
+  judged: Judged | undefined;
   onError: (error: AssuredError) => void;
 }
 
@@ -65,9 +73,9 @@ interface PendingWrite {
  * read-compare-write under one lock. An ordinary save never moves the position back
  * (`advancesStored`: a slower tab cannot undo a faster one's progress). A correction (an
  * outcome that did not recover) replaces the stored position, even with a lower one or one at
- * offset 0 of another epoch, only while that is still what the server judged (`judgedWith`) or
- * what this store wrote last; once another tab has written since, the ordinary rule decides, so a late
- * correction cannot undo the progress another tab made after its own.
+ * offset 0 of another epoch, only while that is still what the server judged (`judgedWith`)
+ * or what this store wrote last; once another tab has written since, the ordinary rule
+ * decides, so a late correction cannot undo the progress another tab made after its own.
  */
 export class PositionStore {
   readonly #storage: ClientStorage;
@@ -108,8 +116,8 @@ export class PositionStore {
   }
 
   /**
-   * Saves a position (after the handlers resolved); failures go to `onError`. With
-   * `correction`, the position comes from an outcome that did not recover (see the class). The
+   * Saves a position (after the handlers resolved); failures go to `onError`. With `judged`,
+   * the position comes from outcomes that did not recover (a correction, see the class). The
    * position is kept as given until written: the caller does not change it afterwards (the
    * sequencer hands out a new object per position).
    */
@@ -117,7 +125,7 @@ export class PositionStore {
     stream: StreamName,
     position: Position,
     onError: (error: AssuredError) => void,
-    correction?: Correction,
+    judged?: Judged,
   ): void {
     // Serialized when written: positions replaced while waiting cost nothing, not even an
     // entry (one save per delivered event).
@@ -125,10 +133,9 @@ export class PositionStore {
     if (waiting !== undefined && waiting.position !== null) {
       waiting.position = position;
       waiting.onError = onError;
-      if (correction) waiting.judged = [...(waiting.judged ?? []), ...correction.judged];
+      if (judged) waiting.judged = mergeJudged(waiting.judged ?? [], judged);
       return;
     }
-    const judged = correction?.judged;
     this.#enqueue(stream, { position, onError, force: false, judged });
   }
 

@@ -61,7 +61,7 @@ describe("PositionStore (model)", () => {
               }
               const epoch = EPOCHS[o.epoch]!;
               const offset = epoch === "" ? 0 : o.offset;
-              const judged = o.correction ? { judged: [model[o.stream] ?? null] } : undefined;
+              const judged = o.correction ? [model[o.stream] ?? null] : undefined;
               store.save(stream, { epoch, offset }, (e) => errors.push(e), judged);
               const before = pending[o.stream];
               const force =
@@ -135,7 +135,7 @@ describe("PositionStore (tabs)", () => {
           if (s.tab === 3) {
             const judged = [{ epoch: "E0", offset: 1 + s.offset, id: "gone" }];
             const at = { epoch: s.beforeFirstEvent ? "" : "E1", offset: 0 };
-            tabs[3]!.save("s", at, (e) => errors.push(e), { judged });
+            tabs[3]!.save("s", at, (e) => errors.push(e), judged);
             highest = Math.max(highest, 0);
             if (s.flush) {
               await tabs[3]!.flush();

@@ -3,7 +3,7 @@ import { type ClientStorage, memoryLocks, memoryStorage } from "@assured/core/pr
 import { io } from "socket.io-client";
 import { describe, expect, it } from "vitest";
 import { createAssuredClient } from "../src/index.js";
-import { PositionStore } from "../src/position-store.js";
+import { mergeJudged, PositionStore } from "../src/position-store.js";
 
 async function storedOffset(storage: ClientStorage, stream: string): Promise<number | undefined> {
   const text = await storage.get(`assured:pos:${stream}`);
@@ -104,13 +104,21 @@ describe("corrections (outcomes that did not recover) among tabs", () => {
     const store = new PositionStore(storage, memoryLocks(), "assured:");
     const judged = { epoch: "E1", offset: 7, id: "a7" };
     await storage.set("assured:pos:room", JSON.stringify(judged));
-    store.save("room", { epoch: "", offset: 0 }, report, { judged: [judged] }); // the log was lost
+    store.save("room", { epoch: "", offset: 0 }, report, [judged]); // the log was lost
     await store.flush();
     expect(await stored(storage)).toEqual({ epoch: "", offset: 0 });
     store.save("room", { epoch: "", offset: 0 }, report); // an ordinary save of the same: kept
     store.save("room", { epoch: "E1", offset: 0 }, report); // offset 0 of another epoch: ignored
     await store.flush();
     expect(await stored(storage)).toEqual({ epoch: "", offset: 0 });
+  });
+
+  it("keeps one entry per judged position when corrections merge (bounded however many reconnects)", () => {
+    const a = { epoch: "E1", offset: 7, id: "a7" };
+    let judged = mergeJudged([], [a, null]);
+    for (let n = 0; n < 100; n++) judged = mergeJudged(judged, [{ ...a }, null]);
+    expect(judged).toEqual([a, null]);
+    expect(mergeJudged(judged, [{ epoch: "E1", offset: 8, id: "a8" }])).toHaveLength(3);
   });
 
   it("replaces what this store wrote last, also when its own newer write was still queued (the judged one)", async () => {
@@ -120,9 +128,9 @@ describe("corrections (outcomes that did not recover) among tabs", () => {
     await store.flush();
     // 9 handled (queued, not written), then the log is found rewritten under 9: back to 3.
     store.save("room", { epoch: "E", offset: 9, id: "a9" }, report);
-    store.save("room", { epoch: "E", offset: 3, id: "b3" }, report, {
-      judged: [{ epoch: "E", offset: 9, id: "a9" }],
-    });
+    store.save("room", { epoch: "E", offset: 3, id: "b3" }, report, [
+      { epoch: "E", offset: 9, id: "a9" },
+    ]);
     await store.flush();
     expect(await stored(storage)).toEqual({ epoch: "E", offset: 3, id: "b3" });
   });
@@ -138,9 +146,7 @@ describe("corrections (outcomes that did not recover) among tabs", () => {
     await other.flush();
     // The page handled 6 (queued), then the log was lost: its correction judged 6.
     page.save("room", { epoch: "E1", offset: 6, id: "a6" }, report);
-    page.save("room", { epoch: "E2", offset: 0 }, report, {
-      judged: [{ epoch: "E1", offset: 6, id: "a6" }],
-    });
+    page.save("room", { epoch: "E2", offset: 0 }, report, [{ epoch: "E1", offset: 6, id: "a6" }]);
     await page.flush();
     expect(await stored(storage)).toEqual({ epoch: "E2", offset: 0 });
   });
@@ -154,17 +160,17 @@ describe("corrections (outcomes that did not recover) among tabs", () => {
     // of the new log E2 before the late tab's correction (no event yet when it was judged) lands.
     const before = { epoch: "E1", offset: 3, id: "a3" };
     await storage.set("assured:pos:room", JSON.stringify(before));
-    fast.save("room", { epoch: "", offset: 0 }, report, { judged: [before] });
+    fast.save("room", { epoch: "", offset: 0 }, report, [before]);
     await fast.flush();
     fast.save("room", { epoch: "E2", offset: 5, id: "b5" }, report);
     await fast.flush();
-    late.save("room", { epoch: "", offset: 0 }, report, { judged: [before] });
+    late.save("room", { epoch: "", offset: 0 }, report, [before]);
     await late.flush();
     expect(await stored(storage)).toEqual({ epoch: "E2", offset: 5, id: "b5" });
     // The same within one epoch (a diverged log): a late rewind to 3 leaves 5.
-    late.save("room", { epoch: "E2", offset: 3, id: "c3" }, report, {
-      judged: [{ epoch: "E2", offset: 9, id: "old9" }],
-    });
+    late.save("room", { epoch: "E2", offset: 3, id: "c3" }, report, [
+      { epoch: "E2", offset: 9, id: "old9" },
+    ]);
     await late.flush();
     expect(await stored(storage)).toEqual({ epoch: "E2", offset: 5, id: "b5" });
   });
