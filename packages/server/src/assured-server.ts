@@ -11,6 +11,7 @@ import createDebug from "debug";
 import type { Namespace, Server, Socket } from "socket.io";
 import { closeSocketBudget, meterOf } from "./budgets.js";
 import { watchStoreCommits } from "./commit-feed.js";
+import { paceConnections } from "./connect-pacing.js";
 import { createContext, type ServerContext } from "./context.js";
 import { type AssuredLimits, resolveLimits } from "./limits.js";
 import { type AnyMessageHandler, MessageDispatcher } from "./messages.js";
@@ -67,6 +68,8 @@ export class AssuredServer<
   readonly #onConnection: (socket: AnySocket) => void;
   /** Stops emitting events committed outside `publish` (stores with `watchCommits`). */
   readonly #stopCommits: (() => void) | undefined;
+  /** Lets connections through without waiting for the pacer (on close). */
+  readonly #stopPacing: () => void;
   #closed = false;
   #closing: Promise<boolean> | undefined;
 
@@ -116,6 +119,8 @@ export class AssuredServer<
       this.#ctx.metrics.close(); // nothing else is attached yet
       throw error;
     }
+    // A reconnect storm's handshakes and connects take turns like its page reads (G11).
+    this.#stopPacing = paceConnections(nsp, this.#ctx.reads);
     nsp.on("connection", this.#onConnection);
     for (const socket of nsp.sockets.values()) this.#onConnection(socket);
     log("attached to namespace %s", nsp.name);
@@ -268,6 +273,7 @@ export class AssuredServer<
     this.#closed = true;
     const { nsp } = this.#ctx;
     nsp.off("connection", this.#onConnection);
+    this.#stopPacing();
     this.#stopCommits?.();
     for (const socket of nsp.sockets.values()) {
       this.#dispatcher.dropQueued(socket);

@@ -65,14 +65,21 @@ export class ReadPacer {
   };
 
   /**
-   * Lets the first waiting read go; once its synchronous start ran (the microtask queued after
-   * its continuation), the next goes while the slice has time left.
+   * Lets the first waiting read go; once its synchronous start ran, the next goes while the
+   * slice has time left. The check waits for the microtasks the start queued and then for the
+   * ticks queued among them (`process.nextTick` after a microtask): work that a middleware's
+   * `next()` hands to a later microtask (Engine.IO's handshake) or to a tick (Socket.IO's
+   * namespace connect) is counted in the slice, not only the waiter's own continuation.
    */
   readonly #release = (): void => {
     const go = this.#waiting.shift();
     if (go === undefined) return;
     go();
-    queueMicrotask(this.#afterOne);
+    queueMicrotask(this.#afterStart);
+  };
+
+  readonly #afterStart = (): void => {
+    process.nextTick(this.#afterOne);
   };
 
   readonly #afterOne = (): void => {

@@ -92,6 +92,52 @@ describe("ReadPacer", () => {
     return later;
   });
 
+  it("counts the work a released waiter hands to a later microtask or a tick (a middleware's next())", async () => {
+    // Engine.IO runs a handshake a few microtasks after its middleware's next(); Socket.IO runs a
+    // namespace connect in a tick after it. Each is 4 ms here, the slice 6 ms: at most two run
+    // per turn. Counting only the waiter's own continuation, all ten ran in one turn.
+    for (const handOver of ["microtask", "tick"] as const) {
+      const pacer = new ReadPacer(6);
+      work(7); // the slice of this turn is spent: every request below waits
+      expect(pacer.turn()).toBeUndefined(); // the first of the turn always starts
+      work(7);
+      let turn = 0;
+      let counting = true;
+      const tick = () => {
+        turn++;
+        if (counting) setImmediate(tick);
+      };
+      setImmediate(tick);
+      const ranIn: number[] = [];
+      const handed = (next: () => void) =>
+        handOver === "tick"
+          ? process.nextTick(next)
+          : Promise.resolve()
+              .then(() => undefined)
+              .then(next);
+      await Promise.all(
+        Array.from(
+          { length: 10 },
+          () =>
+            new Promise<void>((done) => {
+              void pacer.turn()!.then(() =>
+                handed(() => {
+                  ranIn.push(turn);
+                  work(4);
+                  done();
+                }),
+              );
+            }),
+        ),
+      );
+      counting = false;
+      const perTurn = new Map<number, number>();
+      for (const t of ranIn) perTurn.set(t, (perTurn.get(t) ?? 0) + 1);
+      expect(Math.max(...perTurn.values()), handOver).toBeLessThanOrEqual(2);
+      expect(ranIn).toHaveLength(10);
+    }
+  });
+
   it("searched: bursts of reads of random costs each run once, in request order, and none is left waiting", async () => {
     await fc.assert(
       fc.asyncProperty(
