@@ -31,8 +31,9 @@ describe("G12: reads across refusals (property)", () => {
             const peer = await server.connect(assuredAuth());
             const open = store.closeGate();
             const fetch = { stream: "s", epoch, after: 0, limit: 3 };
-            const replies = Array.from({ length: waiting }, () =>
-              peer.request<{ ok: boolean }>(FRAMES.fetch, fetch),
+            // Different limits: requests for the same page would share one read (SharedReads).
+            const replies = Array.from({ length: waiting }, (_, i) =>
+              peer.request<{ ok: boolean }>(FRAMES.fetch, { ...fetch, limit: 3 - i }),
             );
             await vi.waitFor(() => expect(store.entered).toBe(waiting));
             let refusals = 0;

@@ -148,6 +148,114 @@ describe("SharedReads", () => {
     );
   });
 
+  it("answers requests for a page whose read is running with one read, started once it ended", async () => {
+    // A slice that never runs out: reads start at once, as a store's that reads over the network.
+    const shared = new SharedReads(new ReadPacer(60_000));
+    const started: number[] = [];
+    const releases: (() => void)[] = [];
+    const read = () => {
+      const n = started.push(started.length + 1);
+      return new Promise<number>((resolve) => releases.push(() => resolve(n)));
+    };
+    const first = shared.run("a", read, wanted);
+    expect(started).toEqual([1]);
+    const behind = [shared.run("a", read, wanted), shared.run("a", read, wanted)];
+    const other = shared.run("b", read, wanted); // another page does not wait
+    expect(started).toEqual([1, 2]);
+    expect(shared.waiting).toBe(1);
+    await turns(2);
+    expect(started).toEqual([1, 2]); // still waiting for the running read of "a"
+    releases[0]!();
+    expect(await first).toBe(1);
+    await turns(2);
+    expect(started).toEqual([1, 2, 3]); // one read for both requests, after the first ended
+    releases[2]!();
+    expect(await Promise.all(behind)).toEqual([3, 3]);
+    releases[1]!();
+    expect(await other).toBe(2);
+    expect(shared.waiting).toBe(0);
+  });
+
+  it("waits at most runningWaitMs for a running read, and reads after a failed one", async () => {
+    const shared = new SharedReads(new ReadPacer(60_000), 20);
+    const hung = shared.run("a", () => new Promise<string>(() => {}), wanted);
+    void hung;
+    const waitedFrom = performance.now();
+    expect(await shared.run("a", () => Promise.resolve("own"), wanted)).toBe("own");
+    expect(performance.now() - waitedFrom).toBeGreaterThanOrEqual(15);
+    let fail!: (error: Error) => void;
+    const failing = shared.run(
+      "b",
+      () => new Promise<string>((_, reject) => (fail = reject)),
+      wanted,
+    );
+    const behind = shared.run("b", () => Promise.resolve("read again"), wanted);
+    fail(new Error("store down"));
+    await expect(failing).rejects.toThrow("store down");
+    expect(await behind).toBe("read again");
+  });
+
+  it("property: with reads that take turns to answer, every request is answered once, by a read of its key started after it", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.array(
+            fc.record({
+              key: fc.constantFrom("a", "b", undefined),
+              turns: fc.integer({ min: 0, max: 3 }),
+              fails: fc.boolean(),
+            }),
+            { maxLength: 5 },
+          ),
+          { minLength: 1, maxLength: 6 },
+        ),
+        fc.constantFrom(0, 60_000),
+        fc.constantFrom(0, 2, 250),
+        async (bursts, sliceMs, runningWaitMs) => {
+          const shared = new SharedReads(new ReadPacer(sliceMs), runningWaitMs);
+          let clock = 0;
+          let requests = 0;
+          let reads = 0;
+          const answers: Promise<void>[] = [];
+          for (const burst of bursts) {
+            for (const { key, turns: readTurns, fails } of burst) {
+              const askedAt = ++clock;
+              requests++;
+              const answer = shared.run(
+                key,
+                async () => {
+                  reads++;
+                  const startedAt = ++clock;
+                  await turns(readTurns);
+                  if (fails) throw new Error(`read ${startedAt} failed`);
+                  return { key, startedAt };
+                },
+                wanted,
+              );
+              answers.push(
+                answer.then(
+                  (result) => {
+                    expect(result?.key).toBe(key);
+                    expect(result?.startedAt).toBeGreaterThan(askedAt);
+                  },
+                  (error: Error) => {
+                    const startedAt = Number(/read (\d+) failed/.exec(error.message)?.[1]);
+                    expect(startedAt).toBeGreaterThan(askedAt);
+                  },
+                ),
+              );
+            }
+            await turns(1);
+          }
+          await Promise.all(answers);
+          expect(reads).toBeLessThanOrEqual(requests);
+          expect(shared.waiting).toBe(0);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
   it("keys a page by stream, epoch, start and limit, whatever characters they hold", () => {
     expect(pageKey("s", "e", 1, 10)).not.toBe(pageKey("s", "e", 11, 0));
     expect(pageKey('a","b', "e", 1, 1)).not.toBe(pageKey("a", 'b","e', 1, 1));
@@ -193,6 +301,39 @@ describe("catch-up pages shared between sockets", () => {
       expect(records.map((r) => decode(r.payload))).toEqual(range(101, 250));
     }
     expect(reads).toBeLessThan(peers.length / 2);
+  });
+
+  it("one store read answers the sockets fetching a page while a read of it runs (a store that reads over the network)", async () => {
+    const store = new MemoryEventStore();
+    await seed(store, "s", 300);
+    const { epoch } = await store.head("s");
+    let reads = 0;
+    const readPacked = store.readPacked.bind(store);
+    // Starts in microseconds and answers 30 ms later, as Redis or PostgreSQL do.
+    store.readPacked = async (stream, options) => {
+      reads++;
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      return readPacked(stream, options);
+    };
+    server = await startAssured({ store });
+    const peers = await Promise.all(range(1, 20).map(() => server!.connect(assuredAuth())));
+    const fetch = (peer: (typeof peers)[number]) =>
+      peer.request<{ ok: true; head: number; records: WirePage }>(FRAMES.fetch, {
+        stream: "s",
+        epoch,
+        after: 100,
+        limit: 150,
+      });
+    const first = fetch(peers[0]!);
+    await new Promise((resolve) => setTimeout(resolve, 5)); // its read is running
+    const replies = [await first, ...(await Promise.all(peers.slice(1).map(fetch)))];
+    for (const reply of replies) {
+      expect(reply).toMatchObject({ ok: true, head: 300 });
+      expect(unpackRecords("s", reply.records).records.map((r) => r.offset)).toEqual(
+        range(101, 250),
+      );
+    }
+    expect(reads).toBeLessThanOrEqual(3);
   });
 
   it("sends the pages one shared read answers over several turns when sending takes longer than a slice", async () => {
