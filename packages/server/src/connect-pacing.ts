@@ -1,15 +1,29 @@
 import type { Namespace } from "socket.io";
 import type { SharedReads } from "./shared-reads.js";
 
-/** The part of an Engine.IO server this needs: its middlewares (`io.engine.use`). */
-interface EngineWithMiddlewares {
-  use(
-    middleware: (req: { _query?: Record<string, unknown> }, res: unknown, next: () => void) => void,
-  ): void;
+/** An Engine.IO request as its middlewares see it (`prepare()` has parsed the query). */
+interface EngineRequest {
+  _query?: Record<string, unknown>;
+  socket?: {
+    destroyed?: boolean;
+    listenerCount(event: "error"): number;
+    on(event: "error", listener: () => void): unknown;
+  };
 }
 
-/** Per Engine.IO server, how its new handshakes wait: the newest open Assured server's pacer. */
-const engineGates = new WeakMap<object, { wait: ((next: () => void) => void) | undefined }>();
+/** The part of an Engine.IO server this needs: its middlewares and transports. */
+interface EngineWithMiddlewares {
+  use(middleware: (req: EngineRequest, res: unknown, next: () => void) => void): void;
+  opts?: { transports?: readonly string[] };
+}
+
+/** Waits for a turn of one Assured server's pacer, then calls `next`. */
+type Wait = (next: () => void) => void;
+
+/** Per Engine.IO server, the open Assured servers' waits: new handshakes use the newest. */
+const engineGates = new WeakMap<object, Wait[]>();
+
+function ignoreError(): void {}
 
 /**
  * Spreads a storm of connections over turns of the event loop (G11): a thousand clients that
@@ -22,40 +36,53 @@ const engineGates = new WeakMap<object, { wait: ((next: () => void) => void) | u
  * outside a storm never waits. Requests of established sessions are never held.
  *
  * The handshake middleware is added to the Engine.IO server once (Socket.IO's namespaces share
- * it) and waits on the pacer of the Assured server attached last; it is added at the first
- * connection when the Socket.IO server was not attached to an HTTP server yet. Middlewares
- * cannot be removed: the function returned (called when the Assured server closes) lets
- * everything through that this one paced.
+ * it) and waits on the pacer of the newest Assured server still open; it is added at the first
+ * connection when the Socket.IO server was not attached to an HTTP server yet. It is not added
+ * when the server offers WebTransport (Engine.IO closes WebTransport sessions whenever a
+ * middleware is registered). Middlewares cannot be removed: the function returned (called when
+ * the Assured server closes) lets through everything this one paced.
  */
 export function paceConnections(nsp: Namespace, reads: SharedReads): () => void {
   let active = true;
-  const wait = (next: () => void): void => {
+  const wait: Wait = (next) => {
     const turn = active ? reads.turn() : undefined;
     if (turn === undefined) next();
     else void turn.then(next);
   };
   nsp.use((_socket, next) => wait(next));
-  let gate: { wait: ((next: () => void) => void) | undefined } | undefined;
+  let gate: Wait[] | undefined;
   const paceEngine = (): boolean => {
     const engine = (nsp.server as { engine?: Partial<EngineWithMiddlewares> }).engine;
     if (engine === undefined || typeof engine.use !== "function") return false;
+    if (engine.opts?.transports?.includes("webtransport")) return true;
     gate = engineGates.get(engine);
     if (gate === undefined) {
-      const created: { wait: ((next: () => void) => void) | undefined } = { wait: undefined };
-      gate = created;
-      engineGates.set(engine, created);
+      const waits: Wait[] = [];
+      gate = waits;
+      engineGates.set(engine, waits);
       engine.use((req, _res, next) => {
-        if (req._query?.sid !== undefined || created.wait === undefined) next();
-        else created.wait(next);
+        const newest = waits.at(-1);
+        const socket = req.socket;
+        if (req._query?.sid || newest === undefined || socket?.destroyed) {
+          next();
+          return;
+        }
+        // Node's HTTP server takes its `error` listener off an upgraded socket, and `ws` adds
+        // its own only once the handshake goes on: a reset while it waits would throw.
+        if (socket !== undefined && socket.listenerCount("error") === 0) {
+          socket.on("error", ignoreError);
+        }
+        newest(next);
       });
     }
-    gate.wait = wait;
+    gate.push(wait);
     return true;
   };
   if (!paceEngine()) nsp.once("connection", paceEngine);
   return () => {
     active = false;
     nsp.off("connection", paceEngine);
-    if (gate?.wait === wait) gate.wait = undefined;
+    const at = gate?.indexOf(wait) ?? -1;
+    if (at >= 0) gate!.splice(at, 1);
   };
 }

@@ -309,10 +309,10 @@ describe("catch-up pages shared between sockets", () => {
     const { epoch } = await store.head("s");
     let reads = 0;
     const readPacked = store.readPacked.bind(store);
-    // Starts in microseconds and answers 30 ms later, as Redis or PostgreSQL do.
+    // Starts in microseconds and answers 100 ms later, as Redis or PostgreSQL do (slowly).
     store.readPacked = async (stream, options) => {
       reads++;
-      await new Promise((resolve) => setTimeout(resolve, 30));
+      await new Promise((resolve) => setTimeout(resolve, 100));
       return readPacked(stream, options);
     };
     server = await startAssured({ store });
