@@ -18,6 +18,25 @@ function turns(n: number): Promise<void> {
   });
 }
 
+/** Counts turns of the event loop (one `setImmediate` per turn) until `stop()`. */
+function turnCounter(): { readonly now: number; stop(): void } {
+  let now = 0;
+  let counting = true;
+  const tick = () => {
+    now++;
+    if (counting) setImmediate(tick);
+  };
+  setImmediate(tick);
+  return {
+    get now() {
+      return now;
+    },
+    stop() {
+      counting = false;
+    },
+  };
+}
+
 /**
  * Requests reads in bursts (each burst within one turn), each read busy for its cost once it
  * may start; a timer-free turn counter (one `setImmediate` per turn) tells in which turn each
@@ -27,13 +46,7 @@ async function runBursts(
   pacer: ReadPacer,
   bursts: readonly (readonly number[])[],
 ): Promise<{ id: number; turn: number; cost: number; asked: number; waited: boolean }[]> {
-  let turn = 0;
-  let counting = true;
-  const tick = () => {
-    turn++;
-    if (counting) setImmediate(tick);
-  };
-  setImmediate(tick);
+  const counter = turnCounter();
   const ran: { id: number; turn: number; cost: number; asked: number; waited: boolean }[] = [];
   const all: Promise<void>[] = [];
   let id = 0;
@@ -41,10 +54,10 @@ async function runBursts(
     for (const cost of burst) {
       const me = id++;
       const read = async () => {
-        const asked = turn;
+        const asked = counter.now;
         const wait = pacer.turn();
         if (wait !== undefined) await wait;
-        ran.push({ id: me, turn, cost, asked, waited: wait !== undefined });
+        ran.push({ id: me, turn: counter.now, cost, asked, waited: wait !== undefined });
         work(cost);
       };
       all.push(read());
@@ -52,7 +65,7 @@ async function runBursts(
     await turns(1);
   }
   await Promise.all(all);
-  counting = false;
+  counter.stop();
   return ran;
 }
 
@@ -101,13 +114,7 @@ describe("ReadPacer", () => {
       work(7); // the slice of this turn is spent: every request below waits
       expect(pacer.turn()).toBeUndefined(); // the first of the turn always starts
       work(7);
-      let turn = 0;
-      let counting = true;
-      const tick = () => {
-        turn++;
-        if (counting) setImmediate(tick);
-      };
-      setImmediate(tick);
+      const counter = turnCounter();
       const ranIn: number[] = [];
       const handed = (next: () => void) =>
         handOver === "tick"
@@ -122,7 +129,7 @@ describe("ReadPacer", () => {
             new Promise<void>((done) => {
               void pacer.turn()!.then(() =>
                 handed(() => {
-                  ranIn.push(turn);
+                  ranIn.push(counter.now);
                   work(4);
                   done();
                 }),
@@ -130,7 +137,7 @@ describe("ReadPacer", () => {
             }),
         ),
       );
-      counting = false;
+      counter.stop();
       const perTurn = new Map<number, number>();
       for (const t of ranIn) perTurn.set(t, (perTurn.get(t) ?? 0) + 1);
       expect(Math.max(...perTurn.values()), handOver).toBeLessThanOrEqual(2);

@@ -105,49 +105,6 @@ describe("SharedReads", () => {
     expect(shared.waiting).toBe(0);
   });
 
-  it("property: every request is answered by a read of its key that started after it was made", async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(fc.array(fc.constantFrom("a", "b", "c", undefined), { maxLength: 6 }), {
-          minLength: 1,
-          maxLength: 8,
-        }),
-        async (bursts) => {
-          const shared = new SharedReads(new ReadPacer(0));
-          let clock = 0; // counts requests and read starts, in the order they happen
-          const answers: Promise<void>[] = [];
-          let requests = 0;
-          let reads = 0;
-          for (const burst of bursts) {
-            for (const key of burst) {
-              const askedAt = ++clock;
-              requests++;
-              const answer = shared.run(
-                key,
-                async () => {
-                  reads++;
-                  return { key, startedAt: ++clock };
-                },
-                wanted,
-              );
-              answers.push(
-                answer.then((result) => {
-                  expect(result?.key).toBe(key);
-                  expect(result?.startedAt).toBeGreaterThan(askedAt);
-                }),
-              );
-            }
-            await turns(1);
-          }
-          await Promise.all(answers);
-          expect(reads).toBeLessThanOrEqual(requests);
-          expect(shared.waiting).toBe(0);
-        },
-      ),
-      { numRuns: 200 },
-    );
-  });
-
   it("answers requests for a page whose read is running with one read, started once it ended", async () => {
     // A slice that never runs out: reads start at once, as a store's that reads over the network.
     const shared = new SharedReads(new ReadPacer(60_000));
