@@ -297,4 +297,18 @@ describe("connection pacing (G11: a reconnect storm does not stall the server)",
     expect(middlewares(["polling", "websocket", "webtransport"])).toBe(0);
     expect(middlewares(["polling", "websocket"])).toBe(1);
   });
+
+  it("adds one middleware per namespace and Engine.IO server, however often Assured is attached again", async () => {
+    const io = new Server(createServer());
+    open.push(async () => void (await new Promise<void>((resolve) => io.close(() => resolve()))));
+    for (let i = 0; i < 3; i++) {
+      const assured = createAssuredServer(io, {
+        store: new MemoryEventStore(),
+        dedupStore: new MemoryDedupStore(),
+      });
+      await assured.close();
+    }
+    expect((io.of("/") as unknown as { _fns: unknown[] })._fns).toHaveLength(1);
+    expect((io.engine as unknown as { middlewares: unknown[] }).middlewares).toHaveLength(1);
+  });
 });

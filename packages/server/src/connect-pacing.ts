@@ -22,6 +22,24 @@ type Wait = (next: () => void) => void;
 
 /** Per Engine.IO server, the open Assured servers' waits: new handshakes use the newest. */
 const engineGates = new WeakMap<object, Wait[]>();
+/** Per namespace, the same for its connects (one middleware each, however often re-attached). */
+const namespaceGates = new WeakMap<Namespace, Wait[]>();
+
+/** The waits of `nsp`, its middleware added on first use. */
+function namespaceGate(nsp: Namespace): Wait[] {
+  let waits = namespaceGates.get(nsp);
+  if (waits === undefined) {
+    const created: Wait[] = [];
+    waits = created;
+    namespaceGates.set(nsp, created);
+    nsp.use((_socket, next) => {
+      const newest = created.at(-1);
+      if (newest === undefined) next();
+      else newest(() => next());
+    });
+  }
+  return waits;
+}
 
 function ignoreError(): void {}
 
@@ -39,8 +57,9 @@ function ignoreError(): void {}
  * it) and waits on the pacer of the newest Assured server still open; it is added at the first
  * connection when the Socket.IO server was not attached to an HTTP server yet. It is not added
  * when the server offers WebTransport (Engine.IO closes WebTransport sessions whenever a
- * middleware is registered). Middlewares cannot be removed: the function returned (called when
- * the Assured server closes) lets through everything this one paced.
+ * middleware is registered). The namespace's middleware too is added once. Middlewares cannot
+ * be removed: the function returned (called when the Assured server closes) takes this one's
+ * pacer off them, and with no Assured server open they let everything through.
  */
 export function paceConnections(nsp: Namespace, reads: SharedReads): () => void {
   let active = true;
@@ -49,7 +68,8 @@ export function paceConnections(nsp: Namespace, reads: SharedReads): () => void 
     if (turn === undefined) next();
     else void turn.then(next);
   };
-  nsp.use((_socket, next) => wait(next));
+  const connects = namespaceGate(nsp);
+  connects.push(wait);
   let gate: Wait[] | undefined;
   const paceEngine = (): boolean => {
     const engine = (nsp.server as { engine?: Partial<EngineWithMiddlewares> }).engine;
@@ -82,7 +102,9 @@ export function paceConnections(nsp: Namespace, reads: SharedReads): () => void 
   return () => {
     active = false;
     nsp.off("connection", paceEngine);
-    const at = gate?.indexOf(wait) ?? -1;
-    if (at >= 0) gate!.splice(at, 1);
+    for (const waits of [connects, gate]) {
+      const at = waits?.indexOf(wait) ?? -1;
+      if (at >= 0) waits!.splice(at, 1);
+    }
   };
 }
