@@ -205,12 +205,18 @@ function mostPerTurn(ran: readonly { kind: "handshake" | "connect"; turn: number
 
 type Ran = { kind: "handshake" | "connect"; turn: number }[];
 
+/** A costly server (`costlyServer`), the turns counted from now and what ran in them. */
+async function stormRig(assuredAt?: "at once" | "before attaching" | "none") {
+  const turns = turnCounter();
+  const ran: Ran = [];
+  const rig = await costlyServer(turns, ran, assuredAt);
+  return { turns, ran, rig };
+}
+
 describe("connection pacing (G11: a reconnect storm does not stall the server)", () => {
   it("control: without Assured, the storm's handshakes and connects run many in one turn", async () => {
     // Shows that the storm below reaches the server together: what the other tests bound.
-    const turns = turnCounter();
-    const ran: Ran = [];
-    const rig = await costlyServer(turns, ran, "none");
+    const { turns, ran, rig } = await stormRig("none");
     await storm(rig, CLIENTS, ran);
     turns.stop();
     const most = mostPerTurn(ran);
@@ -219,9 +225,7 @@ describe("connection pacing (G11: a reconnect storm does not stall the server)",
   });
 
   it("spreads a storm's handshakes and connects over turns of the event loop; every client connects", async () => {
-    const turns = turnCounter();
-    const ran: Ran = [];
-    const rig = await costlyServer(turns, ran);
+    const { turns, ran, rig } = await stormRig();
     await storm(rig, CLIENTS, ran);
     turns.stop();
     expect(ran.filter((r) => r.kind === "handshake")).toHaveLength(CLIENTS);
@@ -234,9 +238,7 @@ describe("connection pacing (G11: a reconnect storm does not stall the server)",
   it("survives a client that resets its connection while its upgrade waits for a turn", async () => {
     // Node's HTTP server leaves an upgraded socket without an `error` listener until `ws` takes
     // it: a reset while the upgrade waited ended the process with ECONNRESET.
-    const turns = turnCounter();
-    const ran: Ran = [];
-    const rig = await costlyServer(turns, ran);
+    const { turns, ran, rig } = await stormRig();
     await storm(rig, CLIENTS, ran, { resetOne: true });
     turns.stop();
     expect(ran.filter((r) => r.kind === "connect")).toHaveLength(CLIENTS - 1);
@@ -244,9 +246,7 @@ describe("connection pacing (G11: a reconnect storm does not stall the server)",
   });
 
   it("paces a Socket.IO server attached to its HTTP server after Assured (from the first connection on)", async () => {
-    const turns = turnCounter();
-    const ran: Ran = [];
-    const rig = await costlyServer(turns, ran, "before attaching");
+    const { turns, ran, rig } = await stormRig("before attaching");
     await connectClients(rig.url, 1); // the engine exists now; its first connection adds the handshake pacing
     ran.length = 0;
     await storm(rig, CLIENTS, ran);
@@ -258,9 +258,7 @@ describe("connection pacing (G11: a reconnect storm does not stall the server)",
   });
 
   it("after close, lets handshakes through; the Assured servers still open on the Socket.IO server pace them", async () => {
-    const turns = turnCounter();
-    const ran: Ran = [];
-    const rig = await costlyServer(turns, ran);
+    const { turns, ran, rig } = await stormRig();
     await rig.assured!.close();
     await connectClients(rig.url, 3); // nothing waits on the closed server's pacer
     const older = createAssuredServer(rig.io.of("/other"), {

@@ -35,7 +35,7 @@ function namespaceGate(nsp: Namespace): Wait[] {
     nsp.use((_socket, next) => {
       const newest = created.at(-1);
       if (newest === undefined) next();
-      else newest(() => next());
+      else newest(next);
     });
   }
   return waits;
@@ -62,9 +62,8 @@ function ignoreError(): void {}
  * pacer off them, and with no Assured server open they let everything through.
  */
 export function paceConnections(nsp: Namespace, reads: SharedReads): () => void {
-  let active = true;
   const wait: Wait = (next) => {
-    const turn = active ? reads.turn() : undefined;
+    const turn = reads.turn();
     if (turn === undefined) next();
     else void turn.then(next);
   };
@@ -100,7 +99,6 @@ export function paceConnections(nsp: Namespace, reads: SharedReads): () => void 
   };
   if (!paceEngine()) nsp.once("connection", paceEngine);
   return () => {
-    active = false;
     nsp.off("connection", paceEngine);
     for (const waits of [connects, gate]) {
       const at = waits?.indexOf(wait) ?? -1;

@@ -220,6 +220,41 @@ describe("SharedReads", () => {
   });
 });
 
+/** A memory store with `s` seeded (300 events) whose page reads go through `wrap`, counted. */
+async function countedStore(
+  wrap: (
+    read: () => ReturnType<MemoryEventStore["readPacked"]>,
+  ) => ReturnType<MemoryEventStore["readPacked"]>,
+): Promise<{ store: MemoryEventStore; epoch: string; reads: () => number }> {
+  const store = new MemoryEventStore();
+  await seed(store, "s", 300);
+  const { epoch } = await store.head("s");
+  let reads = 0;
+  const readPacked = store.readPacked.bind(store);
+  store.readPacked = (stream, options) => {
+    reads++;
+    return wrap(() => readPacked(stream, options));
+  };
+  return { store, epoch, reads: () => reads };
+}
+
+/** Fetches offsets 101–250 of `s` and checks the reply holds them. */
+async function fetchChecked(
+  peer: { request<T>(event: string, body: unknown): Promise<T> },
+  epoch: string,
+): Promise<void> {
+  const reply = await peer.request<{ ok: true; head: number; records: WirePage }>(FRAMES.fetch, {
+    stream: "s",
+    epoch,
+    after: 100,
+    limit: 150,
+  });
+  expect(reply).toMatchObject({ ok: true, head: 300 });
+  const records = unpackRecords("s", reply.records).records;
+  expect(records.map((r) => r.offset)).toEqual(range(101, 250));
+  expect(records.map((r) => decode(r.payload))).toEqual(range(101, 250));
+}
+
 describe("catch-up pages shared between sockets", () => {
   let server: Awaited<ReturnType<typeof startAssured>> | undefined;
   afterEach(async () => {
@@ -228,69 +263,29 @@ describe("catch-up pages shared between sockets", () => {
   });
 
   it("one store read answers the sockets fetching the same page while it waits for its turn", async () => {
-    const store = new MemoryEventStore();
-    await seed(store, "s", 300);
-    const { epoch } = await store.head("s");
-    let reads = 0;
-    const readPacked = store.readPacked.bind(store);
     // A synchronous store's read, longer than a turn's slice: the fetches behind it wait.
-    store.readPacked = (stream, options) => {
-      reads++;
+    const { store, epoch, reads } = await countedStore((read) => {
       work(15);
-      return readPacked(stream, options);
-    };
+      return read();
+    });
     server = await startAssured({ store });
     const peers = await Promise.all(range(1, 20).map(() => server!.connect(assuredAuth())));
-    const replies = await Promise.all(
-      peers.map((peer) =>
-        peer.request<{ ok: true; head: number; records: WirePage }>(FRAMES.fetch, {
-          stream: "s",
-          epoch,
-          after: 100,
-          limit: 150,
-        }),
-      ),
-    );
-    for (const reply of replies) {
-      expect(reply).toMatchObject({ ok: true, head: 300 });
-      const records = unpackRecords("s", reply.records).records;
-      expect(records.map((r) => r.offset)).toEqual(range(101, 250));
-      expect(records.map((r) => decode(r.payload))).toEqual(range(101, 250));
-    }
-    expect(reads).toBeLessThan(peers.length / 2);
+    await Promise.all(peers.map((peer) => fetchChecked(peer, epoch)));
+    expect(reads()).toBeLessThan(peers.length / 2);
   });
 
   it("one store read answers the sockets fetching a page while a read of it runs (a store that reads over the network)", async () => {
-    const store = new MemoryEventStore();
-    await seed(store, "s", 300);
-    const { epoch } = await store.head("s");
-    let reads = 0;
-    const readPacked = store.readPacked.bind(store);
     // Starts in microseconds and answers 100 ms later, as Redis or PostgreSQL do (slowly).
-    store.readPacked = async (stream, options) => {
-      reads++;
+    const { store, epoch, reads } = await countedStore(async (read) => {
       await new Promise((resolve) => setTimeout(resolve, 100));
-      return readPacked(stream, options);
-    };
+      return read();
+    });
     server = await startAssured({ store });
     const peers = await Promise.all(range(1, 20).map(() => server!.connect(assuredAuth())));
-    const fetch = (peer: (typeof peers)[number]) =>
-      peer.request<{ ok: true; head: number; records: WirePage }>(FRAMES.fetch, {
-        stream: "s",
-        epoch,
-        after: 100,
-        limit: 150,
-      });
-    const first = fetch(peers[0]!);
+    const first = fetchChecked(peers[0]!, epoch);
     await new Promise((resolve) => setTimeout(resolve, 5)); // its read is running
-    const replies = [await first, ...(await Promise.all(peers.slice(1).map(fetch)))];
-    for (const reply of replies) {
-      expect(reply).toMatchObject({ ok: true, head: 300 });
-      expect(unpackRecords("s", reply.records).records.map((r) => r.offset)).toEqual(
-        range(101, 250),
-      );
-    }
-    expect(reads).toBeLessThanOrEqual(3);
+    await Promise.all([first, ...peers.slice(1).map((peer) => fetchChecked(peer, epoch))]);
+    expect(reads()).toBeLessThanOrEqual(3);
   });
 
   it("sends the pages one shared read answers over several turns when sending takes longer than a slice", async () => {
