@@ -40,6 +40,7 @@ import {
   type StoredState,
 } from "./dedup-transitions.js";
 import { bytesOf } from "./documents.js";
+import { documentsById } from "./documents-by-id.js";
 import { toBinary } from "./driver.js";
 import { insertConflictOf, isDuplicateKeyError } from "./duplicate-key.js";
 import {
@@ -68,6 +69,8 @@ interface Ready extends DedupCollections, StoreClocks {
   bound: DedupBound;
   /** Most documents one ordered `insertMany` may hold (`ServerProfile.orderedInsertLimit`). */
   insertLimit: number;
+  /** Several documents are read by one point lookup each (`documentsById`; FerretDB). */
+  pointLookups: boolean;
   stopSweep: () => void;
 }
 
@@ -137,7 +140,7 @@ export class MongoDedupStore implements DedupStore {
     const { dedup, dedupLocal, locks } = collections;
     const transitions = profile.atomicUpdates
       ? atomicTransitions(dedup)
-      : lockedTransitions(dedup, locks, clock);
+      : lockedTransitions(dedup, locks, clock, !profile.rangeQueries);
     const sweep = async () => {
       const now = new Date(wall());
       const expired = await dedup
@@ -177,6 +180,7 @@ export class MongoDedupStore implements DedupStore {
       sweep,
       bound,
       insertLimit: profile.orderedInsertLimit,
+      pointLookups: !profile.rangeQueries,
       stopSweep: !collections.ttl && interval > 0 ? scheduleSweep(interval, sweep) : () => {},
     };
   }
@@ -353,9 +357,9 @@ export class MongoDedupStore implements DedupStore {
       if (invalid[i] === undefined && !seen.has(key) && !firsts.has(key)) firsts.set(key, i);
     }
     if (firsts.size === 0) return answers;
-    const docs = await ready.dedup.find({ _id: { $in: [...firsts.keys()] } }).toArray();
+    const docs = await documentsById(ready.dedup, [...firsts.keys()], ready.pointLookups);
     const now = ready.clock();
-    for (const doc of docs) {
+    for (const doc of docs.values()) {
       const i = firsts.get(doc._id);
       if (i === undefined) continue;
       const live = doc.st === "lease" ? doc.le > now : (doc.ex ?? 0) > now;

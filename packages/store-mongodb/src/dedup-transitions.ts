@@ -3,6 +3,7 @@ import { type Clock, newId } from "@assured/core/store";
 import createDebug from "debug";
 import type { Binary, Collection, UpdateResult } from "mongodb";
 import type { DedupDocument } from "./collections.js";
+import { documentsById } from "./documents-by-id.js";
 import { duplicateIndexes, isDuplicateKeyError } from "./duplicate-key.js";
 import type { LockDocument } from "./retention-sweep.js";
 
@@ -190,6 +191,8 @@ export function lockedTransitions(
   dedup: Collection<DedupDocument>,
   locks: Collection<LockDocument>,
   clock: Clock,
+  /** Read several documents by one point lookup each (FerretDB; see `documentsById`). */
+  pointLookups = true,
 ): DedupTransitions {
   /** Takes the lock of the state `token` of `key`; false when another transition holds it. */
   const lock = async (key: string, token: string): Promise<boolean> => {
@@ -280,11 +283,8 @@ export function lockedTransitions(
         { $set: { st: "done", ...response, tok: newId() }, $unset: { h: "" } },
       ),
     );
-  /** The documents of `keys`, by key, in one query. */
-  const documentsOf = async (keys: readonly string[]) => {
-    const docs = await dedup.find({ _id: { $in: [...keys] } }).toArray();
-    return new Map(docs.map((doc) => [doc._id, doc]));
-  };
+  /** The documents of `keys`, by key. */
+  const documentsOf = (keys: readonly string[]) => documentsById(dedup, keys, pointLookups);
   return {
     async replace(key, token, from, next) {
       if (!(await enter(key, token, from))) return false;
