@@ -161,7 +161,12 @@ export class AssuredClient<
       retry: this.#options.retry,
       random: this.#options.random,
     });
-    this.#positions = new PositionStore(this.#options.storage, locks, this.#options.storagePrefix);
+    this.#positions = new PositionStore(
+      this.#options.storage,
+      locks,
+      this.#options.storagePrefix,
+      this.#options.privateStorage,
+    );
     this.#serverStreams = new StreamIndex(
       this.#options.storage,
       locks,

@@ -106,6 +106,11 @@ export type ResolvedOptions = Required<
   messageTtlMs?: number;
   locks?: ClientLocks;
   meter?: MetricsMeter | false;
+  /**
+   * The storage is the client's own (none was given): no other client or tab can reach it, so
+   * what this client wrote last is what is stored.
+   */
+  privateStorage: boolean;
 };
 
 const OPTION_KEYS: ReadonlySet<string> = new Set([
@@ -136,6 +141,7 @@ export function resolveOptions(options: AssuredClientOptions = {}): ResolvedOpti
   assertKnownOptions(options, OPTION_KEYS, "createAssuredClient", "AssuredClientOptions");
   const resolved: ResolvedOptions = {
     storage: options.storage ?? memoryStorage(),
+    privateStorage: options.storage === undefined,
     storagePrefix: options.storagePrefix ?? "assured:",
     maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
     window: options.window ?? 32,

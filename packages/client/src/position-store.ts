@@ -76,6 +76,11 @@ interface PendingWrite {
  * offset 0 of another epoch, only while that is still what the server judged (`judgedWith`)
  * or what this store wrote last; once another tab has written since, the ordinary rule
  * decides, so a late correction cannot undo the progress another tab made after its own.
+ *
+ * An `exclusive` store (the client's own storage, which nothing else can reach) is the only
+ * writer of its keys: what it wrote last is what is stored, so a write neither takes the lock
+ * nor reads the stored value first (one storage call per write instead of three: a third of a
+ * client's time per event went to position writes when each event was a batch of its own).
  */
 export class PositionStore {
   readonly #storage: ClientStorage;
@@ -86,12 +91,14 @@ export class PositionStore {
   /** The position this store wrote last per key (bounded by the streams). */
   readonly #own = new Map<string, Position>();
   #running: Promise<void> | undefined;
+  readonly #exclusive: boolean;
 
-  constructor(storage: ClientStorage, locks: ClientLocks, prefix: string) {
+  constructor(storage: ClientStorage, locks: ClientLocks, prefix: string, exclusive = false) {
     this.#storage = storage;
     this.#locks = locks;
     this.#prefix = prefix;
     this.#lock = `assured:${prefix}positions`;
+    this.#exclusive = exclusive;
   }
 
   #key(stream: StreamName): string {
@@ -167,7 +174,8 @@ export class PositionStore {
       this.#waiting.delete(stream);
       const key = this.#key(stream);
       try {
-        await this.#locks.request(this.#lock, {}, () => this.#write(key, write));
+        if (this.#exclusive) await this.#write(key, write);
+        else await this.#locks.request(this.#lock, {}, () => this.#write(key, write));
       } catch (error) {
         write.onError(
           new AssuredError(
@@ -188,7 +196,11 @@ export class PositionStore {
       await this.#storage.remove(key);
       return;
     }
-    const stored = write.force ? null : parsePosition(await this.#storage.get(key));
+    const stored = write.force
+      ? null
+      : this.#exclusive
+        ? (this.#own.get(key) ?? null)
+        : parsePosition(await this.#storage.get(key));
     if (stored !== null) {
       const corrects =
         judged !== undefined &&

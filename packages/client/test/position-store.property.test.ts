@@ -40,14 +40,18 @@ type Pending =
   | { kind: "remove" }
   | { kind: "save"; epoch: string; offset: number; force: boolean; corrected: boolean };
 
-describe("PositionStore (model)", () => {
+// An exclusive store (the client's own storage) skips the lock and the read: same outcomes.
+describe.each([
+  ["shared storage", false],
+  ["exclusive storage", true],
+])("PositionStore (model, %s)", (_label, exclusive) => {
   it("writes what the rules say, however saves replace each other before their write", async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.array(op, { maxLength: 8 }), { maxLength: 8 }),
         async (batches) => {
           const storage = memoryStorage();
-          const store = new PositionStore(storage, memoryLocks(), "p:");
+          const store = new PositionStore(storage, memoryLocks(), "p:", exclusive);
           const errors: unknown[] = [];
           const model: Stored[] = [null, null];
           for (const batch of batches) {

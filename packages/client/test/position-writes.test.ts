@@ -3,6 +3,7 @@ import { type ClientStorage, memoryLocks, memoryStorage } from "@assured/core/pr
 import { io } from "socket.io-client";
 import { describe, expect, it } from "vitest";
 import { createAssuredClient } from "../src/index.js";
+import { resolveOptions } from "../src/options.js";
 import { mergeJudged, PositionStore } from "../src/position-store.js";
 
 async function storedOffset(storage: ClientStorage, stream: string): Promise<number | undefined> {
@@ -37,6 +38,64 @@ describe("position writes", () => {
     await store.flush();
     expect(await storedOffset(inner, "room")).toBe(3);
     expect(errors).toEqual([]);
+  });
+});
+
+describe("position writes to the client's own storage", () => {
+  /** A storage and locks that count the calls made to them. */
+  function counted() {
+    const inner = memoryStorage();
+    const calls = { get: 0, set: 0, lock: 0 };
+    const storage: ClientStorage = {
+      get: (key) => {
+        calls.get++;
+        return inner.get(key);
+      },
+      set: (key, value) => {
+        calls.set++;
+        return inner.set(key, value);
+      },
+      remove: (key) => inner.remove(key),
+    };
+    const shared = memoryLocks();
+    const locks = {
+      request: ((name, options, task) => {
+        calls.lock++;
+        return shared.request(name, options, task);
+      }) as typeof shared.request,
+    };
+    return { storage, locks, calls };
+  }
+
+  it("an exclusive store writes without taking the lock or reading the stored value first", async () => {
+    const { storage, locks, calls } = counted();
+    const store = new PositionStore(storage, locks, "assured:", true);
+    const report = (e: unknown) => {
+      throw e;
+    };
+    store.save("room", { epoch: "E", offset: 5 }, report);
+    await store.flush();
+    store.save("room", { epoch: "E", offset: 4 }, report); // behind what it wrote: not written
+    await store.flush();
+    store.save("room", { epoch: "E", offset: 6 }, report);
+    await store.flush();
+    expect(calls).toEqual({ get: 0, set: 2, lock: 0 });
+    expect(await storedOffset(storage, "room")).toBe(6);
+  });
+
+  it("is used only when the client was given no storage (a given one may be shared with other tabs)", () => {
+    expect(resolveOptions({}).privateStorage).toBe(true);
+    expect(resolveOptions({ storage: memoryStorage() }).privateStorage).toBe(false);
+  });
+
+  it("a store on shared storage takes the lock and reads before each write", async () => {
+    const { storage, locks, calls } = counted();
+    const store = new PositionStore(storage, locks, "assured:");
+    store.save("room", { epoch: "E", offset: 5 }, () => {});
+    await store.flush();
+    store.save("room", { epoch: "E", offset: 6 }, () => {});
+    await store.flush();
+    expect(calls).toEqual({ get: 2, set: 2, lock: 2 });
   });
 });
 
