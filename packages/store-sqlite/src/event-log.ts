@@ -10,7 +10,13 @@ import type {
 } from "@assured/core/store";
 import { newId } from "@assured/core/store";
 import type Database from "better-sqlite3";
-import { type PageRow, packRows } from "./packed-page.js";
+import {
+  PAGE_COLUMNS_SQL,
+  type PageColumns,
+  type PageRow,
+  packColumns,
+  packRows,
+} from "./packed-page.js";
 
 /** One queued write: an append of entries, or a reset. */
 export type LogWrite =
@@ -136,6 +142,7 @@ export class EventLog {
         "SELECT stream_id AS streamId, head FROM assured_streams WHERE stream_id > ? " +
           "ORDER BY stream_id LIMIT ?",
       ),
+      pageColumns: db.prepare<[number, number, number], PageColumns>(PAGE_COLUMNS_SQL).raw(),
       page: db
         .prepare<[number, number, number], PageRow>(
           "SELECT event_offset, event_id, event_name, payload, appended_at FROM assured_events " +
@@ -305,8 +312,15 @@ export class EventLog {
   ): PackedPage {
     const row = this.statements.stream.get(stream);
     if (row === undefined) return { ...NO_LOG, records: [], payloads: new Uint8Array(0) };
-    const { earliest, rows } = this.pageRows(row, after, limit);
-    return { epoch: row.epoch, head: row.head, earliest, ...packRows(rows, maxBytes) };
+    const earliest = this.earliest(row.streamId, row.head, this.clock());
+    const from = Math.max(after + 1, earliest);
+    const head = { epoch: row.epoch, head: row.head, earliest };
+    if (from > row.head) return { ...head, records: [], payloads: new Uint8Array(0) };
+    const columns = this.statements.pageColumns.get(row.streamId, from, limit);
+    const packed = columns === undefined ? undefined : packColumns(columns, maxBytes);
+    if (packed !== undefined) return { ...head, ...packed };
+    const rows = this.statements.page.all(row.streamId, from, limit);
+    return { ...head, ...packRows(rows, maxBytes) };
   }
 
   /** The stream's earliest retained offset and its rows from `max(after + 1, earliest)`. */

@@ -28,3 +28,65 @@ export function packRows(
   }
   return { records, payloads };
 }
+
+/**
+ * A page read as columns, one value each (`PAGE_COLUMNS_SQL`): JSON arrays of the offsets, ids,
+ * names, payload lengths and times, and the payloads as one hex string, all aggregated in the
+ * same pass over the rows.
+ */
+export type PageColumns = [
+  offsets: string,
+  ids: string,
+  names: string,
+  lengths: string,
+  times: string,
+  payloadsHex: string | null,
+];
+
+/**
+ * The page query as aggregates: one row of six values instead of a row of five values and a
+ * payload buffer per event, so reading 100,000 events took 130 ms instead of 330 (better-sqlite3
+ * allocates per value). SQLite does not promise that aggregates see the rows in the subquery's
+ * order (an `ORDER BY` inside each aggregate would sort them again and cost what it saves), so
+ * `packColumns` checks the offsets and the caller falls back to the row query when they are not
+ * ascending. All the aggregates of one group see its rows in the same order, so the columns
+ * stay aligned whatever that order is.
+ */
+export const PAGE_COLUMNS_SQL =
+  "SELECT json_group_array(event_offset), json_group_array(event_id), " +
+  "json_group_array(event_name), json_group_array(length(payload)), " +
+  "json_group_array(appended_at), group_concat(hex(payload), '') FROM (" +
+  "SELECT event_offset, event_id, event_name, payload, appended_at FROM assured_events " +
+  "WHERE stream_id = ? AND event_offset >= ? ORDER BY event_offset LIMIT ?)";
+
+/**
+ * The columns of a page packed for the wire as `packRows` packs rows (the first records whose
+ * payloads add up to at most `maxBytes`, the first always), or undefined when the offsets are not
+ * ascending (read the rows instead).
+ */
+export function packColumns(
+  columns: PageColumns,
+  maxBytes: number,
+): { records: WireRecord[]; payloads: Uint8Array } | undefined {
+  const offsets = JSON.parse(columns[0]) as number[];
+  for (let i = 1; i < offsets.length; i++) {
+    if (!(offsets[i]! > offsets[i - 1]!)) return undefined;
+  }
+  const lengths = JSON.parse(columns[3]) as number[];
+  const { count, bytes } = pageCut(offsets.length, (i) => lengths[i]!, maxBytes);
+  const ids = JSON.parse(columns[1]) as string[];
+  const names = JSON.parse(columns[2]) as string[];
+  const times = JSON.parse(columns[4]) as number[];
+  const records: WireRecord[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    records[i] = [offsets[i]!, ids[i]!, names[i]!, lengths[i]!, times[i]!];
+  }
+  // Decoded straight into a buffer of the caller's own (a small `Buffer.from` may be a slice of
+  // Node's shared pool).
+  const payloads = new Uint8Array(bytes);
+  if (bytes > 0) {
+    const written = Buffer.from(payloads.buffer).write(columns[5] ?? "", 0, bytes, "hex");
+    if (written !== bytes) return undefined;
+  }
+  return { records, payloads };
+}

@@ -1,0 +1,84 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { SqliteEventStore } from "../src/index.js";
+import { type PageColumns, packColumns } from "../src/packed-page.js";
+import { useTempStores } from "./support/temp-database.js";
+
+/** What `readPacked` must return: `read`'s records cut after `maxBytes` (the first always). */
+function expectedPage(
+  records: { offset: number; id: string; name: string; payload: Uint8Array; time: number }[],
+  maxBytes: number,
+) {
+  let bytes = 0;
+  let count = 0;
+  for (; count < records.length; count++) {
+    const length = records[count]!.payload.byteLength;
+    if (count > 0 && bytes + length > maxBytes) break;
+    bytes += length;
+  }
+  const kept = records.slice(0, count);
+  const payloads = new Uint8Array(bytes);
+  let at = 0;
+  for (const r of kept) {
+    payloads.set(r.payload, at);
+    at += r.payload.byteLength;
+  }
+  return {
+    records: kept.map((r) => [r.offset, r.id, r.name, r.payload.byteLength, r.time]),
+    payloads,
+  };
+}
+
+describe("SqliteEventStore.readPacked (the page read as columns)", () => {
+  const temp = useTempStores((path) => new SqliteEventStore({ path }));
+
+  it("gives read's records and payloads, cut after maxBytes, for any events and page bounds", async () => {
+    const store = temp.open();
+    const text = fc.string({ unit: "grapheme", minLength: 1, maxLength: 12 });
+    const event = fc.record({
+      id: fc.oneof(text, fc.constantFrom('quote"d', "back\\slash", "tab\tnew\nline", "é😀")),
+      name: text,
+      payload: fc.uint8Array({ maxLength: 300 }),
+    });
+    let stream = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(event, { minLength: 1, maxLength: 40, selector: (e) => e.id }),
+        fc.nat(45),
+        fc.integer({ min: 1, max: 50 }),
+        fc.integer({ min: 1, max: 4_000 }),
+        async (events, after, limit, maxBytes) => {
+          const name = `s${stream++}`;
+          await store.append(name, events);
+          const read = await store.read(name, { after, limit });
+          const packed = await store.readPacked(name, { after, limit, maxBytes });
+          const expected = expectedPage(read.records, maxBytes);
+          expect(packed.records).toEqual(expected.records);
+          expect(packed.payloads).toEqual(expected.payloads);
+          expect(packed.payloads.constructor).toBe(Uint8Array);
+          expect(packed.payloads.byteOffset).toBe(0);
+          expect(packed.payloads.buffer.byteLength).toBe(packed.payloads.byteLength);
+          expect({ ...packed, records: [], payloads: null }).toEqual({
+            ...read,
+            records: [],
+            payloads: null,
+          });
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it("leaves columns whose offsets are not ascending to the row query", () => {
+    const columns: PageColumns = ["[2,1]", '["b","a"]', '["n","n"]', "[1,1]", "[5,5]", "0201"];
+    expect(packColumns(columns, 100)).toBeUndefined();
+    const ascending: PageColumns = ["[1,2]", '["a","b"]', '["n","n"]', "[1,1]", "[5,5]", "0102"];
+    expect(packColumns(ascending, 100)).toEqual({
+      records: [
+        [1, "a", "n", 1, 5],
+        [2, "b", "n", 1, 5],
+      ],
+      payloads: new Uint8Array([1, 2]),
+    });
+  });
+});
