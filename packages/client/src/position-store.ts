@@ -192,8 +192,9 @@ export class PositionStore {
   async #write(key: string, write: PendingWrite): Promise<void> {
     const { position, judged } = write;
     if (position === null) {
-      this.#own.delete(key);
       await this.#storage.remove(key);
+      // After the removal: if it failed, what this store wrote last is still what is stored.
+      this.#own.delete(key);
       return;
     }
     const stored = write.force

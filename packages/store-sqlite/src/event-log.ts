@@ -16,6 +16,7 @@ import {
   type PageRow,
   packColumns,
   packRows,
+  pageColumnsHexBound,
 } from "./packed-page.js";
 
 /** One queued write: an append of entries, or a reset. */
@@ -142,7 +143,9 @@ export class EventLog {
         "SELECT stream_id AS streamId, head FROM assured_streams WHERE stream_id > ? " +
           "ORDER BY stream_id LIMIT ?",
       ),
-      pageColumns: db.prepare<[number, number, number], PageColumns>(PAGE_COLUMNS_SQL).raw(),
+      pageColumns: db
+        .prepare<[number, number, number, number], PageColumns>(PAGE_COLUMNS_SQL)
+        .raw(),
       page: db
         .prepare<[number, number, number], PageRow>(
           "SELECT event_offset, event_id, event_name, payload, appended_at FROM assured_events " +
@@ -316,7 +319,14 @@ export class EventLog {
     const from = Math.max(after + 1, earliest);
     const head = { epoch: row.epoch, head: row.head, earliest };
     if (from > row.head) return { ...head, records: [], payloads: new Uint8Array(0) };
-    const columns = this.statements.pageColumns.get(row.streamId, from, limit);
+    const bound = pageColumnsHexBound(maxBytes);
+    let columns: PageColumns | undefined;
+    try {
+      columns = this.statements.pageColumns.get(bound, row.streamId, from, limit);
+    } catch {
+      // SQLite refuses a hex string past its longest (1e9 bytes): rows of huge payloads.
+      columns = undefined;
+    }
     const packed = columns === undefined ? undefined : packColumns(columns, maxBytes);
     if (packed !== undefined) return { ...head, ...packed };
     const rows = this.statements.page.all(row.streamId, from, limit);

@@ -44,25 +44,37 @@ export type PageColumns = [
 ];
 
 /**
+ * Most payload bytes (all the rows the page query reads) that `PAGE_COLUMNS_SQL` returns as
+ * hex: twice the page's `maxBytes`, at most 16 MiB. A page whose rows hold more (large events the
+ * cut at `maxBytes` would mostly drop) is read row by row instead, so the hex string stays small
+ * and far below JavaScript's longest string.
+ */
+export function pageColumnsHexBound(maxBytes: number): number {
+  return Math.min(2 * maxBytes, 16 * 1024 * 1024);
+}
+
+/**
  * The page query as aggregates: one row of six values instead of a row of five values and a
  * payload buffer per event, so reading 100,000 events took 130 ms instead of 330 (better-sqlite3
  * allocates per value). SQLite does not promise that aggregates see the rows in the subquery's
  * order (an `ORDER BY` inside each aggregate would sort them again and cost what it saves), so
  * `packColumns` checks the offsets and the caller falls back to the row query when they are not
  * ascending. All the aggregates of one group see its rows in the same order, so the columns
- * stay aligned whatever that order is.
+ * stay aligned whatever that order is. Parameters: the hex bound (`pageColumnsHexBound`; above
+ * it the payloads come back NULL), the stream id, the first offset, the row limit.
  */
 export const PAGE_COLUMNS_SQL =
   "SELECT json_group_array(event_offset), json_group_array(event_id), " +
   "json_group_array(event_name), json_group_array(length(payload)), " +
-  "json_group_array(appended_at), group_concat(hex(payload), '') FROM (" +
+  "json_group_array(appended_at), " +
+  "CASE WHEN sum(length(payload)) <= ? THEN group_concat(hex(payload), '') END FROM (" +
   "SELECT event_offset, event_id, event_name, payload, appended_at FROM assured_events " +
   "WHERE stream_id = ? AND event_offset >= ? ORDER BY event_offset LIMIT ?)";
 
 /**
  * The columns of a page packed for the wire as `packRows` packs rows (the first records whose
  * payloads add up to at most `maxBytes`, the first always), or undefined when the offsets are not
- * ascending (read the rows instead).
+ * ascending or the payloads were left out (beyond the hex bound): read the rows instead.
  */
 export function packColumns(
   columns: PageColumns,
@@ -83,9 +95,11 @@ export function packColumns(
   }
   // Decoded straight into a buffer of the caller's own (a small `Buffer.from` may be a slice of
   // Node's shared pool).
+  const hex = columns[5];
+  if (bytes > 0 && hex === null) return undefined;
   const payloads = new Uint8Array(bytes);
   if (bytes > 0) {
-    const written = Buffer.from(payloads.buffer).write(columns[5] ?? "", 0, bytes, "hex");
+    const written = Buffer.from(payloads.buffer).write(hex ?? "", 0, bytes, "hex");
     if (written !== bytes) return undefined;
   }
   return { records, payloads };

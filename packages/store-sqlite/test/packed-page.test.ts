@@ -1,7 +1,13 @@
+import Database from "better-sqlite3";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { SqliteEventStore } from "../src/index.js";
-import { type PageColumns, packColumns } from "../src/packed-page.js";
+import {
+  PAGE_COLUMNS_SQL,
+  type PageColumns,
+  packColumns,
+  pageColumnsHexBound,
+} from "../src/packed-page.js";
 import { useTempStores } from "./support/temp-database.js";
 
 /** What `readPacked` must return: `read`'s records cut after `maxBytes` (the first always). */
@@ -67,6 +73,26 @@ describe("SqliteEventStore.readPacked (the page read as columns)", () => {
       ),
       { numRuns: 150 },
     );
+  });
+
+  it("leaves out the payloads of a page whose rows hold more than twice maxBytes (read row by row)", async () => {
+    const store = temp.open();
+    const big = (id: string) => ({ id, name: "n", payload: new Uint8Array(1_000).fill(7) });
+    await store.append("s", [big("a"), big("b"), big("c")]);
+    const db = new Database(temp.path, { readonly: true });
+    try {
+      const query = db.prepare(PAGE_COLUMNS_SQL).raw();
+      const within = query.get(pageColumnsHexBound(1_500), 1, 1, 3) as PageColumns;
+      expect(within[5]).toBe("07".repeat(3_000));
+      const beyond = query.get(pageColumnsHexBound(1_000), 1, 1, 3) as PageColumns;
+      expect(beyond[5]).toBeNull();
+      expect(packColumns(beyond, 1_000)).toBeUndefined();
+    } finally {
+      db.close();
+    }
+    const page = await store.readPacked("s", { after: 0, limit: 3, maxBytes: 1_000 });
+    expect(page.records.map((r) => r[1])).toEqual(["a"]);
+    expect(page.payloads).toEqual(new Uint8Array(1_000).fill(7));
   });
 
   it("leaves columns whose offsets are not ascending to the row query", () => {
