@@ -68,6 +68,24 @@ async function eventually(check: () => boolean, what: string, timeoutMs = 10_000
   }
 }
 
+/**
+ * A value of the server's state once it holds still (the same over 30 polls 10 ms apart): while
+ * requests are still arriving, or the kernel still takes bytes, counts of waiters move.
+ */
+async function steady(read: () => number, what: string, timeoutMs = 10_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let value = read();
+  let same = 0;
+  while (same < 30) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const now = read();
+    same = now === value ? same + 1 : 0;
+    value = now;
+  }
+  return value;
+}
+
 /** The peer stops reading its TCP connection (it still sends); returns how to read again. */
 function pauseReading(peer: Peer): () => void {
   const transport = peer.socket.io.engine.transport as unknown as {
@@ -91,8 +109,10 @@ describe("catch-up bytes in flight (maxSocketReplayBytes, maxReplayBytesInFlight
     const fetch = { stream: "a", epoch, after: 0, limit: 2 };
     for (let n = 0; n < 250; n++) peer.socket.emit(FRAMES.fetch, fetch, () => undefined);
     await eventually(() => (budget()?.waiting ?? 0) > 0, "the peer's budget to be spent");
+    // Fetches still arriving (or granted as the kernel takes more bytes) move the count: the
+    // subscription's own wait is seen against a count that holds still.
+    const waiting = await steady(() => budget()!.waiting, "the waiting fetches to hold still");
     peer.socket.emit(FRAMES.subscribe, sub("b"));
-    const waiting = budget()!.waiting;
     await eventually(() => budget()!.waiting > waiting, "the subscription to wait for its bytes");
     expect(budget()!.used).toBeLessThanOrEqual(512 * KiB);
     resume();
