@@ -114,7 +114,21 @@ export interface DedupCollections {
   dedupLocal: Collection<DedupDocument>;
   /** Sweep election and transition locks (`<prefix>locks`). */
   locks: Collection<LockDocument>;
+  /** Owners' claim counters (`<prefix>dedup_owners`, read concern "local"; `OwnerTally`). */
+  owners: Collection<OwnerCounterDocument>;
   ttl: boolean;
+}
+
+/** One store instance's counter of an owner's claims (see `OwnerTally`). */
+export interface OwnerCounterDocument {
+  /** The counter's id (new for each counter an instance starts). */
+  _id: string;
+  /** The owner id. */
+  o: string;
+  /** Claims added to this counter. */
+  n: number;
+  /** When the server may delete it (TTL index; the sweep on FerretDB). */
+  x: Date;
 }
 
 /** Opens `<prefix>dedup` and creates its TTL index if the server supports it. */
@@ -134,5 +148,11 @@ export async function prepareDedupCollections(
   const local = { ...collectionOptions(options), readConcern: { level: "local" as const } };
   const dedupLocal = db.collection<DedupDocument>(`${options.collectionPrefix}dedup`, local);
   const locks = db.collection<LockDocument>(`${options.collectionPrefix}locks`, local);
-  return { dedup, dedupLocal, locks, ttl };
+  const owners = db.collection<OwnerCounterDocument>(
+    `${options.collectionPrefix}dedup_owners`,
+    local,
+  );
+  await owners.createIndex({ o: 1 }, { name: "owner" });
+  if (ttl) await ensureTtlIndex(owners as unknown as Collection<never>);
+  return { dedup, dedupLocal, locks, owners, ttl };
 }

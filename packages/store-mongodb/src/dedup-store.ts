@@ -50,6 +50,8 @@ import {
   resolveMaxDedupEntries,
   resolveStoreOptions,
 } from "./options.js";
+import { OwnerTally } from "./owner-tally.js";
+import { mongoOwnerTallyBackend } from "./owner-tally-backend.js";
 import { scheduleSweep } from "./retention-sweep.js";
 import { type StoreClocks, storeClocks } from "./server-clock.js";
 import { detectServerProfile } from "./server-profile.js";
@@ -67,6 +69,8 @@ interface Ready extends DedupCollections, StoreClocks {
   sweep: () => Promise<number>;
   /** `maxEntries`: whether a claim may insert a new document. */
   bound: DedupBound;
+  /** Owners' quotas: a bound on their documents without a count per claim. */
+  tally: OwnerTally;
   /** Most documents one ordered `insertMany` may hold (`ServerProfile.orderedInsertLimit`). */
   insertLimit: number;
   /** Several documents are read by one point lookup each (`documentsById`; FerretDB). */
@@ -82,10 +86,12 @@ interface Ready extends DedupCollections, StoreClocks {
  * store's clock; a TTL index (or a sweep) deletes expired documents.
  *
  * Quota: a claim with an `owner` writes the owner id (`o`) and the state's end (`u`, store
- * clock) into its document, then counts the owner's documents with `u` in the future (index
- * `{ o, u }`, read concern "local") and, when they are more than `owner.maxEntries`, gives its
- * own claim up again and throws `QUOTA_EXCEEDED`. Of claims racing for the last places, the
- * one that counts last sees every other's document, so once the claims have answered an owner
+ * clock) into its document, then adds itself to the owner's counter (`<prefix>dedup_owners`)
+ * and bounds the owner's documents from it (`OwnerTally`); only near the quota does it count
+ * them, those with `u` in the future (index `{ o, u }`, read concern "local"), and when they are
+ * more than `owner.maxEntries` it gives its own claim up again and throws `QUOTA_EXCEEDED`. Of
+ * claims racing for the last places, the one that adds (or counts) last sees every other's
+ * document, so once the claims have answered an owner
  * never holds more than its quota, without transactions and also on FerretDB (whose only atomic
  * arbiter is the unique insert). The price: near the bound, racing claims may all give up
  * (`quotaUnderContention: "optimistic"`), and until a refused claim has withdrawn (or, if its
@@ -137,7 +143,7 @@ export class MongoDedupStore implements DedupStore {
     const clocks = await storeClocks(db, this.injectedClock);
     const { clock, wall } = clocks;
     const collections = await prepareDedupCollections(db, this.options);
-    const { dedup, dedupLocal, locks } = collections;
+    const { dedup, dedupLocal, locks, owners } = collections;
     const transitions = profile.atomicUpdates
       ? atomicTransitions(dedup)
       : lockedTransitions(dedup, locks, clock, !profile.rangeQueries);
@@ -155,6 +161,7 @@ export class MongoDedupStore implements DedupStore {
         if (await transitions.replace(doc._id, doc.tok, doc.st, null)) deleted++;
       }
       if (!profile.atomicUpdates) await locks.deleteMany({ x: { $lt: now } });
+      await owners.deleteMany({ x: { $lt: now } });
       return deleted;
     };
     const bound = new DedupBound(this.maxEntries, {
@@ -179,6 +186,7 @@ export class MongoDedupStore implements DedupStore {
       transitions,
       sweep,
       bound,
+      tally: new OwnerTally(mongoOwnerTallyBackend(owners, dedupLocal, wall), newId),
       insertLimit: profile.orderedInsertLimit,
       pointLookups: !profile.rangeQueries,
       stopSweep: !collections.ttl && interval > 0 ? scheduleSweep(interval, sweep) : () => {},
@@ -196,7 +204,7 @@ export class MongoDedupStore implements DedupStore {
   /** `claim` on the prepared store (arguments checked). */
   private async claimOne(ready: Ready, key: string, options: ClaimOptions): Promise<ClaimResult> {
     const { leaseMs, fingerprint, owner } = options;
-    const { dedup, dedupLocal, transitions, bound, clock, wall } = ready;
+    const { dedup, dedupLocal, transitions, bound, tally, clock, wall } = ready;
     const room = await bound.hasRoom(clock());
     // A takeover keeps trying while the expired state it takes over stays locked (`LockWait`).
     const wait = new LockWait();
@@ -273,7 +281,7 @@ export class MongoDedupStore implements DedupStore {
                 fc: previousFence,
               };
         const claim = { key, token, withdrawn };
-        await this.enforceQuota(dedupLocal, transitions, claim, owner, now);
+        await this.enforceQuota(tally, transitions, claim, owner, now);
       }
       return { status: "claimed", token, fencingToken };
     }
@@ -376,7 +384,7 @@ export class MongoDedupStore implements DedupStore {
     ready: Ready,
     run: readonly ClaimRequest[],
   ): Promise<BatchItemResult<ClaimResult>[]> {
-    const { dedup, dedupLocal, transitions, bound, clock, wall } = ready;
+    const { dedup, transitions, bound, tally, clock, wall } = ready;
     const now = clock();
     if (!(await bound.hasRoom(now))) return [];
     const wallNow = wall();
@@ -413,18 +421,23 @@ export class MongoDedupStore implements DedupStore {
       status: "fulfilled",
       value: { status: "claimed", token: c.token, fencingToken: c.fencingToken },
     }));
-    // Each owner's documents counted once, with this run's; its claims judged in order, as
-    // single claims would count them (a refused one withdrawn before the next counts).
+    // Each owner's documents bounded once (`OwnerTally`: counted only near its quota), with
+    // this run's; its claims judged in order, as single claims would count them (a refused one
+    // withdrawn before the next counts).
     const byOwner = new Map<string, number[]>();
     for (let i = 0; i < count; i++) {
       const id = claims[i]!.owner?.id;
       if (id !== undefined) byOwner.set(id, [...(byOwner.get(id) ?? []), i]);
     }
     for (const [id, items] of byOwner) {
-      const most = Math.max(...items.map((i) => claims[i]!.owner!.maxEntries));
-      const held = await dedupLocal.countDocuments(
-        { o: id, u: { $gt: now } },
-        { limit: most + items.length + 1 },
+      const quotas = items.map((i) => claims[i]!.owner!.maxEntries);
+      const most = Math.max(...quotas);
+      const held = await tally.held(
+        id,
+        items.length,
+        Math.min(...quotas),
+        most + items.length + 1,
+        now,
       );
       let kept = held - items.length;
       for (const i of items) {
@@ -441,20 +454,21 @@ export class MongoDedupStore implements DedupStore {
   }
 
   /**
-   * After a claim wrote its document: counts the owner's unexpired documents (its own
-   * included) and, beyond the quota, withdraws the claim and throws `QUOTA_EXCEEDED`, leaving
+   * After a claim wrote its document: bounds the owner's unexpired documents (its own included;
+   * counted only near the quota, see `OwnerTally`) and, beyond the quota, withdraws the claim and throws `QUOTA_EXCEEDED`, leaving
    * the key as if the claim had not run: a document the claim created (`withdrawn` null) is
    * deleted; one it took over is left released with its previous fencing token, so the key's
    * next claim follows that one (the refused claim's token was never handed out).
    */
   private async enforceQuota(
-    dedupLocal: Collection<DedupDocument>,
+    tally: OwnerTally,
     transitions: DedupTransitions,
     claim: { key: string; token: string; withdrawn: DedupState | null },
     owner: DedupOwner,
     now: number,
   ): Promise<void> {
-    if ((await this.held(dedupLocal, owner, now)) <= owner.maxEntries) return;
+    const { id, maxEntries } = owner;
+    if ((await tally.held(id, 1, maxEntries, maxEntries + 1, now)) <= maxEntries) return;
     await transitions.replace(claim.key, claim.token, "lease", claim.withdrawn);
     throw quotaExceededError(owner);
   }

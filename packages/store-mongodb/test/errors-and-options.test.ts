@@ -118,7 +118,7 @@ describe("options", () => {
     const names = (await client().db(database).listCollections().toArray())
       .map((c) => c.name)
       .sort();
-    expect(names).toEqual(["chat_dedup", "chat_events", "chat_streams"]);
+    expect(names).toEqual(["chat_dedup", "chat_dedup_owners", "chat_events", "chat_streams"]);
   });
 });
 
