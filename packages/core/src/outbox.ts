@@ -1,7 +1,7 @@
 import { backoffDelay } from "./backoff.js";
 import { conflictError } from "./dedup.js";
 import { AssuredError, type AssuredErrorCode, type AssuredErrorData } from "./errors.js";
-import { newId } from "./ids.js";
+import { newId, newMessageId } from "./ids.js";
 import { holdLock, type OrphanContents, SessionAdoption } from "./outbox-adoption.js";
 import { type OutboxConfig, type OutboxOptions, outboxConfig } from "./outbox-options.js";
 import { SessionStore } from "./outbox-session-store.js";
@@ -198,7 +198,7 @@ export class Outbox {
       );
     }
     const [message] = await this.#stage(
-      [{ id: id ?? newId(), name, payload, createdAt: now }],
+      [{ id: id ?? newMessageId(), name, payload, createdAt: now }],
       false,
     );
     return message!;
