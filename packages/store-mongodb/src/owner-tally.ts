@@ -62,8 +62,10 @@ export const BASELINE_MAX_AGE_MS = 60 * 60 * 1000;
  * baseline) and, when they are over the quota, the unexpired ones exactly, as the store did at
  * every claim before. Of claims racing for the last places, the one that reads last sees every
  * other's counter write, as the one that counted last saw every other's document. Released,
- * withdrawn, expired and deleted documents stay in the bound until the next count: it only errs
- * high.
+ * withdrawn, expired and deleted documents stay in the bound until the next count: it errs
+ * high, except for a claim whose process died between writing its document and its counter,
+ * which no bound holds until its lease ends (the only way past the quota besides the race the
+ * store already documents).
  */
 export class OwnerTally {
   private readonly own = new Map<string, OwnCounter>();
