@@ -295,23 +295,27 @@ export function lockedTransitions(
     },
     complete,
     /**
-     * `complete`'s steps, each done for all items at once: insert the locks of the leases'
-     * states (generation 0, one unordered insert), read the leases, write the responses. The
-     * state a lease is locked by is its holder's token, which it keeps until a renewal moves it
-     * (then the lock taken here guards a state already left, and the item goes the single
-     * way); so one read, after the locks, does. An item whose lock is taken goes the single way
-     * (which may break a stale lock), alone.
+     * `complete`'s steps, each done for all items at once: read the leases, insert their locks
+     * (generation 0, one unordered insert), read them again, write the responses. An item whose
+     * lock is taken goes the single way (which may break a stale lock), alone.
      */
     async completeMany(items) {
       const answers = items.map(() => false);
-      if (items.length === 0) return answers;
+      const leases = await documentsOf(items.map((item) => item.key));
+      const held = items.flatMap((item, i) => {
+        const doc = leases.get(item.key);
+        return doc !== undefined && doc.st === "lease" && holderOf(doc) === item.holder
+          ? [{ i, item, token: doc.tok }]
+          : [];
+      });
+      if (held.length === 0) return answers;
       const startedAt = performance.now();
       const now = clock();
-      const locked = new Set(items.map((_, i) => i));
+      const locked = new Set(held.map((_, n) => n));
       try {
         await locks.insertMany(
-          items.map((item) => ({
-            _id: lockId(item.key, item.holder, 0),
+          held.map(({ item, token }) => ({
+            _id: lockId(item.key, token, 0),
             t: now,
             x: new Date(Date.now() + LOCK_KEEP_MS),
           })),
@@ -320,19 +324,16 @@ export function lockedTransitions(
       } catch (error) {
         const taken = duplicateIndexes(error);
         if (taken === undefined) throw error;
-        for (const i of taken) locked.delete(i);
+        for (const n of taken) locked.delete(n);
       }
-      const leases = await documentsOf(items.map((item) => item.key));
-      const held = items.flatMap((item, i) => {
-        const doc = leases.get(item.key);
-        return doc !== undefined && doc.st === "lease" && holderOf(doc) === item.holder
-          ? [{ i, item, token: doc.tok }]
-          : [];
-      });
+      const mine = held.filter((_, n) => locked.has(n));
+      const current =
+        mine.length === 0 ? new Map() : await documentsOf(mine.map((h) => h.item.key));
       const inTime = performance.now() - startedAt < LOCK_WRITE_BUDGET_MS;
-      const writes = held.filter(
-        ({ i, item, token }) => inTime && locked.has(i) && token === item.holder,
-      );
+      const writes = mine.filter(({ item, token }) => {
+        const doc = current.get(item.key);
+        return inTime && doc !== undefined && doc.tok === token && doc.st === "lease";
+      });
       for (let start = 0; start < writes.length; start += UPDATE_BATCH) {
         await dedup.bulkWrite(
           writes.slice(start, start + UPDATE_BATCH).map(({ item }) => ({

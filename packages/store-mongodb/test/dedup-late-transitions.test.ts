@@ -90,8 +90,8 @@ describe("MongoDB store on FerretDB: transitions slowed past their lock", () => 
     "in completeMany, stores the response of an item locked too late the single way, once its own lock went stale (before, it was left unstored and the message ran again)",
     async () => {
       const { dedup, locks, response, generations } = await setUp();
-      // completeMany inserts the locks, then reads the leases (read 1).
-      const transitions = lockedTransitions(slowRead(dedup, 1, 2_600), locks, Date.now);
+      // completeMany reads the leases (read 1), inserts the locks, reads them again (read 2).
+      const transitions = lockedTransitions(slowRead(dedup, 2, 2_600), locks, Date.now);
       expect(await transitions.completeMany([{ key: "k", holder: "t1", response }])).toEqual([
         true,
       ]);
