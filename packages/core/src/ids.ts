@@ -15,11 +15,11 @@ export function newId(): string {
 const TIME_DIGITS = 9;
 
 /**
- * A new message id: the wall clock in base-36 milliseconds (fixed width, so ids sort by time)
+ * A new message id: the wall clock (`now`, ms) in base-36 (fixed width, so ids sort by time)
  * followed by `newId()`'s 126 random bits. A store keeps dedup keys in a B-tree; ids made one
  * after another then land next to each other instead of on a random page each, which halved the
  * SQLite dedup store's cost per message (one dirty page per batch instead of one per key).
  */
-export function newMessageId(): string {
-  return Date.now().toString(36).padStart(TIME_DIGITS, "0") + newId();
+export function newMessageId(now: number = Date.now()): string {
+  return Math.max(0, Math.floor(now)).toString(36).padStart(TIME_DIGITS, "0") + newId();
 }

@@ -198,7 +198,7 @@ export class Outbox {
       );
     }
     const [message] = await this.#stage(
-      [{ id: id ?? newMessageId(), name, payload, createdAt: now }],
+      [{ id: id ?? newMessageId(now), name, payload, createdAt: now }],
       false,
     );
     return message!;

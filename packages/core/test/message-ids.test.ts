@@ -27,6 +27,11 @@ describe("newMessageId", () => {
     );
   });
 
+  it("takes the time it is given (the outbox's clock)", () => {
+    expect(newMessageId(36 ** 2).slice(0, 9)).toBe("000000100");
+    expect(newMessageId(-5).slice(0, 9)).toBe("000000000");
+  });
+
   it("stays unique within one millisecond", () => {
     vi.useFakeTimers({ now: 1_800_000_000_000, toFake: ["Date"] });
     const ids = new Set(Array.from({ length: 10_000 }, newMessageId));

@@ -10,6 +10,9 @@ export const BOUND_REFRESH_MS = 1_000;
  */
 export const BOUND_REFRESH_FACTOR = 10;
 
+/** The longest a count far from the bound is trusted, however long it took (ms). */
+export const BOUND_REFRESH_MAX_MS = 30_000;
+
 /** Counts and deletes the dedup documents for `DedupBound`. */
 export interface DedupBoundBackend {
   /** The number of documents, expired ones not yet deleted included (`estimatedDocumentCount`). */
@@ -31,7 +34,7 @@ export interface DedupBoundBackend {
  *   at most their number (at most one document per concurrent claimer);
  * - a cached count lets an instance insert only while it believes the collection below half
  *   the bound, and is under a second old (or `BOUND_REFRESH_FACTOR` times as old as the count
- *   took, when longer): the true count then is below half the bound plus what other instances
+ *   took, when longer, up to 30 s): the true count then is below half the bound plus what other instances
  *   inserted meanwhile, so the cache passes the bound only when more than `maxEntries / 2` new
  *   keys arrive within that time.
  * Once it has been passed, new keys are refused until expired documents bring it back below.
@@ -89,9 +92,9 @@ export class DedupBound {
     }
     this.counted = count;
     this.countedAt = startedAt;
-    this.trustedFor = Math.max(
-      BOUND_REFRESH_MS,
-      BOUND_REFRESH_FACTOR * (this.wallClock() - startedAt),
+    this.trustedFor = Math.min(
+      BOUND_REFRESH_MAX_MS,
+      Math.max(BOUND_REFRESH_MS, BOUND_REFRESH_FACTOR * (this.wallClock() - startedAt)),
     );
     this.insertedSince = 0;
     return count;

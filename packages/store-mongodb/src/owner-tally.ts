@@ -45,6 +45,13 @@ export const TALLY_OWNERS = 10_000;
 export const BASELINE_MAX_AGE_MS = 60 * 60 * 1000;
 
 /**
+ * How long an owner whose documents, expired ones included, passed its quota at a count is
+ * judged by the exact count alone (no counters read, no baseline tried), until expired
+ * documents may have been deleted (monotonic clock, ms).
+ */
+export const TIGHT_OWNER_MS = 5_000;
+
+/**
  * An upper bound on an owner's unexpired dedup documents without counting them at every claim
  * (a count is a pass over the collection on FerretDB). Each store instance keeps, per owner, a
  * counter document of its own (no other writes it, so no atomic update is needed, which FerretDB
@@ -70,6 +77,8 @@ export const BASELINE_MAX_AGE_MS = 60 * 60 * 1000;
 export class OwnerTally {
   private readonly own = new Map<string, OwnCounter>();
   private readonly baselines = new Map<string, Baseline>();
+  /** Owners judged by the exact count alone, until when (see `TIGHT_OWNER_MS`). */
+  private readonly tight = new Map<string, number>();
 
   constructor(
     private readonly backend: OwnerTallyBackend,
@@ -91,6 +100,11 @@ export class OwnerTally {
     now: number,
   ): Promise<number> {
     await this.add(owner, added);
+    const tightUntil = this.tight.get(owner);
+    if (tightUntil !== undefined) {
+      if (this.monotonic() < tightUntil) return this.backend.countLive(owner, now, limit);
+      this.tight.delete(owner);
+    }
     const counters = await this.backend.read(owner);
     const base = this.baselines.get(owner);
     if (base !== undefined && this.monotonic() - base.at < BASELINE_MAX_AGE_MS) {
@@ -104,6 +118,8 @@ export class OwnerTally {
       remember(this.baselines, owner, { counters, held: all, at }, this.maxOwners);
       return all;
     }
+    this.baselines.delete(owner);
+    remember(this.tight, owner, this.monotonic() + TIGHT_OWNER_MS, this.maxOwners);
     return this.backend.countLive(owner, now, limit);
   }
 
@@ -137,6 +153,10 @@ export class OwnerTally {
           },
           (error: unknown) => {
             own.writing = undefined;
+            // The failed write may still land later, over a newer one: the counter is never
+            // written again (its claims are in no bound until their leases end, as when a
+            // process dies); the owner's next claim starts a new one.
+            if (this.own.get(owner) === own) this.own.delete(owner);
             throw error;
           },
         );

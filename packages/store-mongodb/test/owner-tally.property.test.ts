@@ -19,7 +19,7 @@ class Model {
  * request in flight) and after (the reply in flight), so calls of all instances interleave in
  * any order the scheduler picks.
  */
-function backend(model: Model, s: fc.Scheduler): OwnerTallyBackend {
+function backend(model: Model, s: fc.Scheduler, failures: boolean[] = []): OwnerTallyBackend {
   const step = async <T>(effect: () => T): Promise<T> => {
     await s.schedule(Promise.resolve());
     const value = effect();
@@ -36,6 +36,8 @@ function backend(model: Model, s: fc.Scheduler): OwnerTallyBackend {
   return {
     write: (id, owner, claims) =>
       step(() => {
+        // A failed write: the store did not take it (it never lands later here).
+        if (failures.shift() === true) throw new Error("the store is down");
         const known = model.counters.get(id);
         // Only its instance writes a counter, one write at a time, with growing values.
         if (known !== undefined && known.claims > claims) throw new Error("a counter shrank");
@@ -79,7 +81,15 @@ async function claimBatch(
 ): Promise<{ kept: number; refused: number }> {
   await s.schedule(Promise.resolve());
   for (const key of keys) model.docs.set(key, { owner: batch.owner, live: true });
-  const held = await tally.held(batch.owner, keys.length, quota, quota + keys.length + 1, 0);
+  let held: number;
+  try {
+    held = await tally.held(batch.owner, keys.length, quota, quota + keys.length + 1, 0);
+  } catch {
+    // The claims failed (their counter write did): their documents stay until their leases
+    // end, which the property lets pass before it checks.
+    for (const key of keys) model.docs.get(key)!.live = false;
+    return { kept: 0, refused: keys.length };
+  }
   let kept = held - keys.length;
   let refused = 0;
   for (const key of keys) {
@@ -106,15 +116,30 @@ describe("OwnerTally: the quota under interleaved claims of several instances", 
         fc.array(batchArb, { minLength: 1, maxLength: 12 }),
         fc.integer({ min: 1, max: 4 }),
         fc.constantFrom(1, 2, 10_000),
-        async (s, batches, quota, maxOwners) => {
+        fc.oneof(
+          fc.constant([] as boolean[]),
+          fc.array(
+            fc.nat({ max: 19 }).map((n) => n === 0),
+            { maxLength: 20 },
+          ),
+        ),
+        fc.constantFrom(0, 700, 1_000_000),
+        async (s, batches, quota, maxOwners, failures, tick) => {
           const model = new Model();
           let ids = 0;
+          const anyFailure = failures.includes(true);
+          // A monotonic clock that moves `tick` ms at every reading: baselines age out and tight
+          // owners are tried again.
+          let clock = 0;
           const tallies = [0, 1, 2].map(
             () =>
               new OwnerTally(
-                backend(model, s),
+                backend(model, s, failures),
                 () => `c${ids++}`,
-                () => 0,
+                () => {
+                  clock += tick;
+                  return clock;
+                },
                 maxOwners,
               ),
           );
@@ -132,12 +157,28 @@ describe("OwnerTally: the quota under interleaved claims of several instances", 
             const refused = answers
               .filter((_, i) => batches[i]!.owner === owner)
               .reduce((sum, a) => sum + a.refused, 0);
-            if (asked <= quota) expect(refused).toBe(0);
+            if (asked <= quota && !anyFailure) expect(refused).toBe(0);
           }
         },
       ),
       { numRuns: 4000 },
     );
+  });
+
+  it("counts this batch's own claims in the bound (a batch larger than what the baseline saw)", async () => {
+    const model = new Model();
+    // No interleaving: each call takes effect at once.
+    const s = { schedule: <T>(p: Promise<T>) => p } as unknown as fc.Scheduler;
+    let ids = 0;
+    const tally = new OwnerTally(backend(model, s), () => `c${ids++}`);
+    const alice = { owner: "alice", ended: 0 };
+    expect(await claimBatch(model, s, tally, alice, ["a"], 3)).toEqual({ kept: 1, refused: 0 });
+    // A bound without the batch's own three claims would admit them all: four documents.
+    expect(await claimBatch(model, s, tally, alice, ["b", "c", "d"], 3)).toEqual({
+      kept: 2,
+      refused: 1,
+    });
+    expect(model.live("alice")).toBe(3);
   });
 
   it("drops the least recently used owner's counter and baseline past maxOwners", async () => {
