@@ -132,6 +132,27 @@ describe("outbox (real socket.io server and client)", () => {
     expect(maxOutstanding).toBeLessThanOrEqual(8);
   });
 
+  it("G10: by default 128 messages are in flight before any is answered (32 capped a client at 32 per round trip)", async () => {
+    server = await new TestServer().start();
+    let received = 0;
+    server.io.on("connection", (socket) => {
+      socket.onAny((event: string, frame: unknown) => {
+        received += messagesIn(event, frame);
+      });
+    });
+    const held = gate();
+    server.assured.on("hold", async (n: number) => {
+      await held.promise;
+      return n;
+    });
+    const c = track(testClient(server.url));
+    await c.client.connect();
+    const results = Promise.all(range(1, 200).map((n) => c.client.emit("hold", n)));
+    await expect.poll(() => received, { timeout: 5_000 }).toBe(128);
+    held.open();
+    await expect(results).resolves.toEqual(range(1, 200));
+  });
+
   it("G11: a payload beyond maxPayloadBytes is refused with PAYLOAD_TOO_LARGE before it is stored, and later messages flow", async () => {
     server = await new TestServer().start();
     server.assured.on("echo", (data: unknown) => data);

@@ -22,6 +22,7 @@ export type { OutboxChannel, OutboxTimers } from "./outbox-adoption.js";
 export {
   DEFAULT_MAX_PAYLOAD_BYTES,
   DEFAULT_MAX_RESULT_BYTES,
+  DEFAULT_WINDOW,
   type OutboxOptions,
 } from "./outbox-options.js";
 export type { MessageResult, OutboxMessage, ReceivedResult } from "./outbox-storage.js";

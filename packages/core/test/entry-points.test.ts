@@ -60,6 +60,7 @@ const AUDIENCES: Record<string, Audience | [Audience, Record<string, Audience>]>
     {
       DEFAULT_MAX_PAYLOAD_BYTES: "protocol",
       DEFAULT_MAX_RESULT_BYTES: "protocol",
+      DEFAULT_WINDOW: "protocol",
       OutboxOptions: "protocol",
     },
   ],
