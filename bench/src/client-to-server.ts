@@ -80,8 +80,8 @@ export function socketIoAcks(retries: boolean): MessageSystem {
 }
 
 /**
- * Assured `client.emit`: each message is written to the outbox, sent in a window of 32 in
- * flight, claimed in the dedup store, handled, its result stored, then acknowledged. The
+ * Assured `client.emit`: each message is written to the outbox, sent in the client's default
+ * window (128 in flight), claimed in the dedup store, handled, its result stored, then acknowledged. The
  * server's per-socket rate limit (500 tokens/s by default, a message costing 3; a protection
  * against floods) is raised so that it is not what gets measured.
  */

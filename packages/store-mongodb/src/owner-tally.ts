@@ -71,8 +71,8 @@ export const TIGHT_OWNER_MS = 5_000;
  * other's counter write, as the one that counted last saw every other's document. Released,
  * withdrawn, expired and deleted documents stay in the bound until the next count: it errs
  * high, except for a claim whose process died between writing its document and its counter,
- * which no bound holds until its lease ends (the only way past the quota besides the race the
- * store already documents).
+ * or whose counter write failed, which no bound holds until its lease ends (the only ways past
+ * the quota besides the race the store already documents).
  */
 export class OwnerTally {
   private readonly own = new Map<string, OwnCounter>();
