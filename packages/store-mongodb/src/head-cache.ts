@@ -1,3 +1,5 @@
+import { setBounded } from "./bounded-map.js";
+
 /** Most streams whose head an instance remembers. */
 const MAX_STREAMS = 10_000;
 
@@ -30,12 +32,7 @@ export class HeadCache {
   set(stream: string, epoch: string, head: number): void {
     const known = this.heads.get(stream);
     if (known !== undefined && known.epoch === epoch && known.head >= head) return;
-    this.heads.delete(stream);
-    this.heads.set(stream, { epoch, head });
-    if (this.heads.size > MAX_STREAMS) {
-      const oldest = this.heads.keys().next().value;
-      if (oldest !== undefined) this.heads.delete(oldest);
-    }
+    setBounded(this.heads, stream, { epoch, head }, MAX_STREAMS);
   }
 
   /** Forgets a stream (after a reset). */

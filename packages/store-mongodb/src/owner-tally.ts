@@ -1,3 +1,5 @@
+import { setBounded } from "./bounded-map.js";
+
 /** Every counter document of one owner, by id: claims added to it since it was created. */
 export type OwnerCounters = ReadonlyMap<string, number>;
 
@@ -115,11 +117,11 @@ export class OwnerTally {
     const at = this.monotonic();
     const all = await this.backend.countAll(owner, quota + 1);
     if (all <= quota) {
-      remember(this.baselines, owner, { counters, held: all, at }, this.maxOwners);
+      setBounded(this.baselines, owner, { counters, held: all, at }, this.maxOwners);
       return all;
     }
     this.baselines.delete(owner);
-    remember(this.tight, owner, this.monotonic() + TIGHT_OWNER_MS, this.maxOwners);
+    setBounded(this.tight, owner, this.monotonic() + TIGHT_OWNER_MS, this.maxOwners);
     return this.backend.countLive(owner, now, limit);
   }
 
@@ -130,16 +132,15 @@ export class OwnerTally {
 
   /** Adds `added` to this instance's counter of `owner`; resolves once the store holds it. */
   private async add(owner: string, added: number): Promise<void> {
-    let counter = this.own.get(owner);
-    if (counter === undefined) {
-      counter = { id: this.newId(), claims: 0, written: 0, writing: undefined };
-      // Forgetting a counter with a write in flight is safe: its writes go on; it is not reused.
-      remember(this.own, owner, counter, this.maxOwners);
-    } else {
-      // Most recently used last.
-      this.own.delete(owner);
-      this.own.set(owner, counter);
-    }
+    const counter = this.own.get(owner) ?? {
+      id: this.newId(),
+      claims: 0,
+      written: 0,
+      writing: undefined,
+    };
+    // Most recently used last. Forgetting a counter with a write in flight is safe: its writes
+    // go on; it is not reused.
+    setBounded(this.own, owner, counter, this.maxOwners);
     counter.claims += added;
     const target = counter.claims;
     while (counter.written < target) {
@@ -164,11 +165,4 @@ export class OwnerTally {
       await counter.writing;
     }
   }
-}
-
-/** Sets `key` in `map` as its most recently used entry, dropping the least recent past `max`. */
-function remember<T>(map: Map<string, T>, key: string, value: T, max: number): void {
-  map.delete(key);
-  map.set(key, value);
-  if (map.size > max) map.delete(map.keys().next().value as string);
 }
