@@ -1,5 +1,6 @@
 import type { EventMeta } from "@assured/client";
 import { encode, MemoryDedupStore, MemoryEventStore } from "@assured/core";
+import { FRAMES, packRecords } from "@assured/core/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { Changes } from "../src/changes.js";
 import { deferred } from "../src/deferred.js";
@@ -285,6 +286,42 @@ describe("failure table without a database", () => {
     expect(outcome).toMatchObject({ stream: "room", recovered: false, reason: "epoch" });
     expect(outcome.position.epoch).toBe(epoch);
     expect(c.offsets("room")).toEqual([1]);
+  });
+
+  it("G3/G6: a live batch of a lost log that arrives late does not send the client back to it", async () => {
+    const store = new MemoryEventStore();
+    const s = await server({ store });
+    const c = client(s.url);
+    await subscribed(c, "room", "earliest");
+    for (let n = 1; n <= 3; n++) await s.assured.publish("room", "e", { n });
+    await c.reached("room", 3);
+    const lost = c.client.position("room")!.epoch;
+    // The store loses the log; the client learns the new epoch from its next event.
+    const { epoch } = await store.reset("room");
+    await s.assured.publish("room", "e", { n: 4 });
+    await c.changes.until(() => c.deliveries.get("room")!.some((d) => d.epoch === epoch));
+    // A batch of the lost log published just before the loss comes late (an adapter's publish
+    // queued while its connection was down): events #4 and #5 of the old epoch.
+    const late = [4, 5].map((offset) => ({
+      offset,
+      id: `late-${offset}`,
+      name: "e",
+      payload: encode({ n: 100 + offset }),
+      time: Date.now(),
+    }));
+    s.io.emit(FRAMES.batch, { stream: "room", epoch: lost, records: packRecords(late) });
+    await s.assured.publish("room", "e", { n: 5 });
+    await c.changes.until(() => c.deliveries.get("room")!.filter((d) => d.epoch === epoch)[1]);
+    // The subscription's outcome (before the first event: no epoch yet), then the new epoch's.
+    expect(c.outcomes.map((o) => [o.reason ?? "recovered", o.position.epoch])).toEqual([
+      ["recovered", ""],
+      ["epoch", epoch],
+    ]);
+    expect(c.deliveries.get("room")!.map((d) => [d.epoch === epoch, d.offset])).toEqual([
+      ...range(1, 3).map((o) => [false, o]),
+      [true, 1],
+      [true, 2],
+    ]);
   });
 
   it("G6: client offline longer than retention: recovered: false with reason trimmed, live events follow", async () => {

@@ -13,6 +13,19 @@ export type StreamPhase = "pending" | "active" | "paused";
 export interface OutstandingFetch {
   request: FetchRequest;
   deadline: number;
+  /** Sent after a live batch named another epoch (`epochHint`): its reply settles which. */
+  checksEpoch: boolean;
+}
+
+/**
+ * A live batch named another epoch than the stream's. It is no proof: a batch can arrive late,
+ * from a log the store has since lost (a broadcast queued while a connection was down). A fetch
+ * sent after it reads the store and says which epoch the log is in.
+ */
+export interface EpochHint {
+  epoch: Epoch;
+  /** The offset just before the batch: where the stream continues if the fetch confirms it. */
+  start: Offset;
 }
 
 /** The sequencer's state of one subscribed stream. Internal to `Sequencer`. */
@@ -40,6 +53,8 @@ export interface StreamState {
   knownHead: Offset;
   /** The outstanding fetch, at most one per stream. */
   fetch: OutstandingFetch | null;
+  /** A live batch named another epoch; the next fetch checks it (null: none pending). */
+  epochHint: EpochHint | null;
   /** Failed fetches in a row (timeouts, errors, replies without progress): the backoff. */
   failures: number;
   /** After a failure: no fetch before this time. */
@@ -70,6 +85,7 @@ export function newStreamState(
     highest: offset,
     knownHead: offset,
     fetch: null,
+    epochHint: null,
     failures: 0,
     retryAt: null,
     generation: 0,
@@ -132,10 +148,14 @@ export function dropBuffered(s: StreamState, offset: Offset): void {
   }
 }
 
-/** Drops buffered records, the outstanding fetch, the backoff and what is known of the head. */
+/**
+ * Drops buffered records, the outstanding fetch, an epoch hint, the backoff and what is known of
+ * the head.
+ */
 export function clearBuffer(s: StreamState): void {
   s.buffer.clear();
   s.fetch = null;
+  s.epochHint = null;
   s.failures = 0;
   s.retryAt = null;
   const handed = handedOffset(s);

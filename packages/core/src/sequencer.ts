@@ -249,6 +249,7 @@ export class Sequencer {
     s.epoch = frame.epoch;
     s.phase = "active";
     s.fetch = null;
+    s.epochHint = null;
     s.failures = 0;
     s.retryAt = null;
     s.knownHead = 0;
@@ -282,9 +283,14 @@ export class Sequencer {
       return step;
     }
     const first = batch.records[0];
-    // A batch in another epoch means the log was reset: continue from just before it.
-    const sameEpoch = first ? this.#sameEpoch(s, batch.epoch, step, first.offset - 1) : true;
-    if (sameEpoch && this.#rewritten(s, batch.records)) return this.#diverge(s, step);
+    if (first !== undefined && s.position !== null && s.position.epoch !== batch.epoch) {
+      // Another epoch in a live batch is a hint, never a move: the batch may come late, from a
+      // log the store has since lost, after the client was told of the new one. A fetch sent
+      // now reads the store and settles which epoch the log is in (`fetched`).
+      s.epochHint = { epoch: batch.epoch, start: first.offset - 1 };
+      return this.#pull(s, step);
+    }
+    if (this.#rewritten(s, batch.records)) return this.#diverge(s, step);
     for (const record of batch.records) bufferRecord(s, record, this.#maxBuffered);
     return this.#pull(s, step);
   }
@@ -346,10 +352,23 @@ export class Sequencer {
     const s = this.#streams.get(request.stream);
     const step: SequencerStep = {};
     if (!s || s.fetch?.request !== request) return step;
+    const checksEpoch = s.fetch.checksEpoch;
     s.fetch = null;
     if (s.phase !== "active") return step;
     if (!reply.ok) return this.#failed(s, step);
-    if (!this.#sameEpoch(s, reply.epoch, step, reply.head)) return this.#pull(s, step);
+    // A fetch sent after a live batch named another epoch settles it: the reply was read after.
+    const hint = checksEpoch ? s.epochHint : null;
+    if (checksEpoch) s.epochHint = null;
+    // Confirmed, the stream continues from just before that batch (as far as the log holds it);
+    // another epoch than the hint's is the head's outcome, as for any fetch.
+    const start =
+      hint?.epoch === reply.epoch
+        ? Math.min(reply.head, Math.max(hint.start, reply.earliest - 1))
+        : reply.head;
+    if (!this.#sameEpoch(s, reply.epoch, step, start)) {
+      s.knownHead = Math.max(s.knownHead, reply.head);
+      return this.#pull(s, step);
+    }
     // Offsets up to `after` had been received when the fetch was sent: a head below them, or
     // another id at the position, is a log rewritten under the stream.
     if (reply.head < request.after || this.#rewritten(s, reply.records)) {
@@ -509,6 +528,7 @@ export class Sequencer {
     s.position = { epoch, offset: start };
     s.epoch = epoch;
     s.fetch = null;
+    s.epochHint = null;
     s.failures = 0;
     s.retryAt = null;
     s.knownHead = start;
@@ -562,7 +582,9 @@ export class Sequencer {
   // known head, so they are fetched again).
   #pull(s: StreamState, step: SequencerStep): SequencerStep {
     if (s.phase !== "active" || s.fetch !== null || s.retryAt !== null) return step;
-    if (s.contiguous >= s.knownHead) return step;
+    // Caught up, a fetch is still sent to settle an epoch hint (what the store holds now).
+    const checksEpoch = s.epochHint !== null;
+    if (s.contiguous >= s.knownHead && !checksEpoch) return step;
     const half = Math.floor(this.#maxBuffered / 2);
     if (s.buffer.size > half) {
       if (s.contiguous > handedOffset(s)) return step;
@@ -579,7 +601,7 @@ export class Sequencer {
       after: s.contiguous,
       limit: Math.max(1, Math.min(this.#fetchLimit, s.knownHead - s.contiguous, room)),
     };
-    s.fetch = { request, deadline: this.#now() + this.#fetchTimeoutMs };
+    s.fetch = { request, deadline: this.#now() + this.#fetchTimeoutMs, checksEpoch };
     step.fetch = request;
     return step;
   }

@@ -38,7 +38,15 @@ describe("Sequencer positions carry the id of their event", () => {
     const seq = new Sequencer();
     seq.track(S, { epoch: E, offset: 4, id: "evt-4" }, "head");
     seq.subscribed(frame(4, 4));
-    const step = seq.receive({ stream: S, epoch: "epoch-b", records: [{ ...rec(3), id: "x" }] });
+    const hint = seq.receive({ stream: S, epoch: "epoch-b", records: [{ ...rec(3), id: "x" }] });
+    // The batch is checked by a fetch; its reply confirms the epoch.
+    const step = seq.fetched(hint.fetch!, {
+      ok: true,
+      epoch: "epoch-b",
+      head: 3,
+      earliest: 1,
+      records: [],
+    });
     expect(step.outcome).toMatchObject({ recovered: false, reason: "epoch" });
     expect(step.correction).toEqual({ judged: { epoch: E, offset: 4, id: "evt-4" } });
   });

@@ -73,6 +73,15 @@ class Simulation {
   live = false;
   /** The next live batch is lost on the way (an adapter dropped it, a node died). */
   loseNextBatch = false;
+  /**
+   * The next live batch is held on the way (an adapter's publish queued while its connection
+   * was down) and arrives only at a later `release`, after anything read meanwhile.
+   */
+  delayNextBatch = false;
+  /** Live batches held on the way, oldest first. */
+  delayed: ToClient[] = [];
+  /** The newest epoch the client was ever in, by creation order (e1 < e2 < …). */
+  newestEpoch = 0;
   /** The next fetches fail (the store is down, the server refuses). */
   failFetches = false;
   inFlight: EventRecord | null = null;
@@ -122,9 +131,24 @@ class Simulation {
       records.push(record);
     }
     const lost = this.loseNextBatch;
+    const late = this.delayNextBatch && !lost;
     this.loseNextBatch = false;
-    this.trace.push(`append ${n} → ${this.log.epoch}#${this.log.head}${lost ? " (lost)" : ""}`);
-    if (this.live && !lost) this.queue.push({ kind: "batch", epoch: this.log.epoch, records });
+    this.delayNextBatch = false;
+    this.trace.push(
+      `append ${n} → ${this.log.epoch}#${this.log.head}${lost ? " (lost)" : late ? " (delayed)" : ""}`,
+    );
+    if (!this.live || lost) return;
+    const batch: ToClient = { kind: "batch", epoch: this.log.epoch, records };
+    if (late) this.delayed.push(batch);
+    else this.queue.push(batch);
+  }
+
+  /** The held live batches arrive now, behind everything sent meanwhile. */
+  release(): void {
+    if (this.delayed.length === 0) return;
+    this.trace.push(`release ${this.delayed.length} delayed batches`);
+    if (this.connected) this.queue.push(...this.delayed);
+    this.delayed = [];
   }
 
   /** The log reset or lost: a new epoch, empty (its first append names it). */
@@ -231,6 +255,19 @@ class Simulation {
   #outcomeSeen(outcome: RecoveryOutcome): void {
     this.anchor = { epoch: outcome.position.epoch, offset: outcome.position.offset };
     this.trace.push(`outcome ${JSON.stringify(outcome)}`);
+    this.#epochSeen(outcome.position.epoch);
+  }
+
+  // The client never goes back to an epoch the log had left before the client's newest one
+  // existed: that log is gone, and its events are not the stream's (a late live batch of it is
+  // no news about the log).
+  #epochSeen(epoch: string): void {
+    if (epoch === "") return;
+    const index = Number(epoch.slice(1));
+    if (index < this.newestEpoch) {
+      this.violations.push(`back to epoch ${epoch} after e${this.newestEpoch} (a dead log)`);
+    }
+    this.newestEpoch = Math.max(this.newestEpoch, index);
   }
 
   /** The client reads the next frame off the wire. */
@@ -305,6 +342,7 @@ class Simulation {
       );
     }
     this.anchor = { epoch, offset: record.offset };
+    this.#epochSeen(epoch);
   }
 
   /** A position check (the binding's timer). */
@@ -363,7 +401,10 @@ class Simulation {
   flow(rounds: number): void {
     this.failFetches = false;
     this.loseNextBatch = false;
+    this.delayNextBatch = false;
     this.reconnect();
+    // Batches still on the way arrive late, among the first frames.
+    this.release();
     for (let round = 0; round < rounds; round++) {
       this.append(1);
       this.#drain();
@@ -382,7 +423,10 @@ class Simulation {
   settle(): void {
     this.failFetches = false;
     this.loseNextBatch = false;
+    this.delayNextBatch = false;
     this.reconnect();
+    // Batches still on the way arrive late, among the first frames.
+    this.release();
     for (let round = 0; round < 500; round++) {
       this.#drain();
       if (this.wake()) continue;
@@ -403,6 +447,8 @@ function result(position: Position | null): Position {
 type Action =
   | { kind: "append"; n: number }
   | { kind: "lose" }
+  | { kind: "delay" }
+  | { kind: "release" }
   | { kind: "reset" }
   | { kind: "rewrite" }
   | { kind: "trim" }
@@ -422,6 +468,8 @@ function actions(withRewrites: boolean): fc.Arbitrary<Action[]> {
       arbitrary: fc.integer({ min: 1, max: 12 }).map((n) => ({ kind: "append", n }) as const),
     },
     { weight: 3, arbitrary: fc.constant({ kind: "lose" } as const) },
+    { weight: 2, arbitrary: fc.constant({ kind: "delay" } as const) },
+    { weight: 2, arbitrary: fc.constant({ kind: "release" } as const) },
     { weight: 2, arbitrary: fc.constant({ kind: "reset" } as const) },
     { weight: withRewrites ? 2 : 0, arbitrary: fc.constant({ kind: "rewrite" } as const) },
     { weight: 2, arbitrary: fc.constant({ kind: "trim" } as const) },
@@ -473,6 +521,12 @@ function run(s: Scenario): Simulation {
         break;
       case "lose":
         sim.loseNextBatch = true;
+        break;
+      case "delay":
+        sim.delayNextBatch = true;
+        break;
+      case "release":
+        sim.release();
         break;
       case "reset":
         sim.reset();

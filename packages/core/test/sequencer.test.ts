@@ -275,19 +275,76 @@ describe("Sequencer", () => {
     expect(drain(seq)).toEqual([13]);
   });
 
-  it("G6: an epoch change seen in a live batch is an `epoch` outcome", () => {
+  it("G6: an epoch change seen in a live batch is checked by a fetch, then an `epoch` outcome", () => {
     const seq = active({}, 5, 5);
     seq.receive(batch([6]));
     expect(drain(seq)).toEqual([6]);
+    // The batch alone moves nothing: it may be a late one from a log since lost.
     const step = seq.receive(batch([3, 4], "new"));
-    expect(step.outcome).toEqual({
+    expect(step.outcome).toBeUndefined();
+    expect(step.fetch).toEqual({ stream: S, epoch: E, after: 6, limit: 1 });
+    expect(seq.position(S)).toEqual({ epoch: E, offset: 6, id: "id-6" });
+    // The store is in the batch's epoch: the stream continues from just before the batch.
+    const confirmed = seq.fetched(step.fetch!, {
+      ok: true,
+      epoch: "new",
+      head: 4,
+      earliest: 1,
+      records: [],
+    });
+    expect(confirmed.outcome).toEqual({
       stream: S,
       recovered: false,
       reason: "epoch",
       position: { epoch: "new", offset: 2 },
     });
+    expect(confirmed.fetch).toEqual({ stream: S, epoch: "new", after: 2, limit: 2 });
+    seq.fetched(confirmed.fetch!, {
+      ok: true,
+      epoch: "new",
+      head: 4,
+      earliest: 1,
+      records: [rec(3), rec(4)],
+    });
     expect(drain(seq)).toEqual([3, 4]);
     expect(seq.position(S)).toEqual({ epoch: "new", offset: 4, id: "id-4" });
+  });
+
+  it("G3/G6: a late live batch of a lost epoch is dropped once a fetch finds the log in the stream's epoch", () => {
+    // The client was told of epoch E (the store lost "old"); a batch of "old" arrives late.
+    const seq = active({}, 5, 5);
+    const step = seq.receive(batch([6, 7], "old"));
+    expect(step.outcome).toBeUndefined();
+    expect(step.fetch).toEqual({ stream: S, epoch: E, after: 5, limit: 1 });
+    const settled = seq.fetched(step.fetch!, page(5, [], 5));
+    expect(settled).toEqual({});
+    expect(drain(seq)).toEqual([]);
+    expect(seq.position(S)).toEqual({ epoch: E, offset: 5 });
+    // Later events of E come as usual.
+    seq.receive(batch([6]));
+    expect(drain(seq)).toEqual([6]);
+    expect(seq.position(S)).toEqual({ epoch: E, offset: 6, id: "id-6" });
+  });
+
+  it("G6: a fetch outstanding when a batch of another epoch arrives does not settle it; the next one does", () => {
+    const seq = new Sequencer();
+    seq.track(S, null, "earliest");
+    const early = seq.subscribed(subscribed(0, 3)).fetch!;
+    // The log is reset; its first new event arrives while the fetch of 1..3 is outstanding.
+    expect(seq.receive(batch([1], "new")).fetch).toBeUndefined();
+    // That fetch was read before the reset: it says nothing of the batch's epoch.
+    const check = seq.fetched(early, page(0, [1, 2, 3], 3));
+    expect(check.outcome).toBeUndefined();
+    expect(check.fetch).toEqual({ stream: S, epoch: E, after: 3, limit: 1 });
+    const moved = seq.fetched(check.fetch!, {
+      ok: true,
+      epoch: "new",
+      head: 1,
+      earliest: 1,
+      records: [],
+    });
+    expect(moved.outcome).toMatchObject({ reason: "epoch", position: { epoch: "new", offset: 0 } });
+    expect(moved.fetch).toEqual({ stream: S, epoch: "new", after: 0, limit: 1 });
   });
 
   it("G6: an epoch change in a fetch reply is an `epoch` outcome at the new head", () => {
@@ -334,6 +391,10 @@ describe("Sequencer", () => {
     seq.subscribed({ stream: S, epoch: "", recovered: true, start: 0, head: 0 });
     const step = seq.receive(batch([1], E));
     expect(step.outcome).toBeUndefined();
+    expect(step.fetch).toEqual({ stream: S, epoch: "", after: 0, limit: 1 });
+    // From offset 0 the reply carries the records whatever the epoch.
+    const adopted = seq.fetched(step.fetch!, page(0, [1], 1));
+    expect(adopted.outcome).toBeUndefined();
     expect(drain(seq)).toEqual([1]);
     expect(seq.position(S)).toEqual({ epoch: E, offset: 1, id: "id-1" });
   });
@@ -371,8 +432,12 @@ describe("Sequencer", () => {
     const seq = active({}, 5, 5);
     seq.receive(batch([6]));
     const r = seq.next(S)!;
-    seq.receive(batch([1], "new"));
+    const check = seq.receive(batch([1], "new")).fetch!;
+    const reset = { ok: true as const, epoch: "new", head: 1, earliest: 1 };
+    const moved = seq.fetched(check, { ...reset, records: [] });
+    expect(moved.outcome).toMatchObject({ reason: "epoch", position: { epoch: "new", offset: 0 } });
     expect(seq.delivered(S, r.offset)).toBeUndefined();
+    seq.fetched(moved.fetch!, { ...reset, records: [rec(1)] });
     expect(drain(seq)).toEqual([1]);
     expect(seq.position(S)).toEqual({ epoch: "new", offset: 1, id: "id-1" });
   });
