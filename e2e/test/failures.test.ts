@@ -292,6 +292,21 @@ describe("failure table without a database", () => {
     const store = new MemoryEventStore();
     const s = await server({ store });
     const c = client(s.url);
+    // Counts the fetches the server answered (the ack is the packet's last element).
+    let answered = 0;
+    s.io.on("connection", (socket) => {
+      socket.use((packet, next) => {
+        const ack = packet.at(-1);
+        if (packet[0] === FRAMES.fetch && typeof ack === "function") {
+          packet[packet.length - 1] = (...reply: unknown[]) => {
+            ack(...reply);
+            answered++;
+            c.changes.notify();
+          };
+        }
+        next();
+      });
+    });
     await subscribed(c, "room", "earliest");
     for (let n = 1; n <= 3; n++) await s.assured.publish("room", "e", { n });
     await c.reached("room", 3);
@@ -309,7 +324,11 @@ describe("failure table without a database", () => {
       payload: encode({ n: 100 + offset }),
       time: Date.now(),
     }));
+    const before = answered;
     s.io.emit(FRAMES.batch, { stream: "room", epoch: lost, records: packRecords(late) });
+    // The client checks the batch with a fetch; its reply (the store is in the new epoch) goes
+    // out before the next event, so the client has settled the batch when that event arrives.
+    await c.changes.until(() => answered > before, { what: "the fetch checking the late batch" });
     await s.assured.publish("room", "e", { n: 5 });
     await c.changes.until(() => c.deliveries.get("room")!.filter((d) => d.epoch === epoch)[1]);
     // The subscription's outcome (before the first event: no epoch yet), then the new epoch's.

@@ -13,19 +13,11 @@ export type StreamPhase = "pending" | "active" | "paused";
 export interface OutstandingFetch {
   request: FetchRequest;
   deadline: number;
-  /** Sent after a live batch named another epoch (`epochHint`): its reply settles which. */
-  checksEpoch: boolean;
-}
-
-/**
- * A live batch named another epoch than the stream's. It is no proof: a batch can arrive late,
- * from a log the store has since lost (a broadcast queued while a connection was down). A fetch
- * sent after it reads the store and says which epoch the log is in.
- */
-export interface EpochHint {
-  epoch: Epoch;
-  /** The offset just before the batch: where the stream continues if the fetch confirms it. */
-  start: Offset;
+  /**
+   * The epochs live batches had named (`epochHints`) when it was sent: its reply, read after
+   * those batches arrived, settles them (and only them).
+   */
+  checks: ReadonlySet<Epoch>;
 }
 
 /** The sequencer's state of one subscribed stream. Internal to `Sequencer`. */
@@ -53,8 +45,13 @@ export interface StreamState {
   knownHead: Offset;
   /** The outstanding fetch, at most one per stream. */
   fetch: OutstandingFetch | null;
-  /** A live batch named another epoch; the next fetch checks it (null: none pending). */
-  epochHint: EpochHint | null;
+  /**
+   * Epochs other than the stream's that live batches named, each with the offset just before
+   * the earliest such batch: where the stream continues if a fetch confirms that epoch. A batch
+   * is no proof: it can arrive late, from a log the store has since lost (a broadcast queued
+   * while a connection was down); a fetch sent after it reads the store and settles it.
+   */
+  epochHints: Map<Epoch, Offset>;
   /** Failed fetches in a row (timeouts, errors, replies without progress): the backoff. */
   failures: number;
   /** After a failure: no fetch before this time. */
@@ -85,7 +82,7 @@ export function newStreamState(
     highest: offset,
     knownHead: offset,
     fetch: null,
-    epochHint: null,
+    epochHints: new Map(),
     failures: 0,
     retryAt: null,
     generation: 0,
@@ -155,7 +152,7 @@ export function dropBuffered(s: StreamState, offset: Offset): void {
 export function clearBuffer(s: StreamState): void {
   s.buffer.clear();
   s.fetch = null;
-  s.epochHint = null;
+  s.epochHints.clear();
   s.failures = 0;
   s.retryAt = null;
   const handed = handedOffset(s);

@@ -80,6 +80,9 @@ export interface DeliveredStep {
   fetch?: FetchRequest;
 }
 
+/** The epochs a fetch checks when no live batch named another (shared, never changed). */
+const NO_EPOCHS: ReadonlySet<Epoch> = new Set();
+
 const DEFAULTS = { maxBuffered: 1000, fetchLimit: 500, maxStreams: 1000, fetchTimeoutMs: 10_000 };
 
 /**
@@ -94,7 +97,8 @@ const DEFAULTS = { maxBuffered: 1000, fetchLimit: 500, maxStreams: 1000, fetchTi
  * the subscribe reply, live batches, fetch replies, position checks), keep exactly one fetch
  * outstanding — with a timeout, and after a failure a backoff with jitter, for as long as the
  * stream is subscribed — and ask only when the buffer has room (the flow control). Live batches
- * only raise the known head and fill the buffer.
+ * of the stream's epoch only raise the known head and fill the buffer; a live batch of another
+ * epoch moves nothing: one fetch (even when caught up) settles which log the store holds.
  *
  * @example
  * const seq = new Sequencer();
@@ -249,7 +253,7 @@ export class Sequencer {
     s.epoch = frame.epoch;
     s.phase = "active";
     s.fetch = null;
-    s.epochHint = null;
+    s.epochHints.clear();
     s.failures = 0;
     s.retryAt = null;
     s.knownHead = 0;
@@ -268,7 +272,10 @@ export class Sequencer {
     return this.#pull(s, step);
   }
 
-  /** Accepts a live batch: raises the known head, fills the buffer, pulls what is missing. */
+  /**
+   * Accepts a live batch: raises the known head, fills the buffer, pulls what is missing. A batch
+   * of another epoch is noted for the next fetch to settle (it may come late, from a lost log).
+   */
   receive(batch: ParsedBatch): SequencerStep {
     const s = this.#streams.get(batch.stream);
     const step: SequencerStep = {};
@@ -287,7 +294,9 @@ export class Sequencer {
       // Another epoch in a live batch is a hint, never a move: the batch may come late, from a
       // log the store has since lost, after the client was told of the new one. A fetch sent
       // now reads the store and settles which epoch the log is in (`fetched`).
-      s.epochHint = { epoch: batch.epoch, start: first.offset - 1 };
+      const start = first.offset - 1;
+      const known = s.epochHints.get(batch.epoch);
+      if (known === undefined || start < known) s.epochHints.set(batch.epoch, start);
       return this.#pull(s, step);
     }
     if (this.#rewritten(s, batch.records)) return this.#diverge(s, step);
@@ -352,19 +361,20 @@ export class Sequencer {
     const s = this.#streams.get(request.stream);
     const step: SequencerStep = {};
     if (!s || s.fetch?.request !== request) return step;
-    const checksEpoch = s.fetch.checksEpoch;
+    const checks = s.fetch.checks;
     s.fetch = null;
     if (s.phase !== "active") return step;
     if (!reply.ok) return this.#failed(s, step);
-    // A fetch sent after a live batch named another epoch settles it: the reply was read after.
-    const hint = checksEpoch ? s.epochHint : null;
-    if (checksEpoch) s.epochHint = null;
-    // Confirmed, the stream continues from just before that batch (as far as the log holds it);
-    // another epoch than the hint's is the head's outcome, as for any fetch.
+    // In an epoch a live batch named, the stream continues from just before the earliest such
+    // batch (as far as the log still holds it); in any other, from the head, as for any fetch.
+    const hinted = s.epochHints.get(reply.epoch);
     const start =
-      hint?.epoch === reply.epoch
-        ? Math.min(reply.head, Math.max(hint.start, reply.earliest - 1))
-        : reply.head;
+      hinted === undefined
+        ? reply.head
+        : Math.min(reply.head, Math.max(hinted, reply.earliest - 1));
+    // The reply was read after the batches that named `checks` arrived: in the stream's epoch,
+    // those were late ones from a lost log. Epochs named since wait for the next fetch.
+    if (s.position?.epoch === reply.epoch) for (const epoch of checks) s.epochHints.delete(epoch);
     if (!this.#sameEpoch(s, reply.epoch, step, start)) {
       s.knownHead = Math.max(s.knownHead, reply.head);
       return this.#pull(s, step);
@@ -505,10 +515,14 @@ export class Sequencer {
     if (!s.position || s.position.epoch === epoch) return true;
     if (handedOffset(s) === 0 && s.buffer.size === 0) {
       // Offset 0 is valid in every epoch: a stream's first log gets its epoch here (and what
-      // was known of the head of another log no longer counts).
+      // was known of the head of another log no longer counts). A fetch or a position check
+      // sent before may have read the other log: their replies no longer count either.
       s.position = { epoch, offset: 0 };
       s.epoch = epoch;
       s.knownHead = 0;
+      s.epochHints.delete(epoch);
+      if (s.fetch !== null && s.fetch.request.epoch !== epoch) s.fetch = null;
+      s.generation++;
       return true;
     }
     this.#jump(s, epoch, Math.max(0, start), "epoch", step);
@@ -528,7 +542,7 @@ export class Sequencer {
     s.position = { epoch, offset: start };
     s.epoch = epoch;
     s.fetch = null;
-    s.epochHint = null;
+    s.epochHints.clear();
     s.failures = 0;
     s.retryAt = null;
     s.knownHead = start;
@@ -582,9 +596,9 @@ export class Sequencer {
   // known head, so they are fetched again).
   #pull(s: StreamState, step: SequencerStep): SequencerStep {
     if (s.phase !== "active" || s.fetch !== null || s.retryAt !== null) return step;
-    // Caught up, a fetch is still sent to settle an epoch hint (what the store holds now).
-    const checksEpoch = s.epochHint !== null;
-    if (s.contiguous >= s.knownHead && !checksEpoch) return step;
+    // Caught up, a fetch is still sent to settle epoch hints (what the store holds now).
+    const checks = s.epochHints.size === 0 ? NO_EPOCHS : new Set(s.epochHints.keys());
+    if (s.contiguous >= s.knownHead && checks.size === 0) return step;
     const half = Math.floor(this.#maxBuffered / 2);
     if (s.buffer.size > half) {
       if (s.contiguous > handedOffset(s)) return step;
@@ -601,7 +615,7 @@ export class Sequencer {
       after: s.contiguous,
       limit: Math.max(1, Math.min(this.#fetchLimit, s.knownHead - s.contiguous, room)),
     };
-    s.fetch = { request, deadline: this.#now() + this.#fetchTimeoutMs, checksEpoch };
+    s.fetch = { request, deadline: this.#now() + this.#fetchTimeoutMs, checks };
     step.fetch = request;
     return step;
   }

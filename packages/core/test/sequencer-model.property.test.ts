@@ -292,6 +292,9 @@ class Simulation {
         for (const step of this.seq.heads(frame.heads, frame.marks)) this.#step(step);
         break;
     }
+    // An epoch taken without an outcome (a first log adopted at offset 0) counts too.
+    const position = this.seq.position(S);
+    if (position !== null) this.#epochSeen(position.epoch);
     return true;
   }
 

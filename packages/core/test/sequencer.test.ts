@@ -347,6 +347,55 @@ describe("Sequencer", () => {
     expect(moved.fetch).toEqual({ stream: S, epoch: "new", after: 0, limit: 1 });
   });
 
+  it("G6: several batches of a new epoch before the check's reply: the stream continues before the first", () => {
+    const seq = active({}, 5, 5);
+    const check = seq.receive(batch([1], "new")).fetch!;
+    expect(seq.receive(batch([2], "new")).fetch).toBeUndefined();
+    expect(seq.receive(batch([3], "new")).fetch).toBeUndefined();
+    const reset = { ok: true as const, epoch: "new", head: 3, earliest: 1 };
+    const moved = seq.fetched(check, { ...reset, records: [] });
+    expect(moved.outcome).toMatchObject({ reason: "epoch", position: { epoch: "new", offset: 0 } });
+    seq.fetched(moved.fetch!, { ...reset, records: [rec(1), rec(2), rec(3)] });
+    expect(drain(seq)).toEqual([1, 2, 3]);
+  });
+
+  it("G6: a batch of another epoch that arrives while a check is out waits for the next fetch", () => {
+    const seq = active({}, 5, 5);
+    const check = seq.receive(batch([6, 7], "old")).fetch!;
+    // The log is reset after the check was read; the new epoch's first event arrives.
+    expect(seq.receive(batch([1], "new")).fetch).toBeUndefined();
+    const again = seq.fetched(check, page(5, [], 5));
+    expect(again.outcome).toBeUndefined();
+    expect(again.fetch).toEqual({ stream: S, epoch: E, after: 5, limit: 1 });
+    const moved = seq.fetched(again.fetch!, {
+      ok: true,
+      epoch: "new",
+      head: 1,
+      earliest: 1,
+      records: [],
+    });
+    expect(moved.outcome).toMatchObject({ reason: "epoch", position: { epoch: "new", offset: 0 } });
+  });
+
+  it("G3/G6: a first epoch adopted at offset 0 drops the fetch of the other log still out", () => {
+    const seq = new Sequencer();
+    seq.track(S, null, "earliest");
+    const old = seq.subscribed({ stream: S, epoch: "old", recovered: true, start: 0, head: 2 })
+      .fetch!;
+    const before = seq.checkMarks([S]);
+    // The log is lost; a position check finds the new one and the stream adopts it at 0.
+    const [step] = seq.heads({ [S]: { epoch: "new", head: 1 } }, before);
+    expect(step?.outcome).toBeUndefined();
+    expect(seq.position(S)).toEqual({ epoch: "new", offset: 0 });
+    expect(step?.fetch).toEqual({ stream: S, epoch: "new", after: 0, limit: 1 });
+    // A reply to the old log's fetch (read before the loss) is ignored.
+    expect(seq.awaitsFetch(old)).toBe(false);
+    const stale = { ok: true as const, epoch: "old", head: 2, earliest: 1 };
+    expect(seq.fetched(old, { ...stale, records: [rec(1), rec(2)] })).toEqual({});
+    expect(drain(seq)).toEqual([]);
+    expect(seq.position(S)).toEqual({ epoch: "new", offset: 0 });
+  });
+
   it("G6: an epoch change in a fetch reply is an `epoch` outcome at the new head", () => {
     const seq = active({}, 5, 5);
     const step = seq.receive(batch([8]));
