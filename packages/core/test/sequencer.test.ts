@@ -50,7 +50,12 @@ function active(options = {}, start = 0, head = 0): Sequencer {
 }
 
 function page(_after: number, records: number[], head: number, earliest = 1): FetchResult {
-  return { ok: true, epoch: E, head, earliest, records: records.map((o) => rec(o)) };
+  return pageIn(E, records, head, earliest);
+}
+
+/** A fetch reply read from the log of `epoch`. */
+function pageIn(epoch: string, records: number[], head: number, earliest = 1): FetchResult {
+  return { ok: true, epoch, head, earliest, records: records.map((o) => rec(o)) };
 }
 
 describe("Sequencer", () => {
@@ -285,13 +290,7 @@ describe("Sequencer", () => {
     expect(step.fetch).toEqual({ stream: S, epoch: E, after: 6, limit: 1 });
     expect(seq.position(S)).toEqual({ epoch: E, offset: 6, id: "id-6" });
     // The store is in the batch's epoch: the stream continues from just before the batch.
-    const confirmed = seq.fetched(step.fetch!, {
-      ok: true,
-      epoch: "new",
-      head: 4,
-      earliest: 1,
-      records: [],
-    });
+    const confirmed = seq.fetched(step.fetch!, pageIn("new", [], 4));
     expect(confirmed.outcome).toEqual({
       stream: S,
       recovered: false,
@@ -336,13 +335,7 @@ describe("Sequencer", () => {
     const check = seq.fetched(early, page(0, [1, 2, 3], 3));
     expect(check.outcome).toBeUndefined();
     expect(check.fetch).toEqual({ stream: S, epoch: E, after: 3, limit: 1 });
-    const moved = seq.fetched(check.fetch!, {
-      ok: true,
-      epoch: "new",
-      head: 1,
-      earliest: 1,
-      records: [],
-    });
+    const moved = seq.fetched(check.fetch!, pageIn("new", [], 1));
     expect(moved.outcome).toMatchObject({ reason: "epoch", position: { epoch: "new", offset: 0 } });
     expect(moved.fetch).toEqual({ stream: S, epoch: "new", after: 0, limit: 1 });
   });
@@ -367,13 +360,7 @@ describe("Sequencer", () => {
     const again = seq.fetched(check, page(5, [], 5));
     expect(again.outcome).toBeUndefined();
     expect(again.fetch).toEqual({ stream: S, epoch: E, after: 5, limit: 1 });
-    const moved = seq.fetched(again.fetch!, {
-      ok: true,
-      epoch: "new",
-      head: 1,
-      earliest: 1,
-      records: [],
-    });
+    const moved = seq.fetched(again.fetch!, pageIn("new", [], 1));
     expect(moved.outcome).toMatchObject({ reason: "epoch", position: { epoch: "new", offset: 0 } });
   });
 
