@@ -20,6 +20,14 @@ export interface OutstandingFetch {
   checks: ReadonlySet<Epoch>;
 }
 
+/** What live batches of another epoch said of its log (`StreamState.epochHints`). */
+export interface EpochHint {
+  /** The offset just before the earliest batch: where the stream continues if confirmed. */
+  start: Offset;
+  /** The highest offset the batches carried (a fetch from offset 0 asks up to it). */
+  last: Offset;
+}
+
 /** The sequencer's state of one subscribed stream. Internal to `Sequencer`. */
 export interface StreamState {
   stream: StreamName;
@@ -46,12 +54,11 @@ export interface StreamState {
   /** The outstanding fetch, at most one per stream. */
   fetch: OutstandingFetch | null;
   /**
-   * Epochs other than the stream's that live batches named, each with the offset just before
-   * the earliest such batch: where the stream continues if a fetch confirms that epoch. A batch
-   * is no proof: it can arrive late, from a log the store has since lost (a broadcast queued
-   * while a connection was down); a fetch sent after it reads the store and settles it.
+   * Epochs other than the stream's that live batches named. A batch is no proof: it can arrive
+   * late, from a log the store has since lost (a broadcast queued while a connection was down);
+   * a fetch sent after it reads the store and settles it.
    */
-  epochHints: Map<Epoch, Offset>;
+  epochHints: Map<Epoch, EpochHint>;
   /** Failed fetches in a row (timeouts, errors, replies without progress): the backoff. */
   failures: number;
   /** After a failure: no fetch before this time. */

@@ -295,8 +295,13 @@ export class Sequencer {
       // log the store has since lost, after the client was told of the new one. A fetch sent
       // now reads the store and settles which epoch the log is in (`fetched`).
       const start = first.offset - 1;
+      const last = batch.records[batch.records.length - 1]!.offset;
       const known = s.epochHints.get(batch.epoch);
-      if (known === undefined || start < known) s.epochHints.set(batch.epoch, start);
+      if (known === undefined) s.epochHints.set(batch.epoch, { start, last });
+      else {
+        known.start = Math.min(known.start, start);
+        known.last = Math.max(known.last, last);
+      }
       return this.#pull(s, step);
     }
     if (this.#rewritten(s, batch.records)) return this.#diverge(s, step);
@@ -371,7 +376,7 @@ export class Sequencer {
     const start =
       hinted === undefined
         ? reply.head
-        : Math.min(reply.head, Math.max(hinted, reply.earliest - 1));
+        : Math.min(reply.head, Math.max(hinted.start, reply.earliest - 1));
     // The reply was read after the batches that named `checks` arrived: in the stream's epoch,
     // those were late ones from a lost log. Epochs named since wait for the next fetch.
     if (s.position?.epoch === reply.epoch) for (const epoch of checks) s.epochHints.delete(epoch);
@@ -609,11 +614,15 @@ export class Sequencer {
       }
     }
     const room = this.#maxBuffered - s.buffer.size;
+    // From offset 0 the reply carries records whatever the epoch: ask up to what batches showed.
+    let head = s.knownHead;
+    if (s.contiguous === 0)
+      for (const hint of s.epochHints.values()) head = Math.max(head, hint.last);
     const request: FetchRequest = {
       stream: s.stream,
       epoch: s.position?.epoch ?? "",
       after: s.contiguous,
-      limit: Math.max(1, Math.min(this.#fetchLimit, s.knownHead - s.contiguous, room)),
+      limit: Math.max(1, Math.min(this.#fetchLimit, head - s.contiguous, room)),
     };
     s.fetch = { request, deadline: this.#now() + this.#fetchTimeoutMs, checks };
     step.fetch = request;

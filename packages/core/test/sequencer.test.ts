@@ -425,14 +425,14 @@ describe("Sequencer", () => {
     const seq = new Sequencer();
     seq.track(S, null, "head");
     seq.subscribed({ stream: S, epoch: "", recovered: true, start: 0, head: 0 });
-    const step = seq.receive(batch([1], E));
+    const step = seq.receive(batch([1, 2, 3], E));
     expect(step.outcome).toBeUndefined();
-    expect(step.fetch).toEqual({ stream: S, epoch: "", after: 0, limit: 1 });
-    // From offset 0 the reply carries the records whatever the epoch.
-    const adopted = seq.fetched(step.fetch!, page(0, [1], 1));
-    expect(adopted.outcome).toBeUndefined();
-    expect(drain(seq)).toEqual([1]);
-    expect(seq.position(S)).toEqual({ epoch: E, offset: 1, id: "id-1" });
+    // From offset 0 the reply carries the records whatever the epoch: it asks for the batch's.
+    expect(step.fetch).toEqual({ stream: S, epoch: "", after: 0, limit: 3 });
+    const adopted = seq.fetched(step.fetch!, page(0, [1, 2, 3], 3));
+    expect(adopted).toEqual({});
+    expect(drain(seq)).toEqual([1, 2, 3]);
+    expect(seq.position(S)).toEqual({ epoch: E, offset: 3, id: "id-3" });
   });
 
   it("G3: a handler failure pauses the stream; the record comes again after a new subscription", () => {
