@@ -96,6 +96,7 @@ client.on("e", (data, meta: EventMeta) => {
     stream: meta.stream,
     epoch: meta.epoch,
     offset: meta.offset,
+    id: meta.id,
     data,
   });
 });

@@ -1,6 +1,6 @@
 import type { TabLine, TabStart } from "./browser-tab-protocol.js";
 import type { ChaosLogLine } from "./chaos-log.js";
-import type { ClientStatus } from "./client-worker-protocol.js";
+import { type ClientStatus, type SeenPosition, seeOutcome } from "./client-worker-protocol.js";
 
 /** What a tab's reloads did, for the run's report. */
 export interface TabFigures {
@@ -31,6 +31,7 @@ export class TabProgress {
   readonly #messages = new Map<string, { n: number; settled: boolean }>();
   readonly #delivered: Record<string, number> = {};
   readonly #epochs: Record<string, string> = {};
+  readonly #positions: Record<string, SeenPosition> = {};
   #life = -1;
   #emitted = 0;
   #settled = 0;
@@ -77,10 +78,16 @@ export class TabProgress {
         }
         this.#epochs[line.stream] = line.epoch;
         this.#delivered[line.stream] = line.offset;
+        this.#positions[line.stream] = {
+          epoch: line.epoch,
+          offset: line.offset,
+          ...(line.id === undefined ? {} : { id: line.id }),
+        };
         return line;
       case "outcome":
         this.#outcomes++;
         if (!line.recovered) this.#notRecovered++;
+        seeOutcome(this.#positions, line);
         return line;
       case "emit":
         this.#emitted = Math.max(this.#emitted, line.n);
@@ -112,6 +119,7 @@ export class TabProgress {
       connected: this.#connected,
       pending: this.#emitted - this.#settled,
       delivered: { ...this.#delivered },
+      positions: { ...this.#positions },
       deliveries: this.#deliveries,
       outcomes: this.#outcomes,
       notRecovered: this.#notRecovered,

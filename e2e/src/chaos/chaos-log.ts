@@ -36,6 +36,8 @@ export type ChaosLogLine =
       stream: string;
       epoch: string;
       offset: number;
+      /** The event's id (absent in logs written before it was recorded). */
+      id?: string;
       data: unknown;
     }
   /** A subscription outcome a client saw (G6). */

@@ -18,6 +18,7 @@ import {
   longProfile,
   shortProfile,
   type Topology,
+  withDuration,
 } from "./profiles.js";
 import { runChaos } from "./run-chaos.js";
 import { loadChaosStoreModule, resolveStoreModule } from "./store-module.js";
@@ -103,15 +104,9 @@ if (!Number.isSafeInteger(seed)) {
 
 let failed = false;
 for (const topology of chosen) {
-  const profile: ChaosProfile = values.long ? longProfile(topology) : shortProfile(topology);
+  const base: ChaosProfile = values.long ? longProfile(topology) : shortProfile(topology);
+  const profile = seconds === undefined ? base : withDuration(base, seconds * 1_000);
   if (topology === "custom") profile.storeModule = storeModule;
-  if (seconds !== undefined) {
-    // Clients emit at the profile's rate until their quota: a shorter run asks for fewer
-    // messages, so that its clients can reach the quota and the run settle.
-    const ratio = (seconds * 1_000) / profile.durationMs;
-    profile.durationMs = seconds * 1_000;
-    profile.messagesPerClient = Math.max(1, Math.round(profile.messagesPerClient * ratio));
-  }
   if (faults !== undefined) profile.faults = faults;
   if (restartModes !== undefined) profile.restartModes = restartModes;
   if (tabs !== undefined) profile.tabs = tabs;

@@ -10,7 +10,12 @@ import { newId } from "@assured/core/store";
 import { io, type Socket } from "socket.io-client";
 import type { ChaosMessageAnswer, ChaosMessageData } from "./chaos-log.js";
 import type { ChaosLogWriter } from "./client-worker-log.js";
-import { type ClientStatus, mixSeed } from "./client-worker-protocol.js";
+import {
+  type ClientStatus,
+  mixSeed,
+  type SeenPosition,
+  seeOutcome,
+} from "./client-worker-protocol.js";
 import { SeededRandom } from "./seeded-random.js";
 
 /** Options of one `WorkerClient`. */
@@ -39,6 +44,7 @@ export class WorkerClient {
   readonly #log: ChaosLogWriter;
   readonly #random: () => number;
   readonly #delivered: Record<string, number> = {};
+  readonly #positions: Record<string, SeenPosition> = {};
   readonly #subscribed = new Set<string>();
   #deliveries = 0;
   #outcomes = 0;
@@ -78,12 +84,14 @@ export class WorkerClient {
     this.client.on("e", (data, meta: EventMeta) => {
       this.#deliveries++;
       this.#delivered[meta.stream] = meta.offset;
+      this.#positions[meta.stream] = { epoch: meta.epoch, offset: meta.offset, id: meta.id };
       this.#log.append({
         kind: "delivery",
         client: this.name,
         stream: meta.stream,
         epoch: meta.epoch,
         offset: meta.offset,
+        id: meta.id,
         data,
       });
     });
@@ -91,6 +99,12 @@ export class WorkerClient {
       this.#outcomes++;
       this.#subscribed.add(outcome.stream);
       if (!outcome.recovered) this.#notRecovered++;
+      seeOutcome(this.#positions, {
+        stream: outcome.stream,
+        recovered: outcome.recovered,
+        epoch: outcome.position.epoch,
+        offset: outcome.position.offset,
+      });
       this.#log.append({
         kind: "outcome",
         client: this.name,
@@ -148,6 +162,7 @@ export class WorkerClient {
       connected: this.socket.connected,
       pending: this.client.pending().length,
       delivered: { ...this.#delivered },
+      positions: { ...this.#positions },
       deliveries: this.#deliveries,
       outcomes: this.#outcomes,
       notRecovered: this.#notRecovered,

@@ -47,6 +47,29 @@ export type WorkerCommand =
 /** A command as written to the child's stdin: `id` pairs it with its reply. */
 export type WorkerRequest = WorkerCommand & { id: number };
 
+/** A stream's position as a client last saw it; `id` only when a delivery set it. */
+export interface SeenPosition {
+  epoch: string;
+  offset: number;
+  id?: string;
+}
+
+/**
+ * Moves `positions[stream]` to an outcome's position. A recovered outcome at the delivered
+ * position keeps the delivery's id; any other (a `diverged` one may name the same offset, of
+ * another event) drops it.
+ */
+export function seeOutcome(
+  positions: Record<string, SeenPosition>,
+  outcome: { stream: string; recovered: boolean; epoch: string; offset: number },
+): void {
+  const { stream, recovered, epoch, offset } = outcome;
+  const seen = positions[stream];
+  if (!recovered || seen?.epoch !== epoch || seen.offset !== offset) {
+    positions[stream] = { epoch, offset };
+  }
+}
+
 /** One client's progress. */
 export interface ClientStatus {
   name: string;
@@ -56,6 +79,8 @@ export interface ClientStatus {
   pending: number;
   /** The offset its handler last saw, per subscribed stream (0: none yet). */
   delivered: Record<string, number>;
+  /** Where each stream stands: its last delivery (with the event's id) or outcome, if later. */
+  positions: Record<string, SeenPosition>;
   /** Handler runs for events, across streams. */
   deliveries: number;
   /** Subscription outcomes seen, and how many of them did not recover. */

@@ -146,6 +146,18 @@ function profileOfLongRun(topology: Topology): ChaosProfile {
   };
 }
 
+/**
+ * The profile run for `durationMs` of faults instead of its own (`--seconds`). Clients emit at
+ * the profile's rate until their quota, so a shorter run asks for fewer messages (its clients
+ * can reach the quota and the run settle). A run and its replay command (`replayCommand`) both
+ * come from here, so the replay is the same run.
+ */
+export function withDuration(profile: ChaosProfile, durationMs: number): ChaosProfile {
+  const ratio = durationMs / profile.durationMs;
+  const messagesPerClient = Math.max(1, Math.round(profile.messagesPerClient * ratio));
+  return { ...profile, durationMs, messagesPerClient };
+}
+
 /** The command that replays a run of `profile` under `seed`. */
 export function replayCommand(profile: ChaosProfile, seed: number): string {
   const where =

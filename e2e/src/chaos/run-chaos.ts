@@ -10,6 +10,7 @@ import { FaultSchedule } from "./fault-schedule.js";
 import { type ChaosProfile, replayCommand, storeRestartModes } from "./profiles.js";
 import { Publisher } from "./publisher.js";
 import { SeededRandom } from "./seeded-random.js";
+import { clientSettled } from "./settle.js";
 import { ChaosTopology } from "./topology.js";
 
 /** The outcome of a chaos run. */
@@ -92,10 +93,7 @@ export async function runChaos(
     await faults.stop();
     clearInterval(sampler);
     const heads = await topology.readLogs(profile.streams);
-    const caughtUp = (c: ClientStatus) =>
-      c.pending === 0 &&
-      c.emitted === profile.messagesPerClient &&
-      profile.streams.every((s) => (c.delivered[s] ?? 0) >= (heads.get(s)?.head ?? 0));
+    const caughtUp = (c: ClientStatus) => clientSettled(c, profile.messagesPerClient, heads);
     const settled = await workers
       .waitUntil(
         (statuses) =>

@@ -44,6 +44,8 @@ export interface StoredLog {
   head: number;
   earliest: number;
   events: Map<number, unknown>;
+  /** The id of the event at `head` (absent when the log is empty or was not read whole). */
+  headId?: string;
 }
 
 /**
@@ -398,12 +400,16 @@ async function readSqliteHandled(path: string): Promise<HandledEntry[]> {
 async function readWholeLog(store: EventStore, stream: string): Promise<StoredLog> {
   const head = await store.head(stream);
   const events = new Map<number, unknown>();
+  let headId: string | undefined;
   let after = head.earliest - 1;
   while (after < head.head) {
     const page = await store.read(stream, { after, limit: 10_000 });
     if (page.epoch !== head.epoch || page.records.length === 0) break;
-    for (const record of page.records) events.set(record.offset, decode(record.payload));
+    for (const record of page.records) {
+      events.set(record.offset, decode(record.payload));
+      if (record.offset === head.head) headId = record.id;
+    }
     after = page.records[page.records.length - 1]!.offset;
   }
-  return { epoch: head.epoch, head: head.head, earliest: head.earliest, events };
+  return { epoch: head.epoch, head: head.head, earliest: head.earliest, events, headId };
 }

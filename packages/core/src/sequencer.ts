@@ -82,6 +82,12 @@ export interface DeliveredStep {
 
 /** The epochs a fetch checks when no live batch named another (shared, never changed). */
 const NO_EPOCHS: ReadonlySet<Epoch> = new Set();
+/**
+ * At most this many epochs noted per stream from live batches (`StreamState.epochHints`). A
+ * fetch reply settles them, so a well-behaved server needs one or two; a batch naming one more
+ * is not noted (its fetch still settles the log: a reply in an unnoted epoch goes to its head).
+ */
+export const MAX_EPOCH_HINTS = 8;
 
 const DEFAULTS = { maxBuffered: 1000, fetchLimit: 500, maxStreams: 1000, fetchTimeoutMs: 10_000 };
 
@@ -297,8 +303,9 @@ export class Sequencer {
       const start = first.offset - 1;
       const last = batch.records[batch.records.length - 1]!.offset;
       const known = s.epochHints.get(batch.epoch);
-      if (known === undefined) s.epochHints.set(batch.epoch, { start, last });
-      else {
+      if (known === undefined) {
+        if (s.epochHints.size < MAX_EPOCH_HINTS) s.epochHints.set(batch.epoch, { start, last });
+      } else {
         known.start = Math.min(known.start, start);
         known.last = Math.max(known.last, last);
       }

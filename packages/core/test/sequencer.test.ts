@@ -325,6 +325,24 @@ describe("Sequencer", () => {
     expect(seq.position(S)).toEqual({ epoch: E, offset: 6, id: "id-6" });
   });
 
+  it("G6: live batches naming many epochs are noted up to a bound; a reply in an unnoted one goes to its head", () => {
+    const seq = active({}, 5, 5);
+    const check = seq.receive(batch([3], "e0")).fetch!;
+    // A misbehaving server names 100 epochs within one round trip: 8 are noted, no more.
+    for (let i = 1; i < 100; i++) expect(seq.receive(batch([3], `e${i}`))).toEqual({});
+    const unnoted = seq.fetched(check, pageIn("e50", [], 9));
+    expect(unnoted.outcome).toMatchObject({
+      reason: "epoch",
+      position: { epoch: "e50", offset: 9 },
+    });
+
+    const again = active({}, 5, 5);
+    const first = again.receive(batch([3], "e0")).fetch!;
+    for (let i = 1; i < 100; i++) again.receive(batch([3], `e${i}`));
+    const noted = again.fetched(first, pageIn("e7", [], 9));
+    expect(noted.outcome).toMatchObject({ reason: "epoch", position: { epoch: "e7", offset: 2 } });
+  });
+
   it("G6: a fetch outstanding when a batch of another epoch arrives does not settle it; the next one does", () => {
     const seq = new Sequencer();
     seq.track(S, null, "earliest");
