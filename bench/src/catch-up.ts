@@ -89,6 +89,8 @@ export function assuredReplay(
   stores: BenchStores,
   clientStorage: ClientStorageKind = "memory",
   replay: { batchSize: number; window: number } = REPLAY,
+  /** Called as the timed catch-up starts and ends (a profiler records only that span). */
+  onCatchUp?: (phase: "start" | "end") => Promise<void>,
 ): CatchUpSystem {
   const web = clientStorage === "web";
   return {
@@ -141,10 +143,12 @@ export function assuredReplay(
         const caughtUp = countdown(missed, timeoutMs, "Assured replay");
         sink = () => caughtUp.tick();
         outcomes.length = 0;
+        await onCatchUp?.("start");
         const start = performance.now();
         await connectSocket(socket);
         await caughtUp.done;
         const elapsed = performance.now() - start;
+        await onCatchUp?.("end");
         const outcome = outcomes[0];
         if (!outcome?.recovered) {
           throw new Error(`Assured did not recover: ${outcome?.reason ?? "no outcome"}`);

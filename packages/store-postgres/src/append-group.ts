@@ -161,7 +161,7 @@ async function trim(
   retention: Retention,
 ): Promise<void> {
   await client.query(
-    t.sql.query(
+    t.sql.replanned(
       `DELETE FROM ${t.events} d USING (SELECT x.stream_id, ${earliestSql(t.events, "x", 3, 4)} AS earliest ` +
         "FROM unnest($1::bigint[], $2::bigint[]) AS x(stream_id, head)) k " +
         "WHERE d.stream_id = k.stream_id AND d.event_offset < k.earliest",
@@ -196,7 +196,7 @@ async function storedIds(
     event_id: Buffer;
     event_offset: string;
   }>(
-    t.sql.query(
+    t.sql.replanned(
       `SELECT e.stream_id, e.event_id, e.event_offset FROM ${t.events} e ` +
         "JOIN unnest($1::bigint[], $2::bytea[]) AS q(stream_id, event_id) " +
         "ON e.stream_id = q.stream_id AND e.event_id = q.event_id",
@@ -242,7 +242,7 @@ async function store(
   const changed = streams.filter((stream) => stream.changed);
   if (changed.length > 0) {
     await client.query(
-      t.sql.query(
+      t.sql.replanned(
         `UPDATE ${t.streams} s SET head = x.head, epoch = x.epoch ` +
           "FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS x(stream_id, head, epoch) " +
           "WHERE s.stream_id = x.stream_id",

@@ -60,7 +60,7 @@ export class DedupWrites {
       return [await this.complete(key, token, response, ttlMs, now)];
     }
     const { rows } = await this.pool.query<{ i: string }>(
-      this.t.sql.query(completeManyStatement(this.t), [
+      this.t.sql.replanned(completeManyStatement(this.t), [
         requests.map((r) => textBytes(r.key)),
         requests.map((r) => textBytes(r.token)),
         requests.map((r) => now + r.ttlMs),
@@ -123,7 +123,11 @@ const completeManyTexts = new WeakMap<Tables, string>();
 
 /**
  * `completeMany`'s statement: `r` numbers the requests (`i`, from 1), `m` keeps per key the
- * first request whose token holds it, the update writes those and returns their numbers.
+ * first request whose token holds it, the update writes those and returns their numbers. Each
+ * request finds its row through a lateral probe by key (`OFFSET 0` keeps it a probe, not a
+ * join the planner may turn into a scan), and the statement is planned at each call
+ * (`Statements.replanned`): a prepared generic plan made while the table was small hash-joined
+ * a scan of the whole table and kept doing so as it grew (116 µs a row at 22,000 rows).
  */
 function completeManyStatement(t: Tables): string {
   let text = completeManyTexts.get(t);
@@ -131,9 +135,9 @@ function completeManyStatement(t: Tables): string {
     text =
       "WITH r AS (SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::double precision[], " +
       "$4::boolean[], $5::bytea[]) WITH ORDINALITY AS r(k, t, e, ok, p, i)), " +
-      "m AS (SELECT DISTINCT ON (r.k) r.* FROM r JOIN " +
-      `${t.dedup} d ON d.dedup_key = r.k AND d.state = 'claimed' AND d.token = r.t ` +
-      "ORDER BY r.k, r.i) " +
+      "m AS (SELECT DISTINCT ON (r.k) r.* FROM r CROSS JOIN LATERAL " +
+      `(SELECT FROM ${t.dedup} d WHERE d.dedup_key = r.k AND d.state = 'claimed' ` +
+      "AND d.token = r.t OFFSET 0) h ORDER BY r.k, r.i) " +
       `UPDATE ${t.dedup} AS d SET state = 'done', token = NULL, expires_at = m.e, ` +
       "response_ok = m.ok, response_payload = m.p FROM m " +
       "WHERE d.dedup_key = m.k AND d.state = 'claimed' AND d.token = m.t RETURNING m.i";

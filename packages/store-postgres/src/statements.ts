@@ -28,6 +28,16 @@ export class Statements {
     }
     return { name, text, values };
   }
+
+  /**
+   * The query config of `text` with `values`, always unnamed: the server plans it at each run,
+   * with the batch's own sizes and the tables' sizes now. For a statement that joins a batch to
+   * a table that can grow fast: a prepared statement's cached generic plan, made while the
+   * table was small, goes on scanning all of it.
+   */
+  replanned(text: string, values: unknown[]): QueryConfig {
+    return { text, values };
+  }
 }
 
 /** The prepared statement name of `text`: the prefix and 24 hex digits of its SHA-256. */
