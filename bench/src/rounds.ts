@@ -1,3 +1,4 @@
+import { untilQuiet } from "./quiet.js";
 import { reasonOf } from "./reason.js";
 import { median } from "./stats.js";
 
@@ -8,8 +9,9 @@ export type RoundsResult =
 
 /**
  * Warms every system up, then runs `rounds` measured rounds interleaved (A, B, C, A, B, C …) so
- * that background load affects every system alike. A system that throws is reported with the
- * error and skipped from then on.
+ * that background load affects every system alike. Each measured round starts once the machine
+ * is quiet (`untilQuiet`), so that it is not billed for what the previous one left running. A
+ * system that throws is reported with the error and skipped from then on.
  */
 export async function interleavedRounds<S extends { key: string; label: string }>(
   systems: readonly S[],
@@ -37,6 +39,7 @@ export async function interleavedRounds<S extends { key: string; label: string }
   for (let round = 0; round < options.rounds; round++) {
     for (const system of systems) {
       await attempt(system, async () => {
+        if (!(await untilQuiet())) log("  (the machine stayed busy for 5 s; measuring anyway)");
         const value = await options.measure(system);
         values.get(system.key)!.push(value);
         log(`  ${options.describe(system, round, value)}`);
