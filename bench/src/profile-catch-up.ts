@@ -7,19 +7,12 @@ import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { join } from "node:path";
 import { assuredReplay, socketIoRecovery } from "./catch-up.js";
-import { closeStores, openStores, STORE_KINDS, type StoreKind } from "./stores.js";
+import { openProfiledStore } from "./profile-store.js";
 
 const missed = Number(process.argv[2] ?? 100_000);
-const which = process.argv[3] ?? "memory";
 const rounds = Number(process.argv[4] ?? 3);
 const profileDir = process.argv[5];
-const plain = which === "plain";
-const kind: StoreKind = plain ? "memory" : (which as StoreKind);
-if (!STORE_KINDS.includes(kind))
-  throw new Error(`choose plain or one of ${STORE_KINDS.join(", ")}`);
-const list = await openStores(`profile-${process.pid}`, [kind]);
-const [opened] = list;
-if (!opened?.available) throw new Error(`the ${kind} store did not open`);
+const { plain, stores, close } = await openProfiledStore(process.argv[3] ?? "memory");
 
 const session = new Session();
 session.connect();
@@ -35,12 +28,10 @@ async function onCatchUp(phase: "start" | "end"): Promise<void> {
   }
 }
 
-const system = plain
-  ? socketIoRecovery()
-  : assuredReplay(opened.stores, "memory", undefined, onCatchUp);
+const system = plain ? socketIoRecovery() : assuredReplay(stores, "memory", undefined, onCatchUp);
 for (let round = 0; round < rounds; round++) {
   const ms = await system.run(missed, 120_000);
   console.log(`${system.label}: ${missed} events in ${ms.toFixed(0)} ms`);
 }
 session.disconnect();
-await closeStores(list); // and the database server this run started
+await close(); // and the database server this run started

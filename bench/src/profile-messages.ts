@@ -5,19 +5,11 @@
 //   node --import tsx src/profile-messages.ts 50000 plain   # Socket.IO emitWithAck alone
 //   node --import tsx src/profile-messages.ts 20000 sqlite  # another store (its server must run)
 import { assuredMessages, socketIoAcks } from "./client-to-server.js";
-import { closeStores, openStores, STORE_KINDS, type StoreKind } from "./stores.js";
+import { openProfiledStore } from "./profile-store.js";
 
 const count = Number(process.argv[2] ?? 50_000);
-const which = process.argv[3] ?? "memory";
-const plain = which === "plain";
-const kind: StoreKind = plain ? "memory" : (which as StoreKind);
-if (!STORE_KINDS.includes(kind))
-  throw new Error(`choose plain or one of ${STORE_KINDS.join(", ")}`);
-const list = await openStores(`profile-${process.pid}`, [kind]);
-const [opened] = list;
-if (!opened?.available) throw new Error(`the ${kind} store did not open`);
-const memory = opened;
-const system = plain ? socketIoAcks(false) : assuredMessages(memory.stores);
+const { plain, stores, close } = await openProfiledStore(process.argv[3] ?? "memory");
+const system = plain ? socketIoAcks(false) : assuredMessages(stores);
 const rig = await system.open();
 await rig.sendAll(2_000, 100);
 const started = performance.now();
@@ -28,4 +20,4 @@ const { user, system: sys } = process.cpuUsage(cpu);
 const perSecond = Math.round((count / ms) * 1000);
 console.log(`${system.label}: ${perSecond} msg/s, CPU ${((user + sys) / count).toFixed(1)} µs/msg`);
 await rig.close();
-await closeStores(list); // and the database server this run started
+await close(); // and the database server this run started
