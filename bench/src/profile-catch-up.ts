@@ -1,6 +1,7 @@
 // One catch-up scenario outside the report, to profile: a client that missed `missed` events
-// reconnects and handles them all; prints the time of each round. With `--profile DIR` it
-// writes one CPU profile of the timed catch-ups only (not the publishing before them).
+// reconnects and handles them all; prints the time of each round. Arguments: missed events,
+// store (or `plain`), rounds, and a directory: given one, it writes a CPU profile of each timed
+// catch-up after the first (not the publishing before them), `catch-up-<round>.cpuprofile`.
 //   pnpm turbo run build && cd bench && node --import tsx src/profile-catch-up.ts 100000 sqlite 5 /tmp/prof
 //   node --import tsx src/profile-catch-up.ts 100000 plain   # Socket.IO connectionStateRecovery
 import { writeFileSync } from "node:fs";
@@ -17,14 +18,15 @@ const { plain, stores, close } = await openProfiledStore(process.argv[3] ?? "mem
 const session = new Session();
 session.connect();
 await session.post("Profiler.enable");
-let profiled = 0;
-/** Profiles the timed spans of the rounds after the first (warm-up), one profile per span. */
+let timedRound = 0;
+/** Profiles the timed span of each round after the first (a warm-up), one file per round. */
 async function onCatchUp(phase: "start" | "end"): Promise<void> {
-  if (profileDir === undefined || profiled++ < 2) return;
+  if (phase === "start") timedRound++;
+  if (profileDir === undefined || timedRound === 1) return;
   if (phase === "start") await session.post("Profiler.start");
   else {
     const { profile } = await session.post("Profiler.stop");
-    writeFileSync(join(profileDir, `catch-up-${profiled}.cpuprofile`), JSON.stringify(profile));
+    writeFileSync(join(profileDir, `catch-up-${timedRound}.cpuprofile`), JSON.stringify(profile));
   }
 }
 

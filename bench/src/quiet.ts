@@ -13,10 +13,11 @@ function cpuTicks(): { idle: number; total: number } | undefined {
   } catch {
     return undefined;
   }
-  const fields = text.slice(0, text.indexOf("\n")).trim().split(/\s+/).slice(1).map(Number);
-  // user nice system idle iowait irq softirq steal …: idle and iowait are idle time.
-  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
-  return { idle, total: fields.reduce((sum, value) => sum + value, 0) };
+  // user nice system idle iowait irq softirq steal (guest and guest_nice, after them, are
+  // already counted in user and nice). Waiting for I/O counts as busy: a database server's
+  // checkpoint is mostly that.
+  const fields = text.slice(0, text.indexOf("\n")).trim().split(/\s+/).slice(1, 9).map(Number);
+  return { idle: fields[3] ?? 0, total: fields.reduce((sum, value) => sum + value, 0) };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   type FaultKind,
+  replayCommand,
   shortProfile,
   type Topology,
   withDuration,
@@ -49,7 +50,8 @@ describe("chaos, short profile (G1–G10 under real faults)", () => {
   it("Mongo-wire (FerretDB), fixed seed", { timeout: 180_000 }, () => chaos("mongodb", 20_261_129));
   it("Redis, a random seed (printed for replay)", { timeout: 180_000 }, () => {
     const seed = Math.floor(Math.random() * 2 ** 31);
-    console.log(`chaos random seed: ${seed} (replay: pnpm chaos --topology redis --seed ${seed})`);
+    const replay = replayCommand(withDuration(shortProfile("redis"), FAULT_MS), seed);
+    console.log(`chaos random seed: ${seed} (replay: ${replay})`);
     return chaos("redis", seed);
   });
 });

@@ -93,6 +93,8 @@ export async function runChaos(
     await faults.stop();
     clearInterval(sampler);
     const heads = await topology.readLogs(profile.streams);
+    // Read once: the publisher has stopped and message handlers append nothing to the streams,
+    // so the logs no longer change (a store restart fault has ended too).
     const caughtUp = (c: ClientStatus) => clientSettled(c, profile.messagesPerClient, heads);
     const settled = await workers
       .waitUntil(

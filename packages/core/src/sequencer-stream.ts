@@ -18,6 +18,8 @@ export interface OutstandingFetch {
    * those batches arrived, settles them (and only them).
    */
   checks: ReadonlySet<Epoch>;
+  /** Sent after a live batch named an epoch beyond the hints' cap: its reply settles that too. */
+  settlesUnnoted: boolean;
 }
 
 /** What live batches of another epoch said of its log (`StreamState.epochHints`). */
@@ -59,6 +61,11 @@ export interface StreamState {
    * a fetch sent after it reads the store and settles it.
    */
   epochHints: Map<Epoch, EpochHint>;
+  /**
+   * A live batch named an epoch that was not noted (the hints were full): one fetch sent after
+   * it must still read the store (its reply settles the log, in whatever epoch it is).
+   */
+  unnotedEpoch: boolean;
   /** Failed fetches in a row (timeouts, errors, replies without progress): the backoff. */
   failures: number;
   /** After a failure: no fetch before this time. */
@@ -90,6 +97,7 @@ export function newStreamState(
     knownHead: offset,
     fetch: null,
     epochHints: new Map(),
+    unnotedEpoch: false,
     failures: 0,
     retryAt: null,
     generation: 0,
@@ -160,6 +168,7 @@ export function clearBuffer(s: StreamState): void {
   s.buffer.clear();
   s.fetch = null;
   s.epochHints.clear();
+  s.unnotedEpoch = false;
   s.failures = 0;
   s.retryAt = null;
   const handed = handedOffset(s);

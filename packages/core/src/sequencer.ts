@@ -85,7 +85,8 @@ const NO_EPOCHS: ReadonlySet<Epoch> = new Set();
 /**
  * At most this many epochs noted per stream from live batches (`StreamState.epochHints`). A
  * fetch reply settles them, so a well-behaved server needs one or two; a batch naming one more
- * is not noted (its fetch still settles the log: a reply in an unnoted epoch goes to its head).
+ * is not noted, but a fetch sent after it still reads the store (`StreamState.unnotedEpoch`):
+ * a reply in an unnoted epoch goes to its head, with an `epoch` outcome.
  */
 export const MAX_EPOCH_HINTS = 8;
 
@@ -260,6 +261,7 @@ export class Sequencer {
     s.phase = "active";
     s.fetch = null;
     s.epochHints.clear();
+    s.unnotedEpoch = false;
     s.failures = 0;
     s.retryAt = null;
     s.knownHead = 0;
@@ -305,6 +307,7 @@ export class Sequencer {
       const known = s.epochHints.get(batch.epoch);
       if (known === undefined) {
         if (s.epochHints.size < MAX_EPOCH_HINTS) s.epochHints.set(batch.epoch, { start, last });
+        else s.unnotedEpoch = true;
       } else {
         known.start = Math.min(known.start, start);
         known.last = Math.max(known.last, last);
@@ -373,10 +376,11 @@ export class Sequencer {
     const s = this.#streams.get(request.stream);
     const step: SequencerStep = {};
     if (!s || s.fetch?.request !== request) return step;
-    const checks = s.fetch.checks;
+    const { checks, settlesUnnoted } = s.fetch;
     s.fetch = null;
     if (s.phase !== "active") return step;
     if (!reply.ok) return this.#failed(s, step);
+    if (settlesUnnoted) s.unnotedEpoch = false;
     // In an epoch a live batch named, the stream continues from just before the earliest such
     // batch (as far as the log still holds it); in any other, from the head, as for any fetch.
     const hinted = s.epochHints.get(reply.epoch);
@@ -555,6 +559,7 @@ export class Sequencer {
     s.epoch = epoch;
     s.fetch = null;
     s.epochHints.clear();
+    s.unnotedEpoch = false;
     s.failures = 0;
     s.retryAt = null;
     s.knownHead = start;
@@ -610,7 +615,7 @@ export class Sequencer {
     if (s.phase !== "active" || s.fetch !== null || s.retryAt !== null) return step;
     // Caught up, a fetch is still sent to settle epoch hints (what the store holds now).
     const checks = s.epochHints.size === 0 ? NO_EPOCHS : new Set(s.epochHints.keys());
-    if (s.contiguous >= s.knownHead && checks.size === 0) return step;
+    if (s.contiguous >= s.knownHead && checks.size === 0 && !s.unnotedEpoch) return step;
     const half = Math.floor(this.#maxBuffered / 2);
     if (s.buffer.size > half) {
       if (s.contiguous > handedOffset(s)) return step;
@@ -631,7 +636,12 @@ export class Sequencer {
       after: s.contiguous,
       limit: Math.max(1, Math.min(this.#fetchLimit, head - s.contiguous, room)),
     };
-    s.fetch = { request, deadline: this.#now() + this.#fetchTimeoutMs, checks };
+    s.fetch = {
+      request,
+      deadline: this.#now() + this.#fetchTimeoutMs,
+      checks,
+      settlesUnnoted: s.unnotedEpoch,
+    };
     step.fetch = request;
     return step;
   }

@@ -8,6 +8,7 @@ import type {
   ParsedSubscribed,
 } from "../src/protocol-entry.js";
 import { Sequencer } from "../src/protocol-entry.js";
+import { MAX_EPOCH_HINTS } from "../src/sequencer.js";
 
 const S = "room:1";
 const E = "epoch-a";
@@ -328,19 +329,49 @@ describe("Sequencer", () => {
   it("G6: live batches naming many epochs are noted up to a bound; a reply in an unnoted one goes to its head", () => {
     const seq = active({}, 5, 5);
     const check = seq.receive(batch([3], "e0")).fetch!;
-    // A misbehaving server names 100 epochs within one round trip: 8 are noted, no more.
+    // A misbehaving server names 100 epochs within one round trip: MAX_EPOCH_HINTS are noted.
     for (let i = 1; i < 100; i++) expect(seq.receive(batch([3], `e${i}`))).toEqual({});
-    const unnoted = seq.fetched(check, pageIn("e50", [], 9));
-    expect(unnoted.outcome).toMatchObject({
-      reason: "epoch",
-      position: { epoch: "e50", offset: 9 },
-    });
+    const unnoted = seq.fetched(check, pageIn(`e${MAX_EPOCH_HINTS + 40}`, [], 9));
+    expect(unnoted.outcome).toMatchObject({ reason: "epoch", position: { offset: 9 } });
 
     const again = active({}, 5, 5);
     const first = again.receive(batch([3], "e0")).fetch!;
     for (let i = 1; i < 100; i++) again.receive(batch([3], `e${i}`));
-    const noted = again.fetched(first, pageIn("e7", [], 9));
-    expect(noted.outcome).toMatchObject({ reason: "epoch", position: { epoch: "e7", offset: 2 } });
+    const noted = again.fetched(first, pageIn(`e${MAX_EPOCH_HINTS - 1}`, [], 9));
+    expect(noted.outcome).toMatchObject({ reason: "epoch", position: { offset: 2 } });
+  });
+
+  it("G6: a batch of an epoch beyond the bound still gets a fetch read after it, though the one out settles every noted epoch", () => {
+    let now = 0;
+    const seq = active({ now: () => now, random: () => 1 }, 5, 5);
+    const first = seq.receive(batch([3], "e0")).fetch!;
+    for (let i = 1; i < MAX_EPOCH_HINTS; i++) seq.receive(batch([3], `e${i}`));
+    // The first check fails; the one after the backoff checks every noted epoch.
+    seq.fetched(first, { ok: false, error: { code: "INTERNAL", message: "x" } });
+    now = 500;
+    const [retry] = seq.tick();
+    expect(retry?.fetch).toEqual({ stream: S, epoch: E, after: 5, limit: 1 });
+    // The hints are full: this epoch is not noted.
+    expect(seq.receive(batch([6], "late"))).toEqual({});
+    // The fetch out was read before that batch, in the stream's own epoch: every noted epoch is
+    // settled, and one more fetch reads the store after the unnoted batch (caught up, the
+    // stream would otherwise ask nothing until its next batch or position check).
+    const settled = seq.fetched(retry!.fetch!, page(5, [], 5));
+    expect(settled.outcome).toBeUndefined();
+    expect(settled.fetch).toEqual({ stream: S, epoch: E, after: 5, limit: 1 });
+    // The store is in the unnoted epoch: the stream moves to its head.
+    const moved = seq.fetched(settled.fetch!, pageIn("late", [], 6));
+    expect(moved.outcome).toMatchObject({
+      reason: "epoch",
+      position: { epoch: "late", offset: 6 },
+    });
+    // Settled: in the stream's own epoch, a reply read after it asks nothing more.
+    now = 10_000;
+    const quiet = active({ now: () => now }, 5, 5);
+    const out = quiet.receive(batch([3], "e0")).fetch!;
+    for (let i = 1; i <= MAX_EPOCH_HINTS; i++) quiet.receive(batch([3], `e${i}`));
+    const after = quiet.fetched(out, page(5, [], 5)).fetch!;
+    expect(quiet.fetched(after, page(5, [], 5)).fetch).toBeUndefined();
   });
 
   it("G6: a fetch outstanding when a batch of another epoch arrives does not settle it; the next one does", () => {
