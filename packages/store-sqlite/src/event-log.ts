@@ -16,7 +16,7 @@ import {
   type PageRow,
   packColumns,
   packRows,
-  pageColumnsHexBound,
+  pageColumnsBound,
 } from "./packed-page.js";
 
 /** One queued write: an append of entries, or a reset. */
@@ -72,6 +72,11 @@ function fromBytes(blob: Buffer): Uint8Array {
  */
 export class EventLog {
   private readonly statements;
+  /**
+   * The database's text is UTF-8, so `group_concat` copies payload bytes unchanged and a page
+   * can be read as columns (`PAGE_COLUMNS_SQL`); in a UTF-16 database pages are read as rows.
+   */
+  private readonly payloadsConcatenate: boolean;
   /** Writes a group of operations in one immediate transaction. */
   readonly writeGroup: (writes: readonly LogWrite[]) => LogWriteResult[];
   /** Reads a page of a stream in one read transaction. */
@@ -100,6 +105,7 @@ export class EventLog {
     private readonly clock: Clock,
     private readonly retention: Retention,
   ) {
+    this.payloadsConcatenate = db.pragma("encoding", { simple: true }) === "UTF-8";
     this.statements = {
       stream: db.prepare<[string], StreamRow>(
         "SELECT stream_id AS streamId, epoch, head FROM assured_streams WHERE stream_name = ?",
@@ -319,13 +325,15 @@ export class EventLog {
     const from = Math.max(after + 1, earliest);
     const head = { epoch: row.epoch, head: row.head, earliest };
     if (from > row.head) return { ...head, records: [], payloads: new Uint8Array(0) };
-    const bound = pageColumnsHexBound(maxBytes);
     let columns: PageColumns | undefined;
-    try {
-      columns = this.statements.pageColumns.get(bound, row.streamId, from, limit);
-    } catch {
-      // SQLite refuses a hex string past its longest (1e9 bytes): rows of huge payloads.
-      columns = undefined;
+    if (this.payloadsConcatenate) {
+      try {
+        const bound = pageColumnsBound(maxBytes);
+        columns = this.statements.pageColumns.get(bound, row.streamId, from, limit);
+      } catch {
+        // SQLite refuses a value past its longest (1e9 bytes): rows of huge payloads.
+        columns = undefined;
+      }
     }
     const packed = columns === undefined ? undefined : packColumns(columns, maxBytes);
     if (packed !== undefined) return { ...head, ...packed };

@@ -6,7 +6,7 @@ import {
   PAGE_COLUMNS_SQL,
   type PageColumns,
   packColumns,
-  pageColumnsHexBound,
+  pageColumnsBound,
 } from "../src/packed-page.js";
 import { useTempStores } from "./support/temp-database.js";
 
@@ -82,9 +82,9 @@ describe("SqliteEventStore.readPacked (the page read as columns)", () => {
     const db = new Database(temp.path, { readonly: true });
     try {
       const query = db.prepare(PAGE_COLUMNS_SQL).raw();
-      const within = query.get(pageColumnsHexBound(1_500), 1, 1, 3) as PageColumns;
-      expect(within[5]).toBe("07".repeat(3_000));
-      const beyond = query.get(pageColumnsHexBound(1_000), 1, 1, 3) as PageColumns;
+      const within = query.get(pageColumnsBound(1_500), 1, 1, 3) as PageColumns;
+      expect(within[5]).toEqual(Buffer.alloc(3_000, 7));
+      const beyond = query.get(pageColumnsBound(1_000), 1, 1, 3) as PageColumns;
       expect(beyond[5]).toBeNull();
       expect(packColumns(beyond, 1_000)).toBeUndefined();
     } finally {
@@ -95,10 +95,68 @@ describe("SqliteEventStore.readPacked (the page read as columns)", () => {
     expect(page.payloads).toEqual(new Uint8Array(1_000).fill(7));
   });
 
+  it("concatenates payload bytes unchanged in the columns: NULs and bytes that are not UTF-8", async () => {
+    const store = temp.open();
+    const payloads = [
+      new Uint8Array([0, 0, 0]),
+      new Uint8Array([0xff, 0xfe]),
+      new Uint8Array([0xc3]),
+      new Uint8Array([0xed, 0xa0, 0x80]),
+      new Uint8Array(0),
+      new Uint8Array([0x61, 0, 0x62]),
+    ];
+    await store.append(
+      "s",
+      payloads.map((payload, i) => ({ id: `e${i}`, name: "n", payload })),
+    );
+    const all = Buffer.concat(payloads);
+    const db = new Database(temp.path, { readonly: true });
+    try {
+      const columns = db.prepare(PAGE_COLUMNS_SQL).raw().get(1_000, 1, 1, 10) as PageColumns;
+      expect(columns[5]).toEqual(all);
+      expect(packColumns(columns, 1_000)?.payloads).toEqual(new Uint8Array(all));
+    } finally {
+      db.close();
+    }
+    const page = await store.readPacked("s", { after: 0, limit: 10, maxBytes: 1_000 });
+    expect(page.payloads).toEqual(new Uint8Array(all));
+  });
+
+  it("gives payloads unchanged in a UTF-16 database too (its pages are read as rows)", async () => {
+    // The database's encoding is set before its first table, here before the store opens it.
+    const db = new Database(temp.path);
+    db.pragma("encoding = 'UTF-16le'");
+    db.exec("CREATE TABLE app_own (x)");
+    db.close();
+    const store = temp.open();
+    const payloads = [new Uint8Array([0xff, 0, 0xc3]), new Uint8Array([0x61, 0x62])];
+    await store.append(
+      "s",
+      payloads.map((payload, i) => ({ id: `e${i}`, name: "n", payload })),
+    );
+    const page = await store.readPacked("s", { after: 0, limit: 10, maxBytes: 1_000 });
+    expect(page.payloads).toEqual(new Uint8Array(Buffer.concat(payloads)));
+    expect(page.records.map((r) => r[3])).toEqual([3, 2]);
+  });
+
   it("leaves columns whose offsets are not ascending to the row query", () => {
-    const columns: PageColumns = ["[2,1]", '["b","a"]', '["n","n"]', "[1,1]", "[5,5]", "0201"];
+    const columns: PageColumns = [
+      "[2,1]",
+      '["b","a"]',
+      '["n","n"]',
+      "[1,1]",
+      "[5,5]",
+      Buffer.from([2, 1]),
+    ];
     expect(packColumns(columns, 100)).toBeUndefined();
-    const ascending: PageColumns = ["[1,2]", '["a","b"]', '["n","n"]', "[1,1]", "[5,5]", "0102"];
+    const ascending: PageColumns = [
+      "[1,2]",
+      '["a","b"]',
+      '["n","n"]',
+      "[1,1]",
+      "[5,5]",
+      Buffer.from([1, 2]),
+    ];
     expect(packColumns(ascending, 100)).toEqual({
       records: [
         [1, "a", "n", 1, 5],
