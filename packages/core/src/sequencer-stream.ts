@@ -18,8 +18,8 @@ export interface OutstandingFetch {
    * those batches arrived, settles them (and only them).
    */
   checks: ReadonlySet<Epoch>;
-  /** Sent after a live batch named an epoch beyond the hints' cap: its reply settles that too. */
-  settlesUnnoted: boolean;
+  /** `StreamState.unnotedBatches` when it was sent: its reply settles those batches. */
+  settlesUnnoted: number;
 }
 
 /** What live batches of another epoch said of its log (`StreamState.epochHints`). */
@@ -62,10 +62,11 @@ export interface StreamState {
    */
   epochHints: Map<Epoch, EpochHint>;
   /**
-   * A live batch named an epoch that was not noted (the hints were full): one fetch sent after
-   * it must still read the store (its reply settles the log, in whatever epoch it is).
+   * Live batches whose epoch was not noted (the hints were full) and that no fetch sent after
+   * them has settled yet: while any, a fetch is sent even when caught up (its reply reads the
+   * store, in whatever epoch the log is).
    */
-  unnotedEpoch: boolean;
+  unnotedBatches: number;
   /** Failed fetches in a row (timeouts, errors, replies without progress): the backoff. */
   failures: number;
   /** After a failure: no fetch before this time. */
@@ -97,7 +98,7 @@ export function newStreamState(
     knownHead: offset,
     fetch: null,
     epochHints: new Map(),
-    unnotedEpoch: false,
+    unnotedBatches: 0,
     failures: 0,
     retryAt: null,
     generation: 0,
@@ -168,7 +169,7 @@ export function clearBuffer(s: StreamState): void {
   s.buffer.clear();
   s.fetch = null;
   s.epochHints.clear();
-  s.unnotedEpoch = false;
+  s.unnotedBatches = 0;
   s.failures = 0;
   s.retryAt = null;
   const handed = handedOffset(s);

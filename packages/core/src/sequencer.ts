@@ -11,6 +11,7 @@ import {
   bufferRecord,
   clearBuffer,
   dropBuffered,
+  type EpochHint,
   handedOffset,
   newStreamState,
   rebuildIndexes,
@@ -85,7 +86,7 @@ const NO_EPOCHS: ReadonlySet<Epoch> = new Set();
 /**
  * At most this many epochs noted per stream from live batches (`StreamState.epochHints`). A
  * fetch reply settles them, so a well-behaved server needs one or two; a batch naming one more
- * is not noted, but a fetch sent after it still reads the store (`StreamState.unnotedEpoch`):
+ * is not noted, but a fetch sent after it still reads the store (`StreamState.unnotedBatches`):
  * a reply in an unnoted epoch goes to its head, with an `epoch` outcome.
  */
 export const MAX_EPOCH_HINTS = 8;
@@ -261,7 +262,7 @@ export class Sequencer {
     s.phase = "active";
     s.fetch = null;
     s.epochHints.clear();
-    s.unnotedEpoch = false;
+    s.unnotedBatches = 0;
     s.failures = 0;
     s.retryAt = null;
     s.knownHead = 0;
@@ -307,7 +308,7 @@ export class Sequencer {
       const known = s.epochHints.get(batch.epoch);
       if (known === undefined) {
         if (s.epochHints.size < MAX_EPOCH_HINTS) s.epochHints.set(batch.epoch, { start, last });
-        else s.unnotedEpoch = true;
+        else s.unnotedBatches++;
       } else {
         known.start = Math.min(known.start, start);
         known.last = Math.max(known.last, last);
@@ -380,7 +381,11 @@ export class Sequencer {
     s.fetch = null;
     if (s.phase !== "active") return step;
     if (!reply.ok) return this.#failed(s, step);
-    if (settlesUnnoted) s.unnotedEpoch = false;
+    s.unnotedBatches = Math.max(0, s.unnotedBatches - settlesUnnoted);
+    // Named by batches that arrived after this fetch was sent: a move of the stream below (an
+    // outcome) must not drop them, the next fetch checks them.
+    const later = [...s.epochHints].filter(([epoch]) => !checks.has(epoch));
+    const laterUnnoted = s.unnotedBatches;
     // In an epoch a live batch named, the stream continues from just before the earliest such
     // batch (as far as the log still holds it); in any other, from the head, as for any fetch.
     const hinted = s.epochHints.get(reply.epoch);
@@ -393,6 +398,7 @@ export class Sequencer {
     if (s.position?.epoch === reply.epoch) for (const epoch of checks) s.epochHints.delete(epoch);
     if (!this.#sameEpoch(s, reply.epoch, step, start)) {
       s.knownHead = Math.max(s.knownHead, reply.head);
+      keepLater(s, later, laterUnnoted);
       return this.#pull(s, step);
     }
     // Offsets up to `after` had been received when the fetch was sent: a head below them, or
@@ -405,6 +411,7 @@ export class Sequencer {
     if (reply.head > s.knownHead) s.knownHead = reply.head;
     if (s.contiguous === handedOffset(s) && reply.earliest > s.contiguous + 1) {
       this.#jump(s, reply.epoch, reply.head, "trimmed", step);
+      keepLater(s, later, laterUnnoted);
       return this.#pull(s, step);
     }
     // No progress (the store returned nothing new): back off rather than loop.
@@ -559,7 +566,7 @@ export class Sequencer {
     s.epoch = epoch;
     s.fetch = null;
     s.epochHints.clear();
-    s.unnotedEpoch = false;
+    s.unnotedBatches = 0;
     s.failures = 0;
     s.retryAt = null;
     s.knownHead = start;
@@ -615,7 +622,7 @@ export class Sequencer {
     if (s.phase !== "active" || s.fetch !== null || s.retryAt !== null) return step;
     // Caught up, a fetch is still sent to settle epoch hints (what the store holds now).
     const checks = s.epochHints.size === 0 ? NO_EPOCHS : new Set(s.epochHints.keys());
-    if (s.contiguous >= s.knownHead && checks.size === 0 && !s.unnotedEpoch) return step;
+    if (s.contiguous >= s.knownHead && checks.size === 0 && s.unnotedBatches === 0) return step;
     const half = Math.floor(this.#maxBuffered / 2);
     if (s.buffer.size > half) {
       if (s.contiguous > handedOffset(s)) return step;
@@ -640,9 +647,22 @@ export class Sequencer {
       request,
       deadline: this.#now() + this.#fetchTimeoutMs,
       checks,
-      settlesUnnoted: s.unnotedEpoch,
+      settlesUnnoted: s.unnotedBatches,
     };
     step.fetch = request;
     return step;
   }
+}
+
+/**
+ * Puts back, after a move of the stream, what batches that arrived after the settling fetch was
+ * sent said (that fetch says nothing of them): the hints of other epochs, the unnoted batches,
+ * and of the epoch moved to, how far its log reaches (fetched next).
+ */
+function keepLater(s: StreamState, later: [Epoch, EpochHint][], unnoted: number): void {
+  for (const [epoch, hint] of later) {
+    if (epoch === s.position?.epoch) s.knownHead = Math.max(s.knownHead, hint.last);
+    else if (!s.epochHints.has(epoch)) s.epochHints.set(epoch, hint);
+  }
+  s.unnotedBatches = Math.max(s.unnotedBatches, unnoted);
 }

@@ -374,6 +374,38 @@ describe("Sequencer", () => {
     expect(quiet.fetched(after, page(5, [], 5)).fetch).toBeUndefined();
   });
 
+  it("G6: an unnoted batch that arrives while a fetch settling an earlier one is out gets a fetch of its own", () => {
+    let now = 0;
+    const seq = active({ now: () => now, random: () => 1 }, 5, 5);
+    const first = seq.receive(batch([3], "e0")).fetch!;
+    for (let i = 1; i < MAX_EPOCH_HINTS; i++) seq.receive(batch([3], `e${i}`));
+    seq.receive(batch([6], "u1")); // unnoted: the hints are full
+    seq.fetched(first, { ok: false, error: { code: "INTERNAL", message: "x" } });
+    now = 500;
+    const [retry] = seq.tick(); // read after u1
+    seq.receive(batch([7], "u2")); // unnoted, after the retry was sent
+    const settled = seq.fetched(retry!.fetch!, page(5, [], 5));
+    expect(settled.fetch).toEqual({ stream: S, epoch: E, after: 5, limit: 1 });
+    expect(seq.fetched(settled.fetch!, page(5, [], 5)).fetch).toBeUndefined();
+  });
+
+  it("G6: a move to another epoch keeps what batches that arrived after its fetch said of a third", () => {
+    const seq = active({}, 5, 5);
+    const check = seq.receive(batch([3], "new")).fetch!;
+    // After the fetch was sent, a batch of a third epoch arrives: that fetch says nothing of it.
+    expect(seq.receive(batch([2, 3], "third"))).toEqual({});
+    const moved = seq.fetched(check, pageIn("new", [], 4));
+    expect(moved.outcome).toMatchObject({ reason: "epoch", position: { epoch: "new", offset: 2 } });
+    // By the next read the log was reset again, to the third epoch: the stream continues from
+    // just before that batch (its events are delivered), not from that log's head.
+    const third = seq.fetched(moved.fetch!, pageIn("third", [], 3));
+    expect(third.outcome).toMatchObject({
+      reason: "epoch",
+      position: { epoch: "third", offset: 1 },
+    });
+    expect(third.fetch).toEqual({ stream: S, epoch: "third", after: 1, limit: 2 });
+  });
+
   it("G6: a fetch outstanding when a batch of another epoch arrives does not settle it; the next one does", () => {
     const seq = new Sequencer();
     seq.track(S, null, "earliest");

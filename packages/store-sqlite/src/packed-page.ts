@@ -97,11 +97,15 @@ export function packColumns(
   for (let i = 0; i < count; i++) {
     records[i] = [offsets[i]!, ids[i]!, names[i]!, lengths[i]!, times[i]!];
   }
+  // NULL: the rows hold more than the bound (a page that keeps no payload byte needs none).
   const all = columns[5];
-  if (bytes > 0 && all === null) return undefined;
-  let total = 0;
-  for (const length of lengths) total += length;
-  if ((all?.byteLength ?? 0) !== total) return undefined;
+  if (all === null) {
+    if (bytes > 0) return undefined;
+  } else {
+    let total = 0;
+    for (const length of lengths) total += length;
+    if (all.byteLength !== total) return undefined;
+  }
   // Copied into a buffer of the page's own (the cut may keep only the first rows' bytes).
   const payloads = new Uint8Array(bytes);
   if (bytes > 0) payloads.set(all!.subarray(0, bytes));

@@ -129,14 +129,25 @@ describe("SqliteEventStore.readPacked (the page read as columns)", () => {
     db.exec("CREATE TABLE app_own (x)");
     db.close();
     const store = temp.open();
-    const payloads = [new Uint8Array([0xff, 0, 0xc3]), new Uint8Array([0x61, 0x62])];
+    // Read back through group_concat in this database, the first comes back as 00 d8 41 dc:
+    // the same length, other bytes (a lone surrogate), so only the encoding check catches it.
+    const payloads = [new Uint8Array([0x00, 0xd8, 0x41, 0x00]), new Uint8Array([0x61, 0x62])];
     await store.append(
       "s",
       payloads.map((payload, i) => ({ id: `e${i}`, name: "n", payload })),
     );
     const page = await store.readPacked("s", { after: 0, limit: 10, maxBytes: 1_000 });
     expect(page.payloads).toEqual(new Uint8Array(Buffer.concat(payloads)));
-    expect(page.records.map((r) => r[3])).toEqual([3, 2]);
+    expect(page.records.map((r) => r[3])).toEqual([4, 2]);
+  });
+
+  it("packs a page that keeps no payload byte without the payloads (left out past the bound)", () => {
+    const columns: PageColumns = ["[1,2]", '["a","b"]', '["n","n"]', "[0,5000]", "[5,5]", null];
+    expect(packColumns(columns, 10)).toEqual({
+      records: [[1, "a", "n", 0, 5]],
+      payloads: new Uint8Array(0),
+    });
+    expect(packColumns(["[1]", '["a"]', '["n"]', "[3]", "[5]", null], 10)).toBeUndefined();
   });
 
   it("leaves columns whose offsets are not ascending to the row query", () => {
