@@ -35,17 +35,21 @@ async function complete(
   expect(stored.map((s) => s.status === "fulfilled" && s.value)).toEqual(keys.map(() => true));
 }
 
-/** The dedup table's cumulative statistics: rows updated, rows read by sequential scans. */
+/** The dedup table's cumulative statistics: rows updated and deleted, rows read by sequential scans. */
 async function tableStats(
   admin: Awaited<ReturnType<typeof stores.admin>>,
   schema: string,
-): Promise<{ updates: number; scanned: number }> {
-  const { rows } = await admin.query<{ upd: string; seq: string }>(
-    "SELECT n_tup_upd AS upd, seq_tup_read AS seq FROM pg_stat_user_tables " +
+): Promise<{ updates: number; deleted: number; scanned: number }> {
+  const { rows } = await admin.query<{ upd: string; del: string; seq: string }>(
+    "SELECT n_tup_upd AS upd, n_tup_del AS del, seq_tup_read AS seq FROM pg_stat_user_tables " +
       "WHERE relid = to_regclass($1)",
     [`"${schema}".assured_dedup`],
   );
-  return { updates: Number(rows[0]?.upd ?? 0), scanned: Number(rows[0]?.seq ?? 0) };
+  return {
+    updates: Number(rows[0]?.upd ?? 0),
+    deleted: Number(rows[0]?.del ?? 0),
+    scanned: Number(rows[0]?.seq ?? 0),
+  };
 }
 
 describe("batch statements on a table that grew", () => {
@@ -88,6 +92,42 @@ describe("batch statements on a table that grew", () => {
       after = await tableStats(admin, schema);
     }
     // A scan per completion would read the filler once per round: rounds × FILLER rows.
+    expect(after.scanned - before.scanned, "rows read by sequential scans").toBeLessThan(FILLER);
+  });
+
+  it("the sweep finds expired rows without scanning the table once its statistics are current, though it first ran on a small table", async () => {
+    const schema = stores.schema("swept");
+    const dedup = stores.dedup(schema, { poolOptions: { max: 1 }, sweepIntervalMs: 0 });
+    await claim(dedup, ["create-the-tables"]);
+    for (let i = 0; i < 8; i++) await dedup.sweepExpired();
+    const admin = await stores.admin();
+    const insert = (prefix: string, count: number, expiresAt: number) =>
+      admin.query(
+        `INSERT INTO "${schema}".assured_dedup (dedup_key, fingerprint, state, expires_at, response_ok, response_payload, fence) ` +
+          `SELECT convert_to('${prefix}-' || i, 'UTF8'), '\\x66', 'done', $2, true, '\\x01', 1 FROM generate_series(1, $1) i`,
+        [count, expiresAt],
+      );
+    await insert("live", FILLER, 1e15);
+    // As autovacuum would soon after: the statistics know how few rows are expired.
+    await admin.query(`ANALYZE "${schema}".assured_dedup`);
+    const before = await tableStats(admin, schema);
+    const rounds = 10;
+    let swept = 0;
+    for (let round = 0; round < rounds; round++) {
+      await insert(`expired-${round}`, 5, 1);
+      swept += await dedup.sweepExpired();
+    }
+    expect(swept).toBe(rounds * 5);
+    await dedup.close(); // its connection's statistics are flushed as it ends
+    const deadline = Date.now() + 10_000;
+    let after = await tableStats(admin, schema);
+    while (after.deleted < before.deleted + rounds * 5) {
+      if (Date.now() > deadline) {
+        throw new Error(`statistics never showed the sweep's deletes: ${JSON.stringify(after)}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      after = await tableStats(admin, schema);
+    }
     expect(after.scanned - before.scanned, "rows read by sequential scans").toBeLessThan(FILLER);
   });
 });
